@@ -1,0 +1,338 @@
+/* lcoro.c: the `acoro.core` Lua module: the engine host that maps each
+ * engine coroutine onto a Lua thread, coroutine handles (userdata), spawn,
+ * run and the few calls that must touch Lua state. The rest of the API is
+ * Lua (lua/acoro/init.lua), calling the engine through the FFI. */
+#include "acoro_lua.h"
+
+#include <dlfcn.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CORO_MT "acoro.coro"
+#define BINDING_KEY "acoro.binding"
+
+/* One per Lua universe, a userdata in the registry (its __gc frees the
+ * engine). Per coroutine the binding keeps a slot: threads[slot] anchors
+ * the Lua thread, objs[slot] the handle userdata; free slots are a stack. */
+typedef struct binding_s {
+  acoro_engine_t *engine;
+  lua_State *L;       /* the state that called run(): used by host_resume */
+  int threads_ref, objs_ref, trampoline_ref;
+  int *free_slots;
+  int nfree, capfree, next_slot;
+} binding_t;
+
+static binding_t *get_binding(lua_State *L) {
+  binding_t *b;
+  lua_getfield(L, LUA_REGISTRYINDEX, BINDING_KEY);
+  b = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return b;
+}
+
+static int slot_alloc(binding_t *b) {
+  if (b->nfree > 0)
+    return b->free_slots[--b->nfree];
+  return ++b->next_slot;
+}
+
+static int slot_free(binding_t *b, int slot) {
+  if (b->nfree == b->capfree) {
+    int cap = b->capfree ? b->capfree * 2 : 256;
+    int *p = realloc(b->free_slots, (size_t)cap * sizeof *p);
+    if (p == NULL)
+      return ACORO_ENOMEM; /* the slot number is lost, nothing else */
+    b->free_slots = p;
+    b->capfree = cap;
+  }
+  b->free_slots[b->nfree++] = slot;
+  return 0;
+}
+
+/* Forgets co's Lua thread and handle anchor (the coroutine ended). */
+static void unanchor(binding_t *b, lua_State *L, acoro_co_t *co) {
+  int slot = acoro_co_host_ref(co);
+  if (slot <= 0)
+    return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, b->threads_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, slot);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, b->objs_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 2);
+  acoro_co_set_host(co, -1, NULL);
+  slot_free(b, slot);
+}
+
+static void log_to_stderr(void *data, int level, const char *msg) {
+  (void)data;
+  fprintf(stderr, "acoro: %s%s\n", level == 0 ? "error: " : "", msg);
+}
+
+/* ENGINE THREAD ONLY, called by acoro_engine_run. Resumes co's thread with
+ * the wake reason (or, on its first run, with the trampoline's arguments
+ * already on its stack). The thread returns here when it waits, yields or
+ * ends; the trampoline has done the Lua side of an ending. */
+static void host_resume(void *data, acoro_co_t *co) {
+  binding_t *b = data;
+  lua_State *T = acoro_co_host_ptr(co);
+  int nargs, status;
+  if (T == NULL) { /* no thread: ended while queued */
+    acoro_co_exit(co, 0);
+    return;
+  }
+  if (lua_status(T) == LUA_YIELD) {
+    lua_pushinteger(T, acoro_co_wake_reason(co));
+    nargs = 1;
+  } else {
+    nargs = lua_gettop(T) - 1;
+  }
+  status = lua_resume(T, nargs);
+  if (status == LUA_YIELD) {
+    lua_settop(T, 0);
+    if (acoro_co_state(co) == ACORO_STATE_DEAD) /* it terminated itself */
+      unanchor(b, b->L, co);
+    return;
+  }
+  if (status != 0) {
+    /* Errors are caught inside the trampoline; one here is acoro's bug or
+     * memory exhaustion. Report it, and end the coroutine. */
+    const char *msg = lua_tostring(T, -1);
+    luaL_traceback(b->L, T, msg ? msg : "(error object is not a string)", 0);
+    fprintf(stderr, "acoro: internal error in coroutine %llu: %s\n",
+            (unsigned long long)acoro_co_id(co), lua_tostring(b->L, -1));
+    lua_pop(b->L, 1);
+    if (acoro_co_state(co) != ACORO_STATE_DEAD)
+      acoro_co_exit(co, 0);
+  }
+  unanchor(b, b->L, co);
+}
+
+static acoro_co_t *check_coro(lua_State *L, int idx) {
+  acoro_co_t **box = luaL_checkudata(L, idx, CORO_MT);
+  if (*box == NULL)
+    luaL_argerror(L, idx, "coroutine handle is released");
+  return *box;
+}
+
+/* Gives co a new Lua thread that runs trampoline(handle, fn, ...) with the
+ * values at stack positions first..top of L, and anchors both. */
+static void start_thread(binding_t *b, lua_State *L, acoro_co_t *co,
+                         int handle_idx, int first) {
+  int top = lua_gettop(L), slot = slot_alloc(b), i;
+  lua_State *T = lua_newthread(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, b->threads_ref);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, b->objs_ref);
+  lua_pushvalue(L, handle_idx);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, b->trampoline_ref);
+  lua_pushvalue(L, handle_idx);
+  for (i = first; i <= top; i++)
+    lua_pushvalue(L, i);
+  lua_xmove(L, T, top - first + 3);
+  lua_pop(L, 1); /* the thread */
+  acoro_co_set_host(co, slot, T);
+}
+
+/* core.spawn(fn, ...) -> handle. The coroutine runs once the engine gets
+ * to it; the caller goes on. */
+static int l_spawn(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  acoro_co_t *co, **box;
+  int rc;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (b->trampoline_ref == LUA_NOREF)
+    return luaL_error(L, "acoro.core: init() was not called");
+  box = lua_newuserdata(L, sizeof *box);
+  *box = NULL;
+  luaL_getmetatable(L, CORO_MT);
+  lua_setmetatable(L, -2);
+  rc = acoro_co_new(b->engine, 0, &co);
+  if (rc != 0)
+    return luaL_error(L, "acoro.spawn: %s", acoro_strerror(rc));
+  *box = co; /* OWNERSHIP: the creator's reference, released by __gc */
+  lua_insert(L, 1);
+  start_thread(b, L, co, 1, 2);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* core.restart(handle, fn, ...): runs fn in a dead coroutine again (same id,
+ * name and mailbox). */
+static int l_restart(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  acoro_co_t *co = check_coro(L, 1);
+  int rc;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  rc = acoro_co_restart(co);
+  if (rc != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, acoro_strerror(rc));
+    return 2;
+  }
+  start_thread(b, L, co, 1, 2);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.release(handle): drops the thread of a coroutine that was ended
+ * from outside (terminate); its handle stays usable. */
+static int l_release(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  acoro_co_t *co = check_coro(L, 1);
+  if (acoro_co_state(co) == ACORO_STATE_DEAD)
+    unanchor(b, L, co);
+  return 0;
+}
+
+/* core.run() -> 0 | negative code. Runs the engine; the calling state is
+ * used for the binding's own table updates meanwhile. */
+static int l_run(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  lua_State *saved = b->L;
+  int rc;
+  b->L = L;
+  rc = acoro_engine_run(b->engine);
+  b->L = saved;
+  lua_pushinteger(L, rc);
+  return 1;
+}
+
+/* core.init(trampoline, threads, objs): the Lua side hands over its tables. */
+static int l_init(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_unref(L, LUA_REGISTRYINDEX, b->trampoline_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, b->threads_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, b->objs_ref);
+  lua_pushvalue(L, 1);
+  b->trampoline_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, 2);
+  b->threads_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, 3);
+  b->objs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+static int l_engine(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushlightuserdata(L, b->engine);
+  return 1;
+}
+
+/* handle.__gc: the handle's reference to the record goes. */
+static int coro_gc(lua_State *L) {
+  acoro_co_t **box = lua_touserdata(L, 1);
+  if (box != NULL && *box != NULL) {
+    acoro_co_release(*box);
+    *box = NULL;
+  }
+  return 0;
+}
+
+static int binding_gc(lua_State *L) {
+  binding_t *b = lua_touserdata(L, 1);
+  if (b->engine != NULL) {
+    acoro_engine_free(b->engine);
+    b->engine = NULL;
+  }
+  free(b->free_slots);
+  b->free_slots = NULL;
+  return 0;
+}
+
+/* The path of the shared object holding this code, for ffi.load: a Lua C
+ * module is opened RTLD_LOCAL, so ffi.C cannot see its symbols. */
+static int l_path(lua_State *L) {
+  Dl_info info;
+  if (dladdr((void *)luaopen_acoro_core, &info) && info.dli_fname)
+    lua_pushstring(L, info.dli_fname);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+    {"spawn", l_spawn},   {"restart", l_restart}, {"release", l_release},
+    {"run", l_run},       {"init", l_init},       {"engine", l_engine},
+    {"path", l_path},     {NULL, NULL}};
+
+static binding_t *binding_new(lua_State *L) {
+  static const acoro_host_t host = {host_resume, NULL, log_to_stderr};
+  binding_t *b = lua_newuserdata(L, sizeof *b);
+  int rc;
+  memset(b, 0, sizeof *b);
+  b->threads_ref = b->objs_ref = b->trampoline_ref = LUA_NOREF;
+  b->L = L;
+  lua_newtable(L);
+  lua_pushcfunction(L, binding_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  rc = acoro_engine_new(&host, b, &b->engine);
+  if (rc != 0)
+    luaL_error(L, "acoro: cannot start the engine: %s", acoro_strerror(rc));
+  lua_setfield(L, LUA_REGISTRYINDEX, BINDING_KEY);
+  return b;
+}
+
+int luaopen_acoro_core(lua_State *L) {
+  binding_t *b = get_binding(L);
+  const luaL_Reg *f;
+  if (b == NULL)
+    b = binding_new(L);
+  if (luaL_newmetatable(L, CORO_MT)) {
+    lua_pushcfunction(L, coro_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_newtable(L);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "coro_mt");
+  for (f = core_funcs; f->name != NULL; f++) {
+    lua_pushlightuserdata(L, b);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  lua_pushstring(L, ACORO_VERSION_STRING);
+  lua_setfield(L, -2, "version");
+  return 1;
+}
+
+int acoro_lua_openlib(lua_State *L, const char *lua_dir) {
+  int top = lua_gettop(L);
+  lua_getglobal(L, "package");
+  if (!lua_istable(L, -1)) {
+    lua_settop(L, top);
+    return ACORO_EINVAL;
+  }
+  if (lua_dir != NULL) {
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", lua_dir, lua_dir,
+                    lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, -1, "loaded");
+  lua_pushcfunction(L, luaopen_acoro_core);
+  if (lua_pcall(L, 0, 1, 0) != 0) {
+    lua_settop(L, top);
+    return ACORO_ENOMEM;
+  }
+  lua_setfield(L, -2, "acoro.core");
+  lua_settop(L, top);
+  return 0;
+}
+
+acoro_engine_t *acoro_lua_engine(lua_State *L) {
+  binding_t *b = get_binding(L);
+  return b ? b->engine : NULL;
+}

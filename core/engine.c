@@ -1,0 +1,239 @@
+/* engine.c: the engine object, its ready queue and the run loop that
+ * alternates between resuming ready coroutines and polling libuv. */
+#include "internal.h"
+
+#include <assert.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How many coroutines run between two polls of the loop while some are
+ * ready: large enough that a poll (a syscall) is cheap next to the work,
+ * small enough that I/O and timers are served within a fraction of a ms. */
+#define RUN_BUDGET 512
+
+void eng_log(acoro_engine_t *e, int level, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  if (e->host.log == NULL)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  e->host.log(e->host_data, level, buf);
+}
+
+/* Appends `co` to the ready queue with `reason` (once: a queued coroutine
+ * keeps its place, only the reason changes). */
+void eng_ready(acoro_engine_t *e, acoro_co_t *co, int reason) {
+  co->wake_reason = (uint8_t)reason;
+  if (co->state != ACORO_STATE_RUNNING)
+    co->state = ACORO_STATE_READY;
+  if (co->queued)
+    return;
+  co->queued = 1;
+  co->ready_next = NULL;
+  if (e->ready_tail)
+    e->ready_tail->ready_next = co;
+  else
+    e->ready_head = co;
+  e->ready_tail = co;
+}
+
+/* Removes `co` from the ready queue (it ended while queued). O(n), rare. */
+void eng_unready(acoro_engine_t *e, acoro_co_t *co) {
+  acoro_co_t *prev = NULL, *it;
+  if (!co->queued)
+    return;
+  for (it = e->ready_head; it != NULL; prev = it, it = it->ready_next) {
+    if (it != co)
+      continue;
+    if (prev)
+      prev->ready_next = it->ready_next;
+    else
+      e->ready_head = it->ready_next;
+    if (e->ready_tail == it)
+      e->ready_tail = prev;
+    break;
+  }
+  co->queued = 0;
+  co->ready_next = NULL;
+}
+
+static uint64_t random_incarnation(void) {
+  uint64_t v = 0;
+  if (uv_random(NULL, NULL, &v, sizeof v, 0, NULL) != 0 || v == 0)
+    v = uv_hrtime() ^ ((uint64_t)uv_os_getpid() << 32);
+  return v;
+}
+
+int acoro_engine_new(const acoro_host_t *host, void *host_data,
+                     acoro_engine_t **out) {
+  acoro_engine_t *e;
+  if (host == NULL || host->resume == NULL || out == NULL)
+    return ACORO_EINVAL;
+  e = calloc(1, sizeof *e);
+  if (e == NULL)
+    return ACORO_ENOMEM;
+  if (uv_loop_init(&e->loop) != 0) {
+    free(e);
+    return ACORO_EUV;
+  }
+  e->host = *host;
+  e->host_data = host_data;
+  e->next_id = 1;
+  e->incarnation = random_incarnation();
+  *out = e;
+  return 0;
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+/* Handles an embedder left open are closed but not freed: they are its own. */
+static void close_any(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* Ends every record still alive, closes every handle (embedder handles
+ * included: the loop is the engine's) and frees the engine, or leaves that
+ * to the last record the host still holds. */
+void acoro_engine_free(acoro_engine_t *e) {
+  if (e == NULL)
+    return;
+  assert(e->current == NULL);
+  while (e->live != NULL) {
+    acoro_co_t *co = e->live;
+    acoro_co_exit(co, 0);
+  }
+  /* Records still referenced by the host outlive the engine only as
+   * dangling handles; the host must release them first. */
+  if (e->sigint) {
+    uv_close((uv_handle_t *)e->sigint, free_handle);
+    e->sigint = NULL;
+  }
+  uv_walk(&e->loop, close_any, NULL);
+  uv_run(&e->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&e->loop);
+  e->freeing = 1;
+  if (e->nrecords == 0)
+    eng_destroy(e);
+}
+
+/* OWNERSHIP: records the host still holds keep the engine's memory (their
+ * mailboxes live in its pool); the last one to go frees it. */
+void eng_destroy(acoro_engine_t *e) {
+  mb_pool_free(e);
+  reg_free(e);
+  free(e);
+}
+
+/* Runs up to RUN_BUDGET ready coroutines, each until it waits, yields or
+ * ends. A coroutine made ready meanwhile goes to the tail. */
+static void run_ready(acoro_engine_t *e) {
+  int budget = RUN_BUDGET;
+  while (e->ready_head != NULL && budget-- > 0 && e->stop_code == 0) {
+    acoro_co_t *co = e->ready_head;
+    e->ready_head = co->ready_next;
+    if (e->ready_head == NULL)
+      e->ready_tail = NULL;
+    co->queued = 0;
+    co->ready_next = NULL;
+    co->state = ACORO_STATE_RUNNING;
+    e->current = co;
+    acoro_co_retain(co);
+    e->host.resume(e->host_data, co);
+    e->current = NULL;
+    /* The host returned without waiting, yielding or ending: a yield. */
+    if (co->state == ACORO_STATE_RUNNING)
+      eng_ready(e, co, ACORO_WAKE_YIELD);
+    acoro_co_release(co);
+  }
+}
+
+int acoro_engine_run(acoro_engine_t *e) {
+  int rc = 0;
+  if (e->running)
+    return ACORO_EBUSY;
+  e->running = 1;
+  e->stop_code = 0;
+  for (;;) {
+    if (e->stop_code != 0) {
+      rc = e->stop_code;
+      break;
+    }
+    if (e->ready_head != NULL) {
+      run_ready(e);
+      if (e->nalive_nondaemon == 0 && e->stop_code == 0)
+        break;
+      uv_run(&e->loop, UV_RUN_NOWAIT);
+      continue;
+    }
+    if (e->nalive_nondaemon == 0)
+      break;
+    if (!uv_loop_alive(&e->loop)) {
+      rc = ACORO_EDEADLK;
+      break;
+    }
+    uv_run(&e->loop, UV_RUN_ONCE);
+  }
+  e->stop_code = 0;
+  e->running = 0;
+  return rc;
+}
+
+void acoro_engine_stop(acoro_engine_t *e, int code) {
+  e->stop_code = code < 0 ? code : ACORO_EINTR;
+  uv_stop(&e->loop);
+}
+
+static void on_sigint(uv_signal_t *h, int signum) {
+  acoro_engine_t *e = h->data;
+  (void)signum;
+  eng_log(e, 1, "interrupted (SIGINT)");
+  acoro_engine_stop(e, ACORO_EINTR);
+}
+
+int acoro_engine_catch_sigint(acoro_engine_t *e) {
+  if (e->sigint != NULL)
+    return 0;
+  e->sigint = malloc(sizeof *e->sigint);
+  if (e->sigint == NULL)
+    return ACORO_ENOMEM;
+  if (uv_signal_init(&e->loop, e->sigint) != 0 ||
+      uv_signal_start(e->sigint, on_sigint, SIGINT) != 0) {
+    free(e->sigint);
+    e->sigint = NULL;
+    return ACORO_EUV;
+  }
+  e->sigint->data = e;
+  /* A signal watcher alone must not keep the engine from seeing deadlock. */
+  uv_unref((uv_handle_t *)e->sigint);
+  return 0;
+}
+
+uv_loop_t *acoro_engine_loop(acoro_engine_t *e) { return &e->loop; }
+
+uint64_t acoro_engine_incarnation(const acoro_engine_t *e) {
+  return e->incarnation;
+}
+
+uint32_t acoro_engine_alive(const acoro_engine_t *e, int nondaemon_only) {
+  return nondaemon_only ? e->nalive_nondaemon : e->nalive;
+}
+
+acoro_co_t *acoro_engine_next_co(acoro_engine_t *e, acoro_co_t *prev) {
+  if (prev == NULL)
+    return e->live;
+  return prev->live_next;
+}
+
+acoro_co_t *acoro_current(acoro_engine_t *e) { return e->current; }
+
+double acoro_now(acoro_engine_t *e) {
+  (void)e;
+  return (double)uv_hrtime() * 1e-9;
+}

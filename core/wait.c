@@ -1,0 +1,166 @@
+/* wait.c: how coroutines wait and are woken: timed waits on libuv timers,
+ * joins, deliveries, yields and interrupts. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void on_timeout(uv_timer_t *t) {
+  acoro_co_t *co = t->data;
+  /* The timer was armed so that it cannot fire before due_ns (see
+   * arm_timer); the check keeps that true whatever libuv's rounding does. */
+  if (uv_hrtime() < co->due_ns) {
+    uint64_t left = co->due_ns - uv_hrtime();
+    uv_timer_start(t, on_timeout, (left + 999999) / 1000000, 0);
+    return;
+  }
+  acoro_co_wake(co, ACORO_WAIT_ANY, ACORO_WAKE_TIMEOUT);
+}
+
+/* Arms co's timer for `timeout` seconds from NOW (the real clock, not the
+ * loop's cached time, which may be older: a wait must never end early).
+ * libuv counts from its cached millisecond uv_now(), so the delay is
+ * rounded up from there. */
+static int arm_timer(acoro_co_t *co, double timeout) {
+  acoro_engine_t *e = co->engine;
+  uint64_t now = uv_hrtime(), base, ms;
+  if (co->timer == NULL) {
+    co->timer = malloc(sizeof *co->timer);
+    if (co->timer == NULL)
+      return ACORO_ENOMEM;
+    uv_timer_init(&e->loop, co->timer);
+    co->timer->data = co;
+  }
+  if (timeout > 1e9)
+    timeout = 1e9; /* about 31 years: forever enough, and no overflow */
+  co->due_ns = now + (uint64_t)ceil(timeout * 1e9);
+  base = uv_now(&e->loop) * 1000000;
+  ms = co->due_ns > base ? (co->due_ns - base + 999999) / 1000000 : 0;
+  uv_timer_start(co->timer, on_timeout, ms, 0);
+  return 0;
+}
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+void wait_close_timer(acoro_co_t *co) {
+  if (co->timer != NULL) {
+    co->timer->data = NULL;
+    uv_close((uv_handle_t *)co->timer, free_timer);
+    co->timer = NULL;
+  }
+}
+
+static int state_of_wait(int kind) {
+  switch (kind) {
+  case ACORO_WAIT_RECEIVE:
+    return ACORO_STATE_RECEIVING;
+  case ACORO_WAIT_IO:
+    return ACORO_STATE_WAITING_IO;
+  default:
+    return ACORO_STATE_SUSPENDED;
+  }
+}
+
+int acoro_co_wait(acoro_co_t *co, int kind, double timeout) {
+  if (co->state == ACORO_STATE_DEAD)
+    return ACORO_EDEAD;
+  if (kind <= ACORO_WAIT_NONE || kind > ACORO_WAIT_OTHER || isnan(timeout))
+    return ACORO_EINVAL;
+  if (co->queued) /* woken (interrupted) before it could wait */
+    return ACORO_ESTATE;
+  if (timeout >= 0) {
+    int rc = arm_timer(co, timeout);
+    if (rc != 0)
+      return rc;
+  }
+  co->wait_kind = (uint8_t)kind;
+  co->state = (uint8_t)state_of_wait(kind);
+  return 0;
+}
+
+/* Undoes the bookkeeping of co's wait: timer, join list, delivery. */
+void wait_cancel(acoro_co_t *co) {
+  if (co->timer != NULL)
+    uv_timer_stop(co->timer);
+  if (co->wait_kind == ACORO_WAIT_JOIN && co->wait_target != NULL) {
+    acoro_co_t **p = &co->wait_target->joiners;
+    while (*p != NULL && *p != co)
+      p = &(*p)->wait_next;
+    if (*p == co)
+      *p = co->wait_next;
+  } else if (co->wait_kind == ACORO_WAIT_DELIVER && co->wait_key != 0) {
+    mb_node_t *n = mb_node(co->engine, co->wait_key);
+    if (n != NULL && n->notify == co)
+      n->notify = NULL;
+  }
+  if (co->wait_target != NULL) {
+    acoro_co_release(co->wait_target);
+    co->wait_target = NULL;
+  }
+  co->wait_next = NULL;
+  co->wait_key = 0;
+  co->wait_kind = ACORO_WAIT_NONE;
+}
+
+int acoro_co_wake(acoro_co_t *co, int kind, int reason) {
+  if (co->state == ACORO_STATE_DEAD || co->wait_kind == ACORO_WAIT_NONE)
+    return 0;
+  if (kind != ACORO_WAIT_ANY && kind != co->wait_kind)
+    return 0;
+  wait_cancel(co);
+  eng_ready(co->engine, co, reason);
+  return 1;
+}
+
+int acoro_co_yield(acoro_co_t *co) {
+  if (co->state == ACORO_STATE_DEAD)
+    return ACORO_EDEAD;
+  eng_ready(co->engine, co, ACORO_WAKE_YIELD);
+  return 0;
+}
+
+int acoro_co_interrupt(acoro_co_t *co) {
+  if (co->state == ACORO_STATE_DEAD)
+    return ACORO_EDEAD;
+  if (co->state == ACORO_STATE_RUNNING)
+    return 0;
+  if (co->queued) {
+    co->wake_reason = ACORO_WAKE_INTERRUPT;
+    return 1;
+  }
+  return acoro_co_wake(co, ACORO_WAIT_ANY, ACORO_WAKE_INTERRUPT);
+}
+
+int acoro_co_join(acoro_co_t *co, acoro_co_t *target, double timeout) {
+  int rc;
+  if (target == co)
+    return ACORO_EINVAL;
+  if (target->state == ACORO_STATE_DEAD)
+    return ACORO_EDEAD;
+  rc = acoro_co_wait(co, ACORO_WAIT_JOIN, timeout);
+  if (rc != 0)
+    return rc;
+  acoro_co_retain(target);
+  co->wait_target = target;
+  co->wait_next = target->joiners;
+  target->joiners = co;
+  return 0;
+}
+
+int acoro_deliver_wait(acoro_co_t *co, acoro_co_t *to, uint32_t key,
+                       double timeout) {
+  mb_node_t *n = mb_node(co->engine, key);
+  int rc;
+  if (n == NULL)
+    return ACORO_EINVAL;
+  if (to->state == ACORO_STATE_DEAD)
+    return ACORO_EDEAD;
+  rc = acoro_co_wait(co, ACORO_WAIT_DELIVER, timeout);
+  if (rc != 0)
+    return rc;
+  acoro_co_retain(to);
+  co->wait_target = to;
+  co->wait_key = key;
+  n->notify = co;
+  return 0;
+}

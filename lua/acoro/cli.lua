@@ -1,0 +1,87 @@
+-- acoro.cli: the command line of the `acoro` executable (bindings/main.c
+-- hands it argv). Runs a script or a string as the main coroutine.
+local acoro = require "acoro"
+
+local M = {}
+
+local usage = [==[
+usage: acoro [options] [script [args...]]
+  -e CODE   run CODE as the main coroutine
+  -v        print the version and exit
+  -h        print this help and exit
+  --        stop handling options
+  -         run the script read from standard input
+The script runs as the main coroutine with `arg` set as `lua` does; acoro
+exits 0 once every non-daemon coroutine has ended, and 1 if the main
+coroutine raised an error (its traceback goes to stderr).]==]
+
+local function fail(msg)
+  io.stderr:write("acoro: ", msg, "\n")
+  return 1
+end
+
+local function run_chunk(chunk, ...)
+  local ok, err = pcall(acoro.run, chunk, ...)
+  if ok then return 0 end
+  if err == "acoro: interrupted" then
+    io.stderr:write("acoro: interrupted\n")
+    return 130
+  end
+  io.stderr:write(tostring(err):find("^acoro: ") and "" or "acoro: ", tostring(err), "\n")
+  return 1
+end
+
+-- main(argv0, ...) -> exit status
+function M.main(argv0, ...)
+  local argv = { ... }
+  local i, code = 1, nil
+  while i <= #argv do
+    local a = argv[i]
+    if a == "-v" then
+      io.stdout:write("acoro ", acoro.version, "\n")
+      return 0
+    elseif a == "-h" or a == "--help" then
+      io.stdout:write(usage, "\n")
+      return 0
+    elseif a == "-e" then
+      code = argv[i + 1]
+      if not code then return fail("-e needs an argument\n" .. usage) end
+      i = i + 2
+    elseif a == "--" then
+      i = i + 1
+      break
+    elseif a:sub(1, 1) == "-" and a ~= "-" then
+      return fail("unknown option " .. a .. "\n" .. usage)
+    else
+      break
+    end
+  end
+  local script = argv[i]
+  -- `arg` as lua sets it: the script at 0, its arguments from 1, the
+  -- interpreter and options before.
+  local arg = { [-i] = argv0 }
+  for j = 1, #argv do arg[j - i] = argv[j] end
+  if not script then arg[0] = argv0 end
+  _G.arg = arg
+  if code then
+    local chunk, err = loadstring(code, "=(command line)")
+    if not chunk then return fail(err) end
+    local status = run_chunk(chunk)
+    if status ~= 0 or not script then return status end
+  end
+  if not script then
+    if code then return 0 end
+    io.stdout:write(usage, "\n")
+    return 0
+  end
+  local chunk, err
+  if script == "-" then
+    chunk, err = loadstring(io.stdin:read("*a"), "=stdin")
+  else
+    chunk, err = loadfile(script)
+  end
+  if not chunk then return fail(err) end
+  return run_chunk(chunk, unpack(argv, i + 1))
+end
+
+return M

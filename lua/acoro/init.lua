@@ -1,0 +1,690 @@
+-- acoro: coroutines, messages and their life cycle, for Lua.
+-- The engine (C, core/) keeps records, mailboxes, timers and the ready queue;
+-- this module maps them onto Lua: hot calls go through the FFI (compiled by
+-- the JIT), calls that must touch Lua state go through acoro.core (classic C).
+local ffi = require "ffi"
+local bit = require "bit"
+local core = require "acoro.core"
+require "acoro.cdef"
+
+local C
+do -- the engine's symbols: global in the acoro executable, else in core.so
+  local ok = pcall(function() return ffi.C.acoro_now end)
+  C = ok and ffi.C or ffi.load(assert(core.path(), "acoro: cannot locate acoro.core"))
+end
+
+local yield, running = coroutine.yield, coroutine.running
+local band, bor, bnot = bit.band, bit.bor, bit.bnot
+local select, type, error, tostring, setmetatable = select, type, error, tostring, setmetatable
+local unpack = unpack
+
+local E = ffi.cast("acoro_engine_t *", core.engine())
+local copp = ffi.typeof("acoro_co_t **")
+
+local W_SLEEP, W_SUSPEND, W_RECEIVE = C.ACORO_WAIT_SLEEP, C.ACORO_WAIT_SUSPEND, C.ACORO_WAIT_RECEIVE
+local W_OTHER = C.ACORO_WAIT_OTHER
+local K_RESUME, K_TIMEOUT = C.ACORO_WAKE_RESUME, C.ACORO_WAKE_TIMEOUT
+local K_DELIVERED, K_INTERRUPT = C.ACORO_WAKE_DELIVERED, C.ACORO_WAKE_INTERRUPT
+local S_DEAD = C.ACORO_STATE_DEAD
+local EDEADLK, EINTR, EDEAD = -7, -8, -3
+
+-- Host flags kept in each record (acoro_co_flags).
+local F_SWAPPABLE, F_PENDING = 1, 2
+
+local M = { version = core.version }
+
+-- Per-coroutine Lua state. threads/objs are indexed by the record's slot
+-- (host_ref) and anchor the Lua thread and the handle while it lives; vals
+-- holds queued messages by mailbox key. The rest is keyed by handle, weakly,
+-- and only filled when used.
+local threads, objs, vals = {}, {}, {}
+local weak = { __mode = "k" }
+local results = setmetatable({}, weak)     -- handle -> {n=, ...} | {err=, tb=} | TERMINATED
+local pending_throw = setmetatable({}, weak)
+local pending_swap = setmetatable({}, weak)
+local resumed = setmetatable({}, weak)     -- handle -> {value} given by co:resume
+local locate_waiters = {}                  -- name -> {handle, ...}
+local TERMINATED = { err = "terminated" }
+local main_handle                          -- the coroutine acoro.run started
+
+local Coro = {}       -- methods of coroutine handles
+local coro_mt = core.coro_mt
+local Exit = { __name = "acoro.Exit" }
+local HotSwap = { __name = "acoro.HotSwap" }
+local ErrBox = {}     -- an error caught by the trampoline, with its traceback
+HotSwap.__index = HotSwap
+M.Exit, M.HotSwap = Exit, HotSwap
+
+local function rec_of(h)
+  return ffi.cast(copp, h)[0]
+end
+
+local function handle_of(rec)
+  return objs[C.acoro_co_host_ref(rec)]
+end
+
+local function current(what)
+  local rec = C.acoro_current(E)
+  if rec == nil then
+    error("acoro." .. what .. ": called outside an acoro coroutine (use acoro.run or the acoro command)", 3)
+  end
+  return rec
+end
+
+local function check_handle(h, what)
+  if getmetatable(h) ~= coro_mt then
+    error("acoro: " .. what .. ": expected a coroutine, got " .. type(h), 3)
+  end
+  return rec_of(h)
+end
+
+local function check_timeout(t, what)
+  if t ~= nil and type(t) ~= "number" then
+    error("acoro." .. what .. ": timeout must be a number or nil, got " .. type(t), 3)
+  end
+end
+
+local function now()
+  return C.acoro_now(E)
+end
+M.now = now
+
+------------------------------------------------------------------------------
+-- Waiting. A blocking call registers its wait with the engine, then park()
+-- yields to the scheduler, which resumes the thread with the wake reason.
+
+local function set_flag(rec, f, on)
+  local flags = C.acoro_co_flags(rec)
+  C.acoro_co_set_flags(rec, on and bor(flags, f) or band(flags, bnot(f)))
+end
+
+-- Raises what is pending for the running coroutine: a throw always, a hot
+-- swap only at a swappable suspension point of a swappable coroutine.
+local function raise_pending(rec, swappable)
+  local h = handle_of(rec)
+  local t = pending_throw[h]
+  if t then
+    pending_throw[h] = nil
+    if not pending_swap[h] then set_flag(rec, F_PENDING, false) end
+    error(t[1], 0)
+  end
+  local s = pending_swap[h]
+  if s and swappable and band(C.acoro_co_flags(rec), F_SWAPPABLE) ~= 0 then
+    pending_swap[h] = nil
+    set_flag(rec, F_PENDING, false)
+    error(s, 0)
+  end
+end
+
+local function check_thread(rec, what)
+  if threads[C.acoro_co_host_ref(rec)] ~= running() then
+    error("acoro." .. what .. ": called from a plain Lua coroutine inside an acoro coroutine", 3)
+  end
+end
+
+-- Yields until woken; returns the wake reason. An INTERRUPT raises what is
+-- pending, or comes back to the caller, who waits again.
+local function park(rec, swappable)
+  local r = yield()
+  if r == K_INTERRUPT then raise_pending(rec, swappable) end
+  return r
+end
+
+-- Before blocking: checks the thread, and raises anything already pending.
+local function before_block(rec, what, swappable)
+  check_thread(rec, what)
+  if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, swappable) end
+end
+
+local function remaining(deadline)
+  if not deadline then return -1 end
+  local left = deadline - now()
+  return left > 0 and left or 0
+end
+
+------------------------------------------------------------------------------
+-- The end of a coroutine.
+
+local function log_failure(h, err, tb)
+  io.stderr:write("acoro: coroutine ", tostring(h), " failed: ", tostring(err), "\n",
+    tb or "", tb and "\n" or "")
+end
+
+-- Clears the Lua side of co's queued messages (the engine drops them next).
+local function forget_messages(rec)
+  local k = C.acoro_mb_first(rec)
+  while k ~= 0 do
+    vals[k] = nil
+    k = C.acoro_mb_next(rec, k)
+  end
+end
+
+local function exit_message(h, res)
+  local m = { coro = h }
+  if res == TERMINATED then
+    m.reason, m.error = "terminated", "terminated"
+  elseif res == nil or res.n then
+    m.reason, m.value = "normal", res and res[1]
+  else
+    m.reason, m.error, m.traceback = "error", res.err, res.tb
+  end
+  return setmetatable(m, Exit)
+end
+
+local function send_rec(rec, msg)
+  local key = C.acoro_send(rec, 0)
+  if key ~= 0 then vals[key] = msg end
+  return key ~= 0
+end
+
+-- ENDS co: records its result, tells its monitors, and ends the record. A
+-- monitored coroutine that failed keeps its messages so that a monitor can
+-- restart it with hot_swap.
+local function finish(h, res)
+  local rec = rec_of(h)
+  if res then results[h] = res end
+  local nmon = C.acoro_co_monitor_count(rec)
+  if nmon > 0 then
+    local m = exit_message(h, res)
+    for i = 0, nmon - 1 do send_rec(C.acoro_co_monitor_at(rec, i), m) end
+  end
+  local keep = nmon > 0 and res and res.tb ~= nil
+  if not keep then forget_messages(rec) end
+  pending_throw[h], pending_swap[h], resumed[h] = nil, nil, nil
+  C.acoro_co_exit(rec, keep and 1 or 0)
+  if h == main_handle and res and res.err then
+    C.acoro_engine_stop(E, EINTR) -- main failed: the program ends now
+  end
+end
+
+local function on_error(e)
+  if getmetatable(e) == HotSwap then return e end
+  return setmetatable({ err = e, tb = debug.traceback(tostring(e), 2) }, ErrBox)
+end
+
+local run_body
+
+local function body_done(h, ok, ...)
+  if ok then
+    local n = select("#", ...)
+    finish(h, n > 0 and { n = n, ... } or nil)
+    return
+  end
+  local e = ...
+  if getmetatable(e) == HotSwap then -- the old function let the swap through
+    return run_body(h, e.fn, unpack(e.args, 1, e.args.n))
+  end
+  if h ~= main_handle then log_failure(h, e.err, e.tb) end
+  finish(h, { err = e.err, tb = e.tb })
+end
+
+local function start(h, fn, ...)
+  if band(C.acoro_co_flags(rec_of(h)), F_PENDING) ~= 0 then raise_pending(rec_of(h), true) end
+  return fn(...)
+end
+
+function run_body(h, fn, ...)
+  return body_done(h, xpcall(start, on_error, h, fn, ...))
+end
+
+-- Every coroutine's thread starts here (see acoro.core's start_thread).
+local function trampoline(h, fn, ...)
+  return run_body(h, fn, ...)
+end
+
+core.init(trampoline, threads, objs)
+
+------------------------------------------------------------------------------
+-- Coroutines.
+
+function M.spawn(fn, ...)
+  if type(fn) ~= "function" then
+    error("acoro.spawn: expected a function, got " .. type(fn), 2)
+  end
+  return core.spawn(fn, ...)
+end
+
+function M.self()
+  return handle_of(current("self"))
+end
+
+function M.yield()
+  local rec = current("yield")
+  check_thread(rec, "yield")
+  C.acoro_co_yield(rec)
+  park(rec, false)
+end
+
+function M.sleep(s)
+  if s ~= nil and type(s) ~= "number" then
+    error("acoro.sleep: expected seconds as a number, got " .. type(s), 2)
+  end
+  local rec = current("sleep")
+  if not s or s <= 0 then
+    check_thread(rec, "sleep")
+    C.acoro_co_yield(rec)
+    park(rec, false)
+    return
+  end
+  before_block(rec, "sleep", true)
+  local deadline = now() + s
+  repeat
+    C.acoro_co_wait(rec, W_SLEEP, remaining(deadline))
+  until park(rec, true) == K_TIMEOUT
+end
+
+function M.suspend(timeout, alarm)
+  check_timeout(timeout, "suspend")
+  local rec = current("suspend")
+  before_block(rec, "suspend", true)
+  local h = handle_of(rec)
+  if timeout and timeout <= 0 then return alarm end
+  local deadline = timeout and now() + timeout
+  while true do
+    C.acoro_co_wait(rec, W_SUSPEND, remaining(deadline))
+    local r = park(rec, true)
+    local v = resumed[h]
+    if v then
+      resumed[h] = nil
+      return v[1]
+    end
+    if r == K_TIMEOUT then return alarm end
+  end
+end
+
+function Coro:resume(v)
+  local rec = check_handle(self, "resume")
+  if C.acoro_co_wake(rec, W_SUSPEND, K_RESUME) == 0 then return false end
+  resumed[self] = { v }
+  return true
+end
+
+------------------------------------------------------------------------------
+-- Messages.
+
+function Coro:send(msg)
+  if msg == nil then error("acoro: send: message is nil", 2) end
+  local key = C.acoro_send(rec_of(self), 0)
+  if key == 0 then return false end
+  vals[key] = msg
+  return true
+end
+
+local function take(key)
+  local m = vals[key]
+  vals[key] = nil
+  return m
+end
+
+function M.receive(timeout, alarm)
+  local rec = C.acoro_current(E)
+  if rec == nil then current("receive") end
+  local key = C.acoro_mb_shift(rec)
+  if key ~= 0 then return take(key) end
+  check_timeout(timeout, "receive")
+  before_block(rec, "receive", true)
+  if timeout and timeout <= 0 then return alarm end
+  local deadline = timeout and now() + timeout
+  repeat
+    C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline))
+    local r = park(rec, true)
+    key = C.acoro_mb_shift(rec)
+    if key == 0 and r == K_TIMEOUT then return alarm end
+  until key ~= 0
+  return take(key)
+end
+
+function M.receive_match(pred, timeout, alarm)
+  if type(pred) ~= "function" then
+    error("acoro.receive_match: expected a predicate function, got " .. type(pred), 2)
+  end
+  check_timeout(timeout, "receive_match")
+  local rec = current("receive_match")
+  local deadline = timeout and now() + timeout
+  local last = 0 -- the last message already tested
+  while true do
+    local k = last == 0 and C.acoro_mb_first(rec) or C.acoro_mb_next(rec, last)
+    while k ~= 0 do
+      if pred(vals[k]) then
+        C.acoro_mb_take(rec, k)
+        return take(k)
+      end
+      last = k
+      k = C.acoro_mb_next(rec, k)
+    end
+    if deadline and remaining(deadline) <= 0 then return alarm end
+    before_block(rec, "receive_match", true)
+    C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline))
+    park(rec, true)
+  end
+end
+
+local deliver_tag = 0
+
+-- Whether the delivery tagged `tag` is still queued at `to`; takes it back.
+local function take_back(to, tag)
+  local k = C.acoro_mb_first(to)
+  while k ~= 0 do
+    if C.acoro_mb_data(to, k) == tag then
+      C.acoro_mb_take(to, k)
+      vals[k] = nil
+      return true
+    end
+    k = C.acoro_mb_next(to, k)
+  end
+  return false
+end
+
+function Coro:deliver(msg, timeout)
+  if msg == nil then error("acoro: deliver: message is nil", 2) end
+  check_timeout(timeout, "deliver")
+  local rec = current("deliver")
+  local to = check_handle(self, "deliver")
+  if to == rec then error("acoro: deliver: a coroutine cannot deliver to itself", 2) end
+  before_block(rec, "deliver", false)
+  deliver_tag = deliver_tag + 1
+  local tag = deliver_tag
+  local key = C.acoro_send(to, tag)
+  if key == 0 then return nil, "dead" end
+  vals[key] = msg
+  if timeout and timeout <= 0 then
+    take_back(to, tag)
+    return nil, "timeout"
+  end
+  local deadline = timeout and now() + timeout
+  while true do
+    if C.acoro_deliver_wait(rec, to, key, remaining(deadline)) == EDEAD then
+      return nil, "dead"
+    end
+    local ok, r = pcall(park, rec, false)
+    if not ok then -- a throw: the message goes back, the error goes on
+      take_back(to, tag)
+      error(r, 0)
+    end
+    if r == K_DELIVERED then return true end
+    if r ~= K_INTERRUPT then
+      if r == K_TIMEOUT and take_back(to, tag) then return nil, "timeout" end
+      if C.acoro_co_state(to) == S_DEAD then return nil, "dead" end
+      return true -- taken just as the wait ended
+    end
+    -- interrupted for something that does not apply here: wait on, if the
+    -- message is still there to wait for
+    if not take_back(to, tag) then return true end
+    key = C.acoro_send(to, tag)
+    if key == 0 then return nil, "dead" end
+    vals[key] = msg
+  end
+end
+
+------------------------------------------------------------------------------
+-- Life cycle.
+
+function Coro:throw(err)
+  local rec = check_handle(self, "throw")
+  if C.acoro_co_state(rec) == S_DEAD then return false end
+  if rec == C.acoro_current(E) then error(err, 0) end
+  pending_throw[self] = { err }
+  set_flag(rec, F_PENDING, true)
+  C.acoro_co_interrupt(rec)
+  return true
+end
+
+function Coro:terminate()
+  local rec = check_handle(self, "terminate")
+  if C.acoro_co_state(rec) == S_DEAD then return false end
+  finish(self, TERMINATED)
+  if rec == C.acoro_current(E) then
+    yield() -- never resumed: the engine drops the thread
+  end
+  core.release(self)
+  return true
+end
+
+local function result_of(h)
+  local res = results[h]
+  if res == nil then return true end
+  if res.n then return true, unpack(res, 1, res.n) end
+  return false, res.err
+end
+
+function Coro:join(timeout)
+  check_timeout(timeout, "join")
+  local target = check_handle(self, "join")
+  local rec = current("join")
+  if target == rec then error("acoro: join: a coroutine cannot join itself", 2) end
+  if C.acoro_co_state(target) ~= S_DEAD then
+    before_block(rec, "join", false)
+    if timeout and timeout <= 0 then return nil, "timeout" end
+    local deadline = timeout and now() + timeout
+    repeat
+      if C.acoro_co_join(rec, target, remaining(deadline)) ~= 0 then break end
+      local r = park(rec, false)
+      if r == K_TIMEOUT then return nil, "timeout" end
+    until r ~= K_INTERRUPT
+  end
+  return result_of(self)
+end
+
+function Coro:set_daemon(flag)
+  C.acoro_co_set_daemon(check_handle(self, "set_daemon"), (flag == nil or flag) and 1 or 0)
+end
+
+function Coro:is_alive()
+  return C.acoro_co_state(check_handle(self, "is_alive")) ~= S_DEAD
+end
+
+function Coro:status()
+  return ffi.string(C.acoro_state_name(C.acoro_co_state(check_handle(self, "status"))))
+end
+
+function Coro:monitor(watcher)
+  local rec = check_handle(self, "monitor")
+  if watcher == nil then watcher = handle_of(current("monitor")) end
+  local wrec = check_handle(watcher, "monitor")
+  if C.acoro_co_state(rec) == S_DEAD then
+    send_rec(wrec, exit_message(self, results[self]))
+    return true
+  end
+  C.acoro_co_monitor(rec, wrec)
+  return true
+end
+
+------------------------------------------------------------------------------
+-- Names.
+
+function Coro:register(name)
+  local rec = check_handle(self, "register")
+  if name ~= nil and type(name) ~= "string" then
+    error("acoro: register: name must be a string, got " .. type(name), 2)
+  end
+  local rc = C.acoro_register(rec, name)
+  if rc == -5 then return nil, "name taken" end
+  if rc == EDEAD then return nil, "dead" end
+  if rc ~= 0 then error("acoro: register: " .. ffi.string(C.acoro_strerror(rc)), 2) end
+  name = ffi.string(C.acoro_co_name(rec))
+  local waiting = locate_waiters[name]
+  if waiting then
+    locate_waiters[name] = nil
+    for i = 1, #waiting do
+      local w = rec_of(waiting[i])
+      C.acoro_co_wake(w, W_OTHER, K_RESUME)
+    end
+  end
+  return true
+end
+
+function Coro:unregister()
+  return C.acoro_unregister(check_handle(self, "unregister")) == 0
+end
+
+function M.locate(name, opts)
+  if type(name) ~= "string" then
+    error("acoro.locate: name must be a string, got " .. type(name), 2)
+  end
+  local timeout = opts and opts.timeout
+  check_timeout(timeout, "locate")
+  if opts and opts.location ~= nil then
+    return nil, "not found" -- no remote nodes before distribution starts
+  end
+  local rec = C.acoro_locate(E, name)
+  if rec ~= nil then return handle_of(rec) end
+  if not timeout or timeout <= 0 then return nil, "not found" end
+  local me = current("locate")
+  before_block(me, "locate", false)
+  local h = handle_of(me)
+  local deadline = now() + timeout
+  while true do
+    local list = locate_waiters[name]
+    if not list then
+      list = {}
+      locate_waiters[name] = list
+    end
+    list[#list + 1] = h
+    C.acoro_co_wait(me, W_OTHER, remaining(deadline))
+    local r = park(me, false)
+    rec = C.acoro_locate(E, name)
+    if rec ~= nil then return handle_of(rec) end
+    if r == K_TIMEOUT then
+      list = locate_waiters[name]
+      if list then
+        for i = #list, 1, -1 do
+          if list[i] == h then table.remove(list, i) end
+        end
+        if #list == 0 then locate_waiters[name] = nil end
+      end
+      return nil, "not found"
+    end
+  end
+end
+
+------------------------------------------------------------------------------
+-- Hot swapping.
+
+function M.hot_swappable(flag)
+  local rec = current("hot_swappable")
+  set_flag(rec, F_SWAPPABLE, flag == nil or flag)
+end
+
+function M.is_hot_swap(e)
+  return getmetatable(e) == HotSwap
+end
+
+function M.is_exit(m)
+  return getmetatable(m) == Exit
+end
+
+local function is_monitor(rec, watcher)
+  for i = 0, C.acoro_co_monitor_count(rec) - 1 do
+    if C.acoro_co_monitor_at(rec, i) == watcher then return true end
+  end
+  return false
+end
+
+function Coro:hot_swap(fn, ...)
+  local rec = check_handle(self, "hot_swap")
+  if type(fn) ~= "function" then
+    error("acoro: hot_swap: expected a function, got " .. type(fn), 2)
+  end
+  if C.acoro_co_state(rec) == S_DEAD then
+    -- asyncoro's restart: a monitor may start a failed coroutine again
+    local res = results[self]
+    local me = C.acoro_current(E)
+    if res and res.tb and me ~= nil and is_monitor(rec, me) then
+      results[self] = nil
+      return core.restart(self, fn, ...) == true
+    end
+    return false
+  end
+  pending_swap[self] = setmetatable({ fn = fn, args = { n = select("#", ...), ... } }, HotSwap)
+  set_flag(rec, F_PENDING, true)
+  if band(C.acoro_co_flags(rec), F_SWAPPABLE) ~= 0 then C.acoro_co_interrupt(rec) end
+  return true
+end
+
+------------------------------------------------------------------------------
+-- Handles.
+
+local getters = {
+  id = function(rec) return tonumber(C.acoro_co_id(rec)) end,
+  name = function(rec)
+    local n = C.acoro_co_name(rec)
+    return n ~= nil and ffi.string(n) or nil
+  end,
+  location = function() return nil end,
+}
+
+coro_mt.__index = function(h, k)
+  local m = Coro[k]
+  if m then return m end
+  local g = getters[k]
+  if g then return g(rec_of(h)) end
+  return nil
+end
+
+coro_mt.__tostring = function(h)
+  local rec = rec_of(h)
+  local n = C.acoro_co_name(rec)
+  return "coro:" .. (n ~= nil and ffi.string(n) or "-") .. "/" .. tostring(tonumber(C.acoro_co_id(rec)))
+end
+Exit.__tostring = function(m)
+  return "acoro.Exit(" .. tostring(m.coro) .. ", " .. m.reason .. ")"
+end
+
+------------------------------------------------------------------------------
+-- Running.
+
+local function alive_summary()
+  local parts, n = {}, 0
+  for _, h in pairs(objs) do
+    local rec = rec_of(h)
+    if C.acoro_co_is_daemon(rec) == 0 then
+      n = n + 1
+      if n <= 8 then parts[#parts + 1] = tostring(h) .. " " .. h:status() end
+    end
+  end
+  if n > 8 then parts[#parts + 1] = "..." end
+  return n, table.concat(parts, ", ")
+end
+
+local function terminate_all()
+  local list = {}
+  for _, h in pairs(objs) do list[#list + 1] = h end
+  for i = 1, #list do list[i]:terminate() end
+end
+
+local is_running = false
+
+function M.run(fn, ...)
+  if type(fn) ~= "function" then
+    error("acoro.run: expected a function, got " .. type(fn), 2)
+  end
+  if is_running then error("acoro.run: the engine is already running", 2) end
+  local main = core.spawn(fn, ...)
+  C.acoro_co_set_name(rec_of(main), "main")
+  main_handle = main
+  is_running = true
+  local ok, rc = pcall(core.run)
+  is_running = false
+  local stuck, which
+  if ok and rc == EDEADLK then stuck, which = alive_summary() end
+  terminate_all() -- daemons, and whatever a deadlock or a stop left
+  main_handle = nil
+  if not ok then error(rc, 0) end
+  local res = results[main]
+  if res and res.tb then
+    if type(res.err) == "string" then error(res.tb, 0) end
+    error(res.err, 0)
+  end
+  if rc == EDEADLK then
+    error(("acoro: deadlock: %d coroutine(s) wait for something that cannot come: %s")
+      :format(stuck, which), 0)
+  elseif rc == EINTR then
+    error("acoro: interrupted", 0)
+  elseif rc ~= 0 then
+    error("acoro: " .. ffi.string(C.acoro_strerror(rc)), 0)
+  end
+  if res == nil or res == TERMINATED then return end
+  return unpack(res, 1, res.n)
+end
+
+return M

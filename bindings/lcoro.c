@@ -19,8 +19,8 @@
  * the Lua thread, objs[slot] the handle userdata; free slots are a stack. */
 typedef struct binding_s {
   acoro_engine_t *engine;
-  lua_State *L;       /* the state that called run(): used by host_resume */
-  int threads_ref, objs_ref, trampoline_ref;
+  lua_State *L; /* the state that called run(): used by host_resume */
+  int threads_ref, objs_ref, finished_ref;
   int *free_slots;
   int nfree, capfree, next_slot;
 } binding_t;
@@ -73,10 +73,44 @@ static void log_to_stderr(void *data, int level, const char *msg) {
   fprintf(stderr, "acoro: %s%s\n", level == 0 ? "error: " : "", msg);
 }
 
+/* Hands the end of co's thread T to the Lua side: finished(handle, true,
+ * results...) or finished(handle, false, err, traceback). T's frames are
+ * still there after an error, so the traceback shows where it was raised. */
+static void call_finished(binding_t *b, lua_State *L, acoro_co_t *co,
+                          lua_State *T, int status) {
+  int top = lua_gettop(L), n;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, b->finished_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, b->objs_ref);
+  lua_rawgeti(L, -1, acoro_co_host_ref(co));
+  lua_remove(L, -2);
+  if (status == 0) {
+    n = lua_gettop(T);
+    lua_pushboolean(L, 1);
+    luaL_checkstack(L, n + LUA_MINSTACK, "too many results");
+    lua_xmove(T, L, n);
+    n += 2;
+  } else {
+    const char *msg = lua_tostring(T, -1);
+    lua_pushboolean(L, 0);
+    lua_xmove(T, L, 1);
+    luaL_traceback(L, T, msg ? msg : "(error object is not a string)", 0);
+    n = 4;
+  }
+  if (lua_pcall(L, n, 0, 0) != 0) {
+    fprintf(stderr, "acoro: internal error ending coroutine %llu: %s\n",
+            (unsigned long long)acoro_co_id(co), lua_tostring(L, -1));
+    if (acoro_co_state(co) != ACORO_STATE_DEAD)
+      acoro_co_exit(co, 0);
+  }
+  lua_settop(L, top);
+}
+
 /* ENGINE THREAD ONLY, called by acoro_engine_run. Resumes co's thread with
- * the wake reason (or, on its first run, with the trampoline's arguments
- * already on its stack). The thread returns here when it waits, yields or
- * ends; the trampoline has done the Lua side of an ending. */
+ * the wake reason (or, on its first run, with fn's arguments already on its
+ * stack). The thread comes back here when it waits, yields or ends.
+ * MEMORY: the thread's function is the user's function itself, with no
+ * Lua frame of acoro's below it, so a waiting coroutine fits LuaJIT's
+ * initial stack; errors are caught by lua_resume, not by an xpcall. */
 static void host_resume(void *data, acoro_co_t *co) {
   binding_t *b = data;
   lua_State *T = acoro_co_host_ptr(co);
@@ -98,18 +132,10 @@ static void host_resume(void *data, acoro_co_t *co) {
       unanchor(b, b->L, co);
     return;
   }
-  if (status != 0) {
-    /* Errors are caught inside the trampoline; one here is acoro's bug or
-     * memory exhaustion. Report it, and end the coroutine. */
-    const char *msg = lua_tostring(T, -1);
-    luaL_traceback(b->L, T, msg ? msg : "(error object is not a string)", 0);
-    fprintf(stderr, "acoro: internal error in coroutine %llu: %s\n",
-            (unsigned long long)acoro_co_id(co), lua_tostring(b->L, -1));
-    lua_pop(b->L, 1);
-    if (acoro_co_state(co) != ACORO_STATE_DEAD)
-      acoro_co_exit(co, 0);
-  }
-  unanchor(b, b->L, co);
+  call_finished(b, b->L, co, T, status);
+  /* A hot swap gives the coroutine a new thread: keep that one. */
+  if (acoro_co_host_ptr(co) == T)
+    unanchor(b, b->L, co);
 }
 
 static acoro_co_t *check_coro(lua_State *L, int idx) {
@@ -119,12 +145,15 @@ static acoro_co_t *check_coro(lua_State *L, int idx) {
   return *box;
 }
 
-/* Gives co a new Lua thread that runs trampoline(handle, fn, ...) with the
- * values at stack positions first..top of L, and anchors both. */
+/* Gives co a new Lua thread that runs the function at stack position
+ * `first` of L with the values above it as arguments, and anchors the thread
+ * (in co's slot, reused if it has one) and the handle. */
 static void start_thread(binding_t *b, lua_State *L, acoro_co_t *co,
                          int handle_idx, int first) {
-  int top = lua_gettop(L), slot = slot_alloc(b), i;
+  int top = lua_gettop(L), slot = acoro_co_host_ref(co);
   lua_State *T = lua_newthread(L);
+  if (slot <= 0)
+    slot = slot_alloc(b);
   lua_rawgeti(L, LUA_REGISTRYINDEX, b->threads_ref);
   lua_pushvalue(L, -2);
   lua_rawseti(L, -2, slot);
@@ -133,12 +162,10 @@ static void start_thread(binding_t *b, lua_State *L, acoro_co_t *co,
   lua_pushvalue(L, handle_idx);
   lua_rawseti(L, -2, slot);
   lua_pop(L, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, b->trampoline_ref);
-  lua_pushvalue(L, handle_idx);
-  for (i = first; i <= top; i++)
-    lua_pushvalue(L, i);
-  lua_xmove(L, T, top - first + 3);
-  lua_pop(L, 1); /* the thread */
+  lua_pop(L, 1); /* the thread, anchored now */
+  if (top - first + 1 > 16)
+    luaL_checkstack(T, top - first + 1, "too many arguments");
+  lua_xmove(L, T, top - first + 1);
   acoro_co_set_host(co, slot, T);
 }
 
@@ -149,7 +176,7 @@ static int l_spawn(lua_State *L) {
   acoro_co_t *co, **box;
   int rc;
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (b->trampoline_ref == LUA_NOREF)
+  if (b->finished_ref == LUA_NOREF)
     return luaL_error(L, "acoro.core: init() was not called");
   box = lua_newuserdata(L, sizeof *box);
   *box = NULL;
@@ -166,7 +193,7 @@ static int l_spawn(lua_State *L) {
 }
 
 /* core.restart(handle, fn, ...): runs fn in a dead coroutine again (same id,
- * name and mailbox). */
+ * name and mailbox): asyncoro's restart of a failed coroutine. */
 static int l_restart(lua_State *L) {
   binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
   acoro_co_t *co = check_coro(L, 1);
@@ -179,6 +206,41 @@ static int l_restart(lua_State *L) {
     return 2;
   }
   start_thread(b, L, co, 1, 2);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.rethread(handle, fn, ...): the running coroutine, whose function just
+ * ended, starts fn in a new thread (a hot swap); it runs once its turn comes.
+ */
+static int l_rethread(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  acoro_co_t *co = check_coro(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (acoro_co_state(co) == ACORO_STATE_DEAD)
+    return luaL_error(L, "acoro.core.rethread: coroutine has ended");
+  start_thread(b, L, co, 1, 2);
+  acoro_co_yield(co);
+  return 0;
+}
+
+/* core.reset(handle, fn, ...) -> bool: a coroutine that has not started yet
+ * will run fn(...) instead; false if it has started (or ended). */
+static int l_reset(lua_State *L) {
+  acoro_co_t *co = check_coro(L, 1);
+  lua_State *T;
+  int n;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  T = acoro_co_host_ptr(co);
+  if (T == NULL || lua_status(T) != 0 || lua_gettop(T) == 0 ||
+      acoro_co_wake_reason(co) != ACORO_WAKE_START) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  n = lua_gettop(L) - 1;
+  lua_settop(T, 0);
+  luaL_checkstack(T, n + LUA_MINSTACK, "too many arguments");
+  lua_xmove(L, T, n);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -206,17 +268,18 @@ static int l_run(lua_State *L) {
   return 1;
 }
 
-/* core.init(trampoline, threads, objs): the Lua side hands over its tables. */
+/* core.init(finished, threads, objs): the Lua side hands over the function
+ * that ends a coroutine and its anchor tables. */
 static int l_init(lua_State *L) {
   binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
   luaL_checktype(L, 1, LUA_TFUNCTION);
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
-  luaL_unref(L, LUA_REGISTRYINDEX, b->trampoline_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, b->finished_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, b->threads_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, b->objs_ref);
   lua_pushvalue(L, 1);
-  b->trampoline_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  b->finished_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, 2);
   b->threads_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, 3);
@@ -263,16 +326,18 @@ static int l_path(lua_State *L) {
 }
 
 static const luaL_Reg core_funcs[] = {
-    {"spawn", l_spawn},   {"restart", l_restart}, {"release", l_release},
-    {"run", l_run},       {"init", l_init},       {"engine", l_engine},
-    {"path", l_path},     {NULL, NULL}};
+    {"spawn", l_spawn},     {"restart", l_restart},
+    {"release", l_release}, {"rethread", l_rethread},
+    {"reset", l_reset},     {"run", l_run},
+    {"init", l_init},       {"engine", l_engine},
+    {"path", l_path},       {NULL, NULL}};
 
 static binding_t *binding_new(lua_State *L) {
   static const acoro_host_t host = {host_resume, NULL, log_to_stderr};
   binding_t *b = lua_newuserdata(L, sizeof *b);
   int rc;
   memset(b, 0, sizeof *b);
-  b->threads_ref = b->objs_ref = b->trampoline_ref = LUA_NOREF;
+  b->threads_ref = b->objs_ref = b->finished_ref = LUA_NOREF;
   b->L = L;
   lua_newtable(L);
   lua_pushcfunction(L, binding_gc);

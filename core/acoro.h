@@ -1,13 +1,13 @@
 /* acoro.h: the public C API of the acoro engine (libacoro).
  *
  * The engine runs many coroutines on one thread over a libuv loop. It knows a
- * coroutine as a record (id, state, mailbox, timer, monitors, name); running the
- * coroutine's code is the host's job, done through the acoro_host_t vtable. The
- * Lua binding is one host; a C program can be another.
+ * coroutine as a record (id, state, mailbox, timer, monitors, name); running
+ * the coroutine's code is the host's job, done through the acoro_host_t vtable.
+ * The Lua binding is one host; a C program can be another.
  *
  * Errors: functions return 0 (or a value) on success and a negative ACORO_E*
- * code on failure; acoro_strerror() names it. The library never prints and never
- * exits: messages go through acoro_host_t.log.
+ * code on failure; acoro_strerror() names it. The library never prints and
+ * never exits: messages go through acoro_host_t.log.
  *
  * THREADS: every function here is ENGINE THREAD ONLY (the thread that runs
  * acoro_engine_run), unless its comment says otherwise.
@@ -145,6 +145,11 @@ ACORO_API uint32_t acoro_mb_next(const acoro_co_t *co, uint32_t key);
 ACORO_API uint32_t acoro_mb_count(const acoro_co_t *co);
 ACORO_API uint64_t acoro_mb_data(const acoro_co_t *co, uint32_t key);
 ACORO_API int acoro_mb_take(acoro_co_t *co, uint32_t key);
+/* acoro_co_wait(co, ACORO_WAIT_RECEIVE, -1) with one argument: fewer Lua
+ * stack slots at the call in the hot receive loop. */
+ACORO_API int acoro_mb_wait(acoro_co_t *co);
+/* acoro_co_wait(co, ACORO_WAIT_SLEEP, seconds), likewise. */
+ACORO_API int acoro_co_sleep(acoro_co_t *co, double seconds);
 
 /* Monitors (the engine keeps the list; the host tells the watchers) and the
  * local name registry. A name is unique among live coroutines. */
@@ -175,7 +180,8 @@ typedef struct acoro_host_s {
   void (*resume)(void *host_data, acoro_co_t *co);
   /* A message is dropped unread (its receiver ended or was freed). Optional. */
   void (*drop)(void *host_data, uint64_t data);
-  /* A log line from the engine; level is 0 error, 1 warning, 2 info. Optional. */
+  /* A log line from the engine; level is 0 error, 1 warning, 2 info. Optional.
+   */
   void (*log)(void *host_data, int level, const char *msg);
 } acoro_host_t;
 
@@ -186,15 +192,18 @@ ACORO_API int acoro_engine_new(const acoro_host_t *host, void *host_data,
 ACORO_API void acoro_engine_free(acoro_engine_t *e);
 /* Runs ready coroutines and the loop until no non-daemon coroutine is left
  * (returns 0), acoro_engine_stop was called (returns its code), or every
- * coroutine left waits with nothing armed that could wake it (ACORO_EDEADLK). */
+ * coroutine left waits with nothing armed that could wake it (ACORO_EDEADLK).
+ */
 ACORO_API int acoro_engine_run(acoro_engine_t *e);
-/* SIGINT then stops the engine with ACORO_EINTR instead of killing the process. */
+/* SIGINT then stops the engine with ACORO_EINTR instead of killing the process.
+ */
 ACORO_API int acoro_engine_catch_sigint(acoro_engine_t *e);
 /* The libuv loop, to add handles of the embedder's own. */
 ACORO_API struct uv_loop_s *acoro_engine_loop(acoro_engine_t *e);
 ACORO_API uint64_t acoro_engine_incarnation(const acoro_engine_t *e);
 /* Number of coroutines alive: all of them, and those that are not daemons. */
-ACORO_API uint32_t acoro_engine_alive(const acoro_engine_t *e, int nondaemon_only);
+ACORO_API uint32_t acoro_engine_alive(const acoro_engine_t *e,
+                                      int nondaemon_only);
 /* Iterates the live coroutines: first with NULL, then with the previous one. */
 ACORO_API acoro_co_t *acoro_engine_next_co(acoro_engine_t *e, acoro_co_t *prev);
 

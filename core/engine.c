@@ -25,41 +25,74 @@ void eng_log(acoro_engine_t *e, int level, const char *fmt, ...) {
   e->host.log(e->host_data, level, buf);
 }
 
-/* Appends `co` to the ready queue with `reason` (once: a queued coroutine
- * keeps its place, only the reason changes). */
+/* Appends `co` to a ready queue with `reason` (once: a queued coroutine
+ * keeps its place, only the reason changes). Coroutines whose timer fired
+ * go to the due queue, which runs first: a burst of ready work (100,000
+ * coroutines starting) must not make every timer that falls due meanwhile
+ * late by the whole burst. Timers cannot starve the rest: each fires once
+ * per wait, and only as the clock moves. */
 void eng_ready(acoro_engine_t *e, acoro_co_t *co, int reason) {
+  acoro_co_t **head = &e->ready_head, **tail = &e->ready_tail;
   co->wake_reason = (uint8_t)reason;
   if (co->state != ACORO_STATE_RUNNING)
     co->state = ACORO_STATE_READY;
   if (co->queued)
     return;
+  if (reason == ACORO_WAKE_TIMEOUT) {
+    head = &e->due_head;
+    tail = &e->due_tail;
+  }
   co->queued = 1;
   co->ready_next = NULL;
-  if (e->ready_tail)
-    e->ready_tail->ready_next = co;
+  if (*tail)
+    (*tail)->ready_next = co;
   else
-    e->ready_head = co;
-  e->ready_tail = co;
+    *head = co;
+  *tail = co;
 }
 
-/* Removes `co` from the ready queue (it ended while queued). O(n), rare. */
-void eng_unready(acoro_engine_t *e, acoro_co_t *co) {
+static int unlink_from(acoro_co_t **head, acoro_co_t **tail, acoro_co_t *co) {
   acoro_co_t *prev = NULL, *it;
-  if (!co->queued)
-    return;
-  for (it = e->ready_head; it != NULL; prev = it, it = it->ready_next) {
+  for (it = *head; it != NULL; prev = it, it = it->ready_next) {
     if (it != co)
       continue;
     if (prev)
       prev->ready_next = it->ready_next;
     else
-      e->ready_head = it->ready_next;
-    if (e->ready_tail == it)
-      e->ready_tail = prev;
-    break;
+      *head = it->ready_next;
+    if (*tail == it)
+      *tail = prev;
+    return 1;
+  }
+  return 0;
+}
+
+/* Removes `co` from its ready queue (it ended while queued). O(n), rare. */
+void eng_unready(acoro_engine_t *e, acoro_co_t *co) {
+  if (!co->queued)
+    return;
+  if (!unlink_from(&e->due_head, &e->due_tail, co))
+    unlink_from(&e->ready_head, &e->ready_tail, co);
+  co->queued = 0;
+  co->ready_next = NULL;
+}
+
+static acoro_co_t *pop_ready(acoro_engine_t *e) {
+  acoro_co_t *co;
+  if (e->due_head != NULL) {
+    co = e->due_head;
+    e->due_head = co->ready_next;
+    if (e->due_head == NULL)
+      e->due_tail = NULL;
+  } else {
+    co = e->ready_head;
+    e->ready_head = co->ready_next;
+    if (e->ready_head == NULL)
+      e->ready_tail = NULL;
   }
   co->queued = 0;
   co->ready_next = NULL;
+  return co;
 }
 
 static uint64_t random_incarnation(void) {
@@ -135,21 +168,19 @@ void eng_destroy(acoro_engine_t *e) {
  * ends. A coroutine made ready meanwhile goes to the tail. */
 static void run_ready(acoro_engine_t *e) {
   int budget = RUN_BUDGET;
-  while (e->ready_head != NULL && budget-- > 0 && e->stop_code == 0) {
-    acoro_co_t *co = e->ready_head;
-    e->ready_head = co->ready_next;
-    if (e->ready_head == NULL)
-      e->ready_tail = NULL;
-    co->queued = 0;
-    co->ready_next = NULL;
+  while ((e->ready_head != NULL || e->due_head != NULL) && budget-- > 0 &&
+         e->stop_code == 0) {
+    acoro_co_t *co = pop_ready(e);
     co->state = ACORO_STATE_RUNNING;
     e->current = co;
     acoro_co_retain(co);
     e->host.resume(e->host_data, co);
     e->current = NULL;
     /* The host returned without waiting, yielding or ending: a yield. */
-    if (co->state == ACORO_STATE_RUNNING)
-      eng_ready(e, co, ACORO_WAKE_YIELD);
+    if (co->state == ACORO_STATE_RUNNING) {
+      eng_ready(e, co, co->queued ? co->wake_reason : ACORO_WAKE_YIELD);
+      co->state = ACORO_STATE_READY;
+    }
     acoro_co_release(co);
   }
 }
@@ -165,7 +196,7 @@ int acoro_engine_run(acoro_engine_t *e) {
       rc = e->stop_code;
       break;
     }
-    if (e->ready_head != NULL) {
+    if (e->ready_head != NULL || e->due_head != NULL) {
       run_ready(e);
       if (e->nalive_nondaemon == 0 && e->stop_code == 0)
         break;

@@ -26,8 +26,8 @@ static const char *const state_names[] = {
  * these checks tie it to the map. */
 #define STATE_CHECK(name, lname)                                               \
   _Static_assert(ACORO_STATE_##name >= 0 &&                                    \
-                     ACORO_STATE_##name < (int)(sizeof state_names /           \
-                                                sizeof state_names[0]),        \
+                     ACORO_STATE_##name <                                      \
+                         (int)(sizeof state_names / sizeof state_names[0]),    \
                  "state enum out of range");
 ACORO_STATE_MAP(STATE_CHECK)
 #undef STATE_CHECK

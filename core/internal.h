@@ -13,39 +13,39 @@
  * without invalidating anything, and a free message costs no malloc. */
 typedef struct mb_node_s {
   uint64_t data;
-  uint32_t next, prev;      /* keys; free list uses next */
-  acoro_co_t *notify;       /* sender waiting in deliver, or NULL */
+  uint32_t next, prev; /* keys; free list uses next */
+  acoro_co_t *notify;  /* sender waiting in deliver, or NULL */
 } mb_node_t;
 
 /* An open-addressing table of coroutine pointers (linear probing, backward
  * shift deletion), keyed by whatever the owner hashes: ids or names. */
 typedef struct cotab_s {
   acoro_co_t **slots;
-  uint32_t mask;            /* capacity - 1; capacity is a power of two */
+  uint32_t mask; /* capacity - 1; capacity is a power of two */
   uint32_t count;
 } cotab_t;
 
 struct acoro_co_s {
   acoro_engine_t *engine;
   uint64_t id;
-  acoro_co_t *ready_next;   /* ready queue */
+  acoro_co_t *ready_next;            /* ready queue */
   acoro_co_t *live_next, *live_prev; /* every live coroutine */
-  acoro_co_t *wait_target;  /* JOIN: target; DELIVER: receiver */
-  acoro_co_t *joiners;      /* coroutines joining this one, via wait_next */
+  acoro_co_t *wait_target;           /* JOIN: target; DELIVER: receiver */
+  acoro_co_t *joiners; /* coroutines joining this one, via wait_next */
   acoro_co_t *wait_next;
-  uv_timer_t *timer;        /* made on the first timed wait; data = co */
-  uint64_t due_ns;          /* timed wait's deadline on uv_hrtime's clock */
+  uv_timer_t *timer; /* made on the first timed wait; data = co */
+  uint64_t due_ns;   /* timed wait's deadline on uv_hrtime's clock */
   char *name;
-  acoro_co_t **monitors;    /* watchers, each retained */
+  acoro_co_t **monitors; /* watchers, each retained */
   uint32_t nmonitors, capmonitors;
   void *host_ptr;
   int host_ref;
   uint32_t refs;
   uint32_t mb_head, mb_tail, mb_count;
-  uint32_t wait_key;        /* DELIVER: the message's key */
+  uint32_t wait_key; /* DELIVER: the message's key */
   uint8_t state, wait_kind, wake_reason, daemon;
-  uint8_t queued;           /* on the ready queue */
-  uint8_t registered;       /* in the name table */
+  uint8_t queued;     /* on the ready queue */
+  uint8_t registered; /* in the name table */
   int host_flags;
 };
 
@@ -54,19 +54,20 @@ struct acoro_engine_s {
   acoro_host_t host;
   void *host_data;
   acoro_co_t *ready_head, *ready_tail;
+  acoro_co_t *due_head, *due_tail; /* woken by their timer: run first */
   acoro_co_t *current;
   acoro_co_t *live;
   uint64_t next_id;
   uint64_t incarnation;
   uint32_t nalive, nalive_nondaemon;
   int running;
-  int stop_code;            /* nonzero: acoro_engine_run returns it */
-  mb_node_t *nodes;         /* message pool */
+  int stop_code;    /* nonzero: acoro_engine_run returns it */
+  mb_node_t *nodes; /* message pool */
   uint32_t nnodes, capnodes, free_key;
   cotab_t by_id, by_name;
   uv_signal_t *sigint;
-  uint32_t nrecords;        /* records not yet freed, dead ones included */
-  int freeing;              /* acoro_engine_free called: free at nrecords 0 */
+  uint32_t nrecords; /* records not yet freed, dead ones included */
+  int freeing;       /* acoro_engine_free called: free at nrecords 0 */
 };
 
 /* engine.c */

@@ -95,6 +95,10 @@ uint32_t acoro_mb_shift(acoro_co_t *co) {
   return key;
 }
 
+int acoro_mb_wait(acoro_co_t *co) {
+  return acoro_co_wait(co, ACORO_WAIT_RECEIVE, -1);
+}
+
 uint32_t acoro_mb_first(const acoro_co_t *co) { return co->mb_head; }
 
 uint32_t acoro_mb_next(const acoro_co_t *co, uint32_t key) {

@@ -164,3 +164,7 @@ int acoro_deliver_wait(acoro_co_t *co, acoro_co_t *to, uint32_t key,
   n->notify = co;
   return 0;
 }
+
+int acoro_co_sleep(acoro_co_t *co, double seconds) {
+  return acoro_co_wait(co, ACORO_WAIT_SLEEP, seconds);
+}

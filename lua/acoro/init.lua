@@ -21,7 +21,7 @@ local unpack = unpack
 local E = ffi.cast("acoro_engine_t *", core.engine())
 local copp = ffi.typeof("acoro_co_t **")
 
-local W_SLEEP, W_SUSPEND, W_RECEIVE = C.ACORO_WAIT_SLEEP, C.ACORO_WAIT_SUSPEND, C.ACORO_WAIT_RECEIVE
+local W_SUSPEND, W_RECEIVE = C.ACORO_WAIT_SUSPEND, C.ACORO_WAIT_RECEIVE
 local W_OTHER = C.ACORO_WAIT_OTHER
 local K_RESUME, K_TIMEOUT = C.ACORO_WAKE_RESUME, C.ACORO_WAKE_TIMEOUT
 local K_DELIVERED, K_INTERRUPT = C.ACORO_WAKE_DELIVERED, C.ACORO_WAKE_INTERRUPT
@@ -51,7 +51,6 @@ local Coro = {}       -- methods of coroutine handles
 local coro_mt = core.coro_mt
 local Exit = { __name = "acoro.Exit" }
 local HotSwap = { __name = "acoro.HotSwap" }
-local ErrBox = {}     -- an error caught by the trampoline, with its traceback
 HotSwap.__index = HotSwap
 M.Exit, M.HotSwap = Exit, HotSwap
 
@@ -197,42 +196,23 @@ local function finish(h, res)
   end
 end
 
-local function on_error(e)
-  if getmetatable(e) == HotSwap then return e end
-  return setmetatable({ err = e, tb = debug.traceback(tostring(e), 2) }, ErrBox)
-end
-
-local run_body
-
-local function body_done(h, ok, ...)
+-- Called by acoro.core when a coroutine's function has returned
+-- (finished(h, true, results...)) or raised (finished(h, false, err, tb)).
+local function finished(h, ok, ...)
   if ok then
     local n = select("#", ...)
     finish(h, n > 0 and { n = n, ... } or nil)
     return
   end
-  local e = ...
+  local e, tb = ...
   if getmetatable(e) == HotSwap then -- the old function let the swap through
-    return run_body(h, e.fn, unpack(e.args, 1, e.args.n))
+    return core.rethread(h, e.fn, unpack(e.args, 1, e.args.n))
   end
-  if h ~= main_handle then log_failure(h, e.err, e.tb) end
-  finish(h, { err = e.err, tb = e.tb })
+  if h ~= main_handle then log_failure(h, e, tb) end
+  finish(h, { err = e, tb = tb })
 end
 
-local function start(h, fn, ...)
-  if band(C.acoro_co_flags(rec_of(h)), F_PENDING) ~= 0 then raise_pending(rec_of(h), true) end
-  return fn(...)
-end
-
-function run_body(h, fn, ...)
-  return body_done(h, xpcall(start, on_error, h, fn, ...))
-end
-
--- Every coroutine's thread starts here (see acoro.core's start_thread).
-local function trampoline(h, fn, ...)
-  return run_body(h, fn, ...)
-end
-
-core.init(trampoline, threads, objs)
+core.init(finished, threads, objs)
 
 ------------------------------------------------------------------------------
 -- Coroutines.
@@ -255,22 +235,27 @@ function M.yield()
   park(rec, false)
 end
 
+-- MEMORY: like receive_any, a small frame reached by a tail call, so that
+-- 100,000 sleepers keep LuaJIT's initial stacks.
+local function sleep_until(deadline)
+  local rec = C.acoro_current(E)
+  if rec == nil then current("sleep") end
+  if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
+  local left = deadline - C.acoro_now(E)
+  while left > 0 do
+    C.acoro_co_sleep(rec, left)
+    if yield() == K_INTERRUPT then raise_pending(rec, true) end
+    left = deadline - C.acoro_now(E)
+  end
+end
+M.sleep_until = sleep_until -- for the spec on its frame size
+
 function M.sleep(s)
   if s ~= nil and type(s) ~= "number" then
     error("acoro.sleep: expected seconds as a number, got " .. type(s), 2)
   end
-  local rec = current("sleep")
-  if not s or s <= 0 then
-    check_thread(rec, "sleep")
-    C.acoro_co_yield(rec)
-    park(rec, false)
-    return
-  end
-  before_block(rec, "sleep", true)
-  local deadline = now() + s
-  repeat
-    C.acoro_co_wait(rec, W_SLEEP, remaining(deadline))
-  until park(rec, true) == K_TIMEOUT
+  if not s or s <= 0 then return M.yield() end
+  return sleep_until(C.acoro_now(E) + s)
 end
 
 function M.suspend(timeout, alarm)
@@ -316,12 +301,12 @@ local function take(key)
   return m
 end
 
-function M.receive(timeout, alarm)
-  local rec = C.acoro_current(E)
-  if rec == nil then current("receive") end
+-- receive with a timeout.
+local function receive_wait(timeout, alarm)
+  check_timeout(timeout, "receive")
+  local rec = current("receive")
   local key = C.acoro_mb_shift(rec)
   if key ~= 0 then return take(key) end
-  check_timeout(timeout, "receive")
   before_block(rec, "receive", true)
   if timeout and timeout <= 0 then return alarm end
   local deadline = timeout and now() + timeout
@@ -332,6 +317,31 @@ function M.receive(timeout, alarm)
     if key == 0 and r == K_TIMEOUT then return alarm end
   until key ~= 0
   return take(key)
+end
+
+-- HOT PATH. MEMORY: a coroutine waiting here must fit LuaJIT's initial
+-- stack (40 slots): the JIT's trace of this loop calls yield through a
+-- stitch, which wants LUA_MINSTACK (20) free slots above this frame. So the
+-- loop is in a function of its own with no parameters, reached by a tail
+-- call, and kept to 7 slots (a spec checks jit.util.funcinfo's stackslots).
+local function receive_any()
+  local rec = C.acoro_current(E)
+  if rec == nil then current("receive") end
+  local key = C.acoro_mb_shift(rec)
+  while key == 0 do
+    C.acoro_mb_wait(rec)
+    if yield() == K_INTERRUPT then raise_pending(rec, true) end
+    key = C.acoro_mb_shift(rec)
+  end
+  local m = vals[key]
+  vals[key] = nil
+  return m
+end
+M.receive_any = receive_any -- for the spec on its frame size
+
+function M.receive(timeout, alarm)
+  if timeout ~= nil then return receive_wait(timeout, alarm) end
+  return receive_any()
 end
 
 function M.receive_match(pred, timeout, alarm)
@@ -423,6 +433,7 @@ function Coro:throw(err)
   local rec = check_handle(self, "throw")
   if C.acoro_co_state(rec) == S_DEAD then return false end
   if rec == C.acoro_current(E) then error(err, 0) end
+  if core.reset(self, function() error(err, 0) end) then return true end
   pending_throw[self] = { err }
   set_flag(rec, F_PENDING, true)
   C.acoro_co_interrupt(rec)
@@ -595,6 +606,7 @@ function Coro:hot_swap(fn, ...)
     end
     return false
   end
+  if core.reset(self, fn, ...) then return true end -- not started yet
   pending_swap[self] = setmetatable({ fn = fn, args = { n = select("#", ...), ... } }, HotSwap)
   set_flag(rec, F_PENDING, true)
   if band(C.acoro_co_flags(rec), F_SWAPPABLE) ~= 0 then C.acoro_co_interrupt(rec) end

@@ -1,0 +1,9 @@
+-- luacheck configuration (Debian's lua-check): LuaJIT, plus Busted's
+-- globals in specs.
+std = "luajit"
+codes = true
+max_line_length = 120
+exclude_files = { "build/**", "build-*/**" }
+files["spec/**/*.lua"] = { std = "+busted" }
+files["examples/**/*.lua"] = { globals = { "arg" } }
+files["bench/**/*.lua"] = { globals = { "arg" } }

@@ -1,0 +1,122 @@
+/* runner.c: runs each core test in a process of its own, with a time
+ * limit, and prints a summary line like the Lua specs'. */
+#include "test.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TEST_LIST(XX)                                                          \
+  XX(ready_queue_is_fifo)                                                      \
+  XX(yield_goes_behind_ready)                                                  \
+  XX(mailbox_fifo_and_selective_take)                                          \
+  XX(send_wakes_receiver_once)                                                 \
+  XX(send_to_dead_is_refused)                                                  \
+  XX(timed_wait_never_ends_early)                                              \
+  XX(wait_zero_timeout_wakes_next_turn)                                        \
+  XX(join_wakes_on_exit)                                                       \
+  XX(join_of_dead_is_edead)                                                    \
+  XX(deliver_wakes_sender_when_taken)                                          \
+  XX(deliver_to_dying_receiver_reports_dead)                                   \
+  XX(interrupt_overrides_ready_reason)                                         \
+  XX(ids_never_reused)                                                         \
+  XX(find_by_id_after_many_removals)                                           \
+  XX(register_locate_unregister)                                               \
+  XX(register_name_taken)                                                      \
+  XX(exit_unregisters)                                                         \
+  XX(daemons_do_not_keep_run_alive)                                            \
+  XX(deadlock_is_reported)                                                     \
+  XX(stop_returns_code)                                                        \
+  XX(monitors_are_kept_in_order)                                               \
+  XX(restart_keeps_id_and_mailbox)                                             \
+  XX(records_outlive_engine_free)                                              \
+  XX(strerror_names_every_code)
+
+#define DECLARE(name) void test_##name(void);
+TEST_LIST(DECLARE)
+#undef DECLARE
+
+typedef struct {
+  const char *name;
+  void (*fn)(void);
+} test_entry_t;
+
+static const test_entry_t tests[] = {
+#define ENTRY(name) {#name, test_##name},
+    TEST_LIST(ENTRY)
+#undef ENTRY
+};
+
+static void host_resume(void *data, acoro_co_t *co) {
+  test_task_t *t = acoro_co_host_ptr(co);
+  (void)data;
+  t->resumes++;
+  t->step(co, acoro_co_wake_reason(co), t->arg);
+}
+
+static void host_drop(void *data, uint64_t msg) {
+  (void)data;
+  (void)msg;
+}
+
+acoro_engine_t *test_engine(void) {
+  static const acoro_host_t host = {host_resume, host_drop, NULL};
+  acoro_engine_t *e = NULL;
+  ASSERT_EQ(acoro_engine_new(&host, NULL, &e), 0);
+  return e;
+}
+
+/* OWNERSHIP: the task is freed with the process; tests are short-lived. */
+acoro_co_t *test_spawn(acoro_engine_t *e, step_fn step, void *arg) {
+  acoro_co_t *co = NULL;
+  test_task_t *t = calloc(1, sizeof *t);
+  ASSERT_TRUE(t != NULL);
+  t->step = step;
+  t->arg = arg;
+  ASSERT_EQ(acoro_co_new(e, 0, &co), 0);
+  acoro_co_set_host(co, 0, t);
+  return co;
+}
+
+int test_resumes(acoro_co_t *co) {
+  return ((test_task_t *)acoro_co_host_ptr(co))->resumes;
+}
+
+static int run_one(const test_entry_t *t) {
+  int status;
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(20);
+    t->fn();
+    _exit(0);
+  }
+  if (pid < 0 || waitpid(pid, &status, 0) < 0)
+    return 0;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return 1;
+  if (WIFSIGNALED(status))
+    fprintf(stderr, "  %s: killed by signal %d%s\n", t->name, WTERMSIG(status),
+            WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
+  else
+    fprintf(stderr, "  %s: exit status %d\n", t->name, WEXITSTATUS(status));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  size_t i, n = sizeof tests / sizeof tests[0];
+  int passed = 0, failed = 0;
+  for (i = 0; i < n; i++) {
+    if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
+      continue;
+    if (run_one(&tests[i])) {
+      passed++;
+      printf("ok %s\n", tests[i].name);
+    } else {
+      failed++;
+      printf("FAILED %s\n", tests[i].name);
+    }
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 && passed > 0 ? 0 : 1;
+}

@@ -1,0 +1,415 @@
+-- How coroutines end and who hears of it: throw, terminate, join and monitors.
+-- Some tests make a coroutine fail on purpose: the engine logs those to stderr
+-- ("acoro: coroutine ... failed: spec: expected ..."), which is expected noise.
+
+local acoro = require "acoro"
+local support = require "spec.support"
+
+-- See coro_spec.lua: returns the child once it has blocked right after calling ready().
+local function spawn_blocked(fn)
+  local parent = acoro.self()
+  local co = acoro.spawn(function()
+    return fn(function() parent:send("ready") end)
+  end)
+  assert.equal("ready", acoro.receive(5, "timeout"))
+  return co
+end
+
+local function receive_exit(timeout)
+  return acoro.receive_match(acoro.is_exit, timeout or 5, "no exit message")
+end
+
+describe("co:throw", function()
+  it("raises the value inside a sleeping coroutine at its suspension point", function()
+    acoro.run(function()
+      local e = { "spec: thrown" }
+      local co = spawn_blocked(function(ready)
+        ready()
+        local ok, err = pcall(acoro.sleep, 30)
+        return ok, err, acoro.self():status()
+      end)
+      assert.is_true(co:throw(e))
+      local ok, pok, perr, st = co:join(5)
+      assert.is_true(ok)
+      assert.is_false(pok)
+      assert.equal(e, perr) -- the very value
+      assert.equal("running", st)
+    end)
+  end)
+
+  it("raises inside a receiving coroutine, which can go on receiving", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready)
+        ready()
+        local ok, err = pcall(acoro.receive, 30)
+        return ok, err, acoro.receive(5, "alarm")
+      end)
+      assert.is_true(co:throw("spec: interrupt"))
+      co:send("after")
+      assert.same({ true, false, "spec: interrupt", "after" }, { co:join(5) })
+    end)
+  end)
+
+  it("an uncaught thrown value ends the coroutine with that error", function()
+    acoro.run(function()
+      local e = { "spec: expected uncaught throw" }
+      local co = spawn_blocked(function(ready) ready(); acoro.sleep(30) end)
+      co:monitor()
+      assert.is_true(co:throw(e))
+      assert.same({ false, e }, { co:join(5) })
+      local m = receive_exit()
+      assert.equal("error", m.reason)
+      assert.equal(e, m.error)
+    end)
+  end)
+
+  it("is raised when a woken coroutine next runs, at its suspension point", function()
+    acoro.run(function()
+      local e = { "spec: thrown while ready" }
+      local co = spawn_blocked(function(ready)
+        ready()
+        local ok, err = pcall(acoro.receive, 30)
+        return ok, err
+      end)
+      co:send("wakes it")
+      assert.equal("ready", co:status())
+      assert.is_true(co:throw(e))
+      assert.same({ true, false, e }, { co:join(5) })
+    end)
+  end)
+
+  it("returns false for a dead coroutine", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() end)
+      co:join(5)
+      assert.is_false(co:throw("x"))
+    end)
+  end)
+
+  it("to self raises the value immediately", function()
+    acoro.run(function()
+      local e = { "spec: self throw" }
+      local after = false
+      local ok, err = pcall(function()
+        acoro.self():throw(e)
+        after = true
+      end)
+      assert.is_false(ok)
+      assert.equal(e, err)
+      assert.is_false(after)
+    end)
+  end)
+end)
+
+describe("co:terminate", function()
+  it("ends a sleeping coroutine at once; join gives false, 'terminated'", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); acoro.sleep(30) end)
+      assert.is_true(co:terminate())
+      assert.equal("dead", co:status())
+      assert.same({ false, "terminated" }, { co:join(5) })
+    end)
+  end)
+
+  it("returns false when already dead", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() end)
+      co:join(5)
+      assert.is_false(co:terminate())
+      local killed = spawn_blocked(function(ready) ready(); acoro.sleep(30) end)
+      assert.is_true(killed:terminate())
+      assert.is_false(killed:terminate())
+    end)
+  end)
+
+  it("cannot be caught by pcall", function()
+    acoro.run(function()
+      local after = false
+      local co = spawn_blocked(function(ready)
+        ready()
+        pcall(acoro.sleep, 30)
+        after = true
+      end)
+      co:terminate()
+      acoro.sleep(0.01)
+      assert.is_false(after)
+      assert.same({ false, "terminated" }, { co:join(5) })
+    end)
+  end)
+
+  it("of a coroutine that has not started: it never runs", function()
+    acoro.run(function()
+      local ran = false
+      local co = acoro.spawn(function() ran = true end)
+      assert.is_true(co:terminate())
+      acoro.yield()
+      assert.is_false(ran)
+      assert.same({ false, "terminated" }, { co:join(5) })
+    end)
+  end)
+
+  it("self:terminate() ends the caller", function()
+    acoro.run(function()
+      local after = false
+      local co = acoro.spawn(function()
+        acoro.self():terminate()
+        after = true
+      end)
+      assert.same({ false, "terminated" }, { co:join(5) })
+      assert.is_false(after)
+    end)
+  end)
+
+  it("cancels the waits of a coroutine in receive, suspend, join or deliver", function()
+    acoro.run(function()
+      local target = spawn_blocked(function(ready)
+        ready(); acoro.suspend(30); return acoro.receive(0, "none")
+      end)
+      local waiters = {
+        spawn_blocked(function(ready) ready(); acoro.receive(30) end),
+        spawn_blocked(function(ready) ready(); acoro.receive_match(function() end, 30) end),
+        spawn_blocked(function(ready) ready(); acoro.suspend(30) end),
+        spawn_blocked(function(ready) ready(); target:join(30) end),
+        spawn_blocked(function(ready) ready(); target:deliver("from the dead", 30) end),
+      }
+      for _, co in ipairs(waiters) do
+        assert.is_true(co:terminate())
+        assert.equal("dead", co:status())
+        assert.same({ false, "terminated" }, { co:join(5) })
+      end
+      -- the target is unaffected (whether the cancelled deliver's message stays queued is
+      -- not specified)
+      assert.equal("suspended", target:status())
+      assert.is_true(target:resume())
+      local ok, got = target:join(5)
+      assert.is_true(ok)
+      assert.truthy(got == "from the dead" or got == "none")
+    end)
+  end)
+
+  it("drops queued messages; later sends return false", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); acoro.sleep(30) end)
+      assert.is_true(co:send(1))
+      assert.is_true(co:send(2))
+      co:terminate()
+      assert.is_false(co:send(3))
+    end)
+  end)
+end)
+
+describe("co:join", function()
+  it("of a normal exit gives true and all results", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() acoro.sleep(0.01); return 1, nil, "three" end)
+      local r = { n = select("#", co:join(5)), co:join(5) }
+      assert.same({ n = 4, true, 1, nil, "three" }, r)
+    end)
+  end)
+
+  it("of a coroutine that returned nothing gives just true", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() end)
+      assert.equal(1, select("#", co:join(5)))
+      assert.is_true(co:join(5))
+    end)
+  end)
+
+  it("of a failed coroutine gives false and the error value", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() error("spec: expected failure", 0) end)
+      assert.same({ false, "spec: expected failure" }, { co:join(5) })
+      local e = { "spec: expected table error" }
+      co = acoro.spawn(function() error(e) end)
+      local ok, err = co:join(5)
+      assert.is_false(ok)
+      assert.equal(e, err)
+      co = acoro.spawn(function() error("spec: expected with position") end)
+      ok, err = co:join(5)
+      assert.is_false(ok)
+      assert.truthy(err:find("spec: expected with position", 1, true))
+    end)
+  end)
+
+  it("of a terminated coroutine gives false, 'terminated'", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); acoro.receive(30) end)
+      acoro.spawn(function() co:terminate() end)
+      assert.same({ false, "terminated" }, { co:join(5) })
+    end)
+  end)
+
+  it("of a hot-swapped coroutine gives the new function's results", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready)
+        acoro.hot_swappable(true)
+        ready()
+        acoro.receive(30)
+        return "old"
+      end)
+      local joiner = acoro.spawn(function() return co:join(10) end)
+      acoro.yield()
+      assert.is_true(co:hot_swap(function(a, b) return "new", a + b end, 1, 2))
+      assert.same({ true, "new", 3 }, { co:join(5) })
+      assert.same({ true, true, "new", 3 }, { joiner:join(5) })
+    end)
+  end)
+
+  it("returns nil, 'timeout' when the coroutine outlives the timeout", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); acoro.sleep(30) end)
+      local t0 = acoro.now()
+      assert.same({ nil, "timeout" }, { co:join(0.05) })
+      support.assert_took(acoro.now() - t0, 0.05)
+      t0 = acoro.now()
+      assert.same({ nil, "timeout" }, { co:join(0) })
+      support.assert_took(acoro.now() - t0, 0, 5)
+      assert.is_true(co:is_alive())
+      co:terminate()
+    end)
+  end)
+
+  it("without a timeout waits for the end", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() acoro.sleep(0.05); return "late" end)
+      assert.same({ true, "late" }, { co:join() })
+    end)
+  end)
+
+  it("of an already dead coroutine returns at once, again and again", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() return "r" end)
+      assert.same({ true, "r" }, { co:join(5) })
+      assert.same({ true, "r" }, { co:join(0) })
+      assert.same({ true, "r" }, { co:join() })
+    end)
+  end)
+
+  it("wakes every joiner", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); return acoro.receive(5) end)
+      local joiners = {}
+      for i = 1, 3 do joiners[i] = acoro.spawn(function() return co:join(5) end) end
+      acoro.yield()
+      co:send("result")
+      for i = 1, 3 do assert.same({ true, true, "result" }, { joiners[i]:join(5) }) end
+    end)
+  end)
+
+  it("of self raises", function()
+    acoro.run(function()
+      assert.is_false((pcall(function() return acoro.self():join(1) end)))
+      local co = acoro.spawn(function() return pcall(function() return acoro.self():join(1) end) end)
+      local ok, pok = co:join(5)
+      assert.is_true(ok)
+      assert.is_false(pok)
+    end)
+  end)
+end)
+
+describe("co:monitor and acoro.Exit", function()
+  it("reports a normal exit with the first return value", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); acoro.receive(5); return "v1", "v2" end)
+      co:monitor()
+      co:send("go")
+      local m = receive_exit()
+      assert.is_true(acoro.is_exit(m))
+      assert.equal(co.id, m.coro.id)
+      assert.equal("normal", m.reason)
+      assert.equal("v1", m.value)
+      assert.is_nil(m.error)
+    end)
+  end)
+
+  it("reports an error exit with the error value and a traceback", function()
+    acoro.run(function()
+      local e = { "spec: expected monitored failure" }
+      local co = spawn_blocked(function(ready) ready(); acoro.receive(5); error(e) end)
+      co:monitor()
+      co:send("go")
+      local m = receive_exit()
+      assert.is_true(acoro.is_exit(m))
+      assert.equal(co.id, m.coro.id)
+      assert.equal("error", m.reason)
+      assert.equal(e, m.error)
+      assert.is_string(m.traceback)
+      assert.truthy(m.traceback:find("traceback", 1, true))
+    end)
+  end)
+
+  it("reports a string error", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() acoro.sleep(0.01); error("spec: expected string error") end)
+      co:monitor()
+      local m = receive_exit()
+      assert.equal("error", m.reason)
+      assert.truthy(tostring(m.error):find("spec: expected string error", 1, true))
+    end)
+  end)
+
+  it("reports termination", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); acoro.sleep(30) end)
+      co:monitor()
+      co:terminate()
+      local m = receive_exit()
+      assert.is_true(acoro.is_exit(m))
+      assert.equal(co.id, m.coro.id)
+      assert.equal("terminated", m.reason)
+    end)
+  end)
+
+  it("monitoring an already dead coroutine sends the message at once", function()
+    acoro.run(function()
+      local co = acoro.spawn(function() return 42 end)
+      co:join(5)
+      co:monitor()
+      local m = acoro.receive(0, "nothing")
+      assert.is_true(acoro.is_exit(m))
+      assert.equal(co.id, m.coro.id)
+      assert.equal("normal", m.reason)
+    end)
+  end)
+
+  it("sends to the given watcher, and to each of several watchers", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); acoro.receive(5) end)
+      local watchers = {}
+      for i = 1, 2 do
+        watchers[i] = acoro.spawn(function()
+          local m = receive_exit()
+          return acoro.is_exit(m), m.coro and m.coro.id, m.reason
+        end)
+        co:monitor(watchers[i])
+      end
+      co:send("go")
+      for i = 1, 2 do
+        assert.same({ true, true, co.id, "normal" }, { watchers[i]:join(5) })
+      end
+      assert.equal("none", acoro.receive(0.02, "none")) -- the caller was not a watcher
+    end)
+  end)
+
+  it("does not affect the watched coroutine", function()
+    acoro.run(function()
+      local co = spawn_blocked(function(ready) ready(); return acoro.receive(5) end)
+      co:monitor()
+      assert.is_true(co:is_alive())
+      co:send("x")
+      assert.same({ true, "x" }, { co:join(5) })
+      assert.equal("normal", receive_exit().reason)
+    end)
+  end)
+end)
+
+describe("acoro.is_exit", function()
+  it("is false for anything that is not an Exit message", function()
+    acoro.run(function()
+      for _, v in ipairs({ 0, "exit", {}, { reason = "normal", coro = acoro.self() }, false }) do
+        assert.is_false(acoro.is_exit(v))
+      end
+      assert.is_false(acoro.is_exit(nil))
+    end)
+  end)
+end)

@@ -12,7 +12,7 @@
 /* How many coroutines run between two polls of the loop while some are
  * ready: large enough that a poll (a syscall) is cheap next to the work,
  * small enough that I/O and timers are served within a fraction of a ms. */
-#define RUN_BUDGET 512
+#define RUN_BUDGET 128
 
 void eng_log(acoro_engine_t *e, int level, const char *fmt, ...) {
   char buf[512];
@@ -118,6 +118,7 @@ int acoro_engine_new(const acoro_host_t *host, void *host_data,
   e->host_data = host_data;
   e->next_id = 1;
   e->incarnation = random_incarnation();
+  wait_init(e);
   *out = e;
   return 0;
 }
@@ -161,6 +162,7 @@ void acoro_engine_free(acoro_engine_t *e) {
 void eng_destroy(acoro_engine_t *e) {
   mb_pool_free(e);
   reg_free(e);
+  free(e->spin);
   free(e);
 }
 

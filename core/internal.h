@@ -46,6 +46,7 @@ struct acoro_co_s {
   uint8_t state, wait_kind, wake_reason, daemon;
   uint8_t queued;     /* on the ready queue */
   uint8_t registered; /* in the name table */
+  uint8_t spinning;   /* on the engine's spin list (last millisecond) */
   int host_flags;
 };
 
@@ -55,6 +56,9 @@ struct acoro_engine_s {
   void *host_data;
   acoro_co_t *ready_head, *ready_tail;
   acoro_co_t *due_head, *due_tail; /* woken by their timer: run first */
+  acoro_co_t **spin;               /* timed waits in their last ms */
+  uint32_t nspin, capspin;
+  uv_idle_t spin_idle; /* active while spin is not empty */
   acoro_co_t *current;
   acoro_co_t *live;
   uint64_t next_id;
@@ -80,6 +84,7 @@ void eng_ready(acoro_engine_t *e, acoro_co_t *co, int reason);
 void eng_unready(acoro_engine_t *e, acoro_co_t *co);
 
 /* wait.c */
+void wait_init(acoro_engine_t *e);
 void wait_cancel(acoro_co_t *co);
 void wait_close_timer(acoro_co_t *co);
 

@@ -51,7 +51,9 @@ static int tab_grow(cotab_t *t, key_fn key) {
 
 static int tab_add(cotab_t *t, acoro_co_t *co, key_fn key) {
   uint32_t j;
-  if (t->slots == NULL || (t->count + 1) * 4 > (t->mask + 1) * 3) {
+  /* At most half full: probe runs stay short (ids and names are hashed
+   * by a mixer, so occupied slots do not bunch up). */
+  if (t->slots == NULL || (t->count + 1) * 2 > t->mask + 1) {
     int rc = tab_grow(t, key);
     if (rc != 0)
       return rc;

@@ -119,7 +119,9 @@ int acoro_co_wait(acoro_co_t *co, int kind, double timeout) {
     return ACORO_EDEAD;
   if (kind <= ACORO_WAIT_NONE || kind > ACORO_WAIT_OTHER || isnan(timeout))
     return ACORO_EINVAL;
-  if (co->queued) /* woken (interrupted) before it could wait */
+  /* Already queued, or already waiting: the host has lost track of its
+   * coroutine (the Lua binding: a wait made from a nested plain coroutine). */
+  if (co->queued || co->wait_kind != ACORO_WAIT_NONE)
     return ACORO_ESTATE;
   if (timeout >= 0) {
     int rc = arm_timer(co, timeout);

@@ -121,6 +121,14 @@ local function check_thread(rec, what)
   end
 end
 
+-- The hot loops (receive_any, sleep_until) leave out check_thread, whose
+-- coroutine.running() stops the JIT's trace; a wait registered from a plain
+-- coroutine is caught instead when the acoro coroutine waits again.
+local function nested_wait(what)
+  error("acoro." .. what .. ": this coroutine is already waiting: was a blocking acoro call "
+    .. "made from a plain Lua coroutine inside it?", 3)
+end
+
 -- Yields until woken; returns the wake reason. An INTERRUPT raises what is
 -- pending, or comes back to the caller, who waits again.
 local function park(rec, swappable)
@@ -243,7 +251,7 @@ local function sleep_until(deadline)
   if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
   local left = deadline - C.acoro_now(E)
   while left > 0 do
-    C.acoro_co_sleep(rec, left)
+    if C.acoro_co_sleep(rec, left) ~= 0 then nested_wait("sleep") end
     if yield() == K_INTERRUPT then raise_pending(rec, true) end
     left = deadline - C.acoro_now(E)
   end
@@ -329,7 +337,7 @@ local function receive_any()
   if rec == nil then current("receive") end
   local key = C.acoro_mb_shift(rec)
   while key == 0 do
-    C.acoro_mb_wait(rec)
+    if C.acoro_mb_wait(rec) ~= 0 then nested_wait("receive") end
     if yield() == K_INTERRUPT then raise_pending(rec, true) end
     key = C.acoro_mb_shift(rec)
   end

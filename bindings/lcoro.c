@@ -132,7 +132,14 @@ static void host_resume(void *data, acoro_co_t *co) {
       unanchor(b, b->L, co);
     return;
   }
-  call_finished(b, b->L, co, T, status);
+  /* The common ending, a return of nothing by a coroutine nobody watches
+   * and nothing is pending for, needs no Lua: the Lua side would only end
+   * the record. */
+  if (status == 0 && lua_gettop(T) == 0 && acoro_co_monitor_count(co) == 0 &&
+      acoro_mb_count(co) == 0 && acoro_co_flags(co) == 0)
+    acoro_co_exit(co, 0);
+  else
+    call_finished(b, b->L, co, T, status);
   /* A hot swap gives the coroutine a new thread: keep that one. */
   if (acoro_co_host_ptr(co) == T)
     unanchor(b, b->L, co);

@@ -20,7 +20,7 @@
 typedef struct binding_s {
   acoro_engine_t *engine;
   lua_State *L; /* the state that called run(): used by host_resume */
-  int threads_ref, objs_ref, finished_ref;
+  int threads_ref, objs_ref, finished_ref, vals_ref;
   int *free_slots;
   int nfree, capfree, next_slot;
 } binding_t;
@@ -83,17 +83,31 @@ static void call_finished(binding_t *b, lua_State *L, acoro_co_t *co,
   lua_rawgeti(L, LUA_REGISTRYINDEX, b->objs_ref);
   lua_rawgeti(L, -1, acoro_co_host_ref(co));
   lua_remove(L, -2);
-  if (status == 0) {
-    n = lua_gettop(T);
+  n = status == 0 ? lua_gettop(T) : 0;
+  if (status == 0 && lua_checkstack(L, n + LUA_MINSTACK)) {
     lua_pushboolean(L, 1);
-    luaL_checkstack(L, n + LUA_MINSTACK, "too many results");
     lua_xmove(T, L, n);
     n += 2;
   } else {
-    const char *msg = lua_tostring(T, -1);
+    /* The error value goes as it is; the traceback's message is a copy
+     * (lua_tostring would turn a number into a string in place). */
+    const char *msg = NULL;
+    int copy = 0;
     lua_pushboolean(L, 0);
-    lua_xmove(T, L, 1);
+    if (status == 0) {
+      lua_pushfstring(L, "coroutine returned too many values (%d)", n);
+      msg = lua_tostring(L, -1);
+    } else {
+      lua_xmove(T, L, 1);
+      if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+        lua_pushvalue(L, -1);
+        msg = lua_tostring(L, -1);
+        copy = 1;
+      }
+    }
     luaL_traceback(L, T, msg ? msg : "(error object is not a string)", 0);
+    if (copy)
+      lua_remove(L, -2);
     n = 4;
   }
   if (lua_pcall(L, n, 0, 0) != 0) {
@@ -239,8 +253,9 @@ static int l_reset(lua_State *L) {
   int n;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   T = acoro_co_host_ptr(co);
-  if (T == NULL || lua_status(T) != 0 || lua_gettop(T) == 0 ||
-      acoro_co_wake_reason(co) != ACORO_WAKE_START) {
+  /* Not started: a thread that has not run holds its function (and
+   * arguments) and has not yielded; a hot swap's new thread is one too. */
+  if (T == NULL || lua_status(T) != 0 || lua_gettop(T) == 0) {
     lua_pushboolean(L, 0);
     return 1;
   }
@@ -275,13 +290,17 @@ static int l_run(lua_State *L) {
   return 1;
 }
 
-/* core.init(finished, threads, objs): the Lua side hands over the function
- * that ends a coroutine and its anchor tables. */
+/* core.init(finished, threads, objs, vals): the Lua side hands over the
+ * function that ends a coroutine, its anchor tables and its message values. */
 static int l_init(lua_State *L) {
   binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
   luaL_checktype(L, 1, LUA_TFUNCTION);
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  luaL_unref(L, LUA_REGISTRYINDEX, b->vals_ref);
+  lua_pushvalue(L, 4);
+  b->vals_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_unref(L, LUA_REGISTRYINDEX, b->finished_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, b->threads_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, b->objs_ref);
@@ -301,12 +320,27 @@ static int l_engine(lua_State *L) {
 }
 
 /* handle.__gc: the handle's reference to the record goes. */
+/* handle.__gc: the handle's reference to the record goes. A dead record's
+ * kept messages (a failed, monitored coroutine) can no longer be restarted
+ * by anyone once its handle is gone: their Lua values go too. */
 static int coro_gc(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
   acoro_co_t **box = lua_touserdata(L, 1);
-  if (box != NULL && *box != NULL) {
-    acoro_co_release(*box);
-    *box = NULL;
+  if (box == NULL || *box == NULL)
+    return 0;
+  if (acoro_co_state(*box) == ACORO_STATE_DEAD && acoro_mb_count(*box) > 0 &&
+      b->vals_ref != LUA_NOREF) {
+    uint32_t k;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->vals_ref);
+    for (k = acoro_mb_first(*box); k != 0; k = acoro_mb_next(*box, k)) {
+      lua_pushnil(L);
+      lua_rawseti(L, -2, (int)k);
+    }
+    lua_pop(L, 1);
+    acoro_mb_clear(*box);
   }
+  acoro_co_release(*box);
+  *box = NULL;
   return 0;
 }
 
@@ -344,7 +378,7 @@ static binding_t *binding_new(lua_State *L) {
   binding_t *b = lua_newuserdata(L, sizeof *b);
   int rc;
   memset(b, 0, sizeof *b);
-  b->threads_ref = b->objs_ref = b->finished_ref = LUA_NOREF;
+  b->threads_ref = b->objs_ref = b->finished_ref = b->vals_ref = LUA_NOREF;
   b->L = L;
   lua_newtable(L);
   lua_pushcfunction(L, binding_gc);
@@ -363,7 +397,8 @@ int luaopen_acoro_core(lua_State *L) {
   if (b == NULL)
     b = binding_new(L);
   if (luaL_newmetatable(L, CORO_MT)) {
-    lua_pushcfunction(L, coro_gc);
+    lua_pushlightuserdata(L, b);
+    lua_pushcclosure(L, coro_gc, 1);
     lua_setfield(L, -2, "__gc");
   }
   lua_newtable(L);

@@ -145,6 +145,9 @@ ACORO_API uint32_t acoro_mb_next(const acoro_co_t *co, uint32_t key);
 ACORO_API uint32_t acoro_mb_count(const acoro_co_t *co);
 ACORO_API uint64_t acoro_mb_data(const acoro_co_t *co, uint32_t key);
 ACORO_API int acoro_mb_take(acoro_co_t *co, uint32_t key);
+/* Changes whenever acoro_mb_take removes a message: a walk of the queue
+ * that paused (to wait) is stale if it changed, as keys may be reused. */
+ACORO_API uint32_t acoro_mb_gen(const acoro_co_t *co);
 /* acoro_co_wait(co, ACORO_WAIT_RECEIVE, -1) with one argument: fewer Lua
  * stack slots at the call in the hot receive loop. */
 ACORO_API int acoro_mb_wait(acoro_co_t *co);

@@ -39,14 +39,19 @@ void acoro_co_release(acoro_co_t *co) {
     co_free(co);
 }
 
+static void drop_monitors(acoro_co_t *co) {
+  uint32_t i, n = co->nmonitors;
+  co->nmonitors = 0;
+  for (i = 0; i < n; i++)
+    acoro_co_release(co->monitors[i]);
+}
+
 /* OWNERSHIP: called when the last reference goes; the record is dead (the
  * engine's own reference lasts while it lives). */
 void co_free(acoro_co_t *co) {
   acoro_engine_t *e = co->engine;
-  uint32_t i;
   mb_drop_all(co);
-  for (i = 0; i < co->nmonitors; i++)
-    acoro_co_release(co->monitors[i]);
+  drop_monitors(co);
   free(co->monitors);
   free(co->name);
   free(co);
@@ -72,6 +77,7 @@ int acoro_co_exit(acoro_co_t *co, int keep_mailbox) {
     co->joiners = j->wait_next;
     j->wait_next = NULL;
     j->wait_target = NULL;
+    acoro_co_release(co); /* the joiner's; the engine's still holds it */
     acoro_co_wake(j, ACORO_WAIT_JOIN, ACORO_WAKE_EXIT);
   }
   if (!keep_mailbox)
@@ -87,8 +93,14 @@ int acoro_co_exit(acoro_co_t *co, int keep_mailbox) {
       }
     }
   }
+  co->reregister = co->registered;
   if (co->registered)
     reg_remove_name(e, co);
+  /* Watchers are told by the host before this; their references go now
+   * (a cycle of monitors would keep both records for ever), except for a
+   * coroutine kept restartable: its watchers may restart it. */
+  if (!keep_mailbox)
+    drop_monitors(co);
   reg_remove_id(e, co);
   if (co->live_prev)
     co->live_prev->live_next = co->live_next;
@@ -120,6 +132,14 @@ int acoro_co_restart(acoro_co_t *co) {
     e->nalive_nondaemon++;
   co->state = ACORO_STATE_READY;
   eng_ready(e, co, ACORO_WAKE_START);
+  /* It gets its name back unless another coroutine has taken it. */
+  if (co->reregister && co->name != NULL && acoro_locate(e, co->name) == NULL) {
+    char *name = co->name;
+    co->name = NULL;
+    acoro_register(co, name);
+    free(name);
+  }
+  co->reregister = 0;
   return 0;
 }
 

@@ -43,10 +43,12 @@ struct acoro_co_s {
   uint32_t refs;
   uint32_t mb_head, mb_tail, mb_count;
   uint32_t wait_key; /* DELIVER: the message's key */
+  uint32_t mb_gen;   /* bumped when a message leaves other than by shift */
   uint8_t state, wait_kind, wake_reason, daemon;
   uint8_t queued;     /* on the ready queue */
   uint8_t registered; /* in the name table */
   uint8_t spinning;   /* on the engine's spin list (last millisecond) */
+  uint8_t reregister; /* was registered when it ended: restart registers */
   int host_flags;
 };
 

@@ -122,8 +122,11 @@ int acoro_mb_take(acoro_co_t *co, uint32_t key) {
   if (k == 0)
     return ACORO_EINVAL;
   unlink_node(co, key, 1);
+  co->mb_gen++;
   return 0;
 }
+
+uint32_t acoro_mb_gen(const acoro_co_t *co) { return co->mb_gen; }
 
 /* Drops every queued message: the host's drop hook sees each, waiting
  * senders learn the receiver is gone. */

@@ -153,8 +153,9 @@ end
 -- The end of a coroutine.
 
 local function log_failure(h, err, tb)
-  io.stderr:write("acoro: coroutine ", tostring(h), " failed: ", tostring(err), "\n",
-    tb or "", tb and "\n" or "")
+  local ok, text = pcall(tostring, err)
+  io.stderr:write("acoro: coroutine ", tostring(h), " failed: ",
+    ok and text or "(error object cannot be converted to a string)", "\n", tb or "", tb and "\n" or "")
 end
 
 -- Clears the Lua side of co's queued messages (the engine drops them next).
@@ -199,7 +200,7 @@ local function finish(h, res)
   if not keep then forget_messages(rec) end
   pending_throw[h], pending_swap[h], resumed[h] = nil, nil, nil
   C.acoro_co_exit(rec, keep and 1 or 0)
-  if h == main_handle and res and res.err then
+  if h == main_handle and res and res.tb then
     C.acoro_engine_stop(E, EINTR) -- main failed: the program ends now
   end
 end
@@ -216,11 +217,11 @@ local function finished(h, ok, ...)
   if getmetatable(e) == HotSwap then -- the old function let the swap through
     return core.rethread(h, e.fn, unpack(e.args, 1, e.args.n))
   end
-  if h ~= main_handle then log_failure(h, e, tb) end
   finish(h, { err = e, tb = tb })
+  if h ~= main_handle then log_failure(h, e, tb) end
 end
 
-core.init(finished, threads, objs)
+core.init(finished, threads, objs, vals)
 
 ------------------------------------------------------------------------------
 -- Coroutines.
@@ -271,6 +272,7 @@ function M.suspend(timeout, alarm)
   local rec = current("suspend")
   before_block(rec, "suspend", true)
   local h = handle_of(rec)
+  resumed[h] = nil -- a resume that raced with a throw is spent
   if timeout and timeout <= 0 then return alarm end
   local deadline = timeout and now() + timeout
   while true do
@@ -336,6 +338,7 @@ local function receive_any()
   local rec = C.acoro_current(E)
   if rec == nil then current("receive") end
   local key = C.acoro_mb_shift(rec)
+  if key == 0 and C.acoro_co_flags(rec) ~= 0 then raise_pending(rec, true) end
   while key == 0 do
     if C.acoro_mb_wait(rec) ~= 0 then nested_wait("receive") end
     if yield() == K_INTERRUPT then raise_pending(rec, true) end
@@ -360,15 +363,25 @@ function M.receive_match(pred, timeout, alarm)
   local rec = current("receive_match")
   local deadline = timeout and now() + timeout
   local last = 0 -- the last message already tested
+  local gen = C.acoro_mb_gen(rec)
   while true do
+    -- A message taken meanwhile by someone else (a deliverer taking its
+    -- message back) may have been `last`, and its key may be reused: start
+    -- over (the predicate may then see a message again).
+    if C.acoro_mb_gen(rec) ~= gen then last, gen = 0, C.acoro_mb_gen(rec) end
     local k = last == 0 and C.acoro_mb_first(rec) or C.acoro_mb_next(rec, last)
     while k ~= 0 do
-      if pred(vals[k]) then
+      local hit = pred(vals[k])
+      if C.acoro_mb_gen(rec) ~= gen then -- the predicate waited, and the queue changed
+        last, gen = 0, C.acoro_mb_gen(rec)
+        k = C.acoro_mb_first(rec)
+      elseif hit then
         C.acoro_mb_take(rec, k)
         return take(k)
+      else
+        last = k
+        k = C.acoro_mb_next(rec, k)
       end
-      last = k
-      k = C.acoro_mb_next(rec, k)
     end
     if deadline and remaining(deadline) <= 0 then return alarm end
     before_block(rec, "receive_match", true)
@@ -379,18 +392,20 @@ end
 
 local deliver_tag = 0
 
--- Whether the delivery tagged `tag` is still queued at `to`; takes it back.
-local function take_back(to, tag)
+-- The key of the delivery tagged `tag` if it is still queued at `to`, or 0.
+local function find_tag(to, tag)
   local k = C.acoro_mb_first(to)
-  while k ~= 0 do
-    if C.acoro_mb_data(to, k) == tag then
-      C.acoro_mb_take(to, k)
-      vals[k] = nil
-      return true
-    end
-    k = C.acoro_mb_next(to, k)
-  end
-  return false
+  while k ~= 0 and C.acoro_mb_data(to, k) ~= tag do k = C.acoro_mb_next(to, k) end
+  return k
+end
+
+-- Takes the delivery tagged `tag` back from `to`: whether it was still there.
+local function take_back(to, tag)
+  local k = find_tag(to, tag)
+  if k == 0 then return false end
+  C.acoro_mb_take(to, k)
+  vals[k] = nil
+  return true
 end
 
 function Coro:deliver(msg, timeout)
@@ -426,11 +441,9 @@ function Coro:deliver(msg, timeout)
       return true -- taken just as the wait ended
     end
     -- interrupted for something that does not apply here: wait on, if the
-    -- message is still there to wait for
-    if not take_back(to, tag) then return true end
-    key = C.acoro_send(to, tag)
-    if key == 0 then return nil, "dead" end
-    vals[key] = msg
+    -- message is still there to wait for (in its place in the queue)
+    key = find_tag(to, tag)
+    if key == 0 then return true end
   end
 end
 
@@ -451,6 +464,7 @@ end
 function Coro:terminate()
   local rec = check_handle(self, "terminate")
   if C.acoro_co_state(rec) == S_DEAD then return false end
+  if rec == C.acoro_current(E) then check_thread(rec, "terminate") end
   finish(self, TERMINATED)
   if rec == C.acoro_current(E) then
     yield() -- never resumed: the engine drops the thread
@@ -560,19 +574,18 @@ function M.locate(name, opts)
     end
     list[#list + 1] = h
     C.acoro_co_wait(me, W_OTHER, remaining(deadline))
-    local r = park(me, false)
+    local ok, r = pcall(park, me, false)
+    list = locate_waiters[name] -- register() may have emptied it
+    if list then
+      for i = #list, 1, -1 do
+        if list[i] == h then table.remove(list, i) end
+      end
+      if #list == 0 then locate_waiters[name] = nil end
+    end
+    if not ok then error(r, 0) end
     rec = C.acoro_locate(E, name)
     if rec ~= nil then return handle_of(rec) end
-    if r == K_TIMEOUT then
-      list = locate_waiters[name]
-      if list then
-        for i = #list, 1, -1 do
-          if list[i] == h then table.remove(list, i) end
-        end
-        if #list == 0 then locate_waiters[name] = nil end
-      end
-      return nil, "not found"
-    end
+    if r == K_TIMEOUT then return nil, "not found" end
   end
 end
 

@@ -17,6 +17,7 @@
   XX(wait_zero_timeout_wakes_next_turn)                                        \
   XX(join_wakes_on_exit)                                                       \
   XX(join_of_dead_is_edead)                                                    \
+  XX(join_releases_target)                                                     \
   XX(deliver_wakes_sender_when_taken)                                          \
   XX(deliver_to_dying_receiver_reports_dead)                                   \
   XX(interrupt_overrides_ready_reason)                                         \

@@ -1,4 +1,5 @@
 /* test-sched.c: the ready queue, waits, timers, joins and interrupts. */
+#include "internal.h"
 #include "test.h"
 
 #include <uv.h>
@@ -165,5 +166,18 @@ TEST(interrupt_overrides_ready_reason) {
   ASSERT_EQ(seen_reason, ACORO_WAKE_INTERRUPT);
   ASSERT_EQ(acoro_co_interrupt(t), ACORO_EDEAD);
   acoro_co_release(t);
+  acoro_engine_free(e);
+}
+
+/* Regression: the joiner's reference to its target was never released when
+ * the target ended, so the record (and the engine) were never freed. */
+TEST(join_releases_target) {
+  acoro_engine_t *e = test_engine();
+  join_target = test_spawn(e, exit_after_yield, NULL);
+  acoro_co_release(test_spawn(e, joiner, NULL));
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  ASSERT_EQ(join_target->refs, 1); /* only the creator's is left */
+  acoro_co_release(join_target);
+  ASSERT_EQ(e->nrecords, 0);
   acoro_engine_free(e);
 }

@@ -720,4 +720,8 @@ function M.run(fn, ...)
   return unpack(res, 1, res.n)
 end
 
+local sync = require "acoro.sync"
+sync.init(M)
+M.Lock, M.RLock, M.Condition, M.Event, M.Semaphore = sync.Lock, sync.RLock, sync.Condition, sync.Event, sync.Semaphore
+
 return M

@@ -1,0 +1,420 @@
+-- acoro.sync: Python threading-style synchronisation between acoro coroutines
+-- (Lock, RLock, Condition, Event, Semaphore), in pure Lua on top of
+-- acoro.suspend / co:resume. Only the calling coroutine is suspended.
+--
+-- Every primitive keeps a FIFO queue of waiters. A waiter is an entry
+-- {co=, granted=} queued before it suspends; whoever frees the resource GRANTS
+-- it to the first live waiter (sets granted, and for locks makes it the owner
+-- at once, so that no late comer can barge in), then resumes it. The waiter
+-- trusts only `granted`, never the value or the reason suspend returned with.
+--
+-- A grant is only handed to a live coroutine; if the grantee ends (terminate)
+-- before it ran and took the grant, a daemon "reaper" coroutine, which
+-- monitors every grantee, forfeits the grant: passes it on to the next
+-- waiter. A waiter that leaves by an error (throw, hot swap) does the same
+-- itself before the error goes on.
+local sync = {}
+
+local acoro -- the main module, given by sync.init (it requires this file)
+local type, error, pcall, select, setmetatable = type, error, pcall, select, setmetatable
+local unpack = unpack
+
+function sync.init(m)
+  acoro = m
+end
+
+------------------------------------------------------------------------------
+-- Wait queues: doubly linked lists of entries, for O(1) removal of a waiter
+-- that timed out in the middle.
+
+local Queue = {}
+Queue.__index = Queue
+
+local function new_queue()
+  return setmetatable({}, Queue)
+end
+
+function Queue:push(e)
+  e.prev, e.next, e.queue = self.tail, nil, self
+  if self.tail then self.tail.next = e else self.head = e end
+  self.tail = e
+end
+
+function Queue:remove(e)
+  if e.queue ~= self then return end
+  if e.prev then e.prev.next = e.next else self.head = e.next end
+  if e.next then e.next.prev = e.prev else self.tail = e.prev end
+  e.prev, e.next, e.queue = nil, nil, nil
+end
+
+-- Removes and returns the first waiter whose coroutine is alive, or nil;
+-- dead ones met on the way are dropped.
+function Queue:pop_live()
+  local e = self.head
+  while e do
+    self:remove(e)
+    if e.co:is_alive() then return e end
+    e = self.head
+  end
+  return nil
+end
+
+-- Whether a live waiter is queued (dropping dead ones at the head).
+function Queue:has_live()
+  local e = self.head
+  while e and not e.co:is_alive() do
+    self:remove(e)
+    e = self.head
+  end
+  return e ~= nil
+end
+
+------------------------------------------------------------------------------
+-- Grants, and the reaper that forfeits those of coroutines that died before
+-- taking them. pending[co] is the grant `co` has not taken yet (a coroutine
+-- waits on one primitive at a time).
+
+local pending = setmetatable({}, { __mode = "k" })
+local reaper
+
+local function reap()
+  while true do
+    local m = acoro.receive()
+    if acoro.is_exit(m) then
+      local e = pending[m.coro]
+      if e then
+        pending[m.coro] = nil
+        e.prim:_forfeit(e)
+      end
+    end
+  end
+end
+
+-- Marks `e` granted and wakes its coroutine. For an ownership grant the
+-- caller has already made e.co the owner.
+local function grant(e)
+  e.granted = true
+  if e.prim._forfeit then -- only grants that can be lost are watched
+    pending[e.co] = e
+    if not (reaper and reaper:is_alive()) then
+      reaper = acoro.spawn(reap)
+      reaper:set_daemon(true)
+    end
+    e.co:monitor(reaper)
+  end
+  e.co:resume(true) -- false if it is not in suspend yet: it sees `granted`
+end
+
+local function check_timeout(t, what)
+  if t ~= nil and type(t) ~= "number" then
+    error(what .. ": timeout must be a number or nil, got " .. type(t), 3)
+  end
+end
+
+-- Queues the calling coroutine on prim._q and suspends until it is granted
+-- (true) or the timeout passes (false). On an error raised at the suspension
+-- point (throw, hot swap) the wait is undone, a grant passed on, and the
+-- error goes on.
+local function block(prim, me, timeout)
+  local e = { co = me, prim = prim, granted = false }
+  prim._q:push(e)
+  local deadline = timeout and acoro.now() + timeout
+  while not e.granted do
+    local left
+    if deadline then
+      left = deadline - acoro.now()
+      if left <= 0 then break end
+    end
+    local ok, err = pcall(acoro.suspend, left)
+    if not ok then
+      prim._q:remove(e)
+      if e.granted then
+        pending[me] = nil
+        if prim._forfeit then prim:_forfeit(e) end
+      end
+      error(err, 0)
+    end
+  end
+  if e.granted then
+    pending[me] = nil
+    return true
+  end
+  prim._q:remove(e)
+  return false
+end
+
+-- acquire([blocking=true [, timeout]]); a number as first argument is taken
+-- as the timeout (acquire(timeout), as in DESIGN.md). Returns the timeout to
+-- wait with: nil = forever, 0 = not at all.
+local function acquire_args(blocking, timeout, what)
+  if type(blocking) == "number" and timeout == nil then
+    blocking, timeout = true, blocking
+  end
+  check_timeout(timeout, what)
+  if blocking == false then return 0 end
+  return timeout
+end
+
+-- lock:with(fn, ...): acquire, fn(...), release even on error.
+local function with(self, fn, ...)
+  if type(fn) ~= "function" then
+    error(self._name .. ":with: expected a function, got " .. type(fn), 2)
+  end
+  self:acquire()
+  local r = { n = 0 }
+  local function pack(ok, ...)
+    r.n = select("#", ...)
+    for i = 1, r.n do r[i] = select(i, ...) end
+    return ok
+  end
+  local ok = pack(pcall(fn, ...))
+  if ok or self:_owned() then self:release() end
+  if not ok then error(r[1], 0) end
+  return unpack(r, 1, r.n)
+end
+
+------------------------------------------------------------------------------
+-- Lock and RLock. Invariant: _owner is nil only when no live waiter is
+-- queued (release hands the lock to the first live waiter directly).
+
+local Lock = { _name = "acoro.Lock" }
+Lock.__index = Lock
+local RLock = { _name = "acoro.RLock" }
+RLock.__index = RLock
+
+local function new_lock(mt)
+  return setmetatable({ _q = new_queue(), _owner = nil, _count = 0 }, mt)
+end
+
+-- Hands the lock to the next live waiter, or frees it.
+local function handoff(self)
+  local e = self._q:pop_live()
+  if e then
+    self._owner, self._count = e.co, 1
+    grant(e)
+  else
+    self._owner, self._count = nil, 0
+  end
+end
+
+local function lock_acquire(self, blocking, timeout)
+  timeout = acquire_args(blocking, timeout, self._name .. ":acquire")
+  local me = acoro.self()
+  local owner = self._owner
+  if owner == me and self._reentrant then
+    self._count = self._count + 1
+    return true
+  end
+  if owner ~= nil and pending[owner] and pending[owner].prim == self and not owner:is_alive() then
+    pending[owner] = nil -- its grantee died before it ran: do the reaper's work now
+    handoff(self)
+    owner = self._owner
+  end
+  if owner == nil and not self._q:has_live() then
+    self._owner, self._count = me, 1
+    return true
+  end
+  if timeout and timeout <= 0 then return false end
+  return block(self, me, timeout)
+end
+
+local function lock_release(self)
+  if self._owner ~= acoro.self() then
+    error(self._name .. ": release of a lock not held by this coroutine", 2)
+  end
+  self._count = self._count - 1
+  if self._count == 0 then handoff(self) end
+end
+
+local function lock_owned(self)
+  local co = acoro.self()
+  return self._owner == co
+end
+
+-- A grantee died (or left by an error) before taking the lock.
+local function lock_forfeit(self, e)
+  if self._owner == e.co then handoff(self) end
+end
+
+-- For Condition: release completely, returning what to restore.
+local function lock_release_save(self)
+  local n = self._count
+  self._count = 0
+  handoff(self)
+  return n
+end
+
+local function lock_acquire_restore(self, n)
+  self:acquire()
+  self._count = n
+end
+
+for _, L in ipairs({ Lock, RLock }) do
+  L.acquire, L.release, L.with, L._owned = lock_acquire, lock_release, with, lock_owned
+  L._forfeit, L._release_save, L._acquire_restore = lock_forfeit, lock_release_save, lock_acquire_restore
+  L.locked = function(self) return self._owner ~= nil end
+end
+RLock._reentrant = true
+
+function sync.Lock() return new_lock(Lock) end
+function sync.RLock() return new_lock(RLock) end
+
+------------------------------------------------------------------------------
+-- Semaphore. Invariant: _value > 0 only when no live waiter is queued.
+
+local Semaphore = { _name = "acoro.Semaphore" }
+Semaphore.__index = Semaphore
+
+function sync.Semaphore(n)
+  if n == nil then n = 1 end
+  if type(n) ~= "number" or n < 0 or n % 1 ~= 0 then
+    error("acoro.Semaphore: value must be a non-negative integer, got " .. tostring(n), 2)
+  end
+  return setmetatable({ _q = new_queue(), _value = n }, Semaphore)
+end
+
+function Semaphore:acquire(blocking, timeout)
+  timeout = acquire_args(blocking, timeout, "acoro.Semaphore:acquire")
+  if self._value > 0 and not self._q:has_live() then
+    self._value = self._value - 1
+    return true
+  end
+  if timeout and timeout <= 0 then return false end
+  return block(self, acoro.self(), timeout)
+end
+
+-- release([n=1]): anyone may release (as in Python).
+function Semaphore:release(n)
+  n = n or 1
+  if type(n) ~= "number" or n < 1 or n % 1 ~= 0 then
+    error("acoro.Semaphore:release: n must be a positive integer, got " .. tostring(n), 2)
+  end
+  for _ = 1, n do
+    local e = self._q:pop_live()
+    if e then grant(e) else self._value = self._value + 1 end
+  end
+end
+
+function Semaphore:_forfeit()
+  self:release()
+end
+
+function Semaphore._owned() return true end
+Semaphore.with = with
+
+------------------------------------------------------------------------------
+-- Event. set() wakes every waiter; its grants cannot be lost (no _forfeit).
+
+local Event = { _name = "acoro.Event" }
+Event.__index = Event
+
+function sync.Event()
+  return setmetatable({ _q = new_queue(), _flag = false }, Event)
+end
+
+function Event:is_set() return self._flag end
+function Event:clear() self._flag = false end
+
+function Event:set()
+  self._flag = true
+  local e = self._q:pop_live()
+  while e do
+    grant(e)
+    e = self._q:pop_live()
+  end
+end
+
+function Event:wait(timeout)
+  check_timeout(timeout, "acoro.Event:wait")
+  if self._flag then return true end
+  if timeout and timeout <= 0 then return false end
+  return block(self, acoro.self(), timeout)
+end
+
+------------------------------------------------------------------------------
+-- Condition. A notified waiter that dies before it ran passes the
+-- notification on (no lost wake-up).
+
+local Condition = { _name = "acoro.Condition" }
+Condition.__index = Condition
+
+function sync.Condition(lock)
+  if lock == nil then
+    lock = new_lock(RLock)
+  elseif getmetatable(lock) ~= Lock and getmetatable(lock) ~= RLock then
+    error("acoro.Condition: expected an acoro.Lock or acoro.RLock, got " .. type(lock), 2)
+  end
+  return setmetatable({ _q = new_queue(), _lock = lock }, Condition)
+end
+
+function Condition:acquire(...) return self._lock:acquire(...) end
+function Condition:release() return self._lock:release() end
+function Condition:_owned() return self._lock:_owned() end
+Condition.with = with
+
+local function check_owned(self, what)
+  if not self._lock:_owned() then
+    error("acoro.Condition: " .. what .. " on a condition whose lock is not held by this coroutine", 3)
+  end
+end
+
+-- Releases the lock, waits for a notify, re-acquires the lock (also when the
+-- wait ends by an error, so that an enclosing with() can release it).
+function Condition:wait(timeout)
+  check_timeout(timeout, "acoro.Condition:wait")
+  check_owned(self, "wait")
+  local me = acoro.self()
+  local saved = self._lock:_release_save()
+  local ok, r
+  if timeout and timeout <= 0 then
+    ok, r = true, false
+  else
+    ok, r = pcall(block, self, me, timeout)
+  end
+  self._lock:_acquire_restore(saved)
+  if not ok then error(r, 0) end
+  return r
+end
+
+-- wait_for(pred [, timeout]): waits until pred() is truthy; returns its last value.
+function Condition:wait_for(pred, timeout)
+  check_timeout(timeout, "acoro.Condition:wait_for")
+  local deadline = timeout and acoro.now() + timeout
+  local v = pred()
+  while not v do
+    local left
+    if deadline then
+      left = deadline - acoro.now()
+      if left <= 0 then break end
+    end
+    self:wait(left)
+    v = pred()
+  end
+  return v
+end
+
+function Condition:notify(n)
+  check_owned(self, "notify")
+  n = n or 1
+  for _ = 1, n do
+    local e = self._q:pop_live()
+    if not e then break end
+    grant(e)
+  end
+end
+
+function Condition:notify_all()
+  check_owned(self, "notify_all")
+  local e = self._q:pop_live()
+  while e do
+    grant(e)
+    e = self._q:pop_live()
+  end
+end
+
+function Condition:_forfeit()
+  local e = self._q:pop_live()
+  if e then grant(e) end
+end
+
+return sync

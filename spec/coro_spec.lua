@@ -6,16 +6,7 @@
 local acoro = require "acoro"
 local support = require "spec.support"
 
--- Spawns fn; fn gets a `ready()` it calls just before blocking; returns the child once it
--- has blocked (its ready message arrived, and it has yielded since a send never blocks).
-local function spawn_blocked(fn)
-  local parent = acoro.self()
-  local co = acoro.spawn(function()
-    return fn(function() parent:send("ready") end)
-  end)
-  assert.equal("ready", acoro.receive(5, "timeout"))
-  return co
-end
+local spawn_blocked = support.spawn_blocked
 
 describe("acoro.run", function()
   it("returns the main function's results and passes it arguments", function()

@@ -3,16 +3,9 @@
 -- restart a coroutine that died with an error.
 
 local acoro = require "acoro"
+local support = require "support"
 
--- See coro_spec.lua: returns the child once it has blocked right after calling ready().
-local function spawn_blocked(fn)
-  local parent = acoro.self()
-  local co = acoro.spawn(function()
-    return fn(function() parent:send("ready") end)
-  end)
-  assert.equal("ready", acoro.receive(5, "timeout"))
-  return co
-end
+local spawn_blocked = support.spawn_blocked
 
 -- A replacement function reporting who it runs as, its arguments, and the messages
 -- queued for it (taken without waiting), to `to`.

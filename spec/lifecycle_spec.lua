@@ -5,15 +5,7 @@
 local acoro = require "acoro"
 local support = require "spec.support"
 
--- See coro_spec.lua: returns the child once it has blocked right after calling ready().
-local function spawn_blocked(fn)
-  local parent = acoro.self()
-  local co = acoro.spawn(function()
-    return fn(function() parent:send("ready") end)
-  end)
-  assert.equal("ready", acoro.receive(5, "timeout"))
-  return co
-end
+local spawn_blocked = support.spawn_blocked
 
 local function receive_exit(timeout)
   return acoro.receive_match(acoro.is_exit, timeout or 5, "no exit message")

@@ -4,15 +4,7 @@
 local acoro = require "acoro"
 local support = require "spec.support"
 
--- See coro_spec.lua: returns the child once it has blocked right after calling ready().
-local function spawn_blocked(fn)
-  local parent = acoro.self()
-  local co = acoro.spawn(function()
-    return fn(function() parent:send("ready") end)
-  end)
-  assert.equal("ready", acoro.receive(5, "timeout"))
-  return co
-end
+local spawn_blocked = support.spawn_blocked
 
 describe("acoro.suspend / co:resume", function()
   it("resume(v) wakes a suspended coroutine; suspend returns v", function()

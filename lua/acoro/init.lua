@@ -188,9 +188,12 @@ end
 -- ENDS co: records its result, tells its monitors, and ends the record. A
 -- monitored coroutine that failed keeps its messages so that a monitor can
 -- restart it with hot_swap.
+local end_hook -- acoro.sync's: grants a coroutine never took pass on
+
 local function finish(h, res)
   local rec = rec_of(h)
   if res then results[h] = res end
+  if end_hook then end_hook(h) end
   local nmon = C.acoro_co_monitor_count(rec)
   if nmon > 0 then
     local m = exit_message(h, res)
@@ -718,6 +721,26 @@ function M.run(fn, ...)
   end
   if res == nil or res == TERMINATED then return end
   return unpack(res, 1, res.n)
+end
+
+-- For acoro.sync (internal): called with each coroutine that ends through Lua.
+function M._on_end(fn) end_hook = fn end
+
+-- For acoro.sync (internal): a lean wait, woken by M._wake (no value passed),
+-- the timeout (seconds, nil for none) or what is pending (throw, hot swap:
+-- raised here). Returns the wake reason.
+function M._wait(timeout)
+  local rec = C.acoro_current(E)
+  if rec == nil then current("acquire") end
+  if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
+  if C.acoro_co_wait(rec, W_OTHER, timeout or -1) ~= 0 then nested_wait("acquire") end
+  local r = yield()
+  if r == K_INTERRUPT then raise_pending(rec, true) end
+  return r
+end
+
+function M._wake(h)
+  return C.acoro_co_wake(rec_of(h), W_OTHER, K_RESUME) == 1
 end
 
 local sync = require "acoro.sync"

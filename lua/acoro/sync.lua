@@ -1,6 +1,6 @@
 -- acoro.sync: Python threading-style synchronisation between acoro coroutines
 -- (Lock, RLock, Condition, Event, Semaphore), in pure Lua on top of
--- acoro.suspend / co:resume. Only the calling coroutine is suspended.
+-- acoro's internal _wait / _wake. Only the calling coroutine is suspended.
 --
 -- Every primitive keeps a FIFO queue of waiters. A waiter is an entry
 -- {co=, granted=} queued before it suspends; whoever frees the resource GRANTS
@@ -9,18 +9,20 @@
 -- trusts only `granted`, never the value or the reason suspend returned with.
 --
 -- A grant is only handed to a live coroutine; if the grantee ends (terminate)
--- before it ran and took the grant, a daemon "reaper" coroutine, which
--- monitors every grantee, forfeits the grant: passes it on to the next
--- waiter. A waiter that leaves by an error (throw, hot swap) does the same
--- itself before the error goes on.
+-- before it ran and took the grant, acoro's end hook (on_end) forfeits the
+-- grant: passes it on to the next waiter. A waiter that leaves by an error
+-- (throw, hot swap) does the same itself before the error goes on.
 local sync = {}
 
 local acoro -- the main module, given by sync.init (it requires this file)
 local type, error, pcall, select, setmetatable = type, error, pcall, select, setmetatable
 local unpack = unpack
 
+local on_end
+
 function sync.init(m)
   acoro = m
+  m._on_end(on_end)
 end
 
 ------------------------------------------------------------------------------
@@ -70,23 +72,20 @@ function Queue:has_live()
 end
 
 ------------------------------------------------------------------------------
--- Grants, and the reaper that forfeits those of coroutines that died before
--- taking them. pending[co] is the grant `co` has not taken yet (a coroutine
+-- Grants, and the end hook that forfeits those of coroutines that died
+-- before taking them. pending[co] is the grant `co` has not taken yet (a coroutine
 -- waits on one primitive at a time).
 
 local pending = setmetatable({}, { __mode = "k" })
-local reaper
 
-local function reap()
-  while true do
-    local m = acoro.receive()
-    if acoro.is_exit(m) then
-      local e = pending[m.coro]
-      if e then
-        pending[m.coro] = nil
-        e.prim:_forfeit(e)
-      end
-    end
+-- Called by acoro when a coroutine ends through Lua (terminate, error,
+-- results): a grant it never took passes on. (A coroutine that returned
+-- nothing ran, and so took its grant.)
+function on_end(co)
+  local e = pending[co]
+  if e then
+    pending[co] = nil
+    e.prim:_forfeit(e)
   end
 end
 
@@ -94,15 +93,8 @@ end
 -- caller has already made e.co the owner.
 local function grant(e)
   e.granted = true
-  if e.prim._forfeit then -- only grants that can be lost are watched
-    pending[e.co] = e
-    if not (reaper and reaper:is_alive()) then
-      reaper = acoro.spawn(reap)
-      reaper:set_daemon(true)
-    end
-    e.co:monitor(reaper)
-  end
-  e.co:resume(true) -- false if it is not in suspend yet: it sees `granted`
+  if e.prim._forfeit then pending[e.co] = e end -- only grants that can be lost
+  acoro._wake(e.co) -- false if it is not waiting yet: it sees `granted`
 end
 
 local function check_timeout(t, what)
@@ -125,7 +117,7 @@ local function block(prim, me, timeout)
       left = deadline - acoro.now()
       if left <= 0 then break end
     end
-    local ok, err = pcall(acoro.suspend, left)
+    local ok, err = pcall(acoro._wait, left)
     if not ok then
       prim._q:remove(e)
       if e.granted then
@@ -206,7 +198,7 @@ local function lock_acquire(self, blocking, timeout)
     return true
   end
   if owner ~= nil and pending[owner] and pending[owner].prim == self and not owner:is_alive() then
-    pending[owner] = nil -- its grantee died before it ran: do the reaper's work now
+    pending[owner] = nil -- its grantee died before it ran: pass it on now
     handoff(self)
     owner = self._owner
   end

@@ -172,6 +172,8 @@ int acoro_co_wake(acoro_co_t *co, int kind, int reason) {
 int acoro_co_yield(acoro_co_t *co) {
   if (co->state == ACORO_STATE_DEAD)
     return ACORO_EDEAD;
+  if (co->queued || co->wait_kind != ACORO_WAIT_NONE)
+    return ACORO_ESTATE; /* the host lost track: see acoro_co_wait */
   eng_ready(co->engine, co, ACORO_WAKE_YIELD);
   return 0;
 }

@@ -242,8 +242,7 @@ end
 
 function M.yield()
   local rec = current("yield")
-  check_thread(rec, "yield")
-  C.acoro_co_yield(rec)
+  if C.acoro_co_yield(rec) ~= 0 then nested_wait("yield") end
   park(rec, false)
 end
 

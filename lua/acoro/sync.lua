@@ -49,26 +49,16 @@ function Queue:remove(e)
   e.prev, e.next, e.queue = nil, nil, nil
 end
 
--- Removes and returns the first waiter whose coroutine is alive, or nil;
--- dead ones met on the way are dropped.
+-- Removes and returns the first waiter, or nil. Every queued waiter is
+-- alive: a waiter that ends is taken out by the end hook (on_end).
 function Queue:pop_live()
   local e = self.head
-  while e do
-    self:remove(e)
-    if e.co:is_alive() then return e end
-    e = self.head
-  end
-  return nil
+  if e then self:remove(e) end
+  return e
 end
 
--- Whether a live waiter is queued (dropping dead ones at the head).
 function Queue:has_live()
-  local e = self.head
-  while e and not e.co:is_alive() do
-    self:remove(e)
-    e = self.head
-  end
-  return e ~= nil
+  return self.head ~= nil
 end
 
 ------------------------------------------------------------------------------
@@ -77,11 +67,17 @@ end
 -- waits on one primitive at a time).
 
 local pending = setmetatable({}, { __mode = "k" })
+local waiting = setmetatable({}, { __mode = "k" }) -- co -> its queued entry
 
 -- Called by acoro when a coroutine ends through Lua (terminate, error,
 -- results): a grant it never took passes on. (A coroutine that returned
 -- nothing ran, and so took its grant.)
 function on_end(co)
+  local w = waiting[co]
+  if w then
+    waiting[co] = nil
+    if w.queue then w.queue:remove(w) end
+  end
   local e = pending[co]
   if e then
     pending[co] = nil
@@ -103,29 +99,41 @@ local function check_timeout(t, what)
   end
 end
 
--- Queues the calling coroutine on prim._q and suspends until it is granted
--- (true) or the timeout passes (false). On an error raised at the suspension
--- point (throw, hot swap) the wait is undone, a grant passed on, and the
--- error goes on.
-local function block(prim, me, timeout)
-  local e = { co = me, prim = prim, granted = false }
-  prim._q:push(e)
-  local deadline = timeout and acoro.now() + timeout
+-- Waits on until e is granted or the deadline passes; false, err if an
+-- error was raised at the suspension point.
+local function wait_more(e, deadline)
   while not e.granted do
     local left
     if deadline then
       left = deadline - acoro.now()
-      if left <= 0 then break end
+      if left <= 0 then return true end
     end
     local ok, err = pcall(acoro._wait, left)
-    if not ok then
-      prim._q:remove(e)
-      if e.granted then
-        pending[me] = nil
-        if prim._forfeit then prim:_forfeit(e) end
-      end
-      error(err, 0)
+    if not ok then return false, err end
+  end
+  return true
+end
+
+-- Queues the calling coroutine on prim._q and suspends until it is granted
+-- (true) or the timeout passes (false). On an error raised at the suspension
+-- point (throw, hot swap) the wait is undone, a grant passed on, and the
+-- error goes on. JIT: no loop on the common path (one wait, then granted),
+-- so the trace of a caller's loop runs through it; retries are wait_more's.
+local function block(prim, me, timeout)
+  local e = { co = me, prim = prim, granted = false }
+  prim._q:push(e)
+  waiting[me] = e
+  local deadline = timeout and acoro.now() + timeout
+  local ok, err = pcall(acoro._wait, timeout)
+  if ok and not e.granted then ok, err = wait_more(e, deadline) end
+  waiting[me] = nil
+  if not ok then
+    prim._q:remove(e)
+    if e.granted then
+      pending[me] = nil
+      if prim._forfeit then prim:_forfeit(e) end
     end
+    error(err, 0)
   end
   if e.granted then
     pending[me] = nil

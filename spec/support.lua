@@ -83,21 +83,7 @@ end
 -- Writes `source` to a temporary script and runs it with the CLI plus `args_string`.
 function support.run_script(source, args_string, stdin_string)
   local path = support.write_temp(source)
-  -- Spawns fn(ready) and returns it once it has called ready() (fn then
--- blocks, typically): the caller waits for an event, never for a sleep.
--- Call inside an acoro coroutine.
-function support.spawn_blocked(fn)
-  local acoro = require "acoro"
-  local parent = acoro.self()
-  local co = acoro.spawn(function()
-    return fn(function() parent:send("ready") end)
-  end)
-  local got = acoro.receive(5, "timeout")
-  if got ~= "ready" then error("spawn_blocked: the child did not get ready: " .. tostring(got), 2) end
-  return co
-end
-
-return support.run_cli(support.shell_quote(path) .. " " .. (args_string or ""), stdin_string)
+  return support.run_cli(support.shell_quote(path) .. " " .. (args_string or ""), stdin_string)
 end
 
 -- Splits text into a list of lines (without the line ends).

@@ -84,6 +84,18 @@ int test_resumes(acoro_co_t *co) {
   return ((test_task_t *)acoro_co_host_ptr(co))->resumes;
 }
 
+void test_step_exit(acoro_co_t *co, int reason, void *arg) {
+  (void)reason;
+  (void)arg;
+  acoro_co_exit(co, 0);
+}
+
+void test_step_receive(acoro_co_t *co, int reason, void *arg) {
+  (void)reason;
+  (void)arg;
+  acoro_co_wait(co, ACORO_WAIT_RECEIVE, -1);
+}
+
 static int run_one(const test_entry_t *t) {
   int status;
   pid_t pid = fork();

@@ -3,23 +3,11 @@
 
 #include <string.h>
 
-static void wait_forever(acoro_co_t *co, int reason, void *arg) {
-  (void)reason;
-  (void)arg;
-  acoro_co_wait(co, ACORO_WAIT_RECEIVE, -1);
-}
-
-static void just_exit(acoro_co_t *co, int reason, void *arg) {
-  (void)reason;
-  (void)arg;
-  acoro_co_exit(co, 0);
-}
-
 TEST(daemons_do_not_keep_run_alive) {
   acoro_engine_t *e = test_engine();
-  acoro_co_t *d = test_spawn(e, wait_forever, NULL);
+  acoro_co_t *d = test_spawn(e, test_step_receive, NULL);
   ASSERT_EQ(acoro_co_set_daemon(d, 1), 0);
-  acoro_co_release(test_spawn(e, just_exit, NULL));
+  acoro_co_release(test_spawn(e, test_step_exit, NULL));
   ASSERT_EQ(acoro_engine_alive(e, 1), 1);
   ASSERT_EQ(acoro_engine_run(e), 0);
   ASSERT_EQ(acoro_engine_alive(e, 1), 0);
@@ -31,7 +19,7 @@ TEST(daemons_do_not_keep_run_alive) {
 
 TEST(deadlock_is_reported) {
   acoro_engine_t *e = test_engine();
-  acoro_co_t *co = test_spawn(e, wait_forever, NULL);
+  acoro_co_t *co = test_spawn(e, test_step_receive, NULL);
   ASSERT_EQ(acoro_engine_run(e), ACORO_EDEADLK);
   ASSERT_EQ(acoro_co_exit(co, 0), 0);
   ASSERT_EQ(acoro_co_exit(co, 0), ACORO_EDEAD);
@@ -59,9 +47,9 @@ TEST(stop_returns_code) {
 
 TEST(monitors_are_kept_in_order) {
   acoro_engine_t *e = test_engine();
-  acoro_co_t *co = test_spawn(e, just_exit, NULL);
-  acoro_co_t *w1 = test_spawn(e, just_exit, NULL);
-  acoro_co_t *w2 = test_spawn(e, just_exit, NULL);
+  acoro_co_t *co = test_spawn(e, test_step_exit, NULL);
+  acoro_co_t *w1 = test_spawn(e, test_step_exit, NULL);
+  acoro_co_t *w2 = test_spawn(e, test_step_exit, NULL);
   ASSERT_EQ(acoro_co_monitor(co, w1), 0);
   ASSERT_EQ(acoro_co_monitor(co, w2), 0);
   ASSERT_EQ(acoro_co_monitor(co, w1), 0); /* once */
@@ -108,7 +96,7 @@ TEST(restart_keeps_id_and_mailbox) {
 
 TEST(records_outlive_engine_free) {
   acoro_engine_t *e = test_engine();
-  acoro_co_t *co = test_spawn(e, wait_forever, NULL);
+  acoro_co_t *co = test_spawn(e, test_step_receive, NULL);
   ASSERT_EQ(acoro_engine_run(e), ACORO_EDEADLK);
   ASSERT_TRUE(acoro_send(co, 1) != 0);
   acoro_engine_free(e); /* co is ended; its record stays until released */

@@ -3,18 +3,12 @@
 
 #include <string.h>
 
-static void just_exit(acoro_co_t *co, int reason, void *arg) {
-  (void)reason;
-  (void)arg;
-  acoro_co_exit(co, 0);
-}
-
 TEST(ids_never_reused) {
   acoro_engine_t *e = test_engine();
   uint64_t last = 0;
   int i;
   for (i = 0; i < 1000; i++) {
-    acoro_co_t *co = test_spawn(e, just_exit, NULL);
+    acoro_co_t *co = test_spawn(e, test_step_exit, NULL);
     ASSERT_INT(acoro_co_id(co), >, last);
     last = acoro_co_id(co);
     acoro_co_release(co);
@@ -34,7 +28,7 @@ TEST(find_by_id_after_many_removals) {
   acoro_engine_t *e = test_engine();
   int i;
   for (i = 0; i < N; i++)
-    cos[i] = test_spawn(e, just_exit, NULL);
+    cos[i] = test_spawn(e, test_step_exit, NULL);
   for (i = 0; i < N; i += 3)
     acoro_co_exit(cos[i], 0);
   for (i = 0; i < N; i++) {
@@ -55,7 +49,7 @@ TEST(find_by_id_after_many_removals) {
 
 TEST(register_locate_unregister) {
   acoro_engine_t *e = test_engine();
-  acoro_co_t *co = test_spawn(e, just_exit, NULL);
+  acoro_co_t *co = test_spawn(e, test_step_exit, NULL);
   ASSERT_PTR_EQ(acoro_locate(e, "server"), NULL);
   ASSERT_EQ(acoro_register(co, NULL), ACORO_EINVAL);
   ASSERT_EQ(acoro_register(co, "server"), 0);
@@ -75,8 +69,8 @@ TEST(register_locate_unregister) {
 
 TEST(register_name_taken) {
   acoro_engine_t *e = test_engine();
-  acoro_co_t *a = test_spawn(e, just_exit, NULL);
-  acoro_co_t *b = test_spawn(e, just_exit, NULL);
+  acoro_co_t *a = test_spawn(e, test_step_exit, NULL);
+  acoro_co_t *b = test_spawn(e, test_step_exit, NULL);
   ASSERT_EQ(acoro_register(a, "x"), 0);
   ASSERT_EQ(acoro_register(b, "x"), ACORO_EEXIST);
   ASSERT_EQ(acoro_engine_run(e), 0);
@@ -88,12 +82,12 @@ TEST(register_name_taken) {
 
 TEST(exit_unregisters) {
   acoro_engine_t *e = test_engine();
-  acoro_co_t *a = test_spawn(e, just_exit, NULL);
-  acoro_co_t *b = test_spawn(e, just_exit, NULL);
+  acoro_co_t *a = test_spawn(e, test_step_exit, NULL);
+  acoro_co_t *b = test_spawn(e, test_step_exit, NULL);
   int i;
   char name[32];
   for (i = 0; i < 200; i++) { /* grow the name table past its first size */
-    acoro_co_t *c = test_spawn(e, just_exit, NULL);
+    acoro_co_t *c = test_spawn(e, test_step_exit, NULL);
     snprintf(name, sizeof name, "n%d", i);
     ASSERT_EQ(acoro_register(c, name), 0);
     acoro_co_release(c);

@@ -32,6 +32,9 @@ typedef struct {
 acoro_engine_t *test_engine(void);
 acoro_co_t *test_spawn(acoro_engine_t *e, step_fn step, void *arg);
 int test_resumes(acoro_co_t *co);
+/* Steps shared by the tests: end at once; wait for a message for ever. */
+void test_step_exit(acoro_co_t *co, int reason, void *arg);
+void test_step_receive(acoro_co_t *co, int reason, void *arg);
 
 #define TEST(name)                                                             \
   void test_##name(void);                                                      \

@@ -2,7 +2,7 @@
  * engine coroutine onto a Lua thread, coroutine handles (userdata), spawn,
  * run and the few calls that must touch Lua state. The rest of the API is
  * Lua (lua/acoro/init.lua), calling the engine through the FFI. */
-#include "acoro_lua.h"
+#include "lbind.h"
 
 #include <dlfcn.h>
 #include <lauxlib.h>
@@ -411,6 +411,8 @@ int luaopen_acoro_core(lua_State *L) {
   }
   lua_pushstring(L, ACORO_VERSION_STRING);
   lua_setfield(L, -2, "version");
+  lio_open(L, b->engine);
+  lua_setfield(L, -2, "io");
   return 1;
 }
 

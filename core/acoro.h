@@ -48,7 +48,11 @@ extern "C" {
   XX(EDEADLK, -7, "every coroutine left waits for something that cannot come") \
   XX(EINTR, -8, "interrupted")                                                 \
   XX(EBUSY, -9, "engine is already running")                                   \
-  XX(EUV, -10, "event loop failure")
+  XX(EUV, -10, "event loop failure")                                           \
+  XX(EWAITING, -11, "another coroutine is already waiting on this object")     \
+  XX(ECLOSED, -12, "object is closed")                                         \
+  XX(EIO, -13, "I/O failed (see the object's status)")                         \
+  XX(ETLS, -14, "TLS failed (see acoro_stream_tls_error)")
 
 /* Coroutine states as the API reports them: XX(name, lua_name). */
 #define ACORO_STATE_MAP(XX)                                                    \
@@ -191,6 +195,114 @@ typedef struct acoro_host_s {
 /* Engine lifecycle. */
 ACORO_API int acoro_engine_new(const acoro_host_t *host, void *host_data,
                                acoro_engine_t **out);
+/* I/O waits. An I/O object (a stream, a request) embeds one acoro_io_wait_t
+ * per operation a coroutine can wait for, zeroed, with `cancel` set.
+ * acoro_io_wait makes `co` wait for it (state WAITING_IO; timeout in
+ * seconds, < 0 for none): ACORO_EWAITING if another coroutine already waits
+ * on `w`. The object calls acoro_io_done when the operation completes: the
+ * waiter becomes ready with ACORO_WAKE_RESUME (returns 1; 0 if nobody
+ * waited). If the wait ends any other way (timeout, interrupt, the
+ * coroutine ends), the engine calls w->cancel(w) with w->co already NULL,
+ * so that the object forgets its waiter; cancel must not call the host. */
+typedef struct acoro_io_wait_s acoro_io_wait_t;
+struct acoro_io_wait_s {
+  acoro_co_t *co; /* the waiter, NULL when none */
+  void (*cancel)(acoro_io_wait_t *w);
+  void *data; /* the object's own */
+};
+ACORO_API int acoro_io_wait(acoro_co_t *co, acoro_io_wait_t *w, double timeout);
+ACORO_API int acoro_io_done(acoro_io_wait_t *w);
+
+/* Streams: TCP connections, pipes and terminals, read and written by
+ * coroutines (stream.c). Calls that may wait return 1 when done at once, 0
+ * when `co` now waits (WAITING_IO; the host yields it and, once it is
+ * woken, looks at the stream again), or a negative ACORO_E* code for a
+ * misuse (ECLOSED, EWAITING: another coroutine waits already). Outcomes of
+ * the I/O itself are libuv error codes (UV_EOF, UV_ECONNRESET, ...).
+ * OWNERSHIP: the creator holds the stream until acoro_stream_release, which
+ * also closes it; closing wakes its waiters. */
+typedef struct acoro_stream_s acoro_stream_t;
+typedef struct acoro_connect_s acoro_connect_t;
+typedef struct acoro_server_s acoro_server_t;
+typedef struct acoro_tls_ctx_s acoro_tls_ctx_t;
+
+/* Reading: wait until at least `min` bytes are buffered, or a `delim` byte
+ * (-1 for none) is, or reading has ended (read_status: 0 while more may
+ * come, then UV_EOF or an error). buffered points at the unread bytes;
+ * consume drops the first n of them. */
+ACORO_API int acoro_stream_read(acoro_co_t *co, acoro_stream_t *s, size_t min,
+                                int delim, double timeout);
+ACORO_API size_t acoro_stream_buffered(const acoro_stream_t *s,
+                                       const char **data);
+ACORO_API void acoro_stream_consume(acoro_stream_t *s, size_t n);
+ACORO_API int acoro_stream_read_status(const acoro_stream_t *s);
+/* Writing: all of data is taken (copied if the kernel does not take it at
+ * once); the writer waits until it is written. ACORO_EIO when writing
+ * failed (now or before): write_status says why. After a timeout the bytes
+ * still go out; write_queued counts them. */
+ACORO_API int acoro_stream_write(acoro_co_t *co, acoro_stream_t *s,
+                                 const char *data, size_t len, double timeout);
+ACORO_API int acoro_stream_write_status(const acoro_stream_t *s);
+ACORO_API size_t acoro_stream_write_queued(const acoro_stream_t *s);
+/* Half-close (no more writes; the peer reads EOF). */
+ACORO_API int acoro_stream_shutdown(acoro_stream_t *s);
+ACORO_API void acoro_stream_close(acoro_stream_t *s);
+ACORO_API void acoro_stream_release(acoro_stream_t *s);
+ACORO_API int acoro_stream_is_open(const acoro_stream_t *s);
+/* A stream over a terminal, pipe or socket fd (ACORO_EINVAL for a regular
+ * file), and an unconnected pipe for a child process's stdio. */
+ACORO_API int acoro_stream_open_fd(acoro_engine_t *e, int fd,
+                                   acoro_stream_t **out);
+ACORO_API int acoro_stream_new_pipe(acoro_engine_t *e, acoro_stream_t **out);
+ACORO_API struct uv_stream_s *acoro_stream_handle(acoro_stream_t *s);
+
+/* TLS (tls.c, OpenSSL). A context holds certificates and the verification
+ * policy: clients verify the server (against `ca`, or the system's CAs)
+ * unless verify is 0; a server asks for client certificates when given a
+ * `ca` and verify. On failure NULL and a message in err. starttls begins
+ * the handshake on an open stream (server_name: the name a client checks
+ * the certificate against, and sends as SNI); handshake waits for its end
+ * (ACORO_ETLS if it failed: acoro_stream_tls_error says why). Reads and
+ * writes on a TLS stream carry plaintext; a failed session ends reading
+ * with UV_EPROTO. */
+ACORO_API acoro_tls_ctx_t *acoro_tls_ctx_new(int server, const char *cert,
+                                             const char *key, const char *ca,
+                                             int verify, char *err,
+                                             size_t errlen);
+ACORO_API void acoro_tls_ctx_free(acoro_tls_ctx_t *ctx);
+ACORO_API int acoro_stream_starttls(acoro_stream_t *s, acoro_tls_ctx_t *ctx,
+                                    int server, const char *server_name);
+ACORO_API int acoro_stream_handshake(acoro_co_t *co, acoro_stream_t *s,
+                                     double timeout);
+ACORO_API const char *acoro_stream_tls_error(const acoro_stream_t *s);
+ACORO_API int acoro_stream_is_tls(const acoro_stream_t *s);
+
+/* TCP (tcp.c). connect resolves `host` (without blocking the loop) and
+ * tries each address in turn; connect_wait waits for the end, and
+ * connect_result hands over the stream or gives the libuv error. The
+ * request is the host's until acoro_connect_free (which may come first:
+ * the connection is then dropped). listen binds (address reuse on) and
+ * listens; accept gives the next connection (1), or waits (0). */
+ACORO_API int acoro_tcp_connect(acoro_engine_t *e, const char *host, int port,
+                                acoro_connect_t **out);
+ACORO_API int acoro_connect_wait(acoro_co_t *co, acoro_connect_t *c,
+                                 double timeout);
+ACORO_API int acoro_connect_result(acoro_connect_t *c, acoro_stream_t **out);
+ACORO_API void acoro_connect_free(acoro_connect_t *c);
+ACORO_API int acoro_tcp_listen(acoro_engine_t *e, const char *host, int port,
+                               int backlog, acoro_server_t **out);
+ACORO_API int acoro_tcp_accept(acoro_co_t *co, acoro_server_t *srv,
+                               double timeout, acoro_stream_t **out);
+ACORO_API void acoro_server_close(acoro_server_t *srv);
+ACORO_API void acoro_server_release(acoro_server_t *srv);
+ACORO_API int acoro_server_is_open(const acoro_server_t *srv);
+ACORO_API int acoro_server_name(acoro_server_t *srv, char *host, size_t len,
+                                int *port);
+/* The local (peer = 0) or remote address of a TCP stream. */
+ACORO_API int acoro_tcp_name(acoro_stream_t *s, int peer, char *host,
+                             size_t len, int *port);
+ACORO_API int acoro_tcp_nodelay(acoro_stream_t *s, int on);
+
 /* Frees the engine and every record left; no coroutine may be running. */
 ACORO_API void acoro_engine_free(acoro_engine_t *e);
 /* Runs ready coroutines and the loop until no non-daemon coroutine is left

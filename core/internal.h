@@ -33,8 +33,9 @@ struct acoro_co_s {
   acoro_co_t *wait_target;           /* JOIN: target; DELIVER: receiver */
   acoro_co_t *joiners; /* coroutines joining this one, via wait_next */
   acoro_co_t *wait_next;
-  uv_timer_t *timer; /* made on the first timed wait; data = co */
-  uint64_t due_ns;   /* timed wait's deadline on uv_hrtime's clock */
+  acoro_io_wait_t *io_wait; /* IO: what it waits for */
+  uv_timer_t *timer;        /* made on the first timed wait; data = co */
+  uint64_t due_ns;          /* timed wait's deadline on uv_hrtime's clock */
   char *name;
   acoro_co_t **monitors; /* watchers, each retained */
   uint32_t nmonitors, capmonitors;
@@ -72,8 +73,42 @@ struct acoro_engine_s {
   uint32_t nnodes, capnodes, free_key;
   cotab_t by_id, by_name;
   uv_signal_t *sigint;
-  uint32_t nrecords; /* records not yet freed, dead ones included */
-  int freeing;       /* acoro_engine_free called: free at nrecords 0 */
+  acoro_stream_t *streams; /* open streams, closed by acoro_engine_free */
+  acoro_server_t *servers; /* listening servers, likewise */
+  uint32_t nrecords;       /* records not yet freed, dead ones included */
+  int freeing;             /* acoro_engine_free called: free at nrecords 0 */
+};
+
+/* Reading stops once this much is buffered and nobody waits for more. */
+#define READ_HIGH_WATER (256 * 1024)
+/* Room asked of the read buffer before each socket read. */
+#define READ_CHUNK (64 * 1024)
+
+typedef struct tls_s tls_t;
+
+/* A byte stream (stream.c). The unread bytes are rbuf[rpos, rpos + rlen). */
+struct acoro_stream_s {
+  acoro_engine_t *engine;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } u;
+  acoro_stream_t *io_next, *io_prev; /* the engine's open streams */
+  uint32_t refs;                     /* see stream.c's OWNERSHIP */
+  uint8_t open, reading;
+  char *rbuf;
+  size_t rpos, rlen, rcap;
+  size_t rscan; /* bytes of a line search already looked at */
+  int rstatus;  /* 0 while more may come, then UV_EOF or a libuv error */
+  size_t rmin;  /* the waiting reader wants this many bytes ... */
+  int rdelim;   /* ... or this byte (-1: none) */
+  acoro_io_wait_t rwait, wwait;
+  int wstatus;    /* the first write error, sticky */
+  size_t wqueued; /* bytes handed to libuv and not yet written */
+  tls_t *tls;     /* NULL unless TLS (tls.c) */
 };
 
 /* engine.c */
@@ -100,6 +135,31 @@ int reg_add_id(acoro_engine_t *e, acoro_co_t *co);
 void reg_remove_id(acoro_engine_t *e, acoro_co_t *co);
 void reg_remove_name(acoro_engine_t *e, acoro_co_t *co);
 void reg_free(acoro_engine_t *e);
+
+/* stream.c */
+acoro_stream_t *stream_new(acoro_engine_t *e);
+void stream_opened(acoro_stream_t *s);
+void stream_discard(acoro_stream_t *s);
+int stream_reserve(acoro_stream_t *s, size_t want);
+int stream_read_start(acoro_stream_t *s);
+void stream_read_ended(acoro_stream_t *s, int status);
+void stream_readable(acoro_stream_t *s);
+int stream_raw_write(acoro_stream_t *s, const char *data, size_t len);
+
+void stream_close_all(acoro_engine_t *e);
+
+/* tcp.c */
+void server_close_all(acoro_engine_t *e);
+
+/* tls.c */
+void tls_pump(acoro_stream_t *s);
+void tls_feed(acoro_stream_t *s, const char *data, size_t n);
+void tls_raw_buffer(acoro_stream_t *s, uv_buf_t *buf);
+int tls_write(acoro_stream_t *s, const char *data, size_t len);
+void tls_close_notify(acoro_stream_t *s);
+void tls_read_ended(acoro_stream_t *s, int status);
+void tls_wake(acoro_stream_t *s);
+void tls_free(acoro_stream_t *s);
 
 /* coro.c */
 void co_free(acoro_co_t *co);

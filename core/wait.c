@@ -149,6 +149,13 @@ void wait_cancel(acoro_co_t *co) {
     mb_node_t *n = mb_node(co->engine, co->wait_key);
     if (n != NULL && n->notify == co)
       n->notify = NULL;
+  } else if (co->wait_kind == ACORO_WAIT_IO && co->io_wait != NULL) {
+    /* The I/O object learns that nobody waits any more. */
+    acoro_io_wait_t *w = co->io_wait;
+    co->io_wait = NULL;
+    w->co = NULL;
+    if (w->cancel != NULL)
+      w->cancel(w);
   }
   if (co->wait_target != NULL) {
     acoro_co_release(co->wait_target);
@@ -226,4 +233,25 @@ int acoro_deliver_wait(acoro_co_t *co, acoro_co_t *to, uint32_t key,
 
 int acoro_co_sleep(acoro_co_t *co, double seconds) {
   return acoro_co_wait(co, ACORO_WAIT_SLEEP, seconds);
+}
+
+int acoro_io_wait(acoro_co_t *co, acoro_io_wait_t *w, double timeout) {
+  int rc;
+  if (w->co != NULL)
+    return w->co == co ? ACORO_ESTATE : ACORO_EWAITING;
+  rc = acoro_co_wait(co, ACORO_WAIT_IO, timeout);
+  if (rc != 0)
+    return rc;
+  co->io_wait = w;
+  w->co = co;
+  return 0;
+}
+
+int acoro_io_done(acoro_io_wait_t *w) {
+  acoro_co_t *co = w->co;
+  if (co == NULL)
+    return 0;
+  w->co = NULL;
+  co->io_wait = NULL; /* completed: no cancel */
+  return acoro_co_wake(co, ACORO_WAIT_IO, ACORO_WAKE_RESUME);
 }

@@ -742,8 +742,28 @@ function M._wake(h)
   return C.acoro_co_wake(rec_of(h), W_OTHER, K_RESUME) == 1
 end
 
+-- For the I/O layer (internal): the checks before a blocking call, and the
+-- park after the C side registered the coroutine's wait. Returns the wake
+-- reason; a throw (or a hot swap at this swappable point) raises here.
+function M._io_check(what)
+  local rec = C.acoro_current(E)
+  if rec == nil then current(what) end
+  check_thread(rec, what)
+  if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
+end
+
+function M._io_park()
+  local r = yield()
+  if r == K_INTERRUPT then raise_pending(C.acoro_current(E), true) end
+  return r
+end
+M._K_TIMEOUT = K_TIMEOUT
+
 local sync = require "acoro.sync"
 sync.init(M)
 M.Lock, M.RLock, M.Condition, M.Event, M.Semaphore = sync.Lock, sync.RLock, sync.Condition, sync.Event, sync.Semaphore
+
+local io = require "acoro.io"
+io.init(M, core.io)
 
 return M

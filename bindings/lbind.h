@@ -1,0 +1,19 @@
+/* lbind.h: what the binding's files share (internal to bindings/). */
+#ifndef ACORO_LBIND_H
+#define ACORO_LBIND_H
+
+#include "acoro_lua.h"
+
+#include <lauxlib.h>
+
+/* lio.c: opens core.io (leaves its table on the stack); streams as
+ * userdata for other binding files (processes' pipes, stdio). */
+void lio_open(lua_State *L, acoro_engine_t *e);
+void lio_metatable(lua_State *L, acoro_engine_t *e, const char *name,
+                   const luaL_Reg *methods, lua_CFunction gc);
+void lio_push_stream(lua_State *L, acoro_stream_t *s);
+acoro_stream_t *lio_check_stream(lua_State *L, int i);
+/* Pushes nil, "ECODE: message", "ECODE" for a libuv error; returns 3. */
+int lio_fail(lua_State *L, int uverr);
+
+#endif /* ACORO_LBIND_H */

@@ -1,0 +1,497 @@
+-- acoro.io: the Lua half of acoro's I/O: TCP (acoro.tcp), TLS, byte
+-- streams and the standard streams. The C half (bindings/lio.c) keeps the
+-- buffers and registers waits; this file turns them into calls that look
+-- blocking: each loops "try; if it must wait, park; try again".
+--
+-- Errors (as DESIGN.md says): misuse raises; an expected failure returns
+-- nil, message, code (code as libuv names it, e.g. "ECONNREFUSED");
+-- "timeout" (code "ETIMEDOUT") and "eof" are reasons of their own.
+local bit = require "bit"
+
+local io = {}
+
+local cio, park, check, now
+local K_TIMEOUT
+local type, error, setmetatable, tostring = type, error, setmetatable, tostring
+local band, rshift, byte, char = bit.band, bit.rshift, string.byte, string.char
+
+-- The Lua methods of streams and servers; io.init adds them to the C
+-- userdata's method tables.
+local Stream, Server = {}, {}
+local weak = { __mode = "k" }
+local default_timeout = setmetatable({}, weak) -- stream/server -> seconds
+local tls_pending = setmetatable({}, weak)     -- stream -> true until the handshake is over
+local server_tls = setmetatable({}, weak)      -- server -> TLS context
+local ctx_cache = setmetatable({}, weak)       -- opts.tls table -> {client=, server=}
+
+local stream_mt -- the C userdata's metatable
+
+local DEFAULT_MAX_LINE = 1024 * 1024
+local DEFAULT_MAX_MSG = 64 * 1024 * 1024
+
+local function check_number(v, what, name, min)
+  if v ~= nil and (type(v) ~= "number" or (min and v < min)) then
+    error(("acoro: %s: %s must be a number%s, got %s"):format(what, name,
+      min and (" >= " .. min) or "", tostring(v)), 3)
+  end
+end
+
+local function check_open(obj, what)
+  if not obj:is_open() then error(("acoro: %s: the %s is closed"):format(what,
+    getmetatable(obj) == stream_mt and "stream" or "server"), 3) end
+end
+
+local function deadline_of(obj, timeout, what)
+  check_number(timeout, what, "timeout")
+  if timeout == nil then timeout = default_timeout[obj] end
+  return timeout and now() + timeout
+end
+
+local function left(deadline)
+  if not deadline then return -1 end
+  local l = deadline - now()
+  return l > 0 and l or 0
+end
+
+------------------------------------------------------------------------------
+-- TLS.
+
+local function tls_context(opts, server)
+  if type(opts) ~= "table" then
+    error("acoro: tls options must be a table {cert=, key=, ca=, verify=, server_name=}", 3)
+  end
+  local cache = ctx_cache[opts]
+  if not cache then
+    cache = {}
+    ctx_cache[opts] = cache
+  end
+  local which = server and "server" or "client"
+  if cache[which] then return cache[which] end
+  local verify = opts.verify
+  if verify == nil then verify = not server or opts.ca ~= nil end
+  local ctx, err, code = cio.tls_context(server, opts.cert, opts.key, opts.ca, verify)
+  if not ctx then return nil, err, code end
+  cache[which] = ctx
+  return ctx
+end
+
+local function handshake(s, deadline)
+  while true do
+    local ok, err, code = s:_handshake(left(deadline))
+    if ok then
+      tls_pending[s] = nil
+      return true
+    end
+    if ok == nil then return nil, err, code end
+    if park() == K_TIMEOUT then return nil, "TLS handshake timed out", "ETIMEDOUT" end
+  end
+end
+
+-- s:starttls(opts [, timeout]) -> true | nil, err, code. opts.server = true
+-- for the accepting side.
+function io.starttls(s, opts, timeout)
+  check("starttls")
+  local ctx, err, code = tls_context(opts, opts.server)
+  if not ctx then return nil, err, code end
+  s:_starttls(ctx, opts.server, opts.server_name)
+  tls_pending[s] = true
+  return handshake(s, deadline_of(s, timeout, "starttls"))
+end
+
+------------------------------------------------------------------------------
+-- Reading. fill waits until the buffer has `min` bytes or a `delim` byte,
+-- or reading ended; false if the deadline came first.
+
+local function fill(s, min, delim, deadline)
+  if tls_pending[s] then
+    local ok = handshake(s, deadline)
+    if not ok then return true end -- the failure is the read status now
+  end
+  while true do
+    if not s:is_open() then return "closed" end -- by another coroutine
+    if s:_read(min, delim, left(deadline)) then return true end
+    if park() == K_TIMEOUT then return false end
+  end
+end
+
+-- What reading ended with: "eof", or message, code; "timeout" if it did not.
+local function why(s, filled)
+  if not filled then return "timeout", "ETIMEDOUT" end
+  if filled == "closed" then return "closed", "ECLOSED" end
+  local r, code = s:_read_status()
+  return r or "eof", code
+end
+
+function Stream:recv(max, timeout)
+  check("recv")
+  check_open(self, "recv")
+  check_number(max, "recv", "max", 1)
+  local ok = fill(self, 1, -1, deadline_of(self, timeout, "recv"))
+  if self:_buffered() > 0 then return self:_take(max or 65536) end
+  return nil, why(self, ok)
+end
+
+function Stream:recvall(n, timeout)
+  check("recvall")
+  check_open(self, "recvall")
+  if type(n) ~= "number" or n < 0 then
+    error("acoro: recvall: expected a byte count, got " .. tostring(n), 2)
+  end
+  if n == 0 then return "" end
+  local ok = fill(self, n, -1, deadline_of(self, timeout, "recvall"))
+  local have = self:_buffered()
+  if have >= n then return self:_take(n) end
+  local r, code = why(self, ok)
+  if have > 0 then return self:_take(have), r, code end
+  return nil, r, code
+end
+
+function Stream:readline(max, timeout)
+  check("readline")
+  check_open(self, "readline")
+  check_number(max, "readline", "max", 1)
+  max = max or DEFAULT_MAX_LINE
+  local ok = fill(self, max, 10, deadline_of(self, timeout, "readline"))
+  local line = self:_take_line(max)
+  if line then return line end
+  local have = self:_buffered()
+  if have >= max then return self:_take(max) end
+  local r, code = why(self, ok)
+  if have > 0 then return self:_take(have), r, code end
+  return nil, r, code
+end
+
+-- File-like reading: read(n) as recvall, read() (or "a") everything to EOF.
+function Stream:read(n, timeout)
+  if n == nil or n == "a" or n == "*a" then
+    check("read")
+    local deadline = deadline_of(self, timeout, "read")
+    local ok
+    repeat
+      ok = fill(self, self:_buffered() + 1, -1, deadline)
+    until not ok or self:_read_status()
+    local r, code = why(self, ok)
+    local data = self:_take(self:_buffered())
+    if r == "eof" then return data end
+    return data ~= "" and data or nil, r, code
+  elseif n == "l" or n == "*l" then
+    local line, r, code = self:readline(nil, timeout)
+    if line and line:sub(-1) == "\n" then return line:sub(1, -2) end
+    return line, r, code
+  end
+  return self:recvall(n, timeout)
+end
+
+function Stream:lines(max, timeout)
+  return function()
+    local line = self:readline(max, timeout)
+    if line and line:sub(-1) == "\n" then return line:sub(1, -2) end
+    return line
+  end
+end
+
+------------------------------------------------------------------------------
+-- Writing.
+
+function Stream:send(data, timeout)
+  check("send")
+  check_open(self, "send")
+  if type(data) ~= "string" then
+    if type(data) ~= "number" then
+      error("acoro: send: expected a string, got " .. type(data), 2)
+    end
+    data = tostring(data)
+  end
+  local deadline = deadline_of(self, timeout, "send")
+  if tls_pending[self] then
+    local ok, err, code = handshake(self, deadline)
+    if not ok then return nil, err, code end
+  end
+  local r, err, code = self:_write(data, left(deadline))
+  while true do
+    if r then return #data end
+    if r == nil then return nil, err, code end
+    local reason = park()
+    r, err, code = self:_write_status()
+    if r == false then
+      if reason == K_TIMEOUT then return nil, "timeout", "ETIMEDOUT" end
+      r, err, code = self:_write("", left(deadline)) -- woken early: wait on
+    end
+  end
+end
+Stream.write = Stream.send
+
+local function frame_header(n)
+  return char(band(rshift(n, 24), 255), band(rshift(n, 16), 255), band(rshift(n, 8), 255),
+    band(n, 255))
+end
+
+-- Length-prefixed messages (4-byte big-endian length, as asyncoro).
+function Stream:send_msg(data, timeout)
+  if type(data) ~= "string" then
+    error("acoro: send_msg: expected a string, got " .. type(data), 2)
+  end
+  if #data > DEFAULT_MAX_MSG then
+    error(("acoro: send_msg: message of %d bytes is over the %d-byte limit"):format(#data,
+      DEFAULT_MAX_MSG), 2)
+  end
+  if #data <= 65536 then return self:send(frame_header(#data) .. data, timeout) end
+  local deadline = deadline_of(self, timeout, "send_msg")
+  local ok, err, code = self:send(frame_header(#data), left(deadline))
+  if not ok then return nil, err, code end
+  return self:send(data, deadline and left(deadline))
+end
+
+-- recv_msg([timeout [, max]]) -> message | nil, reason. Nothing is taken
+-- from the stream until a whole frame is there, so a timeout loses nothing.
+-- A frame over `max` (64 MB) closes the stream.
+function Stream:recv_msg(timeout, max)
+  check("recv_msg")
+  check_open(self, "recv_msg")
+  check_number(max, "recv_msg", "max", 0)
+  max = max or DEFAULT_MAX_MSG
+  local deadline = deadline_of(self, timeout, "recv_msg")
+  local ok = fill(self, 4, -1, deadline)
+  if self:_buffered() < 4 then
+    local r, code = why(self, ok)
+    if r == "eof" and self:_buffered() > 0 then r = "eof in the middle of a frame" end
+    return nil, r, code
+  end
+  local a, b, c, d = byte(self:_peek(4), 1, 4)
+  local n = ((a * 256 + b) * 256 + c) * 256 + d
+  if n > max then
+    self:close()
+    return nil, ("frame of %d bytes is over the %d-byte limit"):format(n, max), "EMSGSIZE"
+  end
+  ok = fill(self, 4 + n, -1, deadline)
+  if self:_buffered() < 4 + n then
+    local r, code = why(self, ok)
+    if r == "eof" then r = "eof in the middle of a frame" end
+    return nil, r, code
+  end
+  self:_take(4)
+  return self:_take(n)
+end
+
+------------------------------------------------------------------------------
+-- The rest of a stream's methods.
+
+function Stream:settimeout(t)
+  check_number(t, "settimeout", "timeout")
+  default_timeout[self] = t
+end
+
+function Stream:shutdown()
+  return self:_shutdown()
+end
+
+function Stream:getpeername()
+  return self:_name(true)
+end
+
+function Stream:getsockname()
+  return self:_name(false)
+end
+
+function Stream:setnodelay(on)
+  return self:_nodelay(on ~= false)
+end
+
+function Stream:starttls(opts, timeout)
+  return io.starttls(self, opts, timeout)
+end
+
+------------------------------------------------------------------------------
+-- TCP.
+
+local tcp = {}
+
+local function check_host_port(host, port, what)
+  if type(host) ~= "string" then
+    error(("acoro: %s: expected a host name or address, got %s"):format(what, type(host)), 3)
+  end
+  if type(port) ~= "number" or port < 0 or port > 65535 or port % 1 ~= 0 then
+    error(("acoro: %s: expected a port number (0-65535), got %s"):format(what, tostring(port)), 3)
+  end
+end
+
+-- acoro.tcp.connect(host, port [, opts]) -> stream | nil, err, code.
+-- opts: timeout (seconds, for resolution, connect and handshake),
+-- nodelay, tls = {cert=, key=, ca=, verify=, server_name=}.
+function tcp.connect(host, port, opts)
+  check_host_port(host, port, "tcp.connect")
+  if opts ~= nil and type(opts) ~= "table" then
+    error("acoro: tcp.connect: opts must be a table", 2)
+  end
+  opts = opts or {}
+  check_number(opts.timeout, "tcp.connect", "opts.timeout")
+  check("tcp.connect")
+  local ctx, err, code
+  if opts.tls then
+    ctx, err, code = tls_context(opts.tls, false)
+    if not ctx then return nil, err, code end
+  end
+  local deadline = opts.timeout and now() + opts.timeout
+  local c
+  c, err, code = cio.tcp_connect(host, port)
+  if not c then return nil, err, code end
+  while not c:_wait(left(deadline)) do
+    if park() == K_TIMEOUT then
+      c:_free()
+      return nil, "timeout", "ETIMEDOUT"
+    end
+  end
+  local s
+  s, err, code = c:_result()
+  c:_free()
+  if not s then return nil, err, code end
+  if opts.nodelay then s:_nodelay(true) end
+  if ctx then
+    s:_starttls(ctx, false, opts.tls.server_name or host)
+    tls_pending[s] = true
+    local ok
+    ok, err, code = handshake(s, deadline)
+    if not ok then
+      s:close()
+      return nil, err, code
+    end
+  end
+  return s
+end
+
+-- acoro.tcp.listen(host, port [, opts]) -> server | nil, err, code.
+-- opts: backlog, tls = {cert=, key=, ca=, verify=} (the server side).
+function tcp.listen(host, port, opts)
+  if host == nil then host = "0.0.0.0" end
+  check_host_port(host, port, "tcp.listen")
+  if opts ~= nil and type(opts) ~= "table" then
+    error("acoro: tcp.listen: opts must be a table", 2)
+  end
+  opts = opts or {}
+  local ctx, err, code
+  if opts.tls then
+    ctx, err, code = tls_context(opts.tls, true)
+    if not ctx then return nil, err, code end
+  end
+  local srv
+  srv, err, code = cio.tcp_listen(host, port, opts.backlog)
+  if not srv then return nil, err, code end
+  server_tls[srv] = ctx
+  return srv
+end
+
+-- server:accept([timeout]) -> stream | nil, err, code. On a TLS server the
+-- handshake goes on in the background: the stream's first recv or send
+-- waits for it (and fails with its reason), so one slow or bad client never
+-- holds up the accept loop.
+function Server:accept(timeout)
+  check("accept")
+  check_open(self, "accept")
+  local deadline = deadline_of(self, timeout, "accept")
+  while true do
+    local s, err, code = self:_accept(left(deadline))
+    if s then
+      local ctx = server_tls[self]
+      if ctx then
+        s:_starttls(ctx, true)
+        tls_pending[s] = true
+      end
+      return s
+    end
+    if s == nil then return nil, err, code end
+    if park() == K_TIMEOUT then return nil, "timeout", "ETIMEDOUT" end
+    if not self:is_open() then return nil, "closed", "ECLOSED" end
+  end
+end
+
+function Server:getsockname()
+  return self:_name()
+end
+
+function Server:settimeout(t)
+  check_number(t, "settimeout", "timeout")
+  default_timeout[self] = t
+end
+
+------------------------------------------------------------------------------
+-- Standard streams and fds as streams.
+
+-- A regular file standing in for a standard stream (`acoro x.lua < file`):
+-- reading a regular file does not wait for anyone, so plain Lua io serves.
+local FileStream = {}
+FileStream.__index = FileStream
+
+function FileStream:readline(max)
+  local line = self.f:read("*l")
+  if line == nil then return nil, "eof" end
+  -- Lua's "*l" drops the newline; a last line without one is unknowable
+  -- here, so every line gets it back.
+  if max and #line + 1 > max then return line:sub(1, max) end
+  return line .. "\n"
+end
+
+function FileStream:recv(max)
+  local data = self.f:read(max or 65536)
+  if data == nil then return nil, "eof" end
+  return data
+end
+
+function FileStream:read(n)
+  if n == nil or n == "a" or n == "*a" then return self.f:read("*a") end
+  if n == "l" or n == "*l" then return self.f:read("*l") end
+  return self.f:read(n)
+end
+
+function FileStream:lines()
+  return self.f:lines()
+end
+
+function FileStream:send(data)
+  local ok, err = self.f:write(data)
+  if not ok then return nil, err end
+  self.f:flush()
+  return #data
+end
+FileStream.write = FileStream.send
+
+function FileStream:close() self.f:close() end
+
+local function std_stream(fd, file)
+  local s, err = cio.open_fd(fd)
+  if s then return s end
+  if file then return setmetatable({ f = file }, FileStream) end
+  error("acoro: cannot open fd " .. fd .. " as a stream: " .. tostring(err), 3)
+end
+
+-- acoro.stream(fd | stream) -> stream: a terminal, pipe or socket fd as an
+-- acoro stream (the same methods as a TCP connection).
+function io.stream(x)
+  if getmetatable(x) == stream_mt then return x end
+  if type(x) ~= "number" then
+    error("acoro.stream: expected an fd number or a stream, got " .. type(x), 2)
+  end
+  return cio.open_fd(x)
+end
+
+function io.init(m, c)
+  cio = c
+  park, check, now, K_TIMEOUT = m._io_park, m._io_check, m.now, m._K_TIMEOUT
+  stream_mt = c.metatables.stream
+  for k, f in pairs(Stream) do stream_mt.__index[k] = f end
+  for k, f in pairs(Server) do c.metatables.server.__index[k] = f end
+  m.tcp = tcp
+  m.stream = io.stream
+  -- acoro.stdin / stdout / stderr, made on first use.
+  local std = { stdin = { 0, _G.io.stdin }, stdout = { 1, _G.io.stdout }, stderr = { 2, _G.io.stderr } }
+  local cache = {}
+  setmetatable(m, {
+    __index = function(_, k)
+      local d = std[k]
+      if not d then return nil end
+      if not cache[k] then cache[k] = std_stream(d[1], d[2]) end
+      return cache[k]
+    end,
+  })
+end
+
+return io

@@ -19,9 +19,11 @@ local type, error, pcall, select, setmetatable = type, error, pcall, select, set
 local unpack = unpack
 
 local on_end
+local R_RESUME, R_INTERRUPT -- wake reasons of acoro._park
 
 function sync.init(m)
   acoro = m
+  R_RESUME, R_INTERRUPT = m._RESUME, m._INTERRUPT
   m._on_end(on_end)
 end
 
@@ -114,17 +116,12 @@ local function wait_more(e, deadline)
   return true
 end
 
--- Queues the calling coroutine on prim._q and suspends until it is granted
--- (true) or the timeout passes (false). On an error raised at the suspension
--- point (throw, hot swap) the wait is undone, a grant passed on, and the
--- error goes on. JIT: no loop on the common path (one wait, then granted),
--- so the trace of a caller's loop runs through it; retries are wait_more's.
-local function block(prim, me, timeout)
-  local e = { co = me, prim = prim, granted = false }
-  prim._q:push(e)
-  waiting[me] = e
-  local deadline = timeout and acoro.now() + timeout
-  local ok, err = pcall(acoro._wait, timeout)
+-- The rare ends of block's first wait: an interrupt (a throw or hot swap is
+-- raised here; otherwise wait on), a timeout or a wake without a grant. On
+-- an error the wait is undone, a grant passed on, and the error goes on.
+local function block_slow(prim, me, e, r, deadline)
+  local ok, err = true, nil
+  if r == R_INTERRUPT then ok, err = pcall(acoro._raise_pending) end
   if ok and not e.granted then ok, err = wait_more(e, deadline) end
   waiting[me] = nil
   if not ok then
@@ -141,6 +138,25 @@ local function block(prim, me, timeout)
   end
   prim._q:remove(e)
   return false
+end
+
+-- Queues the calling coroutine on prim._q and suspends until it is granted
+-- (true) or the timeout passes (false). Anything pending (throw, hot swap)
+-- is raised before it queues; what comes while it waits is block_slow's.
+-- JIT: no pcall and no loop on the common path (one wait, then granted), so
+-- that the trace after the wake runs on into the caller's loop.
+local function block(prim, me, timeout)
+  local deadline = timeout and acoro.now() + timeout
+  acoro._wait_begin(timeout)
+  -- every field the queue sets, so that push does not grow the table
+  local e = { co = me, prim = prim, granted = false, prev = false, next = false, queue = false }
+  prim._q:push(e)
+  waiting[me] = e
+  local r = acoro._park()
+  if r ~= R_RESUME or not e.granted then return block_slow(prim, me, e, r, deadline) end
+  waiting[me] = nil
+  pending[me] = nil
+  return true
 end
 
 -- acquire([blocking=true [, timeout]]); a number as first argument is taken

@@ -240,10 +240,12 @@ function M.self()
   return handle_of(current("self"))
 end
 
+-- MEMORY: no record pointer in a local across the yield (the record is
+-- looked up again on an interrupt): the snapshot the JIT takes at a stitched
+-- yield would box it as a cdata, an allocation per yield.
 function M.yield()
-  local rec = current("yield")
-  if C.acoro_co_yield(rec) ~= 0 then nested_wait("yield") end
-  park(rec, false)
+  if C.acoro_co_yield(current("yield")) ~= 0 then nested_wait("yield") end
+  if yield() == K_INTERRUPT then raise_pending(C.acoro_current(E), false) end
 end
 
 -- MEMORY: like receive_any, a small frame reached by a tail call, so that

@@ -116,6 +116,37 @@ local function wait_more(e, deadline)
   return true
 end
 
+-- Waiter entries. A granted waiter that took its grant on block's common
+-- path holds the only reference left to its entry (the queue, pending and
+-- waiting have let go of it): the entry is kept for the next block, an
+-- allocation less per wait (the garbage collector took a fifth of the lock
+-- hand-off's time). Entries that leave otherwise are left to the collector.
+local SPARE_MAX = 32
+local spare, nspare = {}, 0
+
+local function new_entry(me, prim)
+  local n = nspare
+  if n == 0 then
+    -- every field the queue sets, so that push does not grow the table
+    return { co = me, prim = prim, granted = false, prev = false, next = false, queue = false }
+  end
+  local e = spare[n]
+  spare[n] = nil
+  nspare = n - 1
+  e.co, e.prim, e.granted = me, prim, false
+  return e
+end
+
+local function free_entry(e)
+  local n = nspare
+  if n < SPARE_MAX then
+    e.co, e.prim = false, false -- no reference to a coroutine or primitive kept
+    n = n + 1
+    spare[n] = e
+    nspare = n
+  end
+end
+
 -- The rare ends of block's first wait: an interrupt (a throw or hot swap is
 -- raised here; otherwise wait on), a timeout or a wake without a grant. On
 -- an error the wait is undone, a grant passed on, and the error goes on.
@@ -148,14 +179,14 @@ end
 local function block(prim, me, timeout)
   local deadline = timeout and acoro.now() + timeout
   acoro._wait_begin(timeout)
-  -- every field the queue sets, so that push does not grow the table
-  local e = { co = me, prim = prim, granted = false, prev = false, next = false, queue = false }
+  local e = new_entry(me, prim)
   prim._q:push(e)
   waiting[me] = e
   local r = acoro._park()
   if r ~= R_RESUME or not e.granted then return block_slow(prim, me, e, r, deadline) end
   waiting[me] = nil
   pending[me] = nil
+  free_entry(e)
   return true
 end
 

@@ -1,6 +1,7 @@
 -- acoro.sync: Python threading-style synchronisation between acoro coroutines
 -- (Lock, RLock, Condition, Event, Semaphore), in pure Lua on top of
--- acoro's internal _wait / _wake. Only the calling coroutine is suspended.
+-- acoro's internal waits (_wait_begin / _park, _wait) and _wake. Only the
+-- calling coroutine is suspended.
 --
 -- Every primitive keeps a FIFO queue of waiters. A waiter is an entry
 -- {co=, granted=} queued before it suspends; whoever frees the resource GRANTS

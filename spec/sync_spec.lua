@@ -196,6 +196,55 @@ describe("acoro.Lock", function()
       assert.is_false(l:locked())
     end)
   end)
+
+  it("a hot swap pending from before the coroutine was swappable is raised before it queues", function()
+    acoro.run(function()
+      local l = acoro.Lock()
+      l:acquire()
+      local a = spawn_waiting(function()
+        acoro.receive() -- not swappable here: the swap stays pending
+        acoro.hot_swappable(true)
+        return l:acquire(true, 5)
+      end)
+      assert.is_true(a:hot_swap(function() return "swapped" end))
+      a:send("go")
+      assert.same({ true, "swapped" }, { a:join(5) })
+      l:release()
+      assert.is_false(l:locked())
+      assert.is_true(l:acquire(false))
+      l:release()
+    end)
+  end)
+
+  it("rounds of hand-offs with waiters timing out and thrown to in between stay FIFO", function()
+    -- the waiters' queue entries are reused from round to round
+    acoro.run(function()
+      local l = acoro.Lock()
+      for _ = 1, 20 do
+        l:acquire()
+        local got = {}
+        local function waiter(i)
+          return function()
+            assert(l:acquire(true, 5))
+            got[#got + 1] = i
+            l:release()
+          end
+        end
+        local a = spawn_waiting(waiter(1))
+        local t = spawn_waiting(function() return l:acquire(true, 0.001) end)
+        local x = spawn_waiting(function() return l:acquire(true, 5) end)
+        local b = spawn_waiting(waiter(2))
+        x:throw("boom")
+        assert.same({ true, false }, { t:join(5) })
+        l:release()
+        assert.is_true((a:join(5)))
+        assert.is_true((b:join(5)))
+        assert.same({ false, "boom" }, { x:join(5) })
+        assert.same({ 1, 2 }, got)
+        assert.is_false(l:locked())
+      end
+    end)
+  end)
 end)
 
 describe("acoro.RLock", function()

@@ -240,10 +240,12 @@ function M.self()
   return handle_of(current("self"))
 end
 
+-- MEMORY: no record pointer in a local across the yield (the record is
+-- looked up again on an interrupt): the snapshot the JIT takes at a stitched
+-- yield would box it as a cdata, an allocation per yield.
 function M.yield()
-  local rec = current("yield")
-  if C.acoro_co_yield(rec) ~= 0 then nested_wait("yield") end
-  park(rec, false)
+  if C.acoro_co_yield(current("yield")) ~= 0 then nested_wait("yield") end
+  if yield() == K_INTERRUPT then raise_pending(C.acoro_current(E), false) end
 end
 
 -- MEMORY: like receive_any, a small frame reached by a tail call, so that
@@ -758,6 +760,35 @@ function M._io_park()
   return r
 end
 M._K_TIMEOUT = K_TIMEOUT
+
+-- For acoro.sync (internal): _wait in parts, for a caller whose code after
+-- the wake must stay JIT-compiled. The JIT continues a trace after a yield
+-- in a stitched trace, which cannot return through a pcall frame ("NYI:
+-- return to lower frame"): code after pcall(_wait) runs interpreted, with
+-- every FFI call there on the slow path. So: _wait_begin(timeout) raises
+-- what is pending (throw, hot swap) and registers the wait (same wake-ups as
+-- _wait); the caller queues itself (no yield in between) and calls _park(),
+-- which yields and returns the wake reason (_RESUME, _TIMEOUT, _INTERRUPT)
+-- and never raises. After an _INTERRUPT the caller undoes what it must and
+-- calls _raise_pending(), which raises what is pending or returns (nothing
+-- applies here: wait again).
+function M._wait_begin(timeout)
+  local rec = C.acoro_current(E)
+  if rec == nil then current("acquire") end
+  if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
+  if C.acoro_co_wait(rec, W_OTHER, timeout or -1) ~= 0 then nested_wait("acquire") end
+end
+
+function M._park()
+  local r = yield() -- not `return yield()`: the JIT cannot return from a tail-called yield
+  return r
+end
+
+function M._raise_pending()
+  raise_pending(current("acquire"), true)
+end
+
+M._RESUME, M._TIMEOUT, M._INTERRUPT = K_RESUME, K_TIMEOUT, K_INTERRUPT
 
 local sync = require "acoro.sync"
 sync.init(M)

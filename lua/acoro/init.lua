@@ -722,8 +722,12 @@ function M.run(fn, ...)
   return unpack(res, 1, res.n)
 end
 
--- For acoro.sync (internal): called with each coroutine that ends through Lua.
-function M._on_end(fn) end_hook = fn end
+-- For acoro.sync and acoro.channel (internal): fn(h) is called with each
+-- coroutine that ends through Lua; every call adds a hook (run in that order).
+function M._on_end(fn)
+  local prev = end_hook
+  end_hook = prev and function(h) prev(h) fn(h) end or fn
+end
 
 -- For acoro.sync (internal): a lean wait, woken by M._wake (no value passed),
 -- the timeout (seconds, nil for none) or what is pending (throw, hot swap:
@@ -745,5 +749,15 @@ end
 local sync = require "acoro.sync"
 sync.init(M)
 M.Lock, M.RLock, M.Condition, M.Event, M.Semaphore = sync.Lock, sync.RLock, sync.Condition, sync.Event, sync.Semaphore
+
+-- For acoro.channel (internal): on (default true) makes h's end go through
+-- Lua, so that the end hooks see it even when it returns nothing, unwatched.
+local F_END_HOOK = 4 -- a host flag, after F_SWAPPABLE and F_PENDING
+function M._watch_end(h, on)
+  set_flag(rec_of(h), F_END_HOOK, on ~= false)
+end
+local channel = require "acoro.channel"
+channel.init(M)
+M.channel, M.locate_channel, M.is_channel = channel.new, channel.locate, channel.is_channel
 
 return M

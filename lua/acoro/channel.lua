@@ -376,7 +376,7 @@ function Channel:close()
     if s then remove_sub(self, s) end
   end
   self._depth = self._depth - 1
-  compact(self)
+  if self._depth == 0 then compact(self) end -- else the broadcast under way does it
   self._closed = true
   wake_all(self._sub_waiters)
   return true

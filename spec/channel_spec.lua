@@ -124,13 +124,14 @@ describe("ch:send", function()
       local ch = acoro.channel("c")
       local cos = {}
       for i = 1, 10 do
-        cos[i] = collector(3)
+        cos[i] = drainer() -- they do not receive: the sends must not wait for them
         ch:subscribe(cos[i])
       end
-      local t0 = acoro.now()
+      local ran = false
+      acoro.spawn(function() ran = true end)
       for m = 1, 3 do ch:send(m) end
-      support.assert_took(acoro.now() - t0, 0, 1)
-      for i = 1, 10 do assert.same({ 1, 2, 3 }, joined(cos[i])) end
+      assert.is_false(ran) -- the sender never gave up the processor
+      for i = 1, 10 do assert.same({ 1, 2, 3 }, drained(cos[i])) end
     end)
   end)
 
@@ -283,10 +284,46 @@ describe("ch:deliver", function()
       end
       ch:subscribe(slow)
       local t0 = acoro.now()
-      assert.equal(20, ch:deliver("m", 0.1))
-      support.assert_took(acoro.now() - t0, 0.1) -- one timeout for all, not one each
+      assert.equal(20, ch:deliver("m", 0.5))
+      support.assert_took(acoro.now() - t0, 0.5) -- one timeout for all, not one each
       for i = 1, 20 do assert.same({ "m" }, joined(fast[i])) end
       assert.same({}, drained(slow)) -- taken back
+    end)
+  end)
+
+  it("hands the message to all end points at once: the first may wait for the last", function()
+    acoro.run(function()
+      local ch = acoro.channel("c")
+      local first = acoro.spawn(function()
+        acoro.suspend(5) -- takes its message only after `last` took its own
+        return acoro.receive(0)
+      end)
+      local last = acoro.spawn(function()
+        local m = acoro.receive(5)
+        first:resume()
+        return m
+      end)
+      ch:subscribe(first)
+      ch:subscribe(last)
+      assert.equal(2, ch:deliver("m", 5))
+      assert.same({ true, "m" }, { first:join(5) })
+      assert.same({ true, "m" }, { last:join(5) })
+    end)
+  end)
+
+  it("does not count an end point that ends before taking the message", function()
+    acoro.run(function()
+      local ch = acoro.channel("c")
+      local doomed, ok = drainer(), collector(1)
+      ch:subscribe(doomed)
+      ch:subscribe(ok)
+      acoro.spawn(function()
+        for _ = 1, 3 do acoro.yield() end
+        doomed:terminate()
+      end)
+      assert.equal(1, ch:deliver("m", 5))
+      assert.same({ "m" }, joined(ok))
+      assert.equal(0, ch:subscribers())
     end)
   end)
 

@@ -97,3 +97,63 @@ describe("examples/perf.lua", function()
     check(1000, "1000")
   end)
 end)
+
+describe("examples/tut_channel.lua", function()
+  local function check(count, args)
+    local out, err, code = run_example("tut_channel.lua", args)
+    assert.equal(0, code, err)
+    local lines = support.lines(out)
+    assert.equal(count + 2, #lines, out)
+    local sum, prod = 0, 1
+    for i = 1, count do
+      local r = tonumber(lines[i]:match("^sent (%d+%.%d+)$"))
+      assert.truthy(r, "bad line: " .. lines[i])
+      assert.is_true(r >= 0.5 and r <= 3, lines[i])
+      sum, prod = sum + r, prod * r
+    end
+    -- both subscribers saw every number: their results match what was sent
+    -- (to the printed precision); the sum's subscriber subscribed first
+    local s = tonumber(lines[count + 1]:match("^sum: (%d+%.%d+)$"))
+    local p = tonumber(lines[count + 2]:match("^prod: (%d+%.%d+)$"))
+    assert.truthy(s, out)
+    assert.truthy(p, out)
+    assert.is_true(math.abs(s - sum) < 1e-5 * count, out)
+    assert.is_true(math.abs(p - prod) / prod < 1e-5 * count, out)
+  end
+
+  it("prints the 4 numbers sent, then their sum and product", function()
+    check(4)
+  end)
+
+  it("takes the count from its argument", function()
+    check(10, "10")
+  end)
+end)
+
+describe("examples/bounded_buffer.lua", function()
+  local function check(n, capacity, args)
+    local out, err, code = run_example("bounded_buffer.lua", args)
+    assert.equal(0, code, err)
+    local lines = support.lines(out)
+    assert.equal(n + 3, #lines, out)
+    local per = { 0, 0 }
+    for i = 1, n do
+      local c, item = lines[i]:match("^consumer (%d) took (%d+)$")
+      assert.truthy(c, "bad line: " .. lines[i])
+      assert.equal(i, tonumber(item)) -- the items come out in the order they went in
+      per[tonumber(c)] = per[tonumber(c)] + 1
+    end
+    assert.equal(("consumer 1: %d items"):format(per[1]), lines[n + 1])
+    assert.equal(("consumer 2: %d items"):format(per[2]), lines[n + 2])
+    assert.equal(("consumed %d items in order, sum %d, buffer peak %d of %d"):format(
+      n, n * (n + 1) / 2, capacity, capacity), lines[n + 3])
+  end
+
+  it("consumes 20 items in order, the buffer filling up to its 4 slots", function()
+    check(20, 4)
+  end)
+
+  it("takes the item count and the capacity from its arguments", function()
+    check(1000, 3, "1000 3")
+  end)
+end)

@@ -342,7 +342,7 @@ local function receive_any()
   local rec = C.acoro_current(E)
   if rec == nil then current("receive") end
   local key = C.acoro_mb_shift(rec)
-  if key == 0 and C.acoro_co_flags(rec) ~= 0 then raise_pending(rec, true) end
+  if key == 0 and band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
   while key == 0 do
     if C.acoro_mb_wait(rec) ~= 0 then nested_wait("receive") end
     if yield() == K_INTERRUPT then raise_pending(rec, true) end
@@ -724,8 +724,12 @@ function M.run(fn, ...)
   return unpack(res, 1, res.n)
 end
 
--- For acoro.sync (internal): called with each coroutine that ends through Lua.
-function M._on_end(fn) end_hook = fn end
+-- For acoro.sync and acoro.channel (internal): fn(h) is called with each
+-- coroutine that ends through Lua; every call adds a hook (run in that order).
+function M._on_end(fn)
+  local prev = end_hook
+  end_hook = prev and function(h) prev(h) fn(h) end or fn
+end
 
 -- For acoro.sync (internal): a lean wait, woken by M._wake (no value passed),
 -- the timeout (seconds, nil for none) or what is pending (throw, hot swap:
@@ -793,6 +797,16 @@ M._RESUME, M._TIMEOUT, M._INTERRUPT = K_RESUME, K_TIMEOUT, K_INTERRUPT
 local sync = require "acoro.sync"
 sync.init(M)
 M.Lock, M.RLock, M.Condition, M.Event, M.Semaphore = sync.Lock, sync.RLock, sync.Condition, sync.Event, sync.Semaphore
+
+-- For acoro.channel (internal): on (default true) makes h's end go through
+-- Lua, so that the end hooks see it even when it returns nothing, unwatched.
+local F_END_HOOK = 4 -- a host flag, after F_SWAPPABLE and F_PENDING
+function M._watch_end(h, on)
+  set_flag(rec_of(h), F_END_HOOK, on ~= false)
+end
+local channel = require "acoro.channel"
+channel.init(M)
+M.channel, M.locate_channel, M.is_channel = channel.new, channel.locate, channel.is_channel
 
 local io = require "acoro.io"
 io.init(M, core.io)

@@ -157,3 +157,42 @@ describe("examples/bounded_buffer.lua", function()
     check(1000, 3, "1000 3")
   end)
 end)
+
+describe("examples/hotswap.lua", function()
+  local commands = "send 2\nserver 3\nbad\nsend 1\nserver\nquit\n"
+  local expected = {
+    "server1: running",
+    "server1: processing message 1",
+    "server1: processing message 2",
+    "server1: replaced by server2",
+    "server2: running",
+    "server2: processing message 3",
+    "server2: processing message 4",
+    "server2: processing message 5",
+    "server2: refusing to be replaced by an unknown function",
+    "server2: processing message 6",
+    "server2: replaced by server3",
+    "server3: running",
+    "server3: done",
+  }
+
+  it("swaps the server on command, loses no queued message, refuses a bad function", function()
+    local out, err, code = support.run_cli(support.shell_quote("examples/hotswap.lua"), commands)
+    assert.equal(0, code, err)
+    assert.same(expected, support.lines(out))
+  end)
+
+  it("reads its commands from a pipe asynchronously (stdin is a stream)", function()
+    -- the commands come in two parts with a pause between: the main coroutine
+    -- waits for the second part in acoro.stdin:readline while the server runs
+    local first, rest = commands:match("^(send 2\n)(.*)$")
+    local cmd = string.format("cd %s && (printf %s; sleep 0.2; printf %s) | timeout -k 5 60 %s %s",
+      support.shell_quote(support.root), support.shell_quote(first), support.shell_quote(rest),
+      support.shell_quote(support.bin), support.shell_quote("examples/hotswap.lua"))
+    local p = assert(io.popen(cmd, "r"))
+    local out = p:read("*a")
+    local ok = p:close()
+    assert.truthy(ok, out)
+    assert.same(expected, support.lines(out))
+  end)
+end)

@@ -16,4 +16,9 @@ acoro_stream_t *lio_check_stream(lua_State *L, int i);
 /* Pushes nil, "ECODE: message", "ECODE" for a libuv error; returns 3. */
 int lio_fail(lua_State *L, int uverr);
 
+/* lproc.c, ludp.c: open core.process and core.udp (each leaves its table
+ * on the stack). */
+void lproc_open(lua_State *L, acoro_engine_t *e);
+void ludp_open(lua_State *L, acoro_engine_t *e);
+
 #endif /* ACORO_LBIND_H */

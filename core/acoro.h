@@ -192,7 +192,9 @@ typedef struct acoro_host_s {
   void (*log)(void *host_data, int level, const char *msg);
 } acoro_host_t;
 
-/* Engine lifecycle. */
+/* Engine lifecycle. acoro_engine_new also ignores SIGPIPE (unless the
+ * process has a handler of its own): a write to a gone reader fails with
+ * EPIPE instead of killing the process. */
 ACORO_API int acoro_engine_new(const acoro_host_t *host, void *host_data,
                                acoro_engine_t **out);
 /* I/O waits. An I/O object (a stream, a request) embeds one acoro_io_wait_t
@@ -302,6 +304,77 @@ ACORO_API int acoro_server_name(acoro_server_t *srv, char *host, size_t len,
 ACORO_API int acoro_tcp_name(acoro_stream_t *s, int peer, char *host,
                              size_t len, int *port);
 ACORO_API int acoro_tcp_nodelay(acoro_stream_t *s, int on);
+
+/* Processes (process.c, uv_spawn). Each of the child's stdin, stdout and
+ * stderr is inherited, /dev/null, a new pipe (PIPE: spawn stores a stream
+ * the caller owns in stream, to release with acoro_stream_release), an open
+ * stream of the caller's (STREAM: the child gets its fd; the caller keeps
+ * it) or an fd of the caller's (FD). args is the NULL-terminated argv
+ * (args[0] the program, found on PATH), env NULL-terminated "K=V" strings
+ * (NULL: this process's), cwd NULL for this one's. spawn returns 0 or a
+ * libuv error (UV_ENOENT: no such program). wait returns 1 once the child
+ * has exited, 0 when `co` now waits for it (WAITING_IO), or ACORO_EWAITING
+ * (another coroutine waits). status gives the exit code and the signal
+ * that ended it (0 if none). kill returns 0 or a libuv error (UV_ESRCH
+ * once the child has exited). The child is reaped when it exits whether or
+ * not anybody waits. OWNERSHIP: the caller holds the process until
+ * acoro_process_release; a child still running then is no longer waited
+ * for by the loop (it is reaped all the same). */
+typedef struct acoro_process_s acoro_process_t;
+enum {
+  ACORO_STDIO_INHERIT,
+  ACORO_STDIO_NULL,
+  ACORO_STDIO_PIPE,
+  ACORO_STDIO_STREAM,
+  ACORO_STDIO_FD
+};
+typedef struct acoro_stdio_s {
+  int kind;
+  int fd;
+  acoro_stream_t *stream;
+} acoro_stdio_t;
+ACORO_API int acoro_process_spawn(acoro_engine_t *e, char **args, char **env,
+                                  const char *cwd, acoro_stdio_t stdio[3],
+                                  acoro_process_t **out);
+ACORO_API int acoro_process_wait(acoro_co_t *co, acoro_process_t *p,
+                                 double timeout);
+ACORO_API int acoro_process_status(const acoro_process_t *p,
+                                   int64_t *exit_status, int *term_signal);
+ACORO_API int acoro_process_pid(const acoro_process_t *p);
+ACORO_API int acoro_process_kill(acoro_process_t *p, int signum);
+ACORO_API void acoro_process_release(acoro_process_t *p);
+
+/* UDP (udp.c). bind binds to host (numeric, "*" or a name resolved once)
+ * and port (0: any) with the ACORO_UDP_* flags and starts receiving: up to
+ * ACORO_UDP_QUEUE datagrams wait for a reader, later ones are dropped
+ * (counted by acoro_udp_dropped). recv returns 1 when a datagram is queued
+ * or receiving has ended (recv_status: 0, a libuv error, or ECANCELED once
+ * closed), 0 when `co` now waits. next looks at the oldest datagram (1, or
+ * 0 for none): its bytes stay valid until pop. send sends to a numeric
+ * address at once (1) or, for a name, resolves it without blocking the
+ * loop and sends then (0: `co` waits; one such send at a time, else
+ * ACORO_EWAITING); ACORO_EIO when it failed: send_status says why.
+ * OWNERSHIP: the caller holds the socket until acoro_udp_release. */
+typedef struct acoro_udp_s acoro_udp_t;
+#define ACORO_UDP_REUSE 1
+#define ACORO_UDP_BROADCAST 2
+#define ACORO_UDP_QUEUE 1024
+ACORO_API int acoro_udp_bind(acoro_engine_t *e, const char *host, int port,
+                             int flags, acoro_udp_t **out);
+ACORO_API int acoro_udp_recv(acoro_co_t *co, acoro_udp_t *u, double timeout);
+ACORO_API int acoro_udp_next(acoro_udp_t *u, const char **data, size_t *len,
+                             char *host, size_t hostlen, int *port);
+ACORO_API void acoro_udp_pop(acoro_udp_t *u);
+ACORO_API int acoro_udp_recv_status(const acoro_udp_t *u);
+ACORO_API uint64_t acoro_udp_dropped(const acoro_udp_t *u);
+ACORO_API int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data,
+                             size_t len, const char *host, int port,
+                             double timeout);
+ACORO_API int acoro_udp_send_status(const acoro_udp_t *u);
+ACORO_API int acoro_udp_name(acoro_udp_t *u, char *host, size_t len, int *port);
+ACORO_API void acoro_udp_close(acoro_udp_t *u);
+ACORO_API void acoro_udp_release(acoro_udp_t *u);
+ACORO_API int acoro_udp_is_open(const acoro_udp_t *u);
 
 /* Frees the engine and every record left; no coroutine may be running. */
 ACORO_API void acoro_engine_free(acoro_engine_t *e);

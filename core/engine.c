@@ -102,6 +102,20 @@ static uint64_t random_incarnation(void) {
   return v;
 }
 
+/* A write to a pipe or socket whose reader is gone raises SIGPIPE, whose
+ * default action kills the process: the engine wants EPIPE from the write
+ * instead (as Node and Python do). An embedder's own handler is kept.
+ * libuv resets signals to their defaults in the children it spawns. */
+static void ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
 int acoro_engine_new(const acoro_host_t *host, void *host_data,
                      acoro_engine_t **out) {
   acoro_engine_t *e;
@@ -119,6 +133,7 @@ int acoro_engine_new(const acoro_host_t *host, void *host_data,
   e->next_id = 1;
   e->incarnation = random_incarnation();
   wait_init(e);
+  ignore_sigpipe();
   *out = e;
   return 0;
 }
@@ -151,6 +166,8 @@ void acoro_engine_free(acoro_engine_t *e) {
   }
   stream_close_all(e);
   server_close_all(e);
+  process_close_all(e);
+  udp_close_all(e);
   uv_walk(&e->loop, close_any, NULL);
   uv_run(&e->loop, UV_RUN_DEFAULT);
   uv_loop_close(&e->loop);

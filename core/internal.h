@@ -77,6 +77,9 @@ struct acoro_engine_s {
   acoro_server_t *servers; /* listening servers, likewise */
   uint32_t nrecords;       /* records not yet freed, dead ones included */
   int freeing;             /* acoro_engine_free called: free at nrecords 0 */
+  /* Children not yet exited, open UDP sockets: closed by acoro_engine_free. */
+  acoro_process_t *processes;
+  acoro_udp_t *udps;
 };
 
 /* Reading stops once this much is buffered and nobody waits for more. */
@@ -150,6 +153,10 @@ void stream_close_all(acoro_engine_t *e);
 
 /* tcp.c */
 void server_close_all(acoro_engine_t *e);
+
+/* process.c, udp.c */
+void process_close_all(acoro_engine_t *e);
+void udp_close_all(acoro_engine_t *e);
 
 /* tls.c */
 void tls_pump(acoro_stream_t *s);

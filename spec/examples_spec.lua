@@ -194,5 +194,61 @@ describe("examples/hotswap.lua", function()
     local ok = p:close()
     assert.truthy(ok, out)
     assert.same(expected, support.lines(out))
+
+describe("examples/udp.lua", function()
+  it("the server prints one line per client datagram", function()
+    local out, err, code = run_example("udp.lua", "25")
+    assert.equal(0, code, err)
+    local lines = support.lines(out)
+    assert.equal(25, #lines, out)
+    local seen = {}
+    for _, line in ipairs(lines) do
+      local i, port = line:match('^Received "client (%d+)" from 127%.0%.0%.1:(%d+)$')
+      assert.truthy(i, "bad line: " .. line)
+      assert.is_true(tonumber(port) > 0)
+      assert.is_nil(seen[i], "duplicate: " .. line)
+      seen[i] = true
+    end
+    for i = 1, 25 do assert.truthy(seen[tostring(i)], "client " .. i .. " missing") end
+  end)
+end)
+
+local function shell(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+describe("examples/pipe_csum.lua", function()
+  local function check(path)
+    local out, err, code = run_example("pipe_csum.lua", path and support.shell_quote(path))
+    assert.equal(0, code, err)
+    local want = shell("sha1sum " .. support.shell_quote(path or "examples/pipe_csum.lua")):match("^(%x+)")
+    assert.equal(40, #want)
+    assert.equal("communicate sha1sum: " .. want .. "\n" .. "     feeder openssl: " .. want .. "\n", out)
+  end
+
+  it("prints the file's SHA-1 twice, both as sha1sum says", function()
+    check(nil)
+  end)
+
+  it("works for a file of several megabytes", function()
+    local path = support.write_temp(string.rep("acoro pipes\n", 300000), ".txt")
+    check(path)
+    support.cleanup()
+  end)
+end)
+
+describe("examples/pipe_grep.lua", function()
+  it("counts the matching lines as grep | wc -l does", function()
+    local path = support.write_temp(("line one\nacoro two\nthree\nacoro four\n"):rep(1000), ".txt")
+    for _, pattern in ipairs({ "acoro", "three", "nothing-matches" }) do
+      local out, err, code = run_example("pipe_grep.lua", pattern .. " " .. support.shell_quote(path))
+      assert.equal(0, code, err)
+      local want = tonumber(shell("grep -- " .. pattern .. " " .. support.shell_quote(path) .. " | wc -l"))
+      assert.equal(("%d lines of %s match %s\n"):format(want, path, pattern), out)
+    end
+    support.cleanup()
   end)
 end)

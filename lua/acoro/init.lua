@@ -810,5 +810,7 @@ M.channel, M.locate_channel, M.is_channel = channel.new, channel.locate, channel
 
 local io = require "acoro.io"
 io.init(M, core.io)
+require("acoro.process").init(M, core.process, core.io.metatables.stream)
+require("acoro.udp").init(M, core.udp)
 
 return M

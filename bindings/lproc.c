@@ -1,0 +1,189 @@
+/* lproc.c: the C half of acoro.process (core.process): child processes as
+ * userdata, their pipes as acoro streams (lio.c). Nothing here yields: wait
+ * registers the coroutine's wait and returns false, and the Lua half
+ * (lua/acoro/process.lua) parks and calls again. */
+#include "lbind.h"
+
+#include <lauxlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define PROCESS_MT "acoro.process"
+
+typedef struct {
+  acoro_process_t *p; /* NULL once released */
+} pbox_t;
+
+static acoro_engine_t *engine_of(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static acoro_process_t *check_process(lua_State *L, int i) {
+  pbox_t *b = luaL_checkudata(L, i, PROCESS_MT);
+  if (b->p == NULL)
+    luaL_error(L, "acoro: process: the object is released");
+  return b->p;
+}
+
+/* A NULL-terminated array of the strings of the list at index i, in a
+ * userdata left on the stack (the strings stay in the list, which the
+ * caller keeps on the stack). Raises before anything is allocated outside
+ * Lua. */
+static char **string_array(lua_State *L, int i, const char *what) {
+  int n = (int)lua_objlen(L, i), k;
+  char **a = lua_newuserdata(L, (size_t)(n + 1) * sizeof *a);
+  for (k = 1; k <= n; k++) {
+    lua_rawgeti(L, i, k);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "acoro: process.spawn: %s[%d] is not a string", what, k);
+    a[k - 1] = (char *)lua_tostring(L, -1);
+    lua_pop(L, 1); /* the list keeps it */
+  }
+  a[n] = NULL;
+  return a;
+}
+
+static void stdio_arg(lua_State *L, int i, acoro_stdio_t *s) {
+  s->stream = NULL;
+  s->fd = -1;
+  if (lua_type(L, i) == LUA_TSTRING) {
+    const char *k = lua_tostring(L, i);
+    if (strcmp(k, "pipe") == 0)
+      s->kind = ACORO_STDIO_PIPE;
+    else if (strcmp(k, "inherit") == 0)
+      s->kind = ACORO_STDIO_INHERIT;
+    else if (strcmp(k, "null") == 0)
+      s->kind = ACORO_STDIO_NULL;
+    else
+      luaL_argerror(L, i, "expected \"pipe\", \"inherit\" or \"null\"");
+  } else if (lua_type(L, i) == LUA_TNUMBER) {
+    s->kind = ACORO_STDIO_FD;
+    s->fd = (int)lua_tointeger(L, i);
+    if (s->fd < 0)
+      luaL_argerror(L, i, "negative fd");
+  } else {
+    s->kind = ACORO_STDIO_STREAM;
+    s->stream = lio_check_stream(L, i);
+    if (!acoro_stream_is_open(s->stream))
+      luaL_argerror(L, i, "the stream is closed");
+  }
+}
+
+/* spawn(args, env|nil, cwd|nil, stdin, stdout, stderr)
+ *   -> process, pid, stdin, stdout, stderr (a stream or nil each)
+ *    | nil, message, code */
+static int p_spawn(lua_State *L) {
+  acoro_stdio_t stdio[3];
+  acoro_process_t *p;
+  char **args, **env = NULL;
+  const char *cwd;
+  pbox_t *b;
+  int i, rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2))
+    luaL_checktype(L, 2, LUA_TTABLE);
+  cwd = luaL_optstring(L, 3, NULL);
+  for (i = 0; i < 3; i++)
+    stdio_arg(L, 4 + i, &stdio[i]);
+  lua_settop(L, 6);
+  args = string_array(L, 1, "args");
+  if (args[0] == NULL)
+    return luaL_argerror(L, 1, "no program to run");
+  if (!lua_isnil(L, 2))
+    env = string_array(L, 2, "env");
+  /* The box first: nothing may raise once the process exists. */
+  b = lua_newuserdata(L, sizeof *b);
+  b->p = NULL;
+  luaL_getmetatable(L, PROCESS_MT);
+  lua_setmetatable(L, -2);
+  rc = acoro_process_spawn(engine_of(L), args, env, cwd, stdio, &p);
+  if (rc != 0)
+    return lio_fail(L, rc);
+  b->p = p;
+  lua_pushinteger(L, acoro_process_pid(p));
+  for (i = 0; i < 3; i++) {
+    if (stdio[i].kind == ACORO_STDIO_PIPE)
+      lio_push_stream(L, stdio[i].stream);
+    else
+      lua_pushnil(L);
+  }
+  return 5;
+}
+
+/* p:_wait(timeout) -> true (exited) | false (the coroutine now waits) */
+static int p_wait(lua_State *L) {
+  acoro_process_t *p = check_process(L, 1);
+  double timeout = lua_isnoneornil(L, 2) ? -1.0 : luaL_checknumber(L, 2);
+  acoro_co_t *co = acoro_current(engine_of(L));
+  int rc;
+  if (co == NULL)
+    return luaL_error(
+        L, "acoro: I/O that waits must run inside an acoro coroutine");
+  rc = acoro_process_wait(co, p, timeout);
+  if (rc == ACORO_EWAITING)
+    return luaL_error(
+        L,
+        "acoro: wait: another coroutine is already waiting for this process");
+  if (rc < 0)
+    return luaL_error(L, "acoro: wait: %s", acoro_strerror(rc));
+  lua_pushboolean(L, rc == 1);
+  return 1;
+}
+
+/* p:_status() -> exit code, signal (0: none) | nil (not exited) */
+static int p_status(lua_State *L) {
+  acoro_process_t *p = check_process(L, 1);
+  int64_t code;
+  int sig;
+  if (!acoro_process_status(p, &code, &sig))
+    return 0;
+  lua_pushnumber(L, (lua_Number)code);
+  lua_pushinteger(L, sig);
+  return 2;
+}
+
+/* p:_kill(signum) -> true | nil, message, code */
+static int p_kill(lua_State *L) {
+  acoro_process_t *p = check_process(L, 1);
+  int rc = acoro_process_kill(p, (int)luaL_checkinteger(L, 2));
+  if (rc != 0)
+    return lio_fail(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int p_gc(lua_State *L) {
+  pbox_t *b = luaL_checkudata(L, 1, PROCESS_MT);
+  if (b->p != NULL)
+    acoro_process_release(b->p);
+  b->p = NULL;
+  return 0;
+}
+
+static const luaL_Reg process_methods[] = {
+    {"_wait", p_wait}, {"_status", p_status}, {"_kill", p_kill}, {NULL, NULL}};
+
+/* Signal numbers by name, for kill. */
+static const struct {
+  const char *name;
+  int num;
+} signals[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},
+               {"KILL", SIGKILL}, {"TERM", SIGTERM}, {"USR1", SIGUSR1},
+               {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},
+               {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+               {"TSTP", SIGTSTP}};
+
+void lproc_open(lua_State *L, acoro_engine_t *e) {
+  size_t i;
+  lio_metatable(L, e, PROCESS_MT, process_methods, p_gc);
+  lua_newtable(L);
+  lua_pushlightuserdata(L, e);
+  lua_pushcclosure(L, p_spawn, 1);
+  lua_setfield(L, -2, "spawn");
+  lua_newtable(L);
+  for (i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+    lua_pushinteger(L, signals[i].num);
+    lua_setfield(L, -2, signals[i].name);
+  }
+  lua_setfield(L, -2, "signals");
+}

@@ -1,0 +1,363 @@
+-- acoro.process (lua/acoro/process.lua, bindings/lproc.c, core/process.c):
+-- spawn with each kind of stdio, wait (timeouts, after the exit), kill,
+-- exit codes and signals, env and cwd, communicate with large output,
+-- chaining, pipes closed early, reaping without a waiter, misuse. Every
+-- wait is bounded; nothing waits for the clock to synchronise.
+
+local acoro = require "acoro"
+local support = require "support"
+
+local function run(fn)
+  return acoro.run(fn)
+end
+
+describe("acoro.process.spawn", function()
+  it("runs a program with stdin and stdout as pipes by default", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "cat" })
+      assert.is_number(p.pid)
+      assert.is_true(p.pid > 0)
+      assert.truthy(p.stdin and p.stdout)
+      assert.is_nil(p.stderr)
+      assert.equal(5, p.stdin:send("hello"))
+      p.stdin:close()
+      assert.equal("hello", p.stdout:read(nil, 10))
+      local code, sig = p:wait(10)
+      assert.equal(0, code)
+      assert.equal(0, sig)
+    end)
+  end)
+
+  it("passes arguments (numbers too) and reports the exit code", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "sh", "-c", "echo $0 $1; exit 7", "a b", 42, stderr = "pipe" })
+      assert.equal("a b 42\n", p.stdout:read(nil, 10))
+      assert.equal("", p.stderr:read(nil, 10))
+      assert.same({ 7, 0 }, { p:wait(10) })
+    end)
+  end)
+
+  it("reads stdout and stderr lines as streams", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "sh", "-c", "echo one; echo two; echo oops >&2", stderr = "pipe" })
+      assert.equal("one\n", p.stdout:readline(nil, 10))
+      assert.equal("two\n", p.stdout:readline(nil, 10))
+      assert.equal("oops\n", p.stderr:readline(nil, 10))
+      assert.same({ nil, "eof" }, { p.stdout:readline(nil, 10) })
+      assert.equal(0, (p:wait(10)))
+    end)
+  end)
+
+  it("returns nil, message, code for a program that does not exist", function()
+    run(function()
+      local p, err, code = acoro.process.spawn { "acoro-no-such-command-xyz", "x" }
+      assert.is_nil(p)
+      assert.equal("ENOENT", code)
+      assert.truthy(err:find("^ENOENT: "), err)
+      -- and the engine goes on
+      local q = assert(acoro.process.spawn { "true" })
+      assert.equal(0, (q:wait(10)))
+    end)
+  end)
+
+  it("fails with ENOENT for a cwd that does not exist", function()
+    run(function()
+      local p, err, code = acoro.process.spawn { "true", cwd = "/nonexistent-acoro-dir" }
+      assert.is_nil(p)
+      assert.equal("ENOENT", code, err)
+    end)
+  end)
+
+  it("sets cwd and env (env replaces the environment)", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "pwd", cwd = "/tmp" })
+      assert.equal("/tmp\n", p.stdout:read(nil, 10))
+      assert.equal(0, (p:wait(10)))
+      local q = assert(acoro.process.spawn { "/bin/sh", "-c", 'echo "$FOO|$BAR|$HOME"',
+        env = { FOO = "foo", BAR = 12 } })
+      assert.equal("foo|12|\n", q.stdout:read(nil, 10))
+      assert.equal(0, (q:wait(10)))
+      local r = assert(acoro.process.spawn { "/bin/sh", "-c", 'echo "$X"', env = { "X=a=b" } })
+      assert.equal("a=b\n", r.stdout:read(nil, 10))
+      r:wait(10)
+    end)
+  end)
+
+  it("stdin/stdout \"null\" or false is /dev/null", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "cat", stdin = "null" })
+      assert.is_nil(p.stdin)
+      assert.equal("", p.stdout:read(nil, 10))
+      assert.equal(0, (p:wait(10)))
+      local q = assert(acoro.process.spawn { "sh", "-c", "cat; echo done >&2", stdin = false, stdout = false,
+        stderr = "pipe" })
+      assert.is_nil(q.stdout)
+      assert.equal("done\n", q.stderr:read(nil, 10))
+      assert.equal(0, (q:wait(10)))
+    end)
+  end)
+
+  it("stdout \"inherit\" writes to this process's stdout; an fd number is passed as is", function()
+    local out, err, code = support.run_script([[
+      local acoro = require "acoro"
+      local p = assert(acoro.process.spawn { "echo", "from the child", stdout = "inherit", stdin = "null" })
+      assert(p.stdout == nil)
+      p:wait(10)
+      local q = assert(acoro.process.spawn { "sh", "-c", "echo to stderr >&2", stdout = 2, stderr = 1 })
+      q:wait(10)
+      io.write("parent done\n")
+    ]])
+    assert.equal(0, code, err)
+    assert.equal("from the child\nto stderr\nparent done\n", out)
+  end)
+
+  it("chains processes: one's stdout pipe is the next one's stdin", function()
+    run(function()
+      local a = assert(acoro.process.spawn { "printf", "x\\ny\\nx\\nz\\nx\\n", stdin = "null" })
+      local b = assert(acoro.process.spawn { "grep", "x", stdin = a.stdout })
+      local c = assert(acoro.process.spawn { "wc", "-l", stdin = b.stdout })
+      a.stdout:close()
+      b.stdout:close()
+      assert.equal("3", (c.stdout:read(nil, 10):gsub("%s", "")))
+      assert.equal(0, (a:wait(10)))
+      assert.equal(0, (b:wait(10)))
+      assert.equal(0, (c:wait(10)))
+    end)
+  end)
+
+  it("raises for bad arguments", function()
+    run(function()
+      assert.has_error(function() acoro.process.spawn("ls") end)
+      assert.has_error(function() acoro.process.spawn {} end, "acoro: process.spawn: no command given")
+      assert.has_error(function() acoro.process.spawn { "ls", {} } end)
+      assert.has_error(function() acoro.process.spawn { "ls", stdin = "bogus" } end)
+      assert.has_error(function() acoro.process.spawn { "ls", stdout = -1 } end)
+      assert.has_error(function() acoro.process.spawn { "ls", stderr = {} } end)
+      assert.has_error(function() acoro.process.spawn { "ls", cwd = 5 } end)
+      assert.has_error(function() acoro.process.spawn { "ls", env = "X=1" } end)
+      assert.has_error(function() acoro.process.spawn { "ls", env = { X = {} } } end)
+      assert.has_error(function() acoro.process.spawn { "ls", env = { "NOEQUALS" } } end)
+      local p = assert(acoro.process.spawn { "cat" })
+      local s = p.stdout
+      p.stdin:close()
+      p:wait(10)
+      s:close()
+      assert.has_error(function() acoro.process.spawn { "cat", stdin = s } end)
+      assert.has_error(function() p:kill("NOSUCHSIG") end)
+      assert.has_error(function() p:kill({}) end)
+      assert.has_error(function() p:wait("soon") end)
+      assert.has_error(function() p.wait({}) end)
+      assert.has_error(function() p:communicate(12) end)
+      local q = assert(acoro.process.spawn { "true", stdin = "null" })
+      assert.has_error(function() q:communicate("input") end)
+      q:wait(10)
+    end)
+  end)
+end)
+
+describe("process wait and kill", function()
+  it("wait times out with nil, \"timeout\", \"ETIMEDOUT\"; kill ends the child with SIGTERM", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "sleep", "30", stdin = "null", stdout = "null" })
+      local t0 = acoro.now()
+      assert.same({ nil, "timeout", "ETIMEDOUT" }, { p:wait(0.05) })
+      support.assert_took(acoro.now() - t0, 0.05)
+      assert.same({ nil, "timeout", "ETIMEDOUT" }, { p:wait(0) })
+      assert.is_true(p:kill())
+      assert.same({ 0, 15 }, { p:wait(10) })
+    end)
+  end)
+
+  it("kill takes a signal name or number", function()
+    run(function()
+      for _, sig in ipairs({ "KILL", "SIGKILL", "kill", 9 }) do
+        local p = assert(acoro.process.spawn { "sleep", "30", stdin = "null", stdout = "null" })
+        assert.is_true(p:kill(sig))
+        assert.same({ 0, 9 }, { p:wait(10) })
+      end
+      local p = assert(acoro.process.spawn { "sleep", "30", stdin = "null", stdout = "null" })
+      assert.is_true(p:kill("INT"))
+      assert.same({ 0, 2 }, { p:wait(10) })
+    end)
+  end)
+
+  it("wait after the exit returns the same status again; kill then fails with ESRCH", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "sh", "-c", "exit 4", stdin = "null", stdout = "null" })
+      assert.same({ 4, 0 }, { p:wait(10) })
+      assert.same({ 4, 0 }, { p:wait() })
+      assert.same({ 4, 0 }, { p:wait(0) })
+      local ok, err, code = p:kill()
+      assert.is_nil(ok)
+      assert.equal("ESRCH", code, err)
+    end)
+  end)
+
+  it("a second coroutine waiting for the same process raises", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "cat" })
+      local waiter = support.spawn_blocked(function(ready)
+        ready()
+        return p:wait(10)
+      end)
+      assert.has_error(function() p:wait(1) end,
+        "acoro: wait: another coroutine is already waiting for this process")
+      p.stdin:close()
+      assert.same({ true, 0, 0 }, { waiter:join(10) })
+    end)
+  end)
+
+  it("a wait that is terminated leaves the process waitable", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "cat" })
+      local waiter = support.spawn_blocked(function(ready)
+        ready()
+        return p:wait(10)
+      end)
+      waiter:terminate()
+      p.stdin:close()
+      assert.same({ 0, 0 }, { p:wait(10) })
+    end)
+  end)
+
+  it("many children at once are each waited for", function()
+    run(function()
+      local procs = {}
+      for i = 1, 20 do
+        procs[i] = assert(acoro.process.spawn { "sh", "-c", "exit " .. i, stdin = "null", stdout = "null" })
+      end
+      for i = 20, 1, -1 do assert.same({ i, 0 }, { procs[i]:wait(20) }) end
+    end)
+  end)
+
+  it("reaps a child nobody waits for (no zombie)", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "cat", stdout = "null" })
+      local pid, stdin = p.pid, p.stdin
+      p = nil -- luacheck: ignore 311
+      collectgarbage()
+      collectgarbage()
+      stdin:close() -- cat ends now, with no process object left
+      -- Wait (bounded) until the kernel has forgotten the pid: a zombie
+      -- would keep /proc/<pid> with state Z.
+      local gone, state = false, nil
+      for _ = 1, 1000 do
+        local f = io.open("/proc/" .. pid .. "/stat")
+        if not f then
+          gone = true
+          break
+        end
+        state = f:read("*a"):match("^%d+ %b() (%a)")
+        f:close()
+        acoro.sleep(0.01)
+      end
+      assert.is_true(gone, "child still there, state " .. tostring(state))
+    end)
+  end)
+
+  it("the program ends while a released child still runs", function()
+    local out, err, code = support.run_script([[
+      local acoro = require "acoro"
+      local p = assert(acoro.process.spawn { "sleep", "30", stdin = "null", stdout = "null" })
+      print(p.pid)
+      p = nil
+      collectgarbage()
+    ]])
+    assert.equal(0, code, err)
+    local pid = tonumber(out:match("%d+"))
+    assert.truthy(pid)
+    os.execute("kill " .. pid .. " 2>/dev/null")
+  end)
+
+  it("wait outside a coroutine raises", function()
+    local p
+    run(function() p = assert(acoro.process.spawn { "cat" }) end)
+    assert.has_error(function() p:wait() end)
+    p:close()
+  end)
+end)
+
+describe("process pipes", function()
+  it("communicate streams input and drains large stdout and stderr together", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "sh", "-c",
+        "cat; head -c 11000000 /dev/zero >&2; head -c 12000000 /dev/zero", stderr = "pipe" })
+      local input = string.rep("0123456789", 1100000) -- 11 MB through cat
+      local out, err, code, sig = p:communicate(input, 60)
+      assert.equal(#input + 12000000, #out)
+      assert.equal(input, out:sub(1, #input))
+      assert.equal(11000000, #err)
+      assert.equal(0, code)
+      assert.equal(0, sig)
+    end)
+  end)
+
+  it("communicate without input or pipes returns empty strings and the status", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "sh", "-c", "exit 3", stdin = "null", stdout = "null" })
+      assert.same({ "", "", 3, 0 }, { p:communicate() })
+      local q = assert(acoro.process.spawn { "cat" })
+      assert.same({ "", "", 0, 0 }, { q:communicate() })
+    end)
+  end)
+
+  it("communicate times out (and the child can still be killed and waited for)", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "sleep", "30" })
+      assert.same({ nil, "timeout", "ETIMEDOUT" }, { p:communicate("x", 0.1) })
+      assert.is_true(p:kill())
+      assert.same({ 0, 15 }, { p:wait(10) })
+    end)
+  end)
+
+  it("closing the read end early ends a writing child (SIGPIPE, or its write fails)", function()
+    run(function()
+      -- libuv's pipes are socket pairs: a writer whose reader closed with
+      -- unread data gets an error rather than SIGPIPE, depending on timing.
+      local p = assert(acoro.process.spawn { "yes", stdin = "null", stderr = "null" })
+      assert.truthy(p.stdout:recv(100, 10))
+      p.stdout:close()
+      local code, sig = p:wait(10)
+      assert.is_true(sig == 13 or (sig == 0 and code ~= 0), tostring(code) .. " " .. tostring(sig))
+    end)
+  end)
+
+  it("writing to a child that has exited fails with EPIPE (this process lives on)", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "true" })
+      assert.same({ 0, 0 }, { p:wait(10) })
+      local ok, err, code = p.stdin:send(string.rep("x", 200000), 10)
+      assert.is_nil(ok)
+      assert.equal("EPIPE", code, err)
+    end)
+  end)
+
+  it("closing stdin early gives the child EOF; p:close closes every pipe", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "sh", "-c", "cat; echo end", stderr = "pipe" })
+      p.stdin:send("partial")
+      p.stdin:close()
+      assert.equal("partialend\n", p.stdout:read(nil, 10))
+      assert.equal(0, (p:wait(10)))
+      p:close()
+      assert.is_false(p.stdout:is_open())
+      assert.is_false(p.stderr:is_open())
+      assert.has_error(function() p.stdout:recv() end)
+    end)
+  end)
+
+  it("a read of a pipe times out, and another coroutine's close wakes it", function()
+    run(function()
+      local p = assert(acoro.process.spawn { "cat" })
+      assert.same({ nil, "timeout", "ETIMEDOUT" }, { p.stdout:recv(10, 0.05) })
+      local reader = support.spawn_blocked(function(ready)
+        ready()
+        return p.stdout:recv(10, 10)
+      end)
+      p.stdout:close()
+      assert.same({ true, nil, "closed", "ECLOSED" }, { reader:join(10) })
+      p.stdin:close()
+      assert.equal(0, (p:wait(10)))
+    end)
+  end)
+end)

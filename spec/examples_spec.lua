@@ -194,6 +194,8 @@ describe("examples/hotswap.lua", function()
     local ok = p:close()
     assert.truthy(ok, out)
     assert.same(expected, support.lines(out))
+  end)
+end)
 
 describe("examples/udp.lua", function()
   it("the server prints one line per client datagram", function()

@@ -6,8 +6,10 @@
  * The Lua binding is one host; a C program can be another.
  *
  * Errors: functions return 0 (or a value) on success and a negative ACORO_E*
- * code on failure; acoro_strerror() names it. The library never prints and
- * never exits: messages go through acoro_host_t.log.
+ * code on failure; acoro_strerror() names it. ACORO_E* codes (-2001 ...) never
+ * collide with libuv's (negative errno values, -3000s, -4000s), which the I/O
+ * calls return for failures of the I/O itself; acoro_strerror names both. The
+ * library never prints and never exits: messages go through acoro_host_t.log.
  *
  * THREADS: every function here is ENGINE THREAD ONLY (the thread that runs
  * acoro_engine_run), unless its comment says otherwise.
@@ -39,20 +41,21 @@ extern "C" {
 
 /* Error codes: XX(name, value, message). */
 #define ACORO_ERRNO_MAP(XX)                                                    \
-  XX(EINVAL, -1, "invalid argument")                                           \
-  XX(ENOMEM, -2, "out of memory")                                              \
-  XX(EDEAD, -3, "coroutine has ended")                                         \
-  XX(ESTATE, -4, "coroutine is not in a state that allows this")               \
-  XX(EEXIST, -5, "name is already registered")                                 \
-  XX(ENOENT, -6, "no such name")                                               \
-  XX(EDEADLK, -7, "every coroutine left waits for something that cannot come") \
-  XX(EINTR, -8, "interrupted")                                                 \
-  XX(EBUSY, -9, "engine is already running")                                   \
-  XX(EUV, -10, "event loop failure")                                           \
-  XX(EWAITING, -11, "another coroutine is already waiting on this object")     \
-  XX(ECLOSED, -12, "object is closed")                                         \
-  XX(EIO, -13, "I/O failed (see the object's status)")                         \
-  XX(ETLS, -14, "TLS failed (see acoro_stream_tls_error)")
+  XX(EINVAL, -2001, "invalid argument")                                        \
+  XX(ENOMEM, -2002, "out of memory")                                           \
+  XX(EDEAD, -2003, "coroutine has ended")                                      \
+  XX(ESTATE, -2004, "coroutine is not in a state that allows this")            \
+  XX(EEXIST, -2005, "name is already registered")                              \
+  XX(ENOENT, -2006, "no such name")                                            \
+  XX(EDEADLK, -2007,                                                           \
+     "every coroutine left waits for something that cannot come")              \
+  XX(EINTR, -2008, "interrupted")                                              \
+  XX(EBUSY, -2009, "engine is already running")                                \
+  XX(EUV, -2010, "event loop failure")                                         \
+  XX(EWAITING, -2011, "another coroutine is already waiting on this object")   \
+  XX(ECLOSED, -2012, "object is closed")                                       \
+  XX(EIO, -2013, "I/O failed (see the object's status)")                       \
+  XX(ETLS, -2014, "TLS failed (see acoro_stream_tls_error)")
 
 /* Coroutine states as the API reports them: XX(name, lua_name). */
 #define ACORO_STATE_MAP(XX)                                                    \

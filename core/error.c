@@ -11,8 +11,8 @@ const char *acoro_strerror(int err) {
     return #name ": " msg;
     ACORO_ERRNO_MAP(ERR_CASE)
 #undef ERR_CASE
-  default:
-    return "unknown error";
+  default: /* libuv's codes (the I/O calls') */
+    return err < 0 ? uv_strerror(err) : "unknown error";
   }
 }
 

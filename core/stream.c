@@ -10,6 +10,7 @@
  * handle (acoro_engine_free) and only then release it. */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +47,24 @@ acoro_stream_t *stream_new(acoro_engine_t *e) {
 /* Frees a stream whose handle could not be initialised. */
 void stream_discard(acoro_stream_t *s) { free(s); }
 
+/* Writing to a socket or pipe whose reader has gone raises SIGPIPE, whose
+ * default action ends the process; libuv writes with plain write(), so the
+ * signal is ignored once a stream exists (unless the embedder has set a
+ * handler of its own): the write then fails with EPIPE, which the writer
+ * sees as an error. PROCESS-WIDE, done once. */
+static void ignore_sigpipe(void) {
+  static int done;
+  struct sigaction sa;
+  if (done)
+    return;
+  done = 1;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+    signal(SIGPIPE, SIG_IGN);
+}
+
 void stream_opened(acoro_stream_t *s) {
   acoro_engine_t *e = s->engine;
+  ignore_sigpipe();
   s->open = 1;
   s->u.handle.data = s;
   s->io_next = e->streams;

@@ -56,11 +56,13 @@ local function chat(server_cmd, client_cmd, line_of)
   assert.equal(line_of("bob", "hi alice, bob here"), a.child:expect("^(.*bob.*)$"))
   a.w:write("second line\n")
   assert.equal(line_of("alice", "second line"), b.child:expect("^(.*alice.*)$"))
-  -- the end of standard input ends each client
-  for _, c in pairs(clients) do
-    c.w:close()
-    c.child:close()
-    os.remove(c.fifo)
+  -- the end of standard input ends each client. All the writers close first: bob's
+  -- shell inherited the spec's end of alice's FIFO (Lua's files are not close-on-exec),
+  -- so alice sees EOF only once bob has ended.
+  for _, c in pairs(clients) do c.w:close() end
+  for _, name in ipairs({ "bob", "alice" }) do
+    clients[name].child:close()
+    os.remove(clients[name].fifo)
   end
   local left = {}
   for _ = 1, 2 do left[srv:expect("^(%w+) left$")] = true end

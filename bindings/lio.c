@@ -81,11 +81,11 @@ static int s_read(lua_State *L) {
   double timeout = opt_timeout(L, 4);
   int rc = acoro_stream_read(running_co(L), s, min > 0 ? (size_t)min : 1, delim,
                              timeout);
+  if (rc == ACORO_EWAITING)
+    return luaL_error(L, "acoro: read: another coroutine is already reading "
+                         "this stream");
   if (rc < 0)
-    return misuse(L, rc,
-                  rc == ACORO_EWAITING
-                      ? "another coroutine is already reading this stream"
-                      : "read");
+    return misuse(L, rc, "read");
   lua_pushboolean(L, rc == 1);
   return 1;
 }
@@ -188,11 +188,11 @@ static int s_write(lua_State *L) {
   int rc = acoro_stream_write(running_co(L), s, data, len, timeout);
   if (rc == ACORO_EIO)
     return write_failure(L, s);
+  if (rc == ACORO_EWAITING)
+    return luaL_error(L, "acoro: write: another coroutine is already writing "
+                         "this stream");
   if (rc < 0)
-    return misuse(L, rc,
-                  rc == ACORO_EWAITING
-                      ? "another coroutine is already writing this stream"
-                      : "write");
+    return misuse(L, rc, "write");
   lua_pushboolean(L, rc == 1);
   return 1;
 }
@@ -208,8 +208,18 @@ static int s_write_status(lua_State *L) {
   return write_failure(L, s);
 }
 
+/* The stream is open, or the call raises: the core answers a closed stream
+ * with ACORO_ECLOSED, whose value is also a libuv code (UV_ENOMEM), so it
+ * must not reach lio_fail. */
+static acoro_stream_t *check_open_stream(lua_State *L, const char *what) {
+  acoro_stream_t *s = lio_check_stream(L, 1);
+  if (!acoro_stream_is_open(s))
+    luaL_error(L, "acoro: %s: the stream is closed", what);
+  return s;
+}
+
 static int s_shutdown(lua_State *L) {
-  int rc = acoro_stream_shutdown(lio_check_stream(L, 1));
+  int rc = acoro_stream_shutdown(check_open_stream(L, "shutdown"));
   if (rc != 0)
     return lio_fail(L, rc);
   lua_pushboolean(L, 1);
@@ -239,7 +249,8 @@ static int s_is_open(lua_State *L) {
 }
 
 static int s_name(lua_State *L) {
-  acoro_stream_t *s = lio_check_stream(L, 1);
+  acoro_stream_t *s =
+      check_open_stream(L, lua_toboolean(L, 2) ? "getpeername" : "getsockname");
   char host[64];
   int port = 0;
   int rc = acoro_tcp_name(s, lua_toboolean(L, 2), host, sizeof host, &port);
@@ -253,7 +264,7 @@ static int s_name(lua_State *L) {
 }
 
 static int s_nodelay(lua_State *L) {
-  acoro_stream_t *s = lio_check_stream(L, 1);
+  acoro_stream_t *s = check_open_stream(L, "setnodelay");
   int rc = acoro_tcp_nodelay(s, lua_isnoneornil(L, 2) || lua_toboolean(L, 2));
   if (rc == ACORO_EINVAL)
     return luaL_error(L, "acoro: not a TCP stream");

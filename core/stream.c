@@ -10,6 +10,7 @@
  * handle (acoro_engine_free) and only then release it. */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,10 +189,10 @@ int acoro_stream_read(acoro_co_t *co, acoro_stream_t *s, size_t min, int delim,
     return ACORO_ECLOSED;
   if (s->rwait.co != NULL)
     return s->rwait.co == co ? ACORO_ESTATE : ACORO_EWAITING;
-  if (s->tls != NULL)
-    tls_pump(s);
   s->rmin = min > 0 ? min : 1;
   s->rdelim = delim;
+  if (s->tls != NULL)
+    tls_pump(s); /* after rmin is set: see tls_pump */
   if (satisfied(s))
     return 1;
   rc = stream_read_start(s);

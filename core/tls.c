@@ -149,9 +149,13 @@ void tls_pump(acoro_stream_t *s) {
     }
   }
   if (t->state == TLS_OPEN) {
-    /* Up to the high-water mark, or all there is while a reader waits for
-     * more than that (recvall of a large block). */
-    while ((s->rlen < READ_HIGH_WATER || s->rwait.co != NULL) &&
+    /* Up to the high-water mark, or all there is while a reader waits or
+     * asks for more than that (recvall of a large block). The reader's
+     * want (rmin) counts even before it waits: the last records may be in
+     * OpenSSL's buffers already, with nothing more to come from the socket
+     * to make on_read pump them. */
+    while ((s->rlen < READ_HIGH_WATER || s->rwait.co != NULL ||
+            s->rlen < s->rmin) &&
            s->rstatus == 0) {
       if (stream_reserve(s, 16 * 1024) != 0)
         break;

@@ -100,12 +100,18 @@ end
 
 ------------------------------------------------------------------------------
 -- Reading. fill waits until the buffer has `min` bytes or a `delim` byte,
--- or reading ended; false if the deadline came first.
+-- or reading ended; false if the deadline came first, "closed" if another
+-- coroutine closed the stream, or "failed", message, code if a TLS
+-- handshake still going on failed (its reason is then the answer).
 
 local function fill(s, min, delim, deadline)
   if tls_pending[s] then
-    local ok = handshake(s, deadline)
-    if not ok then return true end -- the failure is the read status now
+    local ok, err, code = handshake(s, deadline)
+    if not ok then
+      if code == "ETIMEDOUT" then return false end
+      if not s:is_open() then return "closed" end
+      return "failed", err, code
+    end
   end
   while true do
     if not s:is_open() then return "closed" end -- by another coroutine
@@ -115,20 +121,21 @@ local function fill(s, min, delim, deadline)
 end
 
 -- What reading ended with: "eof", or message, code; "timeout" if it did not.
-local function why(s, filled)
+local function why(s, filled, err, code)
   if not filled then return "timeout", "ETIMEDOUT" end
   if filled == "closed" then return "closed", "ECLOSED" end
-  local r, code = s:_read_status()
-  return r or "eof", code
+  if filled == "failed" then return err, code end
+  local r, rcode = s:_read_status()
+  return r or "eof", rcode
 end
 
 function Stream:recv(max, timeout)
   check("recv")
   check_open(self, "recv")
   check_number(max, "recv", "max", 1)
-  local ok = fill(self, 1, -1, deadline_of(self, timeout, "recv"))
+  local ok, e, c = fill(self, 1, -1, deadline_of(self, timeout, "recv"))
   if self:_buffered() > 0 then return self:_take(max or 65536) end
-  return nil, why(self, ok)
+  return nil, why(self, ok, e, c)
 end
 
 function Stream:recvall(n, timeout)
@@ -138,10 +145,10 @@ function Stream:recvall(n, timeout)
     error("acoro: recvall: expected a byte count, got " .. tostring(n), 2)
   end
   if n == 0 then return "" end
-  local ok = fill(self, n, -1, deadline_of(self, timeout, "recvall"))
+  local ok, e, c = fill(self, n, -1, deadline_of(self, timeout, "recvall"))
   local have = self:_buffered()
   if have >= n then return self:_take(n) end
-  local r, code = why(self, ok)
+  local r, code = why(self, ok, e, c)
   if have > 0 then return self:_take(have), r, code end
   return nil, r, code
 end
@@ -151,12 +158,12 @@ function Stream:readline(max, timeout)
   check_open(self, "readline")
   check_number(max, "readline", "max", 1)
   max = max or DEFAULT_MAX_LINE
-  local ok = fill(self, max, 10, deadline_of(self, timeout, "readline"))
+  local ok, e, c = fill(self, max, 10, deadline_of(self, timeout, "readline"))
   local line = self:_take_line(max)
   if line then return line end
   local have = self:_buffered()
   if have >= max then return self:_take(max) end
-  local r, code = why(self, ok)
+  local r, code = why(self, ok, e, c)
   if have > 0 then return self:_take(have), r, code end
   return nil, r, code
 end
@@ -166,11 +173,11 @@ function Stream:read(n, timeout)
   if n == nil or n == "a" or n == "*a" then
     check("read")
     local deadline = deadline_of(self, timeout, "read")
-    local ok
+    local ok, e, c
     repeat
-      ok = fill(self, self:_buffered() + 1, -1, deadline)
-    until not ok or self:_read_status()
-    local r, code = why(self, ok)
+      ok, e, c = fill(self, self:_buffered() + 1, -1, deadline)
+    until ok ~= true or self:_read_status()
+    local r, code = why(self, ok, e, c)
     local data = self:_take(self:_buffered())
     if r == "eof" then return data end
     return data ~= "" and data or nil, r, code
@@ -251,9 +258,9 @@ function Stream:recv_msg(timeout, max)
   check_number(max, "recv_msg", "max", 0)
   max = max or DEFAULT_MAX_MSG
   local deadline = deadline_of(self, timeout, "recv_msg")
-  local ok = fill(self, 4, -1, deadline)
+  local ok, e, ecode = fill(self, 4, -1, deadline)
   if self:_buffered() < 4 then
-    local r, code = why(self, ok)
+    local r, code = why(self, ok, e, ecode)
     if r == "eof" and self:_buffered() > 0 then r = "eof in the middle of a frame" end
     return nil, r, code
   end
@@ -263,9 +270,9 @@ function Stream:recv_msg(timeout, max)
     self:close()
     return nil, ("frame of %d bytes is over the %d-byte limit"):format(n, max), "EMSGSIZE"
   end
-  ok = fill(self, 4 + n, -1, deadline)
+  ok, e, ecode = fill(self, 4 + n, -1, deadline)
   if self:_buffered() < 4 + n then
-    local r, code = why(self, ok)
+    local r, code = why(self, ok, e, ecode)
     if r == "eof" then r = "eof in the middle of a frame" end
     return nil, r, code
   end

@@ -10,7 +10,6 @@
  * handle (acoro_engine_free) and only then release it. */
 #include "internal.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -31,6 +31,19 @@ void eng_log(acoro_engine_t *e, int level, const char *fmt, ...) {
  * coroutines starting) must not make every timer that falls due meanwhile
  * late by the whole burst. Timers cannot starve the rest: each fires once
  * per wait, and only as the clock moves. */
+static void on_wake_idle(uv_idle_t *h) { (void)h; }
+
+/* Runs one turn of libuv (NOWAIT or ONCE), noting that callbacks run now. */
+static void uv_turn(acoro_engine_t *e, uv_run_mode mode) {
+  e->in_uv_run = 1;
+  uv_run(&e->loop, mode);
+  e->in_uv_run = 0;
+  if (e->wake_idle_active) {
+    uv_idle_stop(&e->wake_idle);
+    e->wake_idle_active = 0;
+  }
+}
+
 void eng_ready(acoro_engine_t *e, acoro_co_t *co, int reason) {
   acoro_co_t **head = &e->ready_head, **tail = &e->ready_tail;
   co->wake_reason = (uint8_t)reason;
@@ -49,6 +62,15 @@ void eng_ready(acoro_engine_t *e, acoro_co_t *co, int reason) {
   else
     *head = co;
   *tail = co;
+  /* Made ready by a libuv callback: libuv must not block in its poll before
+   * returning to the engine. It runs due timers before polling and computes
+   * the poll's timeout afterwards, from timers and active idle handles only
+   * (a timer that made a coroutine ready there would otherwise leave it
+   * waiting for the next event: seen as 1 ms sleeps taking 20 s). */
+  if (e->in_uv_run && !e->wake_idle_active) {
+    uv_idle_start(&e->wake_idle, on_wake_idle);
+    e->wake_idle_active = 1;
+  }
 }
 
 static int unlink_from(acoro_co_t **head, acoro_co_t **tail, acoro_co_t *co) {
@@ -133,6 +155,7 @@ int acoro_engine_new(const acoro_host_t *host, void *host_data,
   e->next_id = 1;
   e->incarnation = random_incarnation();
   wait_init(e);
+  uv_idle_init(&e->loop, &e->wake_idle);
   ignore_sigpipe();
   *out = e;
   return 0;
@@ -221,7 +244,7 @@ int acoro_engine_run(acoro_engine_t *e) {
       run_ready(e);
       if (e->nalive_nondaemon == 0 && e->stop_code == 0)
         break;
-      uv_run(&e->loop, UV_RUN_NOWAIT);
+      uv_turn(e, UV_RUN_NOWAIT);
       continue;
     }
     if (e->nalive_nondaemon == 0)
@@ -230,7 +253,7 @@ int acoro_engine_run(acoro_engine_t *e) {
       rc = ACORO_EDEADLK;
       break;
     }
-    uv_run(&e->loop, UV_RUN_ONCE);
+    uv_turn(e, UV_RUN_ONCE);
   }
   e->stop_code = 0;
   e->running = 0;

@@ -62,6 +62,8 @@ struct acoro_engine_s {
   acoro_co_t **spin;               /* timed waits in their last ms */
   uint32_t nspin, capspin;
   uv_idle_t spin_idle; /* active while spin is not empty */
+  uv_idle_t wake_idle; /* active while a callback made a coroutine ready */
+  uint8_t in_uv_run, wake_idle_active;
   acoro_co_t *current;
   acoro_co_t *live;
   uint64_t next_id;

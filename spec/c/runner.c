@@ -15,6 +15,7 @@
   XX(send_to_dead_is_refused)                                                  \
   XX(timed_wait_never_ends_early)                                              \
   XX(wait_zero_timeout_wakes_next_turn)                                        \
+  XX(timer_due_before_poll_does_not_block)                                     \
   XX(join_wakes_on_exit)                                                       \
   XX(join_of_dead_is_edead)                                                    \
   XX(join_releases_target)                                                     \

@@ -181,3 +181,55 @@ TEST(join_releases_target) {
   ASSERT_EQ(e->nrecords, 0);
   acoro_engine_free(e);
 }
+
+/* A timer that is already due when the engine enters libuv's loop fires
+ * before libuv polls: the coroutine it made ready must run at once, not
+ * after the poll's wait for the next event (here a 30 s timer). To get
+ * there: a libuv turn without timers at its end (NOWAIT) whose callbacks
+ * take longer than the 1 ms sleep, then a turn that may block (ONCE). */
+static uint64_t due_start, due_woke;
+static int slow_checks;
+
+static void short_sleeper(acoro_co_t *co, int reason, void *arg) {
+  (void)arg;
+  if (reason == ACORO_WAKE_START) {
+    due_start = uv_hrtime();
+    ASSERT_EQ(acoro_co_sleep(co, 0.001), 0);
+    return;
+  }
+  due_woke = uv_hrtime();
+  acoro_co_exit(co, 0);
+}
+
+static void long_sleeper(acoro_co_t *co, int reason, void *arg) {
+  (void)arg;
+  if (reason == ACORO_WAKE_START)
+    ASSERT_EQ(acoro_co_sleep(co, 30), 0);
+  else
+    acoro_co_exit(co, 0);
+}
+
+static void slow_check(uv_check_t *h) {
+  uint64_t until = uv_hrtime() + 20 * 1000000;
+  (void)h;
+  if (slow_checks++ > 0)
+    return;
+  while (uv_hrtime() < until) /* the sleeper's timer falls due meanwhile */
+    ;
+}
+
+TEST(timer_due_before_poll_does_not_block) {
+  static uv_check_t check;
+  acoro_engine_t *e = test_engine();
+  acoro_co_t *d;
+  acoro_co_release(test_spawn(e, short_sleeper, NULL));
+  d = test_spawn(e, long_sleeper, NULL);
+  acoro_co_set_daemon(d, 1);
+  acoro_co_release(d);
+  uv_check_init(acoro_engine_loop(e), &check);
+  uv_check_start(&check, slow_check);
+  uv_unref((uv_handle_t *)&check);
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  ASSERT_INT(due_woke - due_start, <, (uint64_t)(5 * 1e9));
+  acoro_engine_free(e);
+}

@@ -16,4 +16,9 @@ acoro_stream_t *lio_check_stream(lua_State *L, int i);
 /* Pushes nil, "ECODE: message", "ECODE" for a libuv error; returns 3. */
 int lio_fail(lua_State *L, int uverr);
 
+/* lfs.c, lpool.c: open core.fs and core.pool (leave the table on the
+ * stack). */
+void lfs_open(lua_State *L, acoro_engine_t *e);
+void lpool_open(lua_State *L, acoro_engine_t *e);
+
 #endif /* ACORO_LBIND_H */

@@ -413,6 +413,10 @@ int luaopen_acoro_core(lua_State *L) {
   lua_setfield(L, -2, "version");
   lio_open(L, b->engine);
   lua_setfield(L, -2, "io");
+  lfs_open(L, b->engine);
+  lua_setfield(L, -2, "fs");
+  lpool_open(L, b->engine);
+  lua_setfield(L, -2, "pool");
   return 1;
 }
 

@@ -810,5 +810,7 @@ M.channel, M.locate_channel, M.is_channel = channel.new, channel.locate, channel
 
 local io = require "acoro.io"
 io.init(M, core.io)
+require("acoro.fs").init(M, core.fs)
+require("acoro.pool").init(M, core.pool)
 
 return M

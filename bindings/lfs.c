@@ -169,6 +169,9 @@ static int op_wait(lua_State *L) {
   if (co == NULL)
     return luaL_error(L, "acoro: fs calls must run inside an acoro coroutine");
   rc = acoro_fsop_wait(co, op, timeout);
+  if (rc == ACORO_EWAITING)
+    return luaL_error(L, "acoro: file: another coroutine is already reading "
+                         "this file");
   if (rc < 0)
     return luaL_error(L, "acoro: fs: %s", acoro_strerror(rc));
   lua_pushboolean(L, rc == 1);

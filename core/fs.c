@@ -268,14 +268,16 @@ static void on_file_op(uv_fs_t *req) {
     op->off += (size_t)n;
     if (!f->append && !f->nopos)
       f->pos += n;
+    op->result = (int64_t)op->off;
+    /* A short write: the rest goes next (file_start sets result if it
+     * cannot). */
     if (op->off < op->len && n > 0 && file_start(f, op) == 0)
-      return; /* the rest is on its way */
+      return;
     if (f->append) {
       off_t at = lseek(f->fd, 0, SEEK_CUR); /* no I/O: the fd's offset */
       if (at >= 0)
         f->pos = at;
     }
-    op->result = (int64_t)op->off;
     break;
   case OP_SEEK:
     if (n < 0) {

@@ -291,6 +291,35 @@ describe("acoro.fs timeouts", function()
   end)
 end)
 
+describe("acoro.fs one reader at a time", function()
+  it("a second coroutine reading while one waits raises; after, it reads", function()
+    local fifo = path("fifo4")
+    assert(os.execute("mkfifo " .. support.shell_quote(fifo)) == 0)
+    acoro.run(function()
+      local opener = acoro.spawn(function() return acoro.fs.open(fifo, "r", 10) end)
+      for _ = 1, 1000 do
+        if opener:status() == "waiting_io" then break end
+        acoro.sleep(0.005)
+      end
+      local w = assert(io.open(fifo, "w"))
+      local _, f = opener:join(10)
+      local first = acoro.spawn(function() return f:read(2, 10) end)
+      for _ = 1, 1000 do
+        if first:status() == "waiting_io" then break end
+        acoro.sleep(0.005)
+      end
+      assert.error_matches(function() f:read(1, 10) end, "another coroutine is already reading")
+      w:write("xyz")
+      w:close()
+      local ok, got = first:join(10)
+      assert.is_true(ok)
+      assert.equal("xy", got)
+      assert.equal("z", f:read("a", 10))
+      f:close()
+    end)
+  end)
+end)
+
 describe("acoro.fs large files", function()
   local big, content
 

@@ -20,5 +20,9 @@ int lio_fail(lua_State *L, int uverr);
  * on the stack). */
 void lproc_open(lua_State *L, acoro_engine_t *e);
 void ludp_open(lua_State *L, acoro_engine_t *e);
+/* lfs.c, lpool.c: open core.fs and core.pool (leave the table on the
+ * stack). */
+void lfs_open(lua_State *L, acoro_engine_t *e);
+void lpool_open(lua_State *L, acoro_engine_t *e);
 
 #endif /* ACORO_LBIND_H */

@@ -417,6 +417,10 @@ int luaopen_acoro_core(lua_State *L) {
   lua_setfield(L, -2, "process");
   ludp_open(L, b->engine);
   lua_setfield(L, -2, "udp");
+  lfs_open(L, b->engine);
+  lua_setfield(L, -2, "fs");
+  lpool_open(L, b->engine);
+  lua_setfield(L, -2, "pool");
   return 1;
 }
 

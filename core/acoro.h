@@ -379,6 +379,87 @@ ACORO_API void acoro_udp_close(acoro_udp_t *u);
 ACORO_API void acoro_udp_release(acoro_udp_t *u);
 ACORO_API int acoro_udp_is_open(const acoro_udp_t *u);
 
+/* Files and file-system calls (fs.c), run on libuv's thread pool so that
+ * the engine thread never blocks. Each call is an operation (acoro_fsop_t)
+ * that completes later: acoro_fsop_wait returns 1 when it is done, or 0
+ * when `co` now waits for it (WAITING_IO; woken when it completes). A
+ * request cannot be cancelled once running: a host that stops waiting (a
+ * timeout) releases the operation, which finishes and frees itself (a file
+ * it opened is closed). Results are libuv error codes (< 0) or, for files,
+ * bytes (read, write) or the new position (seek).
+ * A file runs its operations one at a time in the order asked, keeps a read
+ * buffer (fill asks for at least `want` more bytes; buffered / consume /
+ * read_status as for streams) and a position of its own: that of the first
+ * unread buffered byte, which consume advances. A write drops the buffer
+ * and writes at the position (at the end with O_APPEND).
+ * OWNERSHIP: the host holds each operation until acoro_fsop_release and
+ * each file until acoro_file_release (which closes it if open); passing
+ * NULL for `out` queues an operation nobody waits for. */
+typedef struct acoro_file_s acoro_file_t;
+typedef struct acoro_fsop_s acoro_fsop_t;
+typedef struct acoro_fs_stat_s {
+  int64_t size, nlink;
+  int mode; /* st_mode: type and permission bits */
+  double mtime, atime, ctime;
+} acoro_fs_stat_t;
+enum {
+  ACORO_FS_OPEN = 1,
+  ACORO_FS_STAT,
+  ACORO_FS_UNLINK,
+  ACORO_FS_RENAME,
+  ACORO_FS_MKDIR,
+  ACORO_FS_RMDIR,
+  ACORO_FS_SCANDIR
+};
+/* flags: open(2)'s (UV_FS_O_*) for OPEN; mode: for OPEN and MKDIR. */
+ACORO_API int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
+                             const char *path2, int flags, int mode,
+                             acoro_fsop_t **out);
+ACORO_API int acoro_fsop_wait(acoro_co_t *co, acoro_fsop_t *op, double timeout);
+ACORO_API int acoro_fsop_done(const acoro_fsop_t *op);
+ACORO_API int64_t acoro_fsop_result(const acoro_fsop_t *op);
+ACORO_API int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st);
+/* SCANDIR: the next name (1), or 0 at the end; valid until the next call. */
+ACORO_API int acoro_fsop_next_name(acoro_fsop_t *op, const char **name);
+/* OPEN: hands over the opened file (once). */
+ACORO_API int acoro_fsop_file(acoro_fsop_t *op, acoro_file_t **out);
+ACORO_API void acoro_fsop_release(acoro_fsop_t *op);
+ACORO_API int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out);
+ACORO_API int acoro_file_write(acoro_file_t *f, const char *data, size_t len,
+                               acoro_fsop_t **out);
+/* whence: 0 from the start, 1 from the position, 2 from the end. */
+ACORO_API int acoro_file_seek(acoro_file_t *f, int whence, int64_t offset,
+                              acoro_fsop_t **out);
+ACORO_API int acoro_file_close(acoro_file_t *f, acoro_fsop_t **out);
+ACORO_API size_t acoro_file_buffered(const acoro_file_t *f, const char **data);
+ACORO_API void acoro_file_consume(acoro_file_t *f, size_t n);
+ACORO_API int acoro_file_read_status(const acoro_file_t *f);
+ACORO_API int64_t acoro_file_tell(const acoro_file_t *f);
+ACORO_API int acoro_file_is_open(const acoro_file_t *f);
+ACORO_API void acoro_file_release(acoro_file_t *f);
+/* A file over an fd the process has (a regular file as stdin): reads use
+ * the fd's own offset; seek fails with UV_ESPIPE; closing leaves the fd. */
+ACORO_API int acoro_file_from_fd(acoro_engine_t *e, int fd, acoro_file_t **out);
+
+/* Work on the thread pool (pool.c): run(data) is called on a pool thread,
+ * then the work is done; free_data(data) is called on the engine thread
+ * when the last reference goes. acoro_work_wait as acoro_fsop_wait.
+ * OWNERSHIP: the host holds the work until acoro_work_release, libuv until
+ * it is done: either may go first (a coroutine that waited can end).
+ * acoro_pool_size: libuv's pool size (UV_THREADPOOL_SIZE, read once by
+ * libuv when the pool first starts); n > 0 sets it, ACORO_ESTATE once the
+ * pool may have started (this process used it for files, work or name
+ * resolution). */
+typedef struct acoro_work_s acoro_work_t;
+ACORO_API int acoro_work_submit(acoro_engine_t *e, void (*run)(void *data),
+                                void (*free_data)(void *data), void *data,
+                                acoro_work_t **out);
+ACORO_API int acoro_work_wait(acoro_co_t *co, acoro_work_t *w, double timeout);
+ACORO_API int acoro_work_done(const acoro_work_t *w);
+ACORO_API void *acoro_work_data(const acoro_work_t *w);
+ACORO_API void acoro_work_release(acoro_work_t *w);
+ACORO_API int acoro_pool_size(int n);
+
 /* Frees the engine and every record left; no coroutine may be running. */
 ACORO_API void acoro_engine_free(acoro_engine_t *e);
 /* Runs ready coroutines and the loop until no non-daemon coroutine is left

@@ -191,6 +191,7 @@ void acoro_engine_free(acoro_engine_t *e) {
   server_close_all(e);
   process_close_all(e);
   udp_close_all(e);
+  file_close_all(e);
   uv_walk(&e->loop, close_any, NULL);
   uv_run(&e->loop, UV_RUN_DEFAULT);
   uv_loop_close(&e->loop);

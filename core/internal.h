@@ -77,6 +77,8 @@ struct acoro_engine_s {
   uv_signal_t *sigint;
   acoro_stream_t *streams; /* open streams, closed by acoro_engine_free */
   acoro_server_t *servers; /* listening servers, likewise */
+  acoro_file_t *files;     /* open files, likewise (fs.c) */
+  int files_closed;        /* acoro_engine_free closed them: no new ones */
   uint32_t nrecords;       /* records not yet freed, dead ones included */
   int freeing;             /* acoro_engine_free called: free at nrecords 0 */
   /* Children not yet exited, open UDP sockets: closed by acoro_engine_free. */
@@ -169,6 +171,12 @@ void tls_close_notify(acoro_stream_t *s);
 void tls_read_ended(acoro_stream_t *s, int status);
 void tls_wake(acoro_stream_t *s);
 void tls_free(acoro_stream_t *s);
+
+/* fs.c; pool_note_use: something was handed to libuv's thread pool (its
+ * size is fixed from then on). */
+void file_close_all(acoro_engine_t *e);
+void pool_note_use(void);
+int pool_was_used(void);
 
 /* coro.c */
 void co_free(acoro_co_t *co);

@@ -119,6 +119,7 @@ int acoro_tcp_connect(acoro_engine_t *e, const char *host, int port,
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   snprintf(service, sizeof service, "%d", port);
+  pool_note_use(); /* resolution runs on libuv's thread pool */
   rc = uv_getaddrinfo(&e->loop, &c->gai, on_resolved, host, service, &hints);
   if (rc != 0) {
     free(c);

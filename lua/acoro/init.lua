@@ -812,5 +812,7 @@ local io = require "acoro.io"
 io.init(M, core.io)
 require("acoro.process").init(M, core.process, core.io.metatables.stream)
 require("acoro.udp").init(M, core.udp)
+require("acoro.fs").init(M, core.fs)
+require("acoro.pool").init(M, core.pool)
 
 return M

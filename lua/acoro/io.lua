@@ -423,50 +423,14 @@ end
 ------------------------------------------------------------------------------
 -- Standard streams and fds as streams.
 
--- A regular file standing in for a standard stream (`acoro x.lua < file`):
--- reading a regular file does not wait for anyone, so plain Lua io serves.
-local FileStream = {}
-FileStream.__index = FileStream
-
-function FileStream:readline(max)
-  local line = self.f:read("*l")
-  if line == nil then return nil, "eof" end
-  -- Lua's "*l" drops the newline; a last line without one is unknowable
-  -- here, so every line gets it back.
-  if max and #line + 1 > max then return line:sub(1, max) end
-  return line .. "\n"
-end
-
-function FileStream:recv(max)
-  local data = self.f:read(max or 65536)
-  if data == nil then return nil, "eof" end
-  return data
-end
-
-function FileStream:read(n)
-  if n == nil or n == "a" or n == "*a" then return self.f:read("*a") end
-  if n == "l" or n == "*l" then return self.f:read("*l") end
-  return self.f:read(n)
-end
-
-function FileStream:lines()
-  return self.f:lines()
-end
-
-function FileStream:send(data)
-  local ok, err = self.f:write(data)
-  if not ok then return nil, err end
-  self.f:flush()
-  return #data
-end
-FileStream.write = FileStream.send
-
-function FileStream:close() self.f:close() end
-
-local function std_stream(fd, file)
-  local s, err = cio.open_fd(fd)
+-- A regular file standing in for a standard stream (`acoro x.lua < file`)
+-- is an acoro.fs file on that fd (read and written at the fd's own offset,
+-- on the thread pool): the same methods (readline, recv, read, lines,
+-- send, write), and the fd stays open when it is closed.
+local function std_stream(fd)
+  local s, err, code = cio.open_fd(fd)
   if s then return s end
-  if file then return setmetatable({ f = file }, FileStream) end
+  if code == "EINVAL" then return require("acoro.fs")._from_fd(fd) end
   error("acoro: cannot open fd " .. fd .. " as a stream: " .. tostring(err), 3)
 end
 
@@ -489,13 +453,13 @@ function io.init(m, c)
   m.tcp = tcp
   m.stream = io.stream
   -- acoro.stdin / stdout / stderr, made on first use.
-  local std = { stdin = { 0, _G.io.stdin }, stdout = { 1, _G.io.stdout }, stderr = { 2, _G.io.stderr } }
+  local std = { stdin = 0, stdout = 1, stderr = 2 }
   local cache = {}
   setmetatable(m, {
     __index = function(_, k)
       local d = std[k]
       if not d then return nil end
-      if not cache[k] then cache[k] = std_stream(d[1], d[2]) end
+      if not cache[k] then cache[k] = std_stream(d) end
       return cache[k]
     end,
   })

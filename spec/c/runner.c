@@ -33,7 +33,13 @@
   XX(monitors_are_kept_in_order)                                               \
   XX(restart_keeps_id_and_mailbox)                                             \
   XX(records_outlive_engine_free)                                              \
-  XX(strerror_names_every_code)
+  XX(strerror_names_every_code)                                                \
+  XX(fs_open_missing_is_enoent)                                                \
+  XX(file_write_seek_read_back)                                                \
+  XX(fs_ops_released_before_done)                                              \
+  XX(file_outlives_engine_free)                                                \
+  XX(work_released_before_done)                                                \
+  XX(pool_size_is_fixed_once_used)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

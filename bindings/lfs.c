@@ -1,0 +1,413 @@
+/* lfs.c: the C half of acoro.fs for Lua (core.fs): files and file-system
+ * operations as userdata. Nothing here yields: a call starts an operation
+ * (a userdata); the Lua half (lua/acoro/fs.lua) waits for it with
+ * op:_wait, parking the coroutine, and then reads op:_result().
+ * Expected failures return nil, "ECODE: message", "ECODE"; misuse raises. */
+#include "lbind.h"
+
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#define FILE_MT "acoro.file"
+#define FSOP_MT "acoro.fsop"
+
+/* What an operation's result means to Lua. */
+enum { K_OPEN = 1, K_STAT, K_DONE, K_NAMES, K_FILL, K_COUNT };
+
+typedef struct {
+  acoro_fsop_t *p; /* NULL once released */
+  int kind;
+} op_box_t;
+
+typedef struct {
+  acoro_file_t *p; /* NULL once released */
+} file_box_t;
+
+static acoro_engine_t *engine_of(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static int nomem(lua_State *L) {
+  return luaL_error(L, "acoro: fs: out of memory");
+}
+
+static void push_op(lua_State *L, acoro_fsop_t *op, int kind) {
+  op_box_t *b = lua_newuserdata(L, sizeof *b);
+  b->p = op;
+  b->kind = kind;
+  luaL_getmetatable(L, FSOP_MT);
+  lua_setmetatable(L, -2);
+}
+
+/* Pushes the operation, or the failure to start it. */
+static int started(lua_State *L, int rc, acoro_fsop_t *op, int kind) {
+  if (rc == ACORO_ENOMEM)
+    return nomem(L);
+  if (rc == ACORO_ECLOSED)
+    return luaL_error(L, "acoro: file: the file is closed");
+  if (rc != 0)
+    return lio_fail(L, rc);
+  push_op(L, op, kind);
+  return 1;
+}
+
+static void push_file(lua_State *L, acoro_file_t *f) {
+  file_box_t *b = lua_newuserdata(L, sizeof *b);
+  b->p = f;
+  luaL_getmetatable(L, FILE_MT);
+  lua_setmetatable(L, -2);
+}
+
+/* An open file (misuse of a closed one raises). */
+static acoro_file_t *check_file(lua_State *L, int i) {
+  file_box_t *b = luaL_checkudata(L, i, FILE_MT);
+  if (b->p == NULL || !acoro_file_is_open(b->p))
+    luaL_error(L, "acoro: file: the file is closed");
+  return b->p;
+}
+
+/* Lua's io.open modes: r w a r+ w+ a+, with b anywhere after the letter. */
+static int parse_mode(const char *m) {
+  int flags, plus = 0;
+  const char *p;
+  switch (m[0]) {
+  case 'r':
+    flags = 0;
+    break;
+  case 'w':
+    flags = UV_FS_O_CREAT | UV_FS_O_TRUNC;
+    break;
+  case 'a':
+    flags = UV_FS_O_CREAT | UV_FS_O_APPEND;
+    break;
+  default:
+    return -1;
+  }
+  for (p = m + 1; *p; p++) {
+    if (*p == '+' && !plus)
+      plus = 1;
+    else if (*p != 'b')
+      return -1;
+  }
+  if (plus)
+    flags |= UV_FS_O_RDWR;
+  else
+    flags |= m[0] == 'r' ? UV_FS_O_RDONLY : UV_FS_O_WRONLY;
+  return flags | O_CLOEXEC;
+}
+
+/* core.fs.open(path, mode, perm) -> op */
+static int fs_open(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  const char *mode = luaL_optstring(L, 2, "r");
+  int perm = (int)luaL_optinteger(L, 3, 0666);
+  int flags = parse_mode(mode);
+  acoro_fsop_t *op = NULL;
+  if (flags < 0)
+    return luaL_argerror(
+        L, 2,
+        lua_pushfstring(L, "invalid mode '%s' (r, w, a, r+, w+, a+, b)", mode));
+  int rc =
+      acoro_fs_start(engine_of(L), ACORO_FS_OPEN, path, NULL, flags, perm, &op);
+  return started(L, rc, op, K_OPEN);
+}
+
+static int path_op(lua_State *L, int kind, int rkind) {
+  const char *path = luaL_checkstring(L, 1);
+  const char *path2 = kind == ACORO_FS_RENAME ? luaL_checkstring(L, 2) : NULL;
+  int mode = kind == ACORO_FS_MKDIR ? (int)luaL_optinteger(L, 2, 0777) : 0;
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_fs_start(engine_of(L), kind, path, path2, 0, mode, &op);
+  return started(L, rc, op, rkind);
+}
+
+static int fs_stat(lua_State *L) { return path_op(L, ACORO_FS_STAT, K_STAT); }
+static int fs_unlink(lua_State *L) {
+  return path_op(L, ACORO_FS_UNLINK, K_DONE);
+}
+static int fs_rename(lua_State *L) {
+  return path_op(L, ACORO_FS_RENAME, K_DONE);
+}
+static int fs_mkdir(lua_State *L) { return path_op(L, ACORO_FS_MKDIR, K_DONE); }
+static int fs_rmdir(lua_State *L) { return path_op(L, ACORO_FS_RMDIR, K_DONE); }
+static int fs_readdir(lua_State *L) {
+  return path_op(L, ACORO_FS_SCANDIR, K_NAMES);
+}
+
+/* core.fs.from_fd(fd) -> file: stdin redirected from a regular file. */
+static int fs_from_fd(lua_State *L) {
+  acoro_file_t *f;
+  int rc = acoro_file_from_fd(engine_of(L), (int)luaL_checkinteger(L, 1), &f);
+  if (rc == ACORO_ENOMEM)
+    return nomem(L);
+  if (rc != 0)
+    return luaL_error(L, "acoro: fs: %s", acoro_strerror(rc));
+  push_file(L, f);
+  return 1;
+}
+
+/* Operations. */
+
+static acoro_fsop_t *check_op(lua_State *L, op_box_t **box) {
+  op_box_t *b = luaL_checkudata(L, 1, FSOP_MT);
+  if (b->p == NULL)
+    luaL_error(L, "acoro: fs: the operation was released");
+  if (box != NULL)
+    *box = b;
+  return b->p;
+}
+
+/* op:_wait(timeout) -> true (done) | false (the coroutine now waits) */
+static int op_wait(lua_State *L) {
+  acoro_fsop_t *op = check_op(L, NULL);
+  double timeout = lua_isnoneornil(L, 2) ? -1.0 : luaL_checknumber(L, 2);
+  acoro_co_t *co = acoro_current(engine_of(L));
+  int rc;
+  if (co == NULL)
+    return luaL_error(L, "acoro: fs calls must run inside an acoro coroutine");
+  rc = acoro_fsop_wait(co, op, timeout);
+  if (rc == ACORO_EWAITING)
+    return luaL_error(L, "acoro: file: another coroutine is already reading "
+                         "this file");
+  if (rc < 0)
+    return luaL_error(L, "acoro: fs: %s", acoro_strerror(rc));
+  lua_pushboolean(L, rc == 1);
+  return 1;
+}
+
+static const char *type_name(int mode) {
+  switch (mode & S_IFMT) {
+  case S_IFREG:
+    return "file";
+  case S_IFDIR:
+    return "directory";
+  case S_IFLNK:
+    return "link";
+  case S_IFIFO:
+    return "fifo";
+  case S_IFSOCK:
+    return "socket";
+  case S_IFCHR:
+    return "char";
+  case S_IFBLK:
+    return "block";
+  default:
+    return "unknown";
+  }
+}
+
+/* op:_result() -> what the operation gave, or nil, err, code. */
+static int op_result(lua_State *L) {
+  op_box_t *b;
+  acoro_fsop_t *op = check_op(L, &b);
+  int64_t r = acoro_fsop_result(op);
+  if (!acoro_fsop_done(op))
+    return luaL_error(L, "acoro: fs: the operation is not done");
+  if (r < 0)
+    return lio_fail(L, (int)r);
+  switch (b->kind) {
+  case K_OPEN: {
+    acoro_file_t *f;
+    if (acoro_fsop_file(op, &f) != 0)
+      return luaL_error(L, "acoro: fs: the file was taken already");
+    push_file(L, f);
+    return 1;
+  }
+  case K_STAT: {
+    acoro_fs_stat_t st;
+    acoro_fsop_stat(op, &st);
+    lua_createtable(L, 0, 7);
+    lua_pushnumber(L, (lua_Number)st.size);
+    lua_setfield(L, -2, "size");
+    lua_pushnumber(L, st.mtime);
+    lua_setfield(L, -2, "mtime");
+    lua_pushnumber(L, st.atime);
+    lua_setfield(L, -2, "atime");
+    lua_pushnumber(L, st.ctime);
+    lua_setfield(L, -2, "ctime");
+    lua_pushinteger(L, st.mode & 07777);
+    lua_setfield(L, -2, "mode");
+    lua_pushnumber(L, (lua_Number)st.nlink);
+    lua_setfield(L, -2, "nlink");
+    lua_pushstring(L, type_name(st.mode));
+    lua_setfield(L, -2, "type");
+    return 1;
+  }
+  case K_NAMES: {
+    const char *name;
+    int i = 0;
+    lua_newtable(L);
+    while (acoro_fsop_next_name(op, &name)) {
+      lua_pushstring(L, name);
+      lua_rawseti(L, -2, ++i);
+    }
+    return 1;
+  }
+  case K_COUNT:
+    lua_pushnumber(L, (lua_Number)r);
+    return 1;
+  default:
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+}
+
+static int op_gc(lua_State *L) {
+  op_box_t *b = luaL_checkudata(L, 1, FSOP_MT);
+  if (b->p != NULL)
+    acoro_fsop_release(b->p);
+  b->p = NULL;
+  return 0;
+}
+
+/* Files. */
+
+static int f_fill(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  lua_Integer want = luaL_optinteger(L, 2, 0);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_file_fill(f, want > 0 ? (size_t)want : 0, &op);
+  return started(L, rc, op, K_FILL);
+}
+
+static int f_write(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_file_write(f, data, len, &op);
+  return started(L, rc, op, K_COUNT);
+}
+
+/* f:_seek(whence, offset): whence 0 set, 1 cur, 2 end */
+static int f_seek(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  int whence = (int)luaL_checkinteger(L, 2);
+  lua_Number off = luaL_optnumber(L, 3, 0);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_file_seek(f, whence, (int64_t)off, &op);
+  return started(L, rc, op, K_COUNT);
+}
+
+static int f_close(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_file_close(f, &op);
+  return started(L, rc, op, K_DONE);
+}
+
+static int f_buffered(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)acoro_file_buffered(check_file(L, 1), NULL));
+  return 1;
+}
+
+static int f_take(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  const char *p;
+  size_t have = acoro_file_buffered(f, &p);
+  size_t k = n < 0 ? 0 : (size_t)n < have ? (size_t)n : have;
+  lua_pushlstring(L, p, k);
+  acoro_file_consume(f, k);
+  return 1;
+}
+
+/* f:_take_line(max) -> the line with its '\n' among the first max
+ * buffered bytes, else nothing. f:_has_line(max) says whether one is. */
+static int f_take_line(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  lua_Integer max = luaL_checkinteger(L, 2);
+  const char *p, *nl;
+  size_t have = acoro_file_buffered(f, &p);
+  size_t look = max < 0 ? 0 : (size_t)max < have ? (size_t)max : have;
+  size_t from = (size_t)luaL_optinteger(L, 3, 0);
+  if (from > look)
+    from = look;
+  nl = memchr(p + from, '\n', look - from);
+  if (nl == NULL)
+    return 0;
+  lua_pushlstring(L, p, (size_t)(nl - p + 1));
+  acoro_file_consume(f, (size_t)(nl - p + 1));
+  return 1;
+}
+
+/* f:_status() -> nothing while more may come, "eof", or message, code */
+static int f_status(lua_State *L) {
+  int st = acoro_file_read_status(check_file(L, 1));
+  if (st == 0)
+    return 0;
+  if (st == UV_EOF) {
+    lua_pushliteral(L, "eof");
+    return 1;
+  }
+  lio_fail(L, st);
+  lua_remove(L, -3);
+  return 2;
+}
+
+static int f_tell(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)acoro_file_tell(check_file(L, 1)));
+  return 1;
+}
+
+static int f_is_open(lua_State *L) {
+  file_box_t *b = luaL_checkudata(L, 1, FILE_MT);
+  lua_pushboolean(L, b->p != NULL && acoro_file_is_open(b->p));
+  return 1;
+}
+
+static int f_gc(lua_State *L) {
+  file_box_t *b = luaL_checkudata(L, 1, FILE_MT);
+  if (b->p != NULL)
+    acoro_file_release(b->p);
+  b->p = NULL;
+  return 0;
+}
+
+static int f_tostring(lua_State *L) {
+  file_box_t *b = luaL_checkudata(L, 1, FILE_MT);
+  int open = b->p != NULL && acoro_file_is_open(b->p);
+  lua_pushfstring(L, "acoro.file (%p%s)", (void *)b->p, open ? "" : ", closed");
+  return 1;
+}
+
+static const luaL_Reg file_methods[] = {{"_fill", f_fill},
+                                        {"_write", f_write},
+                                        {"_seek", f_seek},
+                                        {"_close", f_close},
+                                        {"_buffered", f_buffered},
+                                        {"_take", f_take},
+                                        {"_take_line", f_take_line},
+                                        {"_status", f_status},
+                                        {"_tell", f_tell},
+                                        {"is_open", f_is_open},
+                                        {NULL, NULL}};
+
+static const luaL_Reg op_methods[] = {
+    {"_wait", op_wait}, {"_result", op_result}, {NULL, NULL}};
+
+static const luaL_Reg fs_funcs[] = {
+    {"open", fs_open},       {"stat", fs_stat},       {"unlink", fs_unlink},
+    {"rename", fs_rename},   {"mkdir", fs_mkdir},     {"rmdir", fs_rmdir},
+    {"readdir", fs_readdir}, {"from_fd", fs_from_fd}, {NULL, NULL}};
+
+void lfs_open(lua_State *L, acoro_engine_t *e) {
+  const luaL_Reg *f;
+  lio_metatable(L, e, FILE_MT, file_methods, f_gc);
+  luaL_getmetatable(L, FILE_MT);
+  lua_pushcfunction(L, f_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  lio_metatable(L, e, FSOP_MT, op_methods, op_gc);
+  lua_newtable(L);
+  for (f = fs_funcs; f->name != NULL; f++) {
+    lua_pushlightuserdata(L, e);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  luaL_getmetatable(L, FILE_MT);
+  lua_setfield(L, -2, "file_mt");
+}

@@ -1,0 +1,585 @@
+/* fs.c: files and file-system calls on libuv's thread pool (uv_fs_*), so
+ * that the engine thread never blocks on a disk. Every call is an
+ * operation object a coroutine waits for; a file runs its operations one at
+ * a time, in the order they were asked for, and keeps a read buffer and a
+ * position of its own (the position of the first unread buffered byte).
+ * ENGINE THREAD ONLY (the requests run on the pool; their callbacks here). */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A read asks the pool for at least this much. */
+#define FILE_CHUNK (256 * 1024)
+
+enum { OP_READ = 100, OP_WRITE, OP_SEEK, OP_CLOSE };
+
+/* OWNERSHIP: an operation has two references: the host's (until
+ * acoro_fsop_release) and the engine's (while it is queued or in libuv,
+ * dropped when it completes), so a coroutine that timed out or ended may
+ * drop it while the pool still works on it. A file operation holds a
+ * reference to its file. */
+struct acoro_fsop_s {
+  uv_fs_t req;
+  acoro_engine_t *engine;
+  acoro_file_t *file; /* file operations: the file; OPEN: the result */
+  acoro_fsop_t *next; /* the file's queue */
+  int kind;
+  uint32_t refs;
+  uint8_t started, done, has_req, taken;
+  int64_t result;
+  char *buf;         /* READ: the bytes read; WRITE: a copy of the data */
+  size_t len, off;   /* WRITE: bytes to write, bytes written so far */
+  int64_t offset;    /* READ/WRITE: the file offset (-1: the fd's own) */
+  int whence, flags; /* SEEK: 0 set, 1 cur, 2 end; OPEN: open flags */
+  uint32_t gen;      /* READ: the file's buffer generation at the start */
+  uv_stat_t st;      /* STAT */
+  acoro_io_wait_t wait;
+};
+
+/* A file. pos is the offset of rbuf[rpos]; the bytes buffered are those
+ * after it. gen changes whenever the buffer is dropped (a write, a seek):
+ * a read that completes afterwards is stale and discarded.
+ * OWNERSHIP: one reference for the host, one per queued operation. */
+struct acoro_file_s {
+  acoro_engine_t *engine;
+  acoro_file_t *io_next, *io_prev; /* the engine's open files */
+  uv_file fd;
+  uint32_t refs;
+  uint8_t open;   /* not closed by the host (operations may still run) */
+  uint8_t append; /* O_APPEND: writes go to the end */
+  uint8_t nopos;  /* reads and writes use the fd's own offset (a FIFO) */
+  uint8_t keepfd; /* closing leaves the fd open (stdin) */
+  char *rbuf;
+  size_t rpos, rlen, rcap;
+  int64_t pos;
+  int rstatus; /* 0 while more may come, then UV_EOF or an error */
+  uint32_t gen;
+  acoro_fsop_t *qhead, *qtail; /* the head runs, the rest wait */
+};
+
+static int pool_used;
+
+void pool_note_use(void) { pool_used = 1; }
+int pool_was_used(void) { return pool_used; }
+
+static void cancel_nothing(acoro_io_wait_t *w) { (void)w; }
+
+static void file_unref(acoro_file_t *f) {
+  if (--f->refs > 0)
+    return;
+  free(f->rbuf);
+  free(f);
+}
+
+static void op_unref(acoro_fsop_t *op) {
+  if (--op->refs > 0)
+    return;
+  if (op->has_req)
+    uv_fs_req_cleanup(&op->req);
+  if (op->kind == ACORO_FS_OPEN && op->file != NULL)
+    acoro_file_release(op->file); /* opened, never taken */
+  else if (op->file != NULL)
+    file_unref(op->file);
+  free(op->buf);
+  free(op);
+}
+
+static acoro_fsop_t *op_new(acoro_engine_t *e, int kind) {
+  acoro_fsop_t *op = calloc(1, sizeof *op);
+  if (op == NULL)
+    return NULL;
+  op->engine = e;
+  op->kind = kind;
+  op->refs = 2;
+  op->wait.cancel = cancel_nothing;
+  op->req.data = op;
+  return op;
+}
+
+/* The operation is over: its waiter wakes, the engine lets go. */
+static void op_finish(acoro_fsop_t *op) {
+  op->done = 1;
+  acoro_io_done(&op->wait);
+  op_unref(op);
+}
+
+static void unlink_open(acoro_file_t *f) {
+  acoro_engine_t *e = f->engine;
+  if (f->io_prev != NULL)
+    f->io_prev->io_next = f->io_next;
+  else if (e->files == f)
+    e->files = f->io_next;
+  if (f->io_next != NULL)
+    f->io_next->io_prev = f->io_prev;
+  f->io_next = f->io_prev = NULL;
+}
+
+static acoro_file_t *file_new(acoro_engine_t *e, uv_file fd, int append,
+                              int keepfd) {
+  acoro_file_t *f = calloc(1, sizeof *f);
+  if (f == NULL)
+    return NULL;
+  f->engine = e;
+  f->fd = fd;
+  f->refs = 1;
+  f->open = 1;
+  f->append = (uint8_t)append;
+  /* Not seekable (a FIFO, a terminal): the fd's own offset it is. lseek
+   * does no I/O. */
+  f->nopos = keepfd || lseek(fd, 0, SEEK_CUR) < 0;
+  f->keepfd = (uint8_t)keepfd;
+  f->io_next = e->files;
+  if (e->files != NULL)
+    e->files->io_prev = f;
+  e->files = f;
+  return f;
+}
+
+/* Drops the read buffer (a write or a seek moved away from it). */
+static void drop_buffer(acoro_file_t *f) {
+  f->rpos = f->rlen = 0;
+  f->rstatus = 0;
+  f->gen++;
+}
+
+/* Appends n bytes to the read buffer. */
+static int buffer_append(acoro_file_t *f, const char *p, size_t n) {
+  if (f->rcap - f->rpos - f->rlen < n) {
+    if (f->rpos > 0) {
+      memmove(f->rbuf, f->rbuf + f->rpos, f->rlen);
+      f->rpos = 0;
+    }
+    if (f->rcap - f->rlen < n) {
+      size_t cap = f->rcap ? f->rcap : FILE_CHUNK;
+      char *q;
+      while (cap - f->rlen < n)
+        cap *= 2;
+      q = realloc(f->rbuf, cap);
+      if (q == NULL)
+        return ACORO_ENOMEM;
+      f->rbuf = q;
+      f->rcap = cap;
+    }
+  }
+  memcpy(f->rbuf + f->rpos + f->rlen, p, n);
+  f->rlen += n;
+  return 0;
+}
+
+static void file_next(acoro_file_t *f);
+
+static void on_file_op(uv_fs_t *req);
+
+/* Starts the file's head operation; 1 if it completed at once. */
+static int file_start(acoro_file_t *f, acoro_fsop_t *op) {
+  uv_loop_t *loop = &f->engine->loop;
+  uv_buf_t b;
+  int rc = 0;
+  op->started = 1;
+  switch (op->kind) {
+  case OP_READ:
+    op->gen = f->gen;
+    op->offset = f->nopos ? -1 : f->pos + (int64_t)f->rlen;
+    b = uv_buf_init(op->buf, (unsigned)op->len);
+    rc = uv_fs_read(loop, &op->req, f->fd, &b, 1, op->offset, on_file_op);
+    break;
+  case OP_WRITE:
+    if (op->off == 0) /* the first part: reading starts afresh after it */
+      drop_buffer(f);
+    op->offset = f->append || f->nopos ? -1 : f->pos;
+    b = uv_buf_init(op->buf + op->off, (unsigned)(op->len - op->off));
+    rc = uv_fs_write(loop, &op->req, f->fd, &b, 1, op->offset, on_file_op);
+    break;
+  case OP_SEEK:
+    if (op->whence == 2) {
+      rc = uv_fs_fstat(loop, &op->req, f->fd, on_file_op);
+      break;
+    } else {
+      int64_t to = op->whence == 0 ? op->offset : f->pos + op->offset;
+      if (to < 0) {
+        op->result = UV_EINVAL;
+      } else if (to >= f->pos && to <= f->pos + (int64_t)f->rlen) {
+        acoro_file_consume(f, (size_t)(to - f->pos));
+        op->result = to;
+      } else {
+        f->pos = to;
+        drop_buffer(f);
+        op->result = to;
+      }
+      return 1;
+    }
+  case OP_CLOSE:
+    if (f->keepfd) { /* the fd stays the process's (stdin) */
+      op->result = 0;
+      return 1;
+    }
+    rc = uv_fs_close(loop, &op->req, f->fd, on_file_op);
+    break;
+  default:
+    rc = UV_EINVAL;
+  }
+  if (rc != 0) {
+    op->result = rc;
+    return 1;
+  }
+  op->has_req = 1;
+  return 0;
+}
+
+/* Starts queued operations until one waits for the pool. */
+static void file_next(acoro_file_t *f) {
+  while (f->qhead != NULL && !f->qhead->started) {
+    acoro_fsop_t *op = f->qhead;
+    if (!file_start(f, op))
+      return;
+    f->qhead = op->next;
+    if (f->qhead == NULL)
+      f->qtail = NULL;
+    op_finish(op);
+  }
+}
+
+static void on_file_op(uv_fs_t *req) {
+  acoro_fsop_t *op = req->data;
+  acoro_file_t *f = op->file;
+  ssize_t n = req->result;
+  uv_fs_req_cleanup(req);
+  op->has_req = 0;
+  switch (op->kind) {
+  case OP_READ:
+    op->result = n;
+    if (op->gen == f->gen &&
+        (f->nopos || op->offset == f->pos + (int64_t)f->rlen)) {
+      if (n > 0) {
+        if (buffer_append(f, op->buf, (size_t)n) != 0)
+          f->rstatus = UV_ENOMEM;
+      } else {
+        f->rstatus = n == 0 ? UV_EOF : (int)n;
+      }
+    }
+    break;
+  case OP_WRITE:
+    if (n < 0) {
+      op->result = n;
+      break;
+    }
+    op->off += (size_t)n;
+    if (!f->append && !f->nopos)
+      f->pos += n;
+    op->result = (int64_t)op->off;
+    /* A short write: the rest goes next (file_start sets result if it
+     * cannot). */
+    if (op->off < op->len && n > 0 && file_start(f, op) == 0)
+      return;
+    if (f->append) {
+      off_t at = lseek(f->fd, 0, SEEK_CUR); /* no I/O: the fd's offset */
+      if (at >= 0)
+        f->pos = at;
+    }
+    break;
+  case OP_SEEK:
+    if (n < 0) {
+      op->result = n;
+    } else if ((int64_t)req->statbuf.st_size + op->offset < 0) {
+      op->result = UV_EINVAL;
+    } else {
+      f->pos = (int64_t)req->statbuf.st_size + op->offset;
+      drop_buffer(f);
+      op->result = f->pos;
+    }
+    break;
+  case OP_CLOSE:
+    op->result = n;
+    f->fd = -1;
+    break;
+  }
+  f->qhead = op->next;
+  if (f->qhead == NULL)
+    f->qtail = NULL;
+  file_next(f);
+  op_finish(op);
+}
+
+/* Queues a file operation; it starts once those before it are over. */
+static int file_queue(acoro_file_t *f, acoro_fsop_t *op, acoro_fsop_t **out) {
+  op->file = f;
+  f->refs++;
+  if (f->qtail != NULL)
+    f->qtail->next = op;
+  else
+    f->qhead = op;
+  f->qtail = op;
+  pool_note_use();
+  if (out == NULL)
+    op->refs--; /* nobody will wait for it */
+  else
+    *out = op;
+  op->refs++; /* kept while file_next may finish it */
+  file_next(f);
+  op_unref(op);
+  return 0;
+}
+
+/* Operations on files. */
+
+int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out) {
+  /* OWNERSHIP: *out is always the caller's reference, to release. */
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  /* A read is on its way already (one that timed out, another
+   * coroutine's): wait for that one rather than queue behind it, which on a
+   * FIFO could wait for data that the first read already got. */
+  for (op = f->qhead; op != NULL; op = op->next) {
+    if (op->kind == OP_READ) {
+      op->refs++;
+      *out = op;
+      return 0;
+    }
+  }
+  op = op_new(f->engine, OP_READ);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->len = want > FILE_CHUNK ? want : FILE_CHUNK;
+  if (op->len > 64u * 1024 * 1024)
+    op->len = 64u * 1024 * 1024;
+  op->buf = malloc(op->len);
+  if (op->buf == NULL) {
+    free(op);
+    return ACORO_ENOMEM;
+  }
+  return file_queue(f, op, out);
+}
+
+int acoro_file_write(acoro_file_t *f, const char *data, size_t len,
+                     acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  op = op_new(f->engine, OP_WRITE);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->buf = malloc(len > 0 ? len : 1);
+  if (op->buf == NULL) {
+    free(op);
+    return ACORO_ENOMEM;
+  }
+  memcpy(op->buf, data, len);
+  op->len = len;
+  return file_queue(f, op, out);
+}
+
+int acoro_file_seek(acoro_file_t *f, int whence, int64_t offset,
+                    acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  if (whence < 0 || whence > 2)
+    return ACORO_EINVAL;
+  if (f->nopos)
+    return UV_ESPIPE;
+  op = op_new(f->engine, OP_SEEK);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->whence = whence;
+  op->offset = offset;
+  return file_queue(f, op, out);
+}
+
+int acoro_file_close(acoro_file_t *f, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  f->open = 0;
+  unlink_open(f);
+  op = op_new(f->engine, OP_CLOSE);
+  if (op == NULL) { /* no memory for a request: close here, at once */
+    uv_fs_t req;
+    if (f->keepfd)
+      return ACORO_ENOMEM;
+    uv_fs_close(&f->engine->loop, &req, f->fd, NULL);
+    uv_fs_req_cleanup(&req);
+    f->fd = -1;
+    return ACORO_ENOMEM;
+  }
+  return file_queue(f, op, out);
+}
+
+size_t acoro_file_buffered(const acoro_file_t *f, const char **data) {
+  if (data != NULL)
+    *data = f->rbuf != NULL ? f->rbuf + f->rpos : "";
+  return f->rlen;
+}
+
+void acoro_file_consume(acoro_file_t *f, size_t n) {
+  if (n > f->rlen)
+    n = f->rlen;
+  f->rpos += n;
+  f->rlen -= n;
+  f->pos += (int64_t)n;
+  if (f->rlen == 0)
+    f->rpos = 0;
+}
+
+int acoro_file_read_status(const acoro_file_t *f) { return f->rstatus; }
+int64_t acoro_file_tell(const acoro_file_t *f) { return f->pos; }
+int acoro_file_is_open(const acoro_file_t *f) { return f->open; }
+
+void acoro_file_release(acoro_file_t *f) {
+  if (f == NULL)
+    return;
+  if (f->open)
+    acoro_file_close(f, NULL);
+  file_unref(f);
+}
+
+/* A file over an fd the process has (stdin redirected from a file): reads
+ * and writes use the fd's own offset, so seeking is not offered, and
+ * closing the file leaves the fd open (it is the process's). */
+int acoro_file_from_fd(acoro_engine_t *e, int fd, acoro_file_t **out) {
+  acoro_file_t *f;
+  if (e->files_closed)
+    return ACORO_ECLOSED;
+  f = file_new(e, fd, 0, 1);
+  if (f == NULL)
+    return ACORO_ENOMEM;
+  *out = f;
+  return 0;
+}
+
+/* The engine is going: every open file closes (the close requests run as
+ * the engine drains its loop); files opened later close at once. */
+void file_close_all(acoro_engine_t *e) {
+  e->files_closed = 1;
+  while (e->files != NULL)
+    acoro_file_close(e->files, NULL);
+}
+
+/* Operations on paths. */
+
+static void on_path_op(uv_fs_t *req) {
+  acoro_fsop_t *op = req->data;
+  op->result = req->result;
+  if (op->kind == ACORO_FS_STAT && req->result >= 0)
+    op->st = req->statbuf;
+  if (op->kind == ACORO_FS_OPEN && req->result >= 0) {
+    uv_file fd = (uv_file)req->result;
+    acoro_engine_t *e = op->engine;
+    if (op->refs == 1 || e->files_closed) {
+      /* Nobody takes the file (the host gave up, or the engine is going):
+       * close it now, synchronously (this is rare and closing is quick). */
+      uv_fs_t c;
+      uv_fs_close(&e->loop, &c, fd, NULL);
+      uv_fs_req_cleanup(&c);
+      op->result = op->refs == 1 ? op->result : UV_ECANCELED;
+    } else {
+      op->file = file_new(e, fd, (op->flags & UV_FS_O_APPEND) != 0, 0);
+      if (op->file == NULL) {
+        uv_fs_t c;
+        uv_fs_close(&e->loop, &c, fd, NULL);
+        uv_fs_req_cleanup(&c);
+        op->result = UV_ENOMEM;
+      }
+    }
+  }
+  if (op->kind != ACORO_FS_SCANDIR) {
+    uv_fs_req_cleanup(req);
+    op->has_req = 0;
+  }
+  op_finish(op);
+}
+
+int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
+                   const char *path2, int flags, int mode, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  uv_loop_t *loop = &e->loop;
+  int rc;
+  if (path == NULL || (kind == ACORO_FS_RENAME && path2 == NULL))
+    return ACORO_EINVAL;
+  op = op_new(e, kind);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->flags = flags;
+  switch (kind) {
+  case ACORO_FS_OPEN:
+    rc = uv_fs_open(loop, &op->req, path, flags, mode, on_path_op);
+    break;
+  case ACORO_FS_STAT:
+    rc = uv_fs_stat(loop, &op->req, path, on_path_op);
+    break;
+  case ACORO_FS_UNLINK:
+    rc = uv_fs_unlink(loop, &op->req, path, on_path_op);
+    break;
+  case ACORO_FS_RENAME:
+    rc = uv_fs_rename(loop, &op->req, path, path2, on_path_op);
+    break;
+  case ACORO_FS_MKDIR:
+    rc = uv_fs_mkdir(loop, &op->req, path, mode, on_path_op);
+    break;
+  case ACORO_FS_RMDIR:
+    rc = uv_fs_rmdir(loop, &op->req, path, on_path_op);
+    break;
+  case ACORO_FS_SCANDIR:
+    rc = uv_fs_scandir(loop, &op->req, path, 0, on_path_op);
+    break;
+  default:
+    rc = ACORO_EINVAL;
+  }
+  if (rc != 0) {
+    free(op);
+    return rc;
+  }
+  op->has_req = 1;
+  op->started = 1;
+  pool_note_use();
+  *out = op;
+  return 0;
+}
+
+int acoro_fsop_wait(acoro_co_t *co, acoro_fsop_t *op, double timeout) {
+  int rc;
+  if (op->done)
+    return 1;
+  rc = acoro_io_wait(co, &op->wait, timeout);
+  return rc < 0 ? rc : 0;
+}
+
+int acoro_fsop_done(const acoro_fsop_t *op) { return op->done; }
+int64_t acoro_fsop_result(const acoro_fsop_t *op) { return op->result; }
+
+int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st) {
+  if (!op->done || op->kind != ACORO_FS_STAT || op->result < 0)
+    return ACORO_EINVAL;
+  st->size = (int64_t)op->st.st_size;
+  st->mode = (int)op->st.st_mode;
+  st->mtime = (double)op->st.st_mtim.tv_sec + op->st.st_mtim.tv_nsec * 1e-9;
+  st->atime = (double)op->st.st_atim.tv_sec + op->st.st_atim.tv_nsec * 1e-9;
+  st->ctime = (double)op->st.st_ctim.tv_sec + op->st.st_ctim.tv_nsec * 1e-9;
+  st->nlink = (int64_t)op->st.st_nlink;
+  return 0;
+}
+
+int acoro_fsop_next_name(acoro_fsop_t *op, const char **name) {
+  uv_dirent_t ent;
+  if (!op->done || op->kind != ACORO_FS_SCANDIR || op->result < 0)
+    return 0;
+  if (uv_fs_scandir_next(&op->req, &ent) != 0)
+    return 0;
+  *name = ent.name;
+  return 1;
+}
+
+int acoro_fsop_file(acoro_fsop_t *op, acoro_file_t **out) {
+  if (!op->done || op->kind != ACORO_FS_OPEN || op->file == NULL)
+    return ACORO_EINVAL;
+  *out = op->file;
+  op->file = NULL;
+  return 0;
+}
+
+void acoro_fsop_release(acoro_fsop_t *op) {
+  if (op != NULL)
+    op_unref(op);
+}

@@ -1,0 +1,323 @@
+-- acoro.fs: files and file-system calls that suspend only the calling
+-- coroutine. The C half (bindings/lfs.c, core/fs.c) runs each call on
+-- libuv's thread pool as an operation; this file waits for it ("start; park
+-- until done; read the result"). Every call that waits takes an optional
+-- timeout as its last argument: a request already running on the pool
+-- cannot be stopped, so on timeout the call returns nil, "timeout",
+-- "ETIMEDOUT" and the request finishes (and frees itself) later.
+--
+-- Errors: misuse (wrong types, a bad mode, a closed file) raises; expected
+-- failures return nil, "ENOENT: no such file or directory", "ENOENT".
+local fs = {}
+
+local cfs, park, check, now, K_TIMEOUT
+local type, error, tostring = type, error, tostring
+
+local File = {}
+local DEFAULT_MAX_LINE = 1024 * 1024
+local file_mt
+
+local function check_number(v, what, name, min)
+  if v ~= nil and (type(v) ~= "number" or (min and v < min)) then
+    error(("acoro: %s: %s must be a number%s, got %s"):format(what, name,
+      min and (" >= " .. min) or "", tostring(v)), 3)
+  end
+end
+
+local function check_path(p, what, name)
+  if type(p) ~= "string" then
+    error(("acoro: %s: %s must be a string, got %s"):format(what, name or "path", type(p)), 3)
+  end
+end
+
+local function check_open(f, what)
+  if not f:is_open() then error(("acoro: %s: the file is closed"):format(what), 3) end
+end
+
+local function deadline_of(timeout, what)
+  check_number(timeout, what, "timeout")
+  return timeout and now() + timeout
+end
+
+local function left(deadline)
+  if not deadline then return -1 end
+  local l = deadline - now()
+  return l > 0 and l or 0
+end
+
+-- Waits for an operation: true once done, false if the deadline came first.
+local function await(op, deadline)
+  while not op:_wait(left(deadline)) do
+    if park() == K_TIMEOUT then return false end
+  end
+  return true
+end
+
+-- Waits and returns the operation's result (or nil, "timeout").
+local function finish(deadline, op, err, code)
+  if not op then return nil, err, code end
+  if not await(op, deadline) then return nil, "timeout", "ETIMEDOUT" end
+  return op:_result()
+end
+
+------------------------------------------------------------------------------
+-- Paths.
+
+-- acoro.fs.open(path [, mode [, timeout]]) -> file | nil, err, code
+function fs.open(path, mode, timeout)
+  check("fs.open")
+  check_path(path, "fs.open")
+  if mode == nil then mode = "r" end
+  if type(mode) ~= "string" or not (mode:match("^[rwa]%+?b?$") or mode:match("^[rwa]b%+$")) then
+    error(("acoro: fs.open: invalid mode %s (r, w, a, r+, w+, a+, with b allowed)")
+      :format(tostring(mode)), 2)
+  end
+  local deadline = deadline_of(timeout, "fs.open")
+  return finish(deadline, cfs.open(path, mode))
+end
+
+function fs.stat(path, timeout)
+  check("fs.stat")
+  check_path(path, "fs.stat")
+  local deadline = deadline_of(timeout, "fs.stat")
+  return finish(deadline, cfs.stat(path))
+end
+
+function fs.unlink(path, timeout)
+  check("fs.unlink")
+  check_path(path, "fs.unlink")
+  local deadline = deadline_of(timeout, "fs.unlink")
+  return finish(deadline, cfs.unlink(path))
+end
+
+function fs.rename(from, to, timeout)
+  check("fs.rename")
+  check_path(from, "fs.rename", "from")
+  check_path(to, "fs.rename", "to")
+  local deadline = deadline_of(timeout, "fs.rename")
+  return finish(deadline, cfs.rename(from, to))
+end
+
+-- acoro.fs.mkdir(path [, mode [, timeout]]); mode defaults to 0777 (octal,
+-- less the umask): pass a number, e.g. tonumber("755", 8).
+function fs.mkdir(path, mode, timeout)
+  check("fs.mkdir")
+  check_path(path, "fs.mkdir")
+  check_number(mode, "fs.mkdir", "mode", 0)
+  local deadline = deadline_of(timeout, "fs.mkdir")
+  return finish(deadline, cfs.mkdir(path, mode))
+end
+
+function fs.rmdir(path, timeout)
+  check("fs.rmdir")
+  check_path(path, "fs.rmdir")
+  local deadline = deadline_of(timeout, "fs.rmdir")
+  return finish(deadline, cfs.rmdir(path))
+end
+
+-- acoro.fs.readdir(path [, timeout]) -> {names...} (sorted; no "." or "..")
+function fs.readdir(path, timeout)
+  check("fs.readdir")
+  check_path(path, "fs.readdir")
+  local deadline = deadline_of(timeout, "fs.readdir")
+  local names, err, code = finish(deadline, cfs.readdir(path))
+  if names then table.sort(names) end
+  return names, err, code
+end
+
+------------------------------------------------------------------------------
+-- Reading. fill waits until `want` bytes are buffered or reading ended:
+-- true, or false on timeout, or nil, err, code when a read failed.
+
+local function fill(f, want, deadline)
+  while f:_buffered() < want and not f:_status() do
+    local op = f:_fill(want - f:_buffered())
+    if not await(op, deadline) then return false end
+    local ok, err, code = op:_result()
+    if not ok then return nil, err, code end
+  end
+  return true
+end
+
+-- What ended reading: "eof", or message, code.
+local function status(f)
+  local r, code = f:_status()
+  return r or "eof", code
+end
+
+-- f:readline([max [, timeout]]) -> the line with its "\n" (the last line
+-- may lack it) | nil, "eof" | nil, err, code. A line longer than max (1 MB)
+-- comes in parts of max bytes.
+function File:readline(max, timeout)
+  check("readline")
+  check_open(self, "readline")
+  check_number(max, "readline", "max", 1)
+  max = max or DEFAULT_MAX_LINE
+  local deadline = deadline_of(timeout, "readline")
+  local scanned = 0
+  while true do
+    local line = self:_take_line(max, scanned)
+    if line then return line end
+    local have = self:_buffered()
+    if have >= max then return self:_take(max) end
+    if self:_status() then
+      if have > 0 then return self:_take(have) end
+      return nil, status(self)
+    end
+    scanned = have
+    local ok, err, code = fill(self, have + 1, deadline)
+    if ok == false then return nil, "timeout", "ETIMEDOUT" end
+    if ok == nil and self:_buffered() == 0 then return nil, err, code end
+  end
+end
+
+-- Everything to the end of the file.
+local function read_all(f, deadline)
+  while not f:_status() do
+    local ok, err, code = fill(f, f:_buffered() + 1, deadline)
+    if ok == false then return nil, "timeout", "ETIMEDOUT" end
+    if ok == nil then return nil, err, code end
+  end
+  local r, code = f:_status()
+  if r ~= "eof" then return nil, r, code end
+  return f:_take(f:_buffered())
+end
+
+-- f:read([fmt [, timeout]]) as Lua's file:read with one format: a byte
+-- count (nil at the end of the file), "a" (everything; "" at the end),
+-- "l" (a line without its "\n"; nil at the end), "L" (with it).
+function File:read(fmt, timeout)
+  check("read")
+  check_open(self, "read")
+  if fmt == nil then fmt = "l" end
+  if type(fmt) == "string" then fmt = fmt:gsub("^%*", "") end
+  if fmt == "a" then
+    return read_all(self, deadline_of(timeout, "read"))
+  elseif fmt == "l" or fmt == "L" then
+    local line, err, code = self:readline(nil, timeout)
+    if not line then
+      if err == "eof" then return nil end
+      return nil, err, code
+    end
+    if fmt == "l" and line:byte(-1) == 10 then line = line:sub(1, -2) end
+    return line
+  elseif type(fmt) ~= "number" or fmt < 0 then
+    error("acoro: read: expected a byte count, \"a\", \"l\" or \"L\", got " .. tostring(fmt), 2)
+  end
+  local deadline = deadline_of(timeout, "read")
+  local ok, err, code = fill(self, fmt, deadline)
+  if ok == false then return nil, "timeout", "ETIMEDOUT" end
+  local have = self:_buffered()
+  if have == 0 then
+    if fmt == 0 and not self:_status() then return "" end
+    if ok == nil then return nil, err, code end
+    local r, c = self:_status()
+    if r == "eof" then return nil end
+    return nil, r, c
+  end
+  return self:_take(fmt)
+end
+
+-- f:recv([max [, timeout]]) -> up to max bytes (64 KB) | nil, "eof"
+-- (the stream method, for acoro.stdin over a file).
+function File:recv(max, timeout)
+  check("recv")
+  check_open(self, "recv")
+  check_number(max, "recv", "max", 1)
+  local ok, err, code = fill(self, 1, deadline_of(timeout, "recv"))
+  if ok == false then return nil, "timeout", "ETIMEDOUT" end
+  if self:_buffered() > 0 then return self:_take(max or 65536) end
+  if ok == nil then return nil, err, code end
+  return nil, status(self)
+end
+
+-- for line in f:lines() do ... end: lines without their "\n"; a read
+-- error raises.
+function File:lines(max, timeout)
+  check_open(self, "lines")
+  return function()
+    local line, err, code = self:readline(max, timeout)
+    if not line then
+      if err == "eof" then return nil end
+      error(("acoro: lines: %s"):format(tostring(err)), 2)
+    end
+    if line:byte(-1) == 10 then line = line:sub(1, -2) end
+    return line, code
+  end
+end
+
+------------------------------------------------------------------------------
+-- Writing, seeking, closing.
+
+local function write(f, data, timeout, what)
+  check(what)
+  if not f:is_open() then error(("acoro: %s: the file is closed"):format(what), 3) end
+  if type(data) ~= "string" then
+    if type(data) ~= "number" then
+      error(("acoro: %s: expected a string, got %s"):format(what, type(data)), 3)
+    end
+    data = tostring(data)
+  end
+  local deadline = deadline_of(timeout, what)
+  return finish(deadline, f:_write(data))
+end
+
+-- f:write(data [, timeout]) -> f | nil, err, code (once written).
+function File:write(data, timeout)
+  local n, err, code = write(self, data, timeout, "write")
+  if not n then return nil, err, code end
+  return self
+end
+
+-- f:send(data [, timeout]) -> #data | nil, err, code (the stream method).
+function File:send(data, timeout)
+  return write(self, data, timeout, "send")
+end
+
+-- Writes are on the disk's side once write returned: nothing to flush.
+function File:flush()
+  if not self:is_open() then error("acoro: flush: the file is closed", 2) end
+  return self
+end
+
+local WHENCE = { set = 0, cur = 1, ["end"] = 2 }
+
+-- f:seek([whence [, offset [, timeout]]]) -> position | nil, err, code
+function File:seek(whence, offset, timeout)
+  check("seek")
+  check_open(self, "seek")
+  local w = WHENCE[whence or "cur"]
+  if not w then error("acoro: seek: whence must be \"set\", \"cur\" or \"end\", got " .. tostring(whence), 2) end
+  check_number(offset, "seek", "offset")
+  local deadline = deadline_of(timeout, "seek")
+  if w == 1 and (offset or 0) == 0 then return self:_tell() end
+  return finish(deadline, self:_seek(w, offset or 0))
+end
+
+-- f:close([timeout]) -> true | nil, err, code. A second close raises.
+function File:close(timeout)
+  check("close")
+  check_open(self, "close")
+  local deadline = deadline_of(timeout, "close")
+  return finish(deadline, self:_close())
+end
+
+-- acoro.stdin (stdout, stderr) when it is a regular file.
+function fs._from_fd(fd)
+  return cfs.from_fd(fd)
+end
+
+function fs.is_file(x)
+  return getmetatable(x) == file_mt
+end
+
+function fs.init(m, c)
+  cfs = c
+  park, check, now, K_TIMEOUT = m._io_park, m._io_check, m.now, m._K_TIMEOUT
+  file_mt = c.file_mt
+  for k, f in pairs(File) do file_mt.__index[k] = f end
+  m.fs = fs
+  return fs
+end
+
+return fs

@@ -1,0 +1,160 @@
+/* test-fs.c: files, file-system operations and pool work of the core
+ * (fs.c, pool.c): results, and hosts that let go before the pool is done. */
+#include "test.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* A coroutine that runs one operation: starts it on START, waits, and on
+ * RESUME records the result and ends. */
+typedef struct {
+  acoro_fsop_t *op;
+  int64_t result;
+  int resumed;
+} one_op_t;
+
+static void step_wait_op(acoro_co_t *co, int reason, void *arg) {
+  one_op_t *o = arg;
+  if (reason == ACORO_WAKE_START && acoro_fsop_wait(co, o->op, 10) == 0)
+    return;
+  o->resumed = 1;
+  o->result = acoro_fsop_result(o->op);
+  acoro_co_exit(co, 0);
+}
+
+static int64_t run_op(acoro_engine_t *e, acoro_fsop_t *op) {
+  one_op_t o = {op, 0, 0};
+  acoro_co_t *co = test_spawn(e, step_wait_op, &o);
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  ASSERT_EQ(o.resumed, 1);
+  ASSERT_EQ(acoro_fsop_done(op), 1);
+  acoro_co_release(co);
+  return o.result;
+}
+
+TEST(fs_open_missing_is_enoent) {
+  acoro_engine_t *e = test_engine();
+  acoro_fsop_t *op = NULL;
+  ASSERT_EQ(
+      acoro_fs_start(e, ACORO_FS_OPEN, "/nonexistent/acoro/x", NULL, 0, 0, &op),
+      0);
+  ASSERT_EQ(run_op(e, op), UV_ENOENT);
+  acoro_fsop_release(op);
+  acoro_engine_free(e);
+}
+
+TEST(file_write_seek_read_back) {
+  acoro_engine_t *e = test_engine();
+  char path[] = "/tmp/acoro-test-fs-XXXXXX";
+  acoro_fsop_t *op = NULL;
+  acoro_file_t *f = NULL;
+  const char *p;
+  int fd = mkstemp(path);
+  ASSERT_TRUE(fd >= 0);
+  close(fd);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_OPEN, path, NULL, UV_FS_O_RDWR, 0, &op),
+            0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &f), 0);
+  ASSERT_EQ(acoro_fsop_file(op, &f), ACORO_EINVAL); /* once */
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_write(f, "hello world", 11, &op), 0);
+  ASSERT_EQ(run_op(e, op), 11);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_tell(f), 11);
+  ASSERT_EQ(acoro_file_seek(f, 0, 6, &op), 0);
+  ASSERT_EQ(run_op(e, op), 6);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_fill(f, 1, &op), 0);
+  ASSERT_EQ(run_op(e, op), 5);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_buffered(f, &p), 5);
+  ASSERT_EQ(memcmp(p, "world", 5), 0);
+  acoro_file_consume(f, 2);
+  ASSERT_EQ(acoro_file_tell(f), 8);
+  ASSERT_EQ(acoro_file_fill(f, 10, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_read_status(f), UV_EOF);
+  ASSERT_EQ(acoro_file_close(f, &op), 0);
+  ASSERT_EQ(acoro_file_close(f, NULL), ACORO_ECLOSED);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_fill(f, 1, &op), ACORO_ECLOSED);
+  acoro_file_release(f);
+  unlink(path);
+  acoro_engine_free(e);
+}
+
+/* The host gives up on operations at once: they finish as the engine
+ * drains its loop, and the file an open got is closed. */
+TEST(fs_ops_released_before_done) {
+  acoro_engine_t *e = test_engine();
+  acoro_fsop_t *op = NULL;
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_STAT, "/", NULL, 0, 0, &op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_OPEN, "/dev/null", NULL, 0, 0, &op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_SCANDIR, "/", NULL, 0, 0, &op), 0);
+  acoro_fsop_release(op);
+  acoro_engine_free(e);
+}
+
+/* The engine goes first: it closes the file; the host's release later
+ * touches nothing of the engine. */
+TEST(file_outlives_engine_free) {
+  acoro_engine_t *e = test_engine();
+  acoro_fsop_t *op = NULL, *pending = NULL;
+  acoro_file_t *f = NULL;
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_OPEN, "/dev/null", NULL, 0, 0, &op), 0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &f), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_fill(f, 1, &pending), 0);
+  acoro_engine_free(e);
+  ASSERT_EQ(acoro_file_is_open(f), 0);
+  ASSERT_EQ(acoro_fsop_done(pending), 1);
+  acoro_fsop_release(pending);
+  acoro_file_release(f);
+}
+
+static int work_ran, work_freed;
+
+static void slow_work(void *data) {
+  (void)data;
+  usleep(20000);
+  work_ran = 1;
+}
+
+static void free_work(void *data) {
+  (void)data;
+  work_freed = 1;
+}
+
+/* The waiter is gone before the work ends (a terminated coroutine): the
+ * work completes and frees its data. */
+TEST(work_released_before_done) {
+  acoro_engine_t *e = test_engine();
+  acoro_work_t *w = NULL;
+  ASSERT_EQ(acoro_work_submit(e, slow_work, free_work, NULL, &w), 0);
+  ASSERT_EQ(acoro_work_done(w), 0);
+  acoro_work_release(w);
+  ASSERT_EQ(work_freed, 0);
+  acoro_engine_free(e);
+  ASSERT_EQ(work_ran, 1);
+  ASSERT_EQ(work_freed, 1);
+}
+
+TEST(pool_size_is_fixed_once_used) {
+  acoro_engine_t *e = test_engine();
+  acoro_fsop_t *op = NULL;
+  ASSERT_EQ(acoro_pool_size(3), 3);
+  ASSERT_EQ(acoro_pool_size(0), 3);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_STAT, "/", NULL, 0, 0, &op), 0);
+  ASSERT_EQ(acoro_pool_size(5), ACORO_ESTATE);
+  ASSERT_EQ(acoro_pool_size(0), 3);
+  acoro_fsop_release(op);
+  acoro_engine_free(e);
+}

@@ -84,6 +84,14 @@ describe("bench/ref (bench_ref) and the acoro I/O benchmarks", function()
     assert.truthy(out:match("^W5 rts=150 secs=[%d.]+ rts_per_s=%d+\n$"), out)
   end)
 
+  it("bench_ref w5 runs the echo server and the client in one process", function()
+    if not have_ref() then return pending(ref .. " not built") end
+    local p = assert(io.popen("timeout -k 5 60 " .. q(ref) .. " w5 5 20; echo rc=$?"))
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:match("^W5 rts=100 secs=[%d.]+ rts_per_s=%d+\nrc=0\n$"), out)
+  end)
+
   it("w5_echo.lua runs server and clients in one process", function()
     local out, err, code = support.run_cli(q("bench/w5_echo.lua") .. " 5 20")
     assert.equal(0, code, err)

@@ -14,6 +14,9 @@
  *                          (10,000) messages of SIZE (64) bytes, one at a
  *                          time, reading each echo back; prints one line
  *                          "W5 rts=N secs=S rts_per_s=R"
+ *   bench_ref w5 [CONNS [MSGS [SIZE]]]
+ *                          W5 in one process: the echo server and the
+ *                          client in one loop (as w5_echo.lua runs them)
  *
  * Servers listen on 127.0.0.1:PORT (0: any free port), print "PORT=n" on
  * stdout once listening, and run until killed. */
@@ -168,8 +171,10 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
 }
 
-static int serve(int port) {
-  uv_tcp_t server;
+static uv_tcp_t server;
+
+/* Listens; returns the port. */
+static int listen_on(int port) {
   struct sockaddr_in addr;
   int err;
   uv_tcp_init(loop, &server);
@@ -181,7 +186,11 @@ static int serve(int port) {
   struct sockaddr_storage name;
   int namelen = sizeof name;
   uv_tcp_getsockname(&server, (struct sockaddr *)&name, &namelen);
-  printf("PORT=%d\n", ntohs(((struct sockaddr_in *)&name)->sin_port));
+  return ntohs(((struct sockaddr_in *)&name)->sin_port);
+}
+
+static int serve(int port) {
+  printf("PORT=%d\n", listen_on(port));
   fflush(stdout);
   return uv_run(loop, UV_RUN_DEFAULT);
 }
@@ -197,12 +206,15 @@ typedef struct client {
   char buf[65536];
 } client_t;
 
-static long n_msgs, msg_size, n_failed, n_conns;
+static long n_msgs, msg_size, n_failed, n_conns, n_ended;
+static int with_server; /* w5: close the server when every client ended */
 static char *message;
 
 static void client_end(client_t *c, int failed) {
   n_failed += failed;
   uv_close((uv_handle_t *)&c->tcp, NULL);
+  if (++n_ended == n_conns && with_server)
+    uv_close((uv_handle_t *)&server, NULL);
 }
 
 static void client_written(uv_write_t *req, int status) {
@@ -309,25 +321,32 @@ static long arg_long(int argc, char **argv, int i, long dflt) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
+  if (argc < 2 || (argc < 3 && strcmp(argv[1], "w5") != 0)) {
     fprintf(stderr, "usage: bench_ref http|httpk|echo PORT\n"
-                    "       bench_ref client PORT [CONNS [MSGS [SIZE]]]\n");
+                    "       bench_ref client PORT [CONNS [MSGS [SIZE]]]\n"
+                    "       bench_ref w5 [CONNS [MSGS [SIZE]]]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   loop = uv_default_loop();
-  int port = (int)arg_long(argc, argv, 2, 0);
   const char *m = argv[1];
-  if (strcmp(m, "client") == 0) {
-    n_conns = arg_long(argc, argv, 3, 100);
-    n_msgs = arg_long(argc, argv, 4, 10000);
-    msg_size = arg_long(argc, argv, 5, 64);
+  int port = strcmp(m, "w5") == 0 ? 0 : (int)arg_long(argc, argv, 2, 0);
+  if (strcmp(m, "client") == 0 || strcmp(m, "w5") == 0) {
+    int a = 3;
+    if (strcmp(m, "w5") == 0) { /* no PORT argument */
+      with_server = 1;
+      mode = M_ECHO;
+      a = 2;
+    }
+    n_conns = arg_long(argc, argv, a, 100);
+    n_msgs = arg_long(argc, argv, a + 1, 10000);
+    msg_size = arg_long(argc, argv, a + 2, 64);
     if (n_conns < 1 || n_msgs < 1 || msg_size < 1 || msg_size > 65536) {
       fprintf(stderr, "bench_ref: client: counts must be >= 1, SIZE <= "
                       "65536\n");
       return 2;
     }
-    return run_client(port);
+    return run_client(with_server ? listen_on(0) : port);
   }
   if (strcmp(m, "http") == 0)
     mode = M_HTTP_CLOSE;

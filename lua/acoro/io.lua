@@ -158,8 +158,10 @@ function Stream:readline(max, timeout)
   check_open(self, "readline")
   check_number(max, "readline", "max", 1)
   max = max or DEFAULT_MAX_LINE
+  local line = self:_take_line(max) -- a line already buffered: no wait at all
+  if line then return line end
   local ok, e, c = fill(self, max, 10, deadline_of(self, timeout, "readline"))
-  local line = self:_take_line(max)
+  line = self:_take_line(max)
   if line then return line end
   local have = self:_buffered()
   if have >= max then return self:_take(max) end

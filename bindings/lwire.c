@@ -5,12 +5,13 @@
  * builds Lua values directly, and runs only after acoro_wire_check passed.
  *
  * Why not msgpack-c's unpacker for decoding: it builds a msgpack_object
- * tree in a zone first, which the Lua values are then copied from. The
- * cursor skips that tree; measured on the small message of
- * bench/wire_codec.lua it decodes about 1.5x faster than msgpack_unpack_next
- * plus the same conversion (bench/RESULTS.md, "Wire codec"). msgpuck is not
- * needed: acoro_wire_check is the validator (mp_check's role) and the
- * cursor is a few dozen lines.
+ * tree in a zone first, which the Lua values are then copied from (and it
+ * reserves that zone from declared counts, so it may only ever see frames
+ * acoro_wire_check passed). The cursor skips the tree: on the small message
+ * of bench/wire_codec.lua, check + cursor decodes 1.2-1.6x (median 1.4x)
+ * faster than check + msgpack_unpack_next + the same walk into Lua
+ * (bench/wire_unpack.c; bench/RESULTS.md, "Wire codec"). msgpuck is not
+ * needed: acoro_wire_check plays mp_check's part, and the cursor is short.
  *
  * ENGINE THREAD or any Lua state's own thread: nothing here is shared
  * between Lua states (the encode buffer belongs to one state). */
@@ -221,22 +222,25 @@ static int enc_table(enc_t *E, int idx, int depth) {
   if (!lua_checkstack(L, 6))
     return enc_raise(E, "acoro: out of Lua stack while encoding");
 
-  /* Classify: an array iff every key is an integer in 1..n, n keys. */
+  /* Classify: an array iff every key is an integer in 1..n, n keys. A
+   * table with keys 1..n has a length >= 1, so n == 0 means a map (or an
+   * empty table: the map loop below writes it as an empty array). */
+  if (n == 0)
+    is_array = 0;
   lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
+  while (is_array && lua_next(L, idx) != 0) {
     lua_Number k;
     lua_pop(L, 1);
     k = lua_tonumber(L, -1);
-    if (n == 0 || lua_type(L, -1) != LUA_TNUMBER || k != floor(k) || k < 1 ||
-        k > (lua_Number)n || ++count > n) {
-      lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER || k != floor(k) || k < 1 ||
+        k > (lua_Number)n || ++count > n)
       is_array = 0;
-      break;
-    }
   }
-  if (count != n) /* holes: {1, nil, 3} */
+  if (!is_array)
+    lua_pop(L, 1); /* the nil, or the key the loop broke off at */
+  if (count != n)  /* holes: {1, nil, 3} */
     is_array = 0;
-  if (is_array) { /* n == 0 here means the table is empty */
+  if (is_array) {
     size_t j;
     msgpack_pack_array(&E->pk, n);
     for (j = 1; j <= n; j++) {
@@ -274,7 +278,9 @@ static int enc_table(enc_t *E, int idx, int depth) {
   }
   if (E->buf->oom || E->buf->toobig)
     return -1;
-  if (count <= 15) {
+  if (count == 0) {
+    E->buf->data[hdr] = (char)0x90; /* {}: an empty array */
+  } else if (count <= 15) {
     E->buf->data[hdr] = (char)(0x80 | count);
   } else {
     size_t grow = count <= 0xffff ? 2 : 4, body = E->buf->size - hdr - 1;

@@ -421,6 +421,8 @@ int luaopen_acoro_core(lua_State *L) {
   lua_setfield(L, -2, "fs");
   lpool_open(L, b->engine);
   lua_setfield(L, -2, "pool");
+  lwire_open(L);
+  lua_setfield(L, -2, "wire");
   return 1;
 }
 

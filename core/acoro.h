@@ -55,7 +55,8 @@ extern "C" {
   XX(EWAITING, -2011, "another coroutine is already waiting on this object")   \
   XX(ECLOSED, -2012, "object is closed")                                       \
   XX(EIO, -2013, "I/O failed (see the object's status)")                       \
-  XX(ETLS, -2014, "TLS failed (see acoro_stream_tls_error)")
+  XX(ETLS, -2014, "TLS failed (see acoro_stream_tls_error)")                   \
+  XX(EWIRE, -2015, "malformed or oversize message (see the reason)")
 
 /* Coroutine states as the API reports them: XX(name, lua_name). */
 #define ACORO_STATE_MAP(XX)                                                    \
@@ -459,6 +460,31 @@ ACORO_API int acoro_work_done(const acoro_work_t *w);
 ACORO_API void *acoro_work_data(const acoro_work_t *w);
 ACORO_API void acoro_work_release(acoro_work_t *w);
 ACORO_API int acoro_pool_size(int n);
+
+/* Wire values (wire.c): the MessagePack frames peers exchange (DESIGN.md
+ * section 4). acoro_wire_check validates ONE MessagePack value at the start
+ * of buf in place: iteratively (a fixed stack, no recursion), allocating
+ * nothing, reading no byte past buf + len. Every declared str/bin/ext length
+ * is checked against the bytes left, every array/map count too (each element
+ * needs at least one byte) before anything is trusted; nesting deeper than
+ * limits->max_depth (at most ACORO_WIRE_DEPTH_CAP) and a value longer than
+ * limits->max_bytes are refused. Returns 0 with *used = the value's length
+ * (bytes after it are the caller's business), or ACORO_EWIRE with *used =
+ * the offset of the offending header and, if reason is not NULL, a
+ * sanitised reason (no input bytes, only numbers) such as "array of
+ * 4294967295 elements in 9 bytes left (at byte 0)". After a 0 a decoder may
+ * trust every declared length and count. ANY THREAD (pure function). */
+#define ACORO_WIRE_MAX_BYTES (64u << 20) /* a frame after authentication */
+#define ACORO_WIRE_PREAUTH_BYTES 4096u   /* a frame before it */
+#define ACORO_WIRE_MAX_DEPTH 64
+#define ACORO_WIRE_DEPTH_CAP 256
+typedef struct acoro_wire_limits_s {
+  size_t max_bytes;
+  int max_depth; /* containers open at once; 0 allows only scalars */
+} acoro_wire_limits_t;
+ACORO_API int acoro_wire_check(const char *buf, size_t len,
+                               const acoro_wire_limits_t *limits, size_t *used,
+                               char *reason, size_t reason_len);
 
 /* Frees the engine and every record left; no coroutine may be running. */
 ACORO_API void acoro_engine_free(acoro_engine_t *e);

@@ -39,7 +39,17 @@
   XX(fs_ops_released_before_done)                                              \
   XX(file_outlives_engine_free)                                                \
   XX(work_released_before_done)                                                \
-  XX(pool_size_is_fixed_once_used)
+  XX(pool_size_is_fixed_once_used)                                             \
+  XX(wire_check_accepts_every_kind)                                            \
+  XX(wire_check_truncated_every_prefix)                                        \
+  XX(wire_check_declared_lengths_beyond_the_bytes)                             \
+  XX(wire_check_declared_counts_beyond_the_bytes)                              \
+  XX(wire_check_map_with_odd_count)                                            \
+  XX(wire_check_100000_nested_arrays)                                          \
+  XX(wire_check_depth_limits)                                                  \
+  XX(wire_check_size_limit)                                                    \
+  XX(wire_check_reserved_byte_and_short_reason)                                \
+  XX(wire_check_random_bytes)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

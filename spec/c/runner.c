@@ -39,7 +39,19 @@
   XX(fs_ops_released_before_done)                                              \
   XX(file_outlives_engine_free)                                                \
   XX(work_released_before_done)                                                \
-  XX(pool_size_is_fixed_once_used)
+  XX(pool_size_is_fixed_once_used)                                             \
+  XX(net_exchange_keeps_order_both_ways)                                       \
+  XX(net_large_message_split_while_heartbeats_continue)                        \
+  XX(net_wrong_secret_refused_both_log)                                        \
+  XX(net_secret_against_no_secret_refused)                                     \
+  XX(net_version_mismatch_refused)                                             \
+  XX(net_preauth_garbage_closes_others_unharmed)                               \
+  XX(net_killed_peer_is_down_at_once)                                          \
+  XX(net_stopped_peer_is_down_within_heartbeats)                               \
+  XX(net_simultaneous_connect_keeps_one_link)                                  \
+  XX(net_busy_peer_refuses_then_writable)                                      \
+  XX(net_restarted_node_is_a_new_peer)                                         \
+  XX(net_stop_with_peers_connected_frees_everything)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

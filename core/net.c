@@ -476,6 +476,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   uv_timer_init(&n->loop, &n->tick);
   n->tick.data = n;
   rc = listen_on(n, opts->port);
+  snprintf(n->name, sizeof n->name, "%s",
+           opts->name ? opts->name : n->location);
   if (rc == 0 && (n->eng_wake = malloc(sizeof *n->eng_wake)) == NULL)
     rc = ACORO_ENOMEM;
   if (rc == 0 &&
@@ -501,8 +503,6 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
     free_net(n);
     return rc;
   }
-  snprintf(n->name, sizeof n->name, "%s",
-           opts->name ? opts->name : n->location);
   if (!n->has_secret && !is_loopback(n->host))
     net_log(n, 1,
             "listening on %s without a secret: any node that can reach it "

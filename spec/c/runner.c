@@ -51,7 +51,11 @@
   XX(net_simultaneous_connect_keeps_one_link)                                  \
   XX(net_busy_peer_refuses_then_writable)                                      \
   XX(net_restarted_node_is_a_new_peer)                                         \
-  XX(net_stop_with_peers_connected_frees_everything)
+  XX(net_stop_with_peers_connected_frees_everything)                           \
+  XX(net_busy_engine_thread_keeps_peers_up)                                    \
+  XX(net_close_peer_downs_both_sides_once)                                     \
+  XX(net_connect_failures_are_reported)                                        \
+  XX(net_postauth_malformed_frames_close_only_that_peer)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

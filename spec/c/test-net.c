@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -673,5 +675,224 @@ TEST(net_stop_with_peers_connected_frees_everything) {
   PUMP_UNTIL(e, 0.02, 0);
   free(chunk);
   acoro_net_stop(c.net);
+  finish(e, &a, &b);
+}
+
+/* The engine thread computes for 1.5 s (about 4x the time after which a
+ * silent peer is down): the net threads keep the heartbeats going and
+ * queue what comes, which the engine gets once it is back. */
+TEST(net_busy_engine_thread_keeps_peers_up) {
+  acoro_engine_t *e = net_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_stats_t st0, st1;
+  uint32_t i;
+  o.heartbeat = 0.1;
+  start(e, &a, &o);
+  start(e, &b, &o);
+  link_pair(e, &a, &b);
+  acoro_net_stats(b.net, &st0);
+  for (i = 0; i < 1000; i++)
+    send_seq(&a, a.peer, i, 30);
+  usleep(1500 * 1000); /* the busy engine: no loop turn meanwhile */
+  acoro_net_stats(b.net, &st1);
+  ASSERT_TRUE(st1.heartbeats_in >= st0.heartbeats_in + 5);
+  ASSERT_EQ(st1.peers, 1);
+  PUMP_UNTIL(e, 10, b.msgs == 1000);
+  ASSERT_EQ(b.msgs, 1000);
+  ASSERT_EQ(b.order_broken, 0);
+  ASSERT_EQ(a.downs + b.downs, 0);
+  finish(e, &a, &b);
+}
+
+TEST(net_close_peer_downs_both_sides_once) {
+  acoro_engine_t *e = net_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = opts_of("s3cret");
+  start(e, &a, &o);
+  start(e, &b, &o);
+  link_pair(e, &a, &b);
+  ASSERT_EQ(acoro_net_close_peer(a.net, a.peer), 0);
+  PUMP_UNTIL(e, 5, a.downs == 1 && b.downs == 1);
+  ASSERT_EQ(a.downs, 1);
+  ASSERT_EQ(b.downs, 1);
+  ASSERT_TRUE(has(a.down_reason, "closed by this node"));
+  ASSERT_TRUE(has(b.down_reason, "closed by the peer"));
+  ASSERT_EQ(acoro_net_close_peer(a.net, a.peer), ACORO_ENOPEER);
+  ASSERT_EQ(acoro_net_send(b.net, b.peer, "x", 1), ACORO_ENOPEER);
+  PUMP_UNTIL(e, 0.2, 0);
+  ASSERT_EQ(a.downs + b.downs, 2);
+  finish(e, &a, &b);
+}
+
+/* Connecting to nothing, to a bad location, or to itself ends in
+ * connect_done with a reason; connecting to a peer already up answers at
+ * once with it. */
+TEST(net_connect_failures_are_reported) {
+  acoro_engine_t *e = net_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = opts_of("s3cret");
+  uv_tcp_t probe;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char free_loc[64];
+  start(e, &a, &o);
+  start(e, &b, &o);
+  /* A port that was free a moment ago: bound, named, closed. */
+  uv_tcp_init(acoro_engine_loop(e), &probe);
+  uv_ip4_addr("127.0.0.1", 0, (struct sockaddr_in *)&ss);
+  ASSERT_EQ(uv_tcp_bind(&probe, (struct sockaddr *)&ss, 0), 0);
+  ASSERT_EQ(uv_tcp_getsockname(&probe, (struct sockaddr *)&ss, &len), 0);
+  snprintf(free_loc, sizeof free_loc, "127.0.0.1:%d",
+           ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  uv_close((uv_handle_t *)&probe, NULL);
+  ASSERT_EQ(acoro_net_connect(a.net, free_loc, 1), 0);
+  PUMP_UNTIL(e, 5, a.connects == 1);
+  ASSERT_EQ(a.connects, 1);
+  ASSERT_TRUE(a.connect_status < 0);
+  ASSERT_TRUE(has(a.connect_reason, "cannot connect"));
+  ASSERT_EQ(acoro_net_connect(a.net, "no-port-here", 2), 0);
+  PUMP_UNTIL(e, 5, a.connects == 2);
+  ASSERT_EQ(a.connect_status, ACORO_EINVAL);
+  ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(a.net), 3), 0);
+  PUMP_UNTIL(e, 5, a.connects == 3);
+  ASSERT_TRUE(a.connect_status < 0);
+  ASSERT_TRUE(has(a.connect_reason, "itself"));
+  ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(b.net), 7), 0);
+  PUMP_UNTIL(e, 10, a.connects == 4 && b.ups == 1);
+  ASSERT_EQ(a.connect_status, 0);
+  ASSERT_EQ(b.ups, 1);
+  ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(b.net), 8), 0);
+  PUMP_UNTIL(e, 5, a.connects == 5);
+  ASSERT_EQ(a.connect_status, 0);
+  ASSERT_EQ(a.connect_peer, a.peer);
+  ASSERT_EQ(a.ups, 1);
+  finish(e, &a, &b);
+}
+
+/* A raw client (location 127.0.0.1:port) that passes the handshake as the
+ * arbiter (its incarnation, 1, is lower than any engine's but a few) and then
+ * sends `bad`. */
+static int raw_authenticated(const char *location, const char *secret, int port,
+                             const unsigned char *bad, size_t badlen) {
+  unsigned char theirs[4 + 1 + 184], hello[4 + 1 + 184], pf[4 + 1 + 32];
+  unsigned char msg[18 + 1 + 64], mine[32], sel[5] = {0, 0, 0, 1, 3};
+  unsigned int plen = 32;
+  size_t got = 0;
+  int fd = raw_connect(location), i;
+  fcntl(fd, F_SETFL, 0); /* blocking for the handshake */
+  while (got < sizeof theirs) {
+    ssize_t n = recv(fd, theirs + got, sizeof theirs - got, 0);
+    ASSERT_TRUE(n > 0);
+    got += (size_t)n;
+  }
+  for (i = 0; i < 32; i++)
+    mine[i] = (unsigned char)(i * 13 + 1);
+  memset(hello, 0, sizeof hello);
+  hello[3] = 185;
+  hello[4] = 1;
+  memcpy(hello + 5, "ACORONET", 8);
+  hello[5 + 9] = 1;  /* major 1 */
+  hello[5 + 19] = 1; /* incarnation 1 */
+  memcpy(hello + 5 + 20, mine, 32);
+  hello[5 + 52] = 1; /* has a secret */
+  /* Its own location: clients with one key would replace each other. */
+  snprintf((char *)hello + 5 + 56, 64, "127.0.0.1:%d", port);
+  memcpy(hello + 5 + 120, "raw", 3);
+  ASSERT_EQ(send(fd, hello, sizeof hello, 0), (ssize_t)sizeof hello);
+  memcpy(msg, "acoro-net-proof-v1", 18);
+  msg[18] = 'I';
+  memcpy(msg + 19, mine, 32);
+  memcpy(msg + 51, theirs + 5 + 20, 32);
+  memset(pf, 0, 5);
+  pf[3] = 33;
+  pf[4] = 2;
+  ASSERT_TRUE(HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, sizeof msg,
+                   pf + 5, &plen) != NULL);
+  ASSERT_EQ(send(fd, pf, sizeof pf, 0), (ssize_t)sizeof pf);
+  got = 0;
+  while (got < sizeof pf) { /* the node's proof (not checked here) */
+    ssize_t n = recv(fd, pf + got, sizeof pf - got, 0);
+    ASSERT_TRUE(n > 0);
+    got += (size_t)n;
+  }
+  ASSERT_EQ(send(fd, sel, sizeof sel, 0), (ssize_t)sizeof sel);
+  ASSERT_EQ(send(fd, bad, badlen, 0), (ssize_t)badlen);
+  fcntl(fd, F_SETFL, O_NONBLOCK);
+  return fd;
+}
+
+/* After authentication: a frame over 64 MB, an unknown type and a split
+ * message that grows past 64 MB each close only their own link. */
+TEST(net_postauth_malformed_frames_close_only_that_peer) {
+  acoro_engine_t *e = net_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = opts_of("s3cret");
+  unsigned char huge[5] = {0xff, 0xff, 0xff, 0xff, 6};
+  unsigned char unknown[6] = {0, 0, 0, 2, 99, 0};
+  unsigned char *parts;
+  size_t i, nparts = 1100, plen = 5 + 65536; /* 1100 x 64 KB > 64 MB */
+  int fds[3], closed[3] = {0};
+  double t0;
+  uint32_t seq = 0;
+  start(e, &a, &o);
+  start(e, &b, &o);
+  link_pair(e, &a, &b);
+  if (acoro_net_incarnation(b.net) <= 1) /* 1 in 2^63: b would arbitrate */
+    goto out;
+  fds[0] = raw_authenticated(acoro_net_location(b.net), "s3cret", 9, huge, 5);
+  fds[1] =
+      raw_authenticated(acoro_net_location(b.net), "s3cret", 10, unknown, 6);
+  parts = malloc(nparts * plen);
+  ASSERT_TRUE(parts != NULL);
+  memset(parts, 0, nparts * plen);
+  for (i = 0; i < nparts; i++) {
+    parts[i * plen + 1] = 1; /* length 65537 */
+    parts[i * plen + 3] = 1;
+    parts[i * plen + 4] = 7; /* PART */
+  }
+  fds[2] = raw_authenticated(acoro_net_location(b.net), "s3cret", 11, parts, 0);
+  t0 = now_s();
+  /* Written while the engine pumps: the node reads as it goes. */
+  {
+    size_t off = 0;
+    while (off < nparts * plen && !closed[2] && now_s() < t0 + 10) {
+      ssize_t n = send(fds[2], parts + off, nparts * plen - off, MSG_NOSIGNAL);
+      if (n > 0)
+        off += (size_t)n;
+      else if (errno != EAGAIN && errno != EWOULDBLOCK)
+        break;
+      uv_run(acoro_engine_loop(e), UV_RUN_NOWAIT);
+    }
+  }
+  free(parts);
+  send_seq(&a, a.peer, seq++, 16);
+  while (!(closed[0] && closed[1] && closed[2]) && now_s() < t0 + 10) {
+    for (i = 0; i < 3; i++)
+      if (!closed[i])
+        closed[i] = raw_closed(fds[i]);
+    if (b.msgs == seq)
+      send_seq(&a, a.peer, seq++, 16);
+    uv_run(acoro_engine_loop(e), UV_RUN_ONCE);
+  }
+  ASSERT_TRUE(closed[0] && closed[1] && closed[2]);
+  PUMP_UNTIL(e, 5, b.downs == 3);
+  ASSERT_EQ(b.ups, 4); /* a and the three raw clients */
+  ASSERT_EQ(b.downs, 3);
+  ASSERT_EQ(a.downs, 0);
+  if (!has(b.logs, "frame length 4294967295 (limit 67108865)") ||
+      !has(b.logs, "unexpected frame (type 99") ||
+      !has(b.logs, "split message over")) {
+    fprintf(stderr, "b's log:\n%s", b.logs);
+    ASSERT_TRUE(0);
+  }
+  /* a and b still exchange. */
+  send_seq(&a, a.peer, seq++, 16);
+  PUMP_UNTIL(e, 5, b.msgs == seq);
+  ASSERT_EQ(b.msgs, seq);
+  ASSERT_EQ(b.order_broken, 0);
+  for (i = 0; i < 3; i++)
+    close(fds[i]);
+out:
   finish(e, &a, &b);
 }

@@ -527,7 +527,8 @@ typedef struct acoro_net_s acoro_net_t;
  * handshake_timeout seconds (5); busy_limit bytes queued to one peer before
  * sends are refused with ACORO_EPEERBUSY (4 MB); incarnation (the engine's;
  * with the location it names this node); version_major/minor (this
- * build's; tests set others). */
+ * build's; tests set others); discover_port: the UDP port of discovery
+ * pings (0: no discovery; see acoro_net_discover). */
 typedef struct acoro_net_opts_s {
   const char *host;
   int port;
@@ -540,6 +541,7 @@ typedef struct acoro_net_opts_s {
   size_t busy_limit;
   uint64_t incarnation;
   int version_major, version_minor;
+  int discover_port;
 } acoro_net_opts_t;
 /* Callbacks, all optional, all called on the engine thread. peer_up: a peer
  * passed the handshake; peer_down: it went (once per peer; reason says
@@ -588,6 +590,15 @@ ACORO_API int acoro_net_connect(acoro_net_t *net, const char *location,
 /* Closes the peer's link (peer_down follows); ACORO_ENOPEER if unknown. */
 ACORO_API int acoro_net_close_peer(acoro_net_t *net, uint64_t peer);
 ACORO_API void acoro_net_stats(acoro_net_t *net, acoro_net_stats_t *st);
+/* Discovery (with discover_port): a UDP ping carrying only magic, version,
+ * incarnation, location and name goes to the broadcast address of every
+ * IPv4 interface that is up (only 127.255.255.255 when the node listens
+ * on loopback) at start and at each call; a node that hears one from a
+ * node it has no link to connects to it (peer_up follows, no
+ * connect_done). Nodes of one host share the port (address reuse). The
+ * ping proves nothing: the TCP handshake does. ACORO_EINVAL without a
+ * discover_port. */
+ACORO_API int acoro_net_discover(acoro_net_t *net);
 
 #ifdef __cplusplus
 }

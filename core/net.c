@@ -54,8 +54,11 @@
  * order, coalesced, up to BATCH bytes; messages over CHUNK go as CHUNK-sized
  * pieces, so a 10 MB message holds a heartbeat back by one batch at most.
  *
+ * DISCOVERY (net_discover.c, optional): UDP pings on a shared port; a node
+ * that hears one connects to the sender over TCP (the handshake decides).
+ *
  * NOT YET: TLS on peer links (the handshake would run inside TLS, over
- * tls.c's OpenSSL contexts); UDP discovery; a bound on the inbound event
+ * tls.c's OpenSSL contexts); a bound on the inbound event
  * queue (a busy engine thread lets it grow: the net thread could stop
  * reading a peer past a limit, as sends do with EPEERBUSY).
  */
@@ -287,6 +290,7 @@ static void shut_down(acoro_net_t *n) {
   uv_close((uv_handle_t *)&n->listener, NULL);
   uv_close((uv_handle_t *)&n->wake, NULL);
   uv_close((uv_handle_t *)&n->tick, NULL);
+  net_discover_close(n);
 }
 
 static void on_wake(uv_async_t *h) {
@@ -322,7 +326,9 @@ static void on_wake(uv_async_t *h) {
       continue;
     }
     if (c->kind == CMD_CONNECT) {
-      net_start_connect(n, c);
+      net_connect_to(n, c->data, 1, c->req);
+    } else if (c->kind == CMD_DISCOVER) {
+      net_discover_ping(n);
     } else if ((p = peer_by_id(n, c->peer)) != NULL && p->link) {
       net_link_close(p->link, 2, 1, "closed by this node");
     }
@@ -372,15 +378,11 @@ static void on_tick(uv_timer_t *t) {
 
 static void net_thread(void *arg) {
   acoro_net_t *n = arg;
+  net_discover_ping(n);
   uv_run(&n->loop, UV_RUN_DEFAULT);
 }
 
 /* ---- the API (ENGINE THREAD) ---- */
-
-static int is_loopback(const char *host) {
-  return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-         strcmp(host, "localhost") == 0;
-}
 
 static int listen_on(acoro_net_t *n, int port) {
   struct sockaddr_storage ss;
@@ -428,7 +430,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
     opts = &none;
   if ((opts->host && strlen(opts->host) >= FIELD - 8) ||
       (opts->name && strlen(opts->name) >= FIELD) || opts->port < 0 ||
-      opts->port > 65535)
+      opts->port > 65535 || opts->discover_port < 0 ||
+      opts->discover_port > 65535)
     return ACORO_EINVAL;
   n = calloc(1, sizeof *n);
   if (n == NULL)
@@ -478,6 +481,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   rc = listen_on(n, opts->port);
   snprintf(n->name, sizeof n->name, "%s",
            opts->name ? opts->name : n->location);
+  if (rc == 0 && opts->discover_port > 0)
+    rc = net_discover_start(n, opts->discover_port);
   if (rc == 0 && (n->eng_wake = malloc(sizeof *n->eng_wake)) == NULL)
     rc = ACORO_ENOMEM;
   if (rc == 0 &&
@@ -497,13 +502,14 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
     uv_close((uv_handle_t *)&n->listener, NULL);
     uv_close((uv_handle_t *)&n->wake, NULL);
     uv_close((uv_handle_t *)&n->tick, NULL);
+    net_discover_close(n);
     uv_run(&n->loop, UV_RUN_DEFAULT);
     uv_loop_close(&n->loop);
     uv_mutex_destroy(&n->mu);
     free_net(n);
     return rc;
   }
-  if (!n->has_secret && !is_loopback(n->host))
+  if (!n->has_secret && !net_is_loopback(n->host))
     net_log(n, 1,
             "listening on %s without a secret: any node that can reach it "
             "may peer with it",
@@ -597,6 +603,12 @@ int acoro_net_connect(acoro_net_t *n, const char *location, uint64_t request) {
   if (location == NULL || strlen(location) >= FIELD)
     return ACORO_EINVAL;
   return queue_cmd(n, CMD_CONNECT, 0, request, location);
+}
+
+int acoro_net_discover(acoro_net_t *n) {
+  if (n->udp_port == 0)
+    return ACORO_EINVAL;
+  return queue_cmd(n, CMD_DISCOVER, 0, 0, NULL);
 }
 
 int acoro_net_close_peer(acoro_net_t *n, uint64_t peer) {

@@ -32,6 +32,14 @@
 #define HELLO_LOC 56
 #define HELLO_NAME (HELLO_LOC + FIELD)
 #define HELLO_LEN (HELLO_NAME + FIELD)
+/* Discovery datagram (fixed size; anything else is ignored). */
+#define DISC_MAGIC "ACORODSC"
+#define DISC_MAJOR 8
+#define DISC_MINOR 10
+#define DISC_INC 12
+#define DISC_LOC 20
+#define DISC_NAME (DISC_LOC + FIELD)
+#define DISC_LEN (DISC_NAME + FIELD)
 
 #define FRAME_MAP(XX)                                                          \
   XX(HELLO, 1)                                                                 \
@@ -49,7 +57,7 @@ enum {
 };
 enum { REFUSE_DUP = 1 }; /* REFUSE codes; any other: log the text */
 
-enum { CMD_SEND, CMD_CONNECT, CMD_CLOSE };
+enum { CMD_SEND, CMD_CONNECT, CMD_CLOSE, CMD_DISCOVER };
 enum { EV_UP, EV_DOWN, EV_MSG, EV_CONNECT, EV_WRITABLE, EV_LOG };
 /* RESOLVING/CONNECTING: outbound, before the socket is connected; HELLO:
  * waiting for the other's HELLO; PROOF: for its PROOF; SELECT: proven,
@@ -144,6 +152,9 @@ struct acoro_net_s {
   uv_async_t wake;
   uv_timer_t tick;
   uv_thread_t thread;
+  uv_udp_t udp; /* discovery, when udp_port */
+  int udp_port;
+  char dgram[DISC_LEN + 1];
   link_t *links;
   dupwait_t *dupwaits;
   uint64_t next_peer;
@@ -217,7 +228,14 @@ void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...)
 void net_on_link_closed(uv_handle_t *h);
 void net_ctl_frame(link_t *l, int type, const void *payload, size_t n);
 void net_kick(link_t *l);
-void net_start_connect(acoro_net_t *n, cmd_t *c);
+void net_connect_to(acoro_net_t *n, const char *location, int has_req,
+                    uint64_t req);
 void net_on_connection(uv_stream_t *server, int status);
+
+/* net_discover.c. start: ENGINE THREAD, before the net thread runs. */
+int net_is_loopback(const char *host);
+int net_discover_start(acoro_net_t *n, int port);
+void net_discover_ping(acoro_net_t *n);
+void net_discover_close(acoro_net_t *n);
 
 #endif /* ACORO_NET_INTERNAL_H */

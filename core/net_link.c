@@ -719,30 +719,36 @@ static int split_location(const char *loc, char *host, size_t hl, int *port) {
   return 0;
 }
 
-void net_start_connect(acoro_net_t *n, cmd_t *c) {
+/* Opens a link to location; with has_req, connect_done(req) tells the end
+ * (at once when a peer at that location is up). */
+void net_connect_to(acoro_net_t *n, const char *location, int has_req,
+                    uint64_t req) {
   char host[FIELD], port[16];
   int portn;
-  peer_t *p = net_peer_by_location(n, c->data);
+  peer_t *p = net_peer_by_location(n, location);
   link_t *l;
   struct addrinfo hints;
   if (p != NULL) {
-    net_post_connect(n, c->req, 0, p->id, NULL);
+    if (has_req)
+      net_post_connect(n, req, 0, p->id, NULL);
     return;
   }
-  if (split_location(c->data, host, sizeof host, &portn) != 0) {
-    net_post_connect(n, c->req, ACORO_EINVAL, 0, "not a host:port location");
+  if (split_location(location, host, sizeof host, &portn) != 0) {
+    if (has_req)
+      net_post_connect(n, req, ACORO_EINVAL, 0, "not a host:port location");
     return;
   }
   l = link_new(n, 1);
   if (l == NULL || (l->gai = malloc(sizeof *l->gai)) == NULL) {
     if (l)
       net_link_close(l, 0, 0, NULL);
-    net_post_connect(n, c->req, ACORO_ENOMEM, 0, "out of memory");
+    if (has_req)
+      net_post_connect(n, req, ACORO_ENOMEM, 0, "out of memory");
     return;
   }
-  l->has_req = 1;
-  l->req = c->req;
-  net_sanitize(l->addr, sizeof l->addr, c->data, c->len);
+  l->has_req = has_req;
+  l->req = req;
+  net_sanitize(l->addr, sizeof l->addr, location, strlen(location));
   snprintf(port, sizeof port, "%d", portn);
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;

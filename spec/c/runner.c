@@ -55,7 +55,8 @@
   XX(net_busy_engine_thread_keeps_peers_up)                                    \
   XX(net_close_peer_downs_both_sides_once)                                     \
   XX(net_connect_failures_are_reported)                                        \
-  XX(net_postauth_malformed_frames_close_only_that_peer)
+  XX(net_postauth_malformed_frames_close_only_that_peer)                       \
+  XX(net_discovery_on_loopback_finds_each_other)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

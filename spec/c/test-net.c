@@ -896,3 +896,66 @@ TEST(net_postauth_malformed_frames_close_only_that_peer) {
 out:
   finish(e, &a, &b);
 }
+
+/* A UDP port free a moment ago (bound, named, closed). */
+static int free_udp_port(acoro_engine_t *e) {
+  uv_udp_t u;
+  struct sockaddr_storage ss;
+  int len = sizeof ss, port;
+  uv_udp_init(acoro_engine_loop(e), &u);
+  uv_ip4_addr("127.0.0.1", 0, (struct sockaddr_in *)&ss);
+  ASSERT_EQ(uv_udp_bind(&u, (struct sockaddr *)&ss, 0), 0);
+  ASSERT_EQ(uv_udp_getsockname(&u, (struct sockaddr *)&ss, &len), 0);
+  port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  uv_close((uv_handle_t *)&u, NULL);
+  uv_run(acoro_engine_loop(e), UV_RUN_NOWAIT);
+  return port;
+}
+
+/* Three loopback nodes sharing a discovery port find each other by their
+ * start pings alone (each ping reaches the nodes already up); a second
+ * round of pings changes nothing; a bad datagram is ignored. */
+TEST(net_discovery_on_loopback_finds_each_other) {
+  acoro_engine_t *e = net_engine();
+  side_t s[3];
+  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_stats_t st[3];
+  int i, fd;
+  struct sockaddr_in sa;
+  memset(s, 0, sizeof s);
+  o.discover_port = free_udp_port(e);
+  for (i = 0; i < 3; i++)
+    start(e, &s[i], &o);
+  PUMP_UNTIL(e, 10, s[0].ups == 2 && s[1].ups == 2 && s[2].ups == 2);
+  for (i = 0; i < 3; i++) {
+    if (s[i].ups != 2)
+      fprintf(stderr, "node %d:\n%s", i, s[i].logs);
+    ASSERT_EQ(s[i].ups, 2);
+  }
+  /* Pings again, and junk on the port: no new link stays. */
+  fd = socket(AF_INET, SOCK_DGRAM, 0);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)o.discover_port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(sendto(fd, "ACORODSC", 8, 0, (struct sockaddr *)&sa, sizeof sa), 8);
+  close(fd);
+  for (i = 0; i < 3; i++)
+    ASSERT_EQ(acoro_net_discover(s[i].net), 0);
+  PUMP_UNTIL(e, 10,
+             (acoro_net_stats(s[0].net, &st[0]),
+              acoro_net_stats(s[1].net, &st[1]),
+              acoro_net_stats(s[2].net, &st[2]),
+              st[0].links == 2 && st[1].links == 2 && st[2].links == 2));
+  PUMP_UNTIL(e, 0.3, 0);
+  for (i = 0; i < 3; i++) {
+    acoro_net_stats(s[i].net, &st[i]);
+    ASSERT_EQ(st[i].links, 2);
+    ASSERT_EQ(st[i].peers, 2);
+    ASSERT_EQ(s[i].ups, 2);
+    ASSERT_EQ(s[i].downs, 0);
+  }
+  acoro_net_stop(s[2].net);
+  s[2].net = NULL;
+  finish(e, &s[0], &s[1]);
+}

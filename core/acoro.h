@@ -561,10 +561,11 @@ typedef struct acoro_net_host_s {
   void (*log)(void *data, int level, const char *line);
 } acoro_net_host_t;
 /* Counters, for tests and monitoring (ANY THREAD). links: TCP connections
- * open (handshaking, up or closing); peers: peers up. */
+ * open (handshaking, up or closing); peers: peers up; writes: socket
+ * writes (each a batch of coalesced frames). */
 typedef struct acoro_net_stats_s {
   uint32_t links, peers;
-  uint64_t heartbeats_in, frames_in, bytes_in, bytes_out;
+  uint64_t heartbeats_in, frames_in, bytes_in, bytes_out, writes;
 } acoro_net_stats_t;
 /* start: binds and listens (errors: libuv's, at once), then starts the
  * thread. OWNERSHIP: the caller holds the net until acoro_net_stop, which

@@ -281,6 +281,7 @@ static void shut_down(acoro_net_t *n) {
     l->peer = NULL;
     l->closing = 1;
     if (l->gai) {
+      uv_cancel((uv_req_t *)l->gai); /* if not running yet: no wait */
       l->gai->data = NULL;
       l->gai = NULL;
     }
@@ -481,8 +482,10 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   rc = listen_on(n, opts->port);
   snprintf(n->name, sizeof n->name, "%s",
            opts->name ? opts->name : n->location);
-  if (rc == 0 && opts->discover_port > 0)
+  if (rc == 0 && opts->discover_port > 0) {
+    pool_note_use(); /* discovered nodes are resolved on libuv's pool */
     rc = net_discover_start(n, opts->discover_port);
+  }
   if (rc == 0 && (n->eng_wake = malloc(sizeof *n->eng_wake)) == NULL)
     rc = ACORO_ENOMEM;
   if (rc == 0 &&
@@ -602,6 +605,7 @@ static int queue_cmd(acoro_net_t *n, int kind, uint64_t peer, uint64_t req,
 int acoro_net_connect(acoro_net_t *n, const char *location, uint64_t request) {
   if (location == NULL || strlen(location) >= FIELD)
     return ACORO_EINVAL;
+  pool_note_use(); /* the net thread resolves on libuv's thread pool */
   return queue_cmd(n, CMD_CONNECT, 0, request, location);
 }
 

@@ -199,6 +199,7 @@ void net_kick(link_t *l) {
   b = uv_buf_init((char *)w, (unsigned)off);
   uv_mutex_lock(&n->mu);
   n->stats.bytes_out += off;
+  n->stats.writes++;
   uv_mutex_unlock(&n->mu);
   if (uv_write(&l->wreq, (uv_stream_t *)&l->tcp, &b, 1, on_written) != 0) {
     l->writing = 0;

@@ -56,7 +56,9 @@ extern "C" {
   XX(ECLOSED, -2012, "object is closed")                                       \
   XX(EIO, -2013, "I/O failed (see the object's status)")                       \
   XX(ETLS, -2014, "TLS failed (see acoro_stream_tls_error)")                   \
-  XX(EWIRE, -2015, "malformed or oversize message (see the reason)")
+  XX(EWIRE, -2015, "malformed or oversize message (see the reason)")           \
+  XX(ENOPEER, -2020, "no such peer, or the peer is down")                      \
+  XX(EPEERBUSY, -2021, "the peer's outgoing queue is full: wait for writable")
 
 /* Coroutine states as the API reports them: XX(name, lua_name). */
 #define ACORO_STATE_MAP(XX)                                                    \
@@ -523,6 +525,107 @@ ACORO_API void *acoro_co_host_ptr(const acoro_co_t *co);
 ACORO_API int acoro_co_restart(acoro_co_t *co);
 /* Drops every queued message (the host's drop hook sees each). */
 ACORO_API void acoro_mb_clear(acoro_co_t *co);
+
+/* The peer transport (net.c): a NETWORK THREAD with a libuv loop of its own
+ * listens for and holds the connections to other nodes, runs their
+ * handshake (mutual HMAC-SHA256 challenge-response on a shared secret),
+ * heartbeats, framing, coalescing and splitting. Payloads are opaque bytes.
+ * It talks to the engine thread through two queues; its events come back
+ * ON THE ENGINE THREAD, from the engine's loop, through acoro_net_host_t.
+ * A peer is one authenticated node (incarnation, location) while its link
+ * is up: its id (nonzero) is never reused, so a node that comes back (a
+ * restart, a reconnection) is a new peer with a new id.
+ * THREADS: every acoro_net_* call is ENGINE THREAD ONLY except
+ * acoro_net_stats. The net must be stopped before acoro_engine_free, and
+ * never from inside one of its own callbacks. While it runs, its async
+ * handle keeps the engine's loop alive (peers may wake coroutines), so
+ * acoro_engine_run does not report ACORO_EDEADLK. */
+typedef struct acoro_net_s acoro_net_t;
+#define ACORO_NET_VERSION_MAJOR 1
+#define ACORO_NET_VERSION_MINOR 0
+/* Longest message (bytes) acoro_net_send takes; longer: ACORO_EINVAL. */
+#define ACORO_NET_MSG_MAX (64u * 1024 * 1024)
+/* Options; zero fields take the defaults. host: numeric listen address
+ * (default 127.0.0.1); port 0 picks a free one; name (default: the
+ * location) and host at most 63 bytes; secret of secret_len bytes (NULL:
+ * none: such a node peers only with nodes that have none); heartbeat
+ * seconds (1) and missed heartbeats before a peer is down (4);
+ * handshake_timeout seconds (5); busy_limit bytes queued to one peer before
+ * sends are refused with ACORO_EPEERBUSY (4 MB); incarnation (the engine's;
+ * with the location it names this node); version_major/minor (this
+ * build's; tests set others); discover_port: the UDP port of discovery
+ * pings (0: no discovery; see acoro_net_discover). */
+typedef struct acoro_net_opts_s {
+  const char *host;
+  int port;
+  const char *name;
+  const char *secret;
+  size_t secret_len;
+  double heartbeat;
+  int missed;
+  double handshake_timeout;
+  size_t busy_limit;
+  uint64_t incarnation;
+  int version_major, version_minor;
+  int discover_port;
+} acoro_net_opts_t;
+/* Callbacks, all optional, all called on the engine thread. peer_up: a peer
+ * passed the handshake; peer_down: it went (once per peer; reason says
+ * why); message: a whole message from it (data valid during the call);
+ * connect_done: the end of acoro_net_connect (status 0 and the peer, or a
+ * negative code and a reason); writable: a peer that refused a send with
+ * ACORO_EPEERBUSY takes sends again; log: level 0 error, 1 warning, 2 info,
+ * one line (peer-supplied text in it is sanitised). */
+typedef struct acoro_net_host_s {
+  void (*peer_up)(void *data, uint64_t peer, const char *location,
+                  const char *name, uint64_t incarnation);
+  void (*peer_down)(void *data, uint64_t peer, const char *reason);
+  void (*message)(void *data, uint64_t peer, const char *msg, size_t len);
+  void (*connect_done)(void *data, uint64_t request, int status, uint64_t peer,
+                       const char *reason);
+  void (*writable)(void *data, uint64_t peer);
+  void (*log)(void *data, int level, const char *line);
+} acoro_net_host_t;
+/* Counters, for tests and monitoring (ANY THREAD). links: TCP connections
+ * open (handshaking, up or closing); peers: peers up; writes: socket
+ * writes (each a batch of coalesced frames). */
+typedef struct acoro_net_stats_s {
+  uint32_t links, peers;
+  uint64_t heartbeats_in, frames_in, bytes_in, bytes_out, writes;
+} acoro_net_stats_t;
+/* start: binds and listens (errors: libuv's, at once), then starts the
+ * thread. OWNERSHIP: the caller holds the net until acoro_net_stop, which
+ * joins the thread and frees everything; events not yet delivered are
+ * dropped (no peer_down for the peers still up). */
+ACORO_API int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
+                              const acoro_net_host_t *cb, void *cb_data,
+                              acoro_net_t **out);
+ACORO_API void acoro_net_stop(acoro_net_t *net);
+/* "host:port" of the listener; valid until acoro_net_stop. */
+ACORO_API const char *acoro_net_location(const acoro_net_t *net);
+ACORO_API uint64_t acoro_net_incarnation(const acoro_net_t *net);
+/* Queues a copy of data for the peer (order kept per peer): 0, ACORO_ENOPEER
+ * (unknown or down), ACORO_EPEERBUSY (over busy_limit: wait for writable),
+ * ACORO_EINVAL (over ACORO_NET_MSG_MAX), ACORO_ENOMEM. */
+ACORO_API int acoro_net_send(acoro_net_t *net, uint64_t peer, const char *data,
+                             size_t len);
+/* Connects to "host:port"; connect_done(request, ...) tells the end, only
+ * once the handshake succeeded or failed (at once with the peer when one at
+ * that location is up). */
+ACORO_API int acoro_net_connect(acoro_net_t *net, const char *location,
+                                uint64_t request);
+/* Closes the peer's link (peer_down follows); ACORO_ENOPEER if unknown. */
+ACORO_API int acoro_net_close_peer(acoro_net_t *net, uint64_t peer);
+ACORO_API void acoro_net_stats(acoro_net_t *net, acoro_net_stats_t *st);
+/* Discovery (with discover_port): a UDP ping carrying only magic, version,
+ * incarnation, location and name goes to the broadcast address of every
+ * IPv4 interface that is up (only 127.255.255.255 when the node listens
+ * on loopback) at start and at each call; a node that hears one from a
+ * node it has no link to connects to it (peer_up follows, no
+ * connect_done). Nodes of one host share the port (address reuse). The
+ * ping proves nothing: the TCP handshake does. ACORO_EINVAL without a
+ * discover_port. */
+ACORO_API int acoro_net_discover(acoro_net_t *net);
 
 #ifdef __cplusplus
 }

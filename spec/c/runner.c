@@ -49,7 +49,24 @@
   XX(wire_check_depth_limits)                                                  \
   XX(wire_check_size_limit)                                                    \
   XX(wire_check_reserved_byte_and_short_reason)                                \
-  XX(wire_check_random_bytes)
+  XX(wire_check_random_bytes)                                                  \
+  XX(net_exchange_keeps_order_both_ways)                                       \
+  XX(net_large_message_split_while_heartbeats_continue)                        \
+  XX(net_wrong_secret_refused_both_log)                                        \
+  XX(net_secret_against_no_secret_refused)                                     \
+  XX(net_version_mismatch_refused)                                             \
+  XX(net_preauth_garbage_closes_others_unharmed)                               \
+  XX(net_killed_peer_is_down_at_once)                                          \
+  XX(net_stopped_peer_is_down_within_heartbeats)                               \
+  XX(net_simultaneous_connect_keeps_one_link)                                  \
+  XX(net_busy_peer_refuses_then_writable)                                      \
+  XX(net_restarted_node_is_a_new_peer)                                         \
+  XX(net_stop_with_peers_connected_frees_everything)                           \
+  XX(net_busy_engine_thread_keeps_peers_up)                                    \
+  XX(net_close_peer_downs_both_sides_once)                                     \
+  XX(net_connect_failures_are_reported)                                        \
+  XX(net_postauth_malformed_frames_close_only_that_peer)                       \
+  XX(net_discovery_on_loopback_finds_each_other)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

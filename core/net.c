@@ -1,0 +1,632 @@
+/* net.c: the peer transport. A network thread holds every connection to
+ * other nodes; payloads are opaque bytes (the codec is the engine side's).
+ * This file: threads, queues, events, peers, heartbeat tick and the API;
+ * net_link.c: one connection (handshake, frames, writes); net_internal.h:
+ * the structures both share.
+ *
+ * THREADS AND QUEUES. acoro_net_start binds the listener, then starts the
+ * NETWORK THREAD, which runs its own uv_loop (listener, connections, the
+ * tick timer, the `wake` async). The engine thread talks to it only through
+ * two mutex-protected FIFO queues:
+ *   engine -> net: commands (SEND, CONNECT, CLOSE) + uv_async_send(&wake);
+ *   net -> engine: events (UP, DOWN, MSG, CONNECT, WRITABLE, LOG) +
+ *     uv_async_send(eng_wake), an async handle on the engine's loop, whose
+ *     callback runs the host callbacks ON THE ENGINE THREAD.
+ * The engine thread may be busy for seconds: the net thread keeps reading,
+ * answering heartbeats and queueing events meanwhile.
+ *
+ * OWNERSHIP. Links (TCP connections) and peers belong to the net thread. A
+ * peer is on net->peers, a list changed only by the net thread and only
+ * under the mutex, so that acoro_net_send (engine thread) can look a peer up
+ * under the mutex; its `queued` and `want_writable` are SHARED (mutex). A
+ * SEND command carries the message copy; the net thread moves it onto the
+ * peer's out queue (per PEER, not per link: a link that loses a duplicate
+ * race never carried data) and frees it once copied into a write batch.
+ * acoro_net_stop joins the thread, then frees what the queues still hold.
+ *
+ * FRAMES: 4-byte big-endian length of what follows, 1 type byte, payload.
+ * Before authentication only HELLO and PROOF (fixed sizes), length at most
+ * 4 KB; after it at most 64 MB + 1. Types (FRAME_MAP): HELLO, PROOF, SELECT
+ * (the arbiter chose this link), REFUSE (code byte + text, then close),
+ * HEARTBEAT (empty), MSG (a whole message), PART/LAST (pieces of a message
+ * over 64 KB, reassembled up to 64 MB before delivery).
+ *
+ * HANDSHAKE. Both sides send HELLO at once (net_internal.h HELLO_*: magic,
+ * version major/minor, incarnation, 32-byte random challenge, flags (bit 0:
+ * has a secret), location and name in 64-byte NUL-padded fields). On the
+ * other's HELLO each checks magic, major version, secret flag and "not
+ * myself", then sends PROOF = HMAC-SHA256(secret, PROOF_LABEL, direction
+ * byte 'I' (initiator) or 'A' (acceptor), initiator's challenge, acceptor's
+ * challenge) and checks the other's with CRYPTO_memcmp. Every failure is
+ * decided by each side alone, so both log one line. Then the node with the
+ * lower (incarnation, location) is the ARBITER of the pair: it takes the
+ * link up and sends SELECT, or, when the pair already has a link up, sends
+ * REFUSE(DUP) and closes it. The other side takes a link up only on SELECT.
+ * So two nodes connecting to each other at once keep exactly one link, and
+ * no data ever flows on the other. The whole handshake has a deadline.
+ *
+ * LIVENESS. Every `heartbeat` seconds each up link gets a HEARTBEAT frame;
+ * any frame received counts as life; `missed` heartbeats without one, or an
+ * EOF or error on the socket, takes the peer down (peer_down once).
+ *
+ * WRITES. One uv_write per link at a time, of a batch: control frames
+ * first (heartbeats are never stuck behind data), then queued messages in
+ * order, coalesced, up to BATCH bytes; messages over CHUNK go as CHUNK-sized
+ * pieces, so a 10 MB message holds a heartbeat back by one batch at most.
+ *
+ * DISCOVERY (net_discover.c, optional): UDP pings on a shared port; a node
+ * that hears one connects to the sender over TCP (the handshake decides).
+ *
+ * NOT YET: TLS on peer links (the handshake would run inside TLS, over
+ * tls.c's OpenSSL contexts); a bound on the inbound event
+ * queue (a busy engine thread lets it grow: the net thread could stop
+ * reading a peer past a limit, as sends do with EPEERBUSY).
+ */
+#include "net_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- events (NET THREAD posts, ENGINE THREAD delivers) ---- */
+
+ev_t *net_ev_new(int kind, uint64_t peer, const char *text, size_t extra) {
+  size_t tl = text ? strlen(text) : 0;
+  ev_t *ev = calloc(1, sizeof *ev + tl + 1 + extra);
+  if (ev == NULL)
+    return NULL;
+  ev->kind = kind;
+  ev->peer = peer;
+  if (text)
+    memcpy(ev->text, text, tl);
+  return ev;
+}
+
+/* OWNERSHIP: the queue takes ev (NULL: an allocation failed; dropped). */
+void net_post(acoro_net_t *n, ev_t *ev) {
+  if (ev == NULL)
+    return;
+  uv_mutex_lock(&n->mu);
+  if (n->ev_tail)
+    n->ev_tail->next = ev;
+  else
+    n->ev_head = ev;
+  n->ev_tail = ev;
+  uv_mutex_unlock(&n->mu);
+  uv_async_send(n->eng_wake);
+}
+
+void net_log(acoro_net_t *n, int level, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  ev_t *ev;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  ev = net_ev_new(EV_LOG, 0, buf, 0);
+  if (ev)
+    ev->status = level;
+  net_post(n, ev);
+}
+
+void net_post_connect(acoro_net_t *n, uint64_t req, int status, uint64_t peer,
+                      const char *reason) {
+  ev_t *ev = net_ev_new(EV_CONNECT, peer, reason, 0);
+  if (ev) {
+    ev->req = req;
+    ev->status = status;
+  }
+  net_post(n, ev);
+}
+
+/* A MSG event's data is inline (after the empty text) or its own block. */
+static void ev_free(ev_t *ev) {
+  if (ev->data != ev->text + 1)
+    free(ev->data);
+  free(ev);
+}
+
+static void free_events(ev_t *ev) {
+  while (ev) {
+    ev_t *next = ev->next;
+    ev_free(ev);
+    ev = next;
+  }
+}
+
+void net_free_cmds(cmd_t *c) {
+  while (c) {
+    cmd_t *next = c->next;
+    free(c);
+    c = next;
+  }
+}
+
+/* ENGINE THREAD: runs the host's callbacks for every queued event, in
+ * order. The list is taken whole first: callbacks may send. */
+static void on_events(uv_async_t *h) {
+  acoro_net_t *n = h->data;
+  ev_t *ev, *next;
+  const acoro_net_host_t *cb = &n->cb;
+  uv_mutex_lock(&n->mu);
+  ev = n->ev_head;
+  n->ev_head = n->ev_tail = NULL;
+  uv_mutex_unlock(&n->mu);
+  for (; ev != NULL; ev = next) {
+    next = ev->next;
+    switch (ev->kind) {
+    case EV_UP:
+      if (cb->peer_up)
+        cb->peer_up(n->cb_data, ev->peer, ev->text,
+                    ev->text + strlen(ev->text) + 1, ev->inc);
+      break;
+    case EV_DOWN:
+      if (cb->peer_down)
+        cb->peer_down(n->cb_data, ev->peer, ev->text);
+      break;
+    case EV_MSG:
+      if (cb->message)
+        cb->message(n->cb_data, ev->peer, ev->data, ev->len);
+      break;
+    case EV_CONNECT:
+      if (cb->connect_done)
+        cb->connect_done(n->cb_data, ev->req, ev->status, ev->peer,
+                         ev->status == 0 ? NULL : ev->text);
+      break;
+    case EV_WRITABLE:
+      if (cb->writable)
+        cb->writable(n->cb_data, ev->peer);
+      break;
+    default:
+      if (cb->log)
+        cb->log(n->cb_data, ev->status, ev->text);
+      break;
+    }
+    ev_free(ev);
+  }
+}
+
+/* ---- peers (NET THREAD) ---- */
+
+static peer_t *peer_by_id(acoro_net_t *n, uint64_t id) {
+  peer_t *p;
+  for (p = n->peers; p != NULL; p = p->next)
+    if (p->id == id)
+      return p;
+  return NULL;
+}
+
+peer_t *net_peer_by_key(acoro_net_t *n, uint64_t inc, const char *loc) {
+  peer_t *p;
+  for (p = n->peers; p != NULL; p = p->next)
+    if (p->inc == inc && strcmp(p->location, loc) == 0)
+      return p;
+  return NULL;
+}
+
+peer_t *net_peer_by_location(acoro_net_t *n, const char *loc) {
+  peer_t *p;
+  for (p = n->peers; p != NULL; p = p->next)
+    if (strcmp(p->location, loc) == 0)
+      return p;
+  return NULL;
+}
+
+/* Takes the peer off the list (sends to it fail from now on), tells the
+ * engine once, and frees it with what it had queued. */
+void net_peer_gone(acoro_net_t *n, peer_t *p, const char *reason) {
+  peer_t **pp;
+  uv_mutex_lock(&n->mu);
+  for (pp = &n->peers; *pp != NULL; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  n->stats.peers--;
+  uv_mutex_unlock(&n->mu);
+  net_post(n, net_ev_new(EV_DOWN, p->id, reason, 0));
+  if (p->link)
+    p->link->peer = NULL;
+  net_free_cmds(p->out_head);
+  free(p);
+}
+
+/* Subtracts written (or dropped) bytes from the peer's queue and tells a
+ * sender that was refused once the queue is down to half the limit. */
+void net_account(acoro_net_t *n, peer_t *p, size_t bytes) {
+  int tell = 0;
+  if (p == NULL || bytes == 0)
+    return;
+  uv_mutex_lock(&n->mu);
+  p->queued -= bytes;
+  if (p->want_writable && p->queued <= n->busy_limit / 2) {
+    p->want_writable = 0;
+    tell = 1;
+  }
+  uv_mutex_unlock(&n->mu);
+  if (tell)
+    net_post(n, net_ev_new(EV_WRITABLE, p->id, NULL, 0));
+}
+
+void net_stat_add(acoro_net_t *n, uint32_t *field, int d) {
+  uv_mutex_lock(&n->mu);
+  *field += (uint32_t)d;
+  uv_mutex_unlock(&n->mu);
+}
+
+/* ---- the net thread's loop ---- */
+
+/* Stop: every peer and wait is freed without events; every handle closes
+ * (links free themselves in their close callback); uv_run then returns. */
+static void shut_down(acoro_net_t *n) {
+  link_t *l;
+  peer_t *p;
+  dupwait_t *d;
+  uv_mutex_lock(&n->mu);
+  p = n->peers;
+  n->peers = NULL;
+  uv_mutex_unlock(&n->mu);
+  while (p) {
+    peer_t *next = p->next;
+    net_free_cmds(p->out_head);
+    free(p);
+    p = next;
+  }
+  while ((d = n->dupwaits) != NULL) {
+    n->dupwaits = d->next;
+    free(d);
+  }
+  for (l = n->links; l != NULL; l = l->next) {
+    l->peer = NULL;
+    l->closing = 1;
+    if (l->gai) {
+      uv_cancel((uv_req_t *)l->gai); /* if not running yet: no wait */
+      l->gai->data = NULL;
+      l->gai = NULL;
+    }
+    if (!uv_is_closing((uv_handle_t *)&l->tcp))
+      uv_close((uv_handle_t *)&l->tcp, net_on_link_closed);
+  }
+  uv_close((uv_handle_t *)&n->listener, NULL);
+  uv_close((uv_handle_t *)&n->wake, NULL);
+  uv_close((uv_handle_t *)&n->tick, NULL);
+  net_discover_close(n);
+}
+
+static void on_wake(uv_async_t *h) {
+  acoro_net_t *n = h->data;
+  cmd_t *c, *next;
+  link_t *l;
+  int stopping;
+  uv_mutex_lock(&n->mu);
+  c = n->cmd_head;
+  n->cmd_head = n->cmd_tail = NULL;
+  stopping = n->stopping;
+  uv_mutex_unlock(&n->mu);
+  if (stopping) {
+    net_free_cmds(c);
+    shut_down(n);
+    return;
+  }
+  for (; c != NULL; c = next) {
+    peer_t *p;
+    next = c->next;
+    c->next = NULL;
+    if (c->kind == CMD_SEND) {
+      p = peer_by_id(n, c->peer);
+      if (p == NULL) {
+        free(c); /* went down meanwhile */
+        continue;
+      }
+      if (p->out_tail)
+        p->out_tail->next = c;
+      else
+        p->out_head = c;
+      p->out_tail = c;
+      continue;
+    }
+    if (c->kind == CMD_CONNECT) {
+      net_connect_to(n, c->data, 1, c->req);
+    } else if (c->kind == CMD_DISCOVER) {
+      net_discover_ping(n);
+    } else if ((p = peer_by_id(n, c->peer)) != NULL && p->link) {
+      net_link_close(p->link, 2, 1, "closed by this node");
+    }
+    free(c);
+  }
+  /* One write per link for all that came: coalescing. */
+  for (l = n->links; l != NULL; l = l->next)
+    if (l->state == L_UP)
+      net_kick(l);
+}
+
+static void on_tick(uv_timer_t *t) {
+  acoro_net_t *n = t->data;
+  double now = net_now();
+  link_t *l, *next;
+  dupwait_t **pp = &n->dupwaits, *d;
+  for (l = n->links; l != NULL; l = next) {
+    next = l->next;
+    if (l->closing) {
+      if (l->shutting && now > l->deadline &&
+          !uv_is_closing((uv_handle_t *)&l->tcp))
+        uv_close((uv_handle_t *)&l->tcp, net_on_link_closed);
+    } else if (l->state != L_UP) {
+      if (now > l->deadline)
+        net_link_close(l, 1, 0, "handshake not finished within %g s",
+                       n->hs_timeout);
+    } else if (now - l->last_rx > n->missed * n->hb) {
+      net_link_close(l, 1, 0, "no heartbeat for %.1f s (frozen or unreachable)",
+                     now - l->last_rx);
+    } else if (now - l->last_hb >= n->hb - n->tick_s / 2) {
+      l->last_hb = now;
+      net_ctl_frame(l, F_HEARTBEAT, NULL, 0);
+      net_kick(l);
+    }
+  }
+  while ((d = *pp) != NULL) {
+    if (now > d->deadline) {
+      *pp = d->next;
+      net_post_connect(n, d->req, ACORO_ENOPEER, 0,
+                       "duplicate link: the pair's other link did not come up");
+      free(d);
+    } else {
+      pp = &d->next;
+    }
+  }
+}
+
+static void net_thread(void *arg) {
+  acoro_net_t *n = arg;
+  net_discover_ping(n);
+  uv_run(&n->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- the API (ENGINE THREAD) ---- */
+
+static int listen_on(acoro_net_t *n, int port) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss, rc;
+  if (strchr(n->host, ':'))
+    rc = uv_ip6_addr(n->host, port, (struct sockaddr_in6 *)&ss);
+  else
+    rc = uv_ip4_addr(n->host, port, (struct sockaddr_in *)&ss);
+  if (rc != 0)
+    return rc;
+  if ((rc = uv_tcp_bind(&n->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+      (rc = uv_listen((uv_stream_t *)&n->listener, 128, net_on_connection)) !=
+          0)
+    return rc;
+  len = sizeof ss;
+  if ((rc = uv_tcp_getsockname(&n->listener, (struct sockaddr *)&ss, &len)))
+    return rc;
+  port = ss.ss_family == AF_INET6
+             ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  snprintf(n->location, sizeof n->location,
+           strchr(n->host, ':') ? "[%s]:%d" : "%s:%d", n->host, port);
+  return 0;
+}
+
+static void free_net(acoro_net_t *n) {
+  free(n->secret);
+  free(n);
+}
+
+static void on_eng_wake_closed(uv_handle_t *h) { free(h); }
+
+/* Everything but the thread is made here, on the engine thread: the net
+ * loop is handed to the net thread by uv_thread_create (a barrier) and
+ * touched by no one else afterwards. */
+int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
+                    const acoro_net_host_t *cb, void *cb_data,
+                    acoro_net_t **out) {
+  static const acoro_net_opts_t none;
+  acoro_net_t *n;
+  int rc;
+  if (e == NULL || out == NULL)
+    return ACORO_EINVAL;
+  if (opts == NULL)
+    opts = &none;
+  if ((opts->host && strlen(opts->host) >= FIELD - 8) ||
+      (opts->name && strlen(opts->name) >= FIELD) || opts->port < 0 ||
+      opts->port > 65535 || opts->discover_port < 0 ||
+      opts->discover_port > 65535)
+    return ACORO_EINVAL;
+  n = calloc(1, sizeof *n);
+  if (n == NULL)
+    return ACORO_ENOMEM;
+  n->engine = e;
+  if (cb)
+    n->cb = *cb;
+  n->cb_data = cb_data;
+  snprintf(n->host, sizeof n->host, "%s",
+           opts->host ? opts->host : "127.0.0.1");
+  if (opts->secret) {
+    n->secret = malloc(opts->secret_len ? opts->secret_len : 1);
+    if (n->secret == NULL) {
+      free_net(n);
+      return ACORO_ENOMEM;
+    }
+    memcpy(n->secret, opts->secret, opts->secret_len);
+    n->secret_len = opts->secret_len;
+    n->has_secret = 1;
+  }
+  n->hb = opts->heartbeat > 0 ? opts->heartbeat : 1.0;
+  n->missed = opts->missed > 0 ? opts->missed : 4;
+  n->hs_timeout = opts->handshake_timeout > 0 ? opts->handshake_timeout : 5.0;
+  n->busy_limit = opts->busy_limit > 0 ? opts->busy_limit : 4u << 20;
+  n->inc = opts->incarnation ? opts->incarnation : acoro_engine_incarnation(e);
+  n->vmajor = opts->version_major || opts->version_minor
+                  ? opts->version_major
+                  : ACORO_NET_VERSION_MAJOR;
+  n->vminor = opts->version_major || opts->version_minor
+                  ? opts->version_minor
+                  : ACORO_NET_VERSION_MINOR;
+  n->tick_s = n->hb / 4 < 0.25 ? n->hb / 4 : 0.25;
+  if (n->tick_s < 0.005)
+    n->tick_s = 0.005;
+  n->next_peer = 1;
+  if (uv_loop_init(&n->loop) != 0) {
+    free_net(n);
+    return ACORO_EUV;
+  }
+  uv_mutex_init(&n->mu);
+  uv_tcp_init(&n->loop, &n->listener);
+  n->listener.data = n;
+  uv_async_init(&n->loop, &n->wake, on_wake);
+  n->wake.data = n;
+  uv_timer_init(&n->loop, &n->tick);
+  n->tick.data = n;
+  rc = listen_on(n, opts->port);
+  snprintf(n->name, sizeof n->name, "%s",
+           opts->name ? opts->name : n->location);
+  if (rc == 0 && opts->discover_port > 0) {
+    pool_note_use(); /* discovered nodes are resolved on libuv's pool */
+    rc = net_discover_start(n, opts->discover_port);
+  }
+  if (rc == 0 && (n->eng_wake = malloc(sizeof *n->eng_wake)) == NULL)
+    rc = ACORO_ENOMEM;
+  if (rc == 0 &&
+      uv_async_init(acoro_engine_loop(e), n->eng_wake, on_events) != 0) {
+    free(n->eng_wake);
+    rc = ACORO_EUV;
+  }
+  if (rc == 0) {
+    uint64_t ms = (uint64_t)(n->tick_s * 1000);
+    n->eng_wake->data = n;
+    uv_timer_start(&n->tick, on_tick, ms, ms);
+    rc = uv_thread_create(&n->thread, net_thread, n);
+    if (rc != 0)
+      uv_close((uv_handle_t *)n->eng_wake, on_eng_wake_closed);
+  }
+  if (rc != 0) {
+    uv_close((uv_handle_t *)&n->listener, NULL);
+    uv_close((uv_handle_t *)&n->wake, NULL);
+    uv_close((uv_handle_t *)&n->tick, NULL);
+    net_discover_close(n);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&n->loop);
+    uv_mutex_destroy(&n->mu);
+    free_net(n);
+    return rc;
+  }
+  if (!n->has_secret && !net_is_loopback(n->host))
+    net_log(n, 1,
+            "listening on %s without a secret: any node that can reach it "
+            "may peer with it",
+            n->location);
+  *out = n;
+  return 0;
+}
+
+void acoro_net_stop(acoro_net_t *n) {
+  if (n == NULL)
+    return;
+  uv_mutex_lock(&n->mu);
+  n->stopping = 1;
+  uv_mutex_unlock(&n->mu);
+  uv_async_send(&n->wake);
+  uv_thread_join(&n->thread);
+  uv_loop_close(&n->loop);
+  net_free_cmds(n->cmd_head);
+  free_events(n->ev_head);
+  n->eng_wake->data = NULL;
+  uv_close((uv_handle_t *)n->eng_wake, on_eng_wake_closed);
+  uv_mutex_destroy(&n->mu);
+  free_net(n);
+}
+
+const char *acoro_net_location(const acoro_net_t *n) { return n->location; }
+
+uint64_t acoro_net_incarnation(const acoro_net_t *n) { return n->inc; }
+
+static void push_cmd(acoro_net_t *n, cmd_t *c) {
+  if (n->cmd_tail)
+    n->cmd_tail->next = c;
+  else
+    n->cmd_head = c;
+  n->cmd_tail = c;
+}
+
+int acoro_net_send(acoro_net_t *n, uint64_t peer, const char *data,
+                   size_t len) {
+  cmd_t *c;
+  peer_t *p;
+  if (len > ACORO_NET_MSG_MAX || (data == NULL && len > 0))
+    return ACORO_EINVAL;
+  c = malloc(sizeof *c + len);
+  if (c == NULL)
+    return ACORO_ENOMEM;
+  c->next = NULL;
+  c->kind = CMD_SEND;
+  c->peer = peer;
+  c->len = len;
+  c->off = 0;
+  if (len)
+    memcpy(c->data, data, len);
+  uv_mutex_lock(&n->mu);
+  p = peer_by_id(n, peer);
+  if (p == NULL || p->queued >= n->busy_limit) {
+    int rc = p == NULL ? ACORO_ENOPEER : ACORO_EPEERBUSY;
+    if (p)
+      p->want_writable = 1;
+    uv_mutex_unlock(&n->mu);
+    free(c);
+    return rc;
+  }
+  p->queued += len;
+  push_cmd(n, c);
+  uv_mutex_unlock(&n->mu);
+  uv_async_send(&n->wake);
+  return 0;
+}
+
+static int queue_cmd(acoro_net_t *n, int kind, uint64_t peer, uint64_t req,
+                     const char *text) {
+  size_t tl = text ? strlen(text) : 0;
+  cmd_t *c = calloc(1, sizeof *c + tl + 1);
+  if (c == NULL)
+    return ACORO_ENOMEM;
+  c->kind = kind;
+  c->peer = peer;
+  c->req = req;
+  c->len = tl;
+  if (text)
+    memcpy(c->data, text, tl);
+  uv_mutex_lock(&n->mu);
+  push_cmd(n, c);
+  uv_mutex_unlock(&n->mu);
+  uv_async_send(&n->wake);
+  return 0;
+}
+
+int acoro_net_connect(acoro_net_t *n, const char *location, uint64_t request) {
+  if (location == NULL || strlen(location) >= FIELD)
+    return ACORO_EINVAL;
+  pool_note_use(); /* the net thread resolves on libuv's thread pool */
+  return queue_cmd(n, CMD_CONNECT, 0, request, location);
+}
+
+int acoro_net_discover(acoro_net_t *n) {
+  if (n->udp_port == 0)
+    return ACORO_EINVAL;
+  return queue_cmd(n, CMD_DISCOVER, 0, 0, NULL);
+}
+
+int acoro_net_close_peer(acoro_net_t *n, uint64_t peer) {
+  int known;
+  uv_mutex_lock(&n->mu);
+  known = peer_by_id(n, peer) != NULL;
+  uv_mutex_unlock(&n->mu);
+  if (!known)
+    return ACORO_ENOPEER;
+  return queue_cmd(n, CMD_CLOSE, peer, 0, NULL);
+}
+
+void acoro_net_stats(acoro_net_t *n, acoro_net_stats_t *st) {
+  uv_mutex_lock(&n->mu);
+  *st = n->stats;
+  uv_mutex_unlock(&n->mu);
+}

@@ -1,0 +1,241 @@
+/* net_internal.h: the peer transport's private structures, shared by
+ * net.c (threads, queues, events, the API) and net_link.c (one connection:
+ * handshake, frames, writes). See net.c's top comment for the design. */
+#ifndef ACORO_NET_INTERNAL_H
+#define ACORO_NET_INTERNAL_H
+
+#include "internal.h"
+
+#include <string.h>
+
+#define HDR 5 /* length + type */
+#define PREAUTH_MAX 4096u
+#define FRAME_MAX (ACORO_NET_MSG_MAX + 1u)
+#define CHUNK (64u * 1024)
+#define BATCH (256u * 1024)
+#define READ_ROOM (64u * 1024)
+#define CHAL_LEN 32
+#define PROOF_LEN 32
+#define FIELD 64
+#define CTL_MAX 1024
+#define REFUSE_TEXT_MAX 200
+#define MAX_HANDSHAKING 64 /* inbound links not yet authenticated */
+#define MAGIC "ACORONET"
+#define PROOF_LABEL "acoro-net-proof-v1"
+/* HELLO payload layout (all integers big-endian). */
+#define HELLO_MAGIC 0
+#define HELLO_MAJOR 8
+#define HELLO_MINOR 10
+#define HELLO_INC 12
+#define HELLO_CHAL 20
+#define HELLO_FLAGS 52
+#define HELLO_LOC 56
+#define HELLO_NAME (HELLO_LOC + FIELD)
+#define HELLO_LEN (HELLO_NAME + FIELD)
+/* Discovery datagram (fixed size; anything else is ignored). */
+#define DISC_MAGIC "ACORODSC"
+#define DISC_MAJOR 8
+#define DISC_MINOR 10
+#define DISC_INC 12
+#define DISC_LOC 20
+#define DISC_NAME (DISC_LOC + FIELD)
+#define DISC_LEN (DISC_NAME + FIELD)
+
+#define FRAME_MAP(XX)                                                          \
+  XX(HELLO, 1)                                                                 \
+  XX(PROOF, 2)                                                                 \
+  XX(SELECT, 3)                                                                \
+  XX(REFUSE, 4)                                                                \
+  XX(HEARTBEAT, 5)                                                             \
+  XX(MSG, 6)                                                                   \
+  XX(PART, 7)                                                                  \
+  XX(LAST, 8)
+enum {
+#define FRAME_ENUM(name, v) F_##name = v,
+  FRAME_MAP(FRAME_ENUM)
+#undef FRAME_ENUM
+};
+enum { REFUSE_DUP = 1 }; /* REFUSE codes; any other: log the text */
+
+enum { CMD_SEND, CMD_CONNECT, CMD_CLOSE, CMD_DISCOVER };
+enum { EV_UP, EV_DOWN, EV_MSG, EV_CONNECT, EV_WRITABLE, EV_LOG };
+/* RESOLVING/CONNECTING: outbound, before the socket is connected; HELLO:
+ * waiting for the other's HELLO; PROOF: for its PROOF; SELECT: proven,
+ * waiting for the arbiter's word; UP: carries a peer's traffic. */
+enum { L_RESOLVING, L_CONNECTING, L_HELLO, L_PROOF, L_SELECT, L_UP };
+
+/* A command (engine -> net). SEND: data is the message (off: bytes of it
+ * already in write batches); CONNECT: data is the location. */
+typedef struct cmd_s {
+  struct cmd_s *next;
+  int kind;
+  uint64_t peer, req;
+  size_t len, off;
+  char data[];
+} cmd_t;
+
+/* An event (net -> engine). text: UP "location\0name", DOWN/CONNECT the
+ * reason, LOG the line. MSG: data, owned (freed with the event). */
+typedef struct ev_s {
+  struct ev_s *next;
+  int kind, status;
+  uint64_t peer, req, inc;
+  char *data;
+  size_t len;
+  char text[];
+} ev_t;
+
+typedef struct link_s link_t;
+typedef struct peer_s {
+  struct peer_s *next;
+  uint64_t id, inc;
+  char location[FIELD], name[FIELD];
+  link_t *link;
+  cmd_t *out_head, *out_tail;
+  size_t queued;     /* SHARED: bytes sent and not yet written */
+  int want_writable; /* SHARED: a send was refused as busy */
+} peer_t;
+
+/* A connect request whose link lost a duplicate race: it ends when the
+ * pair's chosen link comes up here, or at its deadline. */
+typedef struct dupwait_s {
+  struct dupwait_s *next;
+  uint64_t req, inc;
+  char location[FIELD];
+  double deadline;
+} dupwait_t;
+
+struct link_s {
+  uv_tcp_t tcp; /* data = the link */
+  acoro_net_t *net;
+  link_t *next, *prev;
+  int state, outbound, has_req, closing, writing, shutting;
+  uint64_t req;
+  peer_t *peer;
+  uv_getaddrinfo_t *gai; /* pending resolution (its data = the link) */
+  uv_connect_t creq;
+  uv_write_t wreq;
+  uv_shutdown_t sreq;
+  char addr[FIELD]; /* the address connected to or accepted from */
+  uint8_t my_chal[CHAL_LEN], their_chal[CHAL_LEN];
+  uint64_t their_inc;
+  char their_loc[FIELD], their_name[FIELD];
+  double deadline, last_rx, last_hb;
+  char *rbuf; /* unparsed bytes */
+  size_t rlen, rcap;
+  char *asm_buf; /* a split message being reassembled */
+  size_t asm_len, asm_cap;
+  int in_asm;
+  char ctl[CTL_MAX]; /* control frames to write before any data */
+  size_t ctl_len;
+  char *wbuf;   /* the batch being written */
+  size_t wdata; /* message bytes in it */
+};
+
+struct acoro_net_s {
+  acoro_engine_t *engine;
+  acoro_net_host_t cb;
+  void *cb_data;
+  /* Options, fixed at start. */
+  char host[FIELD], location[FIELD], name[FIELD];
+  unsigned char *secret;
+  size_t secret_len;
+  int has_secret;
+  double hb, hs_timeout, tick_s;
+  int missed;
+  size_t busy_limit;
+  uint64_t inc;
+  int vmajor, vminor;
+  /* NET THREAD ONLY. */
+  uv_loop_t loop;
+  uv_tcp_t listener;
+  uv_async_t wake;
+  uv_timer_t tick;
+  uv_thread_t thread;
+  uv_udp_t udp; /* discovery, when udp_port */
+  int udp_port;
+  char dgram[DISC_LEN + 1];
+  link_t *links;
+  dupwait_t *dupwaits;
+  uint64_t next_peer;
+  int handshaking;
+  /* SHARED: under mu. peers: written by the net thread only. */
+  uv_mutex_t mu;
+  cmd_t *cmd_head, *cmd_tail;
+  ev_t *ev_head, *ev_tail;
+  peer_t *peers;
+  int stopping;
+  acoro_net_stats_t stats;
+  /* ENGINE THREAD: an async on the engine's loop (malloc'd: its close
+   * callback frees it, after the net is gone). */
+  uv_async_t *eng_wake;
+};
+
+static inline double net_now(void) { return (double)uv_hrtime() * 1e-9; }
+
+static inline void net_put32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+}
+static inline uint32_t net_get32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+static inline void net_put64(unsigned char *p, uint64_t v) {
+  net_put32(p, (uint32_t)(v >> 32));
+  net_put32(p + 4, (uint32_t)v);
+}
+static inline uint64_t net_get64(const unsigned char *p) {
+  return (uint64_t)net_get32(p) << 32 | net_get32(p + 4);
+}
+
+/* Copies at most cap - 1 bytes of src (n bytes, stopping at a NUL) into dst
+ * with every byte outside printable ASCII replaced: peer-supplied text goes
+ * into logs. */
+static inline void net_sanitize(char *dst, size_t cap, const char *src,
+                                size_t n) {
+  size_t i;
+  for (i = 0; i < n && i + 1 < cap && src[i] != '\0'; i++)
+    dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+  dst[i] = '\0';
+}
+
+/* net.c (NET THREAD unless said otherwise) */
+ev_t *net_ev_new(int kind, uint64_t peer, const char *text, size_t extra);
+void net_post(acoro_net_t *n, ev_t *ev); /* ANY THREAD */
+void net_log(acoro_net_t *n, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void net_post_connect(acoro_net_t *n, uint64_t req, int status, uint64_t peer,
+                      const char *reason);
+void net_free_cmds(cmd_t *c);
+peer_t *net_peer_by_key(acoro_net_t *n, uint64_t inc, const char *loc);
+peer_t *net_peer_by_location(acoro_net_t *n, const char *loc);
+void net_peer_gone(acoro_net_t *n, peer_t *p, const char *reason);
+void net_account(acoro_net_t *n, peer_t *p, size_t bytes);
+void net_stat_add(acoro_net_t *n, uint32_t *field, int d);
+
+/* net_link.c (NET THREAD) */
+void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+void net_on_link_closed(uv_handle_t *h);
+void net_ctl_frame(link_t *l, int type, const void *payload, size_t n);
+void net_kick(link_t *l);
+void net_connect_to(acoro_net_t *n, const char *location, int has_req,
+                    uint64_t req);
+void net_on_connection(uv_stream_t *server, int status);
+
+/* net_discover.c. start: ENGINE THREAD, before the net thread runs. */
+int net_is_loopback(const char *host);
+int net_discover_start(acoro_net_t *n, int port);
+void net_discover_ping(acoro_net_t *n);
+void net_discover_close(acoro_net_t *n);
+
+#endif /* ACORO_NET_INTERNAL_H */

@@ -1,0 +1,763 @@
+/* net_link.c: one peer connection on the NETWORK THREAD: opening
+ * (accept, resolve, connect), the handshake (HELLO, PROOF, SELECT/REFUSE),
+ * reading and checking frames, reassembly, batched writes, closing. */
+#include "net_internal.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- links: closing (NET THREAD) ---- */
+void net_on_link_closed(uv_handle_t *h) {
+  link_t *l = h->data;
+  acoro_net_t *n = l->net;
+  if (l->prev)
+    l->prev->next = l->next;
+  else
+    n->links = l->next;
+  if (l->next)
+    l->next->prev = l->prev;
+  net_stat_add(n, &n->stats.links, -1);
+  free(l->rbuf);
+  free(l->asm_buf);
+  free(l);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  link_t *l = req->data;
+  (void)status;
+  l->shutting = 0;
+  if (!uv_is_closing((uv_handle_t *)&l->tcp))
+    uv_close((uv_handle_t *)&l->tcp, net_on_link_closed);
+}
+
+typedef struct flush_write_s {
+  uv_write_t req;
+  char data[];
+} flush_write_t;
+
+static void on_flushed(uv_write_t *req, int status) {
+  (void)status;
+  free(req->data);
+}
+
+static const char *link_desc(const link_t *l) {
+  return l->their_loc[0] ? l->their_loc : l->addr;
+}
+
+/* Closes a link once: logs the reason (NULL: silently), takes its peer down
+ * or fails its connect request. graceful: write what is already queued in
+ * libuv first (a REFUSE), bounded by the tick's force close. */
+void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
+  acoro_net_t *n = l->net;
+  char reason[300] = "closed";
+  if (l->closing)
+    return;
+  l->closing = 1;
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    net_log(n, level, "peer %s: %s", link_desc(l), reason);
+  }
+  if (l->state < L_UP && !l->outbound)
+    n->handshaking--;
+  if (l->peer)
+    net_peer_gone(n, l->peer, reason);
+  else if (l->has_req)
+    net_post_connect(n, l->req, ACORO_ENOPEER, 0, reason);
+  l->has_req = 0;
+  if (l->gai) {
+    l->gai->data = NULL;
+    l->gai = NULL;
+  }
+  if (uv_is_closing((uv_handle_t *)&l->tcp))
+    return;
+  uv_read_stop((uv_stream_t *)&l->tcp);
+  l->deadline = net_now() + 2.0; /* for a shutdown that never ends */
+  if (graceful && l->state >= L_HELLO) {
+    /* Control frames still waiting (a REFUSE behind a write in flight)
+     * go out in a write of their own, which the shutdown waits for. */
+    if (l->ctl_len > 0) {
+      flush_write_t *fw = malloc(sizeof *fw + l->ctl_len);
+      uv_buf_t b;
+      if (fw != NULL) {
+        memcpy(fw->data, l->ctl, l->ctl_len);
+        b = uv_buf_init(fw->data, (unsigned)l->ctl_len);
+        fw->req.data = fw;
+        if (uv_write(&fw->req, (uv_stream_t *)&l->tcp, &b, 1, on_flushed))
+          free(fw);
+      }
+      l->ctl_len = 0;
+    }
+    l->sreq.data = l;
+    if (uv_shutdown(&l->sreq, (uv_stream_t *)&l->tcp, on_shutdown) == 0) {
+      l->shutting = 1;
+      return;
+    }
+  }
+  uv_close((uv_handle_t *)&l->tcp, net_on_link_closed);
+}
+
+/* ---- links: writing (NET THREAD) ---- */
+
+void net_ctl_frame(link_t *l, int type, const void *payload, size_t n) {
+  unsigned char *p;
+  if (l->ctl_len + HDR + n > CTL_MAX)
+    return; /* only heartbeats can pile up: one pending is enough */
+  p = (unsigned char *)l->ctl + l->ctl_len;
+  net_put32(p, (uint32_t)(n + 1));
+  p[4] = (unsigned char)type;
+  if (n)
+    memcpy(p + HDR, payload, n);
+  l->ctl_len += HDR + n;
+}
+
+static void on_written(uv_write_t *req, int status) {
+  link_t *l = req->data;
+  free(l->wbuf);
+  l->wbuf = NULL;
+  l->writing = 0;
+  net_account(l->net, l->peer, l->wdata);
+  l->wdata = 0;
+  if (status < 0) {
+    if (!l->closing)
+      net_link_close(l, 1, 0, "write failed: %s", uv_strerror(status));
+    return;
+  }
+  net_kick(l);
+}
+
+/* The size of the next piece of message c: all of it if it fits in one
+ * frame, else a CHUNK at most. */
+static size_t piece_of(const cmd_t *c) {
+  size_t left = c->len - c->off;
+  return left < CHUNK ? left : CHUNK;
+}
+
+/* Starts the next write of a link if none is in flight: control frames,
+ * then (once up) the peer's messages in order, up to BATCH bytes. */
+void net_kick(link_t *l) {
+  acoro_net_t *n = l->net;
+  peer_t *p = l->state == L_UP ? l->peer : NULL;
+  size_t total = l->ctl_len, data = 0, off;
+  cmd_t *c;
+  uv_buf_t b;
+  unsigned char *w;
+  if (l->writing || l->closing || l->state < L_HELLO)
+    return;
+  /* Pass 1: how much goes into this batch. */
+  for (c = p ? p->out_head : NULL; c != NULL && total < BATCH; c = c->next) {
+    size_t off2 = c->off;
+    do {
+      size_t k = (c->len - off2) < CHUNK ? c->len - off2 : CHUNK;
+      total += HDR + k;
+      off2 += k;
+    } while (off2 < c->len && total < BATCH);
+    if (off2 < c->len)
+      break;
+  }
+  if (total == 0)
+    return;
+  w = malloc(total);
+  if (w == NULL) {
+    net_link_close(l, 0, 0, "out of memory");
+    return;
+  }
+  memcpy(w, l->ctl, l->ctl_len);
+  off = l->ctl_len;
+  l->ctl_len = 0;
+  /* Pass 2: fill, consuming the messages that went in whole. */
+  while (p && (c = p->out_head) != NULL && off < total) {
+    size_t k = piece_of(c);
+    int type = (c->off == 0 && k == c->len) ? F_MSG
+               : (c->off + k == c->len)     ? F_LAST
+                                            : F_PART;
+    net_put32(w + off, (uint32_t)(k + 1));
+    w[off + 4] = (unsigned char)type;
+    memcpy(w + off + HDR, c->data + c->off, k);
+    off += HDR + k;
+    c->off += k;
+    data += k;
+    if (c->off == c->len) {
+      p->out_head = c->next;
+      if (p->out_head == NULL)
+        p->out_tail = NULL;
+      free(c);
+    }
+  }
+  l->wbuf = (char *)w;
+  l->wdata = data;
+  l->writing = 1;
+  l->wreq.data = l;
+  b = uv_buf_init((char *)w, (unsigned)off);
+  uv_mutex_lock(&n->mu);
+  n->stats.bytes_out += off;
+  n->stats.writes++;
+  uv_mutex_unlock(&n->mu);
+  if (uv_write(&l->wreq, (uv_stream_t *)&l->tcp, &b, 1, on_written) != 0) {
+    l->writing = 0;
+    l->wbuf = NULL;
+    free(w);
+    net_account(n, p, data);
+    net_link_close(l, 1, 0, "write failed");
+  }
+}
+
+/* ---- handshake (NET THREAD) ---- */
+
+static void send_hello(link_t *l) {
+  acoro_net_t *n = l->net;
+  unsigned char h[HELLO_LEN];
+  memset(h, 0, sizeof h);
+  memcpy(h + HELLO_MAGIC, MAGIC, 8);
+  h[HELLO_MAJOR] = (unsigned char)(n->vmajor >> 8);
+  h[HELLO_MAJOR + 1] = (unsigned char)n->vmajor;
+  h[HELLO_MINOR] = (unsigned char)(n->vminor >> 8);
+  h[HELLO_MINOR + 1] = (unsigned char)n->vminor;
+  net_put64(h + HELLO_INC, n->inc);
+  memcpy(h + HELLO_CHAL, l->my_chal, CHAL_LEN);
+  h[HELLO_FLAGS] = n->has_secret ? 1 : 0;
+  memcpy(h + HELLO_LOC, n->location, strlen(n->location));
+  memcpy(h + HELLO_NAME, n->name, strlen(n->name));
+  net_ctl_frame(l, F_HELLO, h, sizeof h);
+}
+
+/* The proof that the side in direction dir ('I' initiator, 'A' acceptor)
+ * knows the secret, over both challenges in a fixed order. */
+static void proof(const link_t *l, char dir, unsigned char out[PROOF_LEN]) {
+  const acoro_net_t *n = l->net;
+  unsigned char msg[sizeof PROOF_LABEL + 2 * CHAL_LEN]; /* label, dir */
+  const uint8_t *ci = l->outbound ? l->my_chal : l->their_chal;
+  const uint8_t *ca = l->outbound ? l->their_chal : l->my_chal;
+  unsigned int len = PROOF_LEN;
+  static const unsigned char nokey[1] = {0};
+  memcpy(msg, PROOF_LABEL, sizeof PROOF_LABEL - 1);
+  msg[sizeof PROOF_LABEL - 1] = (unsigned char)dir;
+  memcpy(msg + sizeof PROOF_LABEL, ci, CHAL_LEN);
+  memcpy(msg + sizeof PROOF_LABEL + CHAL_LEN, ca, CHAL_LEN);
+  if (HMAC(EVP_sha256(), n->secret ? n->secret : nokey, (int)n->secret_len, msg,
+           sizeof msg, out, &len) == NULL)
+    memset(out, 0, PROOF_LEN); /* never matches a real proof */
+}
+
+/* Orders nodes by (incarnation, location): the lower one arbitrates. */
+static int key_cmp(uint64_t ia, const char *la, uint64_t ib, const char *lb) {
+  if (ia != ib)
+    return ia < ib ? -1 : 1;
+  return strcmp(la, lb);
+}
+
+static void resolve_dupwaits(acoro_net_t *n, peer_t *p) {
+  dupwait_t **pp = &n->dupwaits, *d;
+  while ((d = *pp) != NULL) {
+    if (d->inc == p->inc && strcmp(d->location, p->location) == 0) {
+      *pp = d->next;
+      net_post_connect(n, d->req, 0, p->id, NULL);
+      free(d);
+    } else {
+      pp = &d->next;
+    }
+  }
+}
+
+/* The link carries the pair's traffic from now on: a new peer. */
+static void link_up(link_t *l) {
+  acoro_net_t *n = l->net;
+  peer_t *p = calloc(1, sizeof *p), *old;
+  ev_t *ev;
+  size_t ll, nl;
+  if (p == NULL) {
+    net_link_close(l, 0, 0, "out of memory");
+    return;
+  }
+  old = net_peer_by_key(n, l->their_inc, l->their_loc);
+  if (old && old->link)
+    net_link_close(old->link, 1, 0, "replaced by a new link");
+  p->id = n->next_peer++;
+  p->inc = l->their_inc;
+  memcpy(p->location, l->their_loc, FIELD);
+  memcpy(p->name, l->their_name, FIELD);
+  p->link = l;
+  l->peer = p;
+  if (!l->outbound)
+    n->handshaking--;
+  l->state = L_UP;
+  l->last_rx = l->last_hb = net_now();
+  uv_mutex_lock(&n->mu);
+  p->next = n->peers;
+  n->peers = p;
+  n->stats.peers++;
+  uv_mutex_unlock(&n->mu);
+  ll = strlen(p->location);
+  nl = strlen(p->name);
+  ev = net_ev_new(EV_UP, p->id, p->location, nl + 1);
+  if (ev) {
+    memcpy(ev->text + ll + 1, p->name, nl);
+    ev->inc = p->inc;
+  }
+  net_post(n, ev);
+  net_log(n, 2, "peer %s (%s) up", p->location, p->name);
+  if (l->has_req)
+    net_post_connect(n, l->req, 0, p->id, NULL);
+  l->has_req = 0;
+  resolve_dupwaits(n, p);
+}
+
+/* This link lost to another link of the same pair. A connect request on it
+ * ends with the pair's peer, now or when the chosen link comes up. */
+static void link_duplicate(link_t *l) {
+  acoro_net_t *n = l->net;
+  peer_t *p = net_peer_by_key(n, l->their_inc, l->their_loc);
+  if (l->has_req && p) {
+    net_post_connect(n, l->req, 0, p->id, NULL);
+  } else if (l->has_req) {
+    dupwait_t *d = calloc(1, sizeof *d);
+    if (d) {
+      d->req = l->req;
+      d->inc = l->their_inc;
+      memcpy(d->location, l->their_loc, FIELD);
+      d->deadline = net_now() + n->hs_timeout;
+      d->next = n->dupwaits;
+      n->dupwaits = d;
+    } else {
+      net_post_connect(n, l->req, ACORO_ENOMEM, 0, "out of memory");
+    }
+  }
+  l->has_req = 0;
+  net_link_close(l, 2, 1,
+                 "duplicate link closed (the pair keeps its other one)");
+}
+
+static void on_hello(link_t *l, const unsigned char *h) {
+  acoro_net_t *n = l->net;
+  int major = h[HELLO_MAJOR] << 8 | h[HELLO_MAJOR + 1];
+  int minor = h[HELLO_MINOR] << 8 | h[HELLO_MINOR + 1];
+  int secret = h[HELLO_FLAGS] & 1;
+  unsigned char pf[PROOF_LEN];
+  if (memcmp(h + HELLO_MAGIC, MAGIC, 8) != 0) {
+    net_link_close(l, 1, 0, "refused: not an acoro node (bad magic)");
+    return;
+  }
+  net_sanitize(l->their_loc, FIELD, (const char *)h + HELLO_LOC, FIELD);
+  net_sanitize(l->their_name, FIELD, (const char *)h + HELLO_NAME, FIELD);
+  l->their_inc = net_get64(h + HELLO_INC);
+  memcpy(l->their_chal, h + HELLO_CHAL, CHAL_LEN);
+  if (major != n->vmajor) {
+    net_link_close(l, 1, 0,
+                   "refused: protocol version %d.%d, this node speaks %d.%d",
+                   major, minor, n->vmajor, n->vminor);
+  } else if (secret != n->has_secret) {
+    net_link_close(l, 1, 0, "refused: %s",
+                   secret ? "the peer has a secret and this node has none"
+                          : "the peer has no secret and this node has one");
+  } else if (key_cmp(l->their_inc, l->their_loc, n->inc, n->location) == 0) {
+    net_link_close(l, 1, 0, "refused: a connection to this node itself");
+  } else {
+    proof(l, l->outbound ? 'I' : 'A', pf);
+    net_ctl_frame(l, F_PROOF, pf, sizeof pf);
+    l->state = L_PROOF;
+    net_kick(l);
+  }
+}
+
+static void on_proof(link_t *l, const unsigned char *theirs) {
+  acoro_net_t *n = l->net;
+  unsigned char want[PROOF_LEN];
+  proof(l, l->outbound ? 'A' : 'I', want);
+  if (CRYPTO_memcmp(want, theirs, PROOF_LEN) != 0) {
+    net_link_close(l, 1, 0, "refused: wrong secret (proof mismatch)");
+    return;
+  }
+  if (key_cmp(n->inc, n->location, l->their_inc, l->their_loc) > 0) {
+    l->state = L_SELECT; /* the other node arbitrates */
+    return;
+  }
+  if (net_peer_by_key(n, l->their_inc, l->their_loc) != NULL) {
+    static const char dup[] = "\001duplicate link";
+    net_ctl_frame(l, F_REFUSE, dup, sizeof dup - 1);
+    net_kick(l);
+    link_duplicate(l);
+    return;
+  }
+  net_ctl_frame(l, F_SELECT, NULL, 0);
+  link_up(l); /* SELECT is in ctl: it precedes any data */
+  net_kick(l);
+}
+
+static void on_refuse(link_t *l, const unsigned char *p, size_t len) {
+  char text[REFUSE_TEXT_MAX + 1];
+  if (len >= 1 && p[0] == REFUSE_DUP && l->state == L_SELECT) {
+    link_duplicate(l);
+    return;
+  }
+  net_sanitize(text, sizeof text, len > 1 ? (const char *)p + 1 : "",
+               len > 1 ? len - 1 : 0);
+  net_link_close(l, 1, 0, "refused by the peer: %s", text);
+}
+
+/* ---- links: reading (NET THREAD) ---- */
+
+/* Queues a message for the engine: copied inline into the event, or (a
+ * reassembled one) handed over. */
+static void deliver(link_t *l, char *data, size_t len, int copy) {
+  ev_t *ev = net_ev_new(EV_MSG, l->peer->id, NULL, copy ? len : 0);
+  if (ev == NULL) {
+    if (!copy)
+      free(data);
+    net_link_close(l, 0, 0, "out of memory");
+    return;
+  }
+  if (copy) {
+    ev->data = ev->text + 1;
+    memcpy(ev->data, data, len);
+  } else {
+    ev->data = data;
+  }
+  ev->len = len;
+  net_post(l->net, ev);
+}
+
+static int asm_append(link_t *l, const unsigned char *p, size_t len) {
+  if (l->asm_len + len > ACORO_NET_MSG_MAX) {
+    net_link_close(l, 1, 0, "malformed: a split message over %u bytes",
+                   ACORO_NET_MSG_MAX);
+    return -1;
+  }
+  if (l->asm_len + len > l->asm_cap) {
+    size_t cap = l->asm_cap ? l->asm_cap : CHUNK * 4;
+    char *nb;
+    while (cap < l->asm_len + len)
+      cap *= 2;
+    if (cap > ACORO_NET_MSG_MAX)
+      cap = ACORO_NET_MSG_MAX;
+    nb = realloc(l->asm_buf, cap);
+    if (nb == NULL) {
+      net_link_close(l, 0, 0, "out of memory");
+      return -1;
+    }
+    l->asm_buf = nb;
+    l->asm_cap = cap;
+  }
+  memcpy(l->asm_buf + l->asm_len, p, len);
+  l->asm_len += len;
+  l->in_asm = 1;
+  return 0;
+}
+
+/* One complete frame, in the link's state. Anything not expected there
+ * closes the link with a reason that names only the type and length. */
+static void on_frame(link_t *l, int type, const unsigned char *p, size_t len) {
+  switch (l->state) {
+  case L_HELLO:
+    if (type == F_HELLO && len == HELLO_LEN) {
+      on_hello(l, p);
+      return;
+    }
+    break;
+  case L_PROOF:
+    if (type == F_PROOF && len == PROOF_LEN) {
+      on_proof(l, p);
+      return;
+    }
+    break;
+  case L_SELECT:
+    if (type == F_SELECT && len == 0) {
+      link_up(l);
+      return;
+    }
+    if (type == F_REFUSE && len <= REFUSE_TEXT_MAX + 1) {
+      on_refuse(l, p, len);
+      return;
+    }
+    break;
+  case L_UP:
+    switch (type) {
+    case F_HEARTBEAT:
+      uv_mutex_lock(&l->net->mu);
+      l->net->stats.heartbeats_in++;
+      uv_mutex_unlock(&l->net->mu);
+      return;
+    case F_MSG:
+      if (l->in_asm)
+        break;
+      deliver(l, (char *)p, len, 1);
+      return;
+    case F_PART:
+      asm_append(l, p, len);
+      return;
+    case F_LAST:
+      if (asm_append(l, p, len) == 0) {
+        char *whole = l->asm_buf;
+        size_t n = l->asm_len;
+        l->asm_buf = NULL;
+        l->asm_len = l->asm_cap = 0;
+        l->in_asm = 0;
+        deliver(l, whole, n, 0);
+      }
+      return;
+    case F_REFUSE:
+      if (len <= REFUSE_TEXT_MAX + 1) {
+        on_refuse(l, p, len);
+        return;
+      }
+      break;
+    default:
+      break;
+    }
+    break;
+  default:
+    break;
+  }
+  net_link_close(l, 1, 0, "malformed: unexpected frame (type %d, %zu bytes)",
+                 type, len);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  link_t *l = h->data;
+  (void)suggested;
+  if (l->rcap - l->rlen < READ_ROOM) {
+    size_t cap = l->rcap * 2;
+    char *nb;
+    if (cap < l->rlen + READ_ROOM)
+      cap = l->rlen + READ_ROOM;
+    nb = realloc(l->rbuf, cap);
+    if (nb == NULL) {
+      *buf = uv_buf_init(NULL, 0); /* read fails with UV_ENOBUFS */
+      return;
+    }
+    l->rbuf = nb;
+    l->rcap = cap;
+  }
+  *buf = uv_buf_init(l->rbuf + l->rlen, (unsigned)(l->rcap - l->rlen));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  link_t *l = s->data;
+  acoro_net_t *n = l->net;
+  size_t off = 0;
+  uint64_t frames = 0;
+  (void)buf;
+  if (nread < 0) {
+    if (nread == UV_EOF)
+      net_link_close(l, 2, 0, "connection closed by the peer");
+    else
+      net_link_close(l, 1, 0, "connection lost: %s", uv_strerror((int)nread));
+    return;
+  }
+  l->rlen += (size_t)nread;
+  l->last_rx = net_now();
+  while (!l->closing && l->rlen - off >= 4) {
+    const unsigned char *f = (const unsigned char *)l->rbuf + off;
+    uint32_t flen = net_get32(f);
+    uint32_t limit = l->state >= L_SELECT ? FRAME_MAX : PREAUTH_MAX;
+    if (flen == 0 || flen > limit) {
+      net_link_close(l, 1, 0, "malformed: frame length %u (limit %u%s)", flen,
+                     limit,
+                     l->state >= L_SELECT ? "" : " before authentication");
+      break;
+    }
+    if (l->rlen - off - 4 < flen)
+      break;
+    frames++;
+    on_frame(l, f[4], f + HDR, flen - 1);
+    off += 4 + (size_t)flen;
+  }
+  uv_mutex_lock(&n->mu);
+  n->stats.bytes_in += (uint64_t)nread;
+  n->stats.frames_in += frames;
+  uv_mutex_unlock(&n->mu);
+  if (l->closing)
+    return;
+  memmove(l->rbuf, l->rbuf + off, l->rlen - off);
+  l->rlen -= off;
+  if (l->rlen == 0 && l->rcap > 4 * READ_ROOM) {
+    free(l->rbuf); /* back to a small buffer after a large frame */
+    l->rbuf = NULL;
+    l->rcap = 0;
+  }
+}
+
+/* ---- links: opening (NET THREAD) ---- */
+
+static link_t *link_new(acoro_net_t *n, int outbound) {
+  link_t *l = calloc(1, sizeof *l);
+  if (l == NULL)
+    return NULL;
+  if (uv_tcp_init(&n->loop, &l->tcp) != 0) {
+    free(l);
+    return NULL;
+  }
+  l->tcp.data = l;
+  l->net = n;
+  l->outbound = outbound;
+  l->deadline = net_now() + n->hs_timeout;
+  l->next = n->links;
+  if (n->links)
+    n->links->prev = l;
+  n->links = l;
+  net_stat_add(n, &n->stats.links, 1);
+  if (!outbound)
+    n->handshaking++;
+  return l;
+}
+
+/* The socket is connected: send HELLO and read. */
+static void link_start(link_t *l) {
+  int rc;
+  uv_tcp_nodelay(&l->tcp, 1);
+  if (RAND_bytes(l->my_chal, CHAL_LEN) != 1) {
+    net_link_close(l, 0, 0, "no random bytes for the challenge");
+    return;
+  }
+  l->state = L_HELLO;
+  rc = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
+  if (rc != 0) {
+    net_link_close(l, 1, 0, "cannot read: %s", uv_strerror(rc));
+    return;
+  }
+  send_hello(l);
+  net_kick(l);
+}
+
+void net_on_connection(uv_stream_t *server, int status) {
+  acoro_net_t *n = server->data;
+  link_t *l;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char ip[48] = "?";
+  if (status < 0) {
+    net_log(n, 1, "accept failed: %s", uv_strerror(status));
+    return;
+  }
+  l = link_new(n, 0);
+  if (l == NULL)
+    return; /* the connection stays in the backlog; retried next time */
+  if (uv_accept(server, (uv_stream_t *)&l->tcp) != 0) {
+    net_link_close(l, 1, 0, "accept failed");
+    return;
+  }
+  if (uv_tcp_getpeername(&l->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    int port = 0;
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    snprintf(l->addr, sizeof l->addr, "%s:%d", ip, port);
+  }
+  if (n->handshaking > MAX_HANDSHAKING) {
+    net_link_close(l, 1, 0, "refused: too many connections in handshake");
+    return;
+  }
+  l->state = L_HELLO;
+  link_start(l);
+}
+
+static void on_connected(uv_connect_t *req, int status) {
+  link_t *l = req->data;
+  if (l->closing)
+    return;
+  if (status < 0) {
+    net_link_close(l, 1, 0, "cannot connect: %s", uv_strerror(status));
+    return;
+  }
+  link_start(l);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  link_t *l = req->data;
+  int rc;
+  free(req);
+  if (l == NULL) { /* the link closed meanwhile */
+    uv_freeaddrinfo(res);
+    return;
+  }
+  l->gai = NULL;
+  if (status < 0 || res == NULL) {
+    net_link_close(l, 1, 0, "cannot resolve: %s", uv_strerror(status));
+    uv_freeaddrinfo(res);
+    return;
+  }
+  l->state = L_CONNECTING;
+  l->creq.data = l;
+  rc = uv_tcp_connect(&l->creq, &l->tcp, res->ai_addr, on_connected);
+  uv_freeaddrinfo(res);
+  if (rc != 0)
+    net_link_close(l, 1, 0, "cannot connect: %s", uv_strerror(rc));
+}
+
+/* Splits "host:port" ("[v6]:port" too) into host and port; -1 if bad. */
+static int split_location(const char *loc, char *host, size_t hl, int *port) {
+  const char *colon = strrchr(loc, ':');
+  size_t len;
+  char *end;
+  long v;
+  if (colon == NULL || colon == loc)
+    return -1;
+  len = (size_t)(colon - loc);
+  if (loc[0] == '[' && len >= 2 && loc[len - 1] == ']') {
+    loc++;
+    len -= 2;
+  }
+  if (len == 0 || len >= hl)
+    return -1;
+  memcpy(host, loc, len);
+  host[len] = '\0';
+  v = strtol(colon + 1, &end, 10);
+  if (*end != '\0' || end == colon + 1 || v <= 0 || v > 65535)
+    return -1;
+  *port = (int)v;
+  return 0;
+}
+
+/* Opens a link to location; with has_req, connect_done(req) tells the end
+ * (at once when a peer at that location is up). */
+void net_connect_to(acoro_net_t *n, const char *location, int has_req,
+                    uint64_t req) {
+  char host[FIELD], port[16];
+  int portn;
+  peer_t *p = net_peer_by_location(n, location);
+  link_t *l;
+  struct addrinfo hints;
+  if (p != NULL) {
+    if (has_req)
+      net_post_connect(n, req, 0, p->id, NULL);
+    return;
+  }
+  if (split_location(location, host, sizeof host, &portn) != 0) {
+    if (has_req)
+      net_post_connect(n, req, ACORO_EINVAL, 0, "not a host:port location");
+    return;
+  }
+  l = link_new(n, 1);
+  if (l == NULL || (l->gai = malloc(sizeof *l->gai)) == NULL) {
+    if (l)
+      net_link_close(l, 0, 0, NULL);
+    if (has_req)
+      net_post_connect(n, req, ACORO_ENOMEM, 0, "out of memory");
+    return;
+  }
+  l->has_req = has_req;
+  l->req = req;
+  net_sanitize(l->addr, sizeof l->addr, location, strlen(location));
+  snprintf(port, sizeof port, "%d", portn);
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  l->gai->data = l;
+  if (uv_getaddrinfo(&n->loop, l->gai, on_resolved, host, port, &hints) != 0) {
+    free(l->gai);
+    l->gai = NULL;
+    net_link_close(l, 1, 0, "cannot resolve");
+  }
+}

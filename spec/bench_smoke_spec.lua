@@ -148,3 +148,21 @@ describe("bench/ref (bench_ref) and the acoro I/O benchmarks", function()
     assert.equal(PONG_11, out)
   end)
 end)
+
+describe("the W6/W6s floor (bench_ref_remote)", function()
+  local remote = support.root .. "/" .. build .. "/bench_ref_remote"
+
+  it("exchanges round trips and streams frames that the server counts", function()
+    local f = io.open(remote, "rb")
+    if not f then
+      pending("bench_ref_remote not built")
+      return
+    end
+    f:close()
+    local out, rc, err = with_server(q(remote) .. " server 0",
+      q(remote) .. " ping $PORT 200 && " .. q(remote) .. " stream $PORT 5000")
+    assert.equal(0, rc, err) -- the stream client fails if the server's count differs
+    assert.truthy(out:match("W6 rts=200 secs=%S+ rts_per_s=%d+ median_us=%S+\n"), out)
+    assert.truthy(out:match("W6s msgs=5000 secs=%S+ msgs_per_s=%d+\n"), out)
+  end)
+end)

@@ -143,6 +143,12 @@ void reg_remove_id(acoro_engine_t *e, acoro_co_t *co);
 void reg_remove_name(acoro_engine_t *e, acoro_co_t *co);
 void reg_free(acoro_engine_t *e);
 
+/* addr.c */
+int addr_local(const char *host, int port, int socktype,
+               struct sockaddr_storage *out);
+int addr_name(const struct sockaddr_storage *a, char *host, size_t len,
+              int *port);
+
 /* stream.c */
 acoro_stream_t *stream_new(acoro_engine_t *e);
 void stream_opened(acoro_stream_t *s);

@@ -186,31 +186,6 @@ static void on_connection(uv_stream_t *h, int status) {
   acoro_io_done(&srv->wait);
 }
 
-/* Resolves a listening address: numeric ones at once, names through the
- * system resolver (once per listen, at start). */
-static int listen_addr(const char *host, int port,
-                       struct sockaddr_storage *addr) {
-  struct addrinfo hints, *res;
-  char service[16];
-  int rc;
-  if (host == NULL || host[0] == '\0' || strcmp(host, "*") == 0)
-    host = "0.0.0.0";
-  if (uv_ip4_addr(host, port, (struct sockaddr_in *)addr) == 0 ||
-      uv_ip6_addr(host, port, (struct sockaddr_in6 *)addr) == 0)
-    return 0;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  snprintf(service, sizeof service, "%d", port);
-  rc = getaddrinfo(host, service, &hints, &res);
-  if (rc != 0)
-    return UV_EAI_NONAME;
-  memcpy(addr, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  return 0;
-}
-
 int acoro_tcp_listen(acoro_engine_t *e, const char *host, int port, int backlog,
                      acoro_server_t **out) {
   struct sockaddr_storage addr;
@@ -218,7 +193,7 @@ int acoro_tcp_listen(acoro_engine_t *e, const char *host, int port, int backlog,
   int rc;
   if (port < 0 || port > 65535)
     return ACORO_EINVAL;
-  rc = listen_addr(host, port, &addr);
+  rc = addr_local(host, port, SOCK_STREAM, &addr);
   if (rc != 0)
     return rc;
   srv = calloc(1, sizeof *srv);
@@ -320,22 +295,6 @@ void acoro_server_release(acoro_server_t *srv) {
 
 int acoro_server_is_open(const acoro_server_t *srv) { return srv->open; }
 
-/* Addresses as text: host (numeric) and port. */
-static int name_of(const struct sockaddr_storage *a, char *host, size_t len,
-                   int *port) {
-  if (a->ss_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)a;
-    *port = ntohs(in->sin_port);
-    return uv_ip4_name(in, host, len);
-  }
-  if (a->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
-    *port = ntohs(in6->sin6_port);
-    return uv_ip6_name(in6, host, len);
-  }
-  return UV_EAFNOSUPPORT;
-}
-
 int acoro_tcp_name(acoro_stream_t *s, int peer, char *host, size_t len,
                    int *port) {
   struct sockaddr_storage a;
@@ -346,7 +305,7 @@ int acoro_tcp_name(acoro_stream_t *s, int peer, char *host, size_t len,
     return ACORO_EINVAL;
   rc = peer ? uv_tcp_getpeername(&s->u.tcp, (struct sockaddr *)&a, &n)
             : uv_tcp_getsockname(&s->u.tcp, (struct sockaddr *)&a, &n);
-  return rc != 0 ? rc : name_of(&a, host, len, port);
+  return rc != 0 ? rc : addr_name(&a, host, len, port);
 }
 
 int acoro_server_name(acoro_server_t *srv, char *host, size_t len, int *port) {
@@ -355,7 +314,7 @@ int acoro_server_name(acoro_server_t *srv, char *host, size_t len, int *port) {
   if (!srv->open)
     return ACORO_ECLOSED;
   rc = uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&a, &n);
-  return rc != 0 ? rc : name_of(&a, host, len, port);
+  return rc != 0 ? rc : addr_name(&a, host, len, port);
 }
 
 int acoro_tcp_nodelay(acoro_stream_t *s, int on) {

@@ -110,28 +110,6 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   acoro_io_done(&u->rwait);
 }
 
-/* A numeric address at once; a name through the system resolver (once, at
- * bind). */
-static int bind_addr(const char *host, int port, struct sockaddr_storage *a) {
-  struct addrinfo hints, *res;
-  char service[16];
-  if (host == NULL || host[0] == '\0' || strcmp(host, "*") == 0)
-    host = "0.0.0.0";
-  if (uv_ip4_addr(host, port, (struct sockaddr_in *)a) == 0 ||
-      uv_ip6_addr(host, port, (struct sockaddr_in6 *)a) == 0)
-    return 0;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_flags = AI_PASSIVE;
-  snprintf(service, sizeof service, "%d", port);
-  if (getaddrinfo(host, service, &hints, &res) != 0)
-    return UV_EAI_NONAME;
-  memcpy(a, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  return 0;
-}
-
 int acoro_udp_bind(acoro_engine_t *e, const char *host, int port, int flags,
                    acoro_udp_t **out) {
   struct sockaddr_storage addr;
@@ -140,7 +118,7 @@ int acoro_udp_bind(acoro_engine_t *e, const char *host, int port, int flags,
   if (port < 0 || port > 65535)
     return UV_EINVAL;
   memset(&addr, 0, sizeof addr);
-  rc = bind_addr(host, port, &addr);
+  rc = addr_local(host, port, SOCK_DGRAM, &addr);
   if (rc != 0)
     return rc;
   u = calloc(1, sizeof *u);
@@ -185,21 +163,6 @@ int acoro_udp_recv(acoro_co_t *co, acoro_udp_t *u, double timeout) {
   return rc < 0 ? rc : 0;
 }
 
-static int name_of(const struct sockaddr_storage *a, char *host, size_t len,
-                   int *port) {
-  if (a->ss_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)a;
-    *port = ntohs(in->sin_port);
-    return uv_ip4_name(in, host, len);
-  }
-  if (a->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
-    *port = ntohs(in6->sin6_port);
-    return uv_ip6_name(in6, host, len);
-  }
-  return UV_EAFNOSUPPORT;
-}
-
 int acoro_udp_next(acoro_udp_t *u, const char **data, size_t *len, char *host,
                    size_t hostlen, int *port) {
   dgram_t *d = u->head;
@@ -207,7 +170,7 @@ int acoro_udp_next(acoro_udp_t *u, const char **data, size_t *len, char *host,
     return 0;
   *data = d->data;
   *len = d->len;
-  if (name_of(&d->from, host, hostlen, port) != 0) {
+  if (addr_name(&d->from, host, hostlen, port) != 0) {
     if (hostlen > 0)
       host[0] = '\0';
     *port = 0;
@@ -368,7 +331,7 @@ int acoro_udp_name(acoro_udp_t *u, char *host, size_t len, int *port) {
   if (!u->open)
     return ACORO_ECLOSED;
   rc = uv_udp_getsockname(&u->h, (struct sockaddr *)&a, &n);
-  return rc != 0 ? rc : name_of(&a, host, len, port);
+  return rc != 0 ? rc : addr_name(&a, host, len, port);
 }
 
 /* Closes the socket: queued datagrams stay readable until release; waiters

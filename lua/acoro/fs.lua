@@ -39,11 +39,7 @@ local function deadline_of(timeout, what)
   return timeout and now() + timeout
 end
 
-local function left(deadline)
-  if not deadline then return -1 end
-  local l = deadline - now()
-  return l > 0 and l or 0
-end
+local left = require("acoro.io").left
 
 -- Waits for an operation: true once done, false if the deadline came first.
 local function await(op, deadline)

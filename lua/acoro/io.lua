@@ -47,11 +47,14 @@ local function deadline_of(obj, timeout, what)
   return timeout and now() + timeout
 end
 
+-- Seconds left before `deadline` (nil: none, -1 for the engine), never
+-- below 0. Shared with the other I/O modules (udp, process, fs, pool).
 local function left(deadline)
   if not deadline then return -1 end
   local l = deadline - now()
   return l > 0 and l or 0
 end
+io.left = left
 
 ------------------------------------------------------------------------------
 -- TLS.
@@ -323,6 +326,7 @@ local function check_host_port(host, port, what)
     error(("acoro: %s: expected a port number (0-65535), got %s"):format(what, tostring(port)), 3)
   end
 end
+io.check_host_port = check_host_port
 
 -- acoro.tcp.connect(host, port [, opts]) -> stream | nil, err, code.
 -- opts: timeout (seconds, for resolution, connect and handshake),

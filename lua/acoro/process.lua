@@ -26,11 +26,7 @@ local function check_timeout(t, what)
   end
 end
 
-local function left(deadline)
-  if not deadline then return -1 end
-  local l = deadline - now()
-  return l > 0 and l or 0
-end
+local left = require("acoro.io").left
 
 local function stdio_spec(v, name)
   if v == nil then return DEFAULTS[name] end

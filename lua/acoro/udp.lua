@@ -27,20 +27,9 @@ local function check_timeout(t, what)
   end
 end
 
-local function check_host_port(host, port, what)
-  if type(host) ~= "string" then
-    error(("acoro: %s: expected a host name or address, got %s"):format(what, type(host)), 3)
-  end
-  if type(port) ~= "number" or port < 0 or port > 65535 or port % 1 ~= 0 then
-    error(("acoro: %s: expected a port number (0-65535), got %s"):format(what, tostring(port)), 3)
-  end
-end
+local check_host_port = require("acoro.io").check_host_port
 
-local function left(deadline)
-  if not deadline then return -1 end
-  local l = deadline - now()
-  return l > 0 and l or 0
-end
+local left = require("acoro.io").left
 
 -- acoro.udp.bind(host, port [, opts]) -> socket | nil, message, code.
 -- host nil or "*" for every interface, port 0 for any; opts.reuse (address

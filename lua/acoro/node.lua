@@ -1,0 +1,485 @@
+-- acoro.node: distribution, the Lua layer over the peer transport (core.net,
+-- bindings/lnet.c over core/net.c): starting a node, peers and their
+-- status, remote coroutine handles, sending to them and locating them.
+--
+-- THREADS. Everything here runs on the engine thread. The transport's
+-- events (on_up, on_down, on_message, on_connect, on_writable, on_log) are
+-- called by lnet.c from libuv callbacks, outside any coroutine: they never
+-- yield; they queue messages and wake coroutines (M._wake), and the woken
+-- coroutine does the rest.
+--
+-- WIRE. Every message between nodes is one MessagePack value (core.wire):
+-- an array whose first element is an operation (OP below). A message for a
+-- coroutine is encoded on its own first and travels as a string inside the
+-- envelope, so that an encoding error names the path inside the message
+-- (`msg.handler`), not inside the envelope. Coroutine handles travel as the
+-- ext type EXT.coro, whose payload is core.wire's encoding of
+-- {location, id, name | false}.
+--
+-- REMOTE HANDLES. A handle of a coroutine on another node is a table with
+-- the metatable Remote; they are cached weakly by "location/id", so the
+-- same remote coroutine always decodes to the same Lua value (== and table
+-- keys work). A handle of one of our own coroutines that comes back decodes
+-- to the local handle itself (`exported`, weak, filled as handles leave).
+--
+-- LOCATE. A locate asks every peer (or the one at `location`) with LOCATE;
+-- a peer that does not have the name holds the request until the name is
+-- registered there or the requester's timeout passes (its own clock), and
+-- answers FOUND (the handle, or false at once when no wait was asked). A
+-- pending locate also asks each peer that comes up while it waits, so a
+-- client started before its server finds it when the server appears.
+local M = {}
+
+-- MessagePack ext type numbers used by acoro's messages (the one place
+-- they are defined).
+M.EXT = { coro = 1 }
+local EXT_CORO = M.EXT.coro
+
+-- Operations: {SEND, id, encoded message}, {LOCATE, request, name, wait
+-- seconds}, {FOUND, request, handle | false}.
+local OP_SEND, OP_LOCATE, OP_FOUND = 1, 2, 3
+
+function M.init(A, net, wire, coro_mt)
+  local encode, decode = wire.encode, wire.decode
+  local orig_locate = A.locate
+
+  local node          -- the running node: {location=, name=}, or nil
+  local peers = {}    -- peer id -> {id=, location=, name=}
+  local by_loc = {}   -- location -> peer id
+  local exported = setmetatable({}, { __mode = "v" }) -- local id -> handle
+  local remotes = setmetatable({}, { __mode = "v" })  -- "loc/id" -> Remote
+  local connects = {} -- request -> {waiter=, done=, status=, reason=}
+  local pending = {}  -- request -> a locate in progress (see locate)
+  local held = {}     -- name -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
+  local busy = {}     -- peer id -> {handle, ...} waiting for on_writable
+  local status_subs = {} -- handle -> true: coroutines told of peer status
+  local next_req = 0
+
+  local PeerStatus = { __name = "acoro.PeerStatus" }
+  PeerStatus.__tostring = function(m)
+    return "acoro.PeerStatus(" .. m.location .. ", " .. m.status .. ")"
+  end
+  A.PeerStatus = PeerStatus
+  function A.is_peer_status(m) return getmetatable(m) == PeerStatus end
+
+  ----------------------------------------------------------------------------
+  -- Remote handles.
+
+  local Remote = {}
+  local remote_mt = { __name = "acoro.remote_coro", __index = Remote }
+  remote_mt.__tostring = function(h)
+    return "coro:" .. (h.name or "-") .. "/" .. tostring(h.id) .. "@" .. h.location
+  end
+
+  local function remote_handle(location, id, name)
+    local key = location .. "/" .. id
+    local h = remotes[key]
+    if h == nil then
+      h = setmetatable({ location = location, id = id, name = name or nil }, remote_mt)
+      remotes[key] = h
+    end
+    return h
+  end
+
+  local function ext_encode(v)
+    local mt = getmetatable(v)
+    if mt == coro_mt then
+      if not node then error("acoro: a coroutine handle can only leave the process once acoro.node runs", 0) end
+      local id = v.id
+      exported[id] = v
+      return EXT_CORO, encode({ node.location, id, v.name or false })
+    elseif mt == remote_mt then
+      return EXT_CORO, encode({ v.location, v.id, v.name or false })
+    end
+    return nil
+  end
+
+  -- A malformed payload gives nil: the whole message is then refused.
+  local function ext_decode(t, payload)
+    if t ~= EXT_CORO then return nil end
+    local d = decode(payload)
+    if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "number" then return nil end
+    if node and d[1] == node.location then
+      local h = exported[d[2]]
+      if h then return h end
+    end
+    return remote_handle(d[1], d[2], type(d[3]) == "string" and d[3] or nil)
+  end
+
+  -- Sends one envelope to a peer: true, or nil and why ("unreachable",
+  -- "too large"). A busy peer (its outgoing buffer over the limit) makes a
+  -- coroutine wait for it to drain; outside a coroutine the message is
+  -- dropped with "busy".
+  local function send_peer(peer, data)
+    while true do
+      local ok, why = net.send(peer, data)
+      if ok or why ~= "busy" then return ok, why end
+      local me = A._running()
+      if me == nil then return nil, "busy" end
+      local list = busy[peer]
+      if not list then
+        list = {}
+        busy[peer] = list
+      end
+      list[#list + 1] = me
+      A._wait(nil)
+      if not peers[peer] then return nil, "unreachable" end
+    end
+  end
+
+  local function raise_send(err, level)
+    error(type(err) == "string" and err:gsub("^acoro: ", "acoro: send: ", 1) or err, level + 1)
+  end
+
+  function Remote:send(msg)
+    if msg == nil then error("acoro: send: message is nil", 2) end
+    local ok, body = pcall(encode, msg, ext_encode)
+    if not ok then raise_send(body, 2) end
+    if node and self.location == node.location then
+      local h = exported[self.id]
+      return h ~= nil and h:send(msg)
+    end
+    local peer = by_loc[self.location]
+    if not peer then return false end
+    return send_peer(peer, encode({ OP_SEND, self.id, body })) == true
+  end
+
+  for _, m in ipairs({ "suspend", "resume", "hot_swap", "register", "unregister", "deliver",
+    "throw", "terminate", "monitor", "join", "set_daemon", "is_alive", "status" }) do
+    Remote[m] = function(h)
+      error(("acoro: %s: not supported on a remote coroutine (%s)"):format(m, tostring(h)), 2)
+    end
+  end
+
+  function A.is_remote(h) return getmetatable(h) == remote_mt end
+
+  ----------------------------------------------------------------------------
+  -- Peer status.
+
+  local function tell_status(h, p, status)
+    return h:send(setmetatable({ status = status, location = p.location, name = p.name }, PeerStatus))
+  end
+
+  local function broadcast_status(p, status)
+    for h in pairs(status_subs) do
+      if not tell_status(h, p, status) then status_subs[h] = nil end
+    end
+  end
+
+  function A.peer_status(co)
+    if getmetatable(co) ~= coro_mt then
+      error("acoro.peer_status: expected a local coroutine, got " .. type(co), 2)
+    end
+    status_subs[co] = true
+    for _, p in pairs(peers) do tell_status(co, p, "online") end
+  end
+
+  ----------------------------------------------------------------------------
+  -- Locate.
+
+  local function reply_found(peer, req, h)
+    if peers[peer] then send_peer(peer, encode({ OP_FOUND, req, h or false }, ext_encode)) end
+  end
+
+  -- Asks peer for p's name; counts the question if it went.
+  local function ask(peer, req, p)
+    local wait = p.deadline and math.max(0, p.deadline - A.now()) or 0
+    if not p.wait then wait = 0 end
+    if send_peer(peer, encode({ OP_LOCATE, req, p.name, wait })) then
+      p.asked[peer] = true
+      p.outstanding = p.outstanding + 1
+    end
+  end
+
+  local function locate_remote(name, location, timeout)
+    local me = A._running()
+    if me == nil then error("acoro.locate: called outside an acoro coroutine", 3) end
+    next_req = next_req + 1
+    local req = next_req
+    local p = {
+      name = name, location = location, waiter = me, outstanding = 0, asked = {},
+      wait = timeout ~= nil and timeout > 0,
+      deadline = timeout and timeout > 0 and A.now() + timeout or nil,
+    }
+    pending[req] = p
+    for id, peer in pairs(peers) do
+      if location == nil or peer.location == location then ask(id, req, p) end
+    end
+    local ok, err = pcall(function()
+      while not p.found do
+        if not p.wait and p.outstanding == 0 then break end
+        local left = p.deadline and p.deadline - A.now()
+        if left and left <= 0 then break end
+        A._wait(left)
+      end
+    end)
+    pending[req] = nil
+    if not ok then error(err, 0) end
+    if p.found then return p.found end
+    return nil, "not found"
+  end
+
+  function A.locate(name, opts)
+    if type(name) ~= "string" then
+      error("acoro.locate: name must be a string, got " .. type(name), 2)
+    end
+    if opts ~= nil and type(opts) ~= "table" then
+      error("acoro.locate: options must be a table, got " .. type(opts), 2)
+    end
+    local location, timeout = opts and opts.location, opts and opts.timeout
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.locate: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    if location ~= nil and type(location) ~= "string" then
+      error("acoro.locate: location must be a string, got " .. type(location), 2)
+    end
+    if not node then return orig_locate(name, opts) end
+    if location == node.location then return orig_locate(name, { timeout = timeout }) end
+    if location == nil then
+      local h = orig_locate(name)
+      if h then return h end
+    end
+    return locate_remote(name, location, timeout)
+  end
+
+  -- A name registered here: answers held LOCATEs and local locates waiting.
+  A._on_register = function(name, h)
+    if not node then return end
+    local list = held[name]
+    if list then
+      held[name] = nil
+      local t = A.now()
+      for i = 1, #list do
+        local e = list[i]
+        if e.deadline >= t then reply_found(e.peer, e.req, h) end
+      end
+    end
+    for _, p in pairs(pending) do
+      if p.name == name and p.location == nil and not p.found then
+        p.found = h
+        A._wake(p.waiter)
+      end
+    end
+  end
+
+  local function hold(peer, req, name, wait)
+    local t = A.now()
+    local list = held[name] or {}
+    local kept = {}
+    for i = 1, #list do -- expired ones go now (no timer needed)
+      if list[i].deadline >= t and peers[list[i].peer] then kept[#kept + 1] = list[i] end
+    end
+    kept[#kept + 1] = { peer = peer, req = req, deadline = t + wait }
+    held[name] = kept
+  end
+
+  ----------------------------------------------------------------------------
+  -- Transport events (lnet.c calls these; they never yield).
+
+  local handlers = {}
+
+  function handlers.on_up(id, location, name)
+    local p = { id = id, location = location, name = name }
+    peers[id] = p
+    by_loc[location] = id
+    broadcast_status(p, "online")
+    for req, q in pairs(pending) do
+      if q.wait and not q.found and not q.asked[id] and (q.location == nil or q.location == location) then
+        ask(id, req, q)
+      end
+    end
+  end
+
+  function handlers.on_down(id)
+    local p = peers[id]
+    if not p then return end
+    peers[id] = nil
+    if by_loc[p.location] == id then by_loc[p.location] = nil end
+    for _, q in pairs(pending) do
+      if q.asked[id] then
+        q.asked[id] = nil
+        q.outstanding = q.outstanding - 1
+        A._wake(q.waiter)
+      end
+    end
+    local list = busy[id]
+    busy[id] = nil
+    if list then for i = 1, #list do A._wake(list[i]) end end
+    broadcast_status(p, "offline")
+  end
+
+  function handlers.on_writable(id)
+    local list = busy[id]
+    busy[id] = nil
+    if list then for i = 1, #list do A._wake(list[i]) end end
+  end
+
+  function handlers.on_connect(req, status, _, reason)
+    local c = connects[req]
+    if not c then return end
+    c.done, c.status, c.reason = true, status, reason
+    A._wake(c.waiter)
+  end
+
+  function handlers.on_log(level, line)
+    if level <= 1 then io.stderr:write("acoro: node: ", line, "\n") end
+  end
+
+  local function bad(peer, why)
+    local p = peers[peer]
+    io.stderr:write("acoro: node: dropped a message from ", p and p.location or "?", ": ", why, "\n")
+  end
+
+  function handlers.on_message(peer, data)
+    local m, why = decode(data, ext_decode)
+    if type(m) ~= "table" then return bad(peer, why or "not an array") end
+    local op = m[1]
+    if op == OP_SEND then
+      if type(m[2]) ~= "number" or type(m[3]) ~= "string" then return bad(peer, "bad SEND") end
+      local h = exported[m[2]]
+      if h == nil then return end -- that coroutine is gone
+      local msg, why2 = decode(m[3], ext_decode)
+      if msg == nil then return bad(peer, why2) end
+      h:send(msg)
+    elseif op == OP_LOCATE then
+      local req, name, wait = m[2], m[3], m[4]
+      if type(req) ~= "number" or type(name) ~= "string" or type(wait) ~= "number" then
+        return bad(peer, "bad LOCATE")
+      end
+      local h = orig_locate(name)
+      if h or wait <= 0 then return reply_found(peer, req, h) end
+      hold(peer, req, name, wait)
+    elseif op == OP_FOUND then
+      local q = pending[m[2]]
+      if not q or not q.asked[peer] then return end
+      q.asked[peer] = nil
+      q.outstanding = q.outstanding - 1
+      if m[3] then q.found = m[3] end
+      A._wake(q.waiter)
+    else
+      bad(peer, "unknown operation " .. tostring(op))
+    end
+  end
+
+  ----------------------------------------------------------------------------
+  -- Nodes and peers.
+
+  local function need_node(what)
+    if not node then error("acoro." .. what .. ": no node is running (call acoro.node first)", 3) end
+  end
+
+  function A.peer(location, timeout)
+    need_node("peer")
+    if type(location) ~= "string" then
+      error("acoro.peer: location must be a \"host:port\" string, got " .. type(location), 2)
+    end
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.peer: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    if by_loc[location] then return true end
+    local me = A._running()
+    if me == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
+    next_req = next_req + 1
+    local req = next_req
+    local c = { waiter = me }
+    local ok, why = net.connect(location, req)
+    if not ok then return nil, why end
+    connects[req] = c
+    local deadline = timeout and A.now() + timeout
+    local ok2, err = pcall(function()
+      while not c.done do
+        local left = deadline and deadline - A.now()
+        if left and left <= 0 then break end
+        A._wait(left)
+      end
+    end)
+    connects[req] = nil
+    if not ok2 then error(err, 0) end
+    if not c.done then return nil, "timeout" end
+    if c.status == 0 then return true end
+    return nil, c.reason ~= "" and c.reason or "cannot connect"
+  end
+
+  function A.peers()
+    local list = {}
+    for _, p in pairs(peers) do list[#list + 1] = { location = p.location, name = p.name } end
+    table.sort(list, function(a, b) return a.location < b.location end)
+    return list
+  end
+
+  function A.close_peer(location)
+    need_node("close_peer")
+    local id = by_loc[location]
+    if not id then return false end
+    return net.close_peer(id) == true
+  end
+
+  function A.discover()
+    need_node("discover")
+    return net.discover()
+  end
+
+  -- peers= of acoro.node: a daemon per location, retried with back-off
+  -- (0.25 s doubling to 8 s) until the handshake succeeds.
+  local function keep_trying(location, this)
+    local co = A.spawn(function()
+      local delay = 0.25
+      while node == this do
+        if A.peer(location, 10) then return end
+        A.sleep(delay)
+        delay = math.min(delay * 2, 8)
+      end
+    end)
+    co:set_daemon(true)
+  end
+
+  local function check_opt(opts, k, t)
+    local v = opts[k]
+    if v ~= nil and type(v) ~= t then
+      error(("acoro.node: %s must be a %s, got %s"):format(k, t, type(v)), 3)
+    end
+    return v
+  end
+
+  local logged_host = false
+
+  function A.node(opts)
+    if opts == nil then return node end
+    if type(opts) ~= "table" then error("acoro.node: expected an options table, got " .. type(opts), 2) end
+    if node then error("acoro.node: a node is already running (" .. node.location .. ")", 2) end
+    local host = check_opt(opts, "host", "string")
+    local port = check_opt(opts, "port", "number") or 0
+    local udp_port = check_opt(opts, "udp_port", "number") or 51350
+    local discover = check_opt(opts, "discover", "boolean")
+    local list = check_opt(opts, "peers", "table") or {}
+    check_opt(opts, "name", "string")
+    check_opt(opts, "secret", "string")
+    if host == nil then
+      host = net.interfaces()[1] or "127.0.0.1"
+      if not logged_host then
+        logged_host = true
+        io.stderr:write("acoro: node: listening on ", host,
+          " (the first non-loopback interface that is up, else loopback; host= chooses)\n")
+      end
+    end
+    local location, err = net.start({
+      host = host, port = port, name = opts.name, secret = opts.secret,
+      discover_port = discover ~= false and udp_port or 0,
+    }, handlers)
+    if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. err, 2) end
+    node = { location = location, name = opts.name or location }
+    A._location = location
+    for i = 1, #list do keep_trying(list[i], node) end
+    return node
+  end
+
+  -- acoro.run returned: the node goes with the engine run that used it.
+  A._on_run_end = function()
+    if not node then return end
+    net.stop()
+    node, A._location = nil, nil
+    peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
+  end
+end
+
+return M

@@ -1,0 +1,214 @@
+-- Distribution (acoro.node, lua/acoro/node.lua over bindings/lnet.c): real `acoro`
+-- processes on 127.0.0.1, started with the CLI's node flags, checked by what they
+-- print. No discovery (--no-discover): peers are explicit. Every wait is for a line
+-- of output; every child runs under `timeout` and is stopped in a `finally`.
+
+local support = require "support"
+local net = require "net_support"
+
+local q = support.shell_quote
+
+local secret = support.write_temp("the shared secret\n", ".key")
+local other_secret = support.write_temp("another secret\n", ".key")
+
+-- Starts `source` as a node on 127.0.0.1 (any port) with `extra` CLI flags; the
+-- script must print "listening <location>" first. Returns the child and location.
+local children = {}
+local function start(source, extra, key, args)
+  local path = support.write_temp(source)
+  local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
+    :format(q(key or secret), extra or "", q(path), args or ""))
+  children[#children + 1] = c
+  return c, c:expect("^listening (127%.0%.0%.1:%d+)$")
+end
+
+-- Reads c's lines until each pattern of the list has matched one (in any order);
+-- returns the first capture of each, in the list's order.
+local function expect_all(c, patterns)
+  local got, left = {}, #patterns
+  while left > 0 do
+    local l = c:line()
+    if l == nil then error("child ended; output:\n" .. c:output(), 2) end
+    for i, p in ipairs(patterns) do
+      local cap = got[i] == nil and l:match(p)
+      if cap then
+        got[i] = cap
+        left = left - 1
+        break
+      end
+    end
+  end
+  return unpack(got)
+end
+
+local function stop_all()
+  for _, c in ipairs(children) do
+    c:kill()
+    c:close()
+  end
+  children = {}
+end
+
+local PRELUDE = [[
+local acoro = require "acoro"
+local ffi = require "ffi"
+ffi.cdef "int getpid(void);"
+local function say(...)
+  local t = {}
+  for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
+  print(table.concat(t, " "))
+  io.stdout:flush()
+end
+say("listening", acoro.node().location)
+say("pid", ffi.C.getpid())
+]]
+
+-- Prints every peer status it is told of, forever.
+local WATCHER = PRELUDE .. [[
+acoro.peer_status(acoro.self())
+while true do
+  local m = acoro.receive()
+  say("status", acoro.is_peer_status(m), m.status, m.location, m.name)
+end
+]]
+
+-- Peers with arg[1], prints acoro.peers(), then waits for a line on stdin
+-- (none: /dev/null ends it at once) or for ever with arg[2] == "stay".
+local PEERER = PRELUDE .. [[
+say("peer", acoro.peer(arg[1], 10))
+for _, p in ipairs(acoro.peers()) do say("peers", p.location, p.name) end
+if arg[2] == "stay" then acoro.receive() end
+]]
+
+describe("acoro.node between processes", function()
+  after_each(stop_all)
+
+  it("two nodes peer explicitly, see each other in acoro.peers(), and peer_status "
+    .. "says online, then offline when the other exits or is killed", function()
+    local w, wloc = start(WATCHER, "--name watcher")
+    -- a peer that ends normally
+    local b, bloc = start(PEERER, "--name second", nil, q(wloc))
+    assert.equal("true", b:expect("^peer (%S+)"))
+    assert.same({ wloc, "watcher" }, { b:expect("^peers (%S+) (%S+)$") })
+    assert.same({ "online", bloc, "second" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+    assert.same({ "offline", bloc, "second" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+    -- a peer killed with SIGKILL
+    local c, cloc = start(PEERER, "--name third", nil, q(wloc) .. " stay")
+    local pid = c:expect("^pid (%d+)$")
+    assert.equal("true", c:expect("^peer (%S+)"))
+    assert.same({ "online", cloc, "third" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+    os.execute("kill -9 " .. pid)
+    assert.same({ "offline", cloc, "third" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+  end)
+
+  it("a node with another secret is refused: acoro.peer returns nil and the reason", function()
+    local _, wloc = start(WATCHER, "--name watcher")
+    local b = start(PEERER, "", other_secret, q(wloc))
+    local reason = b:expect("^peer nil (.*)$")
+    assert.matches("wrong secret", reason)
+  end)
+
+  it("remote send and locate both ways; a handle that comes back is the same value; "
+    .. "a function in a message is refused with its path", function()
+    local srv, sloc = start(PRELUDE .. [[
+local echo = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    say("server got", m.text, m.from.location == m.from_loc)
+    m.from:send({ text = "re:" .. m.text, me = acoro.self() })
+  end
+end)
+echo:register("echo")
+-- the other way: find the client's coroutine and send it a message
+local h, err = acoro.locate("client", { timeout = 20 })
+say("server located", tostring(h), err)
+h:send({ text = "from the server" })
+acoro.receive()
+]], "--name server")
+    local cli = start(PRELUDE .. [[
+acoro.self():register("client")
+assert(acoro.peer(arg[1], 10))
+local h, err = acoro.locate("echo", { timeout = 10, location = arg[1] })
+say("client located", tostring(h), err, h and h.location, h and h.name)
+local me = acoro.self()
+assert(h:send({ text = "hello", from = me, from_loc = me.location }))
+local got = {}
+for _ = 1, 2 do
+  local m = acoro.receive(10)
+  got[#got + 1] = m.text
+  if m.me then
+    say("same handle", m.me == h, ({ [h] = "key works" })[m.me])
+  end
+end
+table.sort(got)
+say("client got", table.concat(got, ","))
+local ok, e = pcall(h.send, h, { text = "x", handler = print })
+say("refused", ok, e)
+ok, e = pcall(h.suspend, h)
+say("suspend", ok, e)
+]], "", nil, q(sloc))
+    local loc, name = cli:expect("^client located coro:echo/%d+@%S+ nil (%S+) (%S+)$")
+    assert.equal(sloc, loc)
+    assert.equal("echo", name)
+    local same_loc, located = expect_all(srv, { "^server got hello (%S+)$", "^server located (.*)$" })
+    assert.equal("true", same_loc)
+    assert.matches("^coro:client/%d+@127%.0%.0%.1:%d+ nil$", located)
+    assert.same({ "true", "key works" }, { cli:expect("^same handle (%S+) (.*)$") })
+    assert.equal("from the server,re:hello", cli:expect("^client got (.*)$"))
+    assert.equal("false acoro: send: cannot send msg.handler: a function", cli:expect("^refused (.*)$"))
+    assert.matches("suspend: not supported on a remote coroutine", cli:expect("^suspend (.*)$"))
+  end)
+
+  it("a locate started before the server's node is known is answered when it appears", function()
+    local cli, cloc = start(PRELUDE .. [[
+local h, err = acoro.locate("echo", { timeout = 30 })
+say("located", tostring(h), err)
+h:send({ text = "late hello", from = acoro.self() })
+say("reply", acoro.receive(10).text)
+]], "--name early")
+    -- the client waits in locate; the server starts now and peers with it
+    local _ = start(PRELUDE .. [[
+local echo = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    m.from:send({ text = "re:" .. m.text })
+  end
+end)
+echo:register("echo")
+]], "--name late --peer " .. q(cloc))
+    assert.matches("^coro:echo/%d+@127%.0%.0%.1:%d+ nil$", cli:expect("^located (.*)$"))
+    assert.equal("re:late hello", cli:expect("^reply (.*)$"))
+  end)
+end)
+
+describe("examples/tut_server.lua + tut_client.lua", function()
+  after_each(stop_all)
+
+  local function spawn(flags, script, args)
+    local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
+      :format(q(secret), flags, q("examples/" .. script), args))
+    children[#children + 1] = c
+    return c
+  end
+
+  local function check(srv, cli)
+    assert.equal("sent 3 messages", cli:expect("^(sent 3 messages)$"))
+    local got = {}
+    for _ = 1, 3 do got[#got + 1] = srv:expect("^received: (.*)$") end
+    assert.same({ "client 7: message 1", "client 7: message 2", "client 7: message 3" }, got)
+  end
+
+  it("the server prints the client's 3 messages (server first)", function()
+    local srv = spawn("", "tut_server.lua", "3")
+    local sloc = srv:expect("^server at (%S+)$")
+    local cli = spawn("--peer " .. q(sloc), "tut_client.lua", "7")
+    check(srv, cli)
+  end)
+
+  it("the server prints the client's 3 messages (client first, waiting in locate)", function()
+    local cli = spawn("", "tut_client.lua", "7")
+    local cloc = cli:expect("^client at (%S+)$")
+    local srv = spawn("--peer " .. q(cloc), "tut_server.lua", "3")
+    check(srv, cli)
+  end)
+end)

@@ -3,6 +3,7 @@
 -- print. No discovery (--no-discover): peers are explicit. Every wait is for a line
 -- of output; every child runs under `timeout` and is stopped in a `finally`.
 
+local acoro = require "acoro"
 local support = require "support"
 local net = require "net_support"
 
@@ -181,6 +182,54 @@ echo:register("echo")
   end)
 end)
 
+describe("remote deliver and monitor", function()
+  after_each(stop_all)
+
+  it("deliver waits for the remote receive; monitor gets the remote Exit, and "
+    .. "\"unreachable\" when the node is killed", function()
+    local srv, sloc = start(PRELUDE .. [[
+local target = acoro.spawn(function()
+  local m = acoro.receive()
+  acoro.sleep(0.05)
+  error("boom after " .. m, 0)
+end)
+target:register("target")
+local idle = acoro.spawn(function() acoro.receive() end)
+idle:register("idle")
+acoro.receive()
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local t = assert(acoro.locate("target", { timeout = 10 }))
+local idle = assert(acoro.locate("idle", { timeout = 10 }))
+t:monitor()
+say("deliver", t:deliver("one", 10))
+local e = acoro.receive(10)
+say("exit", acoro.is_exit(e), e.coro == t, e.reason, e.error)
+say("deliver dead", t:deliver("two", 1))
+t:monitor()
+e = acoro.receive(10)
+say("late monitor", e.reason)
+idle:monitor()
+say("monitoring idle")
+e = acoro.receive(20)
+say("idle exit", e.coro == idle, e.reason)
+say("deliver unreachable", idle:deliver("x", 1))
+]], "", nil, q(sloc))
+    local pid = srv:expect("^pid (%d+)$")
+    assert.equal("true", cli:expect("^deliver (.*)$"))
+    assert.equal("true true error boom after one", cli:expect("^exit (.*)$"))
+    assert.equal("nil dead", cli:expect("^deliver dead (.*)$"))
+    -- its result if its handle is still here, else "dead" (the handle was collected)
+    local late = cli:expect("^late monitor (.*)$")
+    assert.is_true(late == "error" or late == "dead", late)
+    cli:expect("^monitoring idle$")
+    os.execute("kill -9 " .. pid)
+    assert.equal("true unreachable", cli:expect("^idle exit (.*)$"))
+    assert.equal("nil unreachable", cli:expect("^deliver unreachable (.*)$"))
+  end)
+end)
+
 describe("examples/tut_server.lua + tut_client.lua", function()
   after_each(stop_all)
 
@@ -210,5 +259,40 @@ describe("examples/tut_server.lua + tut_client.lua", function()
     local cloc = cli:expect("^client at (%S+)$")
     local srv = spawn("--peer " .. q(cloc), "tut_server.lua", "3")
     check(srv, cli)
+  end)
+end)
+
+describe("acoro.node in this process", function()
+  it("runs for one acoro.run: a second call raises, co.location is the node's, "
+    .. "and the node stops when the run returns", function()
+    local loc
+    acoro.run(function()
+      assert.is_nil(acoro.node())
+      assert.is_nil(acoro.self().location)
+      local n = acoro.node { host = "127.0.0.1", discover = false, secret = "s" }
+      loc = n.location
+      assert.matches("^127%.0%.0%.1:%d+$", loc)
+      assert.equal(loc, n.name)
+      assert.equal(n, acoro.node())
+      assert.equal(loc, acoro.self().location)
+      assert.has_error(function() acoro.node { host = "127.0.0.1" } end,
+        "acoro.node: a node is already running (" .. loc .. ")")
+      assert.same({}, acoro.peers())
+      assert.is_false(acoro.close_peer("127.0.0.1:1"))
+      local ok, why = acoro.peer("127.0.0.1:1", 5)
+      assert.is_nil(ok)
+      assert.is_string(why)
+      local h, err = acoro.locate("nothing", { timeout = 0 })
+      assert.is_nil(h)
+      assert.equal("not found", err)
+    end)
+    assert.is_nil(acoro.node())
+    acoro.run(function() -- a new run may start a new node
+      local n = acoro.node { host = "127.0.0.1", discover = false, name = "again" }
+      assert.equal("again", n.name)
+    end)
+    assert.is_nil(acoro.node())
+    assert.has_error(function() acoro.peer("127.0.0.1:1") end,
+      "acoro.peer: no node is running (call acoro.node first)")
   end)
 end)

@@ -38,6 +38,10 @@ local EXT_CORO = M.EXT.coro
 -- Operations: {SEND, id, encoded message}, {LOCATE, request, name, wait
 -- seconds}, {FOUND, request, handle | false}.
 local OP_SEND, OP_LOCATE, OP_FOUND = 1, 2, 3
+-- {MONITOR, id, watcher}, {EXIT, watcher id, target, encoded {reason=,
+-- value=, error=}}, {DELIVER, request, id, encoded message, timeout | -1},
+-- {DELIVERED, request, true | why}.
+local OP_MONITOR, OP_EXIT, OP_DELIVER, OP_DELIVERED = 4, 5, 6, 7
 
 function M.init(A, net, wire, coro_mt)
   local encode, decode = wire.encode, wire.decode
@@ -53,6 +57,8 @@ function M.init(A, net, wire, coro_mt)
   local held = {}     -- name -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
   local busy = {}     -- peer id -> {handle, ...} waiting for on_writable
   local status_subs = {} -- handle -> true: coroutines told of peer status
+  local rmonitors = {} -- location -> {{target=, watcher=}, ...}: our monitors of its coroutines
+  local delivers = {}  -- request -> {waiter=, peer=, done=, result=}: remote delivers waiting
   local next_req = 0
 
   local PeerStatus = { __name = "acoro.PeerStatus" }
@@ -144,8 +150,70 @@ function M.init(A, net, wire, coro_mt)
     return send_peer(peer, encode({ OP_SEND, self.id, body })) == true
   end
 
-  for _, m in ipairs({ "suspend", "resume", "hot_swap", "register", "unregister", "deliver",
-    "throw", "terminate", "monitor", "join", "set_daemon", "is_alive", "status" }) do
+  -- Remote monitor: the target's node runs a proxy coroutine that monitors
+  -- it and sends its Exit back (OP_EXIT); if the node goes down first, the
+  -- watcher gets an Exit with reason "unreachable" here (once: whichever
+  -- comes first removes the entry).
+  local function exit_to(watcher, target, reason, value, err)
+    watcher:send(setmetatable({ coro = target, reason = reason, value = value, error = err }, A.Exit))
+  end
+
+  function Remote:monitor(watcher)
+    if watcher == nil then watcher = A._running() end
+    if getmetatable(watcher) ~= coro_mt then
+      error("acoro: monitor: the watcher must be a local coroutine, got " .. type(watcher), 2)
+    end
+    local peer = by_loc[self.location]
+    if peer then
+      local list = rmonitors[self.location] or {}
+      rmonitors[self.location] = list
+      list[#list + 1] = { target = self, watcher = watcher }
+      if send_peer(peer, encode({ OP_MONITOR, self.id, watcher }, ext_encode)) then return true end
+      list[#list] = nil
+    end
+    exit_to(watcher, self, "unreachable", nil, "unreachable")
+    return true
+  end
+
+  -- Remote deliver: the target's node runs a proxy coroutine that delivers
+  -- there (with the timeout) and answers OP_DELIVERED.
+  function Remote:deliver(msg, timeout)
+    if msg == nil then error("acoro: deliver: message is nil", 2) end
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.deliver: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    local me = A._running()
+    if me == nil then error("acoro.deliver: called outside an acoro coroutine", 2) end
+    local ok, body = pcall(encode, msg, ext_encode)
+    if not ok then error(type(body) == "string" and body:gsub("^acoro: ", "acoro: deliver: ", 1) or body, 2) end
+    local peer = by_loc[self.location]
+    if not peer then return nil, "unreachable" end
+    next_req = next_req + 1
+    local req = next_req
+    local d = { waiter = me, peer = peer }
+    delivers[req] = d
+    if not send_peer(peer, encode({ OP_DELIVER, req, self.id, body, timeout or -1 })) then
+      delivers[req] = nil
+      return nil, "unreachable"
+    end
+    -- the peer enforces the timeout; this bound only covers a lost answer
+    local deadline = timeout and A.now() + timeout + 10
+    local ok2, err = pcall(function()
+      while not d.done do
+        local left = deadline and deadline - A.now()
+        if left and left <= 0 then break end
+        A._wait(left)
+      end
+    end)
+    delivers[req] = nil
+    if not ok2 then error(err, 0) end
+    if not d.done then return nil, "timeout" end
+    if d.result == true then return true end
+    return nil, d.result
+  end
+
+  for _, m in ipairs({ "suspend", "resume", "hot_swap", "register", "unregister",
+    "throw", "terminate", "join", "set_daemon", "is_alive", "status" }) do
     Remote[m] = function(h)
       error(("acoro: %s: not supported on a remote coroutine (%s)"):format(m, tostring(h)), 2)
     end
@@ -277,6 +345,7 @@ function M.init(A, net, wire, coro_mt)
   -- Transport events (lnet.c calls these; they never yield).
 
   local handlers = {}
+  local send_exit, monitor_proxy, deliver_proxy -- defined below, with on_message
 
   function handlers.on_up(id, location, name)
     local p = { id = id, location = location, name = name }
@@ -305,6 +374,17 @@ function M.init(A, net, wire, coro_mt)
     local list = busy[id]
     busy[id] = nil
     if list then for i = 1, #list do A._wake(list[i]) end end
+    for _, d in pairs(delivers) do
+      if d.peer == id and not d.done then
+        d.done, d.result = true, "unreachable"
+        A._wake(d.waiter)
+      end
+    end
+    local mons = rmonitors[p.location]
+    rmonitors[p.location] = nil
+    if mons then
+      for i = 1, #mons do exit_to(mons[i].watcher, mons[i].target, "unreachable", nil, "unreachable") end
+    end
     broadcast_status(p, "offline")
   end
 
@@ -323,6 +403,35 @@ function M.init(A, net, wire, coro_mt)
 
   function handlers.on_log(level, line)
     if level <= 1 then io.stderr:write("acoro: node: ", line, "\n") end
+  end
+
+  -- Sends an Exit to a remote watcher. Its value or error may not encode
+  -- (an error object with a metatable): then the error goes as its string.
+  function send_exit(peer, watcher, target, info)
+    local ok, body = pcall(encode, info, ext_encode)
+    if not ok then
+      body = encode({ reason = info.reason, error = info.error ~= nil and tostring(info.error) or nil })
+    end
+    if peers[peer] then send_peer(peer, encode({ OP_EXIT, watcher.id, target, body }, ext_encode)) end
+  end
+
+  -- A daemon on this node that monitors target for a remote watcher.
+  function monitor_proxy(peer, target, watcher)
+    local proxy = A.spawn(function()
+      local m = A.receive_match(function(x) return A.is_exit(x) and x.coro == target end)
+      send_exit(peer, watcher, target, { reason = m.reason, value = m.value, error = m.error })
+    end)
+    proxy:set_daemon(true)
+    target:monitor(proxy)
+  end
+
+  -- A daemon on this node that delivers for a remote deliverer.
+  function deliver_proxy(peer, req, target, msg, timeout)
+    local proxy = A.spawn(function()
+      local ok, why = target:deliver(msg, timeout)
+      if peers[peer] then send_peer(peer, encode({ OP_DELIVERED, req, ok and true or why })) end
+    end)
+    proxy:set_daemon(true)
   end
 
   local function bad(peer, why)
@@ -356,6 +465,43 @@ function M.init(A, net, wire, coro_mt)
       q.outstanding = q.outstanding - 1
       if m[3] then q.found = m[3] end
       A._wake(q.waiter)
+    elseif op == OP_MONITOR then
+      local id, watcher = m[2], m[3]
+      if type(id) ~= "number" or getmetatable(watcher) ~= remote_mt then return bad(peer, "bad MONITOR") end
+      local target = exported[id]
+      if target == nil then -- gone, and its result with it
+        return send_exit(peer, watcher, remote_handle(node.location, id), { reason = "dead", error = "dead" })
+      end
+      monitor_proxy(peer, target, watcher)
+    elseif op == OP_EXIT then
+      local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode)
+      if type(info) ~= "table" or type(info.reason) ~= "string" then return bad(peer, "bad EXIT") end
+      local list = rmonitors[peers[peer].location]
+      local found = false
+      for i = #(list or {}), 1, -1 do
+        if list[i].target == target and list[i].watcher == watcher then
+          table.remove(list, i)
+          found = true
+          break
+        end
+      end
+      if found then exit_to(watcher, target, info.reason, info.value, info.error) end
+    elseif op == OP_DELIVER then
+      local req, id, body, timeout = m[2], m[3], m[4], m[5]
+      if type(req) ~= "number" or type(id) ~= "number" or type(body) ~= "string"
+        or type(timeout) ~= "number" then
+        return bad(peer, "bad DELIVER")
+      end
+      local target = exported[id]
+      if target == nil then return send_peer(peer, encode({ OP_DELIVERED, req, "dead" })) end
+      local msg, why2 = decode(body, ext_decode)
+      if msg == nil then return bad(peer, why2) end
+      deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil)
+    elseif op == OP_DELIVERED then
+      local d = delivers[m[2]]
+      if not d or d.peer ~= peer then return end
+      d.done, d.result = true, m[3] == true or (type(m[3]) == "string" and m[3] or "dead")
+      A._wake(d.waiter)
     else
       bad(peer, "unknown operation " .. tostring(op))
     end
@@ -479,6 +625,7 @@ function M.init(A, net, wire, coro_mt)
     net.stop()
     node, A._location = nil, nil
     peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
+    rmonitors, delivers = {}, {}
   end
 end
 

@@ -230,6 +230,70 @@ say("deliver unreachable", idle:deliver("x", 1))
   end)
 end)
 
+describe("remote join", function()
+  after_each(stop_all)
+
+  it("returns what join returns on the target's node; timeout; a result that cannot travel", function()
+    local _, sloc = start(PRELUDE .. [[
+local w = acoro.spawn(function()
+  acoro.receive()
+  return 1, nil, "three"
+end)
+w:register("worker")
+acoro.spawn(function() acoro.receive() return print end):register("bad")
+acoro.receive()
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local w = assert(acoro.locate("worker", { timeout = 10 }))
+local b = assert(acoro.locate("bad", { timeout = 10 }))
+say("early", w:join(0.05))
+w:send("go")
+local r = { w:join(10) }
+say("joined", r[1], r[2], r[3], r[4])
+b:send("go")
+say("bad", b:join(10))
+]], "", nil, q(sloc))
+    assert.equal("nil timeout", cli:expect("^early (.*)$"))
+    assert.equal("true 1 nil three", cli:expect("^joined (.*)$"))
+    assert.matches("^false result cannot be sent: .*a function", cli:expect("^bad (.*)$"))
+  end)
+end)
+
+describe("remote throw and terminate", function()
+  after_each(stop_all)
+
+  it("run on the target's node and say whether it was alive", function()
+    local srv, sloc = start(PRELUDE .. [[
+local v = acoro.spawn(function()
+  local ok, e = pcall(acoro.receive)
+  say("victim caught", ok, e)
+  acoro.receive()
+end)
+v:register("victim")
+acoro.receive()
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local v = assert(acoro.locate("victim", { timeout = 10 }))
+say("throw", v:throw("stop it"))
+acoro.receive(10) -- stays until the spec stops it
+]], "", nil, q(sloc))
+    cli:expect("^throw true$")
+    assert.equal("false stop it", srv:expect("^victim caught (.*)$"))
+    local cli2 = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local v = assert(acoro.locate("victim", { timeout = 10 }))
+say("terminate", v:terminate(), v:terminate())
+say("join", v:join(5))
+]], "", nil, q(sloc))
+    assert.equal("true false", cli2:expect("^terminate (.*)$"))
+    -- "dead" if the ended coroutine's handle was already collected there
+    local joined = cli2:expect("^join (.*)$")
+    assert.is_true(joined == "false terminated" or joined == "false dead", joined)
+  end)
+end)
+
 describe("examples/tut_server.lua + tut_client.lua", function()
   after_each(stop_all)
 

@@ -42,6 +42,12 @@ local OP_SEND, OP_LOCATE, OP_FOUND = 1, 2, 3
 -- value=, error=}}, {DELIVER, request, id, encoded message, timeout | -1},
 -- {DELIVERED, request, true | why}.
 local OP_MONITOR, OP_EXIT, OP_DELIVER, OP_DELIVERED = 4, 5, 6, 7
+-- {JOIN, request, id, timeout | -1}, {JOINED, request, encoded {n=, ...}
+-- (what join returned there)}.
+local OP_JOIN, OP_JOINED = 8, 9
+-- {CONTROL, request, id, "throw" | "terminate", encoded error | false},
+-- answered by DELIVERED with true | false.
+local OP_CONTROL = 10
 
 function M.init(A, net, wire, coro_mt)
   local encode, decode = wire.encode, wire.decode
@@ -212,8 +218,73 @@ function M.init(A, net, wire, coro_mt)
     return nil, d.result
   end
 
+  -- Remote join: the target's node runs a proxy coroutine that joins it
+  -- there (with the timeout) and sends back what join returned.
+  function Remote:join(timeout)
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.join: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    local me = A._running()
+    if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
+    local peer = by_loc[self.location]
+    if not peer then return nil, "unreachable" end
+    next_req = next_req + 1
+    local req = next_req
+    local d = { waiter = me, peer = peer }
+    delivers[req] = d
+    if not send_peer(peer, encode({ OP_JOIN, req, self.id, timeout or -1 })) then
+      delivers[req] = nil
+      return nil, "unreachable"
+    end
+    local deadline = timeout and A.now() + timeout + 10 -- covers a lost answer only
+    local ok, err = pcall(function()
+      while not d.done do
+        local left = deadline and deadline - A.now()
+        if left and left <= 0 then break end
+        A._wait(left)
+      end
+    end)
+    delivers[req] = nil
+    if not ok then error(err, 0) end
+    if not d.done then return nil, "timeout" end
+    local r = d.result
+    if type(r) ~= "table" then return nil, r end
+    return unpack(r, 1, r.n)
+  end
+
+  -- throw and terminate run on h's node, which answers whether h was alive.
+  local function control(h, what, arg)
+    local me = A._running()
+    if me == nil then error("acoro." .. what .. ": called outside an acoro coroutine", 3) end
+    local body = false
+    if what == "throw" then
+      local ok, b = pcall(encode, arg, ext_encode)
+      if not ok then error(type(b) == "string" and b:gsub("^acoro: ", "acoro: throw: ", 1) or b, 3) end
+      body = b
+    end
+    local peer = by_loc[h.location]
+    if not peer then return false end
+    next_req = next_req + 1
+    local req = next_req
+    local d = { waiter = me, peer = peer }
+    delivers[req] = d
+    if not send_peer(peer, encode({ OP_CONTROL, req, h.id, what, body })) then
+      delivers[req] = nil
+      return false
+    end
+    local ok, err = pcall(function()
+      while not d.done do A._wait(nil) end -- answered at once, or the peer goes down
+    end)
+    delivers[req] = nil
+    if not ok then error(err, 0) end
+    return d.result == true
+  end
+
+  function Remote:throw(err) return control(self, "throw", err) end
+  function Remote:terminate() return control(self, "terminate") end
+
   for _, m in ipairs({ "suspend", "resume", "hot_swap", "register", "unregister",
-    "throw", "terminate", "join", "set_daemon", "is_alive", "status" }) do
+    "set_daemon", "is_alive", "status" }) do
     Remote[m] = function(h)
       error(("acoro: %s: not supported on a remote coroutine (%s)"):format(m, tostring(h)), 2)
     end
@@ -345,7 +416,7 @@ function M.init(A, net, wire, coro_mt)
   -- Transport events (lnet.c calls these; they never yield).
 
   local handlers = {}
-  local send_exit, monitor_proxy, deliver_proxy -- defined below, with on_message
+  local send_exit, monitor_proxy, deliver_proxy, join_proxy -- defined below, with on_message
 
   function handlers.on_up(id, location, name)
     local p = { id = id, location = location, name = name }
@@ -434,6 +505,20 @@ function M.init(A, net, wire, coro_mt)
     proxy:set_daemon(true)
   end
 
+  -- A daemon on this node that joins target for a remote joiner. Results
+  -- that cannot travel (a function, ...) come back as false and the reason.
+  function join_proxy(peer, req, target, timeout)
+    local proxy = A.spawn(function()
+      local r = { n = 0 }
+      local function pack(...) r = { n = select("#", ...), ... } end
+      pack(target:join(timeout))
+      local ok, body = pcall(encode, r, ext_encode)
+      if not ok then body = encode({ n = 2, false, "result cannot be sent: " .. tostring(body) }) end
+      if peers[peer] then send_peer(peer, encode({ OP_JOINED, req, body })) end
+    end)
+    proxy:set_daemon(true)
+  end
+
   local function bad(peer, why)
     local p = peers[peer]
     io.stderr:write("acoro: node: dropped a message from ", p and p.location or "?", ": ", why, "\n")
@@ -497,6 +582,37 @@ function M.init(A, net, wire, coro_mt)
       local msg, why2 = decode(body, ext_decode)
       if msg == nil then return bad(peer, why2) end
       deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil)
+    elseif op == OP_JOIN then
+      local req, id, timeout = m[2], m[3], m[4]
+      if type(req) ~= "number" or type(id) ~= "number" or type(timeout) ~= "number" then
+        return bad(peer, "bad JOIN")
+      end
+      local target = exported[id]
+      if target == nil then
+        return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, false, "dead" }) }))
+      end
+      join_proxy(peer, req, target, timeout >= 0 and timeout or nil)
+    elseif op == OP_JOINED then
+      local d = delivers[m[2]]
+      if not d or d.peer ~= peer then return end
+      local r = type(m[3]) == "string" and decode(m[3], ext_decode)
+      if type(r) ~= "table" or type(r.n) ~= "number" then return bad(peer, "bad JOINED") end
+      d.done, d.result = true, r
+      A._wake(d.waiter)
+    elseif op == OP_CONTROL then
+      local req, id, what, body = m[2], m[3], m[4], m[5]
+      if type(req) ~= "number" or type(id) ~= "number" or (what ~= "throw" and what ~= "terminate") then
+        return bad(peer, "bad CONTROL")
+      end
+      local target, done = exported[id], false
+      if target and what == "terminate" then
+        done = target:terminate()
+      elseif target then
+        local e, why2 = decode(type(body) == "string" and body or "", ext_decode)
+        if e == nil then return bad(peer, why2 or "bad CONTROL") end
+        done = target:throw(e)
+      end
+      send_peer(peer, encode({ OP_DELIVERED, req, done and true or "dead" }))
     elseif op == OP_DELIVERED then
       local d = delivers[m[2]]
       if not d or d.peer ~= peer then return end

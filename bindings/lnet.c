@@ -5,7 +5,8 @@
  *
  * EVENTS. The net's callbacks run on the ENGINE THREAD from the engine's
  * libuv loop, outside any coroutine. Each calls one function of the
- * handlers table given to start(): on_up(peer, location, name),
+ * handlers table given to start(): on_up(peer, location, name,
+ * incarnation as 16 hex digits),
  * on_down(peer, reason), on_message(peer, data), on_connect(request,
  * status, peer, reason) (status 0 or a negative code), on_writable(peer),
  * on_log(level, line). They run on a Lua thread of their own (made at
@@ -89,16 +90,23 @@ static void call_handler(lnet_t *s, const char *name, int nargs) {
   lua_settop(T, 0);
 }
 
+/* An incarnation as 16 hex digits (a Lua number would lose bits). */
+static void push_incarnation(lua_State *L, uint64_t inc) {
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", (unsigned long long)inc);
+  lua_pushstring(L, buf);
+}
+
 static void cb_up(void *d, uint64_t peer, const char *location,
                   const char *name, uint64_t incarnation) {
   lnet_t *s = d;
-  (void)incarnation;
   if (!get_handler(s, "on_up"))
     return;
   lua_pushnumber(s->T, (lua_Number)peer);
   lua_pushstring(s->T, location);
   lua_pushstring(s->T, name);
-  call_handler(s, "on_up", 3);
+  push_incarnation(s->T, incarnation);
+  call_handler(s, "on_up", 4);
 }
 
 static void cb_down(void *d, uint64_t peer, const char *reason) {
@@ -176,7 +184,8 @@ static double opt_number(lua_State *L, const char *key, double dflt) {
   return v;
 }
 
-/* start(opts, handlers) -> location | nil, message, code. opts: host,
+/* start(opts, handlers) -> location, incarnation (16 hex digits) | nil,
+ * message, code. opts: host,
  * port, name, secret, discover_port, heartbeat, missed (acoro_net_opts_t). */
 static int n_start(lua_State *L) {
   static const acoro_net_host_t host = {cb_up,      cb_down,     cb_message,
@@ -210,7 +219,8 @@ static int n_start(lua_State *L) {
     return lio_fail(L, rc);
   }
   lua_pushstring(L, acoro_net_location(s->net));
-  return 1;
+  push_incarnation(L, acoro_net_incarnation(s->net));
+  return 2;
 }
 
 static int n_stop(lua_State *L) {

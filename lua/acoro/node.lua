@@ -14,10 +14,12 @@
 -- envelope, so that an encoding error names the path inside the message
 -- (`msg.handler`), not inside the envelope. Coroutine handles travel as the
 -- ext type EXT.coro, whose payload is core.wire's encoding of
--- {location, id, name | false}.
+-- {location, id, name | false, incarnation}: the incarnation (random per
+-- node start, 16 hex digits) tells a restarted node on the same location
+-- apart, so a message for a coroutine of the old one never reaches the new.
 --
 -- REMOTE HANDLES. A handle of a coroutine on another node is a table with
--- the metatable Remote; they are cached weakly by "location/id", so the
+-- the metatable Remote; they are cached weakly by "location/id/incarnation", so the
 -- same remote coroutine always decodes to the same Lua value (== and table
 -- keys work). A handle of one of our own coroutines that comes back decodes
 -- to the local handle itself (`exported`, weak, filled as handles leave).
@@ -54,6 +56,8 @@ function M.init(A, net, wire, coro_mt)
   local orig_locate = A.locate
 
   local node          -- the running node: {location=, name=}, or nil
+  local my_inc        -- its incarnation
+  local incs = setmetatable({}, { __mode = "k" })     -- Remote -> its node's incarnation
   local peers = {}    -- peer id -> {id=, location=, name=}
   local by_loc = {}   -- location -> peer id
   local exported = setmetatable({}, { __mode = "v" }) -- local id -> handle
@@ -83,14 +87,22 @@ function M.init(A, net, wire, coro_mt)
     return "coro:" .. (h.name or "-") .. "/" .. tostring(h.id) .. "@" .. h.location
   end
 
-  local function remote_handle(location, id, name)
-    local key = location .. "/" .. id
+  local function remote_handle(location, id, name, inc)
+    local key = location .. "/" .. id .. "/" .. inc
     local h = remotes[key]
     if h == nil then
       h = setmetatable({ location = location, id = id, name = name or nil }, remote_mt)
+      incs[h] = inc
       remotes[key] = h
     end
     return h
+  end
+
+  -- The peer id of h's node if that node (that incarnation) is up, else nil.
+  local function peer_of(h)
+    local id = by_loc[h.location]
+    if id and peers[id].inc == incs[h] then return id end
+    return nil
   end
 
   local function ext_encode(v)
@@ -99,9 +111,9 @@ function M.init(A, net, wire, coro_mt)
       if not node then error("acoro: a coroutine handle can only leave the process once acoro.node runs", 0) end
       local id = v.id
       exported[id] = v
-      return EXT_CORO, encode({ node.location, id, v.name or false })
+      return EXT_CORO, encode({ node.location, id, v.name or false, my_inc })
     elseif mt == remote_mt then
-      return EXT_CORO, encode({ v.location, v.id, v.name or false })
+      return EXT_CORO, encode({ v.location, v.id, v.name or false, incs[v] })
     end
     return nil
   end
@@ -110,12 +122,15 @@ function M.init(A, net, wire, coro_mt)
   local function ext_decode(t, payload)
     if t ~= EXT_CORO then return nil end
     local d = decode(payload)
-    if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "number" then return nil end
-    if node and d[1] == node.location then
+    if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "number"
+      or type(d[4]) ~= "string" then
+      return nil
+    end
+    if node and d[1] == node.location and d[4] == my_inc then
       local h = exported[d[2]]
       if h then return h end
     end
-    return remote_handle(d[1], d[2], type(d[3]) == "string" and d[3] or nil)
+    return remote_handle(d[1], d[2], type(d[3]) == "string" and d[3] or nil, d[4])
   end
 
   -- Sends one envelope to a peer: true, or nil and why ("unreachable",
@@ -147,11 +162,11 @@ function M.init(A, net, wire, coro_mt)
     if msg == nil then error("acoro: send: message is nil", 2) end
     local ok, body = pcall(encode, msg, ext_encode)
     if not ok then raise_send(body, 2) end
-    if node and self.location == node.location then
+    if node and self.location == node.location and incs[self] == my_inc then
       local h = exported[self.id]
       return h ~= nil and h:send(msg)
     end
-    local peer = by_loc[self.location]
+    local peer = peer_of(self)
     if not peer then return false end
     return send_peer(peer, encode({ OP_SEND, self.id, body })) == true
   end
@@ -169,7 +184,7 @@ function M.init(A, net, wire, coro_mt)
     if getmetatable(watcher) ~= coro_mt then
       error("acoro: monitor: the watcher must be a local coroutine, got " .. type(watcher), 2)
     end
-    local peer = by_loc[self.location]
+    local peer = peer_of(self)
     if peer then
       local list = rmonitors[self.location] or {}
       rmonitors[self.location] = list
@@ -192,7 +207,7 @@ function M.init(A, net, wire, coro_mt)
     if me == nil then error("acoro.deliver: called outside an acoro coroutine", 2) end
     local ok, body = pcall(encode, msg, ext_encode)
     if not ok then error(type(body) == "string" and body:gsub("^acoro: ", "acoro: deliver: ", 1) or body, 2) end
-    local peer = by_loc[self.location]
+    local peer = peer_of(self)
     if not peer then return nil, "unreachable" end
     next_req = next_req + 1
     local req = next_req
@@ -226,7 +241,7 @@ function M.init(A, net, wire, coro_mt)
     end
     local me = A._running()
     if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
-    local peer = by_loc[self.location]
+    local peer = peer_of(self)
     if not peer then return nil, "unreachable" end
     next_req = next_req + 1
     local req = next_req
@@ -262,7 +277,7 @@ function M.init(A, net, wire, coro_mt)
       if not ok then error(type(b) == "string" and b:gsub("^acoro: ", "acoro: throw: ", 1) or b, 3) end
       body = b
     end
-    local peer = by_loc[h.location]
+    local peer = peer_of(h)
     if not peer then return false end
     next_req = next_req + 1
     local req = next_req
@@ -418,8 +433,8 @@ function M.init(A, net, wire, coro_mt)
   local handlers = {}
   local send_exit, monitor_proxy, deliver_proxy, join_proxy -- defined below, with on_message
 
-  function handlers.on_up(id, location, name)
-    local p = { id = id, location = location, name = name }
+  function handlers.on_up(id, location, name, inc)
+    local p = { id = id, location = location, name = name, inc = inc }
     peers[id] = p
     by_loc[location] = id
     broadcast_status(p, "online")
@@ -555,7 +570,8 @@ function M.init(A, net, wire, coro_mt)
       if type(id) ~= "number" or getmetatable(watcher) ~= remote_mt then return bad(peer, "bad MONITOR") end
       local target = exported[id]
       if target == nil then -- gone, and its result with it
-        return send_exit(peer, watcher, remote_handle(node.location, id), { reason = "dead", error = "dead" })
+        return send_exit(peer, watcher, remote_handle(node.location, id, nil, my_inc),
+          { reason = "dead", error = "dead" })
       end
       monitor_proxy(peer, target, watcher)
     elseif op == OP_EXIT then
@@ -724,12 +740,12 @@ function M.init(A, net, wire, coro_mt)
           " (the first non-loopback interface that is up, else loopback; host= chooses)\n")
       end
     end
-    local location, err = net.start({
+    local location, inc = net.start({
       host = host, port = port, name = opts.name, secret = opts.secret,
       discover_port = discover ~= false and udp_port or 0,
     }, handlers)
-    if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. err, 2) end
-    node = { location = location, name = opts.name or location }
+    if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. inc, 2) end
+    node, my_inc = { location = location, name = opts.name or location }, inc
     A._location = location
     for i = 1, #list do keep_trying(list[i], node) end
     return node
@@ -739,7 +755,7 @@ function M.init(A, net, wire, coro_mt)
   A._on_run_end = function()
     if not node then return end
     net.stop()
-    node, A._location = nil, nil
+    node, A._location, my_inc = nil, nil, nil
     peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
     rmonitors, delivers = {}, {}
   end

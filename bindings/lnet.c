@@ -252,22 +252,26 @@ static int push_result(lua_State *L, int rc) {
   case ACORO_EPEERBUSY:
     lua_pushliteral(L, "busy");
     break;
-  case ACORO_EINVAL:
-    lua_pushliteral(L, "too large");
-    break;
   default:
     lua_pushstring(L, acoro_strerror(rc));
   }
   return 2;
 }
 
-/* send(peer, data) -> true | nil, "unreachable" | "busy" | "too large" */
+/* send(peer, data) -> true | nil, "unreachable" | "busy" | "too large" (over
+ * ACORO_NET_MSG_MAX) */
 static int n_send(lua_State *L) {
   acoro_net_t *net = check_net(L);
   uint64_t peer = (uint64_t)luaL_checknumber(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
-  return push_result(L, acoro_net_send(net, peer, data, len));
+  int rc = acoro_net_send(net, peer, data, len);
+  if (rc == ACORO_EINVAL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "too large");
+    return 2;
+  }
+  return push_result(L, rc);
 }
 
 /* connect(location, request) -> true | nil, message */
@@ -285,7 +289,13 @@ static int n_close_peer(lua_State *L) {
 }
 
 static int n_discover(lua_State *L) {
-  return push_result(L, acoro_net_discover(check_net(L)));
+  int rc = acoro_net_discover(check_net(L));
+  if (rc == ACORO_EINVAL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "discovery is off for this node");
+    return 2;
+  }
+  return push_result(L, rc);
 }
 
 /* interfaces() -> {address, ...}: the IPv4 addresses of the interfaces

@@ -326,6 +326,40 @@ say("restarted", h1 == h2, h1.location == h2.location, h1:send("old"), h2:send("
   end)
 end)
 
+describe("discovery on loopback", function()
+  after_each(stop_all)
+
+  it("two nodes with discovery on one UDP port find each other by pings alone", function()
+    -- a port of our own, so that other nodes on this host (other specs) stay out; one that
+    -- happens to share it only costs a refused handshake (another secret)
+    math.randomseed(os.time())
+    local udp = 42000 + math.random(0, 9999)
+    local SCRIPT = [[
+local acoro = require "acoro"
+local n = acoro.node { host = "127.0.0.1", udp_port = tonumber(arg[1]), secret = "disc", name = arg[2] }
+print("listening " .. n.location)
+io.stdout:flush()
+acoro.peer_status(acoro.self())
+while true do
+  local m = acoro.receive()
+  print("status " .. m.status .. " " .. m.name)
+  io.stdout:flush()
+end
+]]
+    local path = support.write_temp(SCRIPT)
+    local function node(name)
+      local c = net.spawn_acoro(("%s %d %s"):format(q(path), udp, name))
+      children[#children + 1] = c
+      c:expect("^listening")
+      return c
+    end
+    local a = node("alpha")
+    local b = node("beta") -- its start ping reaches alpha, which connects
+    assert.equal("beta", a:expect("^status online (%S+)$"))
+    assert.equal("alpha", b:expect("^status online (%S+)$"))
+  end)
+end)
+
 describe("examples/tut_server.lua + tut_client.lua", function()
   after_each(stop_all)
 
@@ -375,6 +409,7 @@ describe("acoro.node in this process", function()
         "acoro.node: a node is already running (" .. loc .. ")")
       assert.same({}, acoro.peers())
       assert.is_false(acoro.close_peer("127.0.0.1:1"))
+      assert.same({ nil, "discovery is off for this node" }, { acoro.discover() })
       local ok, why = acoro.peer("127.0.0.1:1", 5)
       assert.is_nil(ok)
       assert.is_string(why)

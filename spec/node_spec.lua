@@ -182,6 +182,31 @@ echo:register("echo")
   end)
 end)
 
+describe("the CLI's node flags", function()
+  after_each(stop_all)
+
+  it("ACORO_SECRET in the environment is the secret when no --secret-file is given", function()
+    local _, wloc = start(WATCHER, "--name watcher")
+    local path = support.write_temp(PEERER)
+    local c = net.spawn(("env ACORO_SECRET=%s %s --listen 127.0.0.1:0 --no-discover %s %s")
+      :format(q("the shared secret"), q(support.bin), q(path), q(wloc)))
+    children[#children + 1] = c
+    assert.equal("true", c:expect("^peer (%S+)"))
+  end)
+
+  it("refuses a bad --listen, a missing --secret-file and a missing argument", function()
+    local _, err, code = support.run_cli("--listen nowhere -e 'print(1)' x.lua")
+    assert.equal(1, code)
+    assert.matches("%-%-listen needs HOST:PORT, got nowhere", err)
+    _, err, code = support.run_cli("--secret-file /nonexistent/key x.lua")
+    assert.equal(1, code)
+    assert.matches("%-%-secret%-file: /nonexistent/key", err)
+    _, err, code = support.run_cli("--peer")
+    assert.equal(1, code)
+    assert.matches("%-%-peer needs an argument", err)
+  end)
+end)
+
 describe("remote deliver and monitor", function()
   after_each(stop_all)
 

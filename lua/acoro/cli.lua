@@ -112,7 +112,9 @@ function M.main(argv0, ...)
   end
   if not chunk then return fail(err) end
   if node_opts then -- the node starts in the run, before the script
-    if node_opts.secret == nil then node_opts.secret = os.getenv("ACORO_SECRET") end
+    if node_opts.secret == nil and os.getenv("ACORO_SECRET") ~= "" then
+      node_opts.secret = os.getenv("ACORO_SECRET")
+    end
     local script_chunk = chunk
     chunk = function(...)
       acoro.node(node_opts)

@@ -149,7 +149,13 @@ function M.init(A, net, wire, coro_mt)
         busy[peer] = list
       end
       list[#list + 1] = me
-      A._wait(nil)
+      local ok2, err = pcall(A._wait, nil)
+      if not ok2 then -- a throw: take our entry out (no stale wake later), raise on
+        for i = #list, 1, -1 do
+          if list[i] == me then table.remove(list, i) end
+        end
+        error(err, 0)
+      end
       if not peers[peer] then return nil, "unreachable" end
     end
   end
@@ -331,8 +337,10 @@ function M.init(A, net, wire, coro_mt)
   ----------------------------------------------------------------------------
   -- Locate.
 
+  -- Never waits (it runs in handlers and in register): a FOUND that a busy
+  -- peer refuses is dropped, and that locate times out.
   local function reply_found(peer, req, h)
-    if peers[peer] then send_peer(peer, encode({ OP_FOUND, req, h or false }, ext_encode)) end
+    if peers[peer] then net.send(peer, encode({ OP_FOUND, req, h or false }, ext_encode)) end
   end
 
   -- Asks peer for p's name; counts the question if it went.
@@ -465,6 +473,13 @@ function M.init(A, net, wire, coro_mt)
         d.done, d.result = true, "unreachable"
         A._wake(d.waiter)
       end
+    end
+    for name, entries in pairs(held) do -- its held LOCATEs go
+      local kept = {}
+      for i = 1, #entries do
+        if entries[i].peer ~= id then kept[#kept + 1] = entries[i] end
+      end
+      held[name] = #kept > 0 and kept or nil
     end
     local mons = rmonitors[p.location]
     rmonitors[p.location] = nil
@@ -731,7 +746,7 @@ function M.init(A, net, wire, coro_mt)
     local discover = check_opt(opts, "discover", "boolean")
     local list = check_opt(opts, "peers", "table") or {}
     check_opt(opts, "name", "string")
-    check_opt(opts, "secret", "string")
+    if check_opt(opts, "secret", "string") == "" then error("acoro.node: secret is empty", 2) end
     if host == nil then
       host = net.interfaces()[1] or "127.0.0.1"
       if not logged_host then

@@ -517,6 +517,9 @@ end
 function Coro:monitor(watcher)
   local rec = check_handle(self, "monitor")
   if watcher == nil then watcher = handle_of(current("monitor")) end
+  if M._remote_monitor and M.is_remote(watcher) then -- acoro.node's: a watcher on another node
+    return M._remote_monitor(self, watcher)
+  end
   local wrec = check_handle(watcher, "monitor")
   if C.acoro_co_state(rec) == S_DEAD then
     send_rec(wrec, exit_message(self, results[self]))

@@ -70,6 +70,7 @@ function M.init(A, net, wire, coro_mt)
   local rmonitors = {} -- location -> {{target=, watcher=}, ...}: our monitors of its coroutines
   local delivers = {}  -- request -> {waiter=, peer=, done=, result=}: remote delivers waiting
   local next_req = 0
+  local send_exit, monitor_proxy, deliver_proxy, join_proxy -- defined with on_message
 
   local PeerStatus = { __name = "acoro.PeerStatus" }
   PeerStatus.__tostring = function(m)
@@ -313,6 +314,16 @@ function M.init(A, net, wire, coro_mt)
 
   function A.is_remote(h) return getmetatable(h) == remote_mt end
 
+  -- co:monitor(remote watcher) for a local co: a proxy here sends co's Exit
+  -- to the watcher's node (no "unreachable" there if this node goes down:
+  -- only a monitor set up from the watcher's side, h:monitor(), has that).
+  A._remote_monitor = function(target, watcher)
+    local peer = peer_of(watcher)
+    if not peer then return false end
+    monitor_proxy(peer, target, watcher)
+    return true
+  end
+
   ----------------------------------------------------------------------------
   -- Peer status.
 
@@ -439,7 +450,6 @@ function M.init(A, net, wire, coro_mt)
   -- Transport events (lnet.c calls these; they never yield).
 
   local handlers = {}
-  local send_exit, monitor_proxy, deliver_proxy, join_proxy -- defined below, with on_message
 
   function handlers.on_up(id, location, name, inc)
     local p = { id = id, location = location, name = name, inc = inc }
@@ -593,15 +603,14 @@ function M.init(A, net, wire, coro_mt)
       local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode)
       if type(info) ~= "table" or type(info.reason) ~= "string" then return bad(peer, "bad EXIT") end
       local list = rmonitors[peers[peer].location]
-      local found = false
-      for i = #(list or {}), 1, -1 do
+      for i = #(list or {}), 1, -1 do -- its "unreachable" is spent
         if list[i].target == target and list[i].watcher == watcher then
           table.remove(list, i)
-          found = true
           break
         end
       end
-      if found then exit_to(watcher, target, info.reason, info.value, info.error) end
+      -- (no entry: a monitor set up on the target's node, co:monitor(remote watcher))
+      if watcher then exit_to(watcher, target, info.reason, info.value, info.error) end
     elseif op == OP_DELIVER then
       local req, id, body, timeout = m[2], m[3], m[4], m[5]
       if type(req) ~= "number" or type(id) ~= "number" or type(body) ~= "string"

@@ -288,6 +288,24 @@ static int n_close_peer(lua_State *L) {
       L, acoro_net_close_peer(net, (uint64_t)luaL_checknumber(L, 1)));
 }
 
+/* linger(max_seconds) -> true | false: waits (blocking this thread, outside
+ * the engine's run) until everything sent is written to the sockets, at
+ * most max_seconds; the net thread does the writing meanwhile. */
+static int n_linger(lua_State *L) {
+  acoro_net_t *net = check_net(L);
+  double max = luaL_checknumber(L, 1);
+  uint64_t end = uv_hrtime() + (uint64_t)(max > 0 ? max * 1e9 : 0);
+  while (acoro_net_queued(net) > 0) {
+    if (uv_hrtime() >= end) {
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    uv_sleep(1);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int n_discover(lua_State *L) {
   int rc = acoro_net_discover(check_net(L));
   if (rc == ACORO_EINVAL) {
@@ -346,6 +364,7 @@ static const luaL_Reg net_funcs[] = {{"start", n_start},
                                      {"close_peer", n_close_peer},
                                      {"discover", n_discover},
                                      {"interfaces", n_interfaces},
+                                     {"linger", n_linger},
                                      {NULL, NULL}};
 
 void lnet_open(lua_State *L, acoro_engine_t *e) {

@@ -341,6 +341,34 @@ say("join", v:join(5))
   end)
 end)
 
+describe("a sender that ends at once", function()
+  after_each(stop_all)
+
+  it("loses none of its messages, and they arrive in order", function()
+    local srv, sloc = start(PRELUDE .. [[
+local c = acoro.spawn(function()
+  local n, ordered = 0, true
+  while n < 3000 do
+    local m = acoro.receive()
+    n = n + 1
+    if m.i ~= n then ordered = false end
+  end
+  say("got", n, ordered)
+end)
+c:register("counter")
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local c = assert(acoro.locate("counter", { timeout = 10 }))
+local pad = ("x"):rep(1000)
+for i = 1, 3000 do assert(c:send({ i = i, pad = pad })) end
+say("sent")
+]], "", nil, q(sloc))
+    cli:expect("^sent$")
+    assert.equal("3000 true", srv:expect("^got (.*)$"))
+  end)
+end)
+
 describe("a node restarted on the same location", function()
   after_each(stop_all)
 

@@ -776,8 +776,12 @@ function M.init(A, net, wire, coro_mt)
   end
 
   -- acoro.run returned: the node goes with the engine run that used it.
+  -- Messages already sent are written out first (at most LINGER seconds):
+  -- a client that sends and ends does not lose its last messages.
+  local LINGER = 5
   A._on_run_end = function()
     if not node then return end
+    net.linger(LINGER)
     net.stop()
     node, A._location, my_inc = nil, nil, nil
     peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}

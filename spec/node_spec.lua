@@ -502,3 +502,20 @@ describe("acoro.node in this process", function()
       "acoro.peer: no node is running (call acoro.node first)")
   end)
 end)
+
+describe("a node started outside acoro.run in stock LuaJIT", function()
+  it("is stopped before the engine is freed when the Lua state closes", function()
+    local script = support.write_temp([[
+local acoro = require "acoro"
+local n = acoro.node { host = "127.0.0.1", discover = false }
+print("node " .. n.location)
+os.exit(0, true) -- closes the Lua state: the binding's __gc stops the net first
+]])
+    local cmd = ("cd %s && LUA_PATH=%s LUA_CPATH=%s timeout -k 5 60 luajit %s 2>&1; echo status $?")
+      :format(q(support.root), q(package.path), q(package.cpath), q(script))
+    local p = assert(io.popen(cmd))
+    local out = p:read("*a")
+    p:close()
+    assert.matches("^node 127%.0%.0%.1:%d+\nstatus 0\n$", out)
+  end)
+end)

@@ -1,6 +1,7 @@
 -- acoro.node: distribution, the Lua layer over the peer transport (core.net,
 -- bindings/lnet.c over core/net.c): starting a node, peers and their
--- status, remote coroutine handles, sending to them and locating them.
+-- status, remote coroutine handles (send, deliver, monitor, join, throw,
+-- terminate) and locating coroutines on other nodes.
 --
 -- THREADS. Everything here runs on the engine thread. The transport's
 -- events (on_up, on_down, on_message, on_connect, on_writable, on_log) are
@@ -23,6 +24,12 @@
 -- same remote coroutine always decodes to the same Lua value (== and table
 -- keys work). A handle of one of our own coroutines that comes back decodes
 -- to the local handle itself (`exported`, weak, filled as handles leave).
+--
+-- PROXIES. What must wait on the target's node (deliver, join, a monitor)
+-- runs there in a daemon coroutine spawned for it, which answers when done
+-- (DELIVERED, JOINED, EXIT). The asking side waits for the answer or the
+-- peer's going down ("unreachable"); a proxy whose asker went down stays
+-- until its target ends (it then sends to nobody).
 --
 -- LOCATE. A locate asks every peer (or the one at `location`) with LOCATE;
 -- a peer that does not have the name holds the request until the name is

@@ -341,6 +341,22 @@ say("join", v:join(5))
   end)
 end)
 
+describe("peers= (--peer)", function()
+  after_each(stop_all)
+
+  it("is retried until it answers", function()
+    -- a port that was free a moment ago: a node took it, and is gone
+    local tmp, loc = start(WATCHER, "--name tmp")
+    children[#children] = nil -- stopped here
+    tmp:kill()
+    tmp:close()
+    local w = start(WATCHER, "--name waiting --peer " .. q(loc))
+    local _, again = start(WATCHER, "--name late --listen " .. q(loc))
+    assert.equal(loc, again)
+    assert.same({ "online", loc, "late" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+  end)
+end)
+
 describe("a sender that ends at once", function()
   after_each(stop_all)
 

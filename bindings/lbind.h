@@ -36,4 +36,10 @@ void lwire_open(lua_State *L);
 int lwire_decode(lua_State *L, const char *buf, size_t len, int ext_decoder,
                  char *reason, size_t reason_len);
 
+/* lnet.c: opens core.net (leaves its table on the stack); lnet_close
+ * stops a running net (the binding's __gc calls it before freeing the
+ * engine). */
+void lnet_open(lua_State *L, acoro_engine_t *e);
+void lnet_close(lua_State *L);
+
 #endif /* ACORO_LBIND_H */

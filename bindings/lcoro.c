@@ -347,6 +347,7 @@ static int coro_gc(lua_State *L) {
 static int binding_gc(lua_State *L) {
   binding_t *b = lua_touserdata(L, 1);
   if (b->engine != NULL) {
+    lnet_close(L); /* the net must stop before its engine goes */
     acoro_engine_free(b->engine);
     b->engine = NULL;
   }
@@ -423,6 +424,8 @@ int luaopen_acoro_core(lua_State *L) {
   lua_setfield(L, -2, "pool");
   lwire_open(L);
   lua_setfield(L, -2, "wire");
+  lnet_open(L, b->engine);
+  lua_setfield(L, -2, "net");
   return 1;
 }
 

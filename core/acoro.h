@@ -617,6 +617,9 @@ ACORO_API int acoro_net_connect(acoro_net_t *net, const char *location,
 /* Closes the peer's link (peer_down follows); ACORO_ENOPEER if unknown. */
 ACORO_API int acoro_net_close_peer(acoro_net_t *net, uint64_t peer);
 ACORO_API void acoro_net_stats(acoro_net_t *net, acoro_net_stats_t *st);
+/* Bytes given to acoro_net_send and not yet written to a socket, over the
+ * peers up (ANY THREAD): 0 once everything sent is in the kernel's hands. */
+ACORO_API size_t acoro_net_queued(acoro_net_t *net);
 /* Discovery (with discover_port): a UDP ping carrying only magic, version,
  * incarnation, location and name goes to the broadcast address of every
  * IPv4 interface that is up (only 127.255.255.255 when the node listens

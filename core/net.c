@@ -625,6 +625,16 @@ int acoro_net_close_peer(acoro_net_t *n, uint64_t peer) {
   return queue_cmd(n, CMD_CLOSE, peer, 0, NULL);
 }
 
+size_t acoro_net_queued(acoro_net_t *n) {
+  size_t total = 0;
+  peer_t *p;
+  uv_mutex_lock(&n->mu);
+  for (p = n->peers; p != NULL; p = p->next)
+    total += p->queued;
+  uv_mutex_unlock(&n->mu);
+  return total;
+}
+
 void acoro_net_stats(acoro_net_t *n, acoro_net_stats_t *st) {
   uv_mutex_lock(&n->mu);
   *st = n->stats;

@@ -9,6 +9,13 @@ usage: acoro [options] [script [args...]]
   -e CODE   run CODE as the main coroutine
   -v        print the version and exit
   -h        print this help and exit
+  --listen HOST:PORT    start a node listening there (port 0: any free one)
+  --name NAME           the node's name (default: its location)
+  --secret-file FILE    the node's shared secret, read from FILE (trailing
+                        newline dropped); ACORO_SECRET in the environment
+                        works too; never give a secret on the command line
+  --peer HOST:PORT      a peer to connect to (repeatable; retried until it answers)
+  --no-discover         no UDP discovery pings
   --        stop handling options
   -         run the script read from standard input
 The script runs as the main coroutine with `arg` set as `lua` does; acoro
@@ -34,7 +41,7 @@ end
 -- main(argv0, ...) -> exit status
 function M.main(argv0, ...)
   local argv = { ... }
-  local i, code = 1, nil
+  local i, code, node_opts = 1, nil, nil
   while i <= #argv do
     local a = argv[i]
     if a == "-v" then
@@ -47,6 +54,29 @@ function M.main(argv0, ...)
       code = argv[i + 1]
       if not code then return fail("-e needs an argument\n" .. usage) end
       i = i + 2
+    elseif a == "--listen" or a == "--name" or a == "--secret-file" or a == "--peer" then
+      local v = argv[i + 1]
+      if not v then return fail(a .. " needs an argument\n" .. usage) end
+      node_opts = node_opts or { peers = {} }
+      if a == "--listen" then
+        local host, port = v:match("^(.*):(%d+)$")
+        if not host or host == "" then return fail("--listen needs HOST:PORT, got " .. v) end
+        node_opts.host, node_opts.port = host, tonumber(port)
+      elseif a == "--name" then
+        node_opts.name = v
+      elseif a == "--peer" then
+        node_opts.peers[#node_opts.peers + 1] = v
+      else
+        local f, err = io.open(v, "rb")
+        if not f then return fail("--secret-file: " .. err) end
+        node_opts.secret = f:read("*a"):gsub("\r?\n$", "")
+        f:close()
+      end
+      i = i + 2
+    elseif a == "--no-discover" then
+      node_opts = node_opts or { peers = {} }
+      node_opts.discover = false
+      i = i + 1
     elseif a == "--" then
       i = i + 1
       break
@@ -81,6 +111,16 @@ function M.main(argv0, ...)
     chunk, err = loadfile(script)
   end
   if not chunk then return fail(err) end
+  if node_opts then -- the node starts in the run, before the script
+    if node_opts.secret == nil and os.getenv("ACORO_SECRET") ~= "" then
+      node_opts.secret = os.getenv("ACORO_SECRET")
+    end
+    local script_chunk = chunk
+    chunk = function(...)
+      acoro.node(node_opts)
+      return script_chunk(...)
+    end
+  end
   return run_chunk(chunk, unpack(argv, i + 1))
 end
 

@@ -517,6 +517,9 @@ end
 function Coro:monitor(watcher)
   local rec = check_handle(self, "monitor")
   if watcher == nil then watcher = handle_of(current("monitor")) end
+  if M._remote_monitor and M.is_remote(watcher) then -- acoro.node's: a watcher on another node
+    return M._remote_monitor(self, watcher)
+  end
   local wrec = check_handle(watcher, "monitor")
   if C.acoro_co_state(rec) == S_DEAD then
     send_rec(wrec, exit_message(self, results[self]))
@@ -547,6 +550,7 @@ function Coro:register(name)
       C.acoro_co_wake(w, W_OTHER, K_RESUME)
     end
   end
+  if M._on_register then M._on_register(name, self) end -- acoro.node's remote locates
   return true
 end
 
@@ -647,7 +651,7 @@ local getters = {
     local n = C.acoro_co_name(rec)
     return n ~= nil and ffi.string(n) or nil
   end,
-  location = function() return nil end,
+  location = function() return M._location end, -- the node's, once one runs
 }
 
 coro_mt.__index = function(h, k)
@@ -702,6 +706,7 @@ function M.run(fn, ...)
   is_running = true
   local ok, rc = pcall(core.run)
   is_running = false
+  if M._on_run_end then M._on_run_end() end -- acoro.node stops its node
   local stuck, which
   if ok and rc == EDEADLK then stuck, which = alive_summary() end
   terminate_all() -- daemons, and whatever a deadlock or a stop left
@@ -742,6 +747,13 @@ function M._wait(timeout)
   local r = yield()
   if r == K_INTERRUPT then raise_pending(rec, true) end
   return r
+end
+
+-- For acoro.node (internal): the running coroutine's handle, or nil.
+function M._running()
+  local rec = C.acoro_current(E)
+  if rec == nil then return nil end
+  return handle_of(rec)
 end
 
 function M._wake(h)
@@ -814,5 +826,6 @@ require("acoro.process").init(M, core.process, core.io.metatables.stream)
 require("acoro.udp").init(M, core.udp)
 require("acoro.fs").init(M, core.fs)
 require("acoro.pool").init(M, core.pool)
+require("acoro.node").init(M, core.net, core.wire, coro_mt)
 
 return M

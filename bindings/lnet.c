@@ -1,0 +1,394 @@
+/* lnet.c: `core.net`, the Lua face of the peer transport (core/net.c) for
+ * the binding's engine: one net at a time per Lua universe. Payloads are
+ * opaque strings here; lua/acoro/node.lua encodes and decodes them with
+ * core.wire and gives them their meaning.
+ *
+ * EVENTS. The net's callbacks run on the ENGINE THREAD from the engine's
+ * libuv loop, outside any coroutine. Each calls one function of the
+ * handlers table given to start(): on_up(peer, location, name,
+ * incarnation as 16 hex digits),
+ * on_down(peer, reason), on_message(peer, data), on_connect(request,
+ * status, peer, reason) (status 0 or a negative code), on_writable(peer),
+ * on_log(level, line). They run on a Lua thread of their own (made at
+ * start, never yielded: a handler must not yield; it queues messages and
+ * wakes coroutines). An error in a handler is written to stderr and
+ * dropped: the transport goes on.
+ *
+ * LIFETIME. The state is a userdata in the registry (NET_KEY). The net is
+ * stopped by stop(), by that userdata's __gc, or by lnet_close, which
+ * lcoro.c's binding __gc calls before it frees the engine (whichever runs
+ * first at lua_close; the others find it stopped). */
+#include "lbind.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#define NET_KEY "acoro.net.state"
+#define NET_MT "acoro.net.state_mt"
+
+/* OWNERSHIP: net is ours between start and stop; thread_ref anchors T,
+ * handlers_ref the handlers table (both registry references). */
+typedef struct lnet_s {
+  acoro_engine_t *engine;
+  acoro_net_t *net;
+  lua_State *T;
+  int thread_ref, handlers_ref;
+  int in_cb; /* a handler is running: stop() must not run now */
+} lnet_t;
+
+static lnet_t *state_of(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static void net_close(lua_State *L, lnet_t *s) {
+  if (s->net != NULL) {
+    acoro_net_stop(s->net);
+    s->net = NULL;
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, s->handlers_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, s->thread_ref);
+  s->handlers_ref = s->thread_ref = LUA_NOREF;
+  s->T = NULL;
+}
+
+/* Pushes handlers[name] on T; returns 0 if it is not a function (popped). */
+static int get_handler(lnet_t *s, const char *name) {
+  lua_State *T = s->T;
+  lua_settop(T, 0);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, s->handlers_ref);
+  lua_getfield(T, -1, name);
+  lua_remove(T, 1);
+  if (lua_isfunction(T, -1))
+    return 1;
+  lua_settop(T, 0);
+  return 0;
+}
+
+static int traceback(lua_State *T) {
+  const char *msg = lua_tostring(T, 1);
+  lua_getglobal(T, "debug");
+  lua_getfield(T, -1, "traceback");
+  lua_pushstring(T, msg ? msg : "(error object is not a string)");
+  lua_pushinteger(T, 2);
+  lua_call(T, 2, 1);
+  return 1;
+}
+
+/* Calls the handler pushed by get_handler with its nargs arguments. */
+static void call_handler(lnet_t *s, const char *name, int nargs) {
+  lua_State *T = s->T;
+  int base = lua_gettop(T) - nargs;
+  lua_pushcfunction(T, traceback);
+  lua_insert(T, base);
+  s->in_cb = 1;
+  if (lua_pcall(T, nargs, 0, base) != 0)
+    fprintf(stderr, "acoro: node: error in %s: %s\n", name,
+            lua_tostring(T, -1) ? lua_tostring(T, -1) : "?");
+  s->in_cb = 0;
+  lua_settop(T, 0);
+}
+
+/* An incarnation as 16 hex digits (a Lua number would lose bits). */
+static void push_incarnation(lua_State *L, uint64_t inc) {
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", (unsigned long long)inc);
+  lua_pushstring(L, buf);
+}
+
+static void cb_up(void *d, uint64_t peer, const char *location,
+                  const char *name, uint64_t incarnation) {
+  lnet_t *s = d;
+  if (!get_handler(s, "on_up"))
+    return;
+  lua_pushnumber(s->T, (lua_Number)peer);
+  lua_pushstring(s->T, location);
+  lua_pushstring(s->T, name);
+  push_incarnation(s->T, incarnation);
+  call_handler(s, "on_up", 4);
+}
+
+static void cb_down(void *d, uint64_t peer, const char *reason) {
+  lnet_t *s = d;
+  if (!get_handler(s, "on_down"))
+    return;
+  lua_pushnumber(s->T, (lua_Number)peer);
+  lua_pushstring(s->T, reason ? reason : "");
+  call_handler(s, "on_down", 2);
+}
+
+static void cb_message(void *d, uint64_t peer, const char *msg, size_t len) {
+  lnet_t *s = d;
+  if (!get_handler(s, "on_message"))
+    return;
+  lua_pushnumber(s->T, (lua_Number)peer);
+  lua_pushlstring(s->T, msg, len);
+  call_handler(s, "on_message", 2);
+}
+
+static void cb_connect(void *d, uint64_t request, int status, uint64_t peer,
+                       const char *reason) {
+  lnet_t *s = d;
+  if (!get_handler(s, "on_connect"))
+    return;
+  lua_pushnumber(s->T, (lua_Number)request);
+  lua_pushinteger(s->T, status);
+  lua_pushnumber(s->T, (lua_Number)peer);
+  lua_pushstring(s->T, reason ? reason : "");
+  call_handler(s, "on_connect", 4);
+}
+
+static void cb_writable(void *d, uint64_t peer) {
+  lnet_t *s = d;
+  if (!get_handler(s, "on_writable"))
+    return;
+  lua_pushnumber(s->T, (lua_Number)peer);
+  call_handler(s, "on_writable", 1);
+}
+
+static void cb_log(void *d, int level, const char *line) {
+  lnet_t *s = d;
+  if (!get_handler(s, "on_log")) {
+    fprintf(stderr, "acoro: net: %s\n", line);
+    return;
+  }
+  lua_pushinteger(s->T, level);
+  lua_pushstring(s->T, line);
+  call_handler(s, "on_log", 2);
+}
+
+static const char *opt_string(lua_State *L, const char *key, size_t *len) {
+  const char *v;
+  lua_getfield(L, 1, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "acoro.node: %s must be a string", key);
+  v = lua_tolstring(L, -1, len);
+  lua_pop(L, 1); /* still anchored by the options table */
+  return v;
+}
+
+static double opt_number(lua_State *L, const char *key, double dflt) {
+  double v = dflt;
+  lua_getfield(L, 1, key);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "acoro.node: %s must be a number", key);
+    v = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* start(opts, handlers) -> location, incarnation (16 hex digits) | nil,
+ * message, code. opts: host,
+ * port, name, secret, discover_port, heartbeat, missed (acoro_net_opts_t). */
+static int n_start(lua_State *L) {
+  static const acoro_net_host_t host = {cb_up,      cb_down,     cb_message,
+                                        cb_connect, cb_writable, cb_log};
+  lnet_t *s = state_of(L);
+  acoro_net_opts_t o;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (s->net != NULL)
+    return luaL_error(L, "acoro.node: a node is already running");
+  memset(&o, 0, sizeof o);
+  o.host = opt_string(L, "host", NULL);
+  o.name = opt_string(L, "name", NULL);
+  o.secret = opt_string(L, "secret", &o.secret_len);
+  o.port = (int)opt_number(L, "port", 0);
+  o.discover_port = (int)opt_number(L, "discover_port", 0);
+  o.heartbeat = opt_number(L, "heartbeat", 0);
+  o.missed = (int)opt_number(L, "missed", 0);
+  if (o.port < 0 || o.port > 65535 || o.discover_port < 0 ||
+      o.discover_port > 65535)
+    return luaL_error(L, "acoro.node: port out of range");
+  s->T = lua_newthread(L);
+  s->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, 2);
+  s->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  rc = acoro_net_start(s->engine, &o, &host, s, &s->net);
+  if (rc != 0) {
+    s->net = NULL;
+    net_close(L, s);
+    return lio_fail(L, rc);
+  }
+  lua_pushstring(L, acoro_net_location(s->net));
+  push_incarnation(L, acoro_net_incarnation(s->net));
+  return 2;
+}
+
+static int n_stop(lua_State *L) {
+  lnet_t *s = state_of(L);
+  if (s->in_cb)
+    return luaL_error(L, "acoro: the node cannot stop from its own handler");
+  net_close(L, s);
+  return 0;
+}
+
+static acoro_net_t *check_net(lua_State *L) {
+  lnet_t *s = state_of(L);
+  if (s->net == NULL)
+    luaL_error(L, "acoro: no node is running (call acoro.node first)");
+  return s->net;
+}
+
+/* Pushes true, or nil and a short word for the code; returns the count. */
+static int push_result(lua_State *L, int rc) {
+  if (rc == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  switch (rc) {
+  case ACORO_ENOPEER:
+    lua_pushliteral(L, "unreachable");
+    break;
+  case ACORO_EPEERBUSY:
+    lua_pushliteral(L, "busy");
+    break;
+  default:
+    lua_pushstring(L, acoro_strerror(rc));
+  }
+  return 2;
+}
+
+/* send(peer, data) -> true | nil, "unreachable" | "busy" | "too large" (over
+ * ACORO_NET_MSG_MAX) */
+static int n_send(lua_State *L) {
+  acoro_net_t *net = check_net(L);
+  uint64_t peer = (uint64_t)luaL_checknumber(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int rc = acoro_net_send(net, peer, data, len);
+  if (rc == ACORO_EINVAL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "too large");
+    return 2;
+  }
+  return push_result(L, rc);
+}
+
+/* connect(location, request) -> true | nil, message */
+static int n_connect(lua_State *L) {
+  acoro_net_t *net = check_net(L);
+  const char *loc = luaL_checkstring(L, 1);
+  uint64_t req = (uint64_t)luaL_checknumber(L, 2);
+  return push_result(L, acoro_net_connect(net, loc, req));
+}
+
+static int n_close_peer(lua_State *L) {
+  acoro_net_t *net = check_net(L);
+  return push_result(
+      L, acoro_net_close_peer(net, (uint64_t)luaL_checknumber(L, 1)));
+}
+
+/* linger(max_seconds) -> true | false: waits (blocking this thread, outside
+ * the engine's run) until everything sent is written to the sockets, at
+ * most max_seconds; the net thread does the writing meanwhile. */
+static int n_linger(lua_State *L) {
+  acoro_net_t *net = check_net(L);
+  double max = luaL_checknumber(L, 1);
+  uint64_t end = uv_hrtime() + (uint64_t)(max > 0 ? max * 1e9 : 0);
+  while (acoro_net_queued(net) > 0) {
+    if (uv_hrtime() >= end) {
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    uv_sleep(1);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int n_discover(lua_State *L) {
+  int rc = acoro_net_discover(check_net(L));
+  if (rc == ACORO_EINVAL) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "discovery is off for this node");
+    return 2;
+  }
+  return push_result(L, rc);
+}
+
+/* interfaces() -> {address, ...}: the IPv4 addresses of the interfaces
+ * that are up, loopback ones left out, in libuv's order. */
+static int n_interfaces(lua_State *L) {
+  uv_interface_address_t *ifs;
+  int n, i, k = 0;
+  lua_newtable(L);
+  if (uv_interface_addresses(&ifs, &n) != 0)
+    return 1;
+  for (i = 0; i < n; i++) {
+    char buf[64];
+    if (ifs[i].is_internal || ifs[i].address.address4.sin_family != AF_INET)
+      continue;
+    if (uv_ip4_name(&ifs[i].address.address4, buf, sizeof buf) != 0)
+      continue;
+    lua_pushstring(L, buf);
+    lua_rawseti(L, -2, ++k);
+  }
+  uv_free_interface_addresses(ifs, n);
+  return 1;
+}
+
+static int state_gc(lua_State *L) {
+  lnet_t *s = lua_touserdata(L, 1);
+  if (s->net != NULL) {
+    acoro_net_stop(s->net);
+    s->net = NULL;
+  }
+  return 0;
+}
+
+void lnet_close(lua_State *L) {
+  lnet_t *s;
+  lua_getfield(L, LUA_REGISTRYINDEX, NET_KEY);
+  s = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (s != NULL && s->net != NULL) {
+    acoro_net_stop(s->net);
+    s->net = NULL;
+  }
+}
+
+static const luaL_Reg net_funcs[] = {{"start", n_start},
+                                     {"stop", n_stop},
+                                     {"send", n_send},
+                                     {"connect", n_connect},
+                                     {"close_peer", n_close_peer},
+                                     {"discover", n_discover},
+                                     {"interfaces", n_interfaces},
+                                     {"linger", n_linger},
+                                     {NULL, NULL}};
+
+void lnet_open(lua_State *L, acoro_engine_t *e) {
+  const luaL_Reg *f;
+  lnet_t *s;
+  lua_getfield(L, LUA_REGISTRYINDEX, NET_KEY);
+  s = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (s == NULL) {
+    s = lua_newuserdata(L, sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->engine = e;
+    s->thread_ref = s->handlers_ref = LUA_NOREF;
+    if (luaL_newmetatable(L, NET_MT)) {
+      lua_pushcfunction(L, state_gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, NET_KEY);
+  }
+  lua_newtable(L);
+  for (f = net_funcs; f->name != NULL; f++) {
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+}

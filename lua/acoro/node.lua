@@ -1,0 +1,799 @@
+-- acoro.node: distribution, the Lua layer over the peer transport (core.net,
+-- bindings/lnet.c over core/net.c): starting a node, peers and their
+-- status, remote coroutine handles (send, deliver, monitor, join, throw,
+-- terminate) and locating coroutines on other nodes.
+--
+-- THREADS. Everything here runs on the engine thread. The transport's
+-- events (on_up, on_down, on_message, on_connect, on_writable, on_log) are
+-- called by lnet.c from libuv callbacks, outside any coroutine: they never
+-- yield; they queue messages and wake coroutines (M._wake), and the woken
+-- coroutine does the rest.
+--
+-- WIRE. Every message between nodes is one MessagePack value (core.wire):
+-- an array whose first element is an operation (OP below). A message for a
+-- coroutine is encoded on its own first and travels as a string inside the
+-- envelope, so that an encoding error names the path inside the message
+-- (`msg.handler`), not inside the envelope. Coroutine handles travel as the
+-- ext type EXT.coro, whose payload is core.wire's encoding of
+-- {location, id, name | false, incarnation}: the incarnation (random per
+-- node start, 16 hex digits) tells a restarted node on the same location
+-- apart, so a message for a coroutine of the old one never reaches the new.
+--
+-- REMOTE HANDLES. A handle of a coroutine on another node is a table with
+-- the metatable Remote; they are cached weakly by "location/id/incarnation", so the
+-- same remote coroutine always decodes to the same Lua value (== and table
+-- keys work). A handle of one of our own coroutines that comes back decodes
+-- to the local handle itself (`exported`, weak, filled as handles leave).
+--
+-- PROXIES. What must wait on the target's node (deliver, join, a monitor)
+-- runs there in a daemon coroutine spawned for it, which answers when done
+-- (DELIVERED, JOINED, EXIT). The asking side waits for the answer or the
+-- peer's going down ("unreachable"); a proxy whose asker went down stays
+-- until its target ends (it then sends to nobody).
+--
+-- LOCATE. A locate asks every peer (or the one at `location`) with LOCATE;
+-- a peer that does not have the name holds the request until the name is
+-- registered there or the requester's timeout passes (its own clock), and
+-- answers FOUND (the handle, or false at once when no wait was asked). A
+-- pending locate also asks each peer that comes up while it waits, so a
+-- client started before its server finds it when the server appears.
+local M = {}
+
+-- MessagePack ext type numbers used by acoro's messages (the one place
+-- they are defined).
+M.EXT = { coro = 1 }
+local EXT_CORO = M.EXT.coro
+
+-- Operations: {SEND, id, encoded message}, {LOCATE, request, name, wait
+-- seconds}, {FOUND, request, handle | false}.
+local OP_SEND, OP_LOCATE, OP_FOUND = 1, 2, 3
+-- {MONITOR, id, watcher}, {EXIT, watcher id, target, encoded {reason=,
+-- value=, error=}}, {DELIVER, request, id, encoded message, timeout | -1},
+-- {DELIVERED, request, true | why}.
+local OP_MONITOR, OP_EXIT, OP_DELIVER, OP_DELIVERED = 4, 5, 6, 7
+-- {JOIN, request, id, timeout | -1}, {JOINED, request, encoded {n=, ...}
+-- (what join returned there)}.
+local OP_JOIN, OP_JOINED = 8, 9
+-- {CONTROL, request, id, "throw" | "terminate", encoded error | false},
+-- answered by DELIVERED with true | false.
+local OP_CONTROL = 10
+
+function M.init(A, net, wire, coro_mt)
+  local encode, decode = wire.encode, wire.decode
+  local orig_locate = A.locate
+
+  local node          -- the running node: {location=, name=}, or nil
+  local my_inc        -- its incarnation
+  local incs = setmetatable({}, { __mode = "k" })     -- Remote -> its node's incarnation
+  local peers = {}    -- peer id -> {id=, location=, name=}
+  local by_loc = {}   -- location -> peer id
+  local exported = setmetatable({}, { __mode = "v" }) -- local id -> handle
+  local remotes = setmetatable({}, { __mode = "v" })  -- "loc/id" -> Remote
+  local connects = {} -- request -> {waiter=, done=, status=, reason=}
+  local pending = {}  -- request -> a locate in progress (see locate)
+  local held = {}     -- name -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
+  local busy = {}     -- peer id -> {handle, ...} waiting for on_writable
+  local status_subs = {} -- handle -> true: coroutines told of peer status
+  local rmonitors = {} -- location -> {{target=, watcher=}, ...}: our monitors of its coroutines
+  local delivers = {}  -- request -> {waiter=, peer=, done=, result=}: remote delivers waiting
+  local next_req = 0
+  local send_exit, monitor_proxy, deliver_proxy, join_proxy -- defined with on_message
+
+  local PeerStatus = { __name = "acoro.PeerStatus" }
+  PeerStatus.__tostring = function(m)
+    return "acoro.PeerStatus(" .. m.location .. ", " .. m.status .. ")"
+  end
+  A.PeerStatus = PeerStatus
+  function A.is_peer_status(m) return getmetatable(m) == PeerStatus end
+
+  ----------------------------------------------------------------------------
+  -- Remote handles.
+
+  local Remote = {}
+  local remote_mt = { __name = "acoro.remote_coro", __index = Remote }
+  remote_mt.__tostring = function(h)
+    return "coro:" .. (h.name or "-") .. "/" .. tostring(h.id) .. "@" .. h.location
+  end
+
+  local function remote_handle(location, id, name, inc)
+    local key = location .. "/" .. id .. "/" .. inc
+    local h = remotes[key]
+    if h == nil then
+      h = setmetatable({ location = location, id = id, name = name or nil }, remote_mt)
+      incs[h] = inc
+      remotes[key] = h
+    end
+    return h
+  end
+
+  -- The peer id of h's node if that node (that incarnation) is up, else nil.
+  local function peer_of(h)
+    local id = by_loc[h.location]
+    if id and peers[id].inc == incs[h] then return id end
+    return nil
+  end
+
+  local function ext_encode(v)
+    local mt = getmetatable(v)
+    if mt == coro_mt then
+      if not node then error("acoro: a coroutine handle can only leave the process once acoro.node runs", 0) end
+      local id = v.id
+      exported[id] = v
+      return EXT_CORO, encode({ node.location, id, v.name or false, my_inc })
+    elseif mt == remote_mt then
+      return EXT_CORO, encode({ v.location, v.id, v.name or false, incs[v] })
+    end
+    return nil
+  end
+
+  -- A malformed payload gives nil: the whole message is then refused.
+  local function ext_decode(t, payload)
+    if t ~= EXT_CORO then return nil end
+    local d = decode(payload)
+    if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "number"
+      or type(d[4]) ~= "string" then
+      return nil
+    end
+    if node and d[1] == node.location and d[4] == my_inc then
+      local h = exported[d[2]]
+      if h then return h end
+    end
+    return remote_handle(d[1], d[2], type(d[3]) == "string" and d[3] or nil, d[4])
+  end
+
+  -- Sends one envelope to a peer: true, or nil and why ("unreachable",
+  -- "too large"). A busy peer (its outgoing buffer over the limit) makes a
+  -- coroutine wait for it to drain; outside a coroutine the message is
+  -- dropped with "busy".
+  local function send_peer(peer, data)
+    while true do
+      local ok, why = net.send(peer, data)
+      if ok or why ~= "busy" then return ok, why end
+      local me = A._running()
+      if me == nil then return nil, "busy" end
+      local list = busy[peer]
+      if not list then
+        list = {}
+        busy[peer] = list
+      end
+      list[#list + 1] = me
+      local ok2, err = pcall(A._wait, nil)
+      if not ok2 then -- a throw: take our entry out (no stale wake later), raise on
+        for i = #list, 1, -1 do
+          if list[i] == me then table.remove(list, i) end
+        end
+        error(err, 0)
+      end
+      if not peers[peer] then return nil, "unreachable" end
+    end
+  end
+
+  local function raise_send(err, level)
+    error(type(err) == "string" and err:gsub("^acoro: ", "acoro: send: ", 1) or err, level + 1)
+  end
+
+  function Remote:send(msg)
+    if msg == nil then error("acoro: send: message is nil", 2) end
+    local ok, body = pcall(encode, msg, ext_encode)
+    if not ok then raise_send(body, 2) end
+    if node and self.location == node.location and incs[self] == my_inc then
+      local h = exported[self.id]
+      return h ~= nil and h:send(msg)
+    end
+    local peer = peer_of(self)
+    if not peer then return false end
+    return send_peer(peer, encode({ OP_SEND, self.id, body })) == true
+  end
+
+  -- Remote monitor: the target's node runs a proxy coroutine that monitors
+  -- it and sends its Exit back (OP_EXIT); if the node goes down first, the
+  -- watcher gets an Exit with reason "unreachable" here (once: whichever
+  -- comes first removes the entry).
+  local function exit_to(watcher, target, reason, value, err)
+    watcher:send(setmetatable({ coro = target, reason = reason, value = value, error = err }, A.Exit))
+  end
+
+  function Remote:monitor(watcher)
+    if watcher == nil then watcher = A._running() end
+    if getmetatable(watcher) ~= coro_mt then
+      error("acoro: monitor: the watcher must be a local coroutine, got " .. type(watcher), 2)
+    end
+    local peer = peer_of(self)
+    if peer then
+      local list = rmonitors[self.location] or {}
+      rmonitors[self.location] = list
+      list[#list + 1] = { target = self, watcher = watcher }
+      if send_peer(peer, encode({ OP_MONITOR, self.id, watcher }, ext_encode)) then return true end
+      list[#list] = nil
+    end
+    exit_to(watcher, self, "unreachable", nil, "unreachable")
+    return true
+  end
+
+  -- Remote deliver: the target's node runs a proxy coroutine that delivers
+  -- there (with the timeout) and answers OP_DELIVERED.
+  function Remote:deliver(msg, timeout)
+    if msg == nil then error("acoro: deliver: message is nil", 2) end
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.deliver: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    local me = A._running()
+    if me == nil then error("acoro.deliver: called outside an acoro coroutine", 2) end
+    local ok, body = pcall(encode, msg, ext_encode)
+    if not ok then error(type(body) == "string" and body:gsub("^acoro: ", "acoro: deliver: ", 1) or body, 2) end
+    local peer = peer_of(self)
+    if not peer then return nil, "unreachable" end
+    next_req = next_req + 1
+    local req = next_req
+    local d = { waiter = me, peer = peer }
+    delivers[req] = d
+    if not send_peer(peer, encode({ OP_DELIVER, req, self.id, body, timeout or -1 })) then
+      delivers[req] = nil
+      return nil, "unreachable"
+    end
+    -- the peer enforces the timeout; this bound only covers a lost answer
+    local deadline = timeout and A.now() + timeout + 10
+    local ok2, err = pcall(function()
+      while not d.done do
+        local left = deadline and deadline - A.now()
+        if left and left <= 0 then break end
+        A._wait(left)
+      end
+    end)
+    delivers[req] = nil
+    if not ok2 then error(err, 0) end
+    if not d.done then return nil, "timeout" end
+    if d.result == true then return true end
+    return nil, d.result
+  end
+
+  -- Remote join: the target's node runs a proxy coroutine that joins it
+  -- there (with the timeout) and sends back what join returned.
+  function Remote:join(timeout)
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.join: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    local me = A._running()
+    if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
+    local peer = peer_of(self)
+    if not peer then return nil, "unreachable" end
+    next_req = next_req + 1
+    local req = next_req
+    local d = { waiter = me, peer = peer }
+    delivers[req] = d
+    if not send_peer(peer, encode({ OP_JOIN, req, self.id, timeout or -1 })) then
+      delivers[req] = nil
+      return nil, "unreachable"
+    end
+    local deadline = timeout and A.now() + timeout + 10 -- covers a lost answer only
+    local ok, err = pcall(function()
+      while not d.done do
+        local left = deadline and deadline - A.now()
+        if left and left <= 0 then break end
+        A._wait(left)
+      end
+    end)
+    delivers[req] = nil
+    if not ok then error(err, 0) end
+    if not d.done then return nil, "timeout" end
+    local r = d.result
+    if type(r) ~= "table" then return nil, r end
+    return unpack(r, 1, r.n)
+  end
+
+  -- throw and terminate run on h's node, which answers whether h was alive.
+  local function control(h, what, arg)
+    local me = A._running()
+    if me == nil then error("acoro." .. what .. ": called outside an acoro coroutine", 3) end
+    local body = false
+    if what == "throw" then
+      local ok, b = pcall(encode, arg, ext_encode)
+      if not ok then error(type(b) == "string" and b:gsub("^acoro: ", "acoro: throw: ", 1) or b, 3) end
+      body = b
+    end
+    local peer = peer_of(h)
+    if not peer then return false end
+    next_req = next_req + 1
+    local req = next_req
+    local d = { waiter = me, peer = peer }
+    delivers[req] = d
+    if not send_peer(peer, encode({ OP_CONTROL, req, h.id, what, body })) then
+      delivers[req] = nil
+      return false
+    end
+    local ok, err = pcall(function()
+      while not d.done do A._wait(nil) end -- answered at once, or the peer goes down
+    end)
+    delivers[req] = nil
+    if not ok then error(err, 0) end
+    return d.result == true
+  end
+
+  function Remote:throw(err) return control(self, "throw", err) end
+  function Remote:terminate() return control(self, "terminate") end
+
+  for _, m in ipairs({ "suspend", "resume", "hot_swap", "register", "unregister",
+    "set_daemon", "is_alive", "status" }) do
+    Remote[m] = function(h)
+      error(("acoro: %s: not supported on a remote coroutine (%s)"):format(m, tostring(h)), 2)
+    end
+  end
+
+  function A.is_remote(h) return getmetatable(h) == remote_mt end
+
+  -- co:monitor(remote watcher) for a local co: a proxy here sends co's Exit
+  -- to the watcher's node (no "unreachable" there if this node goes down:
+  -- only a monitor set up from the watcher's side, h:monitor(), has that).
+  A._remote_monitor = function(target, watcher)
+    local peer = peer_of(watcher)
+    if not peer then return false end
+    monitor_proxy(peer, target, watcher)
+    return true
+  end
+
+  ----------------------------------------------------------------------------
+  -- Peer status.
+
+  local function tell_status(h, p, status)
+    return h:send(setmetatable({ status = status, location = p.location, name = p.name }, PeerStatus))
+  end
+
+  local function broadcast_status(p, status)
+    for h in pairs(status_subs) do
+      if not tell_status(h, p, status) then status_subs[h] = nil end
+    end
+  end
+
+  function A.peer_status(co)
+    if getmetatable(co) ~= coro_mt then
+      error("acoro.peer_status: expected a local coroutine, got " .. type(co), 2)
+    end
+    status_subs[co] = true
+    for _, p in pairs(peers) do tell_status(co, p, "online") end
+  end
+
+  ----------------------------------------------------------------------------
+  -- Locate.
+
+  -- Never waits (it runs in handlers and in register): a FOUND that a busy
+  -- peer refuses is dropped, and that locate times out.
+  local function reply_found(peer, req, h)
+    if peers[peer] then net.send(peer, encode({ OP_FOUND, req, h or false }, ext_encode)) end
+  end
+
+  -- Asks peer for p's name; counts the question if it went.
+  local function ask(peer, req, p)
+    local wait = p.deadline and math.max(0, p.deadline - A.now()) or 0
+    if not p.wait then wait = 0 end
+    if send_peer(peer, encode({ OP_LOCATE, req, p.name, wait })) then
+      p.asked[peer] = true
+      p.outstanding = p.outstanding + 1
+    end
+  end
+
+  local function locate_remote(name, location, timeout)
+    local me = A._running()
+    if me == nil then error("acoro.locate: called outside an acoro coroutine", 3) end
+    next_req = next_req + 1
+    local req = next_req
+    local p = {
+      name = name, location = location, waiter = me, outstanding = 0, asked = {},
+      wait = timeout ~= nil and timeout > 0,
+      deadline = timeout and timeout > 0 and A.now() + timeout or nil,
+    }
+    pending[req] = p
+    for id, peer in pairs(peers) do
+      if location == nil or peer.location == location then ask(id, req, p) end
+    end
+    local ok, err = pcall(function()
+      while not p.found do
+        if not p.wait and p.outstanding == 0 then break end
+        local left = p.deadline and p.deadline - A.now()
+        if left and left <= 0 then break end
+        A._wait(left)
+      end
+    end)
+    pending[req] = nil
+    if not ok then error(err, 0) end
+    if p.found then return p.found end
+    return nil, "not found"
+  end
+
+  function A.locate(name, opts)
+    if type(name) ~= "string" then
+      error("acoro.locate: name must be a string, got " .. type(name), 2)
+    end
+    if opts ~= nil and type(opts) ~= "table" then
+      error("acoro.locate: options must be a table, got " .. type(opts), 2)
+    end
+    local location, timeout = opts and opts.location, opts and opts.timeout
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.locate: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    if location ~= nil and type(location) ~= "string" then
+      error("acoro.locate: location must be a string, got " .. type(location), 2)
+    end
+    if not node then return orig_locate(name, opts) end
+    if location == node.location then return orig_locate(name, { timeout = timeout }) end
+    if location == nil then
+      local h = orig_locate(name)
+      if h then return h end
+    end
+    return locate_remote(name, location, timeout)
+  end
+
+  -- A name registered here: answers held LOCATEs and local locates waiting.
+  A._on_register = function(name, h)
+    if not node then return end
+    local list = held[name]
+    if list then
+      held[name] = nil
+      local t = A.now()
+      for i = 1, #list do
+        local e = list[i]
+        if e.deadline >= t then reply_found(e.peer, e.req, h) end
+      end
+    end
+    for _, p in pairs(pending) do
+      if p.name == name and p.location == nil and not p.found then
+        p.found = h
+        A._wake(p.waiter)
+      end
+    end
+  end
+
+  local function hold(peer, req, name, wait)
+    local t = A.now()
+    local list = held[name] or {}
+    local kept = {}
+    for i = 1, #list do -- expired ones go now (no timer needed)
+      if list[i].deadline >= t and peers[list[i].peer] then kept[#kept + 1] = list[i] end
+    end
+    kept[#kept + 1] = { peer = peer, req = req, deadline = t + wait }
+    held[name] = kept
+  end
+
+  ----------------------------------------------------------------------------
+  -- Transport events (lnet.c calls these; they never yield).
+
+  local handlers = {}
+
+  function handlers.on_up(id, location, name, inc)
+    local p = { id = id, location = location, name = name, inc = inc }
+    peers[id] = p
+    by_loc[location] = id
+    broadcast_status(p, "online")
+    for req, q in pairs(pending) do
+      if q.wait and not q.found and not q.asked[id] and (q.location == nil or q.location == location) then
+        ask(id, req, q)
+      end
+    end
+  end
+
+  function handlers.on_down(id)
+    local p = peers[id]
+    if not p then return end
+    peers[id] = nil
+    if by_loc[p.location] == id then by_loc[p.location] = nil end
+    for _, q in pairs(pending) do
+      if q.asked[id] then
+        q.asked[id] = nil
+        q.outstanding = q.outstanding - 1
+        A._wake(q.waiter)
+      end
+    end
+    local list = busy[id]
+    busy[id] = nil
+    if list then for i = 1, #list do A._wake(list[i]) end end
+    for _, d in pairs(delivers) do
+      if d.peer == id and not d.done then
+        d.done, d.result = true, "unreachable"
+        A._wake(d.waiter)
+      end
+    end
+    for name, entries in pairs(held) do -- its held LOCATEs go
+      local kept = {}
+      for i = 1, #entries do
+        if entries[i].peer ~= id then kept[#kept + 1] = entries[i] end
+      end
+      held[name] = #kept > 0 and kept or nil
+    end
+    local mons = rmonitors[p.location]
+    rmonitors[p.location] = nil
+    if mons then
+      for i = 1, #mons do exit_to(mons[i].watcher, mons[i].target, "unreachable", nil, "unreachable") end
+    end
+    broadcast_status(p, "offline")
+  end
+
+  function handlers.on_writable(id)
+    local list = busy[id]
+    busy[id] = nil
+    if list then for i = 1, #list do A._wake(list[i]) end end
+  end
+
+  function handlers.on_connect(req, status, _, reason)
+    local c = connects[req]
+    if not c then return end
+    c.done, c.status, c.reason = true, status, reason
+    A._wake(c.waiter)
+  end
+
+  function handlers.on_log(level, line)
+    if level <= 1 then io.stderr:write("acoro: node: ", line, "\n") end
+  end
+
+  -- Sends an Exit to a remote watcher. Its value or error may not encode
+  -- (an error object with a metatable): then the error goes as its string.
+  function send_exit(peer, watcher, target, info)
+    local ok, body = pcall(encode, info, ext_encode)
+    if not ok then
+      body = encode({ reason = info.reason, error = info.error ~= nil and tostring(info.error) or nil })
+    end
+    if peers[peer] then send_peer(peer, encode({ OP_EXIT, watcher.id, target, body }, ext_encode)) end
+  end
+
+  -- A daemon on this node that monitors target for a remote watcher.
+  function monitor_proxy(peer, target, watcher)
+    local proxy = A.spawn(function()
+      local m = A.receive_match(function(x) return A.is_exit(x) and x.coro == target end)
+      send_exit(peer, watcher, target, { reason = m.reason, value = m.value, error = m.error })
+    end)
+    proxy:set_daemon(true)
+    target:monitor(proxy)
+  end
+
+  -- A daemon on this node that delivers for a remote deliverer.
+  function deliver_proxy(peer, req, target, msg, timeout)
+    local proxy = A.spawn(function()
+      local ok, why = target:deliver(msg, timeout)
+      if peers[peer] then send_peer(peer, encode({ OP_DELIVERED, req, ok and true or why })) end
+    end)
+    proxy:set_daemon(true)
+  end
+
+  -- A daemon on this node that joins target for a remote joiner. Results
+  -- that cannot travel (a function, ...) come back as false and the reason.
+  function join_proxy(peer, req, target, timeout)
+    local proxy = A.spawn(function()
+      local r = { n = 0 }
+      local function pack(...) r = { n = select("#", ...), ... } end
+      pack(target:join(timeout))
+      local ok, body = pcall(encode, r, ext_encode)
+      if not ok then body = encode({ n = 2, false, "result cannot be sent: " .. tostring(body) }) end
+      if peers[peer] then send_peer(peer, encode({ OP_JOINED, req, body })) end
+    end)
+    proxy:set_daemon(true)
+  end
+
+  local function bad(peer, why)
+    local p = peers[peer]
+    io.stderr:write("acoro: node: dropped a message from ", p and p.location or "?", ": ", why, "\n")
+  end
+
+  function handlers.on_message(peer, data)
+    local m, why = decode(data, ext_decode)
+    if type(m) ~= "table" then return bad(peer, why or "not an array") end
+    local op = m[1]
+    if op == OP_SEND then
+      if type(m[2]) ~= "number" or type(m[3]) ~= "string" then return bad(peer, "bad SEND") end
+      local h = exported[m[2]]
+      if h == nil then return end -- that coroutine is gone
+      local msg, why2 = decode(m[3], ext_decode)
+      if msg == nil then return bad(peer, why2) end
+      h:send(msg)
+    elseif op == OP_LOCATE then
+      local req, name, wait = m[2], m[3], m[4]
+      if type(req) ~= "number" or type(name) ~= "string" or type(wait) ~= "number" then
+        return bad(peer, "bad LOCATE")
+      end
+      local h = orig_locate(name)
+      if h or wait <= 0 then return reply_found(peer, req, h) end
+      hold(peer, req, name, wait)
+    elseif op == OP_FOUND then
+      local q = pending[m[2]]
+      if not q or not q.asked[peer] then return end
+      q.asked[peer] = nil
+      q.outstanding = q.outstanding - 1
+      if m[3] then q.found = m[3] end
+      A._wake(q.waiter)
+    elseif op == OP_MONITOR then
+      local id, watcher = m[2], m[3]
+      if type(id) ~= "number" or getmetatable(watcher) ~= remote_mt then return bad(peer, "bad MONITOR") end
+      local target = exported[id]
+      if target == nil then -- gone, and its result with it
+        return send_exit(peer, watcher, remote_handle(node.location, id, nil, my_inc),
+          { reason = "dead", error = "dead" })
+      end
+      monitor_proxy(peer, target, watcher)
+    elseif op == OP_EXIT then
+      local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode)
+      if type(info) ~= "table" or type(info.reason) ~= "string" then return bad(peer, "bad EXIT") end
+      local list = rmonitors[peers[peer].location]
+      for i = #(list or {}), 1, -1 do -- its "unreachable" is spent
+        if list[i].target == target and list[i].watcher == watcher then
+          table.remove(list, i)
+          break
+        end
+      end
+      -- (no entry: a monitor set up on the target's node, co:monitor(remote watcher))
+      if watcher then exit_to(watcher, target, info.reason, info.value, info.error) end
+    elseif op == OP_DELIVER then
+      local req, id, body, timeout = m[2], m[3], m[4], m[5]
+      if type(req) ~= "number" or type(id) ~= "number" or type(body) ~= "string"
+        or type(timeout) ~= "number" then
+        return bad(peer, "bad DELIVER")
+      end
+      local target = exported[id]
+      if target == nil then return send_peer(peer, encode({ OP_DELIVERED, req, "dead" })) end
+      local msg, why2 = decode(body, ext_decode)
+      if msg == nil then return bad(peer, why2) end
+      deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil)
+    elseif op == OP_JOIN then
+      local req, id, timeout = m[2], m[3], m[4]
+      if type(req) ~= "number" or type(id) ~= "number" or type(timeout) ~= "number" then
+        return bad(peer, "bad JOIN")
+      end
+      local target = exported[id]
+      if target == nil then
+        return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, false, "dead" }) }))
+      end
+      join_proxy(peer, req, target, timeout >= 0 and timeout or nil)
+    elseif op == OP_JOINED then
+      local d = delivers[m[2]]
+      if not d or d.peer ~= peer then return end
+      local r = type(m[3]) == "string" and decode(m[3], ext_decode)
+      if type(r) ~= "table" or type(r.n) ~= "number" then return bad(peer, "bad JOINED") end
+      d.done, d.result = true, r
+      A._wake(d.waiter)
+    elseif op == OP_CONTROL then
+      local req, id, what, body = m[2], m[3], m[4], m[5]
+      if type(req) ~= "number" or type(id) ~= "number" or (what ~= "throw" and what ~= "terminate") then
+        return bad(peer, "bad CONTROL")
+      end
+      local target, done = exported[id], false
+      if target and what == "terminate" then
+        done = target:terminate()
+      elseif target then
+        local e, why2 = decode(type(body) == "string" and body or "", ext_decode)
+        if e == nil then return bad(peer, why2 or "bad CONTROL") end
+        done = target:throw(e)
+      end
+      send_peer(peer, encode({ OP_DELIVERED, req, done and true or "dead" }))
+    elseif op == OP_DELIVERED then
+      local d = delivers[m[2]]
+      if not d or d.peer ~= peer then return end
+      d.done, d.result = true, m[3] == true or (type(m[3]) == "string" and m[3] or "dead")
+      A._wake(d.waiter)
+    else
+      bad(peer, "unknown operation " .. tostring(op))
+    end
+  end
+
+  ----------------------------------------------------------------------------
+  -- Nodes and peers.
+
+  local function need_node(what)
+    if not node then error("acoro." .. what .. ": no node is running (call acoro.node first)", 3) end
+  end
+
+  function A.peer(location, timeout)
+    need_node("peer")
+    if type(location) ~= "string" then
+      error("acoro.peer: location must be a \"host:port\" string, got " .. type(location), 2)
+    end
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.peer: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    if by_loc[location] then return true end
+    local me = A._running()
+    if me == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
+    next_req = next_req + 1
+    local req = next_req
+    local c = { waiter = me }
+    local ok, why = net.connect(location, req)
+    if not ok then return nil, why end
+    connects[req] = c
+    local deadline = timeout and A.now() + timeout
+    local ok2, err = pcall(function()
+      while not c.done do
+        local left = deadline and deadline - A.now()
+        if left and left <= 0 then break end
+        A._wait(left)
+      end
+    end)
+    connects[req] = nil
+    if not ok2 then error(err, 0) end
+    if not c.done then return nil, "timeout" end
+    if c.status == 0 then return true end
+    return nil, c.reason ~= "" and c.reason or "cannot connect"
+  end
+
+  function A.peers()
+    local list = {}
+    for _, p in pairs(peers) do list[#list + 1] = { location = p.location, name = p.name } end
+    table.sort(list, function(a, b) return a.location < b.location end)
+    return list
+  end
+
+  function A.close_peer(location)
+    need_node("close_peer")
+    local id = by_loc[location]
+    if not id then return false end
+    return net.close_peer(id) == true
+  end
+
+  function A.discover()
+    need_node("discover")
+    return net.discover()
+  end
+
+  -- peers= of acoro.node: a daemon per location, retried with back-off
+  -- (0.25 s doubling to 8 s) until the handshake succeeds.
+  local function keep_trying(location, this)
+    local co = A.spawn(function()
+      local delay = 0.25
+      while node == this do
+        if A.peer(location, 10) then return end
+        A.sleep(delay)
+        delay = math.min(delay * 2, 8)
+      end
+    end)
+    co:set_daemon(true)
+  end
+
+  local function check_opt(opts, k, t)
+    local v = opts[k]
+    if v ~= nil and type(v) ~= t then
+      error(("acoro.node: %s must be a %s, got %s"):format(k, t, type(v)), 3)
+    end
+    return v
+  end
+
+  local logged_host = false
+
+  function A.node(opts)
+    if opts == nil then return node end
+    if type(opts) ~= "table" then error("acoro.node: expected an options table, got " .. type(opts), 2) end
+    if node then error("acoro.node: a node is already running (" .. node.location .. ")", 2) end
+    local host = check_opt(opts, "host", "string")
+    local port = check_opt(opts, "port", "number") or 0
+    local udp_port = check_opt(opts, "udp_port", "number") or 51350
+    local discover = check_opt(opts, "discover", "boolean")
+    local list = check_opt(opts, "peers", "table") or {}
+    check_opt(opts, "name", "string")
+    if check_opt(opts, "secret", "string") == "" then error("acoro.node: secret is empty", 2) end
+    if host == nil then
+      host = net.interfaces()[1] or "127.0.0.1"
+      if not logged_host then
+        logged_host = true
+        io.stderr:write("acoro: node: listening on ", host,
+          " (the first non-loopback interface that is up, else loopback; host= chooses)\n")
+      end
+    end
+    local location, inc = net.start({
+      host = host, port = port, name = opts.name, secret = opts.secret,
+      discover_port = discover ~= false and udp_port or 0,
+    }, handlers)
+    if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. inc, 2) end
+    node, my_inc = { location = location, name = opts.name or location }, inc
+    A._location = location
+    for i = 1, #list do keep_trying(list[i], node) end
+    return node
+  end
+
+  -- acoro.run returned: the node goes with the engine run that used it.
+  -- Messages already sent are written out first (at most LINGER seconds):
+  -- a client that sends and ends does not lose its last messages.
+  local LINGER = 5
+  A._on_run_end = function()
+    if not node then return end
+    net.linger(LINGER)
+    net.stop()
+    node, A._location, my_inc = nil, nil, nil
+    peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
+    rmonitors, delivers = {}, {}
+  end
+end
+
+return M

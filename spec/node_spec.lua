@@ -1,0 +1,537 @@
+-- Distribution (acoro.node, lua/acoro/node.lua over bindings/lnet.c): real `acoro`
+-- processes on 127.0.0.1, started with the CLI's node flags, checked by what they
+-- print. No discovery (--no-discover): peers are explicit. Every wait is for a line
+-- of output; every child runs under `timeout` and is stopped in a `finally`.
+
+local acoro = require "acoro"
+local support = require "support"
+local net = require "net_support"
+
+local q = support.shell_quote
+
+local secret = support.write_temp("the shared secret\n", ".key")
+local other_secret = support.write_temp("another secret\n", ".key")
+
+-- Starts `source` as a node on 127.0.0.1 (any port) with `extra` CLI flags; the
+-- script must print "listening <location>" first. Returns the child and location.
+local children = {}
+local function start(source, extra, key, args)
+  local path = support.write_temp(source)
+  local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
+    :format(q(key or secret), extra or "", q(path), args or ""))
+  children[#children + 1] = c
+  return c, c:expect("^listening (127%.0%.0%.1:%d+)$")
+end
+
+-- Reads c's lines until each pattern of the list has matched one (in any order);
+-- returns the first capture of each, in the list's order.
+local function expect_all(c, patterns)
+  local got, left = {}, #patterns
+  while left > 0 do
+    local l = c:line()
+    if l == nil then error("child ended; output:\n" .. c:output(), 2) end
+    for i, p in ipairs(patterns) do
+      local cap = got[i] == nil and l:match(p)
+      if cap then
+        got[i] = cap
+        left = left - 1
+        break
+      end
+    end
+  end
+  return unpack(got)
+end
+
+local function stop_all()
+  for _, c in ipairs(children) do
+    c:kill()
+    c:close()
+  end
+  children = {}
+end
+
+local PRELUDE = [[
+local acoro = require "acoro"
+local ffi = require "ffi"
+ffi.cdef "int getpid(void);"
+local function say(...)
+  local t = {}
+  for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
+  print(table.concat(t, " "))
+  io.stdout:flush()
+end
+say("listening", acoro.node().location)
+say("pid", ffi.C.getpid())
+]]
+
+-- Prints every peer status it is told of, forever.
+local WATCHER = PRELUDE .. [[
+acoro.peer_status(acoro.self())
+while true do
+  local m = acoro.receive()
+  say("status", acoro.is_peer_status(m), m.status, m.location, m.name)
+end
+]]
+
+-- Peers with arg[1], prints acoro.peers(), then waits for a line on stdin
+-- (none: /dev/null ends it at once) or for ever with arg[2] == "stay".
+local PEERER = PRELUDE .. [[
+say("peer", acoro.peer(arg[1], 10))
+for _, p in ipairs(acoro.peers()) do say("peers", p.location, p.name) end
+if arg[2] == "stay" then acoro.receive() end
+]]
+
+describe("acoro.node between processes", function()
+  after_each(stop_all)
+
+  it("two nodes peer explicitly, see each other in acoro.peers(), and peer_status "
+    .. "says online, then offline when the other exits or is killed", function()
+    local w, wloc = start(WATCHER, "--name watcher")
+    -- a peer that ends normally
+    local b, bloc = start(PEERER, "--name second", nil, q(wloc))
+    assert.equal("true", b:expect("^peer (%S+)"))
+    assert.same({ wloc, "watcher" }, { b:expect("^peers (%S+) (%S+)$") })
+    assert.same({ "online", bloc, "second" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+    assert.same({ "offline", bloc, "second" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+    -- a peer killed with SIGKILL
+    local c, cloc = start(PEERER, "--name third", nil, q(wloc) .. " stay")
+    local pid = c:expect("^pid (%d+)$")
+    assert.equal("true", c:expect("^peer (%S+)"))
+    assert.same({ "online", cloc, "third" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+    os.execute("kill -9 " .. pid)
+    assert.same({ "offline", cloc, "third" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+  end)
+
+  it("a node with another secret is refused: acoro.peer returns nil and the reason", function()
+    local _, wloc = start(WATCHER, "--name watcher")
+    local b = start(PEERER, "", other_secret, q(wloc))
+    local reason = b:expect("^peer nil (.*)$")
+    assert.matches("wrong secret", reason)
+  end)
+
+  it("remote send and locate both ways; a handle that comes back is the same value; "
+    .. "a function in a message is refused with its path", function()
+    local srv, sloc = start(PRELUDE .. [[
+local echo = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    say("server got", m.text, m.from.location == m.from_loc)
+    m.from:send({ text = "re:" .. m.text, me = acoro.self() })
+  end
+end)
+echo:register("echo")
+-- the other way: find the client's coroutine and send it a message
+local h, err = acoro.locate("client", { timeout = 20 })
+say("server located", tostring(h), err)
+h:send({ text = "from the server" })
+acoro.receive()
+]], "--name server")
+    local cli = start(PRELUDE .. [[
+acoro.self():register("client")
+assert(acoro.peer(arg[1], 10))
+local h, err = acoro.locate("echo", { timeout = 10, location = arg[1] })
+say("client located", tostring(h), err, h and h.location, h and h.name)
+local me = acoro.self()
+assert(h:send({ text = "hello", from = me, from_loc = me.location }))
+local got = {}
+for _ = 1, 2 do
+  local m = acoro.receive(10)
+  got[#got + 1] = m.text
+  if m.me then
+    say("same handle", m.me == h, ({ [h] = "key works" })[m.me])
+  end
+end
+table.sort(got)
+say("client got", table.concat(got, ","))
+local ok, e = pcall(h.send, h, { text = "x", handler = print })
+say("refused", ok, e)
+ok, e = pcall(h.suspend, h)
+say("suspend", ok, e)
+]], "", nil, q(sloc))
+    local loc, name = cli:expect("^client located coro:echo/%d+@%S+ nil (%S+) (%S+)$")
+    assert.equal(sloc, loc)
+    assert.equal("echo", name)
+    local same_loc, located = expect_all(srv, { "^server got hello (%S+)$", "^server located (.*)$" })
+    assert.equal("true", same_loc)
+    assert.matches("^coro:client/%d+@127%.0%.0%.1:%d+ nil$", located)
+    assert.same({ "true", "key works" }, { cli:expect("^same handle (%S+) (.*)$") })
+    assert.equal("from the server,re:hello", cli:expect("^client got (.*)$"))
+    assert.equal("false acoro: send: cannot send msg.handler: a function", cli:expect("^refused (.*)$"))
+    assert.matches("suspend: not supported on a remote coroutine", cli:expect("^suspend (.*)$"))
+  end)
+
+  it("a locate started before the server's node is known is answered when it appears", function()
+    local cli, cloc = start(PRELUDE .. [[
+local h, err = acoro.locate("echo", { timeout = 30 })
+say("located", tostring(h), err)
+h:send({ text = "late hello", from = acoro.self() })
+say("reply", acoro.receive(10).text)
+]], "--name early")
+    -- the client waits in locate; the server starts now and peers with it
+    local _ = start(PRELUDE .. [[
+local echo = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    m.from:send({ text = "re:" .. m.text })
+  end
+end)
+echo:register("echo")
+]], "--name late --peer " .. q(cloc))
+    assert.matches("^coro:echo/%d+@127%.0%.0%.1:%d+ nil$", cli:expect("^located (.*)$"))
+    assert.equal("re:late hello", cli:expect("^reply (.*)$"))
+  end)
+end)
+
+describe("the CLI's node flags", function()
+  after_each(stop_all)
+
+  it("ACORO_SECRET in the environment is the secret when no --secret-file is given", function()
+    local _, wloc = start(WATCHER, "--name watcher")
+    local path = support.write_temp(PEERER)
+    local c = net.spawn(("env ACORO_SECRET=%s %s --listen 127.0.0.1:0 --no-discover %s %s")
+      :format(q("the shared secret"), q(support.bin), q(path), q(wloc)))
+    children[#children + 1] = c
+    assert.equal("true", c:expect("^peer (%S+)"))
+  end)
+
+  it("refuses a bad --listen, a missing --secret-file and a missing argument", function()
+    local _, err, code = support.run_cli("--listen nowhere -e 'print(1)' x.lua")
+    assert.equal(1, code)
+    assert.matches("%-%-listen needs HOST:PORT, got nowhere", err)
+    _, err, code = support.run_cli("--secret-file /nonexistent/key x.lua")
+    assert.equal(1, code)
+    assert.matches("%-%-secret%-file: /nonexistent/key", err)
+    _, err, code = support.run_cli("--peer")
+    assert.equal(1, code)
+    assert.matches("%-%-peer needs an argument", err)
+  end)
+end)
+
+describe("remote deliver and monitor", function()
+  after_each(stop_all)
+
+  it("deliver waits for the remote receive; monitor gets the remote Exit, and "
+    .. "\"unreachable\" when the node is killed", function()
+    local srv, sloc = start(PRELUDE .. [[
+local target = acoro.spawn(function()
+  local m = acoro.receive()
+  acoro.sleep(0.05)
+  error("boom after " .. m, 0)
+end)
+target:register("target")
+local idle = acoro.spawn(function() acoro.receive() end)
+idle:register("idle")
+acoro.receive()
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local t = assert(acoro.locate("target", { timeout = 10 }))
+local idle = assert(acoro.locate("idle", { timeout = 10 }))
+t:monitor()
+say("deliver", t:deliver("one", 10))
+local e = acoro.receive(10)
+say("exit", acoro.is_exit(e), e.coro == t, e.reason, e.error)
+say("deliver dead", t:deliver("two", 1))
+t:monitor()
+e = acoro.receive(10)
+say("late monitor", e.reason)
+idle:monitor()
+say("monitoring idle")
+e = acoro.receive(20)
+say("idle exit", e.coro == idle, e.reason)
+say("deliver unreachable", idle:deliver("x", 1))
+]], "", nil, q(sloc))
+    local pid = srv:expect("^pid (%d+)$")
+    assert.equal("true", cli:expect("^deliver (.*)$"))
+    assert.equal("true true error boom after one", cli:expect("^exit (.*)$"))
+    assert.equal("nil dead", cli:expect("^deliver dead (.*)$"))
+    -- its result if its handle is still here, else "dead" (the handle was collected)
+    local late = cli:expect("^late monitor (.*)$")
+    assert.is_true(late == "error" or late == "dead", late)
+    cli:expect("^monitoring idle$")
+    os.execute("kill -9 " .. pid)
+    assert.equal("true unreachable", cli:expect("^idle exit (.*)$"))
+    assert.equal("nil unreachable", cli:expect("^deliver unreachable (.*)$"))
+  end)
+
+  it("a local coroutine can be monitored by a watcher on another node", function()
+    local srv, sloc = start(PRELUDE .. [[
+local watcher = acoro.spawn(function()
+  local e = acoro.receive()
+  say("watcher got", acoro.is_exit(e), e.reason, e.value, acoro.is_remote(e.coro), e.coro.name)
+end)
+watcher:register("watcher")
+acoro.receive()
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local w = assert(acoro.locate("watcher", { timeout = 10 }))
+local job = acoro.spawn(function() acoro.receive() return 42 end)
+job:register("job")
+say("monitor", job:monitor(w))
+job:send("go")
+acoro.receive(30)
+]], "", nil, q(sloc))
+    assert.equal("true", cli:expect("^monitor (.*)$"))
+    assert.equal("true normal 42 true job", srv:expect("^watcher got (.*)$"))
+  end)
+end)
+
+describe("remote join", function()
+  after_each(stop_all)
+
+  it("returns what join returns on the target's node; timeout; a result that cannot travel", function()
+    local _, sloc = start(PRELUDE .. [[
+local w = acoro.spawn(function()
+  acoro.receive()
+  return 1, nil, "three"
+end)
+w:register("worker")
+acoro.spawn(function() acoro.receive() return print end):register("bad")
+acoro.receive()
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local w = assert(acoro.locate("worker", { timeout = 10 }))
+local b = assert(acoro.locate("bad", { timeout = 10 }))
+say("early", w:join(0.05))
+w:send("go")
+local r = { w:join(10) }
+say("joined", r[1], r[2], r[3], r[4])
+b:send("go")
+say("bad", b:join(10))
+]], "", nil, q(sloc))
+    assert.equal("nil timeout", cli:expect("^early (.*)$"))
+    assert.equal("true 1 nil three", cli:expect("^joined (.*)$"))
+    assert.matches("^false result cannot be sent: .*a function", cli:expect("^bad (.*)$"))
+  end)
+end)
+
+describe("remote throw and terminate", function()
+  after_each(stop_all)
+
+  it("run on the target's node and say whether it was alive", function()
+    local srv, sloc = start(PRELUDE .. [[
+local v = acoro.spawn(function()
+  local ok, e = pcall(acoro.receive)
+  say("victim caught", ok, e)
+  acoro.receive()
+end)
+v:register("victim")
+acoro.receive()
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local v = assert(acoro.locate("victim", { timeout = 10 }))
+say("throw", v:throw("stop it"))
+acoro.receive(10) -- stays until the spec stops it
+]], "", nil, q(sloc))
+    cli:expect("^throw true$")
+    assert.equal("false stop it", srv:expect("^victim caught (.*)$"))
+    local cli2 = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local v = assert(acoro.locate("victim", { timeout = 10 }))
+say("terminate", v:terminate(), v:terminate())
+say("join", v:join(5))
+]], "", nil, q(sloc))
+    assert.equal("true false", cli2:expect("^terminate (.*)$"))
+    -- "dead" if the ended coroutine's handle was already collected there
+    local joined = cli2:expect("^join (.*)$")
+    assert.is_true(joined == "false terminated" or joined == "false dead", joined)
+  end)
+end)
+
+describe("peers= (--peer)", function()
+  after_each(stop_all)
+
+  it("is retried until it answers", function()
+    -- a port that was free a moment ago: a node took it, and is gone
+    local tmp, loc = start(WATCHER, "--name tmp")
+    children[#children] = nil -- stopped here
+    tmp:kill()
+    tmp:close()
+    local w = start(WATCHER, "--name waiting --peer " .. q(loc))
+    local _, again = start(WATCHER, "--name late --listen " .. q(loc))
+    assert.equal(loc, again)
+    assert.same({ "online", loc, "late" }, { w:expect("^status true (%S+) (%S+) (%S+)$") })
+  end)
+end)
+
+describe("a sender that ends at once", function()
+  after_each(stop_all)
+
+  it("loses none of its messages, and they arrive in order", function()
+    local srv, sloc = start(PRELUDE .. [[
+local c = acoro.spawn(function()
+  local n, ordered = 0, true
+  while n < 3000 do
+    local m = acoro.receive()
+    n = n + 1
+    if m.i ~= n then ordered = false end
+  end
+  say("got", n, ordered)
+end)
+c:register("counter")
+]], "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local c = assert(acoro.locate("counter", { timeout = 10 }))
+local pad = ("x"):rep(1000)
+for i = 1, 3000 do assert(c:send({ i = i, pad = pad })) end
+say("sent")
+]], "", nil, q(sloc))
+    cli:expect("^sent$")
+    assert.equal("3000 true", srv:expect("^got (.*)$"))
+  end)
+end)
+
+describe("a node restarted on the same location", function()
+  after_each(stop_all)
+
+  it("is a new node: handles of the old one do not reach the new one", function()
+    local SERVER = PRELUDE .. [[
+acoro.spawn(function() acoro.receive() end):register("echo")
+acoro.receive()
+]]
+    local srv, sloc = start(SERVER, "--name srv")
+    local pid = srv:expect("^pid (%d+)$")
+    local cli, cloc = start(PRELUDE .. [[
+acoro.peer_status(acoro.self())
+assert(acoro.peer(arg[1], 10))
+local h1 = assert(acoro.locate("echo", { timeout = 10 }))
+say("located first")
+acoro.receive_match(function(m) return acoro.is_peer_status(m) and m.status == "offline" end, 20)
+say("offline")
+acoro.receive_match(function(m) return acoro.is_peer_status(m) and m.status == "online" end, 20)
+local h2 = assert(acoro.locate("echo", { timeout = 10 }))
+say("restarted", h1 == h2, h1.location == h2.location, h1:send("old"), h2:send("new"))
+]], "--name cli", nil, q(sloc))
+    cli:expect("^located first$")
+    os.execute("kill -9 " .. pid)
+    cli:expect("^offline$")
+    local _, again = start(SERVER, "--name srv --listen " .. q(sloc) .. " --peer " .. q(cloc))
+    assert.equal(sloc, again)
+    -- not the same handle though at the same location; the old one is unreachable (send
+    -- would say true for a message queued to the new node's link)
+    assert.equal("false true false true", cli:expect("^restarted (.*)$"))
+  end)
+end)
+
+describe("discovery on loopback", function()
+  after_each(stop_all)
+
+  it("two nodes with discovery on one UDP port find each other by pings alone", function()
+    -- a port of our own, so that other nodes on this host (other specs) stay out; one that
+    -- happens to share it only costs a refused handshake (another secret)
+    math.randomseed(os.time())
+    local udp = 42000 + math.random(0, 9999)
+    local SCRIPT = [[
+local acoro = require "acoro"
+local n = acoro.node { host = "127.0.0.1", udp_port = tonumber(arg[1]), secret = "disc", name = arg[2] }
+print("listening " .. n.location)
+io.stdout:flush()
+acoro.peer_status(acoro.self())
+while true do
+  local m = acoro.receive()
+  print("status " .. m.status .. " " .. m.name)
+  io.stdout:flush()
+end
+]]
+    local path = support.write_temp(SCRIPT)
+    local function node(name)
+      local c = net.spawn_acoro(("%s %d %s"):format(q(path), udp, name))
+      children[#children + 1] = c
+      c:expect("^listening")
+      return c
+    end
+    local a = node("alpha")
+    local b = node("beta") -- its start ping reaches alpha, which connects
+    assert.equal("beta", a:expect("^status online (%S+)$"))
+    assert.equal("alpha", b:expect("^status online (%S+)$"))
+  end)
+end)
+
+describe("examples/tut_server.lua + tut_client.lua", function()
+  after_each(stop_all)
+
+  local function spawn(flags, script, args)
+    local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
+      :format(q(secret), flags, q("examples/" .. script), args))
+    children[#children + 1] = c
+    return c
+  end
+
+  local function check(srv, cli)
+    assert.equal("sent 3 messages", cli:expect("^(sent 3 messages)$"))
+    local got = {}
+    for _ = 1, 3 do got[#got + 1] = srv:expect("^received: (.*)$") end
+    assert.same({ "client 7: message 1", "client 7: message 2", "client 7: message 3" }, got)
+  end
+
+  it("the server prints the client's 3 messages (server first)", function()
+    local srv = spawn("", "tut_server.lua", "3")
+    local sloc = srv:expect("^server at (%S+)$")
+    local cli = spawn("--peer " .. q(sloc), "tut_client.lua", "7")
+    check(srv, cli)
+  end)
+
+  it("the server prints the client's 3 messages (client first, waiting in locate)", function()
+    local cli = spawn("", "tut_client.lua", "7")
+    local cloc = cli:expect("^client at (%S+)$")
+    local srv = spawn("--peer " .. q(cloc), "tut_server.lua", "3")
+    check(srv, cli)
+  end)
+end)
+
+describe("acoro.node in this process", function()
+  it("runs for one acoro.run: a second call raises, co.location is the node's, "
+    .. "and the node stops when the run returns", function()
+    local loc
+    acoro.run(function()
+      assert.is_nil(acoro.node())
+      assert.is_nil(acoro.self().location)
+      local n = acoro.node { host = "127.0.0.1", discover = false, secret = "s" }
+      loc = n.location
+      assert.matches("^127%.0%.0%.1:%d+$", loc)
+      assert.equal(loc, n.name)
+      assert.equal(n, acoro.node())
+      assert.equal(loc, acoro.self().location)
+      assert.has_error(function() acoro.node { host = "127.0.0.1" } end,
+        "acoro.node: a node is already running (" .. loc .. ")")
+      assert.same({}, acoro.peers())
+      assert.is_false(acoro.close_peer("127.0.0.1:1"))
+      assert.same({ nil, "discovery is off for this node" }, { acoro.discover() })
+      local ok, why = acoro.peer("127.0.0.1:1", 5)
+      assert.is_nil(ok)
+      assert.is_string(why)
+      local h, err = acoro.locate("nothing", { timeout = 0 })
+      assert.is_nil(h)
+      assert.equal("not found", err)
+    end)
+    assert.is_nil(acoro.node())
+    acoro.run(function() -- a new run may start a new node
+      local n = acoro.node { host = "127.0.0.1", discover = false, name = "again" }
+      assert.equal("again", n.name)
+    end)
+    assert.is_nil(acoro.node())
+    assert.has_error(function() acoro.peer("127.0.0.1:1") end,
+      "acoro.peer: no node is running (call acoro.node first)")
+  end)
+end)
+
+describe("a node started outside acoro.run in stock LuaJIT", function()
+  it("is stopped before the engine is freed when the Lua state closes", function()
+    local script = support.write_temp([[
+local acoro = require "acoro"
+local n = acoro.node { host = "127.0.0.1", discover = false }
+print("node " .. n.location)
+os.exit(0, true) -- closes the Lua state: the binding's __gc stops the net first
+]])
+    local cmd = ("cd %s && LUA_PATH=%s LUA_CPATH=%s timeout -k 5 60 luajit %s 2>&1; echo status $?")
+      :format(q(support.root), q(package.path), q(package.cpath), q(script))
+    local p = assert(io.popen(cmd))
+    local out = p:read("*a")
+    p:close()
+    assert.matches("^node 127%.0%.0%.1:%d+\nstatus 0\n$", out)
+  end)
+end)

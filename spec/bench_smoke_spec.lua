@@ -166,3 +166,14 @@ describe("the W6/W6s floor (bench_ref_remote)", function()
     assert.truthy(out:match("W6s msgs=5000 secs=%S+ msgs_per_s=%d+\n"), out)
   end)
 end)
+
+describe("bench/w6_remote.lua (W6/W6s between two acoro nodes)", function()
+  it("does round trips and a stream the server counts", function()
+    local out, rc, err = with_server(q(acoro) .. " bench/w6_remote.lua server",
+      q(acoro) .. " bench/w6_remote.lua ping $PORT 200 && " .. q(acoro)
+      .. " bench/w6_remote.lua stream $PORT 5000")
+    assert.equal(0, rc, err) -- the stream client fails if the server's count differs
+    assert.truthy(out:match("W6 rts=200 secs=%S+ rts_per_s=%d+ median_us=%S+\n"), out)
+    assert.truthy(out:match("W6s msgs=5000 secs=%S+ msgs_per_s=%d+\n"), out)
+  end)
+end)

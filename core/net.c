@@ -570,6 +570,8 @@ static void push_cmd(acoro_net_t *n, cmd_t *c) {
   n->cmd_tail = c;
 }
 
+size_t net_direct_cap = (size_t)-1;
+
 /* ENGINE THREAD, mutex held, p->dfd >= 0 and no command queued: writes
  * the message as one MSG frame straight to the link's socket (non-blocking,
  * no SIGPIPE). Returns 1 when the frame is written or its rest handed to the
@@ -589,9 +591,17 @@ static int direct_write(acoro_net_t *n, peer_t *p, const char *data, size_t len,
   iov[0].iov_len = HDR;
   iov[1].iov_base = (void *)data;
   iov[1].iov_len = len;
+  if (total > net_direct_cap) { /* a test simulating a short write */
+    if (net_direct_cap < HDR) {
+      iov[0].iov_len = net_direct_cap;
+      iov[1].iov_len = 0;
+    } else {
+      iov[1].iov_len = net_direct_cap - HDR;
+    }
+  }
   memset(&mh, 0, sizeof mh);
   mh.msg_iov = iov;
-  mh.msg_iovlen = len ? 2 : 1;
+  mh.msg_iovlen = iov[1].iov_len ? 2 : 1;
   do
     w = sendmsg(p->dfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (w < 0 && errno == EINTR);

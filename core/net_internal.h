@@ -14,6 +14,10 @@
 #define CHUNK (64u * 1024)
 #define BATCH (256u * 1024)
 #define DIRECT_MAX (16u * 1024) /* largest message written directly */
+/* TESTS ONLY (spec/c/test-net.c): offers a direct write at most this many
+ * bytes of its frame, to make short writes happen at will. Read on the
+ * engine thread only; (size_t)-1, the default: the whole frame. */
+extern size_t net_direct_cap;
 #define READ_ROOM (64u * 1024)
 #define CHAL_LEN 32
 #define PROOF_LEN 32

@@ -54,6 +54,19 @@
  * order, coalesced, up to BATCH bytes; messages over CHUNK go as CHUNK-sized
  * pieces, so a 10 MB message holds a heartbeat back by one batch at most.
  *
+ * DIRECT WRITES (the round-trip fast path). A send of at most DIRECT_MAX
+ * bytes to a peer whose link is idle (net_link.c arm_direct: nothing
+ * queued, in flight or still in the command queue) is written by the
+ * ENGINE THREAD itself, under the mutex, as one MSG frame with a
+ * non-blocking sendmsg to the link's socket (peer->dfd), skipping two
+ * thread hand-offs. Order holds because the net thread disarms dfd under
+ * the mutex before it writes anything and a queued send disarms it too;
+ * a short write leaves the frame's rest in peer->draw, which the net
+ * thread writes first. Each direct write disarms dfd; the net thread arms
+ * it again when a frame comes in or the link goes idle, so replies go
+ * direct while a stream of sends still coalesces into batches. The fd is
+ * closed only after net_peer_gone has disarmed it under the mutex.
+ *
  * DISCOVERY (net_discover.c, optional): UDP pings on a shared port; a node
  * that hears one connects to the sender over TCP (the handshake decides).
  *
@@ -64,10 +77,13 @@
  */
 #include "net_internal.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 /* ---- events (NET THREAD posts, ENGINE THREAD delivers) ---- */
 
@@ -224,6 +240,9 @@ void net_peer_gone(acoro_net_t *n, peer_t *p, const char *reason) {
       break;
     }
   n->stats.peers--;
+  p->dfd = -1;
+  free(p->draw);
+  p->draw = NULL;
   uv_mutex_unlock(&n->mu);
   net_post(n, net_ev_new(EV_DOWN, p->id, reason, 0));
   if (p->link)
@@ -270,6 +289,7 @@ static void shut_down(acoro_net_t *n) {
   while (p) {
     peer_t *next = p->next;
     net_free_cmds(p->out_head);
+    free(p->draw);
     free(p);
     p = next;
   }
@@ -550,12 +570,84 @@ static void push_cmd(acoro_net_t *n, cmd_t *c) {
   n->cmd_tail = c;
 }
 
+size_t net_direct_cap = (size_t)-1;
+
+/* ENGINE THREAD, mutex held, p->dfd >= 0 and no command queued: writes
+ * the message as one MSG frame straight to the link's socket (non-blocking,
+ * no SIGPIPE). Returns 1 when the frame is written or its rest handed to the
+ * net thread (p->draw; *wake set), 0 when nothing was written (the caller
+ * queues the message as usual). Any failure but a short write leaves the
+ * error for the net thread's own read or write to find. */
+static int direct_write(acoro_net_t *n, peer_t *p, const char *data, size_t len,
+                        int *wake) {
+  unsigned char hdr[HDR];
+  struct iovec iov[2];
+  struct msghdr mh;
+  ssize_t w;
+  size_t total = HDR + len, rest;
+  net_put32(hdr, (uint32_t)(len + 1));
+  hdr[4] = F_MSG;
+  iov[0].iov_base = hdr;
+  iov[0].iov_len = HDR;
+  iov[1].iov_base = (void *)data;
+  iov[1].iov_len = len;
+  if (total > net_direct_cap) { /* a test simulating a short write */
+    if (net_direct_cap < HDR) {
+      iov[0].iov_len = net_direct_cap;
+      iov[1].iov_len = 0;
+    } else {
+      iov[1].iov_len = net_direct_cap - HDR;
+    }
+  }
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = iov;
+  mh.msg_iovlen = iov[1].iov_len ? 2 : 1;
+  do
+    w = sendmsg(p->dfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (w < 0 && errno == EINTR);
+  if (w <= 0) {
+    p->dfd = -1; /* full or failing: the net thread takes over */
+    return 0;
+  }
+  n->stats.bytes_out += (uint64_t)w;
+  n->stats.writes++;
+  p->dfd = -1; /* one direct write per arming (net_link.c arm_direct) */
+  if ((size_t)w == total)
+    return 1;
+  /* A short write: the rest must go before anything else on the link. */
+  rest = total - (size_t)w;
+  p->draw = malloc(rest);
+  p->draw_len = rest;
+  *wake = 1;
+  if (p->draw == NULL)
+    return 1; /* the net thread sees draw_len without draw: closes the link */
+  if ((size_t)w < HDR) {
+    memcpy(p->draw, hdr + w, HDR - (size_t)w);
+    memcpy(p->draw + HDR - (size_t)w, data, len);
+  } else {
+    memcpy(p->draw, data + ((size_t)w - HDR), rest);
+  }
+  return 1;
+}
+
 int acoro_net_send(acoro_net_t *n, uint64_t peer, const char *data,
                    size_t len) {
   cmd_t *c;
   peer_t *p;
   if (len > ACORO_NET_MSG_MAX || (data == NULL && len > 0))
     return ACORO_EINVAL;
+  if (len <= DIRECT_MAX) {
+    int done = 0, wake = 0;
+    uv_mutex_lock(&n->mu);
+    p = peer_by_id(n, peer);
+    if (p != NULL && p->dfd >= 0 && n->cmd_head == NULL)
+      done = direct_write(n, p, data, len, &wake);
+    uv_mutex_unlock(&n->mu);
+    if (wake)
+      uv_async_send(&n->wake);
+    if (done)
+      return 0;
+  }
   c = malloc(sizeof *c + len);
   if (c == NULL)
     return ACORO_ENOMEM;
@@ -577,6 +669,7 @@ int acoro_net_send(acoro_net_t *n, uint64_t peer, const char *data,
     return rc;
   }
   p->queued += len;
+  p->dfd = -1; /* queued behind this one from now on, until net_kick */
   push_cmd(n, c);
   uv_mutex_unlock(&n->mu);
   uv_async_send(&n->wake);

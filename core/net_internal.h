@@ -13,6 +13,11 @@
 #define FRAME_MAX (ACORO_NET_MSG_MAX + 1u)
 #define CHUNK (64u * 1024)
 #define BATCH (256u * 1024)
+#define DIRECT_MAX (16u * 1024) /* largest message written directly */
+/* TESTS ONLY (spec/c/test-net.c): offers a direct write at most this many
+ * bytes of its frame, to make short writes happen at will. Read on the
+ * engine thread only; (size_t)-1, the default: the whole frame. */
+extern size_t net_direct_cap;
 #define READ_ROOM (64u * 1024)
 #define CHAL_LEN 32
 #define PROOF_LEN 32
@@ -94,6 +99,14 @@ typedef struct peer_s {
   cmd_t *out_head, *out_tail;
   size_t queued;     /* SHARED: bytes sent and not yet written */
   int want_writable; /* SHARED: a send was refused as busy */
+  /* SHARED (mutex), the DIRECT WRITE path (net.c acoro_net_send): dfd is
+   * the link's socket while nothing is pending for the peer on the net
+   * thread (no queued message, control frame or write in flight), else -1;
+   * draw/draw_len: the rest of a frame a direct write left unwritten, which
+   * the net thread writes before anything else. */
+  int dfd;
+  char *draw;
+  size_t draw_len;
 } peer_t;
 
 /* A connect request whose link lost a duplicate race: it ends when the

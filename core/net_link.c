@@ -141,6 +141,24 @@ static size_t piece_of(const cmd_t *c) {
   return left < CHUNK ? left : CHUNK;
 }
 
+/* Mutex held. Lets the engine thread write to the link's socket itself
+ * (acoro_net_send) while nothing is pending for its peer here: no write in
+ * flight, no control frame, no queued message, no command still to be read
+ * (perhaps a send to this peer), no rest of a short direct write. A direct
+ * write disarms it: it is armed again when the link goes idle (net_kick)
+ * or a frame comes in (on_read), so request-reply traffic goes direct while
+ * a stream of sends still coalesces into batches on this thread. */
+static void arm_direct(link_t *l) {
+  peer_t *p = l->peer;
+  uv_os_fd_t fd;
+  if (p == NULL || l->state != L_UP || l->closing || l->writing ||
+      l->ctl_len > 0 || p->out_head != NULL || p->draw_len > 0 ||
+      l->net->cmd_head != NULL)
+    return;
+  if (uv_fileno((const uv_handle_t *)&l->tcp, &fd) == 0)
+    p->dfd = fd;
+}
+
 /* Starts the next write of a link if none is in flight: control frames,
  * then (once up) the peer's messages in order, up to BATCH bytes. */
 void net_kick(link_t *l) {
@@ -150,8 +168,26 @@ void net_kick(link_t *l) {
   cmd_t *c;
   uv_buf_t b;
   unsigned char *w;
+  char *raw = NULL;
+  size_t raw_len = 0;
   if (l->writing || l->closing || l->state < L_HELLO)
     return;
+  if (p) {
+    /* The engine thread writes no more directly (p->dfd) from here until
+     * this link is idle again; the rest of a short direct write goes first. */
+    uv_mutex_lock(&n->mu);
+    p->dfd = -1;
+    raw = p->draw;
+    raw_len = p->draw_len;
+    p->draw = NULL;
+    p->draw_len = 0;
+    uv_mutex_unlock(&n->mu);
+    if (raw_len > 0 && raw == NULL) {
+      net_link_close(l, 0, 0, "out of memory");
+      return;
+    }
+    total += raw_len;
+  }
   /* Pass 1: how much goes into this batch. */
   for (c = p ? p->out_head : NULL; c != NULL && total < BATCH; c = c->next) {
     size_t off2 = c->off;
@@ -163,15 +199,30 @@ void net_kick(link_t *l) {
     if (off2 < c->len)
       break;
   }
-  if (total == 0)
+  if (total == 0) {
+    /* Idle: the engine thread may write to the socket itself, unless a
+     * command (perhaps a send to this peer) waits to be read. */
+    if (p) {
+      uv_mutex_lock(&n->mu);
+      arm_direct(l);
+      uv_mutex_unlock(&n->mu);
+    }
     return;
+  }
   w = malloc(total);
   if (w == NULL) {
+    free(raw);
     net_link_close(l, 0, 0, "out of memory");
     return;
   }
-  memcpy(w, l->ctl, l->ctl_len);
-  off = l->ctl_len;
+  off = 0;
+  if (raw_len > 0) {
+    memcpy(w, raw, raw_len);
+    off = raw_len;
+    free(raw);
+  }
+  memcpy(w + off, l->ctl, l->ctl_len);
+  off += l->ctl_len;
   l->ctl_len = 0;
   /* Pass 2: fill, consuming the messages that went in whole. */
   while (p && (c = p->out_head) != NULL && off < total) {
@@ -281,6 +332,7 @@ static void link_up(link_t *l) {
   if (old && old->link)
     net_link_close(old->link, 1, 0, "replaced by a new link");
   p->id = n->next_peer++;
+  p->dfd = -1; /* until net_kick finds the link idle */
   p->inc = l->their_inc;
   memcpy(p->location, l->their_loc, FIELD);
   memcpy(p->name, l->their_name, FIELD);
@@ -572,6 +624,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   uv_mutex_lock(&n->mu);
   n->stats.bytes_in += (uint64_t)nread;
   n->stats.frames_in += frames;
+  if (frames > 0)
+    arm_direct(l);
   uv_mutex_unlock(&n->mu);
   if (l->closing)
     return;

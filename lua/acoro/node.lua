@@ -210,6 +210,38 @@ function M.init(A, net, wire, coro_mt)
     return true
   end
 
+  -- Waits (woken by the event handlers through A._wake) until done() or
+  -- the deadline (nil: none). A throw or hot swap raised meanwhile goes on.
+  local function wait_until(done, deadline)
+    while not done() do
+      local left = deadline and deadline - A.now()
+      if left and left <= 0 then return end
+      A._wait(left)
+    end
+  end
+
+  -- Sends build(req) to `peer` and waits for the answer (OP_DELIVERED,
+  -- OP_JOINED, OP_CONTROLLED fill d.done and d.result) at most `bound`
+  -- seconds (nil: until answered or the peer goes down). Returns d, or nil
+  -- when the request could not be sent.
+  local function ask_peer(me, peer, build, bound)
+    next_req = next_req + 1
+    local req = next_req
+    local d = { waiter = me, peer = peer }
+    delivers[req] = d
+    local ok, err = pcall(function()
+      if not send_peer(peer, encode(build(req))) then
+        d.unsent = true
+        return
+      end
+      wait_until(function() return d.done end, bound and A.now() + bound)
+    end)
+    delivers[req] = nil
+    if not ok then error(err, 0) end
+    if d.unsent then return nil end
+    return d
+  end
+
   -- Remote deliver: the target's node runs a proxy coroutine that delivers
   -- there (with the timeout) and answers OP_DELIVERED.
   function Remote:deliver(msg, timeout)
@@ -223,25 +255,11 @@ function M.init(A, net, wire, coro_mt)
     if not ok then error(type(body) == "string" and body:gsub("^acoro: ", "acoro: deliver: ", 1) or body, 2) end
     local peer = peer_of(self)
     if not peer then return nil, "unreachable" end
-    next_req = next_req + 1
-    local req = next_req
-    local d = { waiter = me, peer = peer }
-    delivers[req] = d
-    if not send_peer(peer, encode({ OP_DELIVER, req, self.id, body, timeout or -1 })) then
-      delivers[req] = nil
-      return nil, "unreachable"
-    end
     -- the peer enforces the timeout; this bound only covers a lost answer
-    local deadline = timeout and A.now() + timeout + 10
-    local ok2, err = pcall(function()
-      while not d.done do
-        local left = deadline and deadline - A.now()
-        if left and left <= 0 then break end
-        A._wait(left)
-      end
-    end)
-    delivers[req] = nil
-    if not ok2 then error(err, 0) end
+    local d = ask_peer(me, peer, function(req)
+      return { OP_DELIVER, req, self.id, body, timeout or -1 }
+    end, timeout and timeout + 10)
+    if not d then return nil, "unreachable" end
     if not d.done then return nil, "timeout" end
     if d.result == true then return true end
     return nil, d.result
@@ -257,24 +275,10 @@ function M.init(A, net, wire, coro_mt)
     if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
     local peer = peer_of(self)
     if not peer then return nil, "unreachable" end
-    next_req = next_req + 1
-    local req = next_req
-    local d = { waiter = me, peer = peer }
-    delivers[req] = d
-    if not send_peer(peer, encode({ OP_JOIN, req, self.id, timeout or -1 })) then
-      delivers[req] = nil
-      return nil, "unreachable"
-    end
-    local deadline = timeout and A.now() + timeout + 10 -- covers a lost answer only
-    local ok, err = pcall(function()
-      while not d.done do
-        local left = deadline and deadline - A.now()
-        if left and left <= 0 then break end
-        A._wait(left)
-      end
-    end)
-    delivers[req] = nil
-    if not ok then error(err, 0) end
+    local d = ask_peer(me, peer, function(req)
+      return { OP_JOIN, req, self.id, timeout or -1 }
+    end, timeout and timeout + 10) -- the bound covers a lost answer only
+    if not d then return nil, "unreachable" end
     if not d.done then return nil, "timeout" end
     local r = d.result
     if type(r) ~= "table" then return nil, r end
@@ -293,20 +297,9 @@ function M.init(A, net, wire, coro_mt)
     end
     local peer = peer_of(h)
     if not peer then return false end
-    next_req = next_req + 1
-    local req = next_req
-    local d = { waiter = me, peer = peer }
-    delivers[req] = d
-    if not send_peer(peer, encode({ OP_CONTROL, req, h.id, what, body })) then
-      delivers[req] = nil
-      return false
-    end
-    local ok, err = pcall(function()
-      while not d.done do A._wait(nil) end -- answered at once, or the peer goes down
-    end)
-    delivers[req] = nil
-    if not ok then error(err, 0) end
-    return d.result == true
+    -- answered at once, or the peer goes down
+    local d = ask_peer(me, peer, function(req) return { OP_CONTROL, req, h.id, what, body } end)
+    return d ~= nil and d.result == true
   end
 
   function Remote:throw(err) return control(self, "throw", err) end
@@ -385,14 +378,9 @@ function M.init(A, net, wire, coro_mt)
     for id, peer in pairs(peers) do
       if location == nil or peer.location == location then ask(id, req, p) end
     end
-    local ok, err = pcall(function()
-      while not p.found do
-        if not p.wait and p.outstanding == 0 then break end
-        local left = p.deadline and p.deadline - A.now()
-        if left and left <= 0 then break end
-        A._wait(left)
-      end
-    end)
+    local ok, err = pcall(wait_until, function()
+      return p.found or (not p.wait and p.outstanding == 0)
+    end, p.deadline)
     pending[req] = nil
     if not ok then error(err, 0) end
     if p.found then return p.found end
@@ -695,13 +683,7 @@ function M.init(A, net, wire, coro_mt)
     if not ok then return nil, why end
     connects[req] = c
     local deadline = timeout and A.now() + timeout
-    local ok2, err = pcall(function()
-      while not c.done do
-        local left = deadline and deadline - A.now()
-        if left and left <= 0 then break end
-        A._wait(left)
-      end
-    end)
+    local ok2, err = pcall(wait_until, function() return c.done end, deadline)
     connects[req] = nil
     if not ok2 then error(err, 0) end
     if not c.done then return nil, "timeout" end

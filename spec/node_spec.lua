@@ -6,63 +6,11 @@
 local acoro = require "acoro"
 local support = require "support"
 local net = require "net_support"
+local ns = require "node_support"
 
 local q = support.shell_quote
-
-local secret = support.write_temp("the shared secret\n", ".key")
-local other_secret = support.write_temp("another secret\n", ".key")
-
--- Starts `source` as a node on 127.0.0.1 (any port) with `extra` CLI flags; the
--- script must print "listening <location>" first. Returns the child and location.
-local children = {}
-local function start(source, extra, key, args)
-  local path = support.write_temp(source)
-  local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
-    :format(q(key or secret), extra or "", q(path), args or ""))
-  children[#children + 1] = c
-  return c, c:expect("^listening (127%.0%.0%.1:%d+)$")
-end
-
--- Reads c's lines until each pattern of the list has matched one (in any order);
--- returns the first capture of each, in the list's order.
-local function expect_all(c, patterns)
-  local got, left = {}, #patterns
-  while left > 0 do
-    local l = c:line()
-    if l == nil then error("child ended; output:\n" .. c:output(), 2) end
-    for i, p in ipairs(patterns) do
-      local cap = got[i] == nil and l:match(p)
-      if cap then
-        got[i] = cap
-        left = left - 1
-        break
-      end
-    end
-  end
-  return unpack(got)
-end
-
-local function stop_all()
-  for _, c in ipairs(children) do
-    c:kill()
-    c:close()
-  end
-  children = {}
-end
-
-local PRELUDE = [[
-local acoro = require "acoro"
-local ffi = require "ffi"
-ffi.cdef "int getpid(void);"
-local function say(...)
-  local t = {}
-  for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
-  print(table.concat(t, " "))
-  io.stdout:flush()
-end
-say("listening", acoro.node().location)
-say("pid", ffi.C.getpid())
-]]
+local secret, other_secret = ns.secret, ns.other_secret
+local start, expect_all, stop_all, PRELUDE = ns.start, ns.expect_all, ns.stop_all, ns.PRELUDE
 
 -- Prints every peer status it is told of, forever.
 local WATCHER = PRELUDE .. [[
@@ -190,7 +138,7 @@ describe("the CLI's node flags", function()
     local path = support.write_temp(PEERER)
     local c = net.spawn(("env ACORO_SECRET=%s %s --listen 127.0.0.1:0 --no-discover %s %s")
       :format(q("the shared secret"), q(support.bin), q(path), q(wloc)))
-    children[#children + 1] = c
+    ns.track(c)
     assert.equal("true", c:expect("^peer (%S+)"))
   end)
 
@@ -347,7 +295,7 @@ describe("peers= (--peer)", function()
   it("is retried until it answers", function()
     -- a port that was free a moment ago: a node took it, and is gone
     local tmp, loc = start(WATCHER, "--name tmp")
-    children[#children] = nil -- stopped here
+    ns.forget(tmp) -- stopped here
     tmp:kill()
     tmp:close()
     local w = start(WATCHER, "--name waiting --peer " .. q(loc))
@@ -440,7 +388,7 @@ end
     local path = support.write_temp(SCRIPT)
     local function node(name)
       local c = net.spawn_acoro(("%s %d %s"):format(q(path), udp, name))
-      children[#children + 1] = c
+      ns.track(c)
       c:expect("^listening")
       return c
     end
@@ -457,7 +405,7 @@ describe("examples/tut_server.lua + tut_client.lua", function()
   local function spawn(flags, script, args)
     local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
       :format(q(secret), flags, q("examples/" .. script), args))
-    children[#children + 1] = c
+    ns.track(c)
     return c
   end
 

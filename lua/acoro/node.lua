@@ -37,12 +37,28 @@
 -- answers FOUND (the handle, or false at once when no wait was asked). A
 -- pending locate also asks each peer that comes up while it waits, so a
 -- client started before its server finds it when the server appears.
+--
+-- EXTENSIONS. Remote channels, RCI and file transfer live in their own
+-- modules over the internal table A._dist (D below): they add operations
+-- (D.on_op), ext types (D.add_ext), hooks on peers going up or down and on
+-- the node stopping, and use D.send_peer / D.ask / D.answer for requests.
 local M = {}
 
 -- MessagePack ext type numbers used by acoro's messages (the one place
 -- they are defined).
-M.EXT = { coro = 1 }
+M.EXT = { coro = 1, exit = 2, peer_status = 3, channel = 4, rci = 5 }
 local EXT_CORO = M.EXT.coro
+
+-- Operation numbers of the extension modules (the one place they are
+-- defined): each module owns a range.
+M.OP = {
+  answer = 11,                                -- {ANSWER, request, value}: D.answer
+  monitored = 12,                             -- {MONITORED, watcher id, target}
+  channel = 20,                               -- 20..29: acoro.rchannel
+  rci = 30,                                   -- 30..39: acoro.rci
+  file = 40,                                  -- 40..49: acoro.files
+}
+local OP_ANSWER, OP_MONITORED = M.OP.answer, M.OP.monitored
 
 -- Operations: {SEND, id, encoded message}, {LOCATE, request, name, wait
 -- seconds}, {FOUND, request, handle | false}.
@@ -78,6 +94,10 @@ function M.init(A, net, wire, coro_mt)
   local delivers = {}  -- request -> {waiter=, peer=, done=, result=}: remote delivers waiting
   local next_req = 0
   local send_exit, monitor_proxy, deliver_proxy, join_proxy -- defined with on_message
+  local ops = {}          -- op -> fn(peer, m): the extensions' operations
+  local ext_dec = {}      -- ext type -> fn(payload) -> value | nil
+  local ext_enc = {}      -- metatable -> fn(v) -> type, payload
+  local hooks = { up = {}, down = {}, stop = {} }
 
   local PeerStatus = { __name = "acoro.PeerStatus" }
   PeerStatus.__tostring = function(m)
@@ -123,12 +143,17 @@ function M.init(A, net, wire, coro_mt)
     elseif mt == remote_mt then
       return EXT_CORO, encode({ v.location, v.id, v.name or false, incs[v] })
     end
+    local f = mt and ext_enc[mt]
+    if f then return f(v) end
     return nil
   end
 
   -- A malformed payload gives nil: the whole message is then refused.
   local function ext_decode(t, payload)
-    if t ~= EXT_CORO then return nil end
+    if t ~= EXT_CORO then
+      local f = ext_dec[t]
+      return f and f(payload)
+    end
     local d = decode(payload)
     if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "number"
       or type(d[4]) ~= "string" then
@@ -315,11 +340,12 @@ function M.init(A, net, wire, coro_mt)
   function A.is_remote(h) return getmetatable(h) == remote_mt end
 
   -- co:monitor(remote watcher) for a local co: a proxy here sends co's Exit
-  -- to the watcher's node (no "unreachable" there if this node goes down:
-  -- only a monitor set up from the watcher's side, h:monitor(), has that).
+  -- to the watcher's node, which is told first (MONITORED) so that it gives
+  -- the watcher "unreachable" if this node goes down before co ends.
   A._remote_monitor = function(target, watcher)
     local peer = peer_of(watcher)
     if not peer then return false end
+    if not send_peer(peer, encode({ OP_MONITORED, watcher.id, target }, ext_encode)) then return false end
     monitor_proxy(peer, target, watcher)
     return true
   end
@@ -446,11 +472,19 @@ function M.init(A, net, wire, coro_mt)
 
   local handlers = {}
 
+  local function run_hooks(list, ...)
+    for i = 1, #list do
+      local ok, err = pcall(list[i], ...)
+      if not ok then io.stderr:write("acoro: node: hook failed: ", tostring(err), "\n") end
+    end
+  end
+
   function handlers.on_up(id, location, name, inc)
     local p = { id = id, location = location, name = name, inc = inc }
     peers[id] = p
     by_loc[location] = id
     broadcast_status(p, "online")
+    run_hooks(hooks.up, id, p)
     for req, q in pairs(pending) do
       if q.wait and not q.found and not q.asked[id] and (q.location == nil or q.location == location) then
         ask(id, req, q)
@@ -475,7 +509,7 @@ function M.init(A, net, wire, coro_mt)
     if list then for i = 1, #list do A._wake(list[i]) end end
     for _, d in pairs(delivers) do
       if d.peer == id and not d.done then
-        d.done, d.result = true, "unreachable"
+        d.done, d.result, d.down = true, "unreachable", true
         A._wake(d.waiter)
       end
     end
@@ -491,6 +525,7 @@ function M.init(A, net, wire, coro_mt)
     if mons then
       for i = 1, #mons do exit_to(mons[i].watcher, mons[i].target, "unreachable", nil, "unreachable") end
     end
+    run_hooks(hooks.down, id, p)
     broadcast_status(p, "offline")
   end
 
@@ -653,7 +688,22 @@ function M.init(A, net, wire, coro_mt)
       if not d or d.peer ~= peer then return end
       d.done, d.result = true, m[3] == true or (type(m[3]) == "string" and m[3] or "dead")
       A._wake(d.waiter)
+    elseif op == OP_ANSWER then
+      local d = delivers[m[2]]
+      if not d or d.peer ~= peer then return end
+      d.done, d.result = true, m[3]
+      A._wake(d.waiter)
+    elseif op == OP_MONITORED then
+      local watcher, target = exported[m[2]], m[3]
+      if type(m[2]) ~= "number" or getmetatable(target) ~= remote_mt then return bad(peer, "bad MONITORED") end
+      if not watcher then return end
+      local loc = peers[peer].location
+      local list = rmonitors[loc] or {}
+      rmonitors[loc] = list
+      list[#list + 1] = { target = target, watcher = watcher }
     else
+      local f = ops[op]
+      if f then return f(peer, m) end
       bad(peer, "unknown operation " .. tostring(op))
     end
   end
@@ -772,10 +822,87 @@ function M.init(A, net, wire, coro_mt)
     if not node then return end
     net.linger(LINGER)
     net.stop()
+    run_hooks(hooks.stop)
     node, A._location, my_inc = nil, nil, nil
     peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
     rmonitors, delivers = {}, {}
   end
+
+  ----------------------------------------------------------------------------
+  -- Exit and PeerStatus messages travel too (a watcher on another node may
+  -- forward them); they arrive with their metatables.
+
+  ext_enc[A.Exit] = function(v)
+    return M.EXT.exit, encode({ v.coro, v.reason, v.value, v.error, v.traceback }, ext_encode)
+  end
+  ext_dec[M.EXT.exit] = function(payload)
+    local d = decode(payload, ext_decode)
+    if type(d) ~= "table" or type(d[2]) ~= "string" then return nil end
+    return setmetatable({ coro = d[1], reason = d[2], value = d[3], error = d[4], traceback = d[5] }, A.Exit)
+  end
+  ext_enc[PeerStatus] = function(v)
+    return M.EXT.peer_status, encode({ v.status, v.location, v.name })
+  end
+  ext_dec[M.EXT.peer_status] = function(payload)
+    local d = decode(payload)
+    if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "string" then return nil end
+    return setmetatable({ status = d[1], location = d[2], name = d[3] }, PeerStatus)
+  end
+
+  ----------------------------------------------------------------------------
+  -- The internal table for the extension modules (see EXTENSIONS above).
+
+  local D = {
+    EXT = M.EXT, OP = M.OP,
+    encode = function(v) return encode(v, ext_encode) end,
+    decode = function(s) return decode(s, ext_decode) end,
+    ext_encode = ext_encode, ext_decode = ext_decode,
+    send_peer = send_peer, wait_until = wait_until, bad = bad,
+    remote_handle = remote_handle, peer_of = peer_of,
+    is_remote = function(h) return getmetatable(h) == remote_mt end,
+  }
+  -- The running node ({location=, name=}) and its incarnation, or nil.
+  function D.node() return node, my_inc end
+  -- Peer id -> {id=, location=, name=, inc=}; the id of the peer at a location.
+  function D.peer(id) return peers[id] end
+  function D.peer_at(location) return by_loc[location] end
+  function D.each_peer() return pairs(peers) end
+  -- fn(peer, m) for messages {op, ...}; op from the module's OP range.
+  function D.on_op(op, fn)
+    assert(ops[op] == nil, "operation defined twice")
+    ops[op] = fn
+  end
+  -- Values with metatable mt travel as ext type t: enc(v) -> payload
+  -- string, dec(payload) -> value (nil refuses the whole message).
+  function D.add_ext(t, mt, enc, dec)
+    ext_enc[mt] = function(v) return t, enc(v) end
+    ext_dec[t] = dec
+  end
+  -- fn(id, p) when a peer comes up / goes down; fn() when the node stops.
+  function D.on_up(fn) hooks.up[#hooks.up + 1] = fn end
+  function D.on_down(fn) hooks.down[#hooks.down + 1] = fn end
+  function D.on_stop(fn) hooks.stop[#hooks.stop + 1] = fn end
+  -- Sends build(req) (an array with req in it) to peer and waits for
+  -- D.answer(peer, req, value) at most bound seconds (nil: until answered
+  -- or the peer goes down). Returns true, value; nil, "unreachable"; or
+  -- nil, "timeout". Must run in a coroutine.
+  function D.ask(peer, build, bound)
+    local me = A._running()
+    if me == nil then error("acoro: called outside an acoro coroutine", 3) end
+    local d = ask_peer(me, peer, function(req) return build(req) end, bound)
+    if not d then return nil, "unreachable" end
+    if not d.done then return nil, "timeout" end
+    if d.down then return nil, "unreachable" end
+    return true, d.result
+  end
+  -- Answers a D.ask; never waits (a busy peer drops it: the asker times out).
+  function D.answer(peer, req, value)
+    if not peers[peer] then return false end
+    local ok, data = pcall(encode, { OP_ANSWER, req, value }, ext_encode)
+    if not ok then data = encode({ OP_ANSWER, req, false }) end
+    return net.send(peer, data) == true
+  end
+  A._dist = D
 end
 
 return M

@@ -1,0 +1,78 @@
+-- Distribution details (lua/acoro/node.lua): Exit and PeerStatus messages
+-- travel between nodes with their types, and a monitor set up on the
+-- target's node (co:monitor(remote watcher)) reports "unreachable" when that
+-- node goes away. Real acoro processes on 127.0.0.1 (spec/node_support.lua).
+
+local ns = require "node_support"
+
+local q, start, PRELUDE = ns.q, ns.start, ns.PRELUDE
+
+-- Registers "sink", which prints what it receives.
+local SINK = PRELUDE .. [[
+local sink = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    if acoro.is_exit(m) then
+      say("exit", acoro.is_remote(m.coro), m.coro.name, m.reason, m.value, m.error)
+    elseif acoro.is_peer_status(m) then
+      say("status", m.status, m.location, m.name)
+    else
+      say("other", tostring(m))
+    end
+  end
+end)
+sink:register("sink")
+acoro.receive()
+]]
+
+describe("messages with acoro's types between nodes", function()
+  after_each(ns.stop_all)
+
+  it("an Exit and a PeerStatus forwarded to another node keep their types and fields", function()
+    local srv, sloc = start(SINK, "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local sink = assert(acoro.locate("sink", { timeout = 10 }))
+local job = acoro.spawn(function() return 7 end)
+job:register("job")
+local fwd = acoro.spawn(function()
+  for _ = 1, 2 do sink:send(acoro.receive()) end
+end)
+job:monitor(fwd)
+acoro.peer_status(fwd)
+say("sent", fwd:join(10))
+]], "--name cli", nil, q(sloc))
+    assert.equal("true", cli:expect("^sent (.*)$"))
+    local exit, status = ns.expect_all(srv, { "^exit (.*)$", "^status (.*)$" })
+    assert.equal("true job normal 7 nil", exit)
+    assert.equal("online " .. sloc .. " srv", status)
+  end)
+end)
+
+describe("co:monitor(remote watcher)", function()
+  after_each(ns.stop_all)
+
+  it("gives the watcher one Exit \"unreachable\" when the target's node is killed", function()
+    local srv, sloc = start(SINK, "--name srv")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local sink = assert(acoro.locate("sink", { timeout = 10 }))
+local job = acoro.spawn(function() acoro.receive() end)
+job:register("job")
+say("monitor", job:monitor(sink))
+acoro.receive()
+]], "--name cli", nil, q(sloc))
+    local pid = cli:expect("^pid (%d+)$")
+    assert.equal("true", cli:expect("^monitor (.*)$"))
+    os.execute("kill -9 " .. pid)
+    assert.equal("true job unreachable nil unreachable", srv:expect("^exit (.*)$"))
+    -- exactly once: a later marker comes next, not a second Exit
+    local _, sloc2 = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+assert(acoro.locate("sink", { timeout = 10 })):send("marker")
+acoro.sleep(0.2)
+]], "", nil, q(sloc))
+    assert.truthy(sloc2)
+    assert.equal("marker", srv:expect("^other (.*)$"))
+  end)
+end)

@@ -1,0 +1,80 @@
+-- Helpers of the distribution specs (spec/node*_spec.lua): real `acoro` node
+-- processes on 127.0.0.1 started with the CLI's node flags, read line by line.
+local support = require "support"
+local net = require "net_support"
+
+local M = {}
+local q = support.shell_quote
+M.q = q
+
+M.secret = support.write_temp("the shared secret\n", ".key")
+M.other_secret = support.write_temp("another secret\n", ".key")
+
+-- Starts `source` as a node on 127.0.0.1 (any port) with `extra` CLI flags; the
+-- script must print "listening <location>" first (PRELUDE does). Returns the
+-- child and its location. stop_all() stops every child started.
+local children = {}
+function M.start(source, extra, key, args)
+  local path = support.write_temp(source)
+  local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
+    :format(q(key or M.secret), extra or "", q(path), args or ""))
+  children[#children + 1] = c
+  return c, c:expect("^listening (127%.0%.0%.1:%d+)$")
+end
+
+-- Reads c's lines until each pattern of the list has matched one (in any order);
+-- returns the first capture of each, in the list's order.
+function M.expect_all(c, patterns)
+  local got, left = {}, #patterns
+  while left > 0 do
+    local l = c:line()
+    if l == nil then error("child ended; output:\n" .. c:output(), 2) end
+    for i, p in ipairs(patterns) do
+      local cap = got[i] == nil and l:match(p)
+      if cap then
+        got[i] = cap
+        left = left - 1
+        break
+      end
+    end
+  end
+  return unpack(got)
+end
+
+-- Stops c with the others in stop_all(); forget(c) takes it back.
+function M.track(c)
+  children[#children + 1] = c
+  return c
+end
+
+function M.forget(c)
+  for i = #children, 1, -1 do
+    if children[i] == c then table.remove(children, i) end
+  end
+end
+
+function M.stop_all()
+  for _, c in ipairs(children) do
+    c:kill()
+    c:close()
+  end
+  children = {}
+end
+
+-- The start of every node script: say(...) prints a line at once; the
+-- node's location and pid come first.
+M.PRELUDE = [[
+local acoro = require "acoro"
+local ffi = require "ffi"
+ffi.cdef "int getpid(void);"
+local function say(...)
+  local t = {}
+  for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
+  print(table.concat(t, " "))
+  io.stdout:flush()
+end
+say("listening", acoro.node().location)
+say("pid", ffi.C.getpid())
+]]
+
+return M

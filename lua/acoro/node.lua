@@ -97,7 +97,7 @@ function M.init(A, net, wire, coro_mt)
   local ops = {}          -- op -> fn(peer, m): the extensions' operations
   local ext_dec = {}      -- ext type -> fn(payload) -> value | nil
   local ext_enc = {}      -- metatable -> fn(v) -> type, payload
-  local hooks = { up = {}, down = {}, stop = {} }
+  local hooks = { check = {}, up = {}, down = {}, stop = {} }
 
   local PeerStatus = { __name = "acoro.PeerStatus" }
   PeerStatus.__tostring = function(m)
@@ -795,6 +795,12 @@ function M.init(A, net, wire, coro_mt)
     local list = check_opt(opts, "peers", "table") or {}
     check_opt(opts, "name", "string")
     if check_opt(opts, "secret", "string") == "" then error("acoro.node: secret is empty", 2) end
+    local starts = {}
+    for i = 1, #hooks.check do -- the extensions' options, checked before anything starts
+      local ok, start = pcall(hooks.check[i], opts)
+      if not ok then error(start, 2) end
+      starts[#starts + 1] = start
+    end
     if host == nil then
       host = net.interfaces()[1] or "127.0.0.1"
       if not logged_host then
@@ -811,6 +817,7 @@ function M.init(A, net, wire, coro_mt)
     node, my_inc = { location = location, name = opts.name or location }, inc
     A._location = location
     for i = 1, #list do keep_trying(list[i], node) end
+    for i = 1, #starts do starts[i]() end
     return node
   end
 
@@ -878,7 +885,11 @@ function M.init(A, net, wire, coro_mt)
     ext_enc[mt] = function(v) return t, enc(v) end
     ext_dec[t] = dec
   end
-  -- fn(id, p) when a peer comes up / goes down; fn() when the node stops.
+  -- check(opts) when acoro.node(opts) is called: raises "acoro.node: ..."
+  -- for a bad option of the module's, else returns a function run once the
+  -- node is up. fn(id, p) when a peer comes up / goes down; fn() when the
+  -- node stops.
+  function D.on_node(check) hooks.check[#hooks.check + 1] = check end
   function D.on_up(fn) hooks.up[#hooks.up + 1] = fn end
   function D.on_down(fn) hooks.down[#hooks.down + 1] = fn end
   function D.on_stop(fn) hooks.stop[#hooks.stop + 1] = fn end

@@ -1,0 +1,365 @@
+-- acoro.rci: remote coroutine interface (asyncoro's RCI) over the node
+-- (lua/acoro/node.lua's extension table D). A node registers a function
+-- under a name; another node locates it and calls it: the owner starts the
+-- function as a new coroutine there and answers with that coroutine's
+-- handle. Only functions the owner registered ever run: the call carries a
+-- name and arguments, never code.
+--
+-- THREADS. Everything runs on the engine thread. The operation handlers are
+-- called by node.lua from the transport's events, outside any coroutine:
+-- they never yield (a reply to a busy peer goes through a daemon, `reply`).
+--
+-- WIRE (operations in node.lua's OP.rci range):
+--   {LOCATE, request, name, wait seconds}  -> {FOUND, request, rci | false}
+--   {CALL, request, name, encoded {n=, args...}} -> node.lua's ANSWER with
+--     {true, handle} or {false, error}   (D.ask / the ANSWER operation)
+-- An rci value travels as ext type EXT.rci: core.wire's encoding of
+-- {location, incarnation, name}. Values are cached weakly by that triple,
+-- so one rci always decodes to the same Lua value (== and table keys work).
+--
+-- LOCATE mirrors acoro.locate: every peer (or the one at `location`) is
+-- asked; with a timeout, a peer without the name holds the request until
+-- the name is registered there or the asker's deadline passes (its own
+-- clock), and a peer that comes up during the wait is asked too.
+local M = {}
+
+function M.init(A, D)
+  local OP_LOCATE, OP_FOUND, OP_CALL = D.OP.rci, D.OP.rci + 1, D.OP.rci + 2
+  local OP_ANSWER = D.OP.answer
+
+  local registered = {} -- name -> fn: the RCIs of this node
+  local cache = setmetatable({}, { __mode = "v" }) -- "loc/inc/name" -> rci
+  local incs = setmetatable({}, { __mode = "k" })  -- rci -> incarnation | false (local, no node yet)
+  local pending = {} -- request -> a locate waiting here (see locate)
+  local held = {}    -- name -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
+  local next_req = 0
+
+  local Rci = {}
+  local rci_mt = { __name = "acoro.rci", __index = Rci }
+  rci_mt.__tostring = function(r)
+    return "rci:" .. r.name .. "@" .. (r.location or "local")
+  end
+
+  local function rci_value(location, inc, name)
+    local key = (location or "-") .. "/" .. (inc or "-") .. "/" .. name
+    local r = cache[key]
+    if r == nil then
+      r = setmetatable({ name = name, location = location }, rci_mt)
+      incs[r] = inc or false
+      cache[key] = r
+    end
+    return r
+  end
+
+  -- The rci of one of our own names: bound to the node (and incarnation)
+  -- running now, or "local" (location nil) when none runs.
+  local function own(name)
+    local node, inc = D.node()
+    return rci_value(node and node.location, inc, name)
+  end
+
+  -- True when r names this process's functions (now, or before any node).
+  local function is_own(r)
+    local node, inc = D.node()
+    if incs[r] == false then return true end
+    return node ~= nil and r.location == node.location and incs[r] == inc
+  end
+
+  -- The peer id of r's node when that node (that incarnation) is up.
+  local function peer_of(r)
+    local id = r.location and D.peer_at(r.location)
+    local p = id and D.peer(id)
+    if p and p.inc == incs[r] then return id end
+    return nil
+  end
+
+  D.add_ext(D.EXT.rci, rci_mt, function(r)
+    local node, inc = D.node()
+    if incs[r] == false then -- made before the node started: it is ours
+      if not node then error("acoro: an rci can only leave the process once acoro.node runs", 0) end
+      return D.encode({ node.location, inc, r.name })
+    end
+    return D.encode({ r.location, incs[r], r.name })
+  end, function(payload)
+    local d = D.decode(payload)
+    if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "string"
+      or type(d[3]) ~= "string" then
+      return nil
+    end
+    return rci_value(d[1], d[2], d[3])
+  end)
+
+  -- Sends data to peer without yielding the caller: at once from an event
+  -- handler (outside any coroutine), else through a daemon that waits while
+  -- the peer is busy (a dropped answer would leave its asker waiting).
+  local function reply(peer, data)
+    if A._running() == nil then
+      local ok, why = D.send_peer(peer, data)
+      if ok or why ~= "busy" then return end
+    end
+    local co = A.spawn(function() D.send_peer(peer, data) end)
+    co:set_daemon(true)
+  end
+
+  ----------------------------------------------------------------------------
+  -- Registering.
+
+  local api = {}
+
+  local function check_name(name, what)
+    if type(name) ~= "string" or name == "" then
+      error(("acoro.rci.%s: name must be a non-empty string, got %s"):format(what,
+        type(name) == "string" and '""' or type(name)), 3)
+    end
+  end
+
+  -- A name registered here answers the LOCATEs held for it and the local
+  -- locates waiting for it.
+  function api.register(name, fn)
+    check_name(name, "register")
+    if type(fn) ~= "function" then
+      error("acoro.rci.register: fn must be a function, got " .. type(fn), 2)
+    end
+    if registered[name] then
+      error(("acoro.rci.register: %q is already registered"):format(name), 2)
+    end
+    registered[name] = fn
+    local list = held[name]
+    held[name] = nil
+    if list and D.node() then
+      local t = A.now()
+      for i = 1, #list do
+        local e = list[i]
+        if e.deadline >= t and D.peer(e.peer) then
+          reply(e.peer, D.encode({ OP_FOUND, e.req, own(name) }))
+        end
+      end
+    end
+    for _, p in pairs(pending) do
+      if p.name == name and p.here and not p.found then
+        p.found = own(name)
+        A._wake(p.waiter)
+      end
+    end
+    return true
+  end
+
+  function api.unregister(name)
+    check_name(name, "unregister")
+    if registered[name] == nil then return false end
+    registered[name] = nil
+    return true
+  end
+
+  ----------------------------------------------------------------------------
+  -- Locating.
+
+  local function ask(peer, req, p)
+    local wait = p.deadline and math.max(0, p.deadline - A.now()) or 0
+    if D.send_peer(peer, D.encode({ OP_LOCATE, req, p.name, wait })) then
+      p.asked[peer] = true
+      p.outstanding = p.outstanding + 1
+    end
+  end
+
+  -- Waits for a name here and/or on peers: p.here (look here too) and the
+  -- location (nil: every peer; our own: no peer).
+  function api.locate(name, opts)
+    check_name(name, "locate")
+    if opts ~= nil and type(opts) ~= "table" then
+      error("acoro.rci.locate: options must be a table, got " .. type(opts), 2)
+    end
+    local location, timeout = opts and opts.location, opts and opts.timeout
+    if timeout ~= nil and type(timeout) ~= "number" then
+      error("acoro.rci.locate: timeout must be a number or nil, got " .. type(timeout), 2)
+    end
+    if location ~= nil and type(location) ~= "string" then
+      error("acoro.rci.locate: location must be a string, got " .. type(location), 2)
+    end
+    local node = D.node()
+    local here = location == nil or (node ~= nil and location == node.location)
+    if here and registered[name] then return own(name) end
+    local wait = timeout ~= nil and timeout > 0
+    local remote = node ~= nil and not (node and location == node.location)
+    if not wait and not remote then return nil, "not found" end
+    local me = A._running()
+    if me == nil then error("acoro.rci.locate: called outside an acoro coroutine", 2) end
+    next_req = next_req + 1
+    local req = next_req
+    local p = {
+      name = name, location = location, here = here, remote = remote, waiter = me,
+      outstanding = 0, asked = {}, wait = wait,
+      deadline = wait and A.now() + timeout or nil,
+    }
+    pending[req] = p
+    if remote then
+      for id, peer in D.each_peer() do
+        if location == nil or peer.location == location then ask(id, req, p) end
+      end
+    end
+    local ok, err = pcall(D.wait_until, function()
+      return p.found or (not p.wait and p.outstanding == 0)
+    end, p.deadline)
+    pending[req] = nil
+    if not ok then error(err, 0) end
+    if p.found then return p.found end
+    return nil, "not found"
+  end
+
+  local function hold(peer, req, name, wait)
+    local t = A.now()
+    local list = held[name] or {}
+    local kept = {}
+    for i = 1, #list do -- expired ones go now (no timer needed)
+      if list[i].deadline >= t and D.peer(list[i].peer) then kept[#kept + 1] = list[i] end
+    end
+    kept[#kept + 1] = { peer = peer, req = req, deadline = t + wait }
+    held[name] = kept
+  end
+
+  D.on_op(OP_LOCATE, function(peer, m)
+    local req, name, wait = m[2], m[3], m[4]
+    if type(req) ~= "number" or type(name) ~= "string" or type(wait) ~= "number" then
+      return D.bad(peer, "bad RCI LOCATE")
+    end
+    if registered[name] then return reply(peer, D.encode({ OP_FOUND, req, own(name) })) end
+    if wait <= 0 then return reply(peer, D.encode({ OP_FOUND, req, false })) end
+    hold(peer, req, name, wait)
+  end)
+
+  D.on_op(OP_FOUND, function(peer, m)
+    local q = pending[m[2]]
+    if not q or not q.asked[peer] then return end
+    q.asked[peer] = nil
+    q.outstanding = q.outstanding - 1
+    if getmetatable(m[3]) == rci_mt then q.found = q.found or m[3] end
+    A._wake(q.waiter)
+  end)
+
+  D.on_up(function(id, p)
+    for req, q in pairs(pending) do
+      if q.remote and q.wait and not q.found and not q.asked[id]
+        and (q.location == nil or q.location == p.location) then
+        ask(id, req, q)
+      end
+    end
+  end)
+
+  D.on_down(function(id)
+    for _, q in pairs(pending) do
+      if q.asked[id] then
+        q.asked[id] = nil
+        q.outstanding = q.outstanding - 1
+        A._wake(q.waiter)
+      end
+    end
+    for name, entries in pairs(held) do -- its held LOCATEs go
+      local kept = {}
+      for i = 1, #entries do
+        if entries[i].peer ~= id then kept[#kept + 1] = entries[i] end
+      end
+      held[name] = #kept > 0 and kept or nil
+    end
+  end)
+
+  D.on_stop(function()
+    -- the waits end by their own deadlines (no peer will answer now)
+    held = {}
+    for _, q in pairs(pending) do
+      q.asked, q.outstanding, q.remote = {}, 0, false
+      A._wake(q.waiter)
+    end
+  end)
+
+  ----------------------------------------------------------------------------
+  -- Calling.
+
+  -- On the owner: starts registered[name](args...) and says what came of it
+  -- ({true, handle} or {false, error}). Creation errors are the owner's
+  -- messages: the function itself runs later, in its own coroutine.
+  local function start(name, args)
+    local fn = registered[name]
+    local node = D.node()
+    if fn == nil then
+      return { false, ("acoro.rci: no RCI %q is registered at %s"):format(name,
+        node and node.location or "this node") }
+    end
+    local ok, h = pcall(A.spawn, fn, unpack(args, 1, args.n))
+    if not ok then return { false, h } end
+    return { true, h }
+  end
+
+  D.on_op(OP_CALL, function(peer, m)
+    local req, name, body = m[2], m[3], m[4]
+    if type(req) ~= "number" or type(name) ~= "string" or type(body) ~= "string" then
+      return D.bad(peer, "bad RCI CALL")
+    end
+    local args, why = D.decode(body)
+    local result
+    if type(args) ~= "table" or type(args.n) ~= "number" then
+      result = { false, "acoro.rci: the arguments of " .. name .. " could not be decoded: "
+        .. tostring(why or "not an argument list") }
+    else
+      result = start(name, args)
+    end
+    local ok, data = pcall(D.encode, { OP_ANSWER, req, result })
+    if not ok then -- an error value that cannot travel goes as its string
+      data = D.encode({ OP_ANSWER, req, { false, tostring(result[2]) } })
+    end
+    reply(peer, data)
+  end)
+
+  local function call(r, timeout, ...)
+    if is_own(r) then -- no wire: arguments by reference, as local messages
+      local args = { n = select("#", ...), ... }
+      local res = start(r.name, args)
+      if not res[1] then error(res[2], 0) end
+      return res[2]
+    end
+    local me = A._running()
+    if me == nil then error("acoro.rci: " .. tostring(r) .. ": called outside an acoro coroutine", 3) end
+    local ok, body = pcall(D.encode, { n = select("#", ...), ... })
+    if not ok then
+      error(type(body) == "string" and body:gsub("^acoro: cannot send msg", "acoro.rci: "
+        .. tostring(r) .. ": cannot send args", 1) or body, 3)
+    end
+    -- Failures that are not the caller's mistake raise without a position:
+    -- the owner's own error value as it came, or why there was no answer.
+    local peer = peer_of(r)
+    if not peer then error("acoro.rci: " .. tostring(r) .. ": unreachable", 0) end
+    local answered, res = D.ask(peer, function(req)
+      return { OP_CALL, req, r.name, body }
+    end, timeout)
+    if not answered then error("acoro.rci: " .. tostring(r) .. ": " .. res, 0) end
+    if type(res) ~= "table" then error("acoro.rci: " .. tostring(r) .. ": bad answer", 0) end
+    if res[1] ~= true then error(res[2], 0) end
+    return res[2]
+  end
+
+  -- (not tail calls: the error levels above count these frames)
+  rci_mt.__call = function(r, ...)
+    local h = call(r, nil, ...)
+    return h
+  end
+
+  -- r:call({timeout=}, args...): the same with a bound on the wait for the
+  -- owner's answer.
+  function Rci.call(r, opts, ...)
+    if getmetatable(r) ~= rci_mt then error("acoro.rci: call: use r:call(opts, ...)", 2) end
+    if opts ~= nil and type(opts) ~= "table" then
+      error("acoro.rci: call: options must be a table or nil, got " .. type(opts), 2)
+    end
+    local timeout = opts and opts.timeout
+    if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
+      error("acoro.rci: call: timeout must be a positive number or nil", 2)
+    end
+    local h = call(r, timeout, ...)
+    return h
+  end
+
+  function api.is_rci(v) return getmetatable(v) == rci_mt end
+
+  A.rci = api
+end
+
+return M

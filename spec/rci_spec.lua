@@ -1,0 +1,219 @@
+-- acoro.rci (lua/acoro/rci.lua): registering, locating and calling remote
+-- coroutine interfaces between real acoro processes on 127.0.0.1
+-- (spec/node_support.lua), and the same API within one process.
+
+local acoro = require "acoro"
+local ns = require "node_support"
+
+local q, start, PRELUDE = ns.q, ns.start, ns.PRELUDE
+
+-- The owner: "adder" starts a coroutine that waits for a message and ends
+-- with a + b (or raises for a negative a); "echo" starts one that answers
+-- each message ({reply_to, value}) with value and ends on "stop";
+-- "blocker" (a coroutine) spins without yielding for 30 s when sent a
+-- coroutine handle, which it tells "spinning" first.
+local OWNER = PRELUDE .. [[
+acoro.rci.register("adder", function(a, b)
+  local m = acoro.receive()
+  if a < 0 then error("negative: " .. a, 0) end
+  say("adder got", m)
+  return a + b
+end)
+acoro.rci.register("echo", function(greeting, peer_co)
+  peer_co:send(greeting)
+  while true do
+    local m = acoro.receive()
+    if m == "stop" then return "stopped" end
+    m[1]:send(m[2])
+  end
+end)
+say("dup", pcall(acoro.rci.register, "adder", print))
+local blocker = acoro.spawn(function()
+  acoro.receive():send("spinning") -- goes out at once (the network thread writes it)
+  local t = os.clock()
+  while os.clock() - t < 30 do end
+end)
+blocker:register("blocker")
+local ctl = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    if m == "unregister" then say("unregistered", acoro.rci.unregister("adder"), acoro.rci.unregister("adder"))
+    elseif m == "register" then say("registered", acoro.rci.register("late", function() return 1 end)) end
+  end
+end)
+ctl:register("ctl")
+say("ready")
+acoro.receive()
+]]
+
+describe("acoro.rci between nodes", function()
+  after_each(ns.stop_all)
+
+  it("locates an RCI, calls it, and the started coroutine's handle works "
+    .. "(send, monitor gets its Exit, join returns its result)", function()
+    local srv, sloc = start(OWNER, "--name owner")
+    assert.matches("^false .*acoro%.rci%.register: \"adder\" is already registered$",
+      srv:expect("^dup (.*)$"))
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local adder = assert(acoro.rci.locate("adder", { timeout = 10 }))
+local again = assert(acoro.rci.locate("adder", { location = arg[1] }))
+say("rci", tostring(adder), adder.name, adder.location == arg[1], adder == again, acoro.rci.is_rci(adder))
+local h = adder(2, 3)
+say("handle", acoro.is_remote(h), h.location == arg[1])
+h:monitor()
+h:send("hello")
+local m = acoro.receive(10)
+say("exit", acoro.is_exit(m), m.coro == h, m.reason, m.value)
+local h2 = adder:call({ timeout = 10 }, 40, 2)
+h2:send("x")
+say("join", h2:join(10))
+-- an rci inside a message arrives as the same value
+local me = acoro.self()
+acoro.spawn(function() me:send({ r = adder }) end)
+say("same", acoro.receive(10).r == adder)
+]], "--name caller", nil, q(sloc))
+    assert.equal("rci:adder@" .. sloc .. " adder true true true", cli:expect("^rci (.*)$"))
+    assert.equal("true true", cli:expect("^handle (.*)$"))
+    assert.equal("true true normal 5", cli:expect("^exit (.*)$"))
+    assert.equal("true 42", cli:expect("^join (.*)$"))
+    assert.equal("true", cli:expect("^same (.*)$"))
+    assert.equal("hello", srv:expect("^adder got (.*)$"))
+    assert.equal("x", srv:expect("^adder got (.*)$"))
+  end)
+
+  it("passes arguments, handles among them, and an rci value travels back and forth", function()
+    local _, sloc = start(OWNER, "--name owner")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local echo = assert(acoro.rci.locate("echo", { timeout = 10 }))
+local me = acoro.self()
+local h = echo({ text = "hi", list = { 1, 2, 3 } }, me)
+local g = acoro.receive(10)
+say("greeting", g.text, #g.list, g.list[3])
+h:send({ me, { rci = echo, nested = { me } } })
+local back = acoro.receive(10)
+say("back", back.rci == echo, back.nested[1] == me)
+h:send("stop")
+say("join", h:join(10))
+]], "", nil, q(sloc))
+    assert.equal("hi 3 3", cli:expect("^greeting (.*)$"))
+    assert.equal("true true", cli:expect("^back (.*)$"))
+    assert.equal("true stopped", cli:expect("^join (.*)$"))
+  end)
+
+  it("raises in the caller: arguments that cannot travel (with their path), a function "
+    .. "that fails gives its Exit, an unknown or unregistered name, and locate's not found", function()
+    local srv, sloc = start(OWNER, "--name owner")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local ctl = assert(acoro.locate("ctl", { timeout = 10 }))
+local adder = assert(acoro.rci.locate("adder", { timeout = 10 }))
+local ok, err = pcall(adder, 1, { cb = print })
+say("encode", ok, err)
+local h = adder(-1, 0)
+h:monitor()
+h:send("go")
+local m = acoro.receive(10)
+say("failed", m.reason, m.error)
+say("missing", acoro.rci.locate("nothing", { location = arg[1] }))
+say("missing2", acoro.rci.locate("nothing", { timeout = 0.2 }))
+ctl:send("unregister")
+acoro.sleep(0.5)
+ok, err = pcall(adder, 1, 2)
+say("unregistered", ok, err)
+say("gone", acoro.rci.locate("adder"))
+]], "", nil, q(sloc))
+    local encode = cli:expect("^encode (.*)$")
+    assert.matches("^false .*acoro%.rci: rci:adder@" .. sloc:gsub("%.", "%%.")
+      .. ": cannot send args%[2%]%.cb: a function$", encode)
+    assert.equal("error negative: -1", cli:expect("^failed (.*)$"))
+    assert.equal("nil not found", cli:expect("^missing (.*)$"))
+    assert.equal("nil not found", cli:expect("^missing2 (.*)$"))
+    assert.equal("true false", srv:expect("^unregistered (.*)$"))
+    assert.equal("false acoro.rci: no RCI \"adder\" is registered at " .. sloc,
+      cli:expect("^unregistered (.*)$"))
+    assert.equal("nil not found", cli:expect("^gone (.*)$"))
+  end)
+
+  it("a locate that starts before the owner (or before the name is registered) "
+    .. "is answered when it appears", function()
+    local cli, cloc = start(PRELUDE .. [[
+say("waiting")
+local r, err = acoro.rci.locate("late", { timeout = 30 })
+say("found", tostring(r), err)
+local h = r()
+say("joined", h:join(10))
+]], "--name early")
+    cli:expect("^waiting$")
+    local srv, sloc = start(OWNER, "--name owner --peer " .. q(cloc))
+    srv:expect("^ready$")
+    -- the owner is up but has no "late" yet: registering it answers
+    start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+assert(acoro.locate("ctl", { timeout = 10 })):send("register")
+acoro.sleep(0.2)
+]], "", nil, q(sloc))
+    assert.equal("true", srv:expect("^registered (.*)$"))
+    assert.equal("rci:late@" .. sloc .. " nil", cli:expect("^found (.*)$"))
+    assert.equal("true 1", cli:expect("^joined (.*)$"))
+  end)
+
+  it("a call waiting for an owner that is killed raises \"unreachable\" at once", function()
+    local srv, sloc = start(OWNER, "--name owner")
+    local pid = srv:expect("^pid (%d+)$")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local adder = assert(acoro.rci.locate("adder", { timeout = 10 }))
+local blocker = assert(acoro.locate("blocker", { timeout = 10 }))
+blocker:send(acoro.self())
+assert(acoro.receive(10) == "spinning")
+say("calling")
+local ok, err = pcall(adder, 1, 2)
+say("call", ok, err)
+ok, err = pcall(adder, 1, 2)
+say("again", ok, err)
+]], "", nil, q(sloc))
+    cli:expect("^calling$")
+    -- the owner's engine spins without yielding: the call waits for its answer
+    os.execute("kill -9 " .. pid)
+    assert.equal("false acoro.rci: rci:adder@" .. sloc .. ": unreachable", cli:expect("^call (.*)$"))
+    assert.equal("false acoro.rci: rci:adder@" .. sloc .. ": unreachable", cli:expect("^again (.*)$"))
+  end)
+end)
+
+describe("acoro.rci within one process", function()
+  it("registers, locates and calls here; misuse raises", function()
+    acoro.run(function()
+      assert.has_error(function() acoro.rci.register("", print) end,
+        "acoro.rci.register: name must be a non-empty string, got \"\"")
+      assert.has_error(function() acoro.rci.register("x", 1) end,
+        "acoro.rci.register: fn must be a function, got number")
+      assert.is_true(acoro.rci.register("twice", function(a) return a * 2 end))
+      assert.has_error(function() acoro.rci.register("twice", print) end,
+        "acoro.rci.register: \"twice\" is already registered")
+      local r = assert(acoro.rci.locate("twice"))
+      assert.equal(r, acoro.rci.locate("twice", { timeout = 1 }))
+      assert.equal("rci:twice@local", tostring(r))
+      assert.is_nil(r.location)
+      assert.same({ true, 42 }, { r(21):join(5) })
+      assert.same({ true, 8 }, { r:call({ timeout = 5 }, 4):join(5) })
+      assert.has_error(function() r:call({ timeout = "x" }) end,
+        "acoro.rci: call: timeout must be a positive number or nil")
+      assert.same({ nil, "not found" }, { acoro.rci.locate("none") })
+      assert.same({ nil, "not found" }, { acoro.rci.locate("none", { timeout = 0.05 }) })
+      -- a wait for a name is answered when it is registered here
+      acoro.spawn(function()
+        acoro.sleep(0.05)
+        acoro.rci.register("soon", function() end)
+      end)
+      assert.equal("rci:soon@local", tostring(acoro.rci.locate("soon", { timeout = 10 })))
+      assert.is_true(acoro.rci.unregister("twice"))
+      assert.is_false(acoro.rci.unregister("twice"))
+      local ok, err = pcall(r, 1)
+      assert.is_false(ok)
+      assert.equal("acoro.rci: no RCI \"twice\" is registered at this node", err)
+      assert.is_true(acoro.rci.unregister("soon"))
+    end)
+  end)
+end)

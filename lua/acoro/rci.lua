@@ -26,6 +26,9 @@ local M = {}
 function M.init(A, D)
   local OP_LOCATE, OP_FOUND, OP_CALL = D.OP.rci, D.OP.rci + 1, D.OP.rci + 2
   local OP_ANSWER = D.OP.answer
+  -- A call with more arguments is refused (the owner unpacks a count that
+  -- a peer sent: it must be bounded, LuaJIT's stack is not).
+  local MAX_ARGS = 250
 
   local registered = {} -- name -> fn: the RCIs of this node
   local cache = setmetatable({}, { __mode = "v" }) -- "loc/inc/name" -> rci
@@ -180,7 +183,7 @@ function M.init(A, D)
     local here = location == nil or (node ~= nil and location == node.location)
     if here and registered[name] then return own(name) end
     local wait = timeout ~= nil and timeout > 0
-    local remote = node ~= nil and not (node and location == node.location)
+    local remote = node ~= nil and location ~= node.location
     if not wait and not remote then return nil, "not found" end
     local me = A._running()
     if me == nil then error("acoro.rci.locate: called outside an acoro coroutine", 2) end
@@ -295,8 +298,9 @@ function M.init(A, D)
       return D.bad(peer, "bad RCI CALL")
     end
     local args, why = D.decode(body)
+    local n = type(args) == "table" and args.n
     local result
-    if type(args) ~= "table" or type(args.n) ~= "number" then
+    if type(n) ~= "number" or n < 0 or n > MAX_ARGS or n % 1 ~= 0 then
       result = { false, "acoro.rci: the arguments of " .. name .. " could not be decoded: "
         .. tostring(why or "not an argument list") }
     else
@@ -318,6 +322,9 @@ function M.init(A, D)
     end
     local me = A._running()
     if me == nil then error("acoro.rci: " .. tostring(r) .. ": called outside an acoro coroutine", 3) end
+    if select("#", ...) > MAX_ARGS then
+      error("acoro.rci: " .. tostring(r) .. ": more than " .. MAX_ARGS .. " arguments", 3)
+    end
     local ok, body = pcall(D.encode, { n = select("#", ...), ... })
     if not ok then
       error(type(body) == "string" and body:gsub("^acoro: cannot send msg", "acoro.rci: "

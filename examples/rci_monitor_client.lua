@@ -39,8 +39,10 @@ local monitor = acoro.spawn(function()
 end)
 
 for x = 0, n - 1 do
-  local co = rci_1(x, x) -- a remote handle of the coroutine started there
-  co:monitor(monitor)
+  -- starts rci_1(x, x) there, monitored by `monitor` before it can run
+  -- (`rci_1(x, x)` then `co:monitor(monitor)` works too, as rci_1 waits
+  -- for a message first); co is a remote handle of that coroutine
+  local co = rci_1:call({ monitor = monitor }, x, x)
   co:send("msg:" .. x)
 end
 monitor:join()

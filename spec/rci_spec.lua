@@ -28,6 +28,11 @@ acoro.rci.register("echo", function(greeting, peer_co, gap, last)
     m[1]:send(m[2])
   end
 end)
+acoro.rci.register("quick", function(v)
+  collectgarbage() -- ends at once, its handle unreferenced here
+  if v < 0 then error("quick: " .. v, 0) end
+  return v * 2
+end)
 say("dup", pcall(acoro.rci.register, "adder", print))
 local blocker = acoro.spawn(function()
   acoro.receive():send("spinning") -- goes out at once (the network thread writes it)
@@ -81,6 +86,30 @@ say("same", acoro.receive(10).r == adder)
     assert.equal("true", cli:expect("^same (.*)$"))
     assert.equal("hello", srv:expect("^adder got (.*)$"))
     assert.equal("x", srv:expect("^adder got (.*)$"))
+  end)
+
+  it("monitor= gets the Exit of a coroutine that ends at once (monitored there first)", function()
+    local _, sloc = start(OWNER, "--name owner")
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local quick = assert(acoro.rci.locate("quick", { timeout = 10 }))
+local me = acoro.self()
+local started = {}
+for i = 1, 10 do started[quick:call({ monitor = me }, i - 2)] = i - 2 end
+local normal, failed = 0, 0
+for _ = 1, 10 do
+  local m = acoro.receive(10)
+  assert(acoro.is_exit(m) and started[m.coro], tostring(m))
+  local v = started[m.coro]
+  if m.reason == "normal" and m.value == v * 2 then normal = normal + 1 end
+  if m.reason == "error" and m.error == "quick: " .. v then failed = failed + 1 end
+end
+say("exits", normal, failed)
+say("misuse", pcall(quick.call, quick, { monitor = "x" }, 1))
+]], "", nil, q(sloc))
+    assert.equal("9 1", cli:expect("^exits (.*)$"))
+    assert.matches("^false .*acoro%.rci: call: monitor must be a local coroutine, got string$",
+      cli:expect("^misuse (.*)$"))
   end)
 
   it("passes arguments, handles among them, and an rci value travels back and forth", function()
@@ -208,6 +237,10 @@ describe("acoro.rci within one process", function()
       assert.is_nil(r.location)
       assert.same({ true, 42 }, { r(21):join(5) })
       assert.same({ true, 8 }, { r:call({ timeout = 5 }, 4):join(5) })
+      local h = r:call({ monitor = acoro.self() }, 5)
+      local m = acoro.receive(5)
+      assert.is_true(acoro.is_exit(m))
+      assert.same({ h, "normal", 10 }, { m.coro, m.reason, m.value })
       assert.has_error(function() r:call({ timeout = "x" }) end,
         "acoro.rci: call: timeout must be a positive number or nil")
       assert.same({ nil, "not found" }, { acoro.rci.locate("none") })

@@ -827,6 +827,6 @@ require("acoro.udp").init(M, core.udp)
 require("acoro.fs").init(M, core.fs)
 require("acoro.pool").init(M, core.pool)
 require("acoro.node").init(M, core.net, core.wire, coro_mt)
-require("acoro.rci").init(M, M._dist)
+require("acoro.rci").init(M, M._dist, coro_mt)
 
 return M

@@ -11,8 +11,8 @@
 --
 -- WIRE (operations in node.lua's OP.rci range):
 --   {LOCATE, request, name, wait seconds}  -> {FOUND, request, rci | false}
---   {CALL, request, name, encoded {n=, args...}} -> node.lua's ANSWER with
---     {true, handle} or {false, error}   (D.ask / the ANSWER operation)
+--   {CALL, request, name, encoded {n=, w=watcher | nil, args...}} ->
+--     node.lua's ANSWER with {true, handle} or {false, error}   (D.ask)
 -- An rci value travels as ext type EXT.rci: core.wire's encoding of
 -- {location, incarnation, name}. Values are cached weakly by that triple,
 -- so one rci always decodes to the same Lua value (== and table keys work).
@@ -23,7 +23,7 @@
 -- clock), and a peer that comes up during the wait is asked too.
 local M = {}
 
-function M.init(A, D)
+function M.init(A, D, coro_mt)
   local OP_LOCATE, OP_FOUND, OP_CALL = D.OP.rci, D.OP.rci + 1, D.OP.rci + 2
   local OP_ANSWER = D.OP.answer
   -- A call with more arguments is refused (the owner unpacks a count that
@@ -292,6 +292,8 @@ function M.init(A, D)
     return { true, h }
   end
 
+  local function is_coro(v) return getmetatable(v) == coro_mt or D.is_remote(v) end
+
   D.on_op(OP_CALL, function(peer, m)
     local req, name, body = m[2], m[3], m[4]
     if type(req) ~= "number" or type(name) ~= "string" or type(body) ~= "string" then
@@ -299,25 +301,36 @@ function M.init(A, D)
     end
     local args, why = D.decode(body)
     local n = type(args) == "table" and args.n
-    local result
-    if type(n) ~= "number" or n < 0 or n > MAX_ARGS or n % 1 ~= 0 then
+    local result, watcher
+    if type(n) ~= "number" or n < 0 or n > MAX_ARGS or n % 1 ~= 0
+      or (args.w ~= nil and not is_coro(args.w)) then
       result = { false, "acoro.rci: the arguments of " .. name .. " could not be decoded: "
         .. tostring(why or "not an argument list") }
     else
-      result = start(name, args)
+      result, watcher = start(name, args), args.w
     end
     local ok, data = pcall(D.encode, { OP_ANSWER, req, result })
     if not ok then -- an error value that cannot travel goes as its string
       data = D.encode({ OP_ANSWER, req, { false, tostring(result[2]) } })
     end
-    reply(peer, data)
+    if not (watcher and result[1]) then return reply(peer, data) end
+    -- monitor=: the watcher is set before the answer goes, from a daemon
+    -- (a remote monitor may wait for a busy peer); a coroutine that ended
+    -- meanwhile still gives its Exit (its handle is held here until then).
+    local h = result[2]
+    local co = A.spawn(function()
+      h:monitor(watcher)
+      D.send_peer(peer, data)
+    end)
+    co:set_daemon(true)
   end)
 
-  local function call(r, timeout, ...)
+  local function call(r, timeout, watcher, ...)
     if is_own(r) then -- no wire: arguments by reference, as local messages
       local args = { n = select("#", ...), ... }
       local res = start(r.name, args)
       if not res[1] then error(res[2], 0) end
+      if watcher then res[2]:monitor(watcher) end
       return res[2]
     end
     local me = A._running()
@@ -325,7 +338,7 @@ function M.init(A, D)
     if select("#", ...) > MAX_ARGS then
       error("acoro.rci: " .. tostring(r) .. ": more than " .. MAX_ARGS .. " arguments", 3)
     end
-    local ok, body = pcall(D.encode, { n = select("#", ...), ... })
+    local ok, body = pcall(D.encode, { n = select("#", ...), w = watcher, ... })
     if not ok then
       error(type(body) == "string" and body:gsub("^acoro: cannot send msg", "acoro.rci: "
         .. tostring(r) .. ": cannot send args", 1) or body, 3)
@@ -345,12 +358,13 @@ function M.init(A, D)
 
   -- (not tail calls: the error levels above count these frames)
   rci_mt.__call = function(r, ...)
-    local h = call(r, nil, ...)
+    local h = call(r, nil, nil, ...)
     return h
   end
 
-  -- r:call({timeout=}, args...): the same with a bound on the wait for the
-  -- owner's answer.
+  -- r:call({timeout=, monitor=}, args...): the same with a bound on the
+  -- wait for the owner's answer, and/or a local coroutine that gets the
+  -- started coroutine's Exit (monitored there before it can end).
   function Rci.call(r, opts, ...)
     if getmetatable(r) ~= rci_mt then error("acoro.rci: call: use r:call(opts, ...)", 2) end
     if opts ~= nil and type(opts) ~= "table" then
@@ -360,7 +374,12 @@ function M.init(A, D)
     if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
       error("acoro.rci: call: timeout must be a positive number or nil", 2)
     end
-    local h = call(r, timeout, ...)
+    local watcher = opts and opts.monitor
+    if watcher ~= nil and getmetatable(watcher) ~= coro_mt then
+      error("acoro.rci: call: monitor must be a local coroutine, got "
+        .. (D.is_remote(watcher) and "a remote one" or type(watcher)), 2)
+    end
+    local h = call(r, timeout, watcher, ...)
     return h
   end
 

@@ -744,6 +744,7 @@ function M.init(A, net, wire, coro_mt)
     local discover = check_opt(opts, "discover", "boolean")
     local list = check_opt(opts, "peers", "table") or {}
     check_opt(opts, "name", "string")
+    check_opt(opts, "tls", "table")
     if check_opt(opts, "secret", "string") == "" then error("acoro.node: secret is empty", 2) end
     if host == nil then
       host = net.interfaces()[1] or "127.0.0.1"
@@ -753,10 +754,11 @@ function M.init(A, net, wire, coro_mt)
           " (the first non-loopback interface that is up, else loopback; host= chooses)\n")
       end
     end
-    local location, inc = net.start({
+    local location, inc, code = net.start({
       host = host, port = port, name = opts.name, secret = opts.secret,
-      discover_port = discover ~= false and udp_port or 0,
+      discover_port = discover ~= false and udp_port or 0, tls = opts.tls,
     }, handlers)
+    if code == "ETLS" then error("acoro.node: " .. inc, 2) end
     if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. inc, 2) end
     node, my_inc = { location = location, name = opts.name or location }, inc
     A._location = location

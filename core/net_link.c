@@ -676,7 +676,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   uv_mutex_unlock(&n->mu);
   if (l->closing)
     return;
-  memmove(l->rbuf, l->rbuf + off, l->rlen - off);
+  if (off > 0) /* (rbuf is NULL while a TLS handshake brings no data) */
+    memmove(l->rbuf, l->rbuf + off, l->rlen - off);
   l->rlen -= off;
   if (l->rlen == 0 && l->rcap > 4 * READ_ROOM) {
     free(l->rbuf); /* back to a small buffer after a large frame */

@@ -5,11 +5,14 @@
  * self-signed). Every wait is for an event, bounded in time. */
 #include "test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -284,7 +287,8 @@ static void stop_side(side_t *s) {
 
 static void finish(acoro_engine_t *e, side_t *a, side_t *b) {
   stop_side(a);
-  stop_side(b);
+  if (b)
+    stop_side(b);
   acoro_engine_free(e);
   remove_certs();
   LEAK_CHECK();
@@ -471,4 +475,68 @@ TEST(net_tls_wrong_secret_still_refused) {
   ASSERT_EQ(acoro_net_start(e, &o, &host, &a, &a.net), 0);
   expect_refused(e, &a, &b, "wrong secret", "wrong secret");
   finish(e, &a, &b);
+}
+
+/* A raw TCP connection to 127.0.0.1:port of location; -1 if it fails. */
+static int raw_connect(const char *location) {
+  struct sockaddr_in sa;
+  const char *colon = strrchr(location, ':');
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)atoi(colon + 1));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* TLS handshake bytes count against the pre-authentication limits: a
+ * ClientHello declared 128 KB long (OpenSSL would buffer that much) is cut
+ * off at 64 KB; a connection that says nothing is closed at the handshake
+ * deadline. A good peer of b keeps exchanging messages meanwhile. */
+TEST(net_tls_handshake_bytes_and_time_are_limited) {
+  acoro_engine_t *e = net_engine();
+  side_t b = {0}, c = {0};
+  char rec[5 + 16384];
+  int big, silent, k;
+  start_tls(e, &b, "node2", "ca", 1);
+  start_tls(e, &c, "node", "ca", 1);
+  link_pair(e, &c, &b);
+  big = raw_connect(acoro_net_location(b.net));
+  silent = raw_connect(acoro_net_location(b.net));
+  ASSERT_TRUE(big >= 0 && silent >= 0);
+  memset(rec, 0, sizeof rec);
+  rec[0] = 0x16; /* handshake record, TLS 1.0 framing, 16 KB */
+  rec[1] = 0x03;
+  rec[2] = 0x01;
+  rec[3] = 0x40;
+  rec[5] = 0x01; /* ClientHello of 0x01ff00 bytes */
+  rec[6] = 0x01;
+  rec[7] = (char)0xff;
+  for (k = 0; k < 5; k++) {
+    if (k > 0)
+      memset(rec + 5, 0, 4);
+    if (send(big, rec, sizeof rec, MSG_NOSIGNAL) != (ssize_t)sizeof rec)
+      break; /* closed already */
+    PUMP_UNTIL(e, 0.05, 0);
+  }
+  PUMP_UNTIL(e, 10, has(b.logs, "bytes of TLS handshake before"));
+  if (!has(b.logs, "over 65536 bytes of TLS handshake before authentication"))
+    fprintf(stderr, "%s", b.logs);
+  ASSERT_TRUE(
+      has(b.logs, "over 65536 bytes of TLS handshake before authentication"));
+  PUMP_UNTIL(e, 15, has(b.logs, "handshake not finished within"));
+  ASSERT_TRUE(has(b.logs, "handshake not finished within 5 s"));
+  send_seq(&c, 0, 40);
+  PUMP_UNTIL(e, 10, b.msgs == 1);
+  ASSERT_EQ(b.msgs, 1);
+  ASSERT_EQ(b.downs + c.downs, 0);
+  close(big);
+  close(silent);
+  stop_side(&c);
+  finish(e, &b, NULL);
 }

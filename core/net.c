@@ -25,11 +25,12 @@
  * acoro_net_stop joins the thread, then frees what the queues still hold.
  *
  * FRAMES: 4-byte big-endian length of what follows, 1 type byte, payload.
- * Before authentication only HELLO and PROOF (fixed sizes), length at most
- * 4 KB; after it at most 64 MB + 1. Types (FRAME_MAP): HELLO, PROOF, SELECT
- * (the arbiter chose this link), REFUSE (code byte + text, then close),
- * HEARTBEAT (empty), MSG (a whole message), PART/LAST (pieces of a message
- * over 64 KB, reassembled up to 64 MB before delivery).
+ * Before authentication only HELLO and PROOF (fixed sizes) and REFUSE (at
+ * most 201 bytes of text, sanitised and only logged), length at most 4 KB;
+ * after it at most 64 MB + 1. Types (FRAME_MAP): HELLO, PROOF, SELECT (the
+ * arbiter chose this link), REFUSE (code byte + text, then close), HEARTBEAT
+ * (empty), MSG (a whole message), PART/LAST (pieces of a message over 64 KB,
+ * reassembled up to 64 MB before delivery).
  *
  * HANDSHAKE. Both sides send HELLO at once (net_internal.h HELLO_*: magic,
  * version major/minor, incarnation, 32-byte random challenge, flags (bit 0:

@@ -46,6 +46,24 @@ static void host_of(const char *loc, char *host, size_t cap) {
   host[len] = '\0';
 }
 
+/* Why the session failed, for a log line: the certificate check's verdict
+ * (tls_reason), else OpenSSL's reason without its error code. An alert
+ * from the peer means it refused this node (its certificate, or none
+ * given when asked): said plainly. */
+static void why_failed(SSL *ssl, char *buf, size_t len) {
+  unsigned long e = ERR_peek_error();
+  const char *r = e ? ERR_reason_error_string(e) : NULL;
+  if (r == NULL || SSL_get_verify_result(ssl) != X509_V_OK) {
+    tls_reason(ssl, buf, len);
+    return;
+  }
+  if (strstr(r, "alert") != NULL)
+    snprintf(buf, len, "the peer refused this node (%s)", r);
+  else
+    snprintf(buf, len, "%s", r);
+  ERR_clear_error();
+}
+
 int net_tls_start(link_t *l) {
   acoro_net_t *n = l->net;
   net_tls_t *t = calloc(1, sizeof *t);
@@ -179,9 +197,13 @@ static ssize_t drain_plain(link_t *l) {
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
         e == SSL_ERROR_ZERO_RETURN)
       break;
-    tls_reason(t->ssl, why, sizeof why);
-    net_link_close(l, 1, 1, "%sTLS failed: %s",
-                   l->state < L_SELECT ? "refused: " : "", why);
+    why_failed(t->ssl, why, sizeof why);
+    /* before authentication (TLS 1.3: the server checks the client's
+     * certificate after the client's side of the handshake is done) */
+    net_link_close(l, 1, 1, "%s: %s",
+                   l->state < L_SELECT ? "refused: TLS handshake failed"
+                                       : "TLS failed",
+                   why);
     return -1;
   }
   /* The plaintext was counted as received already; the caller adds it. */
@@ -235,7 +257,7 @@ ssize_t net_tls_in(link_t *l, const char *raw, size_t n) {
     } else {
       int e = SSL_get_error(t->ssl, r);
       if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-        tls_reason(t->ssl, why, sizeof why);
+        why_failed(t->ssl, why, sizeof why);
         /* graceful: the alert OpenSSL wrote tells the peer why */
         net_link_close(l, 1, 1, "refused: TLS handshake failed: %s", why);
         return -1;
@@ -247,14 +269,10 @@ ssize_t net_tls_in(link_t *l, const char *raw, size_t n) {
     if (got < 0)
       return -1;
   }
-  if (!was_open && t->open) {
-    net_kick(l); /* our HELLO waited for the channel */
-  } else if (BIO_ctrl_pending(t->wbio) > 0) {
-    if (l->state == L_UP)
-      net_kick(l);
-    else
-      net_tls_flush(l);
-  }
+  /* Our HELLO waited for the channel; OpenSSL may have records to send
+   * (handshake, tickets, key updates): net_kick writes them in order. */
+  if ((!was_open && t->open) || BIO_ctrl_pending(t->wbio) > 0)
+    net_kick(l);
   return got;
 }
 

@@ -100,7 +100,8 @@ describe("acoro.node with tls", function()
     assert.truthy(srv:expect("peer 127%.0%.0%.1:%d+: (refused: TLS handshake failed: .*)$"))
     -- a self-signed client certificate: the server refuses it
     local c2 = start(CLIENT, "self.pem", "self.key", "ca.pem", q(sloc))
-    assert.matches("^nil refused: TLS", c2:expect("^peer (.*)$"))
+    assert.matches("^nil refused: TLS handshake failed: the peer refused this node %(.*%)$",
+      c2:expect("^peer (.*)$"))
     assert.matches("certificate verify failed",
       srv:expect("peer 127%.0%.0%.1:%d+: (refused: TLS handshake failed: .*)$"))
     -- a node without TLS

@@ -74,7 +74,8 @@
   XX(net_tls_plain_and_tls_nodes_refuse_each_other)                            \
   XX(net_tls_mutual_client_without_certificate_refused)                        \
   XX(net_tls_wrong_secret_still_refused)                                       \
-  XX(net_tls_handshake_bytes_and_time_are_limited)
+  XX(net_tls_handshake_bytes_and_time_are_limited)                             \
+  XX(net_tls_simultaneous_connect_keeps_one_link)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

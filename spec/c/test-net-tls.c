@@ -540,3 +540,43 @@ TEST(net_tls_handshake_bytes_and_time_are_limited) {
   stop_side(&c);
   finish(e, &b, NULL);
 }
+
+/* Two TLS nodes connect to each other at once: the duplicate link's REFUSE
+ * goes sealed with close_notify, one link stays, both connects succeed and
+ * messages flow both ways in order. */
+TEST(net_tls_simultaneous_connect_keeps_one_link) {
+  int round;
+  for (round = 0; round < 3; round++) {
+    acoro_engine_t *e = net_engine();
+    side_t a = {0}, b = {0};
+    acoro_net_stats_t sa, sb;
+    uint32_t i;
+    start_tls(e, &a, "node", "ca", 1);
+    start_tls(e, &b, "node2", "ca", 1);
+    ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(b.net), 1), 0);
+    ASSERT_EQ(acoro_net_connect(b.net, acoro_net_location(a.net), 2), 0);
+    PUMP_UNTIL(e, 10, a.connects == 1 && b.connects == 1);
+    if (a.connect_status != 0 || b.connect_status != 0)
+      fprintf(stderr, "%s / %s\n%s%s", a.connect_reason, b.connect_reason,
+              a.logs, b.logs);
+    ASSERT_EQ(a.connect_status, 0);
+    ASSERT_EQ(b.connect_status, 0);
+    PUMP_UNTIL(e, 10,
+               (acoro_net_stats(a.net, &sa), acoro_net_stats(b.net, &sb),
+                sa.links == 1 && sb.links == 1));
+    ASSERT_EQ(sa.links, 1);
+    ASSERT_EQ(sb.links, 1);
+    ASSERT_EQ(a.ups, 1);
+    ASSERT_EQ(b.ups, 1);
+    for (i = 0; i < 1000; i++) {
+      send_seq(&a, i, 20);
+      send_seq(&b, i, 20);
+    }
+    PUMP_UNTIL(e, 10, a.msgs == 1000 && b.msgs == 1000);
+    ASSERT_EQ(a.msgs, 1000);
+    ASSERT_EQ(b.msgs, 1000);
+    ASSERT_EQ(a.order_broken + b.order_broken, 0);
+    ASSERT_EQ(a.downs + b.downs, 0);
+    finish(e, &a, &b);
+  }
+}

@@ -82,6 +82,8 @@ int net_tls_start(link_t *l) {
     return -1;
   }
   l->tls = t;
+  if (!l->outbound)
+    SSL_set_num_tickets(t->ssl, 0); /* links never resume a session */
   if (l->outbound)
     SSL_do_handshake(t->ssl); /* the ClientHello, for net_kick to send */
   ERR_clear_error();
@@ -117,6 +119,10 @@ void net_tls_flush(link_t *l) {
     return;
   }
   BIO_read(l->tls->wbio, w, (int)pending);
+  uv_mutex_lock(&l->net->mu);
+  l->net->stats.bytes_out += pending;
+  l->net->stats.writes++;
+  uv_mutex_unlock(&l->net->mu);
   l->wbuf = w;
   l->wdata = 0;
   l->writing = 1;

@@ -36,17 +36,27 @@ typedef struct lnet_s {
   lua_State *T;
   int thread_ref, handlers_ref;
   int in_cb; /* a handler is running: stop() must not run now */
+  /* TLS contexts of the links (opts.tls), freed once the net is stopped. */
+  acoro_tls_ctx_t *tls_server, *tls_client;
 } lnet_t;
 
 static lnet_t *state_of(lua_State *L) {
   return lua_touserdata(L, lua_upvalueindex(1));
 }
 
-static void net_close(lua_State *L, lnet_t *s) {
+/* Stops the net, then frees the TLS contexts its links used. */
+static void stop_net(lnet_t *s) {
   if (s->net != NULL) {
     acoro_net_stop(s->net);
     s->net = NULL;
   }
+  acoro_tls_ctx_free(s->tls_server);
+  acoro_tls_ctx_free(s->tls_client);
+  s->tls_server = s->tls_client = NULL;
+}
+
+static void net_close(lua_State *L, lnet_t *s) {
+  stop_net(s);
   luaL_unref(L, LUA_REGISTRYINDEX, s->handlers_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, s->thread_ref);
   s->handlers_ref = s->thread_ref = LUA_NOREF;
@@ -184,9 +194,57 @@ static double opt_number(lua_State *L, const char *key, double dflt) {
   return v;
 }
 
+/* The TLS options of start: opts.tls = {cert=, key=, ca=, verify=} (cert
+ * and key required: every node also accepts links). Two contexts: the
+ * server one asks for and verifies the peer's certificate when there is a
+ * ca and verify is not false; the client one shows the same certificate
+ * (mutual authentication) and verifies the peer's and its name. Returns 0,
+ * or pushes nil, message, "ETLS" and returns 3. Raises before making
+ * anything when an option has the wrong type. */
+static int tls_contexts(lua_State *L, lnet_t *s) {
+  const char *cert, *key, *ca;
+  int verify;
+  char err[300];
+  lua_getfield(L, 1, "tls");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lua_istable(L, -1))
+    return luaL_error(L, "acoro.node: tls must be a table");
+  lua_getfield(L, -1, "cert");
+  lua_getfield(L, -2, "key");
+  lua_getfield(L, -3, "ca");
+  lua_getfield(L, -4, "verify");
+  if (lua_type(L, -4) != LUA_TSTRING || lua_type(L, -3) != LUA_TSTRING)
+    return luaL_error(L, "acoro.node: tls needs cert and key (file names)");
+  if (!lua_isnil(L, -2) && lua_type(L, -2) != LUA_TSTRING)
+    return luaL_error(L, "acoro.node: tls.ca must be a file name");
+  if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+    return luaL_error(L, "acoro.node: tls.verify must be a boolean");
+  cert = lua_tostring(L, -4);
+  key = lua_tostring(L, -3);
+  ca = lua_tostring(L, -2);
+  verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  s->tls_server = acoro_tls_ctx_new(1, cert, key, ca, verify, err, sizeof err);
+  if (s->tls_server != NULL)
+    s->tls_client =
+        acoro_tls_ctx_new(0, cert, key, ca, verify, err, sizeof err);
+  lua_pop(L, 5);
+  if (s->tls_client == NULL) {
+    acoro_tls_ctx_free(s->tls_server);
+    s->tls_server = NULL;
+    lua_pushnil(L);
+    lua_pushfstring(L, "tls: %s", err);
+    lua_pushliteral(L, "ETLS");
+    return 3;
+  }
+  return 0;
+}
+
 /* start(opts, handlers) -> location, incarnation (16 hex digits) | nil,
- * message, code. opts: host,
- * port, name, secret, discover_port, heartbeat, missed (acoro_net_opts_t). */
+ * message, code. opts: host, port, name, secret, discover_port, heartbeat,
+ * missed (acoro_net_opts_t), tls (tls_contexts). */
 static int n_start(lua_State *L) {
   static const acoro_net_host_t host = {cb_up,      cb_down,     cb_message,
                                         cb_connect, cb_writable, cb_log};
@@ -208,6 +266,10 @@ static int n_start(lua_State *L) {
   if (o.port < 0 || o.port > 65535 || o.discover_port < 0 ||
       o.discover_port > 65535)
     return luaL_error(L, "acoro.node: port out of range");
+  if (tls_contexts(L, s) != 0)
+    return 3;
+  o.tls_server = s->tls_server;
+  o.tls_client = s->tls_client;
   s->T = lua_newthread(L);
   s->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, 2);
@@ -339,10 +401,7 @@ static int n_interfaces(lua_State *L) {
 
 static int state_gc(lua_State *L) {
   lnet_t *s = lua_touserdata(L, 1);
-  if (s->net != NULL) {
-    acoro_net_stop(s->net);
-    s->net = NULL;
-  }
+  stop_net(s);
   return 0;
 }
 
@@ -351,10 +410,8 @@ void lnet_close(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, NET_KEY);
   s = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  if (s != NULL && s->net != NULL) {
-    acoro_net_stop(s->net);
-    s->net = NULL;
-  }
+  if (s != NULL)
+    stop_net(s);
 }
 
 static const luaL_Reg net_funcs[] = {{"start", n_start},

@@ -568,6 +568,15 @@ typedef struct acoro_net_opts_s {
   uint64_t incarnation;
   int version_major, version_minor;
   int discover_port;
+  /* TLS on every peer link (net_tls.c), both or neither (else EINVAL):
+   * tls_server for inbound links, tls_client for outbound ones, made with
+   * acoro_tls_ctx_new (server 1 / 0) with this node's cert and key (the
+   * client's for mutual authentication), ca and verify. A client context
+   * that verifies also checks the peer's certificate names the host of
+   * the location connected to (DNS or IP entry). OWNERSHIP: the caller's,
+   * alive until acoro_net_stop. A node with TLS refuses plain nodes and
+   * the other way round; the secret's HMAC handshake runs inside TLS. */
+  acoro_tls_ctx_t *tls_server, *tls_client;
 } acoro_net_opts_t;
 /* Callbacks, all optional, all called on the engine thread. peer_up: a peer
  * passed the handshake; peer_down: it went (once per peer; reason says

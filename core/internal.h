@@ -177,6 +177,12 @@ void tls_close_notify(acoro_stream_t *s);
 void tls_read_ended(acoro_stream_t *s, int status);
 void tls_wake(acoro_stream_t *s);
 void tls_free(acoro_stream_t *s);
+/* Shared with net_tls.c (the peer links' TLS, on the network thread). */
+typedef struct ssl_st SSL;
+typedef struct bio_st BIO;
+SSL *tls_ssl_new(acoro_tls_ctx_t *ctx, int server, const char *server_name,
+                 BIO **rbio, BIO **wbio);
+void tls_reason(SSL *ssl, char *buf, size_t len);
 
 /* fs.c; pool_note_use: something was handed to libuv's thread pool (its
  * size is fixed from then on). */

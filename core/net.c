@@ -25,11 +25,12 @@
  * acoro_net_stop joins the thread, then frees what the queues still hold.
  *
  * FRAMES: 4-byte big-endian length of what follows, 1 type byte, payload.
- * Before authentication only HELLO and PROOF (fixed sizes), length at most
- * 4 KB; after it at most 64 MB + 1. Types (FRAME_MAP): HELLO, PROOF, SELECT
- * (the arbiter chose this link), REFUSE (code byte + text, then close),
- * HEARTBEAT (empty), MSG (a whole message), PART/LAST (pieces of a message
- * over 64 KB, reassembled up to 64 MB before delivery).
+ * Before authentication only HELLO and PROOF (fixed sizes) and REFUSE (at
+ * most 201 bytes of text, sanitised and only logged), length at most 4 KB;
+ * after it at most 64 MB + 1. Types (FRAME_MAP): HELLO, PROOF, SELECT (the
+ * arbiter chose this link), REFUSE (code byte + text, then close), HEARTBEAT
+ * (empty), MSG (a whole message), PART/LAST (pieces of a message over 64 KB,
+ * reassembled up to 64 MB before delivery).
  *
  * HANDSHAKE. Both sides send HELLO at once (net_internal.h HELLO_*: magic,
  * version major/minor, incarnation, 32-byte random challenge, flags (bit 0:
@@ -70,8 +71,16 @@
  * DISCOVERY (net_discover.c, optional): UDP pings on a shared port; a node
  * that hears one connects to the sender over TCP (the handshake decides).
  *
- * NOT YET: TLS on peer links (the handshake would run inside TLS, over
- * tls.c's OpenSSL contexts); a bound on the inbound event
+ * TLS (net_tls.c, with tls_server/tls_client contexts): every link of the
+ * node runs TLS from its first byte; the HELLO/PROOF handshake runs inside
+ * it once TLS is open (the TLS handshake is under the same deadline and a
+ * 64 KB byte budget). Reads decrypt into the link's rbuf, so frames are
+ * parsed as on a plain link; a write batch is sealed just before its
+ * uv_write. TLS links never take the DIRECT WRITE path. A plain node and a
+ * TLS node refuse each other, each saying why (a TLS node answers a plain
+ * HELLO with a plain REFUSE, which is read before authentication).
+ *
+ * NOT YET: a bound on the inbound event
  * queue (a busy engine thread lets it grow: the net thread could stop
  * reading a peer past a limit, as sends do with EPEERBUSY).
  */
@@ -452,7 +461,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   if ((opts->host && strlen(opts->host) >= FIELD - 8) ||
       (opts->name && strlen(opts->name) >= FIELD) || opts->port < 0 ||
       opts->port > 65535 || opts->discover_port < 0 ||
-      opts->discover_port > 65535)
+      opts->discover_port > 65535 ||
+      (opts->tls_server == NULL) != (opts->tls_client == NULL))
     return ACORO_EINVAL;
   n = calloc(1, sizeof *n);
   if (n == NULL)
@@ -461,6 +471,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   if (cb)
     n->cb = *cb;
   n->cb_data = cb_data;
+  n->tls_server = opts->tls_server;
+  n->tls_client = opts->tls_client;
   snprintf(n->host, sizeof n->host, "%s",
            opts->host ? opts->host : "127.0.0.1");
   if (opts->secret) {

@@ -91,6 +91,7 @@ typedef struct ev_s {
 } ev_t;
 
 typedef struct link_s link_t;
+typedef struct net_tls_s net_tls_t;
 typedef struct peer_s {
   struct peer_s *next;
   uint64_t id, inc;
@@ -141,8 +142,9 @@ struct link_s {
   int in_asm;
   char ctl[CTL_MAX]; /* control frames to write before any data */
   size_t ctl_len;
-  char *wbuf;   /* the batch being written */
-  size_t wdata; /* message bytes in it */
+  char *wbuf;     /* the batch being written */
+  size_t wdata;   /* message bytes in it */
+  net_tls_t *tls; /* NULL on a plain link (net_tls.c) */
 };
 
 struct acoro_net_s {
@@ -159,6 +161,8 @@ struct acoro_net_s {
   size_t busy_limit;
   uint64_t inc;
   int vmajor, vminor;
+  /* TLS on every link when set (both or neither); the caller's. */
+  acoro_tls_ctx_t *tls_server, *tls_client;
   /* NET THREAD ONLY. */
   uv_loop_t loop;
   uv_tcp_t listener;
@@ -244,6 +248,26 @@ void net_kick(link_t *l);
 void net_connect_to(acoro_net_t *n, const char *location, int has_req,
                     uint64_t req);
 void net_on_connection(uv_stream_t *server, int status);
+
+void net_on_written(uv_write_t *req, int status);
+
+/* net_tls.c (NET THREAD): TLS on a link. start: makes the session (closes
+ * the link and returns -1 on failure); in: the socket's bytes, returns the
+ * plaintext count appended at rbuf + rlen (not yet added to rlen), or -1
+ * when the link closed; flush: writes the records OpenSSL has ready when
+ * no write is in flight; seal: replaces a plaintext batch by its records
+ * (-1: closed); ended: the socket ended before TLS was open; closing: the
+ * last bytes of a graceful close (control frames sealed, close_notify) in
+ * a malloc'd *buf. */
+int net_tls_start(link_t *l);
+void net_tls_free(link_t *l);
+int net_tls_is_open(const link_t *l);
+void net_tls_raw_buffer(link_t *l, uv_buf_t *buf);
+ssize_t net_tls_in(link_t *l, const char *raw, size_t n);
+void net_tls_flush(link_t *l);
+int net_tls_seal(link_t *l, char **buf, size_t *len);
+void net_tls_ended(link_t *l, int status);
+int net_tls_closing(link_t *l, char **buf, size_t *len);
 
 /* net_discover.c. start: ENGINE THREAD, before the net thread runs. */
 int net_is_loopback(const char *host);

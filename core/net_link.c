@@ -23,6 +23,7 @@ void net_on_link_closed(uv_handle_t *h) {
   if (l->next)
     l->next->prev = l->prev;
   net_stat_add(n, &n->stats.links, -1);
+  net_tls_free(l);
   free(l->rbuf);
   free(l->asm_buf);
   free(l);
@@ -83,19 +84,27 @@ void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
   l->deadline = net_now() + 2.0; /* for a shutdown that never ends */
   if (graceful && l->state >= L_HELLO) {
     /* Control frames still waiting (a REFUSE behind a write in flight)
-     * go out in a write of their own, which the shutdown waits for. */
-    if (l->ctl_len > 0) {
-      flush_write_t *fw = malloc(sizeof *fw + l->ctl_len);
+     * go out in a write of their own, which the shutdown waits for. On
+     * TLS: sealed, with close_notify, or the alert of a failed handshake. */
+    char *last = l->ctl, *sealed = NULL;
+    size_t last_len = l->ctl_len;
+    if (l->tls && net_tls_closing(l, &sealed, &last_len) == 0)
+      last = sealed;
+    else if (l->tls)
+      last_len = 0;
+    if (last_len > 0) {
+      flush_write_t *fw = malloc(sizeof *fw + last_len);
       uv_buf_t b;
       if (fw != NULL) {
-        memcpy(fw->data, l->ctl, l->ctl_len);
-        b = uv_buf_init(fw->data, (unsigned)l->ctl_len);
+        memcpy(fw->data, last, last_len);
+        b = uv_buf_init(fw->data, (unsigned)last_len);
         fw->req.data = fw;
         if (uv_write(&fw->req, (uv_stream_t *)&l->tcp, &b, 1, on_flushed))
           free(fw);
       }
-      l->ctl_len = 0;
     }
+    free(sealed);
+    l->ctl_len = 0;
     l->sreq.data = l;
     if (uv_shutdown(&l->sreq, (uv_stream_t *)&l->tcp, on_shutdown) == 0) {
       l->shutting = 1;
@@ -119,7 +128,7 @@ void net_ctl_frame(link_t *l, int type, const void *payload, size_t n) {
   l->ctl_len += HDR + n;
 }
 
-static void on_written(uv_write_t *req, int status) {
+void net_on_written(uv_write_t *req, int status) {
   link_t *l = req->data;
   free(l->wbuf);
   l->wbuf = NULL;
@@ -147,12 +156,13 @@ static size_t piece_of(const cmd_t *c) {
  * (perhaps a send to this peer), no rest of a short direct write. A direct
  * write disarms it: it is armed again when the link goes idle (net_kick)
  * or a frame comes in (on_read), so request-reply traffic goes direct while
- * a stream of sends still coalesces into batches on this thread. */
+ * a stream of sends still coalesces into batches on this thread. Never on
+ * a TLS link: a direct write would put plaintext on its socket. */
 static void arm_direct(link_t *l) {
   peer_t *p = l->peer;
   uv_os_fd_t fd;
-  if (p == NULL || l->state != L_UP || l->closing || l->writing ||
-      l->ctl_len > 0 || p->out_head != NULL || p->draw_len > 0 ||
+  if (p == NULL || l->tls != NULL || l->state != L_UP || l->closing ||
+      l->writing || l->ctl_len > 0 || p->out_head != NULL || p->draw_len > 0 ||
       l->net->cmd_head != NULL)
     return;
   if (uv_fileno((const uv_handle_t *)&l->tcp, &fd) == 0)
@@ -172,6 +182,10 @@ void net_kick(link_t *l) {
   size_t raw_len = 0;
   if (l->writing || l->closing || l->state < L_HELLO)
     return;
+  if (l->tls && !net_tls_is_open(l)) {
+    net_tls_flush(l); /* TLS handshake records; HELLO waits in ctl */
+    return;
+  }
   if (p) {
     /* The engine thread writes no more directly (p->dfd) from here until
      * this link is idle again; the rest of a short direct write goes first. */
@@ -200,6 +214,10 @@ void net_kick(link_t *l) {
       break;
   }
   if (total == 0) {
+    if (l->tls) {
+      net_tls_flush(l); /* records OpenSSL made on its own (tickets) */
+      return;
+    }
     /* Idle: the engine thread may write to the socket itself, unless a
      * command (perhaps a send to this peer) waits to be read. */
     if (p) {
@@ -243,6 +261,11 @@ void net_kick(link_t *l) {
       free(c);
     }
   }
+  if (l->tls && net_tls_seal(l, (char **)&w, &off) != 0) {
+    free(w);
+    net_account(n, p, data);
+    return;
+  }
   l->wbuf = (char *)w;
   l->wdata = data;
   l->writing = 1;
@@ -252,7 +275,7 @@ void net_kick(link_t *l) {
   n->stats.bytes_out += off;
   n->stats.writes++;
   uv_mutex_unlock(&n->mu);
-  if (uv_write(&l->wreq, (uv_stream_t *)&l->tcp, &b, 1, on_written) != 0) {
+  if (uv_write(&l->wreq, (uv_stream_t *)&l->tcp, &b, 1, net_on_written) != 0) {
     l->writing = 0;
     l->wbuf = NULL;
     free(w);
@@ -512,6 +535,12 @@ static void on_frame(link_t *l, int type, const unsigned char *p, size_t len) {
       on_hello(l, p);
       return;
     }
+    /* A node that cannot talk to this one says why (TLS against plain):
+     * bounded text, sanitised, only logged. */
+    if (type == F_REFUSE && len <= REFUSE_TEXT_MAX + 1) {
+      on_refuse(l, p, len);
+      return;
+    }
     break;
   case L_PROOF:
     if (type == F_PROOF && len == PROOF_LEN) {
@@ -574,6 +603,10 @@ static void on_frame(link_t *l, int type, const unsigned char *p, size_t len) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   link_t *l = h->data;
   (void)suggested;
+  if (l->tls) {
+    net_tls_raw_buffer(l, buf); /* plaintext goes to rbuf in on_read */
+    return;
+  }
   if (l->rcap - l->rlen < READ_ROOM) {
     size_t cap = l->rcap * 2;
     char *nb;
@@ -595,12 +628,26 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   acoro_net_t *n = l->net;
   size_t off = 0;
   uint64_t frames = 0;
-  (void)buf;
+  ssize_t raw = nread;
   if (nread < 0) {
-    if (nread == UV_EOF)
+    if (l->tls && !net_tls_is_open(l))
+      net_tls_ended(l, (int)nread);
+    else if (nread == UV_EOF)
       net_link_close(l, 2, 0, "connection closed by the peer");
     else
       net_link_close(l, 1, 0, "connection lost: %s", uv_strerror((int)nread));
+    return;
+  }
+  if (l->tls && (nread = net_tls_in(l, buf->base, (size_t)nread)) < 0)
+    return; /* closed: a TLS failure */
+  if (l->tls == NULL && l->state == L_HELLO && l->rlen == 0 && nread >= 2 &&
+      (l->rbuf[0] == 0x16 || l->rbuf[0] == 0x15) && l->rbuf[1] == 0x03) {
+    /* A TLS record (handshake or alert) where a plain HELLO starts with
+     * its length's zero byte: the graceful close lets our HELLO reach the
+     * TLS node, which then knows why. */
+    net_link_close(l, 1, 1,
+                   "refused: the peer uses TLS and this node has no tls "
+                   "configured");
     return;
   }
   l->rlen += (size_t)nread;
@@ -622,14 +669,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     off += 4 + (size_t)flen;
   }
   uv_mutex_lock(&n->mu);
-  n->stats.bytes_in += (uint64_t)nread;
+  n->stats.bytes_in += (uint64_t)raw;
   n->stats.frames_in += frames;
   if (frames > 0)
     arm_direct(l);
   uv_mutex_unlock(&n->mu);
   if (l->closing)
     return;
-  memmove(l->rbuf, l->rbuf + off, l->rlen - off);
+  if (off > 0) /* (rbuf is NULL while a TLS handshake brings no data) */
+    memmove(l->rbuf, l->rbuf + off, l->rlen - off);
   l->rlen -= off;
   if (l->rlen == 0 && l->rcap > 4 * READ_ROOM) {
     free(l->rbuf); /* back to a small buffer after a large frame */
@@ -671,6 +719,8 @@ static void link_start(link_t *l) {
     return;
   }
   l->state = L_HELLO;
+  if (l->net->tls_server && net_tls_start(l) != 0)
+    return;
   rc = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
   if (rc != 0) {
     net_link_close(l, 1, 0, "cannot read: %s", uv_strerror(rc));

@@ -2,7 +2,8 @@
  * go into the read BIO and come out of SSL_read as plaintext in the
  * stream's buffer; SSL_write's records come out of the write BIO and go to
  * the socket. Nothing here blocks: the handshake moves on as bytes arrive.
- * ENGINE THREAD ONLY. */
+ * Streams: ENGINE THREAD ONLY. tls_ssl_new and tls_reason also serve the
+ * peer links of the network thread (net_tls.c). */
 #include "internal.h"
 
 #include <openssl/err.h>
@@ -32,6 +33,19 @@ static void openssl_reason(char *buf, size_t len) {
     snprintf(buf, len, "unknown error");
   else
     ERR_error_string_n(e, buf, len);
+  ERR_clear_error();
+}
+
+/* Why a session failed: the certificate check's verdict when there is one,
+ * else the first queued OpenSSL error (the queue is then cleared). Shared
+ * with the peer links (net_tls.c): ANY THREAD, on that session's thread. */
+void tls_reason(SSL *ssl, char *buf, size_t len) {
+  long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+  if (v != X509_V_OK)
+    snprintf(buf, len, "certificate verify failed: %s",
+             X509_verify_cert_error_string(v));
+  else
+    openssl_reason(buf, len);
   ERR_clear_error();
 }
 
@@ -114,13 +128,7 @@ static int flush(acoro_stream_t *s) {
 static void fail(acoro_stream_t *s, const char *what) {
   tls_t *t = s->tls;
   char why[200];
-  long v = SSL_get_verify_result(t->ssl);
-  if (v != X509_V_OK)
-    snprintf(why, sizeof why, "certificate verify failed: %s",
-             X509_verify_cert_error_string(v));
-  else
-    openssl_reason(why, sizeof why);
-  ERR_clear_error();
+  tls_reason(t->ssl, why, sizeof why);
   snprintf(t->err, sizeof t->err, "TLS %s: %s", what, why);
   t->state = TLS_FAILED;
   stream_read_ended(s, UV_EPROTO);
@@ -252,6 +260,41 @@ static int is_ip_address(const char *name) {
          uv_ip6_addr(name, 0, &a6) == 0;
 }
 
+/* A session of ctx over two memory BIOs (*rbio: the peer's bytes go in;
+ * *wbio: the records to send come out; both owned by the SSL). A client
+ * with a server_name checks the certificate names it: an IP address
+ * against its IP entries, else a DNS name (also sent as SNI). NULL when out
+ * of memory. Shared with the peer links (net_tls.c): ANY THREAD. */
+SSL *tls_ssl_new(acoro_tls_ctx_t *ctx, int server, const char *server_name,
+                 BIO **rbio, BIO **wbio) {
+  SSL *ssl = SSL_new((SSL_CTX *)ctx);
+  BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+  if (ssl == NULL || r == NULL || w == NULL) {
+    BIO_free(r);
+    BIO_free(w);
+    SSL_free(ssl);
+    ERR_clear_error();
+    return NULL;
+  }
+  SSL_set_bio(ssl, r, w);
+  if (server) {
+    SSL_set_accept_state(ssl);
+  } else {
+    SSL_set_connect_state(ssl);
+    if (server_name != NULL && server_name[0] != '\0') {
+      if (is_ip_address(server_name)) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name);
+      } else {
+        SSL_set_tlsext_host_name(ssl, server_name);
+        SSL_set1_host(ssl, server_name);
+      }
+    }
+  }
+  *rbio = r;
+  *wbio = w;
+  return ssl;
+}
+
 int acoro_stream_starttls(acoro_stream_t *s, acoro_tls_ctx_t *ctx, int server,
                           const char *server_name) {
   tls_t *t;
@@ -263,30 +306,10 @@ int acoro_stream_starttls(acoro_stream_t *s, acoro_tls_ctx_t *ctx, int server,
   if (t == NULL)
     return ACORO_ENOMEM;
   t->hwait.cancel = cancel_nothing;
-  t->ssl = SSL_new((SSL_CTX *)ctx);
-  t->rbio = BIO_new(BIO_s_mem());
-  t->wbio = BIO_new(BIO_s_mem());
-  if (t->ssl == NULL || t->rbio == NULL || t->wbio == NULL) {
-    BIO_free(t->rbio);
-    BIO_free(t->wbio);
-    SSL_free(t->ssl);
+  t->ssl = tls_ssl_new(ctx, server, server_name, &t->rbio, &t->wbio);
+  if (t->ssl == NULL) {
     free(t);
-    ERR_clear_error();
     return ACORO_ENOMEM;
-  }
-  SSL_set_bio(t->ssl, t->rbio, t->wbio);
-  if (server) {
-    SSL_set_accept_state(t->ssl);
-  } else {
-    SSL_set_connect_state(t->ssl);
-    if (server_name != NULL && server_name[0] != '\0') {
-      if (is_ip_address(server_name)) {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), server_name);
-      } else {
-        SSL_set_tlsext_host_name(t->ssl, server_name);
-        SSL_set1_host(t->ssl, server_name);
-      }
-    }
   }
   s->tls = t;
   /* Bytes already buffered in plaintext (starttls after some protocol

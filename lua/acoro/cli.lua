@@ -16,6 +16,11 @@ usage: acoro [options] [script [args...]]
                         works too; never give a secret on the command line
   --peer HOST:PORT      a peer to connect to (repeatable; retried until it answers)
   --no-discover         no UDP discovery pings
+  --tls-cert FILE       put every peer link on TLS with this certificate (PEM;
+                        it must name the node's host) ...
+  --tls-key FILE        ... and its key (both needed for TLS) ...
+  --tls-ca FILE         ... verifying peers' certificates against this CA, which
+                        makes them show one too (mutual authentication)
   --        stop handling options
   -         run the script read from standard input
 The script runs as the main coroutine with `arg` set as `lua` does; acoro
@@ -54,11 +59,15 @@ function M.main(argv0, ...)
       code = argv[i + 1]
       if not code then return fail("-e needs an argument\n" .. usage) end
       i = i + 2
-    elseif a == "--listen" or a == "--name" or a == "--secret-file" or a == "--peer" then
+    elseif a == "--listen" or a == "--name" or a == "--secret-file" or a == "--peer"
+        or a == "--tls-cert" or a == "--tls-key" or a == "--tls-ca" then
       local v = argv[i + 1]
       if not v then return fail(a .. " needs an argument\n" .. usage) end
       node_opts = node_opts or { peers = {} }
-      if a == "--listen" then
+      if a:find("^%-%-tls%-") then
+        node_opts.tls = node_opts.tls or {}
+        node_opts.tls[a:sub(7)] = v
+      elseif a == "--listen" then
         local host, port = v:match("^(.*):(%d+)$")
         if not host or host == "" then return fail("--listen needs HOST:PORT, got " .. v) end
         node_opts.host, node_opts.port = host, tonumber(port)
@@ -85,6 +94,9 @@ function M.main(argv0, ...)
     else
       break
     end
+  end
+  if node_opts and node_opts.tls and not (node_opts.tls.cert and node_opts.tls.key) then
+    return fail("--tls-cert and --tls-key go together (TLS needs both)")
   end
   local script = argv[i]
   -- `arg` as lua sets it: the script at 0, its arguments from 1, the

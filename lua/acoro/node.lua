@@ -794,6 +794,7 @@ function M.init(A, net, wire, coro_mt)
     local discover = check_opt(opts, "discover", "boolean")
     local list = check_opt(opts, "peers", "table") or {}
     check_opt(opts, "name", "string")
+    check_opt(opts, "tls", "table")
     if check_opt(opts, "secret", "string") == "" then error("acoro.node: secret is empty", 2) end
     local starts = {}
     for i = 1, #hooks.check do -- the extensions' options, checked before anything starts
@@ -809,10 +810,11 @@ function M.init(A, net, wire, coro_mt)
           " (the first non-loopback interface that is up, else loopback; host= chooses)\n")
       end
     end
-    local location, inc = net.start({
+    local location, inc, code = net.start({
       host = host, port = port, name = opts.name, secret = opts.secret,
-      discover_port = discover ~= false and udp_port or 0,
+      discover_port = discover ~= false and udp_port or 0, tls = opts.tls,
     }, handlers)
+    if code == "ETLS" then error("acoro.node: " .. inc, 2) end
     if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. inc, 2) end
     node, my_inc = { location = location, name = opts.name or location }, inc
     A._location = location

@@ -67,7 +67,15 @@
   XX(net_close_peer_downs_both_sides_once)                                     \
   XX(net_connect_failures_are_reported)                                        \
   XX(net_postauth_malformed_frames_close_only_that_peer)                       \
-  XX(net_discovery_on_loopback_finds_each_other)
+  XX(net_discovery_on_loopback_finds_each_other)                               \
+  XX(net_tls_exchange_keeps_order_round_trips_and_splits)                      \
+  XX(net_tls_bad_certificates_refused_others_unharmed)                         \
+  XX(net_tls_certificate_for_another_name_refused)                             \
+  XX(net_tls_plain_and_tls_nodes_refuse_each_other)                            \
+  XX(net_tls_mutual_client_without_certificate_refused)                        \
+  XX(net_tls_wrong_secret_still_refused)                                       \
+  XX(net_tls_handshake_bytes_and_time_are_limited)                             \
+  XX(net_tls_simultaneous_connect_keeps_one_link)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

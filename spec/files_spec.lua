@@ -313,3 +313,43 @@ say("end", done, why)
     assert.truthy(c3:close():find("dest_path must be a non-empty string, got 5", 1, true))
   end)
 end)
+
+describe("the acoro.fs calls files.lua uses", function()
+  after_each(cleanup)
+
+  it("lstat, chmod, utime, uid, getuid and sha256", function()
+    local acoro = require "acoro"
+    local d = tmpdir()
+    assert(sh(("printf abc > %s/f && ln -s f %s/l"):format(d, d)))
+    local r = {}
+    acoro.run(function()
+      local fs = acoro.fs
+      r.chmod = fs.chmod(d .. "/f", tonumber("640", 8))
+      r.utime = fs.utime(d .. "/f", 1000, 1234567890.5)
+      r.st = fs.stat(d .. "/l")
+      r.lst = fs.lstat(d .. "/l")
+      r.missing = { fs.lstat(d .. "/none") }
+      r.uid = fs.getuid()
+      local h = fs.sha256()
+      local f = fs.open(d .. "/f")
+      h:update(f:read("a"))
+      f:close()
+      r.hex = h:hex()
+      r.again = { pcall(h.hex, h) }
+      r.badmode = { pcall(fs.chmod, d .. "/f", -1) }
+    end)
+    assert.is_true(r.chmod)
+    assert.is_true(r.utime)
+    assert.equal("file", r.st.type)
+    assert.equal(tonumber("640", 8), r.st.mode)
+    assert.is_true(math.abs(r.st.mtime - 1234567890.5) < 1e-3)
+    assert.equal("link", r.lst.type)
+    assert.same({ nil, "ENOENT: no such file or directory", "ENOENT" }, r.missing)
+    assert.equal(tonumber(read("id -u")), r.uid)
+    assert.equal(r.uid, r.st.uid)
+    assert.equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", r.hex)
+    assert.is_false(r.again[1])
+    assert.truthy(r.again[2]:find("the digest is finished", 1, true))
+    assert.is_false(r.badmode[1])
+  end)
+end)

@@ -110,7 +110,9 @@ function M.init(A, D)
       if comp == ".." then return nil, ESCAPES end
       if comp ~= "." then parts[#parts + 1] = comp end
     end
-    if name == "" or name == "." or name == ".." or name:find("/", 1, true) then
+    -- (a name like our temporary files' could clobber a transfer under way)
+    if name == "" or name == "." or name == ".." or name:find("/", 1, true)
+      or name:find("%.acoro%-part$") then
       return nil, "bad file name: " .. name
     end
     return parts
@@ -255,7 +257,8 @@ function M.init(A, D)
       if st.type == "link" then return D.answer(peer, req, ESCAPES .. " (symbolic link " .. name .. ")") end
       if st.type ~= "file" then return D.answer(peer, req, "exists (not a regular file)") end
       if st.size == size and math.abs(st.mtime - mtime) < 1e-3 then
-        local h = hash_file(final, A.now() + math.max(timeout, DEFAULT_TIMEOUT))
+        -- within the sender's wait for this answer (it allows 50 MB/s)
+        local h = hash_file(final, A.now() + timeout + size / 50e6)
         if h == hash then return D.answer(peer, req, "identical") end
       end
       if not overwrite then return D.answer(peer, req, "exists") end
@@ -499,7 +502,7 @@ function M.init(A, D)
       local asked, ans = D.ask(peer, function(req)
         return { OP_BEGIN, req, skey, dir, name, st.size, st.mtime, bit.band(st.mode, MODE_MASK),
           opts.overwrite == true, hash, timeout }
-      end, timeout)
+      end, timeout + st.size / 50e6) -- time to hash a file already there too
       if not asked then return nil, ans end
       if ans == "identical" then return true end
       if type(ans) ~= "table" or ans[1] ~= true or type(ans[2]) ~= "number" then

@@ -416,9 +416,10 @@ function M.init(A, D)
     end
     return function()
       local r = root and root:gsub("(.)/+$", "%1")
+      -- dest_path is made when first needed (a node that never receives a
+      -- file touches no disk for it); a bad one is logged then
       cfg = { root = r or default_root(), default = root == nil, max = max }
       ready = nil
-      spawn_daemon(prepare) -- a bad dest_path is logged at start
     end
   end)
 

@@ -337,9 +337,9 @@ function M.init(A, D)
     if gone[m[2]] and gone[m[2]].peer == peer then gone[m[2]] = nil end
   end)
 
-  D.on_op(OP_ACK, function(_, m)
+  D.on_op(OP_ACK, function(peer, m)
     local s = sends[m[2]]
-    if not s then return end
+    if not s or s.peer ~= peer then return end
     if m[3] == false then
       s.failed = type(m[4]) == "string" and m[4] or "refused"
     elseif type(m[3]) == "number" and m[3] > s.acked then

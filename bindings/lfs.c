@@ -7,12 +7,15 @@
 
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <openssl/evp.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define FILE_MT "acoro.file"
 #define FSOP_MT "acoro.fsop"
+#define SHA256_MT "acoro.sha256"
 
 /* What an operation's result means to Lua. */
 enum { K_OPEN = 1, K_STAT, K_DONE, K_NAMES, K_FILL, K_COUNT };
@@ -118,7 +121,9 @@ static int fs_open(lua_State *L) {
 static int path_op(lua_State *L, int kind, int rkind) {
   const char *path = luaL_checkstring(L, 1);
   const char *path2 = kind == ACORO_FS_RENAME ? luaL_checkstring(L, 2) : NULL;
-  int mode = kind == ACORO_FS_MKDIR ? (int)luaL_optinteger(L, 2, 0777) : 0;
+  int mode = kind == ACORO_FS_MKDIR   ? (int)luaL_optinteger(L, 2, 0777)
+             : kind == ACORO_FS_CHMOD ? (int)luaL_checkinteger(L, 2)
+                                      : 0;
   acoro_fsop_t *op = NULL;
   int rc = acoro_fs_start(engine_of(L), kind, path, path2, 0, mode, &op);
   return started(L, rc, op, rkind);
@@ -135,6 +140,88 @@ static int fs_mkdir(lua_State *L) { return path_op(L, ACORO_FS_MKDIR, K_DONE); }
 static int fs_rmdir(lua_State *L) { return path_op(L, ACORO_FS_RMDIR, K_DONE); }
 static int fs_readdir(lua_State *L) {
   return path_op(L, ACORO_FS_SCANDIR, K_NAMES);
+}
+static int fs_lstat(lua_State *L) { return path_op(L, ACORO_FS_LSTAT, K_STAT); }
+static int fs_chmod(lua_State *L) { return path_op(L, ACORO_FS_CHMOD, K_DONE); }
+
+/* core.fs.utime(path, atime, mtime) -> op */
+static int fs_utime(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  double atime = luaL_checknumber(L, 2), mtime = luaL_checknumber(L, 3);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_fs_utime(engine_of(L), path, atime, mtime, &op);
+  return started(L, rc, op, K_DONE);
+}
+
+/* core.fs.getuid() -> this process's real user id (owner checks). */
+static int fs_getuid(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)getuid());
+  return 1;
+}
+
+/* SHA-256 (OpenSSL) fed piecewise: core.fs.sha256() -> h; h:update(s);
+ * h:hex() -> 64 hex digits (once: the context is freed then). Hashing runs
+ * on the calling (engine) thread: callers feed it a chunk at a time. */
+typedef struct {
+  EVP_MD_CTX *ctx; /* NULL once finished */
+} sha_box_t;
+
+static int fs_sha256(lua_State *L) {
+  sha_box_t *b = lua_newuserdata(L, sizeof *b);
+  b->ctx = NULL;
+  luaL_getmetatable(L, SHA256_MT);
+  lua_setmetatable(L, -2);
+  b->ctx = EVP_MD_CTX_new();
+  if (b->ctx == NULL)
+    return nomem(L);
+  if (EVP_DigestInit_ex(b->ctx, EVP_sha256(), NULL) != 1)
+    return luaL_error(L, "acoro: sha256: cannot start the digest");
+  return 1;
+}
+
+static EVP_MD_CTX *check_sha(lua_State *L) {
+  sha_box_t *b = luaL_checkudata(L, 1, SHA256_MT);
+  if (b->ctx == NULL)
+    luaL_error(L, "acoro: sha256: the digest is finished");
+  return b->ctx;
+}
+
+static int sha_update(lua_State *L) {
+  size_t n;
+  EVP_MD_CTX *ctx = check_sha(L);
+  const char *s = luaL_checklstring(L, 2, &n);
+  if (EVP_DigestUpdate(ctx, s, n) != 1)
+    return luaL_error(L, "acoro: sha256: update failed");
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int sha_hex(lua_State *L) {
+  static const char digits[] = "0123456789abcdef";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  char hex[2 * EVP_MAX_MD_SIZE];
+  unsigned int n = 0, i;
+  sha_box_t *b = luaL_checkudata(L, 1, SHA256_MT);
+  int ok;
+  check_sha(L);
+  ok = EVP_DigestFinal_ex(b->ctx, md, &n);
+  EVP_MD_CTX_free(b->ctx);
+  b->ctx = NULL;
+  if (ok != 1)
+    return luaL_error(L, "acoro: sha256: final failed");
+  for (i = 0; i < n; i++) {
+    hex[2 * i] = digits[md[i] >> 4];
+    hex[2 * i + 1] = digits[md[i] & 15];
+  }
+  lua_pushlstring(L, hex, 2 * n);
+  return 1;
+}
+
+static int sha_gc(lua_State *L) {
+  sha_box_t *b = luaL_checkudata(L, 1, SHA256_MT);
+  EVP_MD_CTX_free(b->ctx);
+  b->ctx = NULL;
+  return 0;
 }
 
 /* core.fs.from_fd(fd) -> file: stdin redirected from a regular file. */
@@ -219,7 +306,7 @@ static int op_result(lua_State *L) {
   case K_STAT: {
     acoro_fs_stat_t st;
     acoro_fsop_stat(op, &st);
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
     lua_pushnumber(L, (lua_Number)st.size);
     lua_setfield(L, -2, "size");
     lua_pushnumber(L, st.mtime);
@@ -234,6 +321,8 @@ static int op_result(lua_State *L) {
     lua_setfield(L, -2, "nlink");
     lua_pushstring(L, type_name(st.mode));
     lua_setfield(L, -2, "type");
+    lua_pushnumber(L, (lua_Number)st.uid);
+    lua_setfield(L, -2, "uid");
     return 1;
   }
   case K_NAMES: {
@@ -390,9 +479,16 @@ static const luaL_Reg op_methods[] = {
     {"_wait", op_wait}, {"_result", op_result}, {NULL, NULL}};
 
 static const luaL_Reg fs_funcs[] = {
-    {"open", fs_open},       {"stat", fs_stat},       {"unlink", fs_unlink},
-    {"rename", fs_rename},   {"mkdir", fs_mkdir},     {"rmdir", fs_rmdir},
-    {"readdir", fs_readdir}, {"from_fd", fs_from_fd}, {NULL, NULL}};
+    {"open", fs_open},       {"stat", fs_stat},
+    {"unlink", fs_unlink},   {"rename", fs_rename},
+    {"mkdir", fs_mkdir},     {"rmdir", fs_rmdir},
+    {"readdir", fs_readdir}, {"from_fd", fs_from_fd},
+    {"lstat", fs_lstat},     {"chmod", fs_chmod},
+    {"utime", fs_utime},     {"getuid", fs_getuid},
+    {"sha256", fs_sha256},   {NULL, NULL}};
+
+static const luaL_Reg sha_methods[] = {
+    {"update", sha_update}, {"hex", sha_hex}, {NULL, NULL}};
 
 void lfs_open(lua_State *L, acoro_engine_t *e) {
   const luaL_Reg *f;
@@ -402,6 +498,7 @@ void lfs_open(lua_State *L, acoro_engine_t *e) {
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
   lio_metatable(L, e, FSOP_MT, op_methods, op_gc);
+  lio_metatable(L, e, SHA256_MT, sha_methods, sha_gc);
   lua_newtable(L);
   for (f = fs_funcs; f->name != NULL; f++) {
     lua_pushlightuserdata(L, e);

@@ -404,6 +404,7 @@ typedef struct acoro_fs_stat_s {
   int64_t size, nlink;
   int mode; /* st_mode: type and permission bits */
   double mtime, atime, ctime;
+  int64_t uid; /* the owner's user id */
 } acoro_fs_stat_t;
 enum {
   ACORO_FS_OPEN = 1,
@@ -412,12 +413,17 @@ enum {
   ACORO_FS_RENAME,
   ACORO_FS_MKDIR,
   ACORO_FS_RMDIR,
-  ACORO_FS_SCANDIR
+  ACORO_FS_SCANDIR,
+  ACORO_FS_LSTAT, /* as STAT, of a symbolic link itself */
+  ACORO_FS_CHMOD  /* mode: the permission bits */
 };
-/* flags: open(2)'s (UV_FS_O_*) for OPEN; mode: for OPEN and MKDIR. */
+/* flags: open(2)'s (UV_FS_O_*) for OPEN; mode: for OPEN, MKDIR and CHMOD. */
 ACORO_API int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
                              const char *path2, int flags, int mode,
                              acoro_fsop_t **out);
+/* Sets a path's access and modification times (seconds since the epoch). */
+ACORO_API int acoro_fs_utime(acoro_engine_t *e, const char *path, double atime,
+                             double mtime, acoro_fsop_t **out);
 ACORO_API int acoro_fsop_wait(acoro_co_t *co, acoro_fsop_t *op, double timeout);
 ACORO_API int acoro_fsop_done(const acoro_fsop_t *op);
 ACORO_API int64_t acoro_fsop_result(const acoro_fsop_t *op);

@@ -13,7 +13,9 @@
 /* A read asks the pool for at least this much. */
 #define FILE_CHUNK (256 * 1024)
 
-enum { OP_READ = 100, OP_WRITE, OP_SEEK, OP_CLOSE };
+/* File operations; OP_UTIME is a path operation (acoro_fs_utime) that
+ * needs doubles acoro_fs_start does not take. */
+enum { OP_READ = 100, OP_WRITE, OP_SEEK, OP_CLOSE, OP_UTIME };
 
 /* OWNERSHIP: an operation has two references: the host's (until
  * acoro_fsop_release) and the engine's (while it is queued or in libuv,
@@ -462,7 +464,8 @@ void file_close_all(acoro_engine_t *e) {
 static void on_path_op(uv_fs_t *req) {
   acoro_fsop_t *op = req->data;
   op->result = req->result;
-  if (op->kind == ACORO_FS_STAT && req->result >= 0)
+  if ((op->kind == ACORO_FS_STAT || op->kind == ACORO_FS_LSTAT) &&
+      req->result >= 0)
     op->st = req->statbuf;
   if (op->kind == ACORO_FS_OPEN && req->result >= 0) {
     uv_file fd = (uv_file)req->result;
@@ -524,9 +527,36 @@ int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
   case ACORO_FS_SCANDIR:
     rc = uv_fs_scandir(loop, &op->req, path, 0, on_path_op);
     break;
+  case ACORO_FS_LSTAT:
+    rc = uv_fs_lstat(loop, &op->req, path, on_path_op);
+    break;
+  case ACORO_FS_CHMOD:
+    rc = uv_fs_chmod(loop, &op->req, path, mode, on_path_op);
+    break;
   default:
     rc = ACORO_EINVAL;
   }
+  if (rc != 0) {
+    free(op);
+    return rc;
+  }
+  op->has_req = 1;
+  op->started = 1;
+  pool_note_use();
+  *out = op;
+  return 0;
+}
+
+int acoro_fs_utime(acoro_engine_t *e, const char *path, double atime,
+                   double mtime, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  int rc;
+  if (path == NULL)
+    return ACORO_EINVAL;
+  op = op_new(e, OP_UTIME);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  rc = uv_fs_utime(&e->loop, &op->req, path, atime, mtime, on_path_op);
   if (rc != 0) {
     free(op);
     return rc;
@@ -550,7 +580,8 @@ int acoro_fsop_done(const acoro_fsop_t *op) { return op->done; }
 int64_t acoro_fsop_result(const acoro_fsop_t *op) { return op->result; }
 
 int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st) {
-  if (!op->done || op->kind != ACORO_FS_STAT || op->result < 0)
+  if (!op->done || (op->kind != ACORO_FS_STAT && op->kind != ACORO_FS_LSTAT) ||
+      op->result < 0)
     return ACORO_EINVAL;
   st->size = (int64_t)op->st.st_size;
   st->mode = (int)op->st.st_mode;
@@ -558,6 +589,7 @@ int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st) {
   st->atime = (double)op->st.st_atim.tv_sec + op->st.st_atim.tv_nsec * 1e-9;
   st->ctime = (double)op->st.st_ctim.tv_sec + op->st.st_ctim.tv_nsec * 1e-9;
   st->nlink = (int64_t)op->st.st_nlink;
+  st->uid = (int64_t)op->st.st_uid;
   return 0;
 }
 

@@ -21,6 +21,9 @@ usage: acoro [options] [script [args...]]
   --tls-key FILE        ... and its key (both needed for TLS) ...
   --tls-ca FILE         ... verifying peers' certificates against this CA, which
                         makes them show one too (mutual authentication)
+  --dest-path DIR       where files sent by peers go (default: acoro-UID in
+                        the temp dir)
+  --max-file-size BYTES the largest file a peer may send (default: no limit)
   --        stop handling options
   -         run the script read from standard input
 The script runs as the main coroutine with `arg` set as `lua` does; acoro
@@ -80,6 +83,18 @@ function M.main(argv0, ...)
         if not f then return fail("--secret-file: " .. err) end
         node_opts.secret = f:read("*a"):gsub("\r?\n$", "")
         f:close()
+      end
+      i = i + 2
+    elseif a == "--dest-path" or a == "--max-file-size" then
+      local v = argv[i + 1]
+      if not v then return fail(a .. " needs an argument\n" .. usage) end
+      node_opts = node_opts or { peers = {} }
+      if a == "--dest-path" then
+        node_opts.dest_path = v
+      else
+        local n = v:match("^%d+$") and tonumber(v)
+        if not n then return fail("--max-file-size needs a number of bytes, got " .. v) end
+        node_opts.max_file_size = n
       end
       i = i + 2
     elseif a == "--no-discover" then

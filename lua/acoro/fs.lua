@@ -79,6 +79,38 @@ function fs.stat(path, timeout)
   return finish(deadline, cfs.stat(path))
 end
 
+-- acoro.fs.lstat(path [, timeout]): as stat, of a symbolic link itself
+-- (type "link").
+function fs.lstat(path, timeout)
+  check("fs.lstat")
+  check_path(path, "fs.lstat")
+  local deadline = deadline_of(timeout, "fs.lstat")
+  return finish(deadline, cfs.lstat(path))
+end
+
+-- acoro.fs.chmod(path, mode [, timeout]); mode a number, e.g. tonumber("644", 8).
+function fs.chmod(path, mode, timeout)
+  check("fs.chmod")
+  check_path(path, "fs.chmod")
+  if type(mode) ~= "number" or mode < 0 or mode > 4095 then
+    error("acoro: fs.chmod: mode must be a number in 0..07777, got " .. tostring(mode), 2)
+  end
+  local deadline = deadline_of(timeout, "fs.chmod")
+  return finish(deadline, cfs.chmod(path, mode))
+end
+
+-- acoro.fs.utime(path, atime, mtime [, timeout]): times in seconds since
+-- the epoch (fractions kept as far as the file system does).
+function fs.utime(path, atime, mtime, timeout)
+  check("fs.utime")
+  check_path(path, "fs.utime")
+  if type(atime) ~= "number" or type(mtime) ~= "number" then
+    error("acoro: fs.utime: atime and mtime must be numbers", 2)
+  end
+  local deadline = deadline_of(timeout, "fs.utime")
+  return finish(deadline, cfs.utime(path, atime, mtime))
+end
+
 function fs.unlink(path, timeout)
   check("fs.unlink")
   check_path(path, "fs.unlink")
@@ -302,6 +334,12 @@ end
 function fs._from_fd(fd)
   return cfs.from_fd(fd)
 end
+
+-- acoro.fs.sha256() -> h: h:update(s) (returns h), h:hex() once at the end.
+function fs.sha256() return cfs.sha256() end
+
+-- This process's real user id.
+function fs.getuid() return cfs.getuid() end
 
 function fs.is_file(x)
   return getmetatable(x) == file_mt

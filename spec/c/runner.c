@@ -38,6 +38,7 @@
   XX(file_write_seek_read_back)                                                \
   XX(fs_ops_released_before_done)                                              \
   XX(file_outlives_engine_free)                                                \
+  XX(fs_lstat_chmod_utime)                                                     \
   XX(work_released_before_done)                                                \
   XX(pool_size_is_fixed_once_used)                                             \
   XX(wire_check_accepts_every_kind)                                            \

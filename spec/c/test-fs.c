@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -99,6 +100,51 @@ TEST(fs_ops_released_before_done) {
   acoro_fsop_release(op);
   ASSERT_EQ(acoro_fs_start(e, ACORO_FS_SCANDIR, "/", NULL, 0, 0, &op), 0);
   acoro_fsop_release(op);
+  acoro_engine_free(e);
+}
+
+/* lstat sees a symbolic link itself (stat follows it); chmod and utime
+ * change what stat reports; uid is the owner's. */
+TEST(fs_lstat_chmod_utime) {
+  acoro_engine_t *e = test_engine();
+  char dir[] = "/tmp/acoro-test-fs-XXXXXX", file[64], link[64];
+  acoro_fsop_t *op = NULL;
+  acoro_fs_stat_t st;
+  FILE *fp;
+  ASSERT_TRUE(mkdtemp(dir) != NULL);
+  snprintf(file, sizeof file, "%s/f", dir);
+  snprintf(link, sizeof link, "%s/l", dir);
+  fp = fopen(file, "w");
+  ASSERT_TRUE(fp != NULL);
+  fclose(fp);
+  ASSERT_EQ(symlink("f", link), 0);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_CHMOD, file, NULL, 0, 0640, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_fs_utime(e, file, 1000.0, 1234567890.5, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_STAT, link, NULL, 0, 0, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  ASSERT_EQ(acoro_fsop_stat(op, &st), 0);
+  ASSERT_EQ(st.mode & 07777, 0640);
+  ASSERT_TRUE(S_ISREG(st.mode));
+  ASSERT_TRUE(st.mtime > 1234567890.49 && st.mtime < 1234567890.51);
+  ASSERT_EQ(st.uid, (int64_t)getuid());
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_LSTAT, link, NULL, 0, 0, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  ASSERT_EQ(acoro_fsop_stat(op, &st), 0);
+  ASSERT_TRUE(S_ISLNK(st.mode));
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_LSTAT, "/nonexistent/acoro/x", NULL, 0,
+                           0, &op),
+            0);
+  ASSERT_EQ(run_op(e, op), UV_ENOENT);
+  acoro_fsop_release(op);
+  ASSERT_EQ(unlink(link), 0);
+  ASSERT_EQ(unlink(file), 0);
+  ASSERT_EQ(rmdir(dir), 0);
   acoro_engine_free(e);
 }
 

@@ -1,0 +1,556 @@
+-- acoro.files: files between nodes (issue 6 point 9). acoro.send_file
+-- streams a regular file to a peer's dest_path in chunks over the node's
+-- links (paced by the busy limit and by the receiver's acknowledgements);
+-- acoro.del_file removes one there. Built over node.lua's extension table
+-- (D) and acoro.fs (every disk call on libuv's thread pool).
+--
+-- Protocol (operations M.OP.file + 0..5; S = sender, R = receiver):
+--   S->R {BEGIN, req, skey, dir, name, size, mtime, mode, overwrite, sha256,
+--         timeout}: R checks the path, max_file_size and what is there, then
+--         answers (D.answer) {true, tid} | "identical" | an error string.
+--   S->R {DATA, tid, bytes}: in order (one link keeps its order).
+--   R->S {ACK, skey, bytes written | false, why}: after each write, or once
+--         with false when R gave the transfer up.
+--   S->R {END, req, tid}: R checks size and hash, sets mode and mtime,
+--         renames the temporary file into place and answers true | error.
+--   S->R {ABORT, tid}: S gave up; R removes its temporary file.
+--   S->R {DEL, req, dir, name}: answered true | error.
+-- R writes into a temporary file in the destination directory (".NAME.PORT-
+-- TID.acoro-part") and renames it only once it is complete and verified, so
+-- a failed transfer leaves no partial file.
+local M = {}
+
+local bit = require "bit"
+
+local CHUNK = 256 * 1024   -- bytes per DATA message
+local WINDOW = 8           -- chunks S may have unacknowledged (2 MB)
+local DEFAULT_TIMEOUT = 60 -- seconds without progress before "timeout"
+local MODE_MASK = tonumber("755", 8)
+
+function M.init(A, D)
+  local fs = A.fs
+  local base = D.OP.file
+  local OP_BEGIN, OP_DATA, OP_ACK, OP_END, OP_ABORT, OP_DEL =
+    base, base + 1, base + 2, base + 3, base + 4, base + 5
+
+  local cfg           -- {root=, default=, max=} of the running node, or nil
+  local ready         -- {done=, err=, waiters={}}: dest_path prepared (once per node)
+  local sends = {}    -- skey -> {peer=, waiter=, acked=, failed=}: our outgoing transfers
+  local recvs = {}    -- tid -> receiving transfer (see begin_transfer)
+  local gone = {}     -- tid -> {peer=, why=}: given up before the sender's END came
+  local next_key = 0
+
+  local function log(...)
+    io.stderr:write("acoro: files: ", table.concat({ ... }), "\n")
+  end
+
+  ----------------------------------------------------------------------------
+  -- dest_path and containment.
+
+  local function default_root()
+    local tmp = os.getenv("TMPDIR")
+    if tmp == nil or tmp == "" then tmp = "/tmp" end
+    return (tmp:gsub("/+$", "")) .. "/acoro-" .. tostring(fs.getuid())
+  end
+
+  -- Creates the missing directories of an absolute or relative path.
+  local function mkdirs(path, mode)
+    local st = fs.lstat(path)
+    if st then return st end
+    local parent = path:match("^(.+)/[^/]+$")
+    if parent and parent ~= "" then mkdirs(parent, mode) end
+    local ok, err, code = fs.mkdir(path, mode)
+    if not ok and code ~= "EEXIST" then return nil, err end
+    return fs.lstat(path)
+  end
+
+  -- Makes sure dest_path is there: the default one (a per-user directory in
+  -- the shared temp dir) is created 0700 and must be a real directory owned
+  -- by us (another user could have made it first, or a symlink elsewhere);
+  -- a given one is created if missing and must be a directory. Runs once per
+  -- node (again after a failure: the user may have fixed it); callers wait
+  -- for the one under way. Returns true | nil, err.
+  local function prepare()
+    if ready and ready.done and ready.err then ready = nil end
+    if ready then
+      local r, me = ready, A._running()
+      r.waiters[me] = true
+      D.wait_until(function() return r.done end, A.now() + DEFAULT_TIMEOUT)
+      r.waiters[me] = nil
+      if not r.done then return nil, "dest_path: timeout" end
+      return r.err == nil or nil, r.err
+    end
+    local r = { waiters = {} }
+    ready = r
+    local err
+    local st, why = mkdirs(cfg.root, tonumber("700", 8))
+    if not st then
+      err = "dest_path " .. cfg.root .. ": " .. tostring(why)
+    elseif cfg.default and (st.type ~= "directory" or st.uid ~= fs.getuid()) then
+      err = "dest_path " .. cfg.root .. " is not a directory owned by this user"
+    elseif not cfg.default then
+      local st2 = fs.stat(cfg.root)
+      if not st2 or st2.type ~= "directory" then err = "dest_path " .. cfg.root .. " is not a directory" end
+    end
+    r.err, r.done = err, true
+    for co in pairs(r.waiters) do A._wake(co) end
+    if err then log(err) end
+    return err == nil or nil, err
+  end
+
+  -- dir (relative, "/"-separated) and name -> their components, or nil, err.
+  -- Neither may be absolute, hold "..", or a NUL byte (C would cut the path
+  -- there); name is one component.
+  local ESCAPES = "path escapes dest_path"
+  local function split(dir, name)
+    if dir:find("\0", 1, true) or name:find("\0", 1, true) then return nil, "bad path (NUL byte)" end
+    if dir:sub(1, 1) == "/" then return nil, ESCAPES end
+    local parts = {}
+    for comp in dir:gmatch("[^/]+") do
+      if comp == ".." then return nil, ESCAPES end
+      if comp ~= "." then parts[#parts + 1] = comp end
+    end
+    -- (a name like our temporary files' could clobber a transfer under way)
+    if name == "" or name == "." or name == ".." or name:find("/", 1, true)
+      or name:find("%.acoro%-part$") then
+      return nil, "bad file name: " .. name
+    end
+    return parts
+  end
+
+  -- Walks from dest_path down the parts, never following a symbolic link
+  -- (one in the way is refused: it could lead out of dest_path) and
+  -- creating missing directories when `create`. Returns the directory's
+  -- path and the list of the paths walked, or nil, err.
+  local function walk(parts, create)
+    local path, walked = cfg.root, {}
+    for i = 1, #parts do
+      path = path .. "/" .. parts[i]
+      local st, err, code = fs.lstat(path)
+      if not st and code == "ENOENT" and create then
+        local ok, err2, code2 = fs.mkdir(path, MODE_MASK)
+        if not ok and code2 ~= "EEXIST" then return nil, err2 end
+        st, err = fs.lstat(path)
+      end
+      if not st then return nil, code == "ENOENT" and "no such file" or err end
+      if st.type == "link" then return nil, ESCAPES .. " (symbolic link " .. table.concat(parts, "/", 1, i) .. ")" end
+      if st.type ~= "directory" then return nil, "not a directory: " .. table.concat(parts, "/", 1, i) end
+      walked[#walked + 1] = path
+    end
+    return path, walked
+  end
+
+  -- SHA-256 of a file, read a chunk at a time: hex | nil, err.
+  local function hash_file(path, deadline)
+    local f, err = fs.open(path, "rb")
+    if not f then return nil, err end
+    local h = fs.sha256()
+    local ok, why = pcall(function()
+      while true do
+        local s, e = f:read(CHUNK, deadline and math.max(0, deadline - A.now()))
+        if s == nil then return e end
+        h:update(s)
+      end
+    end)
+    f:close()
+    if not ok then error(why, 0) end
+    if why ~= nil then return nil, why end
+    return h:hex()
+  end
+
+  ----------------------------------------------------------------------------
+  -- Receiving.
+
+  local function send_ack(t, written, why)
+    if D.peer(t.peer) then D.send_peer(t.peer, D.encode({ OP_ACK, t.skey, written, why })) end
+  end
+
+  -- Gives a receiving transfer up (the writer coroutine cleans up).
+  local function fail(t, why)
+    if t.failed then return end
+    t.failed = why
+    A._wake(t.writer)
+  end
+
+  -- The writer: one daemon coroutine per receiving transfer. It writes the
+  -- queued chunks in order, acknowledges each, and at END verifies, sets
+  -- mode and mtime, and renames. Whatever ends it, the temporary file goes
+  -- unless it was renamed. A transfer idle (nothing new from the sender)
+  -- for longer than the sender's timeout plus 10 s is given up.
+  local function writer(t)
+    local ok, err = pcall(function()
+      while not t.failed do
+        local idle = A.now() + t.idle
+        D.wait_until(function() return t.failed or t.queue[t.qhead] or t.end_req end, idle)
+        if t.failed then break end
+        local chunk = t.queue[t.qhead]
+        if chunk then
+          t.queue[t.qhead], t.qhead = nil, t.qhead + 1
+          t.queued = t.queued - #chunk
+          local w, why = t.file:write(chunk, t.idle)
+          if not w then return fail(t, "write failed: " .. tostring(why)) end
+          t.sha:update(chunk)
+          t.written = t.written + #chunk
+          send_ack(t, t.written)
+        elseif t.end_req then
+          if t.written ~= t.size then return fail(t, ("size mismatch: %d bytes of %d"):format(t.written, t.size)) end
+          if t.sha:hex() ~= t.hash then return fail(t, "hash mismatch (did the file change while it was sent?)") end
+          local c, why = t.file:close(t.idle)
+          t.file = nil
+          if not c then return fail(t, "close failed: " .. tostring(why)) end
+          local m = fs.chmod(t.tmp, t.mode)
+          local u = fs.utime(t.tmp, os.time(), t.mtime)
+          if not (m and u) then return fail(t, "cannot set mode or modification time") end
+          if not t.overwrite and fs.lstat(t.final) then return fail(t, "exists") end
+          local r, why2 = fs.rename(t.tmp, t.final)
+          if not r then return fail(t, "rename failed: " .. tostring(why2)) end
+          t.renamed = true
+          recvs[t.tid] = nil
+          D.answer(t.peer, t.end_req, true)
+          return
+        else
+          return fail(t, "timeout (nothing from the sender)")
+        end
+      end
+    end)
+    if not ok then fail(t, tostring(err)) end
+    if not t.renamed then
+      -- t stays in recvs while this waits for the disk: an END coming now
+      -- finds it (t.end_req) and gets the reason
+      if t.file then pcall(t.file.close, t.file) end
+      fs.unlink(t.tmp)
+      recvs[t.tid] = nil
+      if t.end_req then
+        D.answer(t.peer, t.end_req, t.failed)
+      elseif D.peer(t.peer) then -- its END or ABORT may be on the way: keep why
+        gone[t.tid] = { peer = t.peer, why = t.failed }
+        send_ack(t, false, t.failed)
+      end
+    end
+  end
+
+  local function valid_begin(m)
+    return type(m[2]) == "number" and type(m[3]) == "number" and type(m[4]) == "string"
+      and type(m[5]) == "string" and type(m[6]) == "number" and m[6] >= 0 and m[6] % 1 == 0
+      and type(m[7]) == "number" and type(m[8]) == "number" and type(m[9]) == "boolean"
+      and type(m[10]) == "string" and #m[10] == 64 and type(m[11]) == "number"
+  end
+
+  -- BEGIN: checks everything before the first byte comes, in a daemon
+  -- coroutine (the handler may not wait for the disk). Answers with the
+  -- transfer's id, "identical", or why not.
+  local function begin_transfer(peer, m)
+    local req, skey, dir, name, size, mtime, mode, overwrite, hash, timeout = unpack(m, 2, 11)
+    local prepared, perr = prepare()
+    if not prepared then return D.answer(peer, req, perr) end
+    if cfg.max and size > cfg.max then
+      return D.answer(peer, req, ("too large: %d > max_file_size %d"):format(size, cfg.max))
+    end
+    local parts, err = split(dir, name)
+    if not parts then return D.answer(peer, req, err) end
+    local dpath
+    dpath, err = walk(parts, true)
+    if not dpath then return D.answer(peer, req, err) end
+    local final = dpath .. "/" .. name
+    local st = fs.lstat(final)
+    if st then
+      if st.type == "link" then return D.answer(peer, req, ESCAPES .. " (symbolic link " .. name .. ")") end
+      if st.type ~= "file" then return D.answer(peer, req, "exists (not a regular file)") end
+      if st.size == size and math.abs(st.mtime - mtime) < 1e-3 then
+        -- within the sender's wait for this answer (it allows 50 MB/s)
+        local h = hash_file(final, A.now() + timeout + size / 50e6)
+        if h == hash then return D.answer(peer, req, "identical") end
+      end
+      if not overwrite then return D.answer(peer, req, "exists") end
+    end
+    if not D.peer(peer) then return end
+    next_key = next_key + 1
+    local tid = next_key
+    local port = (D.node() or { location = "" }).location:match(":(%d+)$") or "0"
+    local tmp = ("%s/.%s.%s-%d.acoro-part"):format(dpath, name:sub(1, 200), port, tid)
+    local f, why = fs.open(tmp, "wb")
+    if not f then return D.answer(peer, req, "cannot create a temporary file: " .. tostring(why)) end
+    local t = {
+      tid = tid, peer = peer, skey = skey, tmp = tmp, final = final, size = size,
+      mtime = mtime, mode = bit.band(mode, MODE_MASK), hash = hash, overwrite = overwrite,
+      idle = timeout + 10, file = f, sha = fs.sha256(), queue = {}, qhead = 1, qtail = 0,
+      queued = 0, received = 0, written = 0,
+    }
+    t.writer = A._running()
+    recvs[tid] = t
+    if not D.peer(peer) then fail(t, "unreachable") end
+    D.answer(peer, req, { true, tid })
+    writer(t)
+  end
+
+  local function spawn_daemon(fn, ...)
+    local co = A.spawn(fn, ...)
+    co:set_daemon(true)
+    return co
+  end
+
+  D.on_op(OP_BEGIN, function(peer, m)
+    if not cfg then return D.bad(peer, "BEGIN (files): no node options") end
+    if not valid_begin(m) then return D.bad(peer, "bad BEGIN (files)") end
+    spawn_daemon(function()
+      local ok, err = pcall(begin_transfer, peer, m)
+      if not ok then -- a bug: say it here and to the sender
+        log("receiving ", m[5], ": ", tostring(err))
+        D.answer(peer, m[2], "receiver failed: " .. tostring(err))
+      end
+    end)
+  end)
+
+  D.on_op(OP_DATA, function(peer, m)
+    local t = recvs[m[2]]
+    if not t or t.peer ~= peer or t.failed then return end -- given up already
+    local s = m[3]
+    if type(s) ~= "string" then return fail(t, "bad DATA") end
+    t.received = t.received + #s
+    if t.received > t.size then
+      return fail(t, ("larger than announced: more than %d bytes"):format(t.size))
+    end
+    if t.queued + #s > 4 * WINDOW * CHUNK then -- the sender ignores the window
+      return fail(t, "too much data unacknowledged")
+    end
+    t.qtail = t.qtail + 1
+    t.queue[t.qtail] = s
+    t.queued = t.queued + #s
+    A._wake(t.writer)
+  end)
+
+  D.on_op(OP_END, function(peer, m)
+    local t = recvs[m[3]]
+    if type(m[2]) ~= "number" then return D.bad(peer, "bad END (files)") end
+    if not t or t.peer ~= peer then
+      local g = gone[m[3]]
+      gone[m[3]] = nil
+      return D.answer(peer, m[2], g and g.peer == peer and g.why or "transfer given up")
+    end
+    t.end_req = m[2]
+    A._wake(t.writer)
+  end)
+
+  D.on_op(OP_ABORT, function(peer, m)
+    local t = recvs[m[2]]
+    if t and t.peer == peer then fail(t, "aborted by the sender") end
+    if gone[m[2]] and gone[m[2]].peer == peer then gone[m[2]] = nil end
+  end)
+
+  D.on_op(OP_ACK, function(peer, m)
+    local s = sends[m[2]]
+    if not s or s.peer ~= peer then return end
+    if m[3] == false then
+      s.failed = type(m[4]) == "string" and m[4] or "refused"
+    elseif type(m[3]) == "number" and m[3] > s.acked then
+      s.acked = m[3]
+    end
+    A._wake(s.waiter)
+  end)
+
+  -- DEL: removes the file, then its parents while they are empty (never
+  -- dest_path itself).
+  local function delete(peer, req, dir, name)
+    local prepared, perr = prepare()
+    if not prepared then return D.answer(peer, req, perr) end
+    local parts, err = split(dir, name)
+    if not parts then return D.answer(peer, req, err) end
+    local dpath, walked = walk(parts, false)
+    if not dpath then return D.answer(peer, req, walked) end
+    local target = dpath .. "/" .. name
+    local st, _, code = fs.lstat(target)
+    if not st then return D.answer(peer, req, code == "ENOENT" and "no such file" or "cannot stat " .. name) end
+    if st.type == "link" then return D.answer(peer, req, ESCAPES .. " (symbolic link " .. name .. ")") end
+    if st.type ~= "file" then return D.answer(peer, req, "not a regular file") end
+    local ok, why = fs.unlink(target)
+    if not ok then return D.answer(peer, req, "cannot remove: " .. tostring(why)) end
+    for i = #walked, 1, -1 do
+      if not fs.rmdir(walked[i]) then break end -- not empty (or not ours): stop
+    end
+    D.answer(peer, req, true)
+  end
+
+  D.on_op(OP_DEL, function(peer, m)
+    if not cfg then return D.bad(peer, "DEL (files): no node options") end
+    if type(m[2]) ~= "number" or type(m[3]) ~= "string" or type(m[4]) ~= "string" then
+      return D.bad(peer, "bad DEL (files)")
+    end
+    spawn_daemon(delete, peer, m[2], m[3], m[4])
+  end)
+
+  -- A peer gone: its transfers here end (temporary files removed), ours to
+  -- it fail with "unreachable".
+  D.on_down(function(id)
+    for _, t in pairs(recvs) do
+      if t.peer == id then fail(t, "unreachable") end
+    end
+    for tid, g in pairs(gone) do
+      if g.peer == id then gone[tid] = nil end
+    end
+    for _, s in pairs(sends) do
+      if s.peer == id and not s.failed then
+        s.failed = "unreachable"
+        A._wake(s.waiter)
+      end
+    end
+  end)
+
+  -- The node stops (the engine run ends): writer coroutines will not run
+  -- again, so their temporary files are removed here, synchronously (the
+  -- engine is going; a blocking unlink is acceptable now).
+  D.on_stop(function()
+    for _, t in pairs(recvs) do os.remove(t.tmp) end
+    recvs, sends, gone, cfg, ready = {}, {}, {}, nil, nil
+  end)
+
+  ----------------------------------------------------------------------------
+  -- Node options: dest_path=, max_file_size=.
+
+  D.on_node(function(opts)
+    local root, max = opts.dest_path, opts.max_file_size
+    if root ~= nil and (type(root) ~= "string" or root == "" or root:find("\0", 1, true)) then
+      error("acoro.node: dest_path must be a non-empty string, got " .. tostring(root), 0)
+    end
+    if max ~= nil and (type(max) ~= "number" or max < 0 or max % 1 ~= 0) then
+      error("acoro.node: max_file_size must be a whole number of bytes >= 0, got " .. tostring(max), 0)
+    end
+    return function()
+      local r = root and root:gsub("(.)/+$", "%1")
+      -- dest_path is made when first needed (a node that never receives a
+      -- file touches no disk for it); a bad one is logged then
+      cfg = { root = r or default_root(), default = root == nil, max = max }
+      ready = nil
+    end
+  end)
+
+  ----------------------------------------------------------------------------
+  -- Sending.
+
+  local function check_opts(what, opts)
+    if opts == nil then return {} end
+    if type(opts) ~= "table" then error(("acoro.%s: options must be a table, got %s"):format(what, type(opts)), 3) end
+    if opts.dir ~= nil and type(opts.dir) ~= "string" then
+      error(("acoro.%s: dir must be a string, got %s"):format(what, type(opts.dir)), 3)
+    end
+    if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
+      error(("acoro.%s: timeout must be a number > 0, got %s"):format(what, tostring(opts.timeout)), 3)
+    end
+    return opts
+  end
+
+  -- The peer at location, connecting to it if needed: id | nil.
+  local function reach(location, timeout)
+    local id = D.peer_at(location)
+    if id then return id end
+    if location == A.node().location then return nil end -- not a peer of itself
+    if not A.peer(location, timeout) then return nil end
+    return D.peer_at(location)
+  end
+
+  -- Streams f to the receiver's transfer tid, at most WINDOW chunks ahead of
+  -- its acknowledgements: true | nil, err.
+  local function stream(s, f, tid, size, timeout)
+    local sent = 0
+    while true do
+      local deadline = A.now() + timeout
+      D.wait_until(function() return s.failed or sent - s.acked <= (WINDOW - 1) * CHUNK end, deadline)
+      if s.failed then return nil, s.failed end
+      if sent - s.acked > (WINDOW - 1) * CHUNK then return nil, "timeout" end
+      local chunk, err = f:read(CHUNK, timeout)
+      if chunk == nil and err ~= nil then return nil, "read failed: " .. tostring(err) end
+      if chunk == nil then break end
+      sent = sent + #chunk
+      if sent > size then return nil, "the file grew while it was sent" end
+      local ok, why = D.send_peer(s.peer, D.encode({ OP_DATA, tid, chunk }))
+      if not ok then return nil, why == "too large" and why or "unreachable" end
+    end
+    if sent ~= size then return nil, "the file shrank while it was sent" end
+    return true
+  end
+
+  -- acoro.send_file(location, path [, {dir=, overwrite=, timeout=}]) -> true | nil, err
+  function A.send_file(location, path, opts)
+    if type(location) ~= "string" then
+      error("acoro.send_file: location must be a \"host:port\" string, got " .. type(location), 2)
+    end
+    if type(path) ~= "string" then error("acoro.send_file: path must be a string, got " .. type(path), 2) end
+    opts = check_opts("send_file", opts)
+    if not A.node() then error("acoro.send_file: no node is running (call acoro.node first)", 2) end
+    if A._running() == nil then error("acoro.send_file: called outside an acoro coroutine", 2) end
+    local timeout = opts.timeout or DEFAULT_TIMEOUT
+    local dir, name = opts.dir or "", path:match("([^/]+)/*$")
+    if not name then return nil, "bad file name: " .. path end
+    local parts, err = split(dir, name)
+    if not parts then return nil, err end
+    local st
+    st, err = fs.stat(path, timeout)
+    if not st then return nil, err end
+    if st.type ~= "file" then return nil, "not a regular file" end
+    local peer = reach(location, timeout)
+    if not peer then return nil, "unreachable" end
+    -- The hash goes first (the receiver compares it with a file already
+    -- there, and checks the bytes it gets against it): the file is read
+    -- twice, which the page cache makes cheap, for a simpler protocol.
+    local hash
+    hash, err = hash_file(path, A.now() + math.max(timeout, DEFAULT_TIMEOUT) + st.size / 1e6)
+    if not hash then return nil, err end
+    next_key = next_key + 1
+    local skey = next_key
+    local s = { peer = peer, waiter = A._running(), acked = 0 }
+    sends[skey] = s
+    local f, tid
+    local ok, r1, r2 = pcall(function()
+      local asked, ans = D.ask(peer, function(req)
+        return { OP_BEGIN, req, skey, dir, name, st.size, st.mtime, bit.band(st.mode, MODE_MASK),
+          opts.overwrite == true, hash, timeout }
+      end, timeout + st.size / 50e6) -- time to hash a file already there too
+      if not asked then return nil, ans end
+      if ans == "identical" then return true end
+      if type(ans) ~= "table" or ans[1] ~= true or type(ans[2]) ~= "number" then
+        return nil, type(ans) == "string" and ans or "refused"
+      end
+      tid = ans[2]
+      local e
+      f, e = fs.open(path, "rb")
+      if not f then return nil, e end
+      local sent, why = stream(s, f, tid, st.size, timeout)
+      if not sent then return nil, why end
+      local done, ans2 = D.ask(peer, function(req) return { OP_END, req, tid } end, timeout)
+      tid = nil -- the receiver has it (or said why not)
+      if not done then return nil, ans2 end
+      if ans2 == true then return true end
+      return nil, type(ans2) == "string" and ans2 or "refused"
+    end)
+    sends[skey] = nil
+    if f then pcall(f.close, f) end
+    if tid and D.peer(peer) then -- we gave up mid-way: the receiver drops it
+      pcall(D.send_peer, peer, D.encode({ OP_ABORT, tid }))
+    end
+    if not ok then error(r1, 0) end
+    if r1 then return true end
+    return nil, r2
+  end
+
+  -- acoro.del_file(location, name [, {dir=, timeout=}]) -> true | nil, err
+  function A.del_file(location, name, opts)
+    if type(location) ~= "string" then
+      error("acoro.del_file: location must be a \"host:port\" string, got " .. type(location), 2)
+    end
+    if type(name) ~= "string" then error("acoro.del_file: name must be a string, got " .. type(name), 2) end
+    opts = check_opts("del_file", opts)
+    if not A.node() then error("acoro.del_file: no node is running (call acoro.node first)", 2) end
+    if A._running() == nil then error("acoro.del_file: called outside an acoro coroutine", 2) end
+    local timeout = opts.timeout or DEFAULT_TIMEOUT
+    local dir = opts.dir or ""
+    local parts, err = split(dir, name)
+    if not parts then return nil, err end
+    local peer = reach(location, timeout)
+    if not peer then return nil, "unreachable" end
+    local asked, ans = D.ask(peer, function(req) return { OP_DEL, req, dir, name } end, timeout)
+    if not asked then return nil, ans end
+    if ans == true then return true end
+    return nil, type(ans) == "string" and ans or "refused"
+  end
+end
+
+return M

@@ -827,5 +827,6 @@ require("acoro.udp").init(M, core.udp)
 require("acoro.fs").init(M, core.fs)
 require("acoro.pool").init(M, core.pool)
 require("acoro.node").init(M, core.net, core.wire, coro_mt)
+require("acoro.rchannel").init(M, M._dist)
 
 return M

@@ -35,7 +35,12 @@ local ch = assert(acoro.locate_channel("news", { timeout = 10 }))
 say("located", tostring(ch), acoro.is_channel(ch), acoro.is_remote_channel(ch), ch.location == arg[1])
 say("same", acoro.locate_channel("news", { timeout = 10 }) == ch)
 local me = acoro.self()
+local mirror = acoro.channel("mirror") -- a channel here subscribed to the remote one
+local mw = acoro.spawn(function() while true do say("mirror got", acoro.receive()) end end)
+mw:set_daemon(true) -- the client ends after its last line
+mirror:subscribe(mw)
 say("sub", ch:subscribe(me, 10))
+say("sub mirror", ch:subscribe(mirror, 10))
 say("send", ch:send("one"))
 say("client got", acoro.receive(30))
 ch:send("LOUD")
@@ -50,6 +55,7 @@ say("client got", acoro.receive(30))
     assert.equal("channel:news@" .. oloc .. " true true true", cli:expect("^located (.*)$"))
     assert.equal("true", cli:expect("^same (.*)$"))
     assert.equal("true", cli:expect("^sub (.*)$"))
+    assert.equal("true", cli:expect("^sub mirror (.*)$"))
     assert.equal("true", cli:expect("^send (.*)$"))
     assert.equal("one via " .. oloc, cli:expect("^client got (.*)$"))
     assert.equal("true", cli:expect("^unsub (.*)$"))
@@ -59,6 +65,10 @@ say("client got", acoro.receive(30))
     for _, m in ipairs({ "one", "two", "three", "bye" }) do
       assert.equal(m .. " via " .. oloc, owner:expect("^owner got (.*)$"))
     end
+    cli:rest() -- the client ends after "bye"
+    local mirrored = {}
+    for _, l in ipairs(cli.seen) do mirrored[#mirrored + 1] = l:match("^mirror got (.*)$") end
+    assert.same({ "one via " .. oloc, "two via " .. oloc, "three via " .. oloc, "bye via " .. oloc }, mirrored)
   end)
 
   it("deliver waits for n subscribers and counts end points across nodes and a remote "
@@ -233,5 +243,51 @@ say("raises", pcall(ch.send, ch, function() end))
     assert.equal("nil unreachable", cli:expect("^unreachable deliver (.*)$"))
     assert.matches("^false .*close: not supported on a remote channel", cli:expect("^raises (.*)$"))
     assert.matches("^false .*send: .*function", cli:expect("^raises (.*)$"))
+  end)
+
+  it("a cycle across two nodes is cut after 16 forwards, with a line on stderr", function()
+    local a, aloc = start(PRELUDE .. [[
+local ch = acoro.channel("ring_a")
+assert(ch:register())
+ch:subscribe(acoro.spawn(function() while true do say("a got", acoro.receive()) end end))
+local echo = acoro.spawn(function() acoro.receive():send("marker") end)
+echo:register("echo")
+acoro.receive()
+]])
+    local b = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local main = acoro.self()
+local ra = assert(acoro.locate_channel("ring_a", { timeout = 10 }))
+local rb = acoro.channel("ring_b")
+local n = 0
+local w = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    if m == "marker" then
+      say("total", n)
+    else
+      n = n + 1
+      say("b got", m)
+      if n == 9 then main:send("nine") end
+    end
+  end
+end)
+rb:subscribe(w)
+assert(ra:subscribe(rb, 10)) -- ring_a -> ring_b
+assert(rb:subscribe(ra))     -- ring_b -> ring_a: a cycle no node can see alone
+rb:send("loop")
+acoro.receive()
+-- the marker comes to w through a after anything the loop still had in flight
+assert(acoro.locate("echo", { timeout = 10 })):send(w)
+acoro.receive()
+]], "", nil, q(aloc))
+    -- b's worker gets its own send, then hops 2, 4, ..., 16; a's gets hops 1, 3, ..., 15
+    assert.equal("9", b:expect("^total (%d+)$"))
+    for _ = 1, 8 do assert.equal("loop", a:expect("^a got (.*)$")) end
+    local cut = 0
+    for _, l in ipairs(b.seen) do
+      if l:match("^acoro: channel ring_a: message dropped after 16 nodes") then cut = cut + 1 end
+    end
+    assert.equal(1, cut, b:output())
   end)
 end)

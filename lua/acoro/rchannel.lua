@@ -33,6 +33,9 @@ local channel = require "acoro.channel"
 local coro_mt = require("acoro.core").coro_mt
 
 local MAX_HOPS = 16
+-- The owner answers SUB at once; without a caller's timeout this bounds the
+-- wait for an answer lost on a busy link (D.answer never waits).
+local SUB_BOUND = 60
 
 function M.init(A, D)
   local Channel = channel.Channel
@@ -162,7 +165,8 @@ function M.init(A, D)
     if not ok then raise_as(body, unsub and "unsubscribe" or "subscribe", 3) end
     local id, why = owner_of(p)
     if not id then return nil, why end
-    local ok2, r = D.ask(id, function(req) return { OP_SUB, req, p._cid, body, unsub } end, timeout)
+    local ok2, r = D.ask(id, function(req) return { OP_SUB, req, p._cid, body, unsub } end,
+      timeout or SUB_BOUND)
     if not ok2 then return nil, r end
     if r == true then return true end
     return nil, type(r) == "string" and r or "refused"

@@ -35,12 +35,16 @@ local ch = assert(acoro.locate_channel("news", { timeout = 10 }))
 say("located", tostring(ch), acoro.is_channel(ch), acoro.is_remote_channel(ch), ch.location == arg[1])
 say("same", acoro.locate_channel("news", { timeout = 10 }) == ch)
 local me = acoro.self()
-local mirror = acoro.channel("mirror") -- a channel here subscribed to the remote one
 local mw = acoro.spawn(function() while true do say("mirror got", acoro.receive()) end end)
 mw:set_daemon(true) -- the client ends after its last line
-mirror:subscribe(mw)
 say("sub", ch:subscribe(me, 10))
-say("sub mirror", ch:subscribe(mirror, 10))
+local function subscribe_mirror() -- a channel here, on the remote one, referenced by nothing else
+  local mirror = acoro.channel("mirror")
+  mirror:subscribe(mw)
+  return ch:subscribe(mirror, 10)
+end
+say("sub mirror", subscribe_mirror())
+for _ = 1, 3 do collectgarbage("collect") end
 say("send", ch:send("one"))
 say("client got", acoro.receive(30))
 ch:send("LOUD")
@@ -203,14 +207,25 @@ assert(ch:subscribe(short, 10))
 assert(ch:subscribe(me, 10))
 ch:send("x") -- short takes it and ends; me gets it too
 assert(acoro.receive(30) == "x")
-local n
-for _ = 1, 100 do -- the owner hears of short's end soon after
-  ctl:send({ "count", me })
-  n = acoro.receive(30)
-  if n == 1 then break end
-  acoro.sleep(0.05)
+local function count_until(want) -- the owner's subscriber count, polled (bounded)
+  local n
+  for _ = 1, 100 do
+    ctl:send({ "count", me })
+    n = acoro.receive_match(function(m) return type(m) == "number" end, 30)
+    if n == want then break end
+    acoro.sleep(0.05)
+  end
+  return n
 end
-say("after end", n)
+say("after end", count_until(1)) -- the owner hears of short's end soon after
+-- a channel here, subscribed there, then closed here: it leaves at the next send
+local cs = acoro.channel("cs")
+assert(ch:subscribe(cs, 10))
+say("with cs", count_until(2))
+cs:close()
+ch:send("y")
+say("after close", count_until(1))
+assert(acoro.receive(30) == "y")
 ctl:send({ "tmp", me })
 local tmp = acoro.receive(30)
 say("tmp", acoro.receive(30), acoro.is_remote_channel(tmp))
@@ -233,6 +248,8 @@ say("raises", pcall(ch.send, ch, function() end))
     assert.equal("nil not found", cli:expect("^nf (.*)$"))
     assert.equal("nil not found", cli:expect("^nf at (.*)$"))
     assert.equal("1", cli:expect("^after end (.*)$"))
+    assert.equal("2", cli:expect("^with cs (.*)$"))
+    assert.equal("1", cli:expect("^after close (.*)$"))
     assert.equal("collected true", cli:expect("^tmp (.*)$"))
     assert.equal("nil unknown channel", cli:expect("^unknown (.*)$"))
     assert.equal("closed", cli:expect("^close (.*)$"))

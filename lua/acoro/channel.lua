@@ -46,7 +46,7 @@ local co_send -- Coro.send, taken from the first coroutine subscribed
 -- is a remote channel; reachable(sub); send(sub, msg) -> false when sub is
 -- gone; deliver(sub, msg, left, origin, hops) -> count (a remote channel's
 -- end points); added(sub) / removed(sub) when a remote sub joins its first
--- channel / leaves its last; registered(name, ch).
+-- channel / leaves its last; registered(name, ch); closed(ch).
 local remote
 channel.remote = nil
 
@@ -444,6 +444,7 @@ function Channel:close()
   if self._depth == 0 then compact(self) end -- else the broadcast under way does it
   self._closed = true
   wake_all(self._sub_waiters)
+  if remote then remote.closed(self) end
   return true
 end
 

@@ -61,6 +61,10 @@ function M.init(A, D)
   local held = {}      -- name -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
   local next_req = 0
   local hops_now = 0   -- hops of the SEND being broadcast (0: a local send)
+  -- our channel -> {proxy = true}: our channels subscribed to remote ones. The
+  -- owner holds only a proxy; this holds the channel, as a local parent would
+  -- (a sub-channel nobody else references keeps working).
+  local anchors = {}
 
   local function log(...)
     io.stderr:write("acoro: channel ", table.concat({ ... }):gsub("\n", " "), "\n")
@@ -172,19 +176,37 @@ function M.init(A, D)
     return nil, type(r) == "string" and r or "refused"
   end
 
+  local function unanchor(ch, p)
+    local a = anchors[ch]
+    if a then
+      a[p] = nil
+      if next(a) == nil then anchors[ch] = nil end
+    end
+  end
+
   function RChannel:subscribe(sub, timeout)
     check_sub(sub, "subscribe")
     check_timeout(timeout, "subscribe")
     need_coroutine("subscribe")
     if getmetatable(sub) == coro_mt and not sub:is_alive() then return nil, "dead" end
-    return sub_request(self, sub, timeout, false)
+    local ok, why = sub_request(self, sub, timeout, false)
+    if not ok then return nil, why end
+    if getmetatable(sub) == Channel and not sub._closed then
+      local a = anchors[sub] or {}
+      anchors[sub] = a
+      a[self] = true
+    end
+    return true
   end
 
   function RChannel:unsubscribe(sub, timeout)
     check_sub(sub, "unsubscribe")
     check_timeout(timeout, "unsubscribe")
     need_coroutine("unsubscribe")
-    return sub_request(self, sub, timeout, true)
+    local ok, why = sub_request(self, sub, timeout, true)
+    if ok or why == "not subscribed" then unanchor(sub, self) end
+    if not ok then return nil, why end
+    return true
   end
 
   -- Sends an encoded message to p's owner: true | nil, why.
@@ -325,6 +347,17 @@ function M.init(A, D)
       if set then
         set[sub] = nil
         if next(set) == nil then subs_at[sub.location] = nil end
+      end
+    end,
+
+    -- Our channel closed: the owners of the channels it is subscribed to
+    -- drop it now (GONE), not at their next send.
+    closed = function(ch)
+      local a = anchors[ch]
+      anchors[ch] = nil
+      for p in pairs(a or {}) do
+        local id = owner_of(p)
+        if id and ch._cid then D.send_peer(id, encode({ OP_GONE, ch._cid })) end
       end
     end,
 
@@ -506,7 +539,9 @@ function M.init(A, D)
     local p = D.peer(peer)
     if type(m[2]) ~= "number" or not p then return D.bad(peer, "bad channel GONE") end
     local px = proxies[p.location .. "/" .. m[2] .. "/" .. p.inc]
-    if px then channel.drop(px) end
+    if not px then return end
+    channel.drop(px)  -- a channel of p's was our subscriber,
+    for ch in pairs(anchors) do unanchor(ch, px) end -- or we were its
   end)
 
   ----------------------------------------------------------------------------
@@ -543,12 +578,17 @@ function M.init(A, D)
       monitored[gone[i]] = nil
       channel.drop(gone[i])
     end
+    for ch, a in pairs(anchors) do
+      for px in pairs(a) do
+        if px.location == p.location and not reachable(px) then unanchor(ch, px) end
+      end
+    end
   end)
 
   D.on_stop(function()
     if watcher then pcall(watcher.terminate, watcher) end
     watcher = nil
-    subs_at, monitored, pending, held = {}, {}, {}, {}
+    subs_at, monitored, pending, held, anchors = {}, {}, {}, {}, {}
   end)
 end
 

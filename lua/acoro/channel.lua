@@ -13,6 +13,11 @@
 -- skips and that is squeezed out once no broadcast of that channel is under
 -- way. A subscriber added meanwhile is appended past the walk's end: it gets
 -- the next message, not this one.
+--
+-- REMOTE. Subscribers are of three kinds: a local coroutine (userdata), a
+-- local channel (metatable Channel), and a remote value (a remote coroutine
+-- handle or a remote channel proxy, both tables) that acoro.rchannel
+-- handles through the hooks in channel.remote (set by rchannel.init).
 local channel = {}
 
 local core = require "acoro.core"
@@ -24,6 +29,7 @@ local type, error, pcall, tostring, setmetatable, getmetatable, pairs =
 
 local Channel = { __name = "acoro.Channel" }
 Channel.__index = Channel
+channel.Channel = Channel
 
 local registry = {}                              -- name -> registered channel
 local weak_k = { __mode = "k" }
@@ -35,11 +41,26 @@ local delivering = setmetatable({}, weak_k)      -- co -> the state of its deliv
 local locate_waiters = {}                        -- name -> wait set
 local co_send -- Coro.send, taken from the first coroutine subscribed
 
+-- Hooks of acoro.rchannel (nil before it loads): accepts(x) -> whether x is a
+-- remote subscriber (coroutine or channel), accepts_channel(x) -> whether it
+-- is a remote channel; reachable(sub); send(sub, msg) -> false when sub is
+-- gone; deliver(sub, msg, left, origin, hops) -> count (a remote channel's
+-- end points); added(sub) / removed(sub) when a remote sub joins its first
+-- channel / leaves its last; registered(name, ch); closed(ch).
+local remote
+channel.remote = nil
+
 local on_end
 
 function channel.init(m)
   acoro = m
   m._on_end(on_end)
+end
+
+-- Sets the hooks of acoro.rchannel (see `remote` above).
+function channel.set_remote(hooks)
+  remote = hooks
+  channel.remote = hooks
 end
 
 local function is_channel(x)
@@ -110,8 +131,14 @@ local function add_sub(ch, sub)
   local n = ch._n + 1
   ch._list[n], ch._pos[sub], ch._n = sub, n, n
   ch._count = ch._count + 1
+  local m = member_of[sub]
+  local first = m == nil or next(m) == nil
   membership(sub)[ch] = true
-  if type(sub) == "userdata" then acoro._watch_end(sub, true) end
+  if type(sub) == "userdata" then
+    acoro._watch_end(sub, true)
+  elseif first and remote and getmetatable(sub) ~= Channel then
+    remote.added(sub)
+  end
   wake_all(ch._sub_waiters)
 end
 
@@ -127,7 +154,11 @@ local function remove_sub(ch, sub)
     m[ch] = nil
     if next(m) == nil then
       member_of[sub] = nil
-      if type(sub) == "userdata" and sub:is_alive() then acoro._watch_end(sub, false) end
+      if type(sub) == "userdata" then
+        if sub:is_alive() then acoro._watch_end(sub, false) end
+      elseif remote and getmetatable(sub) ~= Channel then
+        remote.removed(sub)
+      end
     end
   end
   if ch._depth == 0 and ch._holes * 2 >= ch._n then compact(ch) end
@@ -161,7 +192,7 @@ local function reaches(from, target, seen)
   local list = from._list
   for i = 1, from._n do
     local s = list[i]
-    if s and type(s) == "table" and reaches(s, target, seen) then return true end
+    if s and getmetatable(s) == Channel and reaches(s, target, seen) then return true end
   end
   return false
 end
@@ -177,7 +208,7 @@ function channel.new(name, transform)
     error("acoro.channel: transform must be a function or nil, got " .. type(transform), 2)
   end
   return setmetatable({
-    name = name, location = nil, _transform = transform, _closed = false,
+    name = name, location = acoro._location, _transform = transform, _closed = false,
     _list = {}, _pos = {}, _n = 0, _count = 0, _holes = 0, _depth = 0,
     _sub_waiters = {},
   }, Channel)
@@ -214,6 +245,9 @@ function Channel:subscribe(sub, timeout)
     if self._pos[sub] then return true end
     if not sub:is_alive() then return nil, "dead" end
     co_send = co_send or sub.send
+  elseif remote and remote.accepts(sub) then
+    if self._pos[sub] then return true end
+    if not remote.reachable(sub) then return nil, "unreachable" end
   else
     error("acoro.Channel:subscribe: expected a coroutine or a channel, got " .. type(sub), 2)
   end
@@ -225,7 +259,7 @@ function Channel:unsubscribe(sub, timeout)
   check_open(self, "unsubscribe")
   check_timeout(timeout, "unsubscribe")
   local mt = getmetatable(sub)
-  if mt ~= Channel and mt ~= coro_mt then
+  if mt ~= Channel and mt ~= coro_mt and not (remote and remote.accepts(sub)) then
     error("acoro.Channel:unsubscribe: expected a coroutine or a channel, got " .. type(sub), 2)
   end
   if remove_sub(self, sub) then return true end
@@ -257,8 +291,10 @@ local function broadcast(ch, msg)
     if s then
       if type(s) == "userdata" then
         if not co_send(s, msg) then remove_sub(ch, s) end
-      elseif not s._closed then
-        broadcast(s, msg)
+      elseif getmetatable(s) == Channel then
+        if not s._closed then broadcast(s, msg) end
+      elseif not remote.send(s, msg) then
+        remove_sub(ch, s)
       end
     end
   end
@@ -274,8 +310,10 @@ function Channel:send(msg)
 end
 
 -- Gathers the end point coroutines below ch with the message each gets (after
--- the transforms on the way), leaving out `me` (which could not take it).
-local function collect(ch, msg, me, eps, msgs)
+-- the transforms on the way), leaving out `me` and `origin` (the deliverer
+-- here and the remote one that asked for it: neither could take it). A
+-- remote channel is one entry: its owner counts its own end points.
+local function collect(ch, msg, me, origin, eps, msgs)
   msg = transformed(ch, msg)
   if msg == nil then return end
   local list = ch._list
@@ -283,9 +321,9 @@ local function collect(ch, msg, me, eps, msgs)
   for i = 1, ch._n do
     local s = list[i]
     if s then
-      if type(s) == "table" then
-        if not s._closed then collect(s, msg, me, eps, msgs) end
-      elseif s ~= me then
+      if getmetatable(s) == Channel then
+        if not s._closed then collect(s, msg, me, origin, eps, msgs) end
+      elseif s ~= me and s ~= origin then
         local k = #eps + 1
         eps[k], msgs[k] = s, msg
       end
@@ -297,19 +335,28 @@ end
 
 local CANCEL = setmetatable({}, { __tostring = function() return "acoro: channel delivery cancelled" end })
 
--- A helper coroutine of deliver: co:deliver to one end point, then counts.
--- st = {owner=, pending=, count=, cancelled=, helpers=, busy=}.
+-- A helper coroutine of deliver: co:deliver to one end point (a remote
+-- channel: its owner's count), then counts.
+-- st = {owner=, pending=, count=, cancelled=, helpers=, busy=, origin=, hops=}.
 local function deliver_one(st, i, co, msg, deadline)
   if st.cancelled then return end
   local ok, r = true, nil
   local left = deadline and deadline - acoro.now()
   if not left or left > 0 then
     st.busy[i] = true
-    ok, r = pcall(co.deliver, co, msg, left)
+    if type(co) == "table" and remote.accepts_channel(co) then
+      ok, r = pcall(remote.deliver, co, msg, left, st.origin or st.owner, st.hops)
+    else
+      ok, r = pcall(co.deliver, co, msg, left)
+    end
     st.busy[i] = nil
   end
   if st.cancelled then return end
-  if ok and r == true then st.count = st.count + 1 end
+  if ok and r == true then
+    st.count = st.count + 1
+  elseif ok and type(r) == "number" then
+    st.count = st.count + r
+  end
   st.pending = st.pending - 1
   if st.pending == 0 then acoro._wake(st.owner) end
 end
@@ -323,13 +370,9 @@ function cancel(st)
   end
 end
 
-function Channel:deliver(msg, timeout, n)
-  check_open(self, "deliver")
-  if msg == nil then error("acoro.Channel:deliver: message is nil", 2) end
-  check_timeout(timeout, "deliver")
-  if n ~= nil and (type(n) ~= "number" or n < 0 or n % 1 ~= 0) then
-    error("acoro.Channel:deliver: n must be a non-negative integer, got " .. tostring(n), 2)
-  end
+-- deliver for a remote deliverer too (acoro.rchannel): `origin` its handle
+-- (left out of the end points), `hops` how many nodes the request crossed.
+local function do_deliver(self, msg, timeout, n, origin, hops)
   local me = acoro.self()
   local deadline = timeout and acoro.now() + timeout
   while n and self._count < n do
@@ -339,10 +382,11 @@ function Channel:deliver(msg, timeout, n)
   end
   if self._closed then return 0 end
   local eps, msgs = {}, {}
-  collect(self, msg, me, eps, msgs)
+  collect(self, msg, me, origin, eps, msgs)
   local k = #eps
   if k == 0 then return 0 end
-  local st = { owner = me, pending = k, count = 0, cancelled = false, helpers = {}, busy = {} }
+  local st = { owner = me, pending = k, count = 0, cancelled = false, helpers = {}, busy = {},
+    origin = origin, hops = hops or 0 }
   for i = 1, k do
     st.helpers[i] = acoro.spawn(deliver_one, st, i, eps[i], msgs[i], deadline)
   end
@@ -357,6 +401,27 @@ function Channel:deliver(msg, timeout, n)
   end
   delivering[me] = nil
   return st.count
+end
+channel.deliver = do_deliver
+
+function Channel:deliver(msg, timeout, n)
+  check_open(self, "deliver")
+  if msg == nil then error("acoro.Channel:deliver: message is nil", 2) end
+  check_timeout(timeout, "deliver")
+  if n ~= nil and (type(n) ~= "number" or n < 0 or n % 1 ~= 0) then
+    error("acoro.Channel:deliver: n must be a non-negative integer, got " .. tostring(n), 2)
+  end
+  return do_deliver(self, msg, timeout, n, nil, 0)
+end
+
+-- Takes sub off every channel it is on (acoro.rchannel: its node went down,
+-- it ended, or its channel is gone there).
+function channel.drop(sub)
+  local m = member_of[sub]
+  if not m then return end
+  local chs = {}
+  for ch in pairs(m) do chs[#chs + 1] = ch end
+  for i = 1, #chs do remove_sub(chs[i], sub) end
 end
 
 function Channel:close()
@@ -379,11 +444,12 @@ function Channel:close()
   if self._depth == 0 then compact(self) end -- else the broadcast under way does it
   self._closed = true
   wake_all(self._sub_waiters)
+  if remote then remote.closed(self) end
   return true
 end
 
 ------------------------------------------------------------------------------
--- Names (local now; remote look-up comes with the distributed layer).
+-- Names (here; acoro.rchannel wraps locate for other nodes).
 
 function Channel:register()
   check_open(self, "register")
@@ -396,6 +462,7 @@ function Channel:register()
     locate_waiters[self.name] = nil
     wake_all(w)
   end
+  if remote then remote.registered(self.name, self) end
   return true
 end
 

@@ -829,5 +829,6 @@ require("acoro.pool").init(M, core.pool)
 require("acoro.node").init(M, core.net, core.wire, coro_mt)
 require("acoro.rci").init(M, M._dist, coro_mt)
 require("acoro.files").init(M, M._dist)
+require("acoro.rchannel").init(M, M._dist)
 
 return M

@@ -710,15 +710,25 @@ function M.init(A, net, wire, coro_mt)
     return net.discover()
   end
 
-  -- peers= of acoro.node: a daemon per location, retried with back-off
-  -- (0.25 s doubling to 8 s) until the handshake succeeds.
+  -- peers= of acoro.node: a daemon per location for as long as this node
+  -- runs. While there is no link to it, it tries with back-off (0.25 s
+  -- doubling to 8 s); once linked it checks every LINK_CHECK seconds that
+  -- the link is still there, and after a lost link (the peer went down,
+  -- or was restarted) tries again from the shortest delay. A check by
+  -- polling keeps this local to the daemon (no hook in on_down); one
+  -- table look-up per second costs nothing measurable.
+  local LINK_CHECK = 1
   local function keep_trying(location, this)
     local co = A.spawn(function()
       local delay = 0.25
       while node == this do
-        if A.peer(location, 10) then return end
-        A.sleep(delay)
-        delay = math.min(delay * 2, 8)
+        if by_loc[location] or A.peer(location, 10) then
+          delay = 0.25
+          A.sleep(LINK_CHECK)
+        else
+          A.sleep(delay)
+          delay = math.min(delay * 2, 8)
+        end
       end
     end)
     co:set_daemon(true)

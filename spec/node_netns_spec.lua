@@ -33,14 +33,23 @@ local function sh(cmd)
   return rc == 0, (out:gsub("rc=%d+%s*$", ""))
 end
 
--- Why this machine cannot run the test, or nil: a namespace is made and removed.
+-- Why this machine cannot run the test, or nil: a namespace with a bridge and a veth
+-- pair in it is made and removed (a container may allow one and not the others).
 local function cannot()
   if not sh("command -v ip") then return "no `ip` command (Debian package iproute2)" end
   local probe = "acoro-probe-" .. pid
   local ok, out = sh("ip netns add " .. probe)
   if not ok then return "cannot create a network namespace: " .. out:gsub("%s+$", "") end
+  local why
+  for _, what in ipairs({ "br0 type bridge", "v0 type veth peer name v1" }) do
+    ok, out = sh(("ip -n %s link add %s"):format(probe, what))
+    if not ok then
+      why = "cannot create a " .. what:match("type (%a+)") .. " link: " .. out:gsub("%s+$", "")
+      break
+    end
+  end
   sh("ip netns del " .. probe)
-  return nil
+  return why
 end
 
 local made = {}     -- namespaces to remove

@@ -567,3 +567,30 @@ end
     assert.equal("re:round 2", cli:expect("^reply (.*)$"))
   end)
 end)
+
+describe("peers= given by another spelling of the peer's location", function()
+  after_each(stop_all)
+
+  it("(localhost:N for a node that says 127.0.0.1:N) keeps its one link, without "
+    .. "connecting again each second", function()
+    local _, sloc = start(PRELUDE .. "acoro.receive()\n", "--name srv")
+    local port = sloc:match(":(%d+)$")
+    local cli = start(PRELUDE .. [[
+acoro.peer_status(acoro.self())
+local up = acoro.receive_match(function(m) return acoro.is_peer_status(m) and m.status == "online" end, 20)
+say("online", up and up.location)
+acoro.sleep(3.5) -- a daemon that reconnected each second would have done so 3 times
+say("waited")
+acoro.receive()
+]], "--name cli --peer localhost:" .. port)
+    assert.equal(sloc, cli:expect("^online (%S+)$"))
+    cli:expect("^waited$")
+    -- every TCP socket on this port, in any state (a closed duplicate leaves TIME-WAIT)
+    local p = assert(io.popen(("ss -Htan '( sport = :%s or dport = :%s )'"):format(port, port)))
+    local lines = {}
+    for l in p:lines() do lines[#lines + 1] = l end
+    p:close()
+    -- the listener and the two ends of the one link
+    assert.equal(3, #lines, table.concat(lines, "\n"))
+  end)
+end)

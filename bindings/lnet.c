@@ -22,6 +22,7 @@
 
 #include <lauxlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -242,6 +243,25 @@ static int tls_contexts(lua_State *L, lnet_t *s) {
   return 0;
 }
 
+/* TESTS ONLY: ACORO_TEST_NET_VERSION="MAJOR.MINOR" in the environment makes
+ * this node speak that protocol version (acoro_net_opts_t version_major /
+ * minor), so that a spec can check how a peer of another version is
+ * refused. Not an option of acoro.node: real nodes speak this build's. */
+static void test_version(lua_State *L, acoro_net_opts_t *o) {
+  const char *v = getenv("ACORO_TEST_NET_VERSION");
+  int major, minor;
+  if (v == NULL || *v == '\0')
+    return;
+  if (sscanf(v, "%d.%d", &major, &minor) != 2 || major < 0 || major > 65535 ||
+      minor < 0 || minor > 65535 || (major | minor) == 0)
+    luaL_error(L,
+               "acoro.node: ACORO_TEST_NET_VERSION must be MAJOR.MINOR "
+               "(not both 0), got %s",
+               v);
+  o->version_major = major;
+  o->version_minor = minor;
+}
+
 /* start(opts, handlers) -> location, incarnation (16 hex digits) | nil,
  * message, code. opts: host, port, name, secret, discover_port, heartbeat,
  * missed (acoro_net_opts_t), tls (tls_contexts). */
@@ -263,6 +283,7 @@ static int n_start(lua_State *L) {
   o.discover_port = (int)opt_number(L, "discover_port", 0);
   o.heartbeat = opt_number(L, "heartbeat", 0);
   o.missed = (int)opt_number(L, "missed", 0);
+  test_version(L, &o);
   if (o.port < 0 || o.port > 65535 || o.discover_port < 0 ||
       o.discover_port > 65535)
     return luaL_error(L, "acoro.node: port out of range");

@@ -14,7 +14,7 @@ usage: acoro [options] [script [args...]]
   --secret-file FILE    the node's shared secret, read from FILE (trailing
                         newline dropped); ACORO_SECRET in the environment
                         works too; never give a secret on the command line
-  --peer HOST:PORT      a peer to connect to (repeatable; retried until it answers)
+  --peer HOST:PORT      a peer to stay connected to (repeatable; retried until it answers)
   --no-discover         no UDP discovery pings
   --tls-cert FILE       put every peer link on TLS with this certificate (PEM;
                         it must name the node's host) ...

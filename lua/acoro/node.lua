@@ -535,10 +535,10 @@ function M.init(A, net, wire, coro_mt)
     if list then for i = 1, #list do A._wake(list[i]) end end
   end
 
-  function handlers.on_connect(req, status, _, reason)
+  function handlers.on_connect(req, status, peer, reason)
     local c = connects[req]
     if not c then return end
-    c.done, c.status, c.reason = true, status, reason
+    c.done, c.status, c.peer, c.reason = true, status, peer, reason
     A._wake(c.waiter)
   end
 
@@ -715,6 +715,26 @@ function M.init(A, net, wire, coro_mt)
     if not node then error("acoro." .. what .. ": no node is running (call acoro.node first)", 3) end
   end
 
+  -- Connects to location (a peer up there: at once) and waits at most
+  -- `timeout` for the handshake: the peer's id (the location it says it
+  -- has may be spelled another way), or nil and why. In a coroutine.
+  local function connect_peer(location, timeout)
+    if by_loc[location] then return by_loc[location] end
+    next_req = next_req + 1
+    local req = next_req
+    local c = { waiter = A._running() }
+    local ok, why = net.connect(location, req)
+    if not ok then return nil, why end
+    connects[req] = c
+    local deadline = timeout and A.now() + timeout
+    local ok2, err = pcall(wait_until, function() return c.done end, deadline)
+    connects[req] = nil
+    if not ok2 then error(err, 0) end
+    if not c.done then return nil, "timeout" end
+    if c.status == 0 then return c.peer end
+    return nil, c.reason ~= "" and c.reason or "cannot connect"
+  end
+
   function A.peer(location, timeout)
     need_node("peer")
     if type(location) ~= "string" then
@@ -724,21 +744,10 @@ function M.init(A, net, wire, coro_mt)
       error("acoro.peer: timeout must be a number or nil, got " .. type(timeout), 2)
     end
     if by_loc[location] then return true end
-    local me = A._running()
-    if me == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
-    next_req = next_req + 1
-    local req = next_req
-    local c = { waiter = me }
-    local ok, why = net.connect(location, req)
-    if not ok then return nil, why end
-    connects[req] = c
-    local deadline = timeout and A.now() + timeout
-    local ok2, err = pcall(wait_until, function() return c.done end, deadline)
-    connects[req] = nil
-    if not ok2 then error(err, 0) end
-    if not c.done then return nil, "timeout" end
-    if c.status == 0 then return true end
-    return nil, c.reason ~= "" and c.reason or "cannot connect"
+    if A._running() == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
+    local id, why = connect_peer(location, timeout)
+    if id then return true end
+    return nil, why
   end
 
   function A.peers()
@@ -760,15 +769,27 @@ function M.init(A, net, wire, coro_mt)
     return net.discover()
   end
 
-  -- peers= of acoro.node: a daemon per location, retried with back-off
-  -- (0.25 s doubling to 8 s) until the handshake succeeds.
+  -- peers= of acoro.node: a daemon per location for as long as this node
+  -- runs. While there is no link to it, it tries with back-off (0.25 s
+  -- doubling to 8 s); once linked it checks every LINK_CHECK seconds that
+  -- that peer (by id: "localhost:N" names a peer that says "127.0.0.1:N")
+  -- is still up, and after a lost link (the peer went down, or was
+  -- restarted) tries again from the shortest delay. A check by polling
+  -- keeps this local to the daemon (no hook in on_down); one table
+  -- look-up per second costs nothing measurable.
+  local LINK_CHECK = 1
   local function keep_trying(location, this)
     local co = A.spawn(function()
-      local delay = 0.25
+      local delay, id = 0.25, nil
       while node == this do
-        if A.peer(location, 10) then return end
-        A.sleep(delay)
-        delay = math.min(delay * 2, 8)
+        if not (id and peers[id]) then id = connect_peer(location, 10) end
+        if id then
+          delay = 0.25
+          A.sleep(LINK_CHECK)
+        else
+          A.sleep(delay)
+          delay = math.min(delay * 2, 8)
+        end
       end
     end)
     co:set_daemon(true)

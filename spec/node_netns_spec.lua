@@ -1,0 +1,147 @@
+-- Discovery on a virtual LAN (issue 6, point 11): three network namespaces, each with one
+-- veth whose other end is a port of a bridge in a fourth namespace (the hub), addresses
+-- in 198.18.0.0/24 (the benchmarking range); an acoro node in each with discovery on and
+-- no peers named must find the other two by broadcast pings alone (198.18.0.255).
+-- Everything lives in namespaces this spec makes (the host's own network is not touched)
+-- and is removed in after_each, failed or not. Where namespaces cannot be made (not
+-- root, no `ip`, EPERM in a container) the test is pending, with the reason printed, and
+-- tools/test counts it as skipped.
+
+local support = require "support"
+local net = require "net_support"
+
+local q = support.shell_quote
+
+-- Names unique to this run (the PID of this busted process): namespaces of other runs
+-- on the host are never touched.
+local pid
+do
+  local f = assert(io.open("/proc/self/stat"))
+  pid = f:read("*l"):match("^(%d+)")
+  f:close()
+end
+local HUB = "acoro-hub-" .. pid
+local function ns_name(i) return ("acoro-n%d-%s"):format(i, pid) end
+local function addr(i) return ("198.18.0.%d"):format(10 + i) end
+
+-- Runs a shell command; returns true on success and its output (stdout and stderr).
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return rc == 0, (out:gsub("rc=%d+%s*$", ""))
+end
+
+-- Why this machine cannot run the test, or nil: a namespace with a bridge and a veth
+-- pair in it is made and removed (a container may allow one and not the others).
+local function cannot()
+  if not sh("command -v ip") then return "no `ip` command (Debian package iproute2)" end
+  local probe = "acoro-probe-" .. pid
+  local ok, out = sh("ip netns add " .. probe)
+  if not ok then return "cannot create a network namespace: " .. out:gsub("%s+$", "") end
+  local why
+  for _, what in ipairs({ "br0 type bridge", "v0 type veth peer name v1" }) do
+    ok, out = sh(("ip -n %s link add %s"):format(probe, what))
+    if not ok then
+      why = "cannot create a " .. what:match("type (%a+)") .. " link: " .. out:gsub("%s+$", "")
+      break
+    end
+  end
+  sh("ip netns del " .. probe)
+  return why
+end
+
+local made = {}     -- namespaces to remove
+local children = {}
+
+local function teardown()
+  for _, c in ipairs(children) do
+    c:kill()
+    c:close()
+  end
+  children = {}
+  -- a namespace's veths and bridge go with it
+  for i = #made, 1, -1 do sh("ip netns del " .. made[i]) end
+  made = {}
+end
+
+-- The hub (a bridge) and three namespaces, each linked to it by a veth pair.
+local function make_lan()
+  local function must(cmd)
+    local ok, out = sh(cmd)
+    if not ok then error(("setting up the virtual LAN: %s: %s"):format(cmd, out), 2) end
+  end
+  must("ip netns add " .. HUB)
+  made[#made + 1] = HUB
+  must(("ip -n %s link add br0 type bridge"):format(HUB))
+  must(("ip -n %s link set br0 up"):format(HUB))
+  for i = 1, 3 do
+    local ns = ns_name(i)
+    must("ip netns add " .. ns)
+    made[#made + 1] = ns
+    must(("ip -n %s link add port%d type veth peer name eth0 netns %s"):format(HUB, i, ns))
+    must(("ip -n %s link set port%d master br0"):format(HUB, i))
+    must(("ip -n %s link set port%d up"):format(HUB, i))
+    must(("ip -n %s addr add %s/24 brd + dev eth0"):format(ns, addr(i)))
+    must(("ip -n %s link set eth0 up"):format(ns))
+    must(("ip -n %s link set lo up"):format(ns))
+  end
+end
+
+-- Each node: discovery on (default UDP port, alone in its namespace), no peers. It pings
+-- again (acoro.discover: a broadcast too) each second until it has two peers, since a
+-- ping sent before a later node's socket was bound reaches nobody; then it prints them.
+local NODE = [[
+local acoro = require "acoro"
+local n = acoro.node { host = arg[1], port = 0, secret = "lan secret", name = arg[2] }
+print("listening " .. n.location)
+io.stdout:flush()
+for _ = 1, 30 do
+  local peers = acoro.peers()
+  if #peers >= 2 then
+    local locs = {}
+    for i, p in ipairs(peers) do locs[i] = p.location end
+    print("peers " .. table.concat(locs, " "))
+    io.stdout:flush()
+    acoro.receive() -- stays a peer until the spec stops it
+  end
+  assert(acoro.discover())
+  acoro.sleep(1)
+end
+print("gave up with " .. #acoro.peers() .. " peers")
+]]
+
+describe("discovery on a virtual LAN (network namespaces)", function()
+  local why = cannot()
+  if why then
+    print("\nskipped: discovery on a virtual LAN: " .. why)
+    pending("discovery on a virtual LAN: skipped: " .. why)
+    return
+  end
+
+  after_each(teardown)
+
+  it("three nodes in namespaces joined by a bridge find each other by broadcast alone", function()
+    make_lan()
+    local path = support.write_temp(NODE)
+    local nodes = {}
+    for i = 1, 3 do
+      local c = net.spawn(("ip netns exec %s %s %s %s node%d"):format(
+        q(ns_name(i)), q(support.bin), q(path), addr(i), i))
+      children[#children + 1] = c
+      nodes[i] = { c = c, loc = c:expect("^listening (%S+)$") }
+      assert.matches("^" .. addr(i):gsub("%.", "%%.") .. ":%d+$", nodes[i].loc)
+    end
+    for i = 1, 3 do
+      local others = {}
+      for j = 1, 3 do
+        if j ~= i then others[#others + 1] = nodes[j].loc end
+      end
+      table.sort(others)
+      local line = nodes[i].c:expect("^(peers .*)$")
+      print(("\n  node%d at %s: %s"):format(i, nodes[i].loc, line))
+      assert.equal("peers " .. table.concat(others, " "), line)
+    end
+  end)
+end)

@@ -86,14 +86,14 @@ function M.init(A, net, wire, coro_mt)
   local exported = setmetatable({}, { __mode = "v" }) -- local id -> handle
   local remotes = setmetatable({}, { __mode = "v" })  -- "loc/id" -> Remote
   local connects = {} -- request -> {waiter=, done=, status=, reason=}
-  local pending = {}  -- request -> a locate in progress (see locate)
-  local held = {}     -- name -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
+  local pending = {}  -- request -> a locate in progress (see find)
+  local held = {}     -- "kind:name" -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
   local busy = {}     -- peer id -> {handle, ...} waiting for on_writable
   local status_subs = {} -- handle -> true: coroutines told of peer status
   local rmonitors = {} -- location -> {{target=, watcher=}, ...}: our monitors of its coroutines
   local delivers = {}  -- request -> {waiter=, peer=, done=, result=}: remote delivers waiting
   local next_req = 0
-  local send_exit, monitor_proxy, deliver_proxy, join_proxy -- defined with on_message
+  local send_exit, monitor_proxy, deliver_proxy, join_proxy, bad -- defined with on_message
   local ops = {}          -- op -> fn(peer, m): the extensions' operations
   local ext_dec = {}      -- ext type -> fn(payload) -> value | nil
   local ext_enc = {}      -- metatable -> fn(v) -> type, payload
@@ -372,46 +372,153 @@ function M.init(A, net, wire, coro_mt)
   end
 
   ----------------------------------------------------------------------------
-  -- Locate.
+  -- Locate: one protocol for every kind of name (coroutines here, channels
+  -- in rchannel.lua, RCIs in rci.lua): {LOCATE, request, name, wait
+  -- seconds, kind} answered by {FOUND, request, value | false}. A kind is
+  -- a directory: lookup(name) finds a value registered here; accept(v) says
+  -- whether a FOUND value is one of its kind.
 
-  -- Never waits (it runs in handlers and in register): a FOUND that a busy
-  -- peer refuses is dropped, and that locate times out.
-  local function reply_found(peer, req, h)
-    if peers[peer] then net.send(peer, encode({ OP_FOUND, req, h or false }, ext_encode)) end
+  local dirs = {}     -- kind -> {lookup=, accept=}
+
+  -- Sends data to peer without yielding the caller: at once if the link
+  -- takes it, else from a daemon that waits while the peer is busy (a
+  -- dropped answer would leave its asker waiting).
+  local function reply(peer, data)
+    if not peers[peer] then return end
+    if A._running() == nil then
+      local ok, why = send_peer(peer, data)
+      if ok or why ~= "busy" then return end
+    end
+    A.spawn(function() send_peer(peer, data) end):set_daemon(true)
   end
 
-  -- Asks peer for p's name; counts the question if it went.
-  local function ask(peer, req, p)
-    local wait = p.deadline and math.max(0, p.deadline - A.now()) or 0
-    if not p.wait then wait = 0 end
-    if send_peer(peer, encode({ OP_LOCATE, req, p.name, wait })) then
-      p.asked[peer] = true
-      p.outstanding = p.outstanding + 1
+  local function reply_found(peer, req, v)
+    reply(peer, encode({ OP_FOUND, req, v or false }, ext_encode))
+  end
+
+  -- Asks peer for q's name; counts the question if it went.
+  local function ask(peer, req, q)
+    local wait = q.wait and math.max(0, q.deadline - A.now()) or 0
+    if send_peer(peer, encode({ OP_LOCATE, req, q.name, wait, q.kind })) then
+      q.asked[peer] = true
+      q.outstanding = q.outstanding + 1
     end
   end
 
-  local function locate_remote(name, location, timeout)
+  -- Looks for name on the peers (the one at `location`, or all) and, when
+  -- `location` is nil or ours, waits for it to be registered here too.
+  -- With a timeout > 0 a peer without the name answers when it has it,
+  -- and a peer that comes up meanwhile is asked too. Returns the value,
+  -- or nil and "not found" | "unreachable" (the peer at `location` went
+  -- down while asked). `what` names the caller in errors.
+  local function find(kind, name, location, timeout, what)
     local me = A._running()
-    if me == nil then error("acoro.locate: called outside an acoro coroutine", 3) end
+    if me == nil then error(what .. ": called outside an acoro coroutine", 3) end
     next_req = next_req + 1
     local req = next_req
-    local p = {
-      name = name, location = location, waiter = me, outstanding = 0, asked = {},
+    local q = {
+      kind = kind, name = name, location = location, waiter = me, outstanding = 0, asked = {},
+      here = location == nil or (node ~= nil and location == node.location),
       wait = timeout ~= nil and timeout > 0,
       deadline = timeout and timeout > 0 and A.now() + timeout or nil,
     }
-    pending[req] = p
-    for id, peer in pairs(peers) do
-      if location == nil or peer.location == location then ask(id, req, p) end
+    pending[req] = q
+    if node and location ~= node.location then
+      for id, peer in pairs(peers) do
+        if location == nil or peer.location == location then ask(id, req, q) end
+      end
     end
     local ok, err = pcall(wait_until, function()
-      return p.found or (not p.wait and p.outstanding == 0)
-    end, p.deadline)
+      return q.found or q.unreachable or (not q.wait and q.outstanding == 0)
+    end, q.deadline)
     pending[req] = nil
     if not ok then error(err, 0) end
-    if p.found then return p.found end
-    return nil, "not found"
+    if q.found then return q.found end
+    return nil, q.unreachable and "unreachable" or "not found"
   end
+
+  -- A name of `kind` registered here: answers the LOCATEs held for it and
+  -- the local finds waiting for it.
+  local function registered(kind, name, v)
+    local list = held[kind .. ":" .. name]
+    if list and node then
+      held[kind .. ":" .. name] = nil
+      local t = A.now()
+      for i = 1, #list do
+        local e = list[i]
+        if e.deadline >= t then reply_found(e.peer, e.req, v) end
+      end
+    end
+    for _, q in pairs(pending) do
+      if q.kind == kind and q.name == name and q.here and not q.found then
+        q.found = v
+        A._wake(q.waiter)
+      end
+    end
+  end
+
+  local function hold(peer, req, key, wait)
+    local t = A.now()
+    local list = held[key] or {}
+    local kept = {}
+    for i = 1, #list do -- expired ones go now (no timer needed)
+      if list[i].deadline >= t and peers[list[i].peer] then kept[#kept + 1] = list[i] end
+    end
+    kept[#kept + 1] = { peer = peer, req = req, deadline = t + wait }
+    held[key] = kept
+  end
+
+  local function on_locate(peer, m)
+    local req, name, wait, kind = m[2], m[3], m[4], m[5]
+    local dir = dirs[kind]
+    if type(req) ~= "number" or type(name) ~= "string" or type(wait) ~= "number" or not dir then
+      return bad(peer, "bad LOCATE")
+    end
+    local v = dir.lookup(name)
+    if v or wait <= 0 then return reply_found(peer, req, v) end
+    hold(peer, req, kind .. ":" .. name, wait)
+  end
+
+  local function on_found(peer, m)
+    local q = pending[m[2]]
+    if not q or not q.asked[peer] then return end
+    q.asked[peer] = nil
+    q.outstanding = q.outstanding - 1
+    if m[3] and dirs[q.kind].accept(m[3]) then q.found = q.found or m[3] end
+    A._wake(q.waiter)
+  end
+
+  local function locate_on_up(id, location)
+    for req, q in pairs(pending) do
+      if q.wait and not q.found and not q.asked[id] and node and q.location ~= node.location
+        and (q.location == nil or q.location == location) then
+        ask(id, req, q)
+      end
+    end
+  end
+
+  local function locate_on_down(id, location)
+    for _, q in pairs(pending) do
+      if q.asked[id] then
+        q.asked[id] = nil
+        q.outstanding = q.outstanding - 1
+        if q.location == location then q.unreachable = true end
+        A._wake(q.waiter)
+      end
+    end
+    for key, entries in pairs(held) do -- its held LOCATEs go
+      local kept = {}
+      for i = 1, #entries do
+        if entries[i].peer ~= id then kept[#kept + 1] = entries[i] end
+      end
+      held[key] = #kept > 0 and kept or nil
+    end
+  end
+
+  dirs.coro = {
+    lookup = function(name) return orig_locate(name) end,
+    accept = function(v) return getmetatable(v) == remote_mt or getmetatable(v) == coro_mt end,
+  }
 
   function A.locate(name, opts)
     if type(name) ~= "string" then
@@ -433,39 +540,11 @@ function M.init(A, net, wire, coro_mt)
       local h = orig_locate(name)
       if h then return h end
     end
-    return locate_remote(name, location, timeout)
+    return find("coro", name, location, timeout, "acoro.locate")
   end
 
-  -- A name registered here: answers held LOCATEs and local locates waiting.
-  A._on_register = function(name, h)
-    if not node then return end
-    local list = held[name]
-    if list then
-      held[name] = nil
-      local t = A.now()
-      for i = 1, #list do
-        local e = list[i]
-        if e.deadline >= t then reply_found(e.peer, e.req, h) end
-      end
-    end
-    for _, p in pairs(pending) do
-      if p.name == name and p.location == nil and not p.found then
-        p.found = h
-        A._wake(p.waiter)
-      end
-    end
-  end
-
-  local function hold(peer, req, name, wait)
-    local t = A.now()
-    local list = held[name] or {}
-    local kept = {}
-    for i = 1, #list do -- expired ones go now (no timer needed)
-      if list[i].deadline >= t and peers[list[i].peer] then kept[#kept + 1] = list[i] end
-    end
-    kept[#kept + 1] = { peer = peer, req = req, deadline = t + wait }
-    held[name] = kept
-  end
+  -- A coroutine name registered here.
+  A._on_register = function(name, h) registered("coro", name, h) end
 
   ----------------------------------------------------------------------------
   -- Transport events (lnet.c calls these; they never yield).
@@ -485,11 +564,7 @@ function M.init(A, net, wire, coro_mt)
     by_loc[location] = id
     broadcast_status(p, "online")
     run_hooks(hooks.up, id, p)
-    for req, q in pairs(pending) do
-      if q.wait and not q.found and not q.asked[id] and (q.location == nil or q.location == location) then
-        ask(id, req, q)
-      end
-    end
+    locate_on_up(id, location)
   end
 
   function handlers.on_down(id)
@@ -497,13 +572,7 @@ function M.init(A, net, wire, coro_mt)
     if not p then return end
     peers[id] = nil
     if by_loc[p.location] == id then by_loc[p.location] = nil end
-    for _, q in pairs(pending) do
-      if q.asked[id] then
-        q.asked[id] = nil
-        q.outstanding = q.outstanding - 1
-        A._wake(q.waiter)
-      end
-    end
+    locate_on_down(id, p.location)
     local list = busy[id]
     busy[id] = nil
     if list then for i = 1, #list do A._wake(list[i]) end end
@@ -512,13 +581,6 @@ function M.init(A, net, wire, coro_mt)
         d.done, d.result, d.down = true, "unreachable", true
         A._wake(d.waiter)
       end
-    end
-    for name, entries in pairs(held) do -- its held LOCATEs go
-      local kept = {}
-      for i = 1, #entries do
-        if entries[i].peer ~= id then kept[#kept + 1] = entries[i] end
-      end
-      held[name] = #kept > 0 and kept or nil
     end
     local mons = rmonitors[p.location]
     rmonitors[p.location] = nil
@@ -589,7 +651,7 @@ function M.init(A, net, wire, coro_mt)
     proxy:set_daemon(true)
   end
 
-  local function bad(peer, why)
+  function bad(peer, why)
     local p = peers[peer]
     io.stderr:write("acoro: node: dropped a message from ", p and p.location or "?", ": ", why, "\n")
   end
@@ -606,20 +668,9 @@ function M.init(A, net, wire, coro_mt)
       if msg == nil then return bad(peer, why2) end
       h:send(msg)
     elseif op == OP_LOCATE then
-      local req, name, wait = m[2], m[3], m[4]
-      if type(req) ~= "number" or type(name) ~= "string" or type(wait) ~= "number" then
-        return bad(peer, "bad LOCATE")
-      end
-      local h = orig_locate(name)
-      if h or wait <= 0 then return reply_found(peer, req, h) end
-      hold(peer, req, name, wait)
+      on_locate(peer, m)
     elseif op == OP_FOUND then
-      local q = pending[m[2]]
-      if not q or not q.asked[peer] then return end
-      q.asked[peer] = nil
-      q.outstanding = q.outstanding - 1
-      if m[3] then q.found = m[3] end
-      A._wake(q.waiter)
+      on_found(peer, m)
     elseif op == OP_MONITOR then
       local id, watcher = m[2], m[3]
       if type(id) ~= "number" or getmetatable(watcher) ~= remote_mt then return bad(peer, "bad MONITOR") end
@@ -853,6 +904,10 @@ function M.init(A, net, wire, coro_mt)
     net.linger(LINGER)
     net.stop()
     run_hooks(hooks.stop)
+    for _, q in pairs(pending) do -- no peer will answer now: waits end by their deadlines
+      q.asked, q.outstanding = {}, 0
+      A._wake(q.waiter)
+    end
     node, A._location, my_inc = nil, nil, nil
     peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
     rmonitors, delivers = {}, {}
@@ -916,6 +971,14 @@ function M.init(A, net, wire, coro_mt)
   function D.on_up(fn) hooks.up[#hooks.up + 1] = fn end
   function D.on_down(fn) hooks.down[#hooks.down + 1] = fn end
   function D.on_stop(fn) hooks.stop[#hooks.stop + 1] = fn end
+  -- A kind of name that nodes look up with D.find (see Locate above):
+  -- lookup(name) -> a value registered here | nil; accept(v) -> whether
+  -- a FOUND value is of this kind.
+  function D.directory(kind, lookup, accept)
+    assert(dirs[kind] == nil, "directory defined twice")
+    dirs[kind] = { lookup = lookup, accept = accept }
+  end
+  D.find, D.registered, D.reply = find, registered, reply
   -- Sends build(req) (an array with req in it) to peer and waits for
   -- D.answer(peer, req, value) at most bound seconds (nil: until answered
   -- or the peer goes down). Returns true, value; nil, "unreachable"; or

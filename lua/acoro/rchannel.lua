@@ -42,8 +42,7 @@ function M.init(A, D)
   local encode, decode = D.encode, D.decode
   local orig_locate, orig_is_channel = A.locate_channel, A.is_channel
   local base = D.OP.channel
-  -- {LOCATE, request, name, wait seconds}, {FOUND, request, channel | false}
-  local OP_LOCATE, OP_FOUND = base, base + 1
+  -- (base and base + 1 are free: locating is node.lua's, directory "channel")
   -- {SUB, request, cid, encoded subscriber, unsubscribe?} answered (D.answer)
   -- with true or why; {SEND, cid, encoded message, hops}
   local OP_SUB, OP_SEND = base + 2, base + 3
@@ -57,9 +56,6 @@ function M.init(A, D)
   local subs_at = {}   -- location -> {sub = true}: remote subscribers of our channels
   local monitored = {} -- remote coroutine -> true: the watcher monitors it
   local watcher        -- the daemon receiving those monitors' Exits
-  local pending = {}   -- request -> a locate_channel in progress
-  local held = {}      -- name -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
-  local next_req = 0
   local hops_now = 0   -- hops of the SEND being broadcast (0: a local send)
   -- our channel -> {proxy = true}: our channels subscribed to remote ones. The
   -- owner holds only a proxy; this holds the channel, as a local parent would
@@ -362,59 +358,15 @@ function M.init(A, D)
     end,
 
     registered = function(name, ch)
-      if not D.node() then return end
-      local list = held[name]
-      if list then
-        held[name] = nil
-        local t = A.now()
-        for i = 1, #list do
-          local e = list[i]
-          if e.deadline >= t then D.send_peer(e.peer, encode({ OP_FOUND, e.req, ch })) end
-        end
-      end
-      for _, q in pairs(pending) do
-        if q.name == name and q.location == nil and not q.found then
-          q.found = ch
-          A._wake(q.waiter)
-        end
-      end
+      if D.node() then D.registered("channel", name, ch) end
     end,
   })
 
   ----------------------------------------------------------------------------
   -- Locate.
 
-  -- Asks peer `id` for q's name; counts the question if it went.
-  local function ask_locate(id, req, q)
-    local wait = q.wait and math.max(0, q.deadline - A.now()) or 0
-    if D.send_peer(id, encode({ OP_LOCATE, req, q.name, wait })) then
-      q.asked[id] = true
-      q.outstanding = q.outstanding + 1
-    end
-  end
-
-  local function locate_remote(name, location, timeout)
-    local me = A._running()
-    if me == nil then error("acoro.locate_channel: called outside an acoro coroutine", 3) end
-    next_req = next_req + 1
-    local req = next_req
-    local q = {
-      name = name, location = location, waiter = me, outstanding = 0, asked = {},
-      wait = timeout ~= nil and timeout > 0,
-      deadline = timeout and timeout > 0 and A.now() + timeout or nil,
-    }
-    pending[req] = q
-    for id, p in D.each_peer() do
-      if location == nil or p.location == location then ask_locate(id, req, q) end
-    end
-    local ok, err = pcall(D.wait_until, function()
-      return q.found or (not q.wait and q.outstanding == 0)
-    end, q.deadline)
-    pending[req] = nil
-    if not ok then error(err, 0) end
-    if q.found then return q.found end
-    return nil, "not found"
-  end
+  D.directory("channel", function(name) return orig_locate(name) end,
+    function(v) return is_proxy(v) or orig_is_channel(v) end)
 
   function A.locate_channel(name, opts)
     if type(name) ~= "string" then
@@ -437,38 +389,13 @@ function M.init(A, D)
       local ch = orig_locate(name)
       if ch then return ch end
     end
-    return locate_remote(name, location, timeout)
+    return D.find("channel", name, location, timeout, "acoro.locate_channel")
   end
 
   ----------------------------------------------------------------------------
   -- Operations from peers (outside any coroutine: they never wait).
 
   local function tell_gone(peer, cid) D.send_peer(peer, encode({ OP_GONE, cid })) end
-
-  D.on_op(OP_LOCATE, function(peer, m)
-    local req, name, wait = m[2], m[3], m[4]
-    if type(req) ~= "number" or type(name) ~= "string" or type(wait) ~= "number" then
-      return D.bad(peer, "bad channel LOCATE")
-    end
-    local ch = orig_locate(name)
-    if ch or wait <= 0 then return D.send_peer(peer, encode({ OP_FOUND, req, ch or false })) end
-    local t = A.now()
-    local kept = {}
-    for _, e in ipairs(held[name] or {}) do -- expired ones go now (no timer needed)
-      if e.deadline >= t and D.peer(e.peer) then kept[#kept + 1] = e end
-    end
-    kept[#kept + 1] = { peer = peer, req = req, deadline = t + wait }
-    held[name] = kept
-  end)
-
-  D.on_op(OP_FOUND, function(peer, m)
-    local q = pending[m[2]]
-    if not q or not q.asked[peer] then return end
-    q.asked[peer] = nil
-    q.outstanding = q.outstanding - 1
-    if m[3] and (is_proxy(m[3]) or orig_is_channel(m[3])) then q.found = m[3] end
-    A._wake(q.waiter)
-  end)
 
   -- The channel a request names, or nil and why (GONE told to the asker, so
   -- that a subscription of that channel elsewhere is dropped).
@@ -547,29 +474,7 @@ function M.init(A, D)
   ----------------------------------------------------------------------------
   -- Peers and the node.
 
-  D.on_up(function(id, p)
-    for req, q in pairs(pending) do
-      if q.wait and not q.found and not q.asked[id] and (q.location == nil or q.location == p.location) then
-        ask_locate(id, req, q)
-      end
-    end
-  end)
-
-  D.on_down(function(id, p)
-    for _, q in pairs(pending) do
-      if q.asked[id] then
-        q.asked[id] = nil
-        q.outstanding = q.outstanding - 1
-        A._wake(q.waiter)
-      end
-    end
-    for name, list in pairs(held) do -- its held LOCATEs go
-      local kept = {}
-      for i = 1, #list do
-        if list[i].peer ~= id then kept[#kept + 1] = list[i] end
-      end
-      held[name] = #kept > 0 and kept or nil
-    end
+  D.on_down(function(_, p)
     local set, gone = subs_at[p.location], {}
     for sub in pairs(set or {}) do
       if not reachable(sub) then gone[#gone + 1] = sub end
@@ -588,7 +493,7 @@ function M.init(A, D)
   D.on_stop(function()
     if watcher then pcall(watcher.terminate, watcher) end
     watcher = nil
-    subs_at, monitored, pending, held, anchors = {}, {}, {}, {}, {}
+    subs_at, monitored, anchors = {}, {}, {}
   end)
 end
 

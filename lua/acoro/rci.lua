@@ -9,22 +9,22 @@
 -- called by node.lua from the transport's events, outside any coroutine:
 -- they never yield (a reply to a busy peer goes through a daemon, `reply`).
 --
--- WIRE (operations in node.lua's OP.rci range):
---   {LOCATE, request, name, wait seconds}  -> {FOUND, request, rci | false}
+-- WIRE (operations in node.lua's OP.rci range; locating is node.lua's,
+-- directory "rci"):
 --   {CALL, request, name, encoded {n=, w=watcher | nil, args...}} ->
 --     node.lua's ANSWER with {true, handle} or {false, error}   (D.ask)
 -- An rci value travels as ext type EXT.rci: core.wire's encoding of
 -- {location, incarnation, name}. Values are cached weakly by that triple,
 -- so one rci always decodes to the same Lua value (== and table keys work).
 --
--- LOCATE mirrors acoro.locate: every peer (or the one at `location`) is
--- asked; with a timeout, a peer without the name holds the request until
--- the name is registered there or the asker's deadline passes (its own
--- clock), and a peer that comes up during the wait is asked too.
+-- LOCATE is acoro.locate's (node.lua's D.find): every peer (or the one at
+-- `location`) is asked; with a timeout, a peer without the name holds the
+-- request until the name is registered there or the asker's deadline
+-- passes, and a peer that comes up during the wait is asked too.
 local M = {}
 
 function M.init(A, D, coro_mt)
-  local OP_LOCATE, OP_FOUND, OP_CALL = D.OP.rci, D.OP.rci + 1, D.OP.rci + 2
+  local OP_CALL = D.OP.rci + 2
   local OP_ANSWER = D.OP.answer
   -- A call with more arguments is refused (the owner unpacks a count that
   -- a peer sent: it must be bounded, LuaJIT's stack is not).
@@ -33,9 +33,6 @@ function M.init(A, D, coro_mt)
   local registered = {} -- name -> fn: the RCIs of this node
   local cache = setmetatable({}, { __mode = "v" }) -- "loc/inc/name" -> rci
   local incs = setmetatable({}, { __mode = "k" })  -- rci -> incarnation | false (local, no node yet)
-  local pending = {} -- request -> a locate waiting here (see locate)
-  local held = {}    -- name -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
-  local next_req = 0
 
   local Rci = {}
   local rci_mt = { __name = "acoro.rci", __index = Rci }
@@ -92,17 +89,7 @@ function M.init(A, D, coro_mt)
     return rci_value(d[1], d[2], d[3])
   end)
 
-  -- Sends data to peer without yielding the caller: at once from an event
-  -- handler (outside any coroutine), else through a daemon that waits while
-  -- the peer is busy (a dropped answer would leave its asker waiting).
-  local function reply(peer, data)
-    if A._running() == nil then
-      local ok, why = D.send_peer(peer, data)
-      if ok or why ~= "busy" then return end
-    end
-    local co = A.spawn(function() D.send_peer(peer, data) end)
-    co:set_daemon(true)
-  end
+  local reply = D.reply
 
   ----------------------------------------------------------------------------
   -- Registering.
@@ -127,23 +114,7 @@ function M.init(A, D, coro_mt)
       error(("acoro.rci.register: %q is already registered"):format(name), 2)
     end
     registered[name] = fn
-    local list = held[name]
-    held[name] = nil
-    if list and D.node() then
-      local t = A.now()
-      for i = 1, #list do
-        local e = list[i]
-        if e.deadline >= t and D.peer(e.peer) then
-          reply(e.peer, D.encode({ OP_FOUND, e.req, own(name) }))
-        end
-      end
-    end
-    for _, p in pairs(pending) do
-      if p.name == name and p.here and not p.found then
-        p.found = own(name)
-        A._wake(p.waiter)
-      end
-    end
+    D.registered("rci", name, own(name))
     return true
   end
 
@@ -157,16 +128,9 @@ function M.init(A, D, coro_mt)
   ----------------------------------------------------------------------------
   -- Locating.
 
-  local function ask(peer, req, p)
-    local wait = p.deadline and math.max(0, p.deadline - A.now()) or 0
-    if D.send_peer(peer, D.encode({ OP_LOCATE, req, p.name, wait })) then
-      p.asked[peer] = true
-      p.outstanding = p.outstanding + 1
-    end
-  end
+  D.directory("rci", function(name) return registered[name] and own(name) or nil end,
+    function(v) return getmetatable(v) == rci_mt end)
 
-  -- Waits for a name here and/or on peers: p.here (look here too) and the
-  -- location (nil: every peer; our own: no peer).
   function api.locate(name, opts)
     check_name(name, "locate")
     if opts ~= nil and type(opts) ~= "table" then
@@ -183,96 +147,9 @@ function M.init(A, D, coro_mt)
     local here = location == nil or (node ~= nil and location == node.location)
     if here and registered[name] then return own(name) end
     local wait = timeout ~= nil and timeout > 0
-    local remote = node ~= nil and location ~= node.location
-    if not wait and not remote then return nil, "not found" end
-    local me = A._running()
-    if me == nil then error("acoro.rci.locate: called outside an acoro coroutine", 2) end
-    next_req = next_req + 1
-    local req = next_req
-    local p = {
-      name = name, location = location, here = here, remote = remote, waiter = me,
-      outstanding = 0, asked = {}, wait = wait,
-      deadline = wait and A.now() + timeout or nil,
-    }
-    pending[req] = p
-    if remote then
-      for id, peer in D.each_peer() do
-        if location == nil or peer.location == location then ask(id, req, p) end
-      end
-    end
-    local ok, err = pcall(D.wait_until, function()
-      return p.found or (not p.wait and p.outstanding == 0)
-    end, p.deadline)
-    pending[req] = nil
-    if not ok then error(err, 0) end
-    if p.found then return p.found end
-    return nil, "not found"
+    if not wait and (node == nil or location == node.location) then return nil, "not found" end
+    return D.find("rci", name, location, timeout, "acoro.rci.locate")
   end
-
-  local function hold(peer, req, name, wait)
-    local t = A.now()
-    local list = held[name] or {}
-    local kept = {}
-    for i = 1, #list do -- expired ones go now (no timer needed)
-      if list[i].deadline >= t and D.peer(list[i].peer) then kept[#kept + 1] = list[i] end
-    end
-    kept[#kept + 1] = { peer = peer, req = req, deadline = t + wait }
-    held[name] = kept
-  end
-
-  D.on_op(OP_LOCATE, function(peer, m)
-    local req, name, wait = m[2], m[3], m[4]
-    if type(req) ~= "number" or type(name) ~= "string" or type(wait) ~= "number" then
-      return D.bad(peer, "bad RCI LOCATE")
-    end
-    if registered[name] then return reply(peer, D.encode({ OP_FOUND, req, own(name) })) end
-    if wait <= 0 then return reply(peer, D.encode({ OP_FOUND, req, false })) end
-    hold(peer, req, name, wait)
-  end)
-
-  D.on_op(OP_FOUND, function(peer, m)
-    local q = pending[m[2]]
-    if not q or not q.asked[peer] then return end
-    q.asked[peer] = nil
-    q.outstanding = q.outstanding - 1
-    if getmetatable(m[3]) == rci_mt then q.found = q.found or m[3] end
-    A._wake(q.waiter)
-  end)
-
-  D.on_up(function(id, p)
-    for req, q in pairs(pending) do
-      if q.remote and q.wait and not q.found and not q.asked[id]
-        and (q.location == nil or q.location == p.location) then
-        ask(id, req, q)
-      end
-    end
-  end)
-
-  D.on_down(function(id)
-    for _, q in pairs(pending) do
-      if q.asked[id] then
-        q.asked[id] = nil
-        q.outstanding = q.outstanding - 1
-        A._wake(q.waiter)
-      end
-    end
-    for name, entries in pairs(held) do -- its held LOCATEs go
-      local kept = {}
-      for i = 1, #entries do
-        if entries[i].peer ~= id then kept[#kept + 1] = entries[i] end
-      end
-      held[name] = #kept > 0 and kept or nil
-    end
-  end)
-
-  D.on_stop(function()
-    -- the waits end by their own deadlines (no peer will answer now)
-    held = {}
-    for _, q in pairs(pending) do
-      q.asked, q.outstanding, q.remote = {}, 0, false
-      A._wake(q.waiter)
-    end
-  end)
 
   ----------------------------------------------------------------------------
   -- Calling.

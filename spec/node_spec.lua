@@ -51,10 +51,13 @@ describe("acoro.node between processes", function()
   end)
 
   it("a node with another secret is refused: acoro.peer returns nil and the reason", function()
-    local _, wloc = start(WATCHER, "--name watcher")
+    local w, wloc = start(WATCHER, "--name watcher")
     local b = start(PEERER, "", other_secret, q(wloc))
     local reason = b:expect("^peer nil (.*)$")
     assert.matches("wrong secret", reason)
+    -- both sides log one line saying why (stderr is in the output)
+    assert.truthy(w:expect("^acoro: node: (.*wrong secret.*)$"))
+    assert.truthy(b:output():match("acoro: node: [^\n]*wrong secret"))
   end)
 
   it("remote send and locate both ways; a handle that comes back is the same value; "

@@ -67,7 +67,10 @@
   XX(net_close_peer_downs_both_sides_once)                                     \
   XX(net_connect_failures_are_reported)                                        \
   XX(net_postauth_malformed_frames_close_only_that_peer)                       \
-  XX(net_discovery_on_loopback_finds_each_other)
+  XX(net_discovery_on_loopback_finds_each_other)                               \
+  XX(net_engine_reads_mixed_with_split_messages_keep_order)                    \
+  XX(net_engine_reads_taken_back_from_busy_engine)                             \
+  XX(net_engine_reads_off_keeps_the_net_thread_reading)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

@@ -80,9 +80,12 @@
  * that hears one connects to the sender over TCP (the handshake decides).
  *
  * NOT YET: TLS on peer links (the handshake would run inside TLS, over
- * tls.c's OpenSSL contexts); a bound on the inbound event
- * queue (a busy engine thread lets it grow: the net thread could stop
- * reading a peer past a limit, as sends do with EPEERBUSY).
+ * tls.c's OpenSSL contexts; a TLS link must stay out of ENGINE READS:
+ * net_eread.c link_plain); a bound on the inbound event queue (while the
+ * engine reads a link it reads only as fast as it delivers, so TCP pushes
+ * back on the sender; but a busy engine has reading taken back, and then
+ * the queue grows: the net thread could stop reading a peer past a limit,
+ * as sends do with EPEERBUSY).
  */
 #include "net_internal.h"
 

@@ -68,6 +68,15 @@
  * direct while a stream of sends still coalesces into batches. The fd is
  * closed only after net_peer_gone has disarmed it under the mutex.
  *
+ * ENGINE READS (net_eread.c, the other half of the fast path): once a
+ * plain link's reads end on a frame boundary, the net thread stops reading
+ * it and hands a dup of its socket to the engine thread (EV_READ), which
+ * polls it on its own loop and delivers small messages at once, skipping
+ * the net thread's wake-up and the event queue's. Anything else it meets
+ * (a split message, a control frame, EOF, an error) goes back to the net
+ * thread with the bytes it read; a busy engine that stops reading has the
+ * socket taken back on the tick, so heartbeats still count.
+ *
  * DISCOVERY (net_discover.c, optional): UDP pings on a shared port; a node
  * that hears one connects to the sender over TCP (the handshake decides).
  *
@@ -76,13 +85,16 @@
  * it once TLS is open (the TLS handshake is under the same deadline and a
  * 64 KB byte budget). Reads decrypt into the link's rbuf, so frames are
  * parsed as on a plain link; a write batch is sealed just before its
- * uv_write. TLS links never take the DIRECT WRITE path. A plain node and a
- * TLS node refuse each other, each saying why (a TLS node answers a plain
- * HELLO with a plain REFUSE, which is read before authentication).
+ * uv_write. TLS links never take the DIRECT WRITE or ENGINE READS paths. A
+ * plain node and a TLS node refuse each other, each saying why (a TLS node
+ * answers a plain HELLO with a plain REFUSE, which is read before
+ * authentication).
  *
- * NOT YET: a bound on the inbound event
- * queue (a busy engine thread lets it grow: the net thread could stop
- * reading a peer past a limit, as sends do with EPEERBUSY).
+ * NOT YET: a bound on the inbound event queue (while the engine reads a
+ * link it reads only as fast as it delivers, so TCP pushes back on the
+ * sender; but a busy engine has reading taken back, and then the queue
+ * grows: the net thread could stop reading a peer past a limit, as sends
+ * do with EPEERBUSY).
  */
 #include "net_internal.h"
 
@@ -93,6 +105,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* ---- events (NET THREAD posts, ENGINE THREAD delivers) ---- */
 
@@ -152,9 +165,11 @@ static void ev_free(ev_t *ev) {
   free(ev);
 }
 
-static void free_events(ev_t *ev) {
+void net_free_events(ev_t *ev) {
   while (ev) {
     ev_t *next = ev->next;
+    if (ev->kind == EV_READ)
+      close(ev->status);
     ev_free(ev);
     ev = next;
   }
@@ -172,12 +187,18 @@ void net_free_cmds(cmd_t *c) {
  * order. The list is taken whole first: callbacks may send. */
 static void on_events(uv_async_t *h) {
   acoro_net_t *n = h->data;
-  ev_t *ev, *next;
-  const acoro_net_host_t *cb = &n->cb;
+  ev_t *ev;
   uv_mutex_lock(&n->mu);
   ev = n->ev_head;
   n->ev_head = n->ev_tail = NULL;
+  n->ev_drains++;
   uv_mutex_unlock(&n->mu);
+  net_run_events(n, ev);
+}
+
+void net_run_events(acoro_net_t *n, ev_t *ev) {
+  ev_t *next;
+  const acoro_net_host_t *cb = &n->cb;
   for (; ev != NULL; ev = next) {
     next = ev->next;
     switch (ev->kind) {
@@ -186,7 +207,11 @@ static void on_events(uv_async_t *h) {
         cb->peer_up(n->cb_data, ev->peer, ev->text,
                     ev->text + strlen(ev->text) + 1, ev->inc);
       break;
+    case EV_READ:
+      net_eread_start(n, ev); /* takes the fd */
+      break;
     case EV_DOWN:
+      net_eread_stop_peer(n, ev->peer);
       if (cb->peer_down)
         cb->peer_down(n->cb_data, ev->peer, ev->text);
       break;
@@ -249,9 +274,12 @@ void net_peer_gone(acoro_net_t *n, peer_t *p, const char *reason) {
       break;
     }
   n->stats.peers--;
-  p->dfd = -1;
+  p->dfd = p->idle_fd = -1;
+  p->ereading = 0;
   free(p->draw);
   p->draw = NULL;
+  free(p->epend);
+  p->epend = NULL;
   uv_mutex_unlock(&n->mu);
   net_post(n, net_ev_new(EV_DOWN, p->id, reason, 0));
   if (p->link)
@@ -299,6 +327,7 @@ static void shut_down(acoro_net_t *n) {
     peer_t *next = p->next;
     net_free_cmds(p->out_head);
     free(p->draw);
+    free(p->epend);
     free(p);
     p = next;
   }
@@ -359,6 +388,8 @@ static void on_wake(uv_async_t *h) {
       net_connect_to(n, c->data, 1, c->req);
     } else if (c->kind == CMD_DISCOVER) {
       net_discover_ping(n);
+    } else if (c->kind == CMD_EREAD_BACK) {
+      net_eread_back(n, c->peer);
     } else if ((p = peer_by_id(n, c->peer)) != NULL && p->link) {
       net_link_close(p->link, 2, 1, "closed by this node");
     }
@@ -385,6 +416,8 @@ static void on_tick(uv_timer_t *t) {
       if (now > l->deadline)
         net_link_close(l, 1, 0, "handshake not finished within %g s",
                        n->hs_timeout);
+    } else if (net_eread_tick(l, now), l->closing) {
+      /* closed while reading again what the engine had read */
     } else if (now - l->last_rx > n->missed * n->hb) {
       net_link_close(l, 1, 0, "no heartbeat for %.1f s (frozen or unreachable)",
                      now - l->last_rx);
@@ -563,7 +596,8 @@ void acoro_net_stop(acoro_net_t *n) {
   uv_thread_join(&n->thread);
   uv_loop_close(&n->loop);
   net_free_cmds(n->cmd_head);
-  free_events(n->ev_head);
+  net_free_events(n->ev_head);
+  net_eread_stop_all(n);
   n->eng_wake->data = NULL;
   uv_close((uv_handle_t *)n->eng_wake, on_eng_wake_closed);
   uv_mutex_destroy(&n->mu);
@@ -574,7 +608,7 @@ const char *acoro_net_location(const acoro_net_t *n) { return n->location; }
 
 uint64_t acoro_net_incarnation(const acoro_net_t *n) { return n->inc; }
 
-static void push_cmd(acoro_net_t *n, cmd_t *c) {
+void net_push_cmd(acoro_net_t *n, cmd_t *c) {
   if (n->cmd_tail)
     n->cmd_tail->next = c;
   else
@@ -681,8 +715,8 @@ int acoro_net_send(acoro_net_t *n, uint64_t peer, const char *data,
     return rc;
   }
   p->queued += len;
-  p->dfd = -1; /* queued behind this one from now on, until net_kick */
-  push_cmd(n, c);
+  p->dfd = p->idle_fd = -1; /* queued behind this one, until net_kick */
+  net_push_cmd(n, c);
   uv_mutex_unlock(&n->mu);
   uv_async_send(&n->wake);
   return 0;
@@ -701,7 +735,7 @@ static int queue_cmd(acoro_net_t *n, int kind, uint64_t peer, uint64_t req,
   if (text)
     memcpy(c->data, text, tl);
   uv_mutex_lock(&n->mu);
-  push_cmd(n, c);
+  net_push_cmd(n, c);
   uv_mutex_unlock(&n->mu);
   uv_async_send(&n->wake);
   return 0;

@@ -18,6 +18,11 @@
  * bytes of its frame, to make short writes happen at will. Read on the
  * engine thread only; (size_t)-1, the default: the whole frame. */
 extern size_t net_direct_cap;
+/* TESTS ONLY: 0 keeps every link's reading on the net thread (no ENGINE
+ * READS, net_eread.c). Set before acoro_net_start. */
+extern int net_eread_enabled;
+#define EREAD_ROOM (64u * 1024)          /* an engine read's free room */
+#define EREAD_FRAME_MAX (CHUNK + 1u + 4) /* larger frames: the net thread */
 #define READ_ROOM (64u * 1024)
 #define CHAL_LEN 32
 #define PROOF_LEN 32
@@ -62,8 +67,11 @@ enum {
 };
 enum { REFUSE_DUP = 1 }; /* REFUSE codes; any other: log the text */
 
-enum { CMD_SEND, CMD_CONNECT, CMD_CLOSE, CMD_DISCOVER };
-enum { EV_UP, EV_DOWN, EV_MSG, EV_CONNECT, EV_WRITABLE, EV_LOG };
+enum { CMD_SEND, CMD_CONNECT, CMD_CLOSE, CMD_DISCOVER, CMD_EREAD_BACK };
+/* EV_READ (net_eread.c): the engine thread reads the peer's socket from now
+ * on; status: a dup of the socket the event owns, req: the hand-over's
+ * generation. */
+enum { EV_UP, EV_DOWN, EV_MSG, EV_CONNECT, EV_WRITABLE, EV_LOG, EV_READ };
 /* RESOLVING/CONNECTING: outbound, before the socket is connected; HELLO:
  * waiting for the other's HELLO; PROOF: for its PROOF; SELECT: proven,
  * waiting for the arbiter's word; UP: carries a peer's traffic. */
@@ -108,6 +116,20 @@ typedef struct peer_s {
   int dfd;
   char *draw;
   size_t draw_len;
+  /* SHARED (mutex), ENGINE READS (net_eread.c). idle_fd: dfd's value while
+   * the net thread has nothing pending for the peer (armed by arm_direct,
+   * cleared with dfd by net_kick and queued sends): the engine thread arms
+   * dfd again from it after its own reads, as on_read does. ereading: the
+   * engine thread reads the socket (the net thread's read is stopped);
+   * egen: counts hand-overs (a reader of an older one stops); erx: when
+   * the engine last read bytes; epend: bytes it read that are not yet a
+   * whole frame (the net thread takes them back first). */
+  int idle_fd;
+  int ereading;
+  uint64_t egen;
+  double erx;
+  char *epend;
+  size_t epend_len, epend_cap;
 } peer_t;
 
 /* A connect request whose link lost a duplicate race: it ends when the
@@ -145,6 +167,11 @@ struct link_s {
   char *wbuf;     /* the batch being written */
   size_t wdata;   /* message bytes in it */
   net_tls_t *tls; /* NULL on a plain link (net_tls.c) */
+  /* ENGINE READS (net_eread.c): eread: reading is handed to the engine
+   * thread; reclaimed/reclaim_drains: taken back from a busy engine, not
+   * handed over again until the engine has drained its events since. */
+  int eread, reclaimed;
+  uint64_t reclaim_drains;
 };
 
 struct acoro_net_s {
@@ -183,9 +210,11 @@ struct acoro_net_s {
   peer_t *peers;
   int stopping;
   acoro_net_stats_t stats;
+  uint64_t ev_drains; /* times the engine thread took the event queue */
   /* ENGINE THREAD: an async on the engine's loop (malloc'd: its close
    * callback frees it, after the net is gone). */
   uv_async_t *eng_wake;
+  struct ereader_s *readers; /* ENGINE READS (net_eread.c) */
 };
 
 static inline double net_now(void) { return (double)uv_hrtime() * 1e-9; }
@@ -235,6 +264,10 @@ peer_t *net_peer_by_location(acoro_net_t *n, const char *loc);
 void net_peer_gone(acoro_net_t *n, peer_t *p, const char *reason);
 void net_account(acoro_net_t *n, peer_t *p, size_t bytes);
 void net_stat_add(acoro_net_t *n, uint32_t *field, int d);
+void net_push_cmd(acoro_net_t *n, cmd_t *c); /* mutex held */
+/* ENGINE THREAD: runs the host callbacks for an event list and frees it. */
+void net_run_events(acoro_net_t *n, ev_t *ev);
+void net_free_events(ev_t *ev); /* closes EV_READ's fds too */
 
 /* net_link.c (NET THREAD) */
 void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...)
@@ -248,6 +281,18 @@ void net_kick(link_t *l);
 void net_connect_to(acoro_net_t *n, const char *location, int has_req,
                     uint64_t req);
 void net_on_connection(uv_stream_t *server, int status);
+/* Reads again on the net thread: len bytes the engine read first, then
+ * the socket. */
+void net_link_resume_read(link_t *l, char *bytes, size_t len);
+
+/* net_eread.c, ENGINE READS. NET THREAD: */
+void net_eread_handover(link_t *l); /* on_read done: hand reading over? */
+void net_eread_tick(link_t *l, double now);         /* an up link, each tick */
+void net_eread_back(acoro_net_t *n, uint64_t peer); /* CMD_EREAD_BACK */
+/* ENGINE THREAD: */
+void net_eread_start(acoro_net_t *n, ev_t *ev); /* EV_READ; takes its fd */
+void net_eread_stop_peer(acoro_net_t *n, uint64_t peer);
+void net_eread_stop_all(acoro_net_t *n);
 
 void net_on_written(uv_write_t *req, int status);
 

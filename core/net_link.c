@@ -166,7 +166,7 @@ static void arm_direct(link_t *l) {
       l->net->cmd_head != NULL)
     return;
   if (uv_fileno((const uv_handle_t *)&l->tcp, &fd) == 0)
-    p->dfd = fd;
+    p->dfd = p->idle_fd = fd;
 }
 
 /* Starts the next write of a link if none is in flight: control frames,
@@ -190,7 +190,7 @@ void net_kick(link_t *l) {
     /* The engine thread writes no more directly (p->dfd) from here until
      * this link is idle again; the rest of a short direct write goes first. */
     uv_mutex_lock(&n->mu);
-    p->dfd = -1;
+    p->dfd = p->idle_fd = -1;
     raw = p->draw;
     raw_len = p->draw_len;
     p->draw = NULL;
@@ -355,7 +355,7 @@ static void link_up(link_t *l) {
   if (old && old->link)
     net_link_close(old->link, 1, 0, "replaced by a new link");
   p->id = n->next_peer++;
-  p->dfd = -1; /* until net_kick finds the link idle */
+  p->dfd = p->idle_fd = -1; /* until net_kick finds the link idle */
   p->inc = l->their_inc;
   memcpy(p->location, l->their_loc, FIELD);
   memcpy(p->name, l->their_name, FIELD);
@@ -684,6 +684,35 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     l->rbuf = NULL;
     l->rcap = 0;
   }
+  if (nread > 0) /* not after the engine handed reading back: EOF waits */
+    net_eread_handover(l);
+}
+
+void net_link_resume_read(link_t *l, char *bytes, size_t len) {
+  int rc;
+  if (l->closing)
+    return;
+  if (len > 0) {
+    if (l->rcap - l->rlen < len) {
+      char *nb = realloc(l->rbuf, l->rlen + len + READ_ROOM);
+      if (nb == NULL) {
+        net_link_close(l, 0, 0, "out of memory");
+        return;
+      }
+      l->rbuf = nb;
+      l->rcap = l->rlen + len + READ_ROOM;
+    }
+    memcpy(l->rbuf + l->rlen, bytes, len);
+    l->rlen += len;
+  }
+  rc = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
+  if (rc != 0) {
+    net_link_close(l, 1, 0, "cannot read: %s", uv_strerror(rc));
+    return;
+  }
+  /* nread 0 (as for EAGAIN): parses what is buffered, frames the engine
+   * read but left (a split message, a control frame) first. */
+  on_read((uv_stream_t *)&l->tcp, 0, NULL);
 }
 
 /* ---- links: opening (NET THREAD) ---- */

@@ -177,3 +177,28 @@ describe("bench/w6_remote.lua (W6/W6s between two acoro nodes)", function()
     assert.truthy(out:match("W6s msgs=5000 secs=%S+ msgs_per_s=%d+\n"), out)
   end)
 end)
+
+describe("bench/run w6 (acoro, the floor, and Erlang where erl is installed)", function()
+  it("prints the remote rows with tiny counts, and the Erlang ones or a note that skips them", function()
+    local remote = support.root .. "/" .. build .. "/bench_ref_remote"
+    local f = io.open(remote, "rb")
+    if not f then return pending(remote .. " not built") end
+    f:close()
+    local w = assert(io.popen("command -v erl >/dev/null 2>&1 && command -v erlc >/dev/null 2>&1 && echo yes"))
+    local has_erl = w:read("*a"):match("yes") ~= nil
+    w:close()
+    local p = assert(io.popen(("cd %s && ACORO=%s REF_REMOTE=%s W6_N=200 W6S_N=5000 "
+      .. "timeout -k 5 120 bench/run -n 1 w6 2>&1; echo rc=$?"):format(q(support.root), q(acoro), q(remote))))
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:match("rc=0\n$"), out)
+    assert.truthy(out:match("\nW6 ping%-pong +%S+k rt/s"), out)
+    assert.truthy(out:match("\nW6s stream +%S+M msg/s"), out)
+    if has_erl then
+      assert.truthy(out:match("\nW6 vs Erlang +%S+k rt/s, %d+ us +%S+k rt/s, %d+ us +%S+x rate"), out)
+      assert.truthy(out:match("\nW6s vs Erlang +%S+M msg/s +%S+M msg/s +%S+x rate"), out)
+    else
+      assert.truthy(out:match("W6 and W6s on Erlang distribution skipped: erl not installed"), out)
+    end
+  end)
+end)

@@ -111,6 +111,37 @@ say("suspend", ok, e)
     assert.matches("suspend: not supported on a remote coroutine", cli:expect("^suspend (.*)$"))
   end)
 
+  it("a handle sent in message after message (its encoding and decoding cached) is the "
+    .. "same value each time, and replies to it arrive", function()
+    local srv, sloc = start(PRELUDE .. [[
+local first
+local s = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    first = first or m.from
+    say("same", m.i, m.from == first, acoro.is_remote(m.from))
+    m.from:send(m.i)
+  end
+end)
+s:register("s")
+acoro.receive()
+]])
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local h = assert(acoro.locate("s", { timeout = 10, location = arg[1] }))
+local me = acoro.self()
+for i = 1, 3 do
+  if i == 3 then me:register("renamed") end
+  assert(h:send({ i = i, from = me }))
+  say("reply", acoro.receive(10))
+end
+]], "", nil, q(sloc))
+    for i = 1, 3 do
+      assert.equal(("%d true true"):format(i), srv:expect("^same (.*)$"))
+      assert.equal(tostring(i), cli:expect("^reply (.*)$"))
+    end
+  end)
+
   it("a locate started before the server's node is known is answered when it appears", function()
     local cli, cloc = start(PRELUDE .. [[
 local h, err = acoro.locate("echo", { timeout = 30 })

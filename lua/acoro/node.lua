@@ -133,13 +133,24 @@ function M.init(A, net, wire, coro_mt)
     return nil
   end
 
+  -- W6's hot path: a handle in a message is encoded and decoded on every
+  -- round trip. Its encoding only changes with its name (or a new node),
+  -- and a payload always decodes to the same remote handle: both cached
+  -- (weakly: they go with the handles).
+  local enc_cache = setmetatable({}, { __mode = "k" }) -- handle -> {payload, name, node}
+  local dec_cache = setmetatable({}, { __mode = "v" }) -- payload -> Remote
+
   local function ext_encode(v)
     local mt = getmetatable(v)
     if mt == coro_mt then
       if not node then error("acoro: a coroutine handle can only leave the process once acoro.node runs", 0) end
-      local id = v.id
+      local id, name = v.id, v.name or false
       exported[id] = v
-      return EXT_CORO, encode({ node.location, id, v.name or false, my_inc })
+      local c = enc_cache[v]
+      if c and c[2] == name and c[3] == node then return EXT_CORO, c[1] end
+      local payload = encode({ node.location, id, name, my_inc })
+      enc_cache[v] = { payload, name, node }
+      return EXT_CORO, payload
     elseif mt == remote_mt then
       return EXT_CORO, encode({ v.location, v.id, v.name or false, incs[v] })
     end
@@ -154,16 +165,20 @@ function M.init(A, net, wire, coro_mt)
       local f = ext_dec[t]
       return f and f(payload)
     end
+    local h = dec_cache[payload]
+    if h then return h end
     local d = decode(payload)
     if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "number"
       or type(d[4]) ~= "string" then
       return nil
     end
-    if node and d[1] == node.location and d[4] == my_inc then
-      local h = exported[d[2]]
-      if h then return h end
-    end
-    return remote_handle(d[1], d[2], type(d[3]) == "string" and d[3] or nil, d[4])
+    local mine = node and d[1] == node.location and d[4] == my_inc
+    if mine and exported[d[2]] then return exported[d[2]] end
+    h = remote_handle(d[1], d[2], type(d[3]) == "string" and d[3] or nil, d[4])
+    -- Only while a node runs: a handle of another node (or of an earlier
+    -- incarnation) then stays remote for good.
+    if node and not mine then dec_cache[payload] = h end
+    return h
   end
 
   -- Sends one envelope to a peer: true, or nil and why ("unreachable",

@@ -76,7 +76,10 @@
   XX(net_tls_mutual_client_without_certificate_refused)                        \
   XX(net_tls_wrong_secret_still_refused)                                       \
   XX(net_tls_handshake_bytes_and_time_are_limited)                             \
-  XX(net_tls_simultaneous_connect_keeps_one_link)
+  XX(net_tls_simultaneous_connect_keeps_one_link)                              \
+  XX(net_engine_reads_mixed_with_split_messages_keep_order)                    \
+  XX(net_engine_reads_taken_back_from_busy_engine)                             \
+  XX(net_engine_reads_off_keeps_the_net_thread_reading)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

@@ -1009,3 +1009,134 @@ TEST(net_discovery_on_loopback_finds_each_other) {
   s[2].net = NULL;
   finish(e, &s[0], &s[1]);
 }
+
+/* ---- ENGINE READS (net_eread.c) ---- */
+
+/* Is the engine thread reading side s's only peer (a reader polling)? */
+static int engine_reads(const side_t *s) { return s->net->readers != NULL; }
+
+/* Sends a sequence-numbered message of len bytes (4 .. 200 KB: over CHUNK
+ * it goes split, which the engine thread hands back to the net thread). */
+static void send_seq_any(acoro_engine_t *e, side_t *s, uint32_t seq,
+                         size_t len) {
+  static char buf[200 * 1024];
+  memset(buf, 'z', len);
+  buf[0] = (char)(seq >> 24);
+  buf[1] = (char)(seq >> 16);
+  buf[2] = (char)(seq >> 8);
+  buf[3] = (char)seq;
+  send_waiting(e, s, seq, buf, len);
+}
+
+/* Round trips go through engine reads on both sides (b echoes); mixed with
+ * bursts, split messages (PART/LAST: read back on the net thread) and
+ * heartbeat-only frames, every message arrives once and in order both
+ * ways, and reading is handed over again after each hand-back. */
+TEST(net_engine_reads_mixed_with_split_messages_keep_order) {
+  acoro_engine_t *e = net_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_stats_t st0, st1;
+  uint32_t seq = 0, i, k;
+  int handed_over = 0;
+  o.heartbeat = 0.2;
+  start(e, &a, &o);
+  start(e, &b, &o);
+  link_pair(e, &a, &b);
+  b.echo = 1;
+  /* One round trip: both sides read on the engine thread from then on. */
+  send_seq_any(e, &a, seq++, 16);
+  PUMP_UNTIL(e, 10, a.msgs == 1 && engine_reads(&a) && engine_reads(&b));
+  ASSERT_EQ(a.msgs, 1);
+  ASSERT_TRUE(engine_reads(&a));
+  ASSERT_TRUE(engine_reads(&b));
+  acoro_net_stats(b.net, &st0);
+  for (i = 0; i < 600; i++) {
+    /* Every tenth: a burst led by a split message (PART, LAST), so that
+     * the net thread's reads after the hand-back end inside a frame. */
+    uint32_t burst = i % 10 == 9 ? 150 : 1;
+    for (k = 0; k < burst; k++, seq++) {
+      size_t len = 4 + (seq * 131u) % 3000;
+      if (burst > 1 && k == 0)
+        len = CHUNK + 1000 + seq % 5000;
+      send_seq_any(e, &a, seq, len);
+    }
+    PUMP_UNTIL(e, 10, a.msgs == seq || a.downs + b.downs > 0);
+    ASSERT_EQ(a.msgs, seq);
+    handed_over += engine_reads(&a) && engine_reads(&b);
+  }
+  ASSERT_EQ(b.msgs, seq);
+  ASSERT_EQ(a.order_broken, 0);
+  ASSERT_EQ(b.order_broken, 0);
+  ASSERT_TRUE(handed_over > 300); /* handed over again after hand-backs */
+  acoro_net_stats(b.net, &st1);
+  ASSERT_TRUE(st1.frames_in >= st0.frames_in + seq - 1);
+  ASSERT_EQ(a.downs + b.downs, 0);
+  finish(e, &a, &b);
+}
+
+/* The engine thread stops turning its loop (three times, each 5x the time
+ * after which the net thread takes reading back) while messages keep
+ * coming: the net thread reads them, heartbeats count, the peer stays up;
+ * once the engine is back everything arrives in order, what the net thread
+ * queued before what the engine reads itself, and the engine reads again. */
+TEST(net_engine_reads_taken_back_from_busy_engine) {
+  acoro_engine_t *e = net_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_stats_t st0, st1;
+  uint32_t seq = 0, i, round;
+  o.heartbeat = 0.1;
+  start(e, &a, &o);
+  start(e, &b, &o);
+  link_pair(e, &a, &b);
+  send_seq(&a, a.peer, seq++, 8);
+  PUMP_UNTIL(e, 10, b.msgs == 1 && engine_reads(&b));
+  ASSERT_TRUE(engine_reads(&b));
+  for (round = 0; round < 3; round++) {
+    acoro_net_stats(b.net, &st0);
+    for (i = 0; i < 300; i++)
+      send_seq(&a, a.peer, seq++, 4 + i % 50);
+    usleep(1000 * 1000); /* busy: no loop turn */
+    acoro_net_stats(b.net, &st1);
+    ASSERT_TRUE(st1.heartbeats_in >= st0.heartbeats_in + 3);
+    ASSERT_EQ(st1.peers, 1);
+    for (i = 0; i < 300; i++) /* more, while b's engine catches up */
+      send_seq(&a, a.peer, seq++, 4 + i % 70);
+    PUMP_UNTIL(e, 10, b.msgs == seq);
+    ASSERT_EQ(b.msgs, seq);
+    ASSERT_EQ(b.order_broken, 0);
+    /* A trickle: the net thread hands reading over again. */
+    for (i = 0; i < 200 && !engine_reads(&b); i++) {
+      send_seq(&a, a.peer, seq++, 8);
+      PUMP_UNTIL(e, 1, b.msgs == seq);
+    }
+    ASSERT_TRUE(engine_reads(&b));
+  }
+  ASSERT_EQ(b.order_broken, 0);
+  ASSERT_EQ(a.downs + b.downs, 0);
+  finish(e, &a, &b);
+}
+
+/* With engine reads off (net_eread_enabled 0), the same traffic goes
+ * through the net thread alone, in order, and no reader is ever made. */
+TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
+  acoro_engine_t *e = net_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = opts_of("s3cret");
+  uint32_t i;
+  net_eread_enabled = 0;
+  start(e, &a, &o);
+  start(e, &b, &o);
+  link_pair(e, &a, &b);
+  b.echo = 1;
+  for (i = 0; i < 500; i++) {
+    send_seq(&a, a.peer, i, 4 + i % 250);
+    PUMP_UNTIL(e, 10, a.msgs == i + 1 || a.downs + b.downs > 0);
+    ASSERT_EQ(a.msgs, i + 1);
+    ASSERT_TRUE(!engine_reads(&a) && !engine_reads(&b));
+  }
+  ASSERT_EQ(a.order_broken + b.order_broken, 0);
+  net_eread_enabled = 1;
+  finish(e, &a, &b);
+}

@@ -560,7 +560,11 @@ typedef struct acoro_net_s acoro_net_t;
  * sends are refused with ACORO_EPEERBUSY (4 MB); incarnation (the engine's;
  * with the location it names this node); version_major/minor (this
  * build's; tests set others); discover_port: the UDP port of discovery
- * pings (0: no discovery; see acoro_net_discover). */
+ * pings (0: no discovery; see acoro_net_discover); inbound_limit bytes of
+ * received messages waiting for the engine thread (all peers together)
+ * past which the net thread stops reading the peer that sent the last one
+ * until the engine has taken the wait below half (16 MB): TCP then slows
+ * that sender, whose sends become ACORO_EPEERBUSY in turn. */
 typedef struct acoro_net_opts_s {
   const char *host;
   int port;
@@ -574,6 +578,7 @@ typedef struct acoro_net_opts_s {
   uint64_t incarnation;
   int version_major, version_minor;
   int discover_port;
+  size_t inbound_limit;
   /* TLS on every peer link (net_tls.c), both or neither (else EINVAL):
    * tls_server for inbound links, tls_client for outbound ones, made with
    * acoro_tls_ctx_new (server 1 / 0) with this node's cert and key (the
@@ -603,10 +608,13 @@ typedef struct acoro_net_host_s {
 } acoro_net_host_t;
 /* Counters, for tests and monitoring (ANY THREAD). links: TCP connections
  * open (handshaking, up or closing); peers: peers up; writes: socket
- * writes (each a batch of coalesced frames). */
+ * writes (each a batch of coalesced frames); inbound: bytes of messages
+ * waiting for the engine thread now; read_pauses: times reading a peer
+ * stopped at inbound_limit. */
 typedef struct acoro_net_stats_s {
   uint32_t links, peers;
   uint64_t heartbeats_in, frames_in, bytes_in, bytes_out, writes;
+  uint64_t inbound, read_pauses;
 } acoro_net_stats_t;
 /* start: binds and listens (errors: libuv's, at once), then starts the
  * thread. OWNERSHIP: the caller holds the net until acoro_net_stop, which

@@ -90,11 +90,18 @@
  * answers a plain HELLO with a plain REFUSE, which is read before
  * authentication).
  *
- * NOT YET: a bound on the inbound event queue (while the engine reads a
- * link it reads only as fast as it delivers, so TCP pushes back on the
- * sender; but a busy engine has reading taken back, and then the queue
- * grows: the net thread could stop reading a peer past a limit, as sends
- * do with EPEERBUSY).
+ * INBOUND FLOW CONTROL. While the engine reads a link it reads only as
+ * fast as it delivers, so TCP pushes back on the sender. When the net
+ * thread reads (a busy engine had reading taken back, a split message),
+ * messages wait in the event queue: past inbound_limit bytes waiting
+ * (stats.inbound, all peers), the link that delivered the last one stops
+ * reading (link read_paused), and the engine thread, once it has taken
+ * the wait below half, sends CMD_RESUME_READ, which restarts every paused
+ * link. The sender's socket fills, then its queue, and its sends get
+ * EPEERBUSY: memory stays bounded on both sides, as with Erlang's busy
+ * distribution port. A paused link is not checked for missed heartbeats
+ * (it is not read; the wait is this node's own): its clock restarts on
+ * resume.
  */
 #include "net_internal.h"
 
@@ -183,6 +190,24 @@ void net_free_cmds(cmd_t *c) {
   }
 }
 
+/* ENGINE THREAD: `taken` bytes of messages were delivered; below half the
+ * limit, paused links read again (INBOUND FLOW CONTROL). A failed
+ * allocation leaves read_paused set: the next delivery tries again. */
+static void inbound_taken(acoro_net_t *n, size_t taken) {
+  cmd_t *c = NULL;
+  uv_mutex_lock(&n->mu);
+  n->stats.inbound -= taken;
+  if (n->read_paused && n->stats.inbound <= n->inbound_limit / 2 &&
+      (c = calloc(1, sizeof *c)) != NULL) {
+    n->read_paused = 0;
+    c->kind = CMD_RESUME_READ;
+    net_push_cmd(n, c);
+  }
+  uv_mutex_unlock(&n->mu);
+  if (c != NULL)
+    uv_async_send(&n->wake);
+}
+
 /* ENGINE THREAD: runs the host's callbacks for every queued event, in
  * order. The list is taken whole first: callbacks may send. */
 static void on_events(uv_async_t *h) {
@@ -198,6 +223,7 @@ static void on_events(uv_async_t *h) {
 
 void net_run_events(acoro_net_t *n, ev_t *ev) {
   ev_t *next;
+  size_t taken = 0;
   const acoro_net_host_t *cb = &n->cb;
   for (; ev != NULL; ev = next) {
     next = ev->next;
@@ -216,6 +242,7 @@ void net_run_events(acoro_net_t *n, ev_t *ev) {
         cb->peer_down(n->cb_data, ev->peer, ev->text);
       break;
     case EV_MSG:
+      taken += ev->len;
       if (cb->message)
         cb->message(n->cb_data, ev->peer, ev->data, ev->len);
       break;
@@ -235,6 +262,8 @@ void net_run_events(acoro_net_t *n, ev_t *ev) {
     }
     ev_free(ev);
   }
+  if (taken > 0)
+    inbound_taken(n, taken);
 }
 
 /* ---- peers (NET THREAD) ---- */
@@ -352,6 +381,18 @@ static void shut_down(acoro_net_t *n) {
   net_discover_close(n);
 }
 
+/* CMD_RESUME_READ: every link stopped at inbound_limit reads again; the
+ * time it was paused does not count as missed heartbeats. */
+static void resume_reads(acoro_net_t *n) {
+  link_t *l;
+  for (l = n->links; l != NULL; l = l->next)
+    if (l->read_paused && !l->closing) {
+      l->read_paused = 0;
+      l->last_rx = net_now();
+      net_link_resume_read(l, NULL, 0);
+    }
+}
+
 static void on_wake(uv_async_t *h) {
   acoro_net_t *n = h->data;
   cmd_t *c, *next;
@@ -390,6 +431,8 @@ static void on_wake(uv_async_t *h) {
       net_discover_ping(n);
     } else if (c->kind == CMD_EREAD_BACK) {
       net_eread_back(n, c->peer);
+    } else if (c->kind == CMD_RESUME_READ) {
+      resume_reads(n);
     } else if ((p = peer_by_id(n, c->peer)) != NULL && p->link) {
       net_link_close(p->link, 2, 1, "closed by this node");
     }
@@ -418,7 +461,7 @@ static void on_tick(uv_timer_t *t) {
                        n->hs_timeout);
     } else if (net_eread_tick(l, now), l->closing) {
       /* closed while reading again what the engine had read */
-    } else if (now - l->last_rx > n->missed * n->hb) {
+    } else if (now - l->last_rx > n->missed * n->hb && !l->read_paused) {
       net_link_close(l, 1, 0, "no heartbeat for %.1f s (frozen or unreachable)",
                      now - l->last_rx);
     } else if (now - l->last_hb >= n->hb - n->tick_s / 2) {
@@ -522,6 +565,7 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   n->missed = opts->missed > 0 ? opts->missed : 4;
   n->hs_timeout = opts->handshake_timeout > 0 ? opts->handshake_timeout : 5.0;
   n->busy_limit = opts->busy_limit > 0 ? opts->busy_limit : 4u << 20;
+  n->inbound_limit = opts->inbound_limit > 0 ? opts->inbound_limit : 16u << 20;
   n->inc = opts->incarnation ? opts->incarnation : acoro_engine_incarnation(e);
   n->vmajor = opts->version_major || opts->version_minor
                   ? opts->version_major

@@ -59,7 +59,7 @@ void net_eread_handover(link_t *l) {
   int fd2, busy;
   ev_t *ev;
   if (!net_eread_enabled || !link_plain(l) || p == NULL || l->state != L_UP ||
-      l->closing || l->eread || l->rlen != 0 || l->in_asm)
+      l->closing || l->eread || l->read_paused || l->rlen != 0 || l->in_asm)
     return;
   uv_mutex_lock(&n->mu);
   busy = l->reclaimed && n->ev_drains == l->reclaim_drains;

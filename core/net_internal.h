@@ -67,7 +67,14 @@ enum {
 };
 enum { REFUSE_DUP = 1 }; /* REFUSE codes; any other: log the text */
 
-enum { CMD_SEND, CMD_CONNECT, CMD_CLOSE, CMD_DISCOVER, CMD_EREAD_BACK };
+enum {
+  CMD_SEND,
+  CMD_CONNECT,
+  CMD_CLOSE,
+  CMD_DISCOVER,
+  CMD_RESUME_READ,
+  CMD_EREAD_BACK
+};
 /* EV_READ (net_eread.c): the engine thread reads the peer's socket from now
  * on; status: a dup of the socket the event owns, req: the hand-over's
  * generation. */
@@ -171,6 +178,7 @@ struct link_s {
    * thread; reclaimed/reclaim_drains: taken back from a busy engine, not
    * handed over again until the engine has drained its events since. */
   int eread, reclaimed;
+  int read_paused; /* NET THREAD: stopped at inbound_limit (net.c) */
   uint64_t reclaim_drains;
 };
 
@@ -185,7 +193,7 @@ struct acoro_net_s {
   int has_secret;
   double hb, hs_timeout, tick_s;
   int missed;
-  size_t busy_limit;
+  size_t busy_limit, inbound_limit;
   uint64_t inc;
   int vmajor, vminor;
   /* TLS on every link when set (both or neither); the caller's. */
@@ -211,6 +219,9 @@ struct acoro_net_s {
   int stopping;
   acoro_net_stats_t stats;
   uint64_t ev_drains; /* times the engine thread took the event queue */
+  /* INBOUND FLOW CONTROL: a link stopped reading at inbound_limit; the
+   * engine thread sends CMD_RESUME_READ once stats.inbound is below half. */
+  int read_paused;
   /* ENGINE THREAD: an async on the engine's loop (malloc'd: its close
    * callback frees it, after the net is gone). */
   uv_async_t *eng_wake;

@@ -480,9 +480,12 @@ static void on_refuse(link_t *l, const unsigned char *p, size_t len) {
 /* ---- links: reading (NET THREAD) ---- */
 
 /* Queues a message for the engine: copied inline into the event, or (a
- * reassembled one) handed over. */
+ * reassembled one) handed over. Past inbound_limit bytes waiting for the
+ * engine, this link stops reading (INBOUND FLOW CONTROL in net.c). */
 static void deliver(link_t *l, char *data, size_t len, int copy) {
+  acoro_net_t *n = l->net;
   ev_t *ev = net_ev_new(EV_MSG, l->peer->id, NULL, copy ? len : 0);
+  int over;
   if (ev == NULL) {
     if (!copy)
       free(data);
@@ -496,7 +499,19 @@ static void deliver(link_t *l, char *data, size_t len, int copy) {
     ev->data = data;
   }
   ev->len = len;
-  net_post(l->net, ev);
+  uv_mutex_lock(&n->mu);
+  n->stats.inbound += len;
+  over = n->stats.inbound > n->inbound_limit && !l->read_paused;
+  if (over) {
+    n->read_paused = 1;
+    n->stats.read_pauses++;
+  }
+  uv_mutex_unlock(&n->mu);
+  net_post(n, ev);
+  if (over) {
+    l->read_paused = 1;
+    uv_read_stop((uv_stream_t *)&l->tcp);
+  }
 }
 
 static int asm_append(link_t *l, const unsigned char *p, size_t len) {
@@ -638,7 +653,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       net_link_close(l, 1, 0, "connection lost: %s", uv_strerror((int)nread));
     return;
   }
-  if (l->tls && (nread = net_tls_in(l, buf->base, (size_t)nread)) < 0)
+  if (l->tls && nread > 0 &&
+      (nread = net_tls_in(l, buf->base, (size_t)nread)) < 0)
     return; /* closed: a TLS failure */
   if (l->tls == NULL && l->state == L_HELLO && l->rlen == 0 && nread >= 2 &&
       (l->rbuf[0] == 0x16 || l->rbuf[0] == 0x15) && l->rbuf[1] == 0x03) {

@@ -1140,3 +1140,35 @@ TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
   net_eread_enabled = 1;
   finish(e, &a, &b);
 }
+
+/* INBOUND FLOW CONTROL: while b's engine thread is busy, its net thread
+ * reads only up to inbound_limit of waiting messages, then stops reading
+ * a (not counted as missed heartbeats); once the engine delivers, reading
+ * resumes and every message arrives, in order. */
+TEST(net_inbound_limit_pauses_reading_until_the_engine_delivers) {
+  acoro_engine_t *e = net_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t oa = opts_of("s3cret"), ob = opts_of("s3cret");
+  acoro_net_stats_t st;
+  uint32_t i, n = 4000;
+  net_eread_enabled = 0; /* the net thread reads: the queue can grow */
+  oa.heartbeat = ob.heartbeat = 0.1;
+  ob.inbound_limit = 64 * 1024;
+  start(e, &a, &oa);
+  start(e, &b, &ob);
+  link_pair(e, &a, &b);
+  for (i = 0; i < n; i++)
+    send_seq(&a, a.peer, i, 256); /* 1 MB */
+  usleep(1000 * 1000);            /* the busy engine: 10 heartbeat periods */
+  acoro_net_stats(b.net, &st);
+  ASSERT_TRUE(st.read_pauses >= 1);
+  ASSERT_TRUE(st.inbound < 512 * 1024); /* the limit + one read's frames */
+  ASSERT_EQ(st.peers, 1);
+  PUMP_UNTIL(e, 20, b.msgs == n);
+  ASSERT_EQ(b.msgs, n);
+  ASSERT_EQ(b.order_broken, 0);
+  ASSERT_EQ(a.downs + b.downs, 0);
+  acoro_net_stats(b.net, &st);
+  ASSERT_EQ(st.inbound, 0);
+  finish(e, &a, &b);
+}

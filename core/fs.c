@@ -494,6 +494,21 @@ static void on_path_op(uv_fs_t *req) {
   op_finish(op);
 }
 
+/* After a path operation's uv_fs_* call (rc its result): on failure frees op
+ * (libuv holds nothing of it) and returns rc; else op is on the pool and
+ * OWNERSHIP passes to the caller through out. */
+static int path_op_started(acoro_fsop_t *op, int rc, acoro_fsop_t **out) {
+  if (rc != 0) {
+    free(op);
+    return rc;
+  }
+  op->has_req = 1;
+  op->started = 1;
+  pool_note_use();
+  *out = op;
+  return 0;
+}
+
 int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
                    const char *path2, int flags, int mode, acoro_fsop_t **out) {
   acoro_fsop_t *op;
@@ -536,15 +551,7 @@ int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
   default:
     rc = ACORO_EINVAL;
   }
-  if (rc != 0) {
-    free(op);
-    return rc;
-  }
-  op->has_req = 1;
-  op->started = 1;
-  pool_note_use();
-  *out = op;
-  return 0;
+  return path_op_started(op, rc, out);
 }
 
 int acoro_fs_utime(acoro_engine_t *e, const char *path, double atime,
@@ -557,15 +564,7 @@ int acoro_fs_utime(acoro_engine_t *e, const char *path, double atime,
   if (op == NULL)
     return ACORO_ENOMEM;
   rc = uv_fs_utime(&e->loop, &op->req, path, atime, mtime, on_path_op);
-  if (rc != 0) {
-    free(op);
-    return rc;
-  }
-  op->has_req = 1;
-  op->started = 1;
-  pool_note_use();
-  *out = op;
-  return 0;
+  return path_op_started(op, rc, out);
 }
 
 int acoro_fsop_wait(acoro_co_t *co, acoro_fsop_t *op, double timeout) {

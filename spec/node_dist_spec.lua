@@ -5,7 +5,7 @@
 
 local ns = require "node_support"
 
-local q, start, PRELUDE = ns.q, ns.start, ns.PRELUDE
+local start, start_peer, PRELUDE = ns.start, ns.start_peer, ns.PRELUDE
 
 -- Registers "sink", which prints what it receives.
 local SINK = PRELUDE .. [[
@@ -30,8 +30,7 @@ describe("messages with acoro's types between nodes", function()
 
   it("an Exit and a PeerStatus forwarded to another node keep their types and fields", function()
     local srv, sloc = start(SINK, "--name srv")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(sloc, [[
 local sink = assert(acoro.locate("sink", { timeout = 10 }))
 local job = acoro.spawn(function() return 7 end)
 job:register("job")
@@ -41,7 +40,7 @@ end)
 job:monitor(fwd)
 acoro.peer_status(fwd)
 say("sent", fwd:join(10))
-]], "--name cli", nil, q(sloc))
+]], "--name cli")
     assert.equal("true", cli:expect("^sent (.*)$"))
     local exit, status = ns.expect_all(srv, { "^exit (.*)$", "^status (.*)$" })
     assert.equal("true job normal 7 nil", exit)
@@ -54,24 +53,22 @@ describe("co:monitor(remote watcher)", function()
 
   it("gives the watcher one Exit \"unreachable\" when the target's node is killed", function()
     local srv, sloc = start(SINK, "--name srv")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(sloc, [[
 local sink = assert(acoro.locate("sink", { timeout = 10 }))
 local job = acoro.spawn(function() acoro.receive() end)
 job:register("job")
 say("monitor", job:monitor(sink))
 acoro.receive()
-]], "--name cli", nil, q(sloc))
+]], "--name cli")
     local pid = cli:expect("^pid (%d+)$")
     assert.equal("true", cli:expect("^monitor (.*)$"))
     os.execute("kill -9 " .. pid)
     assert.equal("true job unreachable nil unreachable", srv:expect("^exit (.*)$"))
     -- exactly once: a later marker comes next, not a second Exit
-    local _, sloc2 = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local _, sloc2 = start_peer(sloc, [[
 assert(acoro.locate("sink", { timeout = 10 })):send("marker")
 acoro.sleep(0.2)
-]], "", nil, q(sloc))
+]])
     assert.truthy(sloc2)
     assert.equal("marker", srv:expect("^other (.*)$"))
   end)
@@ -83,8 +80,7 @@ describe("a locate waiting on one node", function()
   it("returns nil, \"unreachable\" at once when that node goes down (coroutines, channels, RCIs)", function()
     local srv, sloc = start(SINK, "--name srv")
     local spid = srv:expect("^pid (%d+)$")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(sloc, [[
 local function try(what, fn)
   acoro.spawn(function()
     local t0 = acoro.now()
@@ -97,7 +93,7 @@ try("channel", acoro.locate_channel)
 try("rci", acoro.rci.locate)
 acoro.yield() -- the three run up to their waits: each question has gone
 say("asked")
-]], "--name cli", nil, q(sloc))
+]], "--name cli")
     cli:expect("^asked$")
     os.execute("kill -9 " .. spid)
     local a, b, c = ns.expect_all(cli, { "^coro (.*)$", "^channel (.*)$", "^rci (.*)$" })

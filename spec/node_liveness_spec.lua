@@ -8,33 +8,20 @@
 
 local support = require "support"
 local net = require "net_support"
+local ns = require "node_support"
 
 local q = support.shell_quote
 
-local secret = support.write_temp("the liveness secret\n", ".key")
-
-local children, frozen = {}, {}
-
--- Starts `source` as a node on 127.0.0.1 (any port, unless `extra` has --listen) with
--- `extra` CLI flags and `env` ("NAME=value ..." or nil); the script prints "listening
--- <location>" first (PRELUDE). Returns the child and its location.
-local function start(source, extra, args, env)
-  local path = support.write_temp(source)
-  local cmd = ("%s --listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
-    :format(q(support.bin), q(secret), extra or "", q(path), args or "")
-  local c = net.spawn(env and ("env " .. env .. " " .. cmd) or cmd)
-  children[#children + 1] = c
-  return c, c:expect("^listening (127%.0%.0%.1:%d+)$")
-end
+-- Nodes start with ns.start (its PRELUDE prints the location and pid first; env:
+-- "NAME=value ..." or nil); frozen: the pids stopped with SIGSTOP, continued before
+-- they are killed.
+local frozen = {}
+local function start(source, extra, args, env) return ns.start(source, extra, nil, args, env) end
 
 local function stop_all()
   for pid in pairs(frozen) do os.execute("kill -CONT " .. pid .. " 2>/dev/null") end
   frozen = {}
-  for _, c in ipairs(children) do
-    c:kill()
-    c:close()
-  end
-  children = {}
+  ns.stop_all()
 end
 
 local function rss_kb(pid)
@@ -45,19 +32,7 @@ local function rss_kb(pid)
   return tonumber(s:match("VmRSS:%s*(%d+)"))
 end
 
-local PRELUDE = [[
-local acoro = require "acoro"
-local ffi = require "ffi"
-ffi.cdef "int getpid(void);"
-local function say(...)
-  local t = {}
-  for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
-  print(table.concat(t, " "))
-  io.stdout:flush()
-end
-say("listening", acoro.node().location)
-say("pid", ffi.C.getpid())
-]]
+local PRELUDE = ns.PRELUDE
 
 describe("a peer that is frozen (SIGSTOP) or killed (SIGKILL)", function()
   after_each(stop_all)

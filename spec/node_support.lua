@@ -10,16 +10,26 @@ M.q = q
 M.secret = support.write_temp("the shared secret\n", ".key")
 M.other_secret = support.write_temp("another secret\n", ".key")
 
--- Starts `source` as a node on 127.0.0.1 (any port) with `extra` CLI flags; the
--- script must print "listening <location>" first (PRELUDE does). Returns the
+-- Starts `source` as a node on 127.0.0.1 (any port, unless `extra` has its own
+-- --listen) with `extra` CLI flags, the secret file `key` (nil: M.secret), the
+-- script's `args` and `env` ("NAME=value ..." added to its environment, or nil);
+-- the script must print "listening <location>" first (PRELUDE does). Returns the
 -- child and its location. stop_all() stops every child started.
 local children = {}
-function M.start(source, extra, key, args)
+function M.start(source, extra, key, args, env)
   local path = support.write_temp(source)
-  local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
-    :format(q(key or M.secret), extra or "", q(path), args or ""))
+  local cmd = ("%s --listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
+    :format(q(support.bin), q(key or M.secret), extra or "", q(path), args or "")
+  local c = net.spawn(env and ("env " .. env .. " " .. cmd) or cmd)
   children[#children + 1] = c
   return c, c:expect("^listening (127%.0%.0%.1:%d+)$")
+end
+
+-- Starts a node (as M.start, `extra` its flags) that peers with the node at
+-- `location` (its arg[1]) before it runs `body` after PRELUDE. Returns the child
+-- and its location.
+function M.start_peer(location, body, extra)
+  return M.start(M.PRELUDE .. "assert(acoro.peer(arg[1], 10))\n" .. body, extra, nil, q(location))
 end
 
 -- Reads c's lines until each pattern of the list has matched one (in any order);

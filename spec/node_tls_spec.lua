@@ -5,23 +5,12 @@
 
 local support = require "support"
 local net = require "net_support"
+local ns = require "node_support"
 
 local q = support.shell_quote
 
-local secret = support.write_temp("the shared secret\n", ".key")
-
-local children = {}
-local function stop_all()
-  for _, c in ipairs(children) do
-    c:kill()
-    c:close()
-  end
-  children = {}
-end
-
--- Starts `source` as a node on 127.0.0.1 (any port) with the TLS flags of cert/key/ca
--- (names in net_support's certificate folder; cert nil: no TLS). The script prints
--- "listening <location>" first. Returns the child and its location.
+-- Starts `source` (ns.start) with the TLS flags of cert/key/ca (names in net_support's
+-- certificate folder; cert nil: no TLS). Returns the child and its location.
 local function start(source, cert, key, ca, args)
   local certs = net.certs()
   local tls = ""
@@ -29,23 +18,10 @@ local function start(source, cert, key, ca, args)
     tls = ("--tls-cert %s --tls-key %s"):format(q(certs[cert]), q(certs[key]))
     if ca then tls = tls .. " --tls-ca " .. q(certs[ca]) end
   end
-  local path = support.write_temp(source)
-  local c = net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
-    :format(q(secret), tls, q(path), args or ""))
-  children[#children + 1] = c
-  return c, c:expect("^listening (127%.0%.0%.1:%d+)$")
+  return ns.start(source, tls, nil, args)
 end
 
-local PRELUDE = [[
-local acoro = require "acoro"
-local function say(...)
-  local t = {}
-  for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
-  print(table.concat(t, " "))
-  io.stdout:flush()
-end
-say("listening", acoro.node().location)
-]]
+local PRELUDE = ns.PRELUDE
 
 -- Echoes every message back to m.from, with its sequence number and size.
 local SERVER = PRELUDE .. [[
@@ -80,7 +56,7 @@ say("echoed", order, bigs)
 ]]
 
 describe("acoro.node with tls", function()
-  after_each(stop_all)
+  after_each(ns.stop_all)
   teardown(net.cleanup_certs)
 
   it("two TLS nodes exchange remote messages in order, large ones split", function()

@@ -5,7 +5,7 @@
 
 local ns = require "node_support"
 
-local q, start, PRELUDE = ns.q, ns.start, ns.PRELUDE
+local q, start, start_peer, PRELUDE = ns.q, ns.start, ns.start_peer, ns.PRELUDE
 
 describe("remote channels", function()
   after_each(ns.stop_all)
@@ -29,8 +29,7 @@ end)
 assert(ch:subscribe(worker))
 acoro.receive()
 ]])
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(oloc, [[
 local ch = assert(acoro.locate_channel("news", { timeout = 10 }))
 say("located", tostring(ch), acoro.is_channel(ch), acoro.is_remote_channel(ch), ch.location == arg[1])
 say("same", acoro.locate_channel("news", { timeout = 10 }) == ch)
@@ -55,7 +54,7 @@ assert(ch:subscribe(me))
 ch:send("three")
 say("client got", acoro.receive(30))
 say("client got", acoro.receive(30))
-]], "", nil, q(oloc))
+]])
     assert.equal("channel:news@" .. oloc .. " true true true", cli:expect("^located (.*)$"))
     assert.equal("true", cli:expect("^same (.*)$"))
     assert.equal("true", cli:expect("^sub (.*)$"))
@@ -85,8 +84,7 @@ say("delivered", ch:deliver("work", 30, 3))
 acoro.receive()
 ]])
     -- a node whose channel "sub" (with two workers and its own transform) subscribes
-    local c2 = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local c2 = start_peer(oloc, [[
 local ch = assert(acoro.locate_channel("jobs", { timeout = 10 }))
 local sub = acoro.channel("sub", function(_, m) return m .. "+sub" end)
 for i = 1, 2 do
@@ -94,16 +92,15 @@ for i = 1, 2 do
 end
 say("sub", ch:subscribe(sub, 10))
 acoro.receive()
-]], "", nil, q(oloc))
+]])
     assert.equal("true", c2:expect("^sub (.*)$"))
     -- a node whose coroutine subscribes, then delivers itself
-    local c1 = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local c1 = start_peer(oloc, [[
 local ch = assert(acoro.locate_channel("jobs", { timeout = 10 }))
 say("sub", ch:subscribe(acoro.self(), 10))
 say("c1 got", acoro.receive(30))
 say("c1 delivered", ch:deliver("again", 30))
-]], "", nil, q(oloc))
+]])
     assert.equal("work", c1:expect("^c1 got (.*)$"))
     assert.equal("3", c1:expect("^c1 delivered (.*)$"))
     local got = {}
@@ -152,8 +149,7 @@ acoro.peer_status(w)
 say("count", ch:deliver("hi", 30, 2))
 acoro.receive()
 ]])
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(oloc, [[
 local ch = assert(acoro.locate_channel("k", { timeout = 10 }))
 local sub = acoro.channel("csub")
 sub:subscribe(acoro.spawn(function() while true do acoro.receive() end end))
@@ -161,7 +157,7 @@ assert(ch:subscribe(acoro.self(), 10))
 assert(ch:subscribe(sub, 10))
 say("ready")
 while true do acoro.receive() end
-]], "", nil, q(oloc))
+]])
     local pid = cli:expect("^pid (%d+)$")
     cli:expect("^ready$")
     assert.equal("2", owner:expect("^count (.*)$"))
@@ -194,8 +190,7 @@ end)
 ctl:register("ctl")
 ctl:join()
 ]])
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(oloc, [[
 local me = acoro.self()
 local ch = assert(acoro.locate_channel("e", { timeout = 10 }))
 local ctl = assert(acoro.locate("ctl", { timeout = 10 }))
@@ -243,7 +238,7 @@ say("unreachable send", ch:send("x"))
 say("unreachable deliver", ch:deliver("x", 10))
 say("raises", pcall(ch.close, ch))
 say("raises", pcall(ch.send, ch, function() end))
-]], "", nil, q(oloc))
+]])
     assert.truthy(owner)
     assert.equal("nil not found", cli:expect("^nf (.*)$"))
     assert.equal("nil not found", cli:expect("^nf at (.*)$"))
@@ -271,8 +266,7 @@ local echo = acoro.spawn(function() acoro.receive():send("marker") end)
 echo:register("echo")
 acoro.receive()
 ]])
-    local b = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local b = start_peer(aloc, [[
 local main = acoro.self()
 local ra = assert(acoro.locate_channel("ring_a", { timeout = 10 }))
 local rb = acoro.channel("ring_b")
@@ -297,7 +291,7 @@ acoro.receive()
 -- the marker comes to w through a after anything the loop still had in flight
 assert(acoro.locate("echo", { timeout = 10 })):send(w)
 acoro.receive()
-]], "", nil, q(aloc))
+]])
     -- b's worker gets its own send, then hops 2, 4, ..., 16; a's gets hops 1, 3, ..., 15
     assert.equal("9", b:expect("^total (%d+)$"))
     for _ = 1, 8 do assert.equal("loop", a:expect("^a got (.*)$")) end

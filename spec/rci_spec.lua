@@ -5,7 +5,7 @@
 local acoro = require "acoro"
 local ns = require "node_support"
 
-local q, start, PRELUDE = ns.q, ns.start, ns.PRELUDE
+local q, start, start_peer, PRELUDE = ns.q, ns.start, ns.start_peer, ns.PRELUDE
 
 -- The owner: "adder" starts a coroutine that waits for a message and ends
 -- with a + b (or raises for a negative a); "echo" starts one that answers
@@ -60,8 +60,7 @@ describe("acoro.rci between nodes", function()
     local srv, sloc = start(OWNER, "--name owner")
     assert.matches("^false .*acoro%.rci%.register: \"adder\" is already registered$",
       srv:expect("^dup (.*)$"))
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(sloc, [[
 local adder = assert(acoro.rci.locate("adder", { timeout = 10 }))
 local again = assert(acoro.rci.locate("adder", { location = arg[1] }))
 say("rci", tostring(adder), adder.name, adder.location == arg[1], adder == again, acoro.rci.is_rci(adder))
@@ -78,7 +77,7 @@ say("join", h2:join(10))
 local me = acoro.self()
 acoro.spawn(function() me:send({ r = adder }) end)
 say("same", acoro.receive(10).r == adder)
-]], "--name caller", nil, q(sloc))
+]], "--name caller")
     assert.equal("rci:adder@" .. sloc .. " adder true true true", cli:expect("^rci (.*)$"))
     assert.equal("true true", cli:expect("^handle (.*)$"))
     assert.equal("true true normal 5", cli:expect("^exit (.*)$"))
@@ -90,8 +89,7 @@ say("same", acoro.receive(10).r == adder)
 
   it("monitor= gets the Exit of a coroutine that ends at once (monitored there first)", function()
     local _, sloc = start(OWNER, "--name owner")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(sloc, [[
 local quick = assert(acoro.rci.locate("quick", { timeout = 10 }))
 local me = acoro.self()
 local started = {}
@@ -106,7 +104,7 @@ for _ = 1, 10 do
 end
 say("exits", normal, failed)
 say("misuse", pcall(quick.call, quick, { monitor = "x" }, 1))
-]], "", nil, q(sloc))
+]])
     assert.equal("9 1", cli:expect("^exits (.*)$"))
     assert.matches("^false .*acoro%.rci: call: monitor must be a local coroutine, got string$",
       cli:expect("^misuse (.*)$"))
@@ -114,8 +112,7 @@ say("misuse", pcall(quick.call, quick, { monitor = "x" }, 1))
 
   it("passes arguments, handles among them, and an rci value travels back and forth", function()
     local _, sloc = start(OWNER, "--name owner")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(sloc, [[
 local echo = assert(acoro.rci.locate("echo", { timeout = 10 }))
 local me = acoro.self()
 local h = echo({ text = "hi", list = { 1, 2, 3 } }, me, nil, "last")
@@ -128,7 +125,7 @@ local back = acoro.receive(10)
 say("back", back.rci == echo, back.nested[1] == me)
 h:send("stop")
 say("join", h:join(10))
-]], "", nil, q(sloc))
+]])
     assert.equal("hi 3 3", cli:expect("^greeting (.*)$"))
     assert.equal("nil last", cli:expect("^nils (.*)$"))
     assert.equal("true true", cli:expect("^back (.*)$"))
@@ -138,8 +135,7 @@ say("join", h:join(10))
   it("raises in the caller: arguments that cannot travel (with their path), a function "
     .. "that fails gives its Exit, an unknown or unregistered name, and locate's not found", function()
     local srv, sloc = start(OWNER, "--name owner")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(sloc, [[
 local ctl = assert(acoro.locate("ctl", { timeout = 10 }))
 local adder = assert(acoro.rci.locate("adder", { timeout = 10 }))
 local ok, err = pcall(adder, 1, { cb = print })
@@ -158,7 +154,7 @@ acoro.sleep(0.5)
 ok, err = pcall(adder, 1, 2)
 say("unregistered", ok, err)
 say("gone", acoro.rci.locate("adder"))
-]], "", nil, q(sloc))
+]])
     local encode = cli:expect("^encode (.*)$")
     assert.matches("^false .*acoro%.rci: rci:adder@" .. sloc:gsub("%.", "%%.")
       .. ": cannot send args%[2%]%.cb: a function$", encode)
@@ -185,11 +181,10 @@ say("joined", h:join(10))
     local srv, sloc = start(OWNER, "--name owner --peer " .. q(cloc))
     srv:expect("^ready$")
     -- the owner is up but has no "late" yet: registering it answers
-    start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    start_peer(sloc, [[
 assert(acoro.locate("ctl", { timeout = 10 })):send("register")
 acoro.sleep(0.2)
-]], "", nil, q(sloc))
+]])
     assert.equal("true", srv:expect("^registered (.*)$"))
     assert.equal("rci:late@" .. sloc .. " nil", cli:expect("^found (.*)$"))
     assert.equal("true 1", cli:expect("^joined (.*)$"))
@@ -199,8 +194,7 @@ acoro.sleep(0.2)
     .. "for an owner that is killed raises \"unreachable\" at once", function()
     local srv, sloc = start(OWNER, "--name owner")
     local pid = srv:expect("^pid (%d+)$")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = start_peer(sloc, [[
 local adder = assert(acoro.rci.locate("adder", { timeout = 10 }))
 local blocker = assert(acoro.locate("blocker", { timeout = 10 }))
 blocker:send(acoro.self())
@@ -211,7 +205,7 @@ local ok, err = pcall(adder, 1, 2)
 say("call", ok, err)
 ok, err = pcall(adder, 1, 2)
 say("again", ok, err)
-]], "", nil, q(sloc))
+]])
     assert.equal("false acoro.rci: rci:adder@" .. sloc .. ": timeout", cli:expect("^bounded (.*)$"))
     cli:expect("^calling$")
     -- the owner's engine spins without yielding: the call waits for its answer

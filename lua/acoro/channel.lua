@@ -77,11 +77,18 @@ local function check_open(ch, what)
   end
 end
 
-local function check_timeout(t, what)
-  if t ~= nil and type(t) ~= "number" then
-    error("acoro.Channel:" .. what .. ": timeout must be a number or nil, got " .. type(t), 3)
+-- A checker of the timeout argument of kind's methods (kind: "acoro.Channel",
+-- "acoro.RemoteChannel"): check(t, what) raises, blaming the method's caller,
+-- unless t is a number or nil. Called from the method itself.
+local function timeout_checker(kind)
+  return function(t, what)
+    if t ~= nil and type(t) ~= "number" then
+      error(kind .. ":" .. what .. ": timeout must be a number or nil, got " .. type(t), 3)
+    end
   end
 end
+channel.timeout_checker = timeout_checker
+local check_timeout = timeout_checker("acoro.Channel")
 
 ------------------------------------------------------------------------------
 -- Waiting: a wait set is a table of waiting handles. The end hook takes a
@@ -472,18 +479,30 @@ function Channel:unregister()
   return true
 end
 
-function channel.locate(name, opts)
+-- Checks acoro.locate_channel's arguments, raising (blaming the caller of
+-- the locate that calls it) for a wrong one; returns opts' location and
+-- timeout. acoro.rchannel's locate_channel checks with it too.
+local function check_locate(name, opts)
   if type(name) ~= "string" then
-    error("acoro.locate_channel: name must be a string, got " .. type(name), 2)
+    error("acoro.locate_channel: name must be a string, got " .. type(name), 3)
   end
   if opts ~= nil and type(opts) ~= "table" then
-    error("acoro.locate_channel: opts must be a table or nil, got " .. type(opts), 2)
+    error("acoro.locate_channel: opts must be a table or nil, got " .. type(opts), 3)
   end
-  local timeout = opts and opts.timeout
+  local location, timeout = opts and opts.location, opts and opts.timeout
   if timeout ~= nil and type(timeout) ~= "number" then
-    error("acoro.locate_channel: timeout must be a number or nil, got " .. type(timeout), 2)
+    error("acoro.locate_channel: timeout must be a number or nil, got " .. type(timeout), 3)
   end
-  if opts and opts.location ~= nil then
+  if location ~= nil and type(location) ~= "string" then
+    error("acoro.locate_channel: location must be a string, got " .. type(location), 3)
+  end
+  return location, timeout
+end
+channel.check_locate = check_locate
+
+function channel.locate(name, opts)
+  local location, timeout = check_locate(name, opts)
+  if location ~= nil then
     return nil, "not found" -- no remote nodes before distribution starts
   end
   local ch = registry[name]

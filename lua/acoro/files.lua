@@ -426,16 +426,31 @@ function M.init(A, D)
   ----------------------------------------------------------------------------
   -- Sending.
 
-  local function check_opts(what, opts)
-    if opts == nil then return {} end
-    if type(opts) ~= "table" then error(("acoro.%s: options must be a table, got %s"):format(what, type(opts)), 3) end
+  -- The checks send_file and del_file start with, raising (blaming their
+  -- caller) unless location and the file's `name` (argname: what to call it)
+  -- are strings, opts is nil or a table of dir= and timeout=, a node runs and
+  -- a coroutine calls. Returns opts (a table) and the timeout.
+  local function check_call(what, location, argname, name, opts)
+    if type(location) ~= "string" then
+      error(("acoro.%s: location must be a \"host:port\" string, got %s"):format(what, type(location)), 3)
+    end
+    if type(name) ~= "string" then
+      error(("acoro.%s: %s must be a string, got %s"):format(what, argname, type(name)), 3)
+    end
+    if opts == nil then
+      opts = {}
+    elseif type(opts) ~= "table" then
+      error(("acoro.%s: options must be a table, got %s"):format(what, type(opts)), 3)
+    end
     if opts.dir ~= nil and type(opts.dir) ~= "string" then
       error(("acoro.%s: dir must be a string, got %s"):format(what, type(opts.dir)), 3)
     end
     if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
       error(("acoro.%s: timeout must be a number > 0, got %s"):format(what, tostring(opts.timeout)), 3)
     end
-    return opts
+    if not A.node() then error(("acoro.%s: no node is running (call acoro.node first)"):format(what), 3) end
+    if A._running() == nil then error(("acoro.%s: called outside an acoro coroutine"):format(what), 3) end
+    return opts, opts.timeout or DEFAULT_TIMEOUT
   end
 
   -- The peer at location, connecting to it if needed: id | nil.
@@ -470,14 +485,8 @@ function M.init(A, D)
 
   -- acoro.send_file(location, path [, {dir=, overwrite=, timeout=}]) -> true | nil, err
   function A.send_file(location, path, opts)
-    if type(location) ~= "string" then
-      error("acoro.send_file: location must be a \"host:port\" string, got " .. type(location), 2)
-    end
-    if type(path) ~= "string" then error("acoro.send_file: path must be a string, got " .. type(path), 2) end
-    opts = check_opts("send_file", opts)
-    if not A.node() then error("acoro.send_file: no node is running (call acoro.node first)", 2) end
-    if A._running() == nil then error("acoro.send_file: called outside an acoro coroutine", 2) end
-    local timeout = opts.timeout or DEFAULT_TIMEOUT
+    local timeout
+    opts, timeout = check_call("send_file", location, "path", path, opts)
     local dir, name = opts.dir or "", path:match("([^/]+)/*$")
     if not name then return nil, "bad file name: " .. path end
     local parts, err = split(dir, name)
@@ -533,14 +542,8 @@ function M.init(A, D)
 
   -- acoro.del_file(location, name [, {dir=, timeout=}]) -> true | nil, err
   function A.del_file(location, name, opts)
-    if type(location) ~= "string" then
-      error("acoro.del_file: location must be a \"host:port\" string, got " .. type(location), 2)
-    end
-    if type(name) ~= "string" then error("acoro.del_file: name must be a string, got " .. type(name), 2) end
-    opts = check_opts("del_file", opts)
-    if not A.node() then error("acoro.del_file: no node is running (call acoro.node first)", 2) end
-    if A._running() == nil then error("acoro.del_file: called outside an acoro coroutine", 2) end
-    local timeout = opts.timeout or DEFAULT_TIMEOUT
+    local timeout
+    opts, timeout = check_call("del_file", location, "name", name, opts)
     local dir = opts.dir or ""
     local parts, err = split(dir, name)
     if not parts then return nil, err end

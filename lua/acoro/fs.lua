@@ -24,9 +24,10 @@ local function check_number(v, what, name, min)
   end
 end
 
-local function check_path(p, what, name)
+local function check_path(p, what, name, level)
   if type(p) ~= "string" then
-    error(("acoro: %s: %s must be a string, got %s"):format(what, name or "path", type(p)), 3)
+    error(("acoro: %s: %s must be a string, got %s"):format(what, name or "path", type(p)),
+      level or 3)
   end
 end
 
@@ -37,6 +38,15 @@ end
 local function deadline_of(timeout, what)
   check_number(timeout, what, "timeout")
   return timeout and now() + timeout
+end
+
+-- The start of every call on one path: the caller must be a coroutine that
+-- may wait, path a string (an error blames the caller's caller), timeout a
+-- number or nil. Returns the deadline.
+local function path_call(what, path, timeout)
+  check(what)
+  check_path(path, what, nil, 4)
+  return deadline_of(timeout, what)
 end
 
 local left = require("acoro.io").left
@@ -61,60 +71,48 @@ end
 
 -- acoro.fs.open(path [, mode [, timeout]]) -> file | nil, err, code
 function fs.open(path, mode, timeout)
-  check("fs.open")
-  check_path(path, "fs.open")
+  local deadline = path_call("fs.open", path, timeout)
   if mode == nil then mode = "r" end
   if type(mode) ~= "string" or not (mode:match("^[rwa]%+?b?$") or mode:match("^[rwa]b%+$")) then
     error(("acoro: fs.open: invalid mode %s (r, w, a, r+, w+, a+, with b allowed)")
       :format(tostring(mode)), 2)
   end
-  local deadline = deadline_of(timeout, "fs.open")
   return finish(deadline, cfs.open(path, mode))
 end
 
 function fs.stat(path, timeout)
-  check("fs.stat")
-  check_path(path, "fs.stat")
-  local deadline = deadline_of(timeout, "fs.stat")
+  local deadline = path_call("fs.stat", path, timeout)
   return finish(deadline, cfs.stat(path))
 end
 
 -- acoro.fs.lstat(path [, timeout]): as stat, of a symbolic link itself
 -- (type "link").
 function fs.lstat(path, timeout)
-  check("fs.lstat")
-  check_path(path, "fs.lstat")
-  local deadline = deadline_of(timeout, "fs.lstat")
+  local deadline = path_call("fs.lstat", path, timeout)
   return finish(deadline, cfs.lstat(path))
 end
 
 -- acoro.fs.chmod(path, mode [, timeout]); mode a number, e.g. tonumber("644", 8).
 function fs.chmod(path, mode, timeout)
-  check("fs.chmod")
-  check_path(path, "fs.chmod")
+  local deadline = path_call("fs.chmod", path, timeout)
   if type(mode) ~= "number" or mode < 0 or mode > 4095 then
     error("acoro: fs.chmod: mode must be a number in 0..07777, got " .. tostring(mode), 2)
   end
-  local deadline = deadline_of(timeout, "fs.chmod")
   return finish(deadline, cfs.chmod(path, mode))
 end
 
 -- acoro.fs.utime(path, atime, mtime [, timeout]): times in seconds since
 -- the epoch (fractions kept as far as the file system does).
 function fs.utime(path, atime, mtime, timeout)
-  check("fs.utime")
-  check_path(path, "fs.utime")
+  local deadline = path_call("fs.utime", path, timeout)
   if type(atime) ~= "number" or type(mtime) ~= "number" then
     error("acoro: fs.utime: atime and mtime must be numbers", 2)
   end
-  local deadline = deadline_of(timeout, "fs.utime")
   return finish(deadline, cfs.utime(path, atime, mtime))
 end
 
 function fs.unlink(path, timeout)
-  check("fs.unlink")
-  check_path(path, "fs.unlink")
-  local deadline = deadline_of(timeout, "fs.unlink")
+  local deadline = path_call("fs.unlink", path, timeout)
   return finish(deadline, cfs.unlink(path))
 end
 
@@ -129,25 +127,19 @@ end
 -- acoro.fs.mkdir(path [, mode [, timeout]]); mode defaults to 0777 (octal,
 -- less the umask): pass a number, e.g. tonumber("755", 8).
 function fs.mkdir(path, mode, timeout)
-  check("fs.mkdir")
-  check_path(path, "fs.mkdir")
+  local deadline = path_call("fs.mkdir", path, timeout)
   check_number(mode, "fs.mkdir", "mode", 0)
-  local deadline = deadline_of(timeout, "fs.mkdir")
   return finish(deadline, cfs.mkdir(path, mode))
 end
 
 function fs.rmdir(path, timeout)
-  check("fs.rmdir")
-  check_path(path, "fs.rmdir")
-  local deadline = deadline_of(timeout, "fs.rmdir")
+  local deadline = path_call("fs.rmdir", path, timeout)
   return finish(deadline, cfs.rmdir(path))
 end
 
 -- acoro.fs.readdir(path [, timeout]) -> {names...} (sorted; no "." or "..")
 function fs.readdir(path, timeout)
-  check("fs.readdir")
-  check_path(path, "fs.readdir")
-  local deadline = deadline_of(timeout, "fs.readdir")
+  local deadline = path_call("fs.readdir", path, timeout)
   local names, err, code = finish(deadline, cfs.readdir(path))
   if names then table.sort(names) end
   return names, err, code

@@ -148,11 +148,7 @@ function M.init(A, D)
     end
   end
 
-  local function check_timeout(t, what)
-    if t ~= nil and type(t) ~= "number" then
-      error("acoro.RemoteChannel:" .. what .. ": timeout must be a number or nil, got " .. type(t), 3)
-    end
-  end
+  local check_timeout = channel.timeout_checker("acoro.RemoteChannel")
 
   local function need_coroutine(what)
     if A._running() == nil then error("acoro.RemoteChannel:" .. what .. ": called outside an acoro coroutine", 3) end
@@ -369,19 +365,7 @@ function M.init(A, D)
     function(v) return is_proxy(v) or orig_is_channel(v) end)
 
   function A.locate_channel(name, opts)
-    if type(name) ~= "string" then
-      error("acoro.locate_channel: name must be a string, got " .. type(name), 2)
-    end
-    if opts ~= nil and type(opts) ~= "table" then
-      error("acoro.locate_channel: opts must be a table or nil, got " .. type(opts), 2)
-    end
-    local location, timeout = opts and opts.location, opts and opts.timeout
-    if timeout ~= nil and type(timeout) ~= "number" then
-      error("acoro.locate_channel: timeout must be a number or nil, got " .. type(timeout), 2)
-    end
-    if location ~= nil and type(location) ~= "string" then
-      error("acoro.locate_channel: location must be a string, got " .. type(location), 2)
-    end
+    local location, timeout = channel.check_locate(name, opts)
     local node = D.node()
     if not node then return orig_locate(name, opts) end
     if location == node.location then return orig_locate(name, { timeout = timeout }) end

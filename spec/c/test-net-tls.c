@@ -3,10 +3,8 @@
  * makes with the OpenSSL API in a temporary folder (a CA, another CA, leaf
  * certificates for 127.0.0.1, one expired, one for another name, one
  * self-signed). Every wait is for an event, bounded in time. */
-#include "test.h"
+#include "net_support.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -15,13 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-int __lsan_do_recoverable_leak_check(void);
-#define LEAK_CHECK() ASSERT_EQ(__lsan_do_recoverable_leak_check(), 0)
-#else
-#define LEAK_CHECK() ((void)0)
-#endif
 
 #define BIG (3u * 1024 * 1024 + 17)
 
@@ -144,106 +135,11 @@ static void remove_certs(void) {
 
 /* ---- nets ---- */
 
-typedef struct side_s {
-  acoro_net_t *net;
-  acoro_tls_ctx_t *srv, *cli;
-  int ups, downs, connects, connect_status, echo;
-  uint64_t peer, msgs, bigs;
-  uint32_t next_seq;
-  int order_broken, big_broken;
-  char connect_reason[256];
-  char logs[8192];
-} side_t;
-
-static double now_s(void) { return (double)uv_hrtime() * 1e-9; }
-
-static void on_up(void *d, uint64_t peer, const char *loc, const char *name,
-                  uint64_t inc) {
-  side_t *s = d;
-  (void)loc;
-  (void)name;
-  (void)inc;
-  s->ups++;
-  s->peer = peer;
-}
-
-static void on_down(void *d, uint64_t peer, const char *reason) {
-  side_t *s = d;
-  (void)peer;
-  (void)reason;
-  s->downs++;
-}
-
-static uint8_t big_byte(size_t i) { return (uint8_t)(i * 13 + 5); }
-
-/* Messages of 1 MB and more carry big_byte's pattern; smaller ones start
- * with a 4-byte big-endian sequence number. */
-static void on_msg(void *d, uint64_t peer, const char *m, size_t len) {
-  side_t *s = d;
-  const unsigned char *u = (const unsigned char *)m;
-  if (len >= (1u << 20)) {
-    size_t i;
-    for (i = 0; i < len; i++)
-      if (u[i] != big_byte(i)) {
-        s->big_broken = 1;
-        break;
-      }
-    s->bigs++;
-  } else if (len >= 4) {
-    uint32_t seq = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
-                   (uint32_t)u[2] << 8 | u[3];
-    if (seq != s->next_seq)
-      s->order_broken = 1;
-    s->next_seq = seq + 1;
-  }
-  s->msgs++;
-  if (s->echo)
-    acoro_net_send(s->net, peer, m, len);
-}
-
-static void on_connect(void *d, uint64_t req, int status, uint64_t peer,
-                       const char *reason) {
-  side_t *s = d;
-  (void)req;
-  (void)peer;
-  s->connects++;
-  s->connect_status = status;
-  snprintf(s->connect_reason, sizeof s->connect_reason, "%s",
-           reason ? reason : "");
-}
-
-static void on_log(void *d, int level, const char *line) {
-  side_t *s = d;
-  size_t have = strlen(s->logs);
-  (void)level;
-  if (getenv("NET_TEST_VERBOSE"))
-    fprintf(stderr, "[%p] %s\n", d, line);
-  snprintf(s->logs + have, sizeof s->logs - have, "%s\n", line);
-}
-
-static const acoro_net_host_t host = {on_up,      on_down, on_msg,
-                                      on_connect, NULL,    on_log};
-
-static uv_timer_t pump_timer;
-static void on_pump_timer(uv_timer_t *t) { (void)t; }
-
-static acoro_engine_t *net_engine(void) {
-  acoro_engine_t *e = test_engine();
-  uv_timer_init(acoro_engine_loop(e), &pump_timer);
-  uv_timer_start(&pump_timer, on_pump_timer, 10, 10);
+/* An engine (nt_engine) and the certificates in a new folder. */
+static acoro_engine_t *cert_engine(void) {
+  acoro_engine_t *e = nt_engine();
   make_certs();
   return e;
-}
-
-#define PUMP_UNTIL(e, secs, expr)                                              \
-  do {                                                                         \
-    double end_ = now_s() + (secs);                                            \
-    while (!(expr) && now_s() < end_)                                          \
-      uv_run(acoro_engine_loop(e), UV_RUN_ONCE);                               \
-  } while (0)
-
-static int has(const char *hay, const char *needle) {
-  return strstr(hay, needle) != NULL;
 }
 
 /* Starts a net with secret "s3cret"; cert (NULL: plain, no TLS at all) and
@@ -251,12 +147,8 @@ static int has(const char *hay, const char *needle) {
  * the client context gives no certificate. */
 static void start_tls(acoro_engine_t *e, side_t *s, const char *cert,
                       const char *ca, int client_cert) {
-  acoro_net_opts_t o;
+  acoro_net_opts_t o = nt_opts("s3cret");
   char c[128], k[128], a[128], err[300];
-  memset(&o, 0, sizeof o);
-  o.host = "127.0.0.1";
-  o.secret = "s3cret";
-  o.secret_len = 6;
   if (cert != NULL) {
     cert_path(c, sizeof c, cert, "pem");
     cert_path(k, sizeof k, cert, "key");
@@ -274,52 +166,19 @@ static void start_tls(acoro_engine_t *e, side_t *s, const char *cert,
     o.tls_server = s->srv;
     o.tls_client = s->cli;
   }
-  ASSERT_EQ(acoro_net_start(e, &o, &host, s, &s->net), 0);
-}
-
-static void stop_side(side_t *s) {
-  if (s->net)
-    acoro_net_stop(s->net);
-  acoro_tls_ctx_free(s->srv);
-  acoro_tls_ctx_free(s->cli);
-  memset(s, 0, sizeof *s);
+  nt_start(e, s, &o);
 }
 
 static void finish(acoro_engine_t *e, side_t *a, side_t *b) {
-  stop_side(a);
-  if (b)
-    stop_side(b);
-  acoro_engine_free(e);
+  nt_finish(e, a, b);
   remove_certs();
-  LEAK_CHECK();
-}
-
-static void send_seq(side_t *s, uint32_t seq, size_t len) {
-  char buf[512];
-  memset(buf, 'x', sizeof buf);
-  buf[0] = (char)(seq >> 24);
-  buf[1] = (char)(seq >> 16);
-  buf[2] = (char)(seq >> 8);
-  buf[3] = (char)seq;
-  ASSERT_EQ(acoro_net_send(s->net, s->peer, buf, len), 0);
-}
-
-static void link_pair(acoro_engine_t *e, side_t *a, side_t *b) {
-  int ups_a = a->ups, ups_b = b->ups;
-  ASSERT_EQ(acoro_net_connect(a->net, acoro_net_location(b->net), 7), 0);
-  PUMP_UNTIL(e, 10, a->connects == 1 && a->ups > ups_a && b->ups > ups_b);
-  if (a->connect_status != 0)
-    fprintf(stderr, "%s\n%s\n%s\n", a->connect_reason, a->logs, b->logs);
-  ASSERT_EQ(a->connect_status, 0);
-  ASSERT_EQ(a->ups, ups_a + 1);
-  ASSERT_EQ(b->ups, ups_b + 1);
 }
 
 /* Bursts both ways, round trips (the kind of traffic a plain link writes
  * directly from the engine thread: never on TLS), and messages split in
  * 64 KB pieces: all arrive once, in order, and the link stays up. */
 TEST(net_tls_exchange_keeps_order_round_trips_and_splits) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = cert_engine();
   side_t a = {0}, b = {0};
   const uint32_t n = 5000;
   uint32_t i;
@@ -327,13 +186,13 @@ TEST(net_tls_exchange_keeps_order_round_trips_and_splits) {
   size_t j;
   ASSERT_TRUE(big != NULL);
   for (j = 0; j < BIG; j++)
-    big[j] = (char)big_byte(j);
+    big[j] = (char)nt_big_byte(j);
   start_tls(e, &a, "node", "ca", 1);
   start_tls(e, &b, "node2", "ca", 1);
-  link_pair(e, &a, &b);
+  nt_link_pair(e, &a, &b);
   for (i = 0; i < n; i++) {
-    send_seq(&a, i, 4 + i % 300);
-    send_seq(&b, i, 4 + i % 200);
+    nt_send_seq(&a, i, 4 + i % 300);
+    nt_send_seq(&b, i, 4 + i % 200);
   }
   PUMP_UNTIL(e, 20, a.msgs == n && b.msgs == n);
   ASSERT_EQ(a.msgs, n);
@@ -341,14 +200,14 @@ TEST(net_tls_exchange_keeps_order_round_trips_and_splits) {
   /* Round trips: b echoes every message back as it comes. */
   b.echo = 1;
   for (i = 0; i < 300; i++) {
-    send_seq(&a, n + i, 4 + i);
+    nt_send_seq(&a, n + i, 4 + i);
     PUMP_UNTIL(e, 10, a.msgs == n + i + 1 || a.downs > 0);
     ASSERT_EQ(a.msgs, n + i + 1);
   }
   b.echo = 0;
   /* Large messages between small ones, both ways at once. */
   ASSERT_EQ(acoro_net_send(a.net, a.peer, big, BIG), 0);
-  send_seq(&a, n + 300, 10);
+  nt_send_seq(&a, n + 300, 10);
   ASSERT_EQ(acoro_net_send(b.net, b.peer, big, BIG), 0);
   ASSERT_EQ(acoro_net_send(a.net, a.peer, big, BIG), 0);
   PUMP_UNTIL(e, 30, b.bigs == 2 && a.bigs == 1 && b.next_seq == n + 301);
@@ -360,23 +219,6 @@ TEST(net_tls_exchange_keeps_order_round_trips_and_splits) {
   ASSERT_EQ(a.downs + b.downs, 0);
   free(big);
   finish(e, &a, &b);
-}
-
-/* a connects to b and is refused: a's connect fails with a reason holding
- * a_says, which a also logs; b logs a line holding b_says. */
-static void expect_refused(acoro_engine_t *e, side_t *a, side_t *b,
-                           const char *a_says, const char *b_says) {
-  ASSERT_EQ(acoro_net_connect(a->net, acoro_net_location(b->net), 1), 0);
-  PUMP_UNTIL(e, 10,
-             a->connects == 1 && has(b->logs, b_says) && has(a->logs, a_says));
-  if (a->connects != 1 || !has(a->connect_reason, a_says) ||
-      !has(a->logs, a_says) || !has(b->logs, b_says)) {
-    fprintf(stderr, "a: %s\na logs:\n%sb logs:\n%s", a->connect_reason, a->logs,
-            b->logs);
-    ASSERT_TRUE(0);
-  }
-  ASSERT_TRUE(a->connect_status < 0);
-  ASSERT_EQ(a->ups + b->ups, 0);
 }
 
 /* Certificates b cannot trust, each refused with both sides saying why;
@@ -394,75 +236,65 @@ TEST(net_tls_bad_certificates_refused_others_unharmed) {
   };
   size_t i;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    acoro_engine_t *e = net_engine();
+    acoro_engine_t *e = cert_engine();
     side_t a = {0}, b = {0}, c = {0};
     start_tls(e, &b, "node2", "ca", 1);
     start_tls(e, &c, "node", "ca", 1);
-    link_pair(e, &c, &b);
+    nt_link_pair(e, &c, &b);
     b.ups = 0; /* expect_refused: no peer up from a */
     start_tls(e, &a, cases[i].cert, cases[i].ca, 1);
-    expect_refused(e, &a, &b, cases[i].a_says, cases[i].b_says);
-    send_seq(&c, 0, 40);
-    send_seq(&b, 0, 40);
+    nt_expect_refused(e, &a, &b, cases[i].a_says, cases[i].b_says);
+    nt_send_seq(&c, 0, 40);
+    nt_send_seq(&b, 0, 40);
     PUMP_UNTIL(e, 10, c.msgs == 1 && b.msgs == 1);
     ASSERT_EQ(c.msgs, 1);
     ASSERT_EQ(b.msgs, 1);
     ASSERT_EQ(b.downs + c.downs, 0);
-    stop_side(&c);
+    nt_stop_side(&c);
     finish(e, &a, &b);
   }
 }
 
+/* a (cert a_cert, NULL: no TLS; a client certificate if a_client_cert)
+ * connects to b (cert b_cert, likewise), both trusting "ca": refused, both
+ * saying why. */
+static void refused(const char *a_cert, int a_client_cert, const char *b_cert,
+                    const char *a_says, const char *b_says) {
+  acoro_engine_t *e = cert_engine();
+  side_t a = {0}, b = {0};
+  start_tls(e, &a, a_cert, "ca", a_client_cert);
+  start_tls(e, &b, b_cert, "ca", 1);
+  nt_expect_refused(e, &a, &b, a_says, b_says);
+  finish(e, &a, &b);
+}
+
 /* The certificate b shows must name the address a connects to. */
 TEST(net_tls_certificate_for_another_name_refused) {
-  acoro_engine_t *e = net_engine();
-  side_t a = {0}, b = {0};
-  start_tls(e, &a, "node", "ca", 1);
-  start_tls(e, &b, "elsewhere", "ca", 1);
-  expect_refused(e, &a, &b, "certificate verify failed",
-                 "TLS handshake failed");
-  finish(e, &a, &b);
+  refused("node", 1, "elsewhere", "certificate verify failed",
+          "TLS handshake failed");
 }
 
 /* A node without TLS and one with it refuse each other, whichever
  * connects, each saying why. */
 TEST(net_tls_plain_and_tls_nodes_refuse_each_other) {
-  acoro_engine_t *e = net_engine();
-  side_t a = {0}, b = {0};
-  start_tls(e, &a, NULL, NULL, 0);
-  start_tls(e, &b, "node", "ca", 1);
-  expect_refused(e, &a, &b, "this node requires TLS",
-                 "the peer does not use TLS");
-  stop_side(&a);
-  stop_side(&b);
-  start_tls(e, &a, "node", "ca", 1);
-  start_tls(e, &b, NULL, NULL, 0);
-  expect_refused(e, &a, &b, "TLS", "the peer uses TLS and this node has no");
-  finish(e, &a, &b);
+  refused(NULL, 0, "node", "this node requires TLS",
+          "the peer does not use TLS");
+  refused("node", 1, NULL, "TLS", "the peer uses TLS and this node has no");
 }
 
 /* b asks for a client certificate (it has a CA and verifies); a gives
  * none: refused, both saying so. */
 TEST(net_tls_mutual_client_without_certificate_refused) {
-  acoro_engine_t *e = net_engine();
-  side_t a = {0}, b = {0};
-  start_tls(e, &a, "node", "ca", 0);
-  start_tls(e, &b, "node2", "ca", 1);
-  expect_refused(e, &a, &b, "certificate", "certificate");
-  finish(e, &a, &b);
+  refused("node", 0, "node2", "certificate", "certificate");
 }
 
 /* TLS adds to the secret's proof, never replaces it. */
 TEST(net_tls_wrong_secret_still_refused) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = cert_engine();
   side_t a = {0}, b = {0};
   char c[128], k[128], ca[128], err[300];
-  acoro_net_opts_t o;
+  acoro_net_opts_t o = nt_opts("other");
   start_tls(e, &b, "node2", "ca", 1);
-  memset(&o, 0, sizeof o);
-  o.host = "127.0.0.1";
-  o.secret = "other";
-  o.secret_len = 5;
   cert_path(c, sizeof c, "node", "pem");
   cert_path(k, sizeof k, "node", "key");
   cert_path(ca, sizeof ca, "ca", "pem");
@@ -470,28 +302,11 @@ TEST(net_tls_wrong_secret_still_refused) {
   a.cli = acoro_tls_ctx_new(0, c, k, ca, 1, err, sizeof err);
   ASSERT_TRUE(a.srv != NULL && a.cli != NULL);
   o.tls_server = a.srv;
-  ASSERT_EQ(acoro_net_start(e, &o, &host, &a, &a.net), ACORO_EINVAL);
+  ASSERT_EQ(acoro_net_start(e, &o, &nt_host, &a, &a.net), ACORO_EINVAL);
   o.tls_client = a.cli;
-  ASSERT_EQ(acoro_net_start(e, &o, &host, &a, &a.net), 0);
-  expect_refused(e, &a, &b, "wrong secret", "wrong secret");
+  ASSERT_EQ(acoro_net_start(e, &o, &nt_host, &a, &a.net), 0);
+  nt_expect_refused(e, &a, &b, "wrong secret", "wrong secret");
   finish(e, &a, &b);
-}
-
-/* A raw TCP connection to 127.0.0.1:port of location; -1 if it fails. */
-static int raw_connect(const char *location) {
-  struct sockaddr_in sa;
-  const char *colon = strrchr(location, ':');
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)atoi(colon + 1));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 /* TLS handshake bytes count against the pre-authentication limits: a
@@ -499,15 +314,15 @@ static int raw_connect(const char *location) {
  * off at 64 KB; a connection that says nothing is closed at the handshake
  * deadline. A good peer of b keeps exchanging messages meanwhile. */
 TEST(net_tls_handshake_bytes_and_time_are_limited) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = cert_engine();
   side_t b = {0}, c = {0};
   char rec[5 + 16384];
   int big, silent, k;
   start_tls(e, &b, "node2", "ca", 1);
   start_tls(e, &c, "node", "ca", 1);
-  link_pair(e, &c, &b);
-  big = raw_connect(acoro_net_location(b.net));
-  silent = raw_connect(acoro_net_location(b.net));
+  nt_link_pair(e, &c, &b);
+  big = nt_raw_connect(acoro_net_location(b.net));
+  silent = nt_raw_connect(acoro_net_location(b.net));
   ASSERT_TRUE(big >= 0 && silent >= 0);
   memset(rec, 0, sizeof rec);
   rec[0] = 0x16; /* handshake record, TLS 1.0 framing, 16 KB */
@@ -524,20 +339,21 @@ TEST(net_tls_handshake_bytes_and_time_are_limited) {
       break; /* closed already */
     PUMP_UNTIL(e, 0.05, 0);
   }
-  PUMP_UNTIL(e, 10, has(b.logs, "bytes of TLS handshake before"));
-  if (!has(b.logs, "over 65536 bytes of TLS handshake before authentication"))
+  PUMP_UNTIL(e, 10, nt_has(b.logs, "bytes of TLS handshake before"));
+  if (!nt_has(b.logs,
+              "over 65536 bytes of TLS handshake before authentication"))
     fprintf(stderr, "%s", b.logs);
-  ASSERT_TRUE(
-      has(b.logs, "over 65536 bytes of TLS handshake before authentication"));
-  PUMP_UNTIL(e, 15, has(b.logs, "handshake not finished within"));
-  ASSERT_TRUE(has(b.logs, "handshake not finished within 5 s"));
-  send_seq(&c, 0, 40);
+  ASSERT_TRUE(nt_has(
+      b.logs, "over 65536 bytes of TLS handshake before authentication"));
+  PUMP_UNTIL(e, 15, nt_has(b.logs, "handshake not finished within"));
+  ASSERT_TRUE(nt_has(b.logs, "handshake not finished within 5 s"));
+  nt_send_seq(&c, 0, 40);
   PUMP_UNTIL(e, 10, b.msgs == 1);
   ASSERT_EQ(b.msgs, 1);
   ASSERT_EQ(b.downs + c.downs, 0);
   close(big);
   close(silent);
-  stop_side(&c);
+  nt_stop_side(&c);
   finish(e, &b, NULL);
 }
 
@@ -547,36 +363,11 @@ TEST(net_tls_handshake_bytes_and_time_are_limited) {
 TEST(net_tls_simultaneous_connect_keeps_one_link) {
   int round;
   for (round = 0; round < 3; round++) {
-    acoro_engine_t *e = net_engine();
+    acoro_engine_t *e = cert_engine();
     side_t a = {0}, b = {0};
-    acoro_net_stats_t sa, sb;
-    uint32_t i;
     start_tls(e, &a, "node", "ca", 1);
     start_tls(e, &b, "node2", "ca", 1);
-    ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(b.net), 1), 0);
-    ASSERT_EQ(acoro_net_connect(b.net, acoro_net_location(a.net), 2), 0);
-    PUMP_UNTIL(e, 10, a.connects == 1 && b.connects == 1);
-    if (a.connect_status != 0 || b.connect_status != 0)
-      fprintf(stderr, "%s / %s\n%s%s", a.connect_reason, b.connect_reason,
-              a.logs, b.logs);
-    ASSERT_EQ(a.connect_status, 0);
-    ASSERT_EQ(b.connect_status, 0);
-    PUMP_UNTIL(e, 10,
-               (acoro_net_stats(a.net, &sa), acoro_net_stats(b.net, &sb),
-                sa.links == 1 && sb.links == 1));
-    ASSERT_EQ(sa.links, 1);
-    ASSERT_EQ(sb.links, 1);
-    ASSERT_EQ(a.ups, 1);
-    ASSERT_EQ(b.ups, 1);
-    for (i = 0; i < 1000; i++) {
-      send_seq(&a, i, 20);
-      send_seq(&b, i, 20);
-    }
-    PUMP_UNTIL(e, 10, a.msgs == 1000 && b.msgs == 1000);
-    ASSERT_EQ(a.msgs, 1000);
-    ASSERT_EQ(b.msgs, 1000);
-    ASSERT_EQ(a.order_broken + b.order_broken, 0);
-    ASSERT_EQ(a.downs + b.downs, 0);
+    nt_simultaneous_connect(e, &a, &b);
     finish(e, &a, &b);
   }
 }

@@ -2,7 +2,7 @@
  * engine in this process, or a node in a forked child (for SIGKILL and
  * SIGSTOP). Every wait is for an event, bounded in time; children are
  * always killed and reaped. */
-#include "test.h"
+#include "net_support.h"
 
 #include "net_internal.h" /* DIRECT_MAX, net_direct_cap */
 
@@ -19,163 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-int __lsan_do_recoverable_leak_check(void);
-#define LEAK_CHECK() ASSERT_EQ(__lsan_do_recoverable_leak_check(), 0)
-#else
-#define LEAK_CHECK() ((void)0)
-#endif
-
 #define BIG (10u * 1024 * 1024)
-
-/* What one net saw, through its callbacks (engine thread). */
-typedef struct side_s {
-  acoro_net_t *net;
-  int ups, downs, connects, writables;
-  int connect_status;
-  uint64_t peer, connect_peer;
-  char down_reason[256], connect_reason[256];
-  char logs[16384];
-  uint64_t msgs, bigs;
-  uint32_t next_seq;
-  int order_broken, big_broken;
-  int echo, exit_on_down;
-} side_t;
-
-static double now_s(void) { return (double)uv_hrtime() * 1e-9; }
-
-static void on_up(void *d, uint64_t peer, const char *loc, const char *name,
-                  uint64_t inc) {
-  side_t *s = d;
-  (void)loc;
-  (void)name;
-  (void)inc;
-  s->ups++;
-  s->peer = peer;
-}
-
-static void on_down(void *d, uint64_t peer, const char *reason) {
-  side_t *s = d;
-  (void)peer;
-  if (s->exit_on_down)
-    _exit(0);
-  s->downs++;
-  snprintf(s->down_reason, sizeof s->down_reason, "%s", reason);
-}
-
-static uint8_t big_byte(size_t i) { return (uint8_t)(i * 7 + 3); }
-
-/* Messages under 1 MB start with a 4-byte big-endian sequence number;
- * larger ones carry big_byte's pattern. */
-static void on_msg(void *d, uint64_t peer, const char *m, size_t len) {
-  side_t *s = d;
-  const unsigned char *u = (const unsigned char *)m;
-  if (len >= (1u << 20)) {
-    size_t i;
-    for (i = 0; i < len; i++)
-      if (u[i] != big_byte(i)) {
-        s->big_broken = 1;
-        break;
-      }
-    s->bigs++;
-  } else if (len >= 4) {
-    uint32_t seq = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 |
-                   (uint32_t)u[2] << 8 | u[3];
-    if (seq != s->next_seq)
-      s->order_broken = 1;
-    s->next_seq = seq + 1;
-  }
-  s->msgs++;
-  if (s->echo)
-    acoro_net_send(s->net, peer, m, len);
-}
-
-static void on_connect(void *d, uint64_t req, int status, uint64_t peer,
-                       const char *reason) {
-  side_t *s = d;
-  (void)req;
-  s->connects++;
-  s->connect_status = status;
-  s->connect_peer = peer;
-  snprintf(s->connect_reason, sizeof s->connect_reason, "%s",
-           reason ? reason : "");
-}
-
-static void on_writable(void *d, uint64_t peer) {
-  side_t *s = d;
-  (void)peer;
-  s->writables++;
-}
-
-static void on_log(void *d, int level, const char *line) {
-  side_t *s = d;
-  size_t have = strlen(s->logs);
-  (void)level;
-  if (getenv("NET_TEST_VERBOSE"))
-    fprintf(stderr, "[%d] %s\n", (int)getpid(), line);
-  snprintf(s->logs + have, sizeof s->logs - have, "%s\n", line);
-}
-
-static const acoro_net_host_t host = {on_up,      on_down,     on_msg,
-                                      on_connect, on_writable, on_log};
-
-static uv_timer_t pump_timer;
-static void on_pump_timer(uv_timer_t *t) { (void)t; }
-
-/* An engine whose loop a 10 ms timer keeps turning while a test pumps it. */
-static acoro_engine_t *net_engine(void) {
-  acoro_engine_t *e = test_engine();
-  uv_timer_init(acoro_engine_loop(e), &pump_timer);
-  uv_timer_start(&pump_timer, on_pump_timer, 10, 10);
-  return e;
-}
-
-/* Runs the engine's loop (this thread is the engine thread) until expr
- * holds or secs have passed. */
-#define PUMP_UNTIL(e, secs, expr)                                              \
-  do {                                                                         \
-    double end_ = now_s() + (secs);                                            \
-    while (!(expr) && now_s() < end_)                                          \
-      uv_run(acoro_engine_loop(e), UV_RUN_ONCE);                               \
-  } while (0)
-
-static acoro_net_opts_t opts_of(const char *secret) {
-  acoro_net_opts_t o;
-  memset(&o, 0, sizeof o);
-  o.host = "127.0.0.1";
-  o.secret = secret;
-  o.secret_len = secret ? strlen(secret) : 0;
-  return o;
-}
-
-static void start(acoro_engine_t *e, side_t *s, const acoro_net_opts_t *o) {
-  ASSERT_EQ(acoro_net_start(e, o, &host, s, &s->net), 0);
-}
-
-static int has(const char *hay, const char *needle) {
-  return strstr(hay, needle) != NULL;
-}
-
-/* a connects to b; both see the peer up. */
-static void link_pair(acoro_engine_t *e, side_t *a, side_t *b) {
-  ASSERT_EQ(acoro_net_connect(a->net, acoro_net_location(b->net), 7), 0);
-  PUMP_UNTIL(e, 10, a->connects == 1 && a->ups == 1 && b->ups == 1);
-  ASSERT_EQ(a->connects, 1);
-  ASSERT_EQ(a->connect_status, 0);
-  ASSERT_EQ(a->ups, 1);
-  ASSERT_EQ(b->ups, 1);
-  ASSERT_EQ(a->connect_peer, a->peer);
-}
-
-static void send_seq(side_t *s, uint64_t peer, uint32_t seq, size_t len) {
-  char buf[256];
-  memset(buf, 'x', sizeof buf);
-  buf[0] = (char)(seq >> 24);
-  buf[1] = (char)(seq >> 16);
-  buf[2] = (char)(seq >> 8);
-  buf[3] = (char)seq;
-  ASSERT_EQ(acoro_net_send(s->net, peer, buf, len), 0);
-}
 
 /* Sends a sequence-numbered message (data NULL) or data, waiting for
  * writable while the peer's queue is over the busy limit. */
@@ -184,10 +28,7 @@ static void send_waiting(acoro_engine_t *e, side_t *s, uint32_t seq,
   char buf[16] = {0};
   int rc;
   if (data == NULL) {
-    buf[0] = (char)(seq >> 24);
-    buf[1] = (char)(seq >> 16);
-    buf[2] = (char)(seq >> 8);
-    buf[3] = (char)seq;
+    nt_put_seq(buf, seq);
     data = buf;
   }
   while ((rc = acoro_net_send(s->net, s->peer, data, len)) == ACORO_EPEERBUSY) {
@@ -198,28 +39,19 @@ static void send_waiting(acoro_engine_t *e, side_t *s, uint32_t seq,
   ASSERT_EQ(rc, 0);
 }
 
-static void finish(acoro_engine_t *e, side_t *a, side_t *b) {
-  if (a && a->net)
-    acoro_net_stop(a->net);
-  if (b && b->net)
-    acoro_net_stop(b->net);
-  acoro_engine_free(e);
-  LEAK_CHECK();
-}
-
 TEST(net_exchange_keeps_order_both_ways) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   acoro_net_stats_t st;
   const uint32_t n = 20000;
   uint32_t i;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   for (i = 0; i < n; i++) {
-    send_seq(&a, a.peer, i, 4 + i % 97);
-    send_seq(&b, b.peer, i, 4 + i % 89);
+    nt_send_seq(&a, i, 4 + i % 97);
+    nt_send_seq(&b, i, 4 + i % 89);
   }
   PUMP_UNTIL(e, 15, a.msgs == n && b.msgs == n);
   ASSERT_EQ(a.msgs, n);
@@ -241,17 +73,14 @@ TEST(net_exchange_keeps_order_both_ways) {
   ASSERT_EQ(acoro_net_send(a.net, 999, "x", 1), ACORO_ENOPEER);
   ASSERT_EQ(acoro_net_send(a.net, a.peer, "x", ACORO_NET_MSG_MAX + 1u),
             ACORO_EINVAL);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* Sends a sequence-numbered message of len bytes (4 .. DIRECT_MAX + 256). */
 static void send_seq_big(side_t *s, uint32_t seq, size_t len) {
   static char buf[DIRECT_MAX + 256];
   memset(buf, 'y', len);
-  buf[0] = (char)(seq >> 24);
-  buf[1] = (char)(seq >> 16);
-  buf[2] = (char)(seq >> 8);
-  buf[3] = (char)seq;
+  nt_put_seq(buf, seq);
   ASSERT_EQ(acoro_net_send(s->net, s->peer, buf, len), 0);
 }
 
@@ -261,14 +90,14 @@ static void send_seq_big(side_t *s, uint32_t seq, size_t len) {
  * inside the header, inside the payload): every message arrives, once, in
  * order, both ways, and the link stays up. */
 TEST(net_direct_writes_short_or_whole_keep_order) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   static const size_t caps[] = {(size_t)-1, 0, 2, HDR + 3, (size_t)-1, 4000};
   uint32_t seq = 0, i, k;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   b.echo = 1;
   for (i = 0; i < 3000; i++) {
     uint32_t burst = i % 100 == 99 ? 40 : 1;
@@ -283,26 +112,26 @@ TEST(net_direct_writes_short_or_whole_keep_order) {
   ASSERT_EQ(a.order_broken, 0);
   ASSERT_EQ(b.order_broken, 0);
   ASSERT_EQ(a.downs + b.downs, 0);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* Three 10 MB messages between small ones, each split and reassembled,
  * while a short heartbeat (0.1 s x 4) must keep the link up. */
 TEST(net_large_message_split_while_heartbeats_continue) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   acoro_net_stats_t st0, st1;
   char *big = malloc(BIG);
   size_t i;
   int k;
   ASSERT_TRUE(big != NULL);
   for (i = 0; i < BIG; i++)
-    big[i] = (char)big_byte(i);
+    big[i] = (char)nt_big_byte(i);
   o.heartbeat = 0.1;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   acoro_net_stats(b.net, &st0);
   for (k = 0; k < 3; k++) {
     send_waiting(e, &a, (uint32_t)k, NULL, 10);
@@ -315,7 +144,7 @@ TEST(net_large_message_split_while_heartbeats_continue) {
   ASSERT_EQ(b.next_seq, 4);
   ASSERT_EQ(b.order_broken, 0);
   /* A small message sent the other way meanwhile is not held back. */
-  send_seq(&b, b.peer, 0, 8);
+  nt_send_seq(&b, 0, 8);
   PUMP_UNTIL(e, 5, a.msgs == 1);
   ASSERT_EQ(a.msgs, 1);
   /* Heartbeats keep coming. */
@@ -325,57 +154,42 @@ TEST(net_large_message_split_while_heartbeats_continue) {
   ASSERT_TRUE(st1.heartbeats_in >= st0.heartbeats_in + 5);
   ASSERT_EQ(a.downs + b.downs, 0);
   free(big);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* a (secret sa) connects to b (secret sb): refused, both say why. */
 static void refused(acoro_net_opts_t *oa, acoro_net_opts_t *ob,
                     const char *a_says, const char *b_says) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  start(e, &a, oa);
-  start(e, &b, ob);
-  ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(b.net), 1), 0);
-  PUMP_UNTIL(e, 10, a.connects == 1 && has(b.logs, b_says));
-  ASSERT_EQ(a.connects, 1);
-  ASSERT_TRUE(a.connect_status < 0);
-  if (!has(a.connect_reason, a_says) || !has(a.logs, a_says) ||
-      !has(b.logs, b_says)) {
-    fprintf(stderr, "a: %s / %s\nb: %s\n", a.connect_reason, a.logs, b.logs);
-    ASSERT_TRUE(0);
-  }
-  ASSERT_EQ(a.ups + b.ups, 0);
-  finish(e, &a, &b);
+  nt_start(e, &a, oa);
+  nt_start(e, &b, ob);
+  nt_expect_refused(e, &a, &b, a_says, b_says);
+  nt_finish(e, &a, &b);
 }
 
 TEST(net_wrong_secret_refused_both_log) {
-  acoro_net_opts_t oa = opts_of("one"), ob = opts_of("two");
+  acoro_net_opts_t oa = nt_opts("one"), ob = nt_opts("two");
   refused(&oa, &ob, "wrong secret", "wrong secret");
 }
 
 TEST(net_secret_against_no_secret_refused) {
-  acoro_net_opts_t oa = opts_of("one"), ob = opts_of(NULL);
+  acoro_net_opts_t oa = nt_opts("one"), ob = nt_opts(NULL);
   refused(&oa, &ob, "the peer has no secret and this node has one",
           "the peer has a secret and this node has none");
 }
 
 TEST(net_version_mismatch_refused) {
-  acoro_net_opts_t oa = opts_of("s"), ob = opts_of("s");
+  acoro_net_opts_t oa = nt_opts("s"), ob = nt_opts("s");
   ob.version_major = 2;
   refused(&oa, &ob, "protocol version 2.0, this node speaks 1.0",
           "protocol version 1.0, this node speaks 2.0");
 }
 
+/* A raw connection to location that never blocks. */
 static int raw_connect(const char *location) {
-  const char *colon = strrchr(location, ':');
-  struct sockaddr_in sa;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_TRUE(fd >= 0 && colon != NULL);
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)atoi(colon + 1));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  int fd = nt_raw_connect(location);
+  ASSERT_TRUE(fd >= 0);
   ASSERT_EQ(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
   return fd;
 }
@@ -408,9 +222,9 @@ static int all_closed(const int *fds, int *closed) {
  * authenticating are closed (at once, or at the handshake deadline) with
  * a logged reason, and the exchange goes on. */
 TEST(net_preauth_garbage_closes_others_unharmed) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   int fds[NGARBAGE], closed[NGARBAGE] = {0};
   unsigned char junk[64], hdr4g[5] = {0xff, 0xff, 0xff, 0xff, 1};
   unsigned char notes[9] = {0, 0, 0, 5, 6, 'h', 'e', 'l', 'o'};
@@ -422,10 +236,10 @@ TEST(net_preauth_garbage_closes_others_unharmed) {
   size_t slow = 0;
   size_t i;
   o.handshake_timeout = 3;
-  start(e, &a, &o);
+  nt_start(e, &a, &o);
   b.echo = 1;
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   srand(6);
   for (i = 0; i < sizeof junk; i++)
     junk[i] = (unsigned char)rand();
@@ -443,15 +257,15 @@ TEST(net_preauth_garbage_closes_others_unharmed) {
   ASSERT_EQ(send(fds[4], badmagic, sizeof badmagic, 0),
             (ssize_t)sizeof badmagic);
   /* fds[5]: a HELLO header, one byte a second: never a whole frame. */
-  t0 = last_byte = now_s();
+  t0 = last_byte = nt_now();
   ASSERT_EQ(send(fds[5], badmagic, 1, 0), 1);
   before = b.msgs;
-  send_seq(&a, a.peer, seq++, 16);
-  while (!all_closed(fds, closed) && now_s() < t0 + 6) {
+  nt_send_seq(&a, seq++, 16);
+  while (!all_closed(fds, closed) && nt_now() < t0 + 6) {
     if (a.msgs == seq) /* the echo came back: next ping */
-      send_seq(&a, a.peer, seq++, 16);
-    if (now_s() - last_byte >= 1 && !closed[5]) {
-      last_byte = now_s();
+      nt_send_seq(&a, seq++, 16);
+    if (nt_now() - last_byte >= 1 && !closed[5]) {
+      last_byte = nt_now();
       send(fds[5], badmagic + ++slow, 1, MSG_NOSIGNAL);
     }
     uv_run(acoro_engine_loop(e), UV_RUN_ONCE);
@@ -461,29 +275,30 @@ TEST(net_preauth_garbage_closes_others_unharmed) {
       fprintf(stderr, "garbage connection %d still open\n", (int)i);
     ASSERT_TRUE(closed[i]);
   }
-  ASSERT_TRUE(now_s() - t0 < 3 + 1.5);
+  ASSERT_TRUE(nt_now() - t0 < 3 + 1.5);
   /* The authenticated pair kept exchanging, and still does. */
   ASSERT_TRUE(b.msgs > before + 10);
   before = a.msgs;
-  t0 = now_s();
-  while (a.msgs <= before + 5 && now_s() < t0 + 5) {
+  t0 = nt_now();
+  while (a.msgs <= before + 5 && nt_now() < t0 + 5) {
     if (a.msgs == seq)
-      send_seq(&a, a.peer, seq++, 16);
+      nt_send_seq(&a, seq++, 16);
     uv_run(acoro_engine_loop(e), UV_RUN_ONCE);
   }
   ASSERT_TRUE(a.msgs > before + 5);
   ASSERT_EQ(a.order_broken + b.order_broken, 0);
   ASSERT_EQ(a.downs + b.downs, 0);
-  if (!has(b.logs, "frame length 4294967295") ||
-      !has(b.logs, "unexpected frame (type 6") ||
-      !has(b.logs, "unexpected frame (type 1, 2 bytes)") ||
-      !has(b.logs, "bad magic") || !has(b.logs, "handshake not finished")) {
+  if (!nt_has(b.logs, "frame length 4294967295") ||
+      !nt_has(b.logs, "unexpected frame (type 6") ||
+      !nt_has(b.logs, "unexpected frame (type 1, 2 bytes)") ||
+      !nt_has(b.logs, "bad magic") ||
+      !nt_has(b.logs, "handshake not finished")) {
     fprintf(stderr, "b's log:\n%s", b.logs);
     ASSERT_TRUE(0);
   }
   for (i = 0; i < NGARBAGE; i++)
     close(fds[i]);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* A node in a forked child (before this process starts any thread): it
@@ -499,15 +314,15 @@ static pid_t spawn_node(double heartbeat, int echo, char *loc, size_t cap) {
   if (pid == 0) {
     static side_t s;
     acoro_engine_t *e;
-    acoro_net_opts_t o = opts_of("s3cret");
+    acoro_net_opts_t o = nt_opts("s3cret");
     const char *l;
     alarm(30);
     close(fds[0]);
-    e = net_engine();
+    e = nt_engine();
     o.heartbeat = heartbeat;
     s.echo = echo;
     s.exit_on_down = 1;
-    start(e, &s, &o);
+    nt_start(e, &s, &o);
     l = acoro_net_location(s.net);
     if (write(fds[1], l, strlen(l) + 1) < 0)
       _exit(1);
@@ -542,7 +357,7 @@ static void link_child(acoro_engine_t *e, side_t *a, const char *loc) {
   PUMP_UNTIL(e, 10, a->connects == 1);
   ASSERT_EQ(a->connect_status, 0);
   ASSERT_EQ(a->ups, 1);
-  send_seq(a, a->peer, 0, 8);
+  nt_send_seq(a, 0, 8);
   PUMP_UNTIL(e, 10, a->msgs == 1);
   ASSERT_EQ(a->msgs, 1);
 }
@@ -550,44 +365,44 @@ static void link_child(acoro_engine_t *e, side_t *a, const char *loc) {
 TEST(net_killed_peer_is_down_at_once) {
   char loc[64];
   pid_t pid = spawn_node(10, 1, loc, sizeof loc);
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   double t;
   o.heartbeat = 10; /* so only the reset can tell */
-  start(e, &a, &o);
+  nt_start(e, &a, &o);
   link_child(e, &a, loc);
-  t = now_s();
+  t = nt_now();
   kill(pid, SIGKILL);
   PUMP_UNTIL(e, 5, a.downs == 1);
   ASSERT_EQ(a.downs, 1);
-  ASSERT_TRUE(now_s() - t < 2);
-  ASSERT_TRUE(has(a.down_reason, "connection"));
+  ASSERT_TRUE(nt_now() - t < 2);
+  ASSERT_TRUE(nt_has(a.down_reason, "connection"));
   reap(pid);
   ASSERT_EQ(acoro_net_send(a.net, a.peer, "x", 1), ACORO_ENOPEER);
   PUMP_UNTIL(e, 0.2, 0);
   ASSERT_EQ(a.downs, 1);
-  finish(e, &a, NULL);
+  nt_finish(e, &a, NULL);
 }
 
 TEST(net_stopped_peer_is_down_within_heartbeats) {
   char loc[64];
   pid_t pid = spawn_node(0.2, 1, loc, sizeof loc);
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   double t;
   o.heartbeat = 0.2;
-  start(e, &a, &o);
+  nt_start(e, &a, &o);
   link_child(e, &a, loc);
-  t = now_s();
+  t = nt_now();
   kill(pid, SIGSTOP);
   PUMP_UNTIL(e, 5, a.downs == 1);
   ASSERT_EQ(a.downs, 1);
-  ASSERT_TRUE(now_s() - t < 0.2 * 5 + 0.5);
-  ASSERT_TRUE(has(a.down_reason, "no heartbeat"));
+  ASSERT_TRUE(nt_now() - t < 0.2 * 5 + 0.5);
+  ASSERT_TRUE(nt_has(a.down_reason, "no heartbeat"));
   reap(pid);
-  finish(e, &a, NULL);
+  nt_finish(e, &a, NULL);
 }
 
 /* Both connect to each other in the same turn: each ends with one peer, one
@@ -596,37 +411,13 @@ TEST(net_stopped_peer_is_down_within_heartbeats) {
 TEST(net_simultaneous_connect_keeps_one_link) {
   int round;
   for (round = 0; round < 5; round++) {
-    acoro_engine_t *e = net_engine();
+    acoro_engine_t *e = nt_engine();
     side_t a = {0}, b = {0};
-    acoro_net_opts_t o = opts_of("s3cret");
-    acoro_net_stats_t sa, sb;
-    uint32_t i;
-    start(e, &a, &o);
-    start(e, &b, &o);
-    ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(b.net), 1), 0);
-    ASSERT_EQ(acoro_net_connect(b.net, acoro_net_location(a.net), 2), 0);
-    PUMP_UNTIL(e, 10, a.connects == 1 && b.connects == 1);
-    ASSERT_EQ(a.connect_status, 0);
-    ASSERT_EQ(b.connect_status, 0);
-    PUMP_UNTIL(e, 10,
-               (acoro_net_stats(a.net, &sa), acoro_net_stats(b.net, &sb),
-                sa.links == 1 && sb.links == 1));
-    ASSERT_EQ(sa.links, 1);
-    ASSERT_EQ(sb.links, 1);
-    ASSERT_EQ(a.ups, 1);
-    ASSERT_EQ(b.ups, 1);
-    ASSERT_EQ(a.connect_peer, a.peer);
-    ASSERT_EQ(b.connect_peer, b.peer);
-    for (i = 0; i < 1000; i++) {
-      send_seq(&a, a.peer, i, 20);
-      send_seq(&b, b.peer, i, 20);
-    }
-    PUMP_UNTIL(e, 10, a.msgs == 1000 && b.msgs == 1000);
-    ASSERT_EQ(a.msgs, 1000);
-    ASSERT_EQ(b.msgs, 1000);
-    ASSERT_EQ(a.order_broken + b.order_broken, 0);
-    ASSERT_EQ(a.downs + b.downs, 0);
-    finish(e, &a, &b);
+    acoro_net_opts_t o = nt_opts("s3cret");
+    nt_start(e, &a, &o);
+    nt_start(e, &b, &o);
+    nt_simultaneous_connect(e, &a, &b);
+    nt_finish(e, &a, &b);
   }
 }
 
@@ -635,14 +426,14 @@ TEST(net_simultaneous_connect_keeps_one_link) {
 TEST(net_busy_peer_refuses_then_writable) {
   char loc[64];
   pid_t pid = spawn_node(30, 0, loc, sizeof loc);
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   char *chunk = calloc(1, 256 * 1024);
   int i, rc = 0;
   o.heartbeat = 30;
   o.busy_limit = 1u << 20;
-  start(e, &a, &o);
+  nt_start(e, &a, &o);
   ASSERT_EQ(acoro_net_connect(a.net, loc, 1), 0);
   PUMP_UNTIL(e, 10, a.connects == 1);
   ASSERT_EQ(a.connect_status, 0);
@@ -663,21 +454,21 @@ TEST(net_busy_peer_refuses_then_writable) {
   ASSERT_EQ(a.downs, 0);
   reap(pid);
   free(chunk);
-  finish(e, &a, NULL);
+  nt_finish(e, &a, NULL);
 }
 
 /* b stops and a node with a new incarnation takes its port: a new peer. */
 TEST(net_restarted_node_is_a_new_peer) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0}, b2 = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   char loc[64];
   uint64_t old;
   const char *colon;
-  start(e, &a, &o);
+  nt_start(e, &a, &o);
   o.incarnation = 1111;
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   old = a.peer;
   snprintf(loc, sizeof loc, "%s", acoro_net_location(b.net));
   acoro_net_stop(b.net);
@@ -687,63 +478,63 @@ TEST(net_restarted_node_is_a_new_peer) {
   o.incarnation = 2222;
   colon = strrchr(loc, ':');
   o.port = atoi(colon + 1);
-  start(e, &b2, &o);
+  nt_start(e, &b2, &o);
   ASSERT_EQ(acoro_net_connect(a.net, loc, 2), 0);
   PUMP_UNTIL(e, 10, a.connects == 2 && b2.ups == 1);
   ASSERT_EQ(a.connect_status, 0);
   ASSERT_EQ(a.ups, 2);
   ASSERT_TRUE(a.peer != old);
   ASSERT_EQ(acoro_net_send(a.net, old, "x", 1), ACORO_ENOPEER);
-  send_seq(&a, a.peer, 0, 8);
+  nt_send_seq(&a, 0, 8);
   PUMP_UNTIL(e, 5, b2.msgs == 1);
   ASSERT_EQ(b2.msgs, 1);
   ASSERT_EQ(a.downs, 1);
   acoro_net_stop(b2.net);
-  finish(e, &a, NULL);
+  nt_finish(e, &a, NULL);
 }
 
 /* Stopping nets with traffic in flight frees everything (ASan's leak
  * check runs at the end of finish). */
 TEST(net_stop_with_peers_connected_frees_everything) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0}, c = {0};
-  acoro_net_opts_t o = opts_of(NULL);
+  acoro_net_opts_t o = nt_opts(NULL);
   char *chunk = calloc(1, 100 * 1024);
   uint32_t i;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  start(e, &c, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_start(e, &c, &o);
+  nt_link_pair(e, &a, &b);
   ASSERT_EQ(acoro_net_connect(c.net, acoro_net_location(a.net), 3), 0);
   PUMP_UNTIL(e, 10, c.connects == 1 && a.ups == 2);
   ASSERT_EQ(a.ups, 2);
   for (i = 0; i < 30; i++)
     ASSERT_EQ(acoro_net_send(a.net, a.peer, chunk, 100 * 1024), 0);
   for (i = 0; i < 100; i++)
-    send_seq(&b, b.peer, i, 50);
+    nt_send_seq(&b, i, 50);
   ASSERT_EQ(acoro_net_connect(c.net, "127.0.0.1:1", 4), 0);
   PUMP_UNTIL(e, 0.02, 0);
   free(chunk);
   acoro_net_stop(c.net);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* The engine thread computes for 1.5 s (about 4x the time after which a
  * silent peer is down): the net threads keep the heartbeats going and
  * queue what comes, which the engine gets once it is back. */
 TEST(net_busy_engine_thread_keeps_peers_up) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   acoro_net_stats_t st0, st1;
   uint32_t i;
   o.heartbeat = 0.1;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   acoro_net_stats(b.net, &st0);
   for (i = 0; i < 1000; i++)
-    send_seq(&a, a.peer, i, 30);
+    nt_send_seq(&a, i, 30);
   usleep(1500 * 1000); /* the busy engine: no loop turn meanwhile */
   acoro_net_stats(b.net, &st1);
   ASSERT_TRUE(st1.heartbeats_in >= st0.heartbeats_in + 5);
@@ -752,42 +543,42 @@ TEST(net_busy_engine_thread_keeps_peers_up) {
   ASSERT_EQ(b.msgs, 1000);
   ASSERT_EQ(b.order_broken, 0);
   ASSERT_EQ(a.downs + b.downs, 0);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 TEST(net_close_peer_downs_both_sides_once) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  acoro_net_opts_t o = nt_opts("s3cret");
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   ASSERT_EQ(acoro_net_close_peer(a.net, a.peer), 0);
   PUMP_UNTIL(e, 5, a.downs == 1 && b.downs == 1);
   ASSERT_EQ(a.downs, 1);
   ASSERT_EQ(b.downs, 1);
-  ASSERT_TRUE(has(a.down_reason, "closed by this node"));
-  ASSERT_TRUE(has(b.down_reason, "closed by the peer"));
+  ASSERT_TRUE(nt_has(a.down_reason, "closed by this node"));
+  ASSERT_TRUE(nt_has(b.down_reason, "closed by the peer"));
   ASSERT_EQ(acoro_net_close_peer(a.net, a.peer), ACORO_ENOPEER);
   ASSERT_EQ(acoro_net_send(b.net, b.peer, "x", 1), ACORO_ENOPEER);
   PUMP_UNTIL(e, 0.2, 0);
   ASSERT_EQ(a.downs + b.downs, 2);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* Connecting to nothing, to a bad location, or to itself ends in
  * connect_done with a reason; connecting to a peer already up answers at
  * once with it. */
 TEST(net_connect_failures_are_reported) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   uv_tcp_t probe;
   struct sockaddr_storage ss;
   int len = sizeof ss;
   char free_loc[64];
-  start(e, &a, &o);
-  start(e, &b, &o);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
   /* A port that was free a moment ago: bound, named, closed. */
   uv_tcp_init(acoro_engine_loop(e), &probe);
   uv_ip4_addr("127.0.0.1", 0, (struct sockaddr_in *)&ss);
@@ -800,14 +591,14 @@ TEST(net_connect_failures_are_reported) {
   PUMP_UNTIL(e, 5, a.connects == 1);
   ASSERT_EQ(a.connects, 1);
   ASSERT_TRUE(a.connect_status < 0);
-  ASSERT_TRUE(has(a.connect_reason, "cannot connect"));
+  ASSERT_TRUE(nt_has(a.connect_reason, "cannot connect"));
   ASSERT_EQ(acoro_net_connect(a.net, "no-port-here", 2), 0);
   PUMP_UNTIL(e, 5, a.connects == 2);
   ASSERT_EQ(a.connect_status, ACORO_EINVAL);
   ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(a.net), 3), 0);
   PUMP_UNTIL(e, 5, a.connects == 3);
   ASSERT_TRUE(a.connect_status < 0);
-  ASSERT_TRUE(has(a.connect_reason, "itself"));
+  ASSERT_TRUE(nt_has(a.connect_reason, "itself"));
   ASSERT_EQ(acoro_net_connect(a.net, acoro_net_location(b.net), 7), 0);
   PUMP_UNTIL(e, 10, a.connects == 4 && b.ups == 1);
   ASSERT_EQ(a.connect_status, 0);
@@ -817,7 +608,7 @@ TEST(net_connect_failures_are_reported) {
   ASSERT_EQ(a.connect_status, 0);
   ASSERT_EQ(a.connect_peer, a.peer);
   ASSERT_EQ(a.ups, 1);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* A raw client (location 127.0.0.1:port) that passes the handshake as the
@@ -875,9 +666,9 @@ static int raw_authenticated(const char *location, const char *secret, int port,
 /* After authentication: a frame over 64 MB, an unknown type and a split
  * message that grows past 64 MB each close only their own link. */
 TEST(net_postauth_malformed_frames_close_only_that_peer) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   unsigned char huge[5] = {0xff, 0xff, 0xff, 0xff, 6};
   unsigned char unknown[6] = {0, 0, 0, 2, 99, 0};
   unsigned char *parts;
@@ -885,9 +676,9 @@ TEST(net_postauth_malformed_frames_close_only_that_peer) {
   int fds[3], closed[3] = {0};
   double t0;
   uint32_t seq = 0;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   if (acoro_net_incarnation(b.net) <= 1) /* 1 in 2^63: b would arbitrate */
     goto out;
   fds[0] = raw_authenticated(acoro_net_location(b.net), "s3cret", 9, huge, 5);
@@ -902,11 +693,11 @@ TEST(net_postauth_malformed_frames_close_only_that_peer) {
     parts[i * plen + 4] = 7; /* PART */
   }
   fds[2] = raw_authenticated(acoro_net_location(b.net), "s3cret", 11, parts, 0);
-  t0 = now_s();
+  t0 = nt_now();
   /* Written while the engine pumps: the node reads as it goes. */
   {
     size_t off = 0;
-    while (off < nparts * plen && !closed[2] && now_s() < t0 + 10) {
+    while (off < nparts * plen && !closed[2] && nt_now() < t0 + 10) {
       ssize_t n = send(fds[2], parts + off, nparts * plen - off, MSG_NOSIGNAL);
       if (n > 0)
         off += (size_t)n;
@@ -916,13 +707,13 @@ TEST(net_postauth_malformed_frames_close_only_that_peer) {
     }
   }
   free(parts);
-  send_seq(&a, a.peer, seq++, 16);
-  while (!(closed[0] && closed[1] && closed[2]) && now_s() < t0 + 10) {
+  nt_send_seq(&a, seq++, 16);
+  while (!(closed[0] && closed[1] && closed[2]) && nt_now() < t0 + 10) {
     for (i = 0; i < 3; i++)
       if (!closed[i])
         closed[i] = raw_closed(fds[i]);
     if (b.msgs == seq)
-      send_seq(&a, a.peer, seq++, 16);
+      nt_send_seq(&a, seq++, 16);
     uv_run(acoro_engine_loop(e), UV_RUN_ONCE);
   }
   ASSERT_TRUE(closed[0] && closed[1] && closed[2]);
@@ -930,21 +721,21 @@ TEST(net_postauth_malformed_frames_close_only_that_peer) {
   ASSERT_EQ(b.ups, 4); /* a and the three raw clients */
   ASSERT_EQ(b.downs, 3);
   ASSERT_EQ(a.downs, 0);
-  if (!has(b.logs, "frame length 4294967295 (limit 67108865)") ||
-      !has(b.logs, "unexpected frame (type 99") ||
-      !has(b.logs, "split message over")) {
+  if (!nt_has(b.logs, "frame length 4294967295 (limit 67108865)") ||
+      !nt_has(b.logs, "unexpected frame (type 99") ||
+      !nt_has(b.logs, "split message over")) {
     fprintf(stderr, "b's log:\n%s", b.logs);
     ASSERT_TRUE(0);
   }
   /* a and b still exchange. */
-  send_seq(&a, a.peer, seq++, 16);
+  nt_send_seq(&a, seq++, 16);
   PUMP_UNTIL(e, 5, b.msgs == seq);
   ASSERT_EQ(b.msgs, seq);
   ASSERT_EQ(b.order_broken, 0);
   for (i = 0; i < 3; i++)
     close(fds[i]);
 out:
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* A UDP port free a moment ago (bound, named, closed). */
@@ -966,16 +757,16 @@ static int free_udp_port(acoro_engine_t *e) {
  * start pings alone (each ping reaches the nodes already up); a second
  * round of pings changes nothing; a bad datagram is ignored. */
 TEST(net_discovery_on_loopback_finds_each_other) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t s[3];
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   acoro_net_stats_t st[3];
   int i, fd;
   struct sockaddr_in sa;
   memset(s, 0, sizeof s);
   o.discover_port = free_udp_port(e);
   for (i = 0; i < 3; i++)
-    start(e, &s[i], &o);
+    nt_start(e, &s[i], &o);
   PUMP_UNTIL(e, 10, s[0].ups == 2 && s[1].ups == 2 && s[2].ups == 2);
   for (i = 0; i < 3; i++) {
     if (s[i].ups != 2)
@@ -1007,7 +798,7 @@ TEST(net_discovery_on_loopback_finds_each_other) {
   }
   acoro_net_stop(s[2].net);
   s[2].net = NULL;
-  finish(e, &s[0], &s[1]);
+  nt_finish(e, &s[0], &s[1]);
 }
 
 /* ---- ENGINE READS (net_eread.c) ---- */

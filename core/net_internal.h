@@ -306,6 +306,8 @@ void net_eread_stop_peer(acoro_net_t *n, uint64_t peer);
 void net_eread_stop_all(acoro_net_t *n);
 
 void net_on_written(uv_write_t *req, int status);
+/* Makes room for READ_ROOM more bytes in l->rbuf: 0, or -1 (no memory). */
+int net_rbuf_room(link_t *l);
 
 /* net_tls.c (NET THREAD): TLS on a link. start: makes the session (closes
  * the link and returns -1 on failure); in: the socket's bytes, returns the

@@ -615,6 +615,21 @@ static void on_frame(link_t *l, int type, const unsigned char *p, size_t len) {
                  type, len);
 }
 
+int net_rbuf_room(link_t *l) {
+  size_t cap = l->rcap * 2;
+  char *nb;
+  if (l->rcap - l->rlen >= READ_ROOM)
+    return 0;
+  if (cap < l->rlen + READ_ROOM)
+    cap = l->rlen + READ_ROOM;
+  nb = realloc(l->rbuf, cap);
+  if (nb == NULL)
+    return -1;
+  l->rbuf = nb;
+  l->rcap = cap;
+  return 0;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   link_t *l = h->data;
   (void)suggested;
@@ -622,18 +637,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     net_tls_raw_buffer(l, buf); /* plaintext goes to rbuf in on_read */
     return;
   }
-  if (l->rcap - l->rlen < READ_ROOM) {
-    size_t cap = l->rcap * 2;
-    char *nb;
-    if (cap < l->rlen + READ_ROOM)
-      cap = l->rlen + READ_ROOM;
-    nb = realloc(l->rbuf, cap);
-    if (nb == NULL) {
-      *buf = uv_buf_init(NULL, 0); /* read fails with UV_ENOBUFS */
-      return;
-    }
-    l->rbuf = nb;
-    l->rcap = cap;
+  if (net_rbuf_room(l) != 0) {
+    *buf = uv_buf_init(NULL, 0); /* read fails with UV_ENOBUFS */
+    return;
   }
   *buf = uv_buf_init(l->rbuf + l->rlen, (unsigned)(l->rcap - l->rlen));
 }

@@ -178,18 +178,9 @@ static ssize_t drain_plain(link_t *l) {
   char why[200];
   for (;;) {
     int r, e;
-    if (l->rcap - l->rlen < READ_ROOM) {
-      size_t cap = l->rcap * 2;
-      char *nb;
-      if (cap < l->rlen + READ_ROOM)
-        cap = l->rlen + READ_ROOM;
-      nb = realloc(l->rbuf, cap);
-      if (nb == NULL) {
-        net_link_close(l, 0, 0, "out of memory");
-        return -1;
-      }
-      l->rbuf = nb;
-      l->rcap = cap;
+    if (net_rbuf_room(l) != 0) {
+      net_link_close(l, 0, 0, "out of memory");
+      return -1;
     }
     r = SSL_read(t->ssl, l->rbuf + l->rlen, (int)(l->rcap - l->rlen));
     if (r > 0) {

@@ -812,10 +812,7 @@ static void send_seq_any(acoro_engine_t *e, side_t *s, uint32_t seq,
                          size_t len) {
   static char buf[200 * 1024];
   memset(buf, 'z', len);
-  buf[0] = (char)(seq >> 24);
-  buf[1] = (char)(seq >> 16);
-  buf[2] = (char)(seq >> 8);
-  buf[3] = (char)seq;
+  nt_put_seq(buf, seq);
   send_waiting(e, s, seq, buf, len);
 }
 
@@ -824,16 +821,16 @@ static void send_seq_any(acoro_engine_t *e, side_t *s, uint32_t seq,
  * heartbeat-only frames, every message arrives once and in order both
  * ways, and reading is handed over again after each hand-back. */
 TEST(net_engine_reads_mixed_with_split_messages_keep_order) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   acoro_net_stats_t st0, st1;
   uint32_t seq = 0, i, k;
   int handed_over = 0;
   o.heartbeat = 0.2;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   b.echo = 1;
   /* One round trip: both sides read on the engine thread from then on. */
   send_seq_any(e, &a, seq++, 16);
@@ -863,7 +860,7 @@ TEST(net_engine_reads_mixed_with_split_messages_keep_order) {
   acoro_net_stats(b.net, &st1);
   ASSERT_TRUE(st1.frames_in >= st0.frames_in + seq - 1);
   ASSERT_EQ(a.downs + b.downs, 0);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* The engine thread stops turning its loop (three times, each 5x the time
@@ -872,64 +869,64 @@ TEST(net_engine_reads_mixed_with_split_messages_keep_order) {
  * once the engine is back everything arrives in order, what the net thread
  * queued before what the engine reads itself, and the engine reads again. */
 TEST(net_engine_reads_taken_back_from_busy_engine) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   acoro_net_stats_t st0, st1;
   uint32_t seq = 0, i, round;
   o.heartbeat = 0.1;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
-  send_seq(&a, a.peer, seq++, 8);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
+  nt_send_seq(&a, seq++, 8);
   PUMP_UNTIL(e, 10, b.msgs == 1 && engine_reads(&b));
   ASSERT_TRUE(engine_reads(&b));
   for (round = 0; round < 3; round++) {
     acoro_net_stats(b.net, &st0);
     for (i = 0; i < 300; i++)
-      send_seq(&a, a.peer, seq++, 4 + i % 50);
+      nt_send_seq(&a, seq++, 4 + i % 50);
     usleep(1000 * 1000); /* busy: no loop turn */
     acoro_net_stats(b.net, &st1);
     ASSERT_TRUE(st1.heartbeats_in >= st0.heartbeats_in + 3);
     ASSERT_EQ(st1.peers, 1);
     for (i = 0; i < 300; i++) /* more, while b's engine catches up */
-      send_seq(&a, a.peer, seq++, 4 + i % 70);
+      nt_send_seq(&a, seq++, 4 + i % 70);
     PUMP_UNTIL(e, 10, b.msgs == seq);
     ASSERT_EQ(b.msgs, seq);
     ASSERT_EQ(b.order_broken, 0);
     /* A trickle: the net thread hands reading over again. */
     for (i = 0; i < 200 && !engine_reads(&b); i++) {
-      send_seq(&a, a.peer, seq++, 8);
+      nt_send_seq(&a, seq++, 8);
       PUMP_UNTIL(e, 1, b.msgs == seq);
     }
     ASSERT_TRUE(engine_reads(&b));
   }
   ASSERT_EQ(b.order_broken, 0);
   ASSERT_EQ(a.downs + b.downs, 0);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* With engine reads off (net_eread_enabled 0), the same traffic goes
  * through the net thread alone, in order, and no reader is ever made. */
 TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t o = opts_of("s3cret");
+  acoro_net_opts_t o = nt_opts("s3cret");
   uint32_t i;
   net_eread_enabled = 0;
-  start(e, &a, &o);
-  start(e, &b, &o);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_link_pair(e, &a, &b);
   b.echo = 1;
   for (i = 0; i < 500; i++) {
-    send_seq(&a, a.peer, i, 4 + i % 250);
+    nt_send_seq(&a, i, 4 + i % 250);
     PUMP_UNTIL(e, 10, a.msgs == i + 1 || a.downs + b.downs > 0);
     ASSERT_EQ(a.msgs, i + 1);
     ASSERT_TRUE(!engine_reads(&a) && !engine_reads(&b));
   }
   ASSERT_EQ(a.order_broken + b.order_broken, 0);
   net_eread_enabled = 1;
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }
 
 /* INBOUND FLOW CONTROL: while b's engine thread is busy, its net thread
@@ -937,20 +934,20 @@ TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
  * a (not counted as missed heartbeats); once the engine delivers, reading
  * resumes and every message arrives, in order. */
 TEST(net_inbound_limit_pauses_reading_until_the_engine_delivers) {
-  acoro_engine_t *e = net_engine();
+  acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
-  acoro_net_opts_t oa = opts_of("s3cret"), ob = opts_of("s3cret");
+  acoro_net_opts_t oa = nt_opts("s3cret"), ob = nt_opts("s3cret");
   acoro_net_stats_t st;
   uint32_t i, n = 4000;
   net_eread_enabled = 0; /* the net thread reads: the queue can grow */
   oa.heartbeat = ob.heartbeat = 0.1;
   ob.inbound_limit = 64 * 1024;
-  start(e, &a, &oa);
-  start(e, &b, &ob);
-  link_pair(e, &a, &b);
+  nt_start(e, &a, &oa);
+  nt_start(e, &b, &ob);
+  nt_link_pair(e, &a, &b);
   for (i = 0; i < n; i++)
-    send_seq(&a, a.peer, i, 256); /* 1 MB */
-  usleep(1000 * 1000);            /* the busy engine: 10 heartbeat periods */
+    nt_send_seq(&a, i, 256); /* 1 MB */
+  usleep(1000 * 1000);       /* the busy engine: 10 heartbeat periods */
   acoro_net_stats(b.net, &st);
   ASSERT_TRUE(st.read_pauses >= 1);
   ASSERT_TRUE(st.inbound < 512 * 1024); /* the limit + one read's frames */
@@ -961,5 +958,5 @@ TEST(net_inbound_limit_pauses_reading_until_the_engine_delivers) {
   ASSERT_EQ(a.downs + b.downs, 0);
   acoro_net_stats(b.net, &st);
   ASSERT_EQ(st.inbound, 0);
-  finish(e, &a, &b);
+  nt_finish(e, &a, &b);
 }

@@ -215,6 +215,31 @@ say("sent", acoro.send_file(loc, %q))
     assert.is_false(exists(dest .. "/big"))
   end)
 
+  it("a receiver killed mid-transfer: the next transfer there removes its temporary file", function()
+    local src, dest = tmpdir(), tmpdir()
+    assert(sh(("head -c 100000000 /dev/zero > %s/big && printf x > %s/small"):format(src, src)))
+    -- This receiver kills itself with SIGKILL once its temporary file is there.
+    local _, loc = start(PRELUDE .. ([[
+ffi.cdef "int kill(int pid, int sig);"
+for _ = 1, 200000 do
+  for _, n in ipairs(acoro.fs.readdir(%q) or {}) do
+    if n:match("%%.acoro%%-part$") then
+      say("partial", n)
+      ffi.C.kill(ffi.C.getpid(), 9)
+    end
+  end
+  acoro.sleep(0.001)
+end
+]]):format(dest), "--dest-path " .. q(dest))
+    local s = sender(("say('sent', acoro.send_file(loc, %q))"):format(src .. "/big"), loc)
+    assert.equal("nil unreachable", s:expect("^sent (.*)$"))
+    assert.matches("^%./%.big%.%d+%-%d+%.acoro%-part$", tree(dest)) -- left behind
+    local _, loc2 = receiver(dest)
+    local s2 = sender(("say('sent', acoro.send_file(loc, %q))"):format(src .. "/small"), loc2)
+    assert.equal("true", s2:expect("^sent (.*)$"))
+    assert.equal("./small", tree(dest))
+  end)
+
   it("a 100 MB file arrives intact (sha256sum on both sides)", function()
     local src, dest = tmpdir(), tmpdir()
     assert(sh(("head -c 100000000 /dev/urandom > %s/big"):format(src)))

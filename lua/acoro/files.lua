@@ -15,12 +15,28 @@
 --         renames the temporary file into place and answers true | error.
 --   S->R {ABORT, tid}: S gave up; R removes its temporary file.
 --   S->R {DEL, req, dir, name}: answered true | error.
--- R writes into a temporary file in the destination directory (".NAME.PORT-
+-- R writes into a temporary file in the destination directory (".NAME.PID-
 -- TID.acoro-part") and renames it only once it is complete and verified, so
--- a failed transfer leaves no partial file.
+-- a failed transfer leaves no partial file. A receiving process that was
+-- killed cannot remove its own: the next transfer into that directory
+-- removes the temporary files of processes that no longer run (the PID in
+-- the name; the check is this host's, as the default dest_path is).
 local M = {}
 
 local bit = require "bit"
+local ffi = require "ffi"
+
+ffi.cdef [[
+int getpid(void);
+int kill(int pid, int sig);
+]]
+local ESRCH = 3
+local MY_PID = ffi.C.getpid()
+
+-- True when no process `pid` runs on this host (kill(pid, 0) says ESRCH).
+local function pid_gone(pid)
+  return ffi.C.kill(pid, 0) ~= 0 and ffi.errno() == ESRCH
+end
 
 local CHUNK = 256 * 1024   -- bytes per DATA message
 local WINDOW = 8           -- chunks S may have unacknowledged (2 MB)
@@ -236,6 +252,21 @@ function M.init(A, D)
       and type(m[10]) == "string" and #m[10] == 64 and type(m[11]) == "number"
   end
 
+  -- Removes the temporary files in dpath left by receiving processes that
+  -- no longer run (killed mid-transfer); once per directory per process.
+  local swept = {}
+  local function sweep(dpath)
+    if swept[dpath] then return end
+    swept[dpath] = true
+    for _, n in ipairs(fs.readdir(dpath) or {}) do
+      local pid = tonumber(n:match("^%..*%.(%d+)%-%d+%.acoro%-part$"))
+      if pid and pid ~= MY_PID and pid_gone(pid) then
+        local st = fs.lstat(dpath .. "/" .. n)
+        if st and st.type == "file" then fs.unlink(dpath .. "/" .. n) end
+      end
+    end
+  end
+
   -- BEGIN: checks everything before the first byte comes, in a daemon
   -- coroutine (the handler may not wait for the disk). Answers with the
   -- transfer's id, "identical", or why not.
@@ -266,8 +297,8 @@ function M.init(A, D)
     if not D.peer(peer) then return end
     next_key = next_key + 1
     local tid = next_key
-    local port = (D.node() or { location = "" }).location:match(":(%d+)$") or "0"
-    local tmp = ("%s/.%s.%s-%d.acoro-part"):format(dpath, name:sub(1, 200), port, tid)
+    sweep(dpath)
+    local tmp = ("%s/.%s.%d-%d.acoro-part"):format(dpath, name:sub(1, 200), MY_PID, tid)
     local f, why = fs.open(tmp, "wb")
     if not f then return D.answer(peer, req, "cannot create a temporary file: " .. tostring(why)) end
     local t = {

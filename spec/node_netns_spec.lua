@@ -33,6 +33,25 @@ local function sh(cmd)
   return rc == 0, (out:gsub("rc=%d+%s*$", ""))
 end
 
+-- `ip netns add` mounts /run/netns on itself the first time (to share namespaces' mounts)
+-- and leaves it: when it was not mounted before this spec, it is unmounted again once no
+-- namespace is left in it (a chroot with it still mounted cannot be removed). A namespace
+-- of another run in it makes umount fail (busy): it then stays, as ip would leave it.
+local function netns_mounted()
+  local f = io.open("/proc/self/mountinfo")
+  if not f then return false end
+  local s = f:read("*a")
+  f:close()
+  return s:find(" /run/netns ", 1, true) ~= nil
+end
+local had_netns_mount = netns_mounted()
+
+local function release_netns_mount()
+  if had_netns_mount or not netns_mounted() then return end
+  local _, names = sh("ls -A /run/netns")
+  if names:match("%S") == nil then sh("umount /run/netns") end
+end
+
 -- Why this machine cannot run the test, or nil: a namespace with a bridge and a veth
 -- pair in it is made and removed (a container may allow one and not the others).
 local function cannot()
@@ -49,6 +68,7 @@ local function cannot()
     end
   end
   sh("ip netns del " .. probe)
+  release_netns_mount()
   return why
 end
 
@@ -64,6 +84,7 @@ local function teardown()
   -- a namespace's veths and bridge go with it
   for i = #made, 1, -1 do sh("ip netns del " .. made[i]) end
   made = {}
+  release_netns_mount()
 end
 
 -- The hub (a bridge) and three namespaces, each linked to it by a veth pair.

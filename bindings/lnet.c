@@ -1,18 +1,19 @@
 /* lnet.c: `core.net`, the Lua face of the peer transport (core/net.c) for
- * the binding's engine: one net at a time per Lua universe. Payloads are
- * opaque strings here; lua/acoro/node.lua encodes and decodes them with
- * core.wire and gives them their meaning.
+ * the binding's engine: one net at a time per Lua universe. Outgoing
+ * payloads are strings (lua/acoro/node.lua encodes them with core.wire);
+ * incoming frames are decoded here with core.wire's decoder, as envelopes
+ * (see lwire_decode), with handlers.ext_decode for ext types.
  *
  * EVENTS. The net's callbacks run on the ENGINE THREAD from the engine's
  * libuv loop, outside any coroutine. Each calls one function of the
  * handlers table given to start(): on_up(peer, location, name,
- * incarnation as 16 hex digits),
- * on_down(peer, reason), on_message(peer, data), on_connect(request,
- * status, peer, reason) (status 0 or a negative code), on_writable(peer),
- * on_log(level, line). They run on a Lua thread of their own (made at
- * start, never yielded: a handler must not yield; it queues messages and
- * wakes coroutines). An error in a handler is written to stderr and
- * dropped: the transport goes on.
+ * incarnation as 16 hex digits), on_down(peer, reason),
+ * on_message(peer, value | nil, why) (nil: the frame did not decode),
+ * on_connect(request, status, peer, reason) (status 0 or a negative
+ * code), on_writable(peer), on_log(level, line). They run on a Lua thread
+ * of their own (made at start, never yielded: a handler must not yield; it
+ * queues messages and wakes coroutines). An error in a handler is written
+ * to stderr and dropped: the transport goes on.
  *
  * LIFETIME. The state is a userdata in the registry (NET_KEY). The net is
  * stopped by stop(), by that userdata's __gc, or by lnet_close, which
@@ -64,16 +65,21 @@ static void net_close(lua_State *L, lnet_t *s) {
   s->T = NULL;
 }
 
+/* T's stack keeps traceback (1) and deliver_message (2) below every call,
+ * pushed once at start: a C function pushed per call would be a closure
+ * allocated per message. */
+#define T_BASE 2
+
 /* Pushes handlers[name] on T; returns 0 if it is not a function (popped). */
 static int get_handler(lnet_t *s, const char *name) {
   lua_State *T = s->T;
-  lua_settop(T, 0);
+  lua_settop(T, T_BASE);
   lua_rawgeti(T, LUA_REGISTRYINDEX, s->handlers_ref);
   lua_getfield(T, -1, name);
-  lua_remove(T, 1);
+  lua_remove(T, T_BASE + 1);
   if (lua_isfunction(T, -1))
     return 1;
-  lua_settop(T, 0);
+  lua_settop(T, T_BASE);
   return 0;
 }
 
@@ -90,15 +96,33 @@ static int traceback(lua_State *T) {
 /* Calls the handler pushed by get_handler with its nargs arguments. */
 static void call_handler(lnet_t *s, const char *name, int nargs) {
   lua_State *T = s->T;
-  int base = lua_gettop(T) - nargs;
-  lua_pushcfunction(T, traceback);
-  lua_insert(T, base);
   s->in_cb = 1;
-  if (lua_pcall(T, nargs, 0, base) != 0)
+  if (lua_pcall(T, nargs, 0, 1) != 0)
     fprintf(stderr, "acoro: node: error in %s: %s\n", name,
             lua_tostring(T, -1) ? lua_tostring(T, -1) : "?");
   s->in_cb = 0;
-  lua_settop(T, 0);
+  lua_settop(T, T_BASE);
+}
+
+/* deliver_message(on_message, ext_decode | nil, peer, frame, len): decodes
+ * the frame (a light userdata, valid for this call only) as an envelope
+ * and calls on_message(peer, value) or on_message(peer, nil, why). Runs
+ * under call_handler's pcall: an error raised by ext_decode is the
+ * handler's, logged like one. Decoding here rather than in Lua spares a
+ * Lua string per message (allocated, hashed, interned, then collected). */
+static int deliver_message(lua_State *T) {
+  const char *frame = lua_touserdata(T, 4);
+  size_t len = (size_t)lua_tonumber(T, 5);
+  char reason[128];
+  lua_settop(T, 3);
+  if (lwire_decode(T, frame, len, lua_isnil(T, 2) ? 0 : 2, 1, reason,
+                   sizeof reason) != 0) {
+    lua_pushnil(T);
+    lua_pushstring(T, reason);
+  }
+  lua_remove(T, 2);
+  lua_call(T, lua_gettop(T) - 1, 0);
+  return 0;
 }
 
 /* An incarnation as 16 hex digits (a Lua number would lose bits). */
@@ -131,11 +155,18 @@ static void cb_down(void *d, uint64_t peer, const char *reason) {
 
 static void cb_message(void *d, uint64_t peer, const char *msg, size_t len) {
   lnet_t *s = d;
+  lua_State *T = s->T;
   if (!get_handler(s, "on_message"))
     return;
-  lua_pushnumber(s->T, (lua_Number)peer);
-  lua_pushlstring(s->T, msg, len);
-  call_handler(s, "on_message", 2);
+  lua_pushvalue(T, 2); /* deliver_message, under the handler */
+  lua_insert(T, T_BASE + 1);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, s->handlers_ref);
+  lua_getfield(T, -1, "ext_decode");
+  lua_remove(T, -2);
+  lua_pushnumber(T, (lua_Number)peer);
+  lua_pushlightuserdata(T, (void *)msg);
+  lua_pushnumber(T, (lua_Number)len);
+  call_handler(s, "on_message", 5);
 }
 
 static void cb_connect(void *d, uint64_t request, int status, uint64_t peer,
@@ -293,6 +324,8 @@ static int n_start(lua_State *L) {
   o.tls_client = s->tls_client;
   s->T = lua_newthread(L);
   s->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushcfunction(s->T, traceback); /* T's stack: see T_BASE */
+  lua_pushcfunction(s->T, deliver_message);
   lua_pushvalue(L, 2);
   s->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rc = acoro_net_start(s->engine, &o, &host, s, &s->net);

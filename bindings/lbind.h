@@ -26,17 +26,22 @@ void lfs_open(lua_State *L, acoro_engine_t *e);
 void lpool_open(lua_State *L, acoro_engine_t *e);
 
 /* lwire.c: opens core.wire (leaves its table on the stack). lwire_decode
- * validates buf (acoro_wire_check, 64 MB, depth 64, or 65 for an
- * `envelope`: core.wire's envelope() around a message of depth 64) and
- * pushes the value it holds (0), or returns ACORO_EWIRE with a reason and
- * pushes nothing; ext_decoder is a stack index of a function, or 0 for
- * none. Memory is
+ * validates buf (acoro_wire_check, 64 MB, depth 64) and pushes the value
+ * it holds (0), or returns ACORO_EWIRE with a reason and pushes nothing;
+ * ext_decoder is a stack index of a function, or 0 for none. Memory is
  * bounded by the frame: every element takes a byte of it, so a frame of
  * n bytes makes at most n Lua values (tables pre-sized from counts that the
- * check has proven). An error raised by ext_decoder propagates. */
+ * check has proven). An error raised by ext_decoder propagates.
+ * lwire_decode_envelope does the same for a frame holding an array of at
+ * most max_elems elements (core.wire's envelope(): depth 65, its last
+ * element a message of depth 64) and pushes the elements themselves (no
+ * table for the array): returns their count, or ACORO_EWIRE. */
 void lwire_open(lua_State *L);
 int lwire_decode(lua_State *L, const char *buf, size_t len, int ext_decoder,
-                 int envelope, char *reason, size_t reason_len);
+                 char *reason, size_t reason_len);
+int lwire_decode_envelope(lua_State *L, const char *buf, size_t len,
+                          int ext_decoder, int max_elems, char *reason,
+                          size_t reason_len);
 
 /* lnet.c: opens core.net (leaves its table on the stack); lnet_close
  * stops a running net (the binding's __gc calls it before freeing the

@@ -2,18 +2,20 @@
  * the binding's engine: one net at a time per Lua universe. Outgoing
  * payloads are strings (lua/acoro/node.lua encodes them with core.wire);
  * incoming frames are decoded here with core.wire's decoder, as envelopes
- * (see lwire_decode), with handlers.ext_decode for ext types.
+ * (see lwire_decode_envelope), with handlers.ext_decode for ext types.
  *
  * EVENTS. The net's callbacks run on the ENGINE THREAD from the engine's
  * libuv loop, outside any coroutine. Each calls one function of the
  * handlers table given to start(): on_up(peer, location, name,
  * incarnation as 16 hex digits), on_down(peer, reason),
- * on_message(peer, value | nil, why) (nil: the frame did not decode),
+ * on_message(peer, n, e1, ..., en) (the n elements of the frame's
+ * array; nil, why: the frame did not decode),
  * on_connect(request, status, peer, reason) (status 0 or a negative
- * code), on_writable(peer), on_log(level, line). They run on a Lua thread
- * of their own (made at start, never yielded: a handler must not yield; it
- * queues messages and wakes coroutines). An error in a handler is written
- * to stderr and dropped: the transport goes on.
+ * code), on_writable(peer), on_log(level, line); on_message and
+ * ext_decode are read once, at start, the others at each event. They run on a
+ * Lua thread of their own (made at start, never yielded: a handler must not
+ * yield; it queues messages and wakes coroutines). An error in a handler is
+ * written to stderr and dropped: the transport goes on.
  *
  * LIFETIME. The state is a userdata in the registry (NET_KEY). The net is
  * stopped by stop(), by that userdata's __gc, or by lnet_close, which
@@ -65,10 +67,14 @@ static void net_close(lua_State *L, lnet_t *s) {
   s->T = NULL;
 }
 
-/* T's stack keeps traceback (1) and deliver_message (2) below every call,
- * pushed once at start: a C function pushed per call would be a closure
- * allocated per message. */
-#define T_BASE 2
+/* T's stack keeps, below every call, what each message needs, pushed once
+ * at start (a C function pushed per call would be a closure allocated per
+ * message, a handler looked up per call two string lookups): 1 traceback,
+ * 2 deliver_message, 3 handlers.on_message, 4 handlers.ext_decode (or
+ * nil). The other handlers are looked up at each event. */
+#define T_BASE 4
+/* Elements in a frame's array (node.lua's envelopes have at most 8). */
+#define ENVELOPE_MAX 32
 
 /* Pushes handlers[name] on T; returns 0 if it is not a function (popped). */
 static int get_handler(lnet_t *s, const char *name) {
@@ -106,19 +112,25 @@ static void call_handler(lnet_t *s, const char *name, int nargs) {
 
 /* deliver_message(on_message, ext_decode | nil, peer, frame, len): decodes
  * the frame (a light userdata, valid for this call only) as an envelope
- * and calls on_message(peer, value) or on_message(peer, nil, why). Runs
- * under call_handler's pcall: an error raised by ext_decode is the
- * handler's, logged like one. Decoding here rather than in Lua spares a
- * Lua string per message (allocated, hashed, interned, then collected). */
+ * and calls on_message(peer, n, e1, ..., en) with its n elements, or
+ * on_message(peer, nil, why). Runs under call_handler's pcall: an error
+ * raised by ext_decode is the handler's, logged like one. Decoding here
+ * rather than in Lua spares a Lua string per message, and passing the
+ * elements a table (allocated, filled, indexed, then collected). */
 static int deliver_message(lua_State *T) {
   const char *frame = lua_touserdata(T, 4);
   size_t len = (size_t)lua_tonumber(T, 5);
   char reason[128];
+  int n;
   lua_settop(T, 3);
-  if (lwire_decode(T, frame, len, lua_isnil(T, 2) ? 0 : 2, 1, reason,
-                   sizeof reason) != 0) {
+  n = lwire_decode_envelope(T, frame, len, lua_isnil(T, 2) ? 0 : 2,
+                            ENVELOPE_MAX, reason, sizeof reason);
+  if (n < 0) {
     lua_pushnil(T);
     lua_pushstring(T, reason);
+  } else {
+    lua_pushinteger(T, n);
+    lua_insert(T, 4);
   }
   lua_remove(T, 2);
   lua_call(T, lua_gettop(T) - 1, 0);
@@ -156,13 +168,12 @@ static void cb_down(void *d, uint64_t peer, const char *reason) {
 static void cb_message(void *d, uint64_t peer, const char *msg, size_t len) {
   lnet_t *s = d;
   lua_State *T = s->T;
-  if (!get_handler(s, "on_message"))
+  if (!lua_isfunction(T, 3))
     return;
-  lua_pushvalue(T, 2); /* deliver_message, under the handler */
-  lua_insert(T, T_BASE + 1);
-  lua_rawgeti(T, LUA_REGISTRYINDEX, s->handlers_ref);
-  lua_getfield(T, -1, "ext_decode");
-  lua_remove(T, -2);
+  lua_settop(T, T_BASE);
+  lua_pushvalue(T, 2);
+  lua_pushvalue(T, 3);
+  lua_pushvalue(T, 4);
   lua_pushnumber(T, (lua_Number)peer);
   lua_pushlightuserdata(T, (void *)msg);
   lua_pushnumber(T, (lua_Number)len);
@@ -326,6 +337,9 @@ static int n_start(lua_State *L) {
   s->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushcfunction(s->T, traceback); /* T's stack: see T_BASE */
   lua_pushcfunction(s->T, deliver_message);
+  lua_getfield(L, 2, "on_message");
+  lua_getfield(L, 2, "ext_decode");
+  lua_xmove(L, s->T, 2);
   lua_pushvalue(L, 2);
   s->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rc = acoro_net_start(s->engine, &o, &host, s, &s->net);

@@ -647,31 +647,71 @@ str:
   return 0;
 }
 
-int lwire_decode(lua_State *L, const char *buf, size_t len, int ext_decoder,
-                 int envelope, char *reason, size_t reason_len) {
-  acoro_wire_limits_t limits = {ACORO_WIRE_MAX_BYTES, ACORO_WIRE_MAX_DEPTH};
-  dec_t D;
+/* Validates buf (max_depth: 64 for a value, 65 for an envelope) and sets
+ * up D at its start. Returns 0, or ACORO_EWIRE with the reason. */
+static int dec_open(dec_t *D, lua_State *L, const char *buf, size_t len,
+                    int ext_decoder, int max_depth, char *reason,
+                    size_t reason_len) {
+  acoro_wire_limits_t limits = {ACORO_WIRE_MAX_BYTES, max_depth};
   size_t used = 0;
-  int top = lua_gettop(L), rc;
-  if (ext_decoder < 0)
-    ext_decoder = top + 1 + ext_decoder;
-  if (envelope)
-    limits.max_depth++;
-  rc = acoro_wire_check(buf, len, &limits, &used, reason, reason_len);
+  int rc = acoro_wire_check(buf, len, &limits, &used, reason, reason_len);
   if (rc != 0)
     return rc;
-  D.L = L;
-  D.p = D.start = (const unsigned char *)buf;
-  D.ext = ext_decoder;
-  D.reason = reason;
-  D.reason_len = reason_len;
+  if (ext_decoder < 0)
+    ext_decoder = lua_gettop(L) + 1 + ext_decoder;
+  D->L = L;
+  D->p = D->start = (const unsigned char *)buf;
+  D->ext = ext_decoder;
+  D->reason = reason;
+  D->reason_len = reason_len;
   if (used != len)
-    return dec_fail(&D, D.start + used, "%zu bytes after the value",
+    return dec_fail(D, D->start + used, "%zu bytes after the value",
                     len - used);
-  rc = dec_value(&D);
-  if (rc != 0)
+  return 0;
+}
+
+int lwire_decode(lua_State *L, const char *buf, size_t len, int ext_decoder,
+                 char *reason, size_t reason_len) {
+  dec_t D;
+  int top = lua_gettop(L);
+  int rc = dec_open(&D, L, buf, len, ext_decoder, ACORO_WIRE_MAX_DEPTH, reason,
+                    reason_len);
+  if (rc == 0 && (rc = dec_value(&D)) != 0)
     lua_settop(L, top);
   return rc;
+}
+
+int lwire_decode_envelope(lua_State *L, const char *buf, size_t len,
+                          int ext_decoder, int max_elems, char *reason,
+                          size_t reason_len) {
+  dec_t D;
+  int top = lua_gettop(L), rc;
+  size_t n, i;
+  unsigned b;
+  rc = dec_open(&D, L, buf, len, ext_decoder, ACORO_WIRE_MAX_DEPTH + 1, reason,
+                reason_len);
+  if (rc != 0)
+    return rc;
+  b = *D.p++;
+  if (b >= 0x90 && b <= 0x9f) {
+    n = b & 0x0f;
+  } else if (b == 0xdc || b == 0xdd) {
+    n = (size_t)be(D.p, 2 << (b - 0xdc));
+    D.p += 2 << (b - 0xdc);
+  } else {
+    return dec_fail(&D, D.start, "an envelope that is not an array");
+  }
+  if (n > (size_t)max_elems)
+    return dec_fail(&D, D.start, "an envelope of %zu elements (at most %d)", n,
+                    max_elems);
+  if (!lua_checkstack(L, max_elems + 4))
+    return dec_fail(&D, D.start, "out of Lua stack");
+  for (i = 0; i < n; i++)
+    if ((rc = dec_value(&D)) != 0) {
+      lua_settop(L, top);
+      return rc;
+    }
+  return (int)n;
 }
 
 /* decode(string [, ext_decoder]) -> value | nil, reason. */
@@ -682,8 +722,8 @@ static int wire_decode(lua_State *L) {
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_settop(L, 2);
-  if (lwire_decode(L, s, len, lua_isnil(L, 2) ? 0 : 2, 0, reason,
-                   sizeof reason) != 0) {
+  if (lwire_decode(L, s, len, lua_isnil(L, 2) ? 0 : 2, reason, sizeof reason) !=
+      0) {
     lua_pushnil(L);
     lua_pushstring(L, reason);
     return 2;

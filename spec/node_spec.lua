@@ -180,6 +180,43 @@ end
     assert.is_nil(srv:output():match("dropped"))
   end)
 
+  it("a malformed frame from a peer is dropped with a log line saying why; the link "
+    .. "goes on", function()
+    local srv, sloc = start(PRELUDE .. [[
+local s = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    m.from:send(m.i)
+  end
+end)
+s:register("s")
+acoro.receive()
+]])
+    local cli = start(PRELUDE .. [[
+local net, wire = require("acoro.core").net, require("acoro.core").wire
+assert(acoro.peer(arg[1], 10))
+local h = assert(acoro.locate("s", { timeout = 10, location = arg[1] }))
+local peer = acoro._dist.peer_at(arg[1])
+local big = {}
+for i = 1, 33 do big[i] = i end
+for _, frame in ipairs({ wire.encode({ op = 1 }), wire.encode(7), wire.encode(big),
+                         wire.encode({ 1, h.id, "m", "extra" }), wire.encode({ 1, "x", "m" }),
+                         "\x93\x01" }) do
+  assert(net.send(peer, frame))
+end
+assert(h:send({ i = 1, from = acoro.self() }))
+say("reply", acoro.receive(10))
+]], "", nil, q(sloc))
+    assert.equal("1", cli:expect("^reply (.*)$"))
+    local whys = {}
+    for i = 1, 6 do whys[i] = srv:expect("^acoro: node: dropped a message from 127%.0%.0%.1:%d+: (.*)$") end
+    for i, why in ipairs({ "an envelope that is not an array", "an envelope that is not an array",
+                           "an envelope of 33 elements %(at most 32%)", "bad SEND", "bad SEND",
+                           "array of 3 elements in 1 bytes left" }) do
+      assert.matches(why, whys[i])
+    end
+  end)
+
   it("a locate started before the server's node is known is answered when it appears", function()
     local cli, cloc = start(PRELUDE .. [[
 local h, err = acoro.locate("echo", { timeout = 30 })

@@ -8,8 +8,8 @@
  * libuv loop, outside any coroutine. Each calls one function of the
  * handlers table given to start(): on_up(peer, location, name,
  * incarnation as 16 hex digits), on_down(peer, reason),
- * on_message(peer, n, e1, ..., en) (the n elements of the frame's
- * array; nil, why: the frame did not decode),
+ * on_message(peer, n, e1, e2, e3, m) (the frame's array: see
+ * deliver_message; nil, why: the frame did not decode),
  * on_connect(request, status, peer, reason) (status 0 or a negative
  * code), on_writable(peer), on_log(level, line); on_message and
  * ext_decode are read once, at start, the others at each event. They run on a
@@ -73,7 +73,7 @@ static void net_close(lua_State *L, lnet_t *s) {
  * 2 deliver_message, 3 handlers.on_message, 4 handlers.ext_decode (or
  * nil). The other handlers are looked up at each event. */
 #define T_BASE 4
-/* Elements in a frame's array (node.lua's envelopes have at most 8). */
+/* Elements in a frame's array (node.lua's envelopes have at most 11). */
 #define ENVELOPE_MAX 32
 
 /* Pushes handlers[name] on T; returns 0 if it is not a function (popped). */
@@ -111,26 +111,41 @@ static void call_handler(lnet_t *s, const char *name, int nargs) {
 }
 
 /* deliver_message(on_message, ext_decode | nil, peer, frame, len): decodes
- * the frame (a light userdata, valid for this call only) as an envelope
- * and calls on_message(peer, n, e1, ..., en) with its n elements, or
- * on_message(peer, nil, why). Runs under call_handler's pcall: an error
- * raised by ext_decode is the handler's, logged like one. Decoding here
- * rather than in Lua spares a Lua string per message, and passing the
- * elements a table (allocated, filled, indexed, then collected). */
+ * the frame (a light userdata, valid for this call only) as an envelope of
+ * n elements and calls on_message(peer, n, e1, e2, e3, m): its first three
+ * elements (nil past n), and m, the whole array as a table, only when n >
+ * 3. Or on_message(peer, nil, why) when it does not decode. Runs under
+ * call_handler's pcall: an error raised by ext_decode is the handler's,
+ * logged like one. Decoding here rather than in Lua spares a Lua string
+ * per message, and passing a short envelope's elements a table (allocated,
+ * filled, indexed, then collected). Fixed parameters, not varargs: LuaJIT
+ * compiles no trace starting at a vararg function. */
 static int deliver_message(lua_State *T) {
   const char *frame = lua_touserdata(T, 4);
   size_t len = (size_t)lua_tonumber(T, 5);
   char reason[128];
-  int n;
+  int n, i;
   lua_settop(T, 3);
   n = lwire_decode_envelope(T, frame, len, lua_isnil(T, 2) ? 0 : 2,
                             ENVELOPE_MAX, reason, sizeof reason);
   if (n < 0) {
     lua_pushnil(T);
     lua_pushstring(T, reason);
-  } else {
+  } else if (n <= 3) {
+    lua_settop(T, 3 + 3 + 1); /* e1..e3 padded with nils, m = nil */
     lua_pushinteger(T, n);
     lua_insert(T, 4);
+  } else {
+    lua_createtable(T, n, 0);
+    lua_insert(T, 4); /* under the elements */
+    for (i = n; i >= 1; i--)
+      lua_rawseti(T, 4, i);
+    lua_pushinteger(T, n);
+    lua_insert(T, 4);
+    for (i = 1; i <= 3; i++)
+      lua_rawgeti(T, 5, i);
+    lua_pushvalue(T, 5); /* m last */
+    lua_remove(T, 5);
   }
   lua_remove(T, 2);
   lua_call(T, lua_gettop(T) - 1, 0);

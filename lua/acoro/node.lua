@@ -791,11 +791,12 @@ function M.init(A, net, wire, coro_mt)
   end
 
   -- A frame from a peer, decoded by lnet.c with ext_decode: its n elements
-  -- (wire values, never nil), or nil and why if it did not decode. HOT
+  -- (wire values, never nil), the first three as arguments and all of them
+  -- in m when there are more; or nil and why if it did not decode. HOT
   -- PATH: a SEND goes to its coroutine without a table for the envelope;
   -- the other operations get theirs, m, in on_op.
   handlers.ext_decode = ext_decode
-  function handlers.on_message(peer, n, op, id, msg, ...)
+  function handlers.on_message(peer, n, op, id, msg, m)
     if op == OP_SEND and n == 3 then
       if type(id) ~= "number" then return bad(peer, "bad SEND") end
       local h = exported[id]
@@ -804,7 +805,7 @@ function M.init(A, net, wire, coro_mt)
     end
     if n == nil then return bad(peer, op) end -- op: why
     if op == OP_SEND then return bad(peer, "bad SEND") end
-    return on_op(peer, { op, id, msg, ... })
+    return on_op(peer, m or { op, id, msg })
   end
 
   ----------------------------------------------------------------------------

@@ -31,10 +31,17 @@ void lpool_open(lua_State *L, acoro_engine_t *e);
  * ext_decoder is a stack index of a function, or 0 for none. Memory is
  * bounded by the frame: every element takes a byte of it, so a frame of
  * n bytes makes at most n Lua values (tables pre-sized from counts that the
- * check has proven). An error raised by ext_decoder propagates. */
+ * check has proven). An error raised by ext_decoder propagates.
+ * lwire_decode_envelope does the same for a frame holding an array of at
+ * most max_elems elements (core.wire's envelope(): depth 65, its last
+ * element a message of depth 64) and pushes the elements themselves (no
+ * table for the array): returns their count, or ACORO_EWIRE. */
 void lwire_open(lua_State *L);
 int lwire_decode(lua_State *L, const char *buf, size_t len, int ext_decoder,
                  char *reason, size_t reason_len);
+int lwire_decode_envelope(lua_State *L, const char *buf, size_t len,
+                          int ext_decoder, int max_elems, char *reason,
+                          size_t reason_len);
 
 /* lnet.c: opens core.net (leaves its table on the stack); lnet_close
  * stops a running net (the binding's __gc calls it before freeing the

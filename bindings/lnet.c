@@ -1,18 +1,21 @@
 /* lnet.c: `core.net`, the Lua face of the peer transport (core/net.c) for
- * the binding's engine: one net at a time per Lua universe. Payloads are
- * opaque strings here; lua/acoro/node.lua encodes and decodes them with
- * core.wire and gives them their meaning.
+ * the binding's engine: one net at a time per Lua universe. Outgoing
+ * payloads are strings (lua/acoro/node.lua encodes them with core.wire);
+ * incoming frames are decoded here with core.wire's decoder, as envelopes
+ * (see lwire_decode_envelope), with handlers.ext_decode for ext types.
  *
  * EVENTS. The net's callbacks run on the ENGINE THREAD from the engine's
  * libuv loop, outside any coroutine. Each calls one function of the
  * handlers table given to start(): on_up(peer, location, name,
- * incarnation as 16 hex digits),
- * on_down(peer, reason), on_message(peer, data), on_connect(request,
- * status, peer, reason) (status 0 or a negative code), on_writable(peer),
- * on_log(level, line). They run on a Lua thread of their own (made at
- * start, never yielded: a handler must not yield; it queues messages and
- * wakes coroutines). An error in a handler is written to stderr and
- * dropped: the transport goes on.
+ * incarnation as 16 hex digits), on_down(peer, reason),
+ * on_message(peer, n, e1, e2, e3, m) (the frame's array: see
+ * deliver_message; nil, why: the frame did not decode),
+ * on_connect(request, status, peer, reason) (status 0 or a negative
+ * code), on_writable(peer), on_log(level, line); on_message and
+ * ext_decode are read once, at start, the others at each event. They run on a
+ * Lua thread of their own (made at start, never yielded: a handler must not
+ * yield; it queues messages and wakes coroutines). An error in a handler is
+ * written to stderr and dropped: the transport goes on.
  *
  * LIFETIME. The state is a userdata in the registry (NET_KEY). The net is
  * stopped by stop(), by that userdata's __gc, or by lnet_close, which
@@ -64,16 +67,25 @@ static void net_close(lua_State *L, lnet_t *s) {
   s->T = NULL;
 }
 
+/* T's stack keeps, below every call, what each message needs, pushed once
+ * at start (a C function pushed per call would be a closure allocated per
+ * message, a handler looked up per call two string lookups): 1 traceback,
+ * 2 deliver_message, 3 handlers.on_message, 4 handlers.ext_decode (or
+ * nil). The other handlers are looked up at each event. */
+#define T_BASE 4
+/* Elements in a frame's array (node.lua's envelopes have at most 11). */
+#define ENVELOPE_MAX 32
+
 /* Pushes handlers[name] on T; returns 0 if it is not a function (popped). */
 static int get_handler(lnet_t *s, const char *name) {
   lua_State *T = s->T;
-  lua_settop(T, 0);
+  lua_settop(T, T_BASE);
   lua_rawgeti(T, LUA_REGISTRYINDEX, s->handlers_ref);
   lua_getfield(T, -1, name);
-  lua_remove(T, 1);
+  lua_remove(T, T_BASE + 1);
   if (lua_isfunction(T, -1))
     return 1;
-  lua_settop(T, 0);
+  lua_settop(T, T_BASE);
   return 0;
 }
 
@@ -90,15 +102,54 @@ static int traceback(lua_State *T) {
 /* Calls the handler pushed by get_handler with its nargs arguments. */
 static void call_handler(lnet_t *s, const char *name, int nargs) {
   lua_State *T = s->T;
-  int base = lua_gettop(T) - nargs;
-  lua_pushcfunction(T, traceback);
-  lua_insert(T, base);
   s->in_cb = 1;
-  if (lua_pcall(T, nargs, 0, base) != 0)
+  if (lua_pcall(T, nargs, 0, 1) != 0)
     fprintf(stderr, "acoro: node: error in %s: %s\n", name,
             lua_tostring(T, -1) ? lua_tostring(T, -1) : "?");
   s->in_cb = 0;
-  lua_settop(T, 0);
+  lua_settop(T, T_BASE);
+}
+
+/* deliver_message(on_message, ext_decode | nil, peer, frame, len): decodes
+ * the frame (a light userdata, valid for this call only) as an envelope of
+ * n elements and calls on_message(peer, n, e1, e2, e3, m): its first three
+ * elements (nil past n), and m, the whole array as a table, only when n >
+ * 3. Or on_message(peer, nil, why) when it does not decode. Runs under
+ * call_handler's pcall: an error raised by ext_decode is the handler's,
+ * logged like one. Decoding here rather than in Lua spares a Lua string
+ * per message, and passing a short envelope's elements a table (allocated,
+ * filled, indexed, then collected). Fixed parameters, not varargs: LuaJIT
+ * compiles no trace starting at a vararg function. */
+static int deliver_message(lua_State *T) {
+  const char *frame = lua_touserdata(T, 4);
+  size_t len = (size_t)lua_tonumber(T, 5);
+  char reason[128];
+  int n, i;
+  lua_settop(T, 3);
+  n = lwire_decode_envelope(T, frame, len, lua_isnil(T, 2) ? 0 : 2,
+                            ENVELOPE_MAX, reason, sizeof reason);
+  if (n < 0) {
+    lua_pushnil(T);
+    lua_pushstring(T, reason);
+  } else if (n <= 3) {
+    lua_settop(T, 3 + 3 + 1); /* e1..e3 padded with nils, m = nil */
+    lua_pushinteger(T, n);
+    lua_insert(T, 4);
+  } else {
+    lua_createtable(T, n, 0);
+    lua_insert(T, 4); /* under the elements */
+    for (i = n; i >= 1; i--)
+      lua_rawseti(T, 4, i);
+    lua_pushinteger(T, n);
+    lua_insert(T, 4);
+    for (i = 1; i <= 3; i++)
+      lua_rawgeti(T, 5, i);
+    lua_pushvalue(T, 5); /* m last */
+    lua_remove(T, 5);
+  }
+  lua_remove(T, 2);
+  lua_call(T, lua_gettop(T) - 1, 0);
+  return 0;
 }
 
 /* An incarnation as 16 hex digits (a Lua number would lose bits). */
@@ -131,11 +182,17 @@ static void cb_down(void *d, uint64_t peer, const char *reason) {
 
 static void cb_message(void *d, uint64_t peer, const char *msg, size_t len) {
   lnet_t *s = d;
-  if (!get_handler(s, "on_message"))
+  lua_State *T = s->T;
+  if (!lua_isfunction(T, 3))
     return;
-  lua_pushnumber(s->T, (lua_Number)peer);
-  lua_pushlstring(s->T, msg, len);
-  call_handler(s, "on_message", 2);
+  lua_settop(T, T_BASE);
+  lua_pushvalue(T, 2);
+  lua_pushvalue(T, 3);
+  lua_pushvalue(T, 4);
+  lua_pushnumber(T, (lua_Number)peer);
+  lua_pushlightuserdata(T, (void *)msg);
+  lua_pushnumber(T, (lua_Number)len);
+  call_handler(s, "on_message", 5);
 }
 
 static void cb_connect(void *d, uint64_t request, int status, uint64_t peer,
@@ -293,6 +350,11 @@ static int n_start(lua_State *L) {
   o.tls_client = s->tls_client;
   s->T = lua_newthread(L);
   s->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushcfunction(s->T, traceback); /* T's stack: see T_BASE */
+  lua_pushcfunction(s->T, deliver_message);
+  lua_getfield(L, 2, "on_message");
+  lua_getfield(L, 2, "ext_decode");
+  lua_xmove(L, s->T, 2);
   lua_pushvalue(L, 2);
   s->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rc = acoro_net_start(s->engine, &o, &host, s, &s->net);

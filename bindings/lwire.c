@@ -1,6 +1,8 @@
 /* lwire.c: `core.wire`, Lua values to MessagePack and back (DESIGN.md
- * section 3's message rules): encode(value [, ext_encoder]) -> string and
- * decode(string [, ext_decoder]) -> value | nil, reason. Packing goes
+ * section 3's message rules): encode(value [, ext_encoder]) -> string,
+ * envelope(ext_encoder, msg, e1, ..., en) -> string (the array {e1, ...,
+ * en, msg} in one pass, for node messages) and decode(string [,
+ * ext_decoder]) -> value | nil, reason. Packing goes
  * through msgpack-c's packer; decoding is a cursor over the frame that
  * builds Lua values directly, and runs only after acoro_wire_check passed.
  *
@@ -360,37 +362,38 @@ static int enc_value(enc_t *E, int idx, int depth) {
   return (E->buf->oom || E->buf->toobig) ? -1 : 0;
 }
 
-/* encode(value [, ext_encoder]) -> string. Raises, naming the path, for a
- * value that cannot be sent. */
-static int wire_encode(lua_State *L) {
-  enc_t E;
+/* Starts an encode into this state's buffer (a fresh one if an
+ * ext_encoder is encoding inside another encode); ext is the stack index
+ * of the ext_encoder, 0 for none. */
+static void enc_begin(lua_State *L, enc_t *E, int ext) {
   wirebuf_t *w = lua_touserdata(L, lua_upvalueindex(1));
-  int rc;
-  luaL_checkany(L, 1);
-  if (!lua_isnoneornil(L, 2))
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-  lua_settop(L, 2);
-  if (w->busy) /* an encode inside an ext_encoder */
-    w = wirebuf_new(L);
+  if (w->busy)
+    w = wirebuf_new(L); /* anchored on the stack until we return */
   w->busy = 1;
   w->size = 0;
   w->oom = w->toobig = 0;
-  E.L = L;
-  E.buf = w;
-  E.ext = lua_isnil(L, 2) ? 0 : 2;
-  E.why = NULL;
-  E.path_start = PATH_LEN;
-  E.path[PATH_LEN] = '\0';
-  msgpack_packer_init(&E.pk, w, wirebuf_write);
-  rc = enc_value(&E, 1, 0);
+  E->L = L;
+  E->buf = w;
+  E->ext = ext;
+  E->why = NULL;
+  E->path_start = PATH_LEN;
+  E->path[PATH_LEN] = '\0';
+  msgpack_packer_init(&E->pk, w, wirebuf_write);
+}
+
+/* Ends an encode: rc is enc_value's for the message. Raises, naming the
+ * path from `msg`, or pushes the encoding and releases the buffer. */
+static int enc_end(enc_t *E, int rc) {
+  lua_State *L = E->L;
+  wirebuf_t *w = E->buf;
   if (rc != 0 && w->oom)
-    return enc_raise(&E, "acoro: out of memory while encoding");
+    return enc_raise(E, "acoro: out of memory while encoding");
   if (rc != 0 && w->toobig)
-    return enc_raise(&E, "acoro: cannot send a message larger than %d bytes",
+    return enc_raise(E, "acoro: cannot send a message larger than %d bytes",
                      (int)ACORO_WIRE_MAX_BYTES);
   if (rc != 0)
-    return enc_raise(&E, "acoro: cannot send msg%s: %s", E.path + E.path_start,
-                     E.why);
+    return enc_raise(E, "acoro: cannot send msg%s: %s", E->path + E->path_start,
+                     E->why);
   lua_pushlstring(L, w->data, w->size);
   if (w->cap > KEEP_BYTES) { /* do not keep a big buffer for ever */
     free(w->data);
@@ -399,6 +402,41 @@ static int wire_encode(lua_State *L) {
   }
   w->busy = 0;
   return 1;
+}
+
+/* encode(value [, ext_encoder]) -> string. Raises, naming the path, for a
+ * value that cannot be sent. */
+static int wire_encode(lua_State *L) {
+  enc_t E;
+  luaL_checkany(L, 1);
+  if (!lua_isnoneornil(L, 2))
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  enc_begin(L, &E, lua_isnil(L, 2) ? 0 : 2);
+  return enc_end(&E, enc_value(&E, 1, 0));
+}
+
+/* envelope(ext_encoder | nil, msg, e1, ..., en) -> the encoding of the
+ * array {e1, ..., en, msg}, in one pass. The distribution layer's
+ * envelope around a message: a refusal inside msg names its path from
+ * `msg` exactly as encode(msg) does (the envelope is not part of the
+ * path), and msg keeps encode's 64 levels of its own (the envelope is the
+ * 65th: decoders of envelopes allow it, see lwire_decode). The elements
+ * e1..en are the caller's (operation numbers, ids): one that cannot be
+ * encoded is a bug of the caller and raises saying which. */
+static int wire_envelope(lua_State *L) {
+  enc_t E;
+  int i, n = lua_gettop(L);
+  if (!lua_isnil(L, 1))
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_checkany(L, 2);
+  enc_begin(L, &E, lua_isnil(L, 1) ? 0 : 1);
+  msgpack_pack_array(&E.pk, (size_t)(n - 1));
+  for (i = 3; i <= n; i++)
+    if (enc_value(&E, i, 0) != 0 && !E.buf->oom && !E.buf->toobig)
+      return enc_raise(&E, "acoro: envelope element %d cannot be sent: %s",
+                       i - 2, E.why);
+  return enc_end(&E, enc_value(&E, 2, 0));
 }
 
 /* ---- Decoding ---- */
@@ -609,30 +647,71 @@ str:
   return 0;
 }
 
-int lwire_decode(lua_State *L, const char *buf, size_t len, int ext_decoder,
-                 char *reason, size_t reason_len) {
-  static const acoro_wire_limits_t limits = {ACORO_WIRE_MAX_BYTES,
-                                             ACORO_WIRE_MAX_DEPTH};
-  dec_t D;
+/* Validates buf (max_depth: 64 for a value, 65 for an envelope) and sets
+ * up D at its start. Returns 0, or ACORO_EWIRE with the reason. */
+static int dec_open(dec_t *D, lua_State *L, const char *buf, size_t len,
+                    int ext_decoder, int max_depth, char *reason,
+                    size_t reason_len) {
+  acoro_wire_limits_t limits = {ACORO_WIRE_MAX_BYTES, max_depth};
   size_t used = 0;
-  int top = lua_gettop(L), rc;
-  if (ext_decoder < 0)
-    ext_decoder = top + 1 + ext_decoder;
-  rc = acoro_wire_check(buf, len, &limits, &used, reason, reason_len);
+  int rc = acoro_wire_check(buf, len, &limits, &used, reason, reason_len);
   if (rc != 0)
     return rc;
-  D.L = L;
-  D.p = D.start = (const unsigned char *)buf;
-  D.ext = ext_decoder;
-  D.reason = reason;
-  D.reason_len = reason_len;
+  if (ext_decoder < 0)
+    ext_decoder = lua_gettop(L) + 1 + ext_decoder;
+  D->L = L;
+  D->p = D->start = (const unsigned char *)buf;
+  D->ext = ext_decoder;
+  D->reason = reason;
+  D->reason_len = reason_len;
   if (used != len)
-    return dec_fail(&D, D.start + used, "%zu bytes after the value",
+    return dec_fail(D, D->start + used, "%zu bytes after the value",
                     len - used);
-  rc = dec_value(&D);
-  if (rc != 0)
+  return 0;
+}
+
+int lwire_decode(lua_State *L, const char *buf, size_t len, int ext_decoder,
+                 char *reason, size_t reason_len) {
+  dec_t D;
+  int top = lua_gettop(L);
+  int rc = dec_open(&D, L, buf, len, ext_decoder, ACORO_WIRE_MAX_DEPTH, reason,
+                    reason_len);
+  if (rc == 0 && (rc = dec_value(&D)) != 0)
     lua_settop(L, top);
   return rc;
+}
+
+int lwire_decode_envelope(lua_State *L, const char *buf, size_t len,
+                          int ext_decoder, int max_elems, char *reason,
+                          size_t reason_len) {
+  dec_t D;
+  int top = lua_gettop(L), rc;
+  size_t n, i;
+  unsigned b;
+  rc = dec_open(&D, L, buf, len, ext_decoder, ACORO_WIRE_MAX_DEPTH + 1, reason,
+                reason_len);
+  if (rc != 0)
+    return rc;
+  b = *D.p++;
+  if (b >= 0x90 && b <= 0x9f) {
+    n = b & 0x0f;
+  } else if (b == 0xdc || b == 0xdd) {
+    n = (size_t)be(D.p, 2 << (b - 0xdc));
+    D.p += 2 << (b - 0xdc);
+  } else {
+    return dec_fail(&D, D.start, "an envelope that is not an array");
+  }
+  if (n > (size_t)max_elems)
+    return dec_fail(&D, D.start, "an envelope of %zu elements (at most %d)", n,
+                    max_elems);
+  if (!lua_checkstack(L, max_elems + 4))
+    return dec_fail(&D, D.start, "out of Lua stack");
+  for (i = 0; i < n; i++)
+    if ((rc = dec_value(&D)) != 0) {
+      lua_settop(L, top);
+      return rc;
+    }
+  return (int)n;
 }
 
 /* decode(string [, ext_decoder]) -> value | nil, reason. */
@@ -660,8 +739,11 @@ void lwire_open(lua_State *L) {
   lua_pop(L, 1);
   lua_newtable(L);
   wirebuf_new(L);
+  lua_pushvalue(L, -1);
   lua_pushcclosure(L, wire_encode, 1);
-  lua_setfield(L, -2, "encode");
+  lua_setfield(L, -3, "encode");
+  lua_pushcclosure(L, wire_envelope, 1); /* the same buffer */
+  lua_setfield(L, -2, "envelope");
   lua_pushcfunction(L, wire_decode);
   lua_setfield(L, -2, "decode");
   lua_pushinteger(L, ACORO_WIRE_MAX_BYTES);

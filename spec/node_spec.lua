@@ -142,6 +142,81 @@ end
     end
   end)
 
+  it("a message 64 tables deep crosses (the SEND envelope is not one of its levels), 65 "
+    .. "are refused with the path; our own handle comes back as itself, message after message",
+    function()
+    local srv, sloc = start(PRELUDE .. [[
+local s = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    m.from:send(m)
+  end
+end)
+s:register("s")
+acoro.receive()
+]])
+    local cli = start(PRELUDE .. [[
+assert(acoro.peer(arg[1], 10))
+local h = assert(acoro.locate("s", { timeout = 10, location = arg[1] }))
+local me = acoro.self()
+local function nest(n) local t = "leaf" for _ = 1, n do t = { t } end return t end
+assert(h:send({ from = me, deep = nest(63) })) -- the message itself is the 64th table
+local m = acoro.receive(10)
+local d, n = m and m.deep, 0
+while type(d) == "table" do d, n = d[1], n + 1 end
+say("deep", n, d, m and m.from == me)
+local ok, e = pcall(h.send, h, { from = me, deep = nest(64) })
+say("refused", ok, e)
+for i = 1, 3 do
+  assert(h:send({ from = me, i = i }))
+  m = acoro.receive(10)
+  say("back", m and m.i, m and m.from == me, m and rawequal(m.from, me))
+end
+]], "", nil, q(sloc))
+    assert.equal("63 leaf true", cli:expect("^deep (.*)$"))
+    assert.equal("false acoro: send: cannot send msg.deep" .. string.rep("[1]", 63)
+      .. ": nesting deeper than 64", cli:expect("^refused (.*)$"))
+    for i = 1, 3 do assert.equal(i .. " true true", cli:expect("^back (.*)$")) end
+    assert.is_nil(srv:output():match("dropped"))
+  end)
+
+  it("a malformed frame from a peer is dropped with a log line saying why; the link "
+    .. "goes on", function()
+    local srv, sloc = start(PRELUDE .. [[
+local s = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    m.from:send(m.i)
+  end
+end)
+s:register("s")
+acoro.receive()
+]])
+    local cli = start(PRELUDE .. [[
+local net, wire = require("acoro.core").net, require("acoro.core").wire
+assert(acoro.peer(arg[1], 10))
+local h = assert(acoro.locate("s", { timeout = 10, location = arg[1] }))
+local peer = acoro._dist.peer_at(arg[1])
+local big = {}
+for i = 1, 33 do big[i] = i end
+for _, frame in ipairs({ wire.encode({ op = 1 }), wire.encode(7), wire.encode(big),
+                         wire.encode({ 1, h.id, "m", "extra" }), wire.encode({ 1, "x", "m" }),
+                         "\x93\x01" }) do
+  assert(net.send(peer, frame))
+end
+assert(h:send({ i = 1, from = acoro.self() }))
+say("reply", acoro.receive(10))
+]], "", nil, q(sloc))
+    assert.equal("1", cli:expect("^reply (.*)$"))
+    local whys = {}
+    for i = 1, 6 do whys[i] = srv:expect("^acoro: node: dropped a message from 127%.0%.0%.1:%d+: (.*)$") end
+    for i, why in ipairs({ "an envelope that is not an array", "an envelope that is not an array",
+                           "an envelope of 33 elements %(at most 32%)", "bad SEND", "bad SEND",
+                           "array of 3 elements in 1 bytes left" }) do
+      assert.matches(why, whys[i])
+    end
+  end)
+
   it("a locate started before the server's node is known is answered when it appears", function()
     local cli, cloc = start(PRELUDE .. [[
 local h, err = acoro.locate("echo", { timeout = 30 })

@@ -289,3 +289,59 @@ describe("core.wire decoding hostile input", function()
     assert.is_true(ok_count > 0)
   end)
 end)
+
+describe("core.wire envelope", function()
+  local envelope = wire.envelope
+
+  it("encodes {e1, ..., en, msg} in one pass, byte for byte as encode does", function()
+    local msg = { ping = true, data = { 1, 2, "x" } }
+    assert.are.equal(encode({ 1, 42, msg }), envelope(nil, msg, 1, 42))
+    assert.are.equal(encode({ "m" }), envelope(nil, "m"))
+    local Handle = {}
+    local function ext(v) if getmetatable(v) == Handle then return 7, "h" end end
+    local h = setmetatable({}, Handle)
+    local s = envelope(ext, { from = h, list = { h } }, 3, h)
+    assert.are.equal(encode({ 3, h, { from = h, list = { h } } }, ext), s)
+  end)
+
+  it("names a refused value's path from msg, as encode(msg) does", function()
+    local ok, err = pcall(envelope, nil, { handler = print }, 1, 2)
+    assert.is_false(ok)
+    assert.are.equal("acoro: cannot send msg.handler: a function", err)
+    ok, err = pcall(envelope, nil, { a = { coroutine.create(print) } }, 1)
+    assert.is_false(ok)
+    assert.are.equal("acoro: cannot send msg.a[1]: a thread (coroutine object)", err)
+    local t = {}
+    t.self = t
+    ok, err = pcall(envelope, nil, t, 1)
+    assert.is_false(ok)
+    assert.are.equal("acoro: cannot send msg.self: a cycle (a table inside itself)", err)
+  end)
+
+  it("gives the message its own 64 levels (the envelope is the 65th)", function()
+    assert.is_string(envelope(nil, nest(64, "leaf"), 1))
+    local ok, err = pcall(envelope, nil, nest(65, "leaf"), 1)
+    assert.is_false(ok)
+    assert.matches("msg" .. string.rep("[1]", 64) .. ": nesting deeper than 64", err, 1, true)
+  end)
+
+  it("raises for an element of the envelope itself, naming which", function()
+    local ok, err = pcall(envelope, nil, "m", 1, print)
+    assert.is_false(ok)
+    assert.are.equal("acoro: envelope element 2 cannot be sent: a function", err)
+    assert.has_error(function() envelope(42, "m") end)
+    assert.has_error(function() envelope(nil) end)
+  end)
+
+  it("reuses its buffer inside an ext encoder's own encode", function()
+    local Box = {}
+    local function ext(v)
+      if getmetatable(v) == Box then return 9, envelope(nil, v.inner, 0) end
+    end
+    local box = setmetatable({ inner = { deep = "x" } }, Box)
+    local s = envelope(ext, { box, box }, 1)
+    local got = decode(s, function(t, p) return t .. ":" .. p end)
+    local inner = "9:" .. encode({ 0, { deep = "x" } })
+    assert.are.same({ 1, { inner, inner } }, got)
+  end)
+end)

@@ -10,10 +10,12 @@
 -- coroutine does the rest.
 --
 -- WIRE. Every message between nodes is one MessagePack value (core.wire):
--- an array whose first element is an operation (OP below). A message for a
--- coroutine is encoded on its own first and travels as a string inside the
--- envelope, so that an encoding error names the path inside the message
--- (`msg.handler`), not inside the envelope. Coroutine handles travel as the
+-- an array whose first element is an operation (OP below). SEND, the hot
+-- one, carries the message as its last element, encoded with the envelope
+-- in one pass (wire.envelope: an encoding error still names the path inside
+-- the message, `msg.handler`) and decoded with it (lnet.c decodes every
+-- frame before on_message). The other operations carry a message encoded
+-- on its own, as a string inside the envelope. Coroutine handles travel as the
 -- ext type EXT.coro, whose payload is core.wire's encoding of
 -- {location, id, name | false, incarnation}: the incarnation (random per
 -- node start, 16 hex digits) tells a restarted node on the same location
@@ -60,7 +62,7 @@ M.OP = {
 }
 local OP_ANSWER, OP_MONITORED = M.OP.answer, M.OP.monitored
 
--- Operations: {SEND, id, encoded message}, {LOCATE, request, name, wait
+-- Operations: {SEND, id, message}, {LOCATE, request, name, wait
 -- seconds}, {FOUND, request, handle | false}.
 local OP_SEND, OP_LOCATE, OP_FOUND = 1, 2, 3
 -- {MONITOR, id, watcher}, {EXIT, watcher id, target, encoded {reason=,
@@ -75,7 +77,7 @@ local OP_JOIN, OP_JOINED = 8, 9
 local OP_CONTROL = 10
 
 function M.init(A, net, wire, coro_mt)
-  local encode, decode = wire.encode, wire.decode
+  local encode, decode, envelope = wire.encode, wire.decode, wire.envelope
   local orig_locate = A.locate
 
   local node          -- the running node: {location=, name=}, or nil
@@ -138,6 +140,7 @@ function M.init(A, net, wire, coro_mt)
   -- and a payload always decodes to the same remote handle: both cached
   -- (weakly: they go with the handles).
   local enc_cache = setmetatable({}, { __mode = "k" }) -- handle -> {payload, name, node}
+  local remote_enc = setmetatable({}, { __mode = "k" }) -- Remote -> payload (never changes)
   local dec_cache = setmetatable({}, { __mode = "v" }) -- payload -> Remote
 
   local function ext_encode(v)
@@ -152,7 +155,12 @@ function M.init(A, net, wire, coro_mt)
       enc_cache[v] = { payload, name, node }
       return EXT_CORO, payload
     elseif mt == remote_mt then
-      return EXT_CORO, encode({ v.location, v.id, v.name or false, incs[v] })
+      local payload = remote_enc[v]
+      if payload == nil then
+        payload = encode({ v.location, v.id, v.name or false, incs[v] })
+        remote_enc[v] = payload
+      end
+      return EXT_CORO, payload
     end
     local f = mt and ext_enc[mt]
     if f then return f(v) end
@@ -173,7 +181,11 @@ function M.init(A, net, wire, coro_mt)
       return nil
     end
     local mine = node and d[1] == node.location and d[4] == my_inc
-    if mine and exported[d[2]] then return exported[d[2]] end
+    h = mine and exported[d[2]]
+    if h then -- one of ours: the handle itself, as long as it lives (both tables are weak)
+      dec_cache[payload] = h
+      return h
+    end
     h = remote_handle(d[1], d[2], type(d[3]) == "string" and d[3] or nil, d[4])
     -- Only while a node runs: a handle of another node (or of an earlier
     -- incarnation) then stays remote for good.
@@ -181,14 +193,11 @@ function M.init(A, net, wire, coro_mt)
     return h
   end
 
-  -- Sends one envelope to a peer: true, or nil and why ("unreachable",
-  -- "too large"). A busy peer (its outgoing buffer over the limit) makes a
-  -- coroutine wait for it to drain; outside a coroutine the message is
-  -- dropped with "busy".
-  local function send_peer(peer, data)
+  -- send_peer's slow path: peer is busy (its outgoing buffer over the
+  -- limit). A coroutine waits for it to drain and sends again; outside a
+  -- coroutine the message is dropped with "busy".
+  local function send_busy(peer, data)
     while true do
-      local ok, why = net.send(peer, data)
-      if ok or why ~= "busy" then return ok, why end
       local me = A._running()
       if me == nil then return nil, "busy" end
       local list = busy[peer]
@@ -205,24 +214,39 @@ function M.init(A, net, wire, coro_mt)
         error(err, 0)
       end
       if not peers[peer] then return nil, "unreachable" end
+      local ok, why = net.send(peer, data)
+      if ok or why ~= "busy" then return ok, why end
     end
+  end
+
+  -- Sends one envelope to a peer: true, or nil and why ("unreachable",
+  -- "too large"; "busy" outside a coroutine, see send_busy). HOT PATH: the
+  -- first try is outside send_busy's loop, which the JIT would otherwise
+  -- try (and fail) to record as a loop on every send.
+  local function send_peer(peer, data)
+    local ok, why = net.send(peer, data)
+    if ok or why ~= "busy" then return ok, why end
+    return send_busy(peer, data)
   end
 
   local function raise_send(err, level)
     error(type(err) == "string" and err:gsub("^acoro: ", "acoro: send: ", 1) or err, level + 1)
   end
 
+  -- HOT PATH (W6): one encode of envelope and message together; the
+  -- message is encoded even when it will not leave (our own coroutine, or
+  -- no peer) so that an unsendable message raises wherever it goes.
   function Remote:send(msg)
     if msg == nil then error("acoro: send: message is nil", 2) end
-    local ok, body = pcall(encode, msg, ext_encode)
-    if not ok then raise_send(body, 2) end
+    local ok, data = pcall(envelope, ext_encode, msg, OP_SEND, self.id)
+    if not ok then raise_send(data, 2) end
     if node and self.location == node.location and incs[self] == my_inc then
       local h = exported[self.id]
       return h ~= nil and h:send(msg)
     end
     local peer = peer_of(self)
     if not peer then return false end
-    return send_peer(peer, encode({ OP_SEND, self.id, body })) == true
+    return send_peer(peer, data) == true
   end
 
   -- Remote monitor: the target's node runs a proxy coroutine that monitors
@@ -671,18 +695,10 @@ function M.init(A, net, wire, coro_mt)
     io.stderr:write("acoro: node: dropped a message from ", p and p.location or "?", ": ", why, "\n")
   end
 
-  function handlers.on_message(peer, data)
-    local m, why = decode(data, ext_decode)
-    if type(m) ~= "table" then return bad(peer, why or "not an array") end
+  -- Every operation but SEND, m = {op, ...} (see handlers.on_message).
+  local function on_op(peer, m)
     local op = m[1]
-    if op == OP_SEND then
-      if type(m[2]) ~= "number" or type(m[3]) ~= "string" then return bad(peer, "bad SEND") end
-      local h = exported[m[2]]
-      if h == nil then return end -- that coroutine is gone
-      local msg, why2 = decode(m[3], ext_decode)
-      if msg == nil then return bad(peer, why2) end
-      h:send(msg)
-    elseif op == OP_LOCATE then
+    if op == OP_LOCATE then
       on_locate(peer, m)
     elseif op == OP_FOUND then
       on_found(peer, m)
@@ -772,6 +788,24 @@ function M.init(A, net, wire, coro_mt)
       if f then return f(peer, m) end
       bad(peer, "unknown operation " .. tostring(op))
     end
+  end
+
+  -- A frame from a peer, decoded by lnet.c with ext_decode: its n elements
+  -- (wire values, never nil), the first three as arguments and all of them
+  -- in m when there are more; or nil and why if it did not decode. HOT
+  -- PATH: a SEND goes to its coroutine without a table for the envelope;
+  -- the other operations get theirs, m, in on_op.
+  handlers.ext_decode = ext_decode
+  function handlers.on_message(peer, n, op, id, msg, m)
+    if op == OP_SEND and n == 3 then
+      if type(id) ~= "number" then return bad(peer, "bad SEND") end
+      local h = exported[id]
+      if h ~= nil then h:send(msg) end -- else that coroutine is gone
+      return
+    end
+    if n == nil then return bad(peer, op) end -- op: why
+    if op == OP_SEND then return bad(peer, "bad SEND") end
+    return on_op(peer, m or { op, id, msg })
   end
 
   ----------------------------------------------------------------------------

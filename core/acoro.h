@@ -547,7 +547,7 @@ ACORO_API void acoro_mb_clear(acoro_co_t *co);
  * handle keeps the engine's loop alive (peers may wake coroutines), so
  * acoro_engine_run does not report ACORO_EDEADLK. */
 typedef struct acoro_net_s acoro_net_t;
-#define ACORO_NET_VERSION_MAJOR 1
+#define ACORO_NET_VERSION_MAJOR 2
 #define ACORO_NET_VERSION_MINOR 0
 /* Longest message (bytes) acoro_net_send takes; longer: ACORO_EINVAL. */
 #define ACORO_NET_MSG_MAX (64u * 1024 * 1024)

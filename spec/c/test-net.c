@@ -181,9 +181,9 @@ TEST(net_secret_against_no_secret_refused) {
 
 TEST(net_version_mismatch_refused) {
   acoro_net_opts_t oa = nt_opts("s"), ob = nt_opts("s");
-  ob.version_major = 2;
-  refused(&oa, &ob, "protocol version 2.0, this node speaks 1.0",
-          "protocol version 1.0, this node speaks 2.0");
+  ob.version_major = ACORO_NET_VERSION_MAJOR + 1;
+  refused(&oa, &ob, "protocol version 3.0, this node speaks 2.0",
+          "protocol version 2.0, this node speaks 3.0");
 }
 
 /* A raw connection to location that never blocks. */
@@ -633,8 +633,8 @@ static int raw_authenticated(const char *location, const char *secret, int port,
   hello[3] = 185;
   hello[4] = 1;
   memcpy(hello + 5, "ACORONET", 8);
-  hello[5 + 9] = 1;  /* major 1 */
-  hello[5 + 19] = 1; /* incarnation 1 */
+  hello[5 + 9] = ACORO_NET_VERSION_MAJOR; /* (big-endian, 2 bytes) */
+  hello[5 + 19] = 1;                      /* incarnation 1 */
   memcpy(hello + 5 + 20, mine, 32);
   hello[5 + 52] = 1; /* has a secret */
   /* Its own location: clients with one key would replace each other. */

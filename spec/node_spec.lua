@@ -60,6 +60,16 @@ describe("acoro.node between processes", function()
     assert.truthy(b:output():match("acoro: node: [^\n]*wrong secret"))
   end)
 
+  it("a node without a secret and a node with one refuse each other, both saying why", function()
+    local w, wloc = start(WATCHER, "--name watcher")
+    local path = support.write_temp(PEERER)
+    local c = net.spawn(("env -u ACORO_SECRET %s --listen 127.0.0.1:0 --no-discover %s %s")
+      :format(q(support.bin), q(path), q(wloc)))
+    ns.track(c)
+    assert.equal("refused: the peer has a secret and this node has none", c:expect("^peer nil (.*)$"))
+    assert.truthy(w:expect("^acoro: node: (.*the peer has no secret and this node has one.*)$"))
+  end)
+
   it("remote send and locate both ways; a handle that comes back is the same value; "
     .. "a function in a message is refused with its path", function()
     local srv, sloc = start(PRELUDE .. [[

@@ -136,8 +136,7 @@ end)
 s:register("s")
 acoro.receive()
 ]])
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = ns.start_peer(sloc, [[
 local h = assert(acoro.locate("s", { timeout = 10, location = arg[1] }))
 local me = acoro.self()
 for i = 1, 3 do
@@ -145,7 +144,7 @@ for i = 1, 3 do
   assert(h:send({ i = i, from = me }))
   say("reply", acoro.receive(10))
 end
-]], "", nil, q(sloc))
+]])
     for i = 1, 3 do
       assert.equal(("%d true true"):format(i), srv:expect("^same (.*)$"))
       assert.equal(tostring(i), cli:expect("^reply (.*)$"))
@@ -165,8 +164,7 @@ end)
 s:register("s")
 acoro.receive()
 ]])
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = ns.start_peer(sloc, [[
 local h = assert(acoro.locate("s", { timeout = 10, location = arg[1] }))
 local me = acoro.self()
 local function nest(n) local t = "leaf" for _ = 1, n do t = { t } end return t end
@@ -182,7 +180,7 @@ for i = 1, 3 do
   m = acoro.receive(10)
   say("back", m and m.i, m and m.from == me, m and rawequal(m.from, me))
 end
-]], "", nil, q(sloc))
+]])
     assert.equal("63 leaf true", cli:expect("^deep (.*)$"))
     assert.equal("false acoro: send: cannot send msg.deep" .. string.rep("[1]", 63)
       .. ": nesting deeper than 64", cli:expect("^refused (.*)$"))
@@ -290,8 +288,7 @@ local idle = acoro.spawn(function() acoro.receive() end)
 idle:register("idle")
 acoro.receive()
 ]], "--name srv")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = ns.start_peer(sloc, [[
 local t = assert(acoro.locate("target", { timeout = 10 }))
 local idle = assert(acoro.locate("idle", { timeout = 10 }))
 t:monitor()
@@ -307,7 +304,7 @@ say("monitoring idle")
 e = acoro.receive(20)
 say("idle exit", e.coro == idle, e.reason)
 say("deliver unreachable", idle:deliver("x", 1))
-]], "", nil, q(sloc))
+]])
     local pid = srv:expect("^pid (%d+)$")
     assert.equal("true", cli:expect("^deliver (.*)$"))
     assert.equal("true true error boom after one", cli:expect("^exit (.*)$"))
@@ -330,15 +327,14 @@ end)
 watcher:register("watcher")
 acoro.receive()
 ]], "--name srv")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = ns.start_peer(sloc, [[
 local w = assert(acoro.locate("watcher", { timeout = 10 }))
 local job = acoro.spawn(function() acoro.receive() return 42 end)
 job:register("job")
 say("monitor", job:monitor(w))
 job:send("go")
 acoro.receive(30)
-]], "", nil, q(sloc))
+]])
     assert.equal("true", cli:expect("^monitor (.*)$"))
     assert.equal("true normal 42 true job", srv:expect("^watcher got (.*)$"))
   end)
@@ -357,8 +353,7 @@ w:register("worker")
 acoro.spawn(function() acoro.receive() return print end):register("bad")
 acoro.receive()
 ]], "--name srv")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = ns.start_peer(sloc, [[
 local w = assert(acoro.locate("worker", { timeout = 10 }))
 local b = assert(acoro.locate("bad", { timeout = 10 }))
 say("early", w:join(0.05))
@@ -367,7 +362,7 @@ local r = { w:join(10) }
 say("joined", r[1], r[2], r[3], r[4])
 b:send("go")
 say("bad", b:join(10))
-]], "", nil, q(sloc))
+]])
     assert.equal("nil timeout", cli:expect("^early (.*)$"))
     assert.equal("true 1 nil three", cli:expect("^joined (.*)$"))
     assert.matches("^false result cannot be sent: .*a function", cli:expect("^bad (.*)$"))
@@ -387,20 +382,18 @@ end)
 v:register("victim")
 acoro.receive()
 ]], "--name srv")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = ns.start_peer(sloc, [[
 local v = assert(acoro.locate("victim", { timeout = 10 }))
 say("throw", v:throw("stop it"))
 acoro.receive(10) -- stays until the spec stops it
-]], "", nil, q(sloc))
+]])
     cli:expect("^throw true$")
     assert.equal("false stop it", srv:expect("^victim caught (.*)$"))
-    local cli2 = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli2 = ns.start_peer(sloc, [[
 local v = assert(acoro.locate("victim", { timeout = 10 }))
 say("terminate", v:terminate(), v:terminate())
 say("join", v:join(5))
-]], "", nil, q(sloc))
+]])
     assert.equal("true false", cli2:expect("^terminate (.*)$"))
     -- "dead" if the ended coroutine's handle was already collected there
     local joined = cli2:expect("^join (.*)$")
@@ -440,13 +433,12 @@ local c = acoro.spawn(function()
 end)
 c:register("counter")
 ]], "--name srv")
-    local cli = start(PRELUDE .. [[
-assert(acoro.peer(arg[1], 10))
+    local cli = ns.start_peer(sloc, [[
 local c = assert(acoro.locate("counter", { timeout = 10 }))
 local pad = ("x"):rep(1000)
 for i = 1, 3000 do assert(c:send({ i = i, pad = pad })) end
 say("sent")
-]], "", nil, q(sloc))
+]])
     cli:expect("^sent$")
     assert.equal("3000 true", srv:expect("^got (.*)$"))
   end)

@@ -134,6 +134,13 @@ void nt_link_pair(acoro_engine_t *e, side_t *a, side_t *b) {
   ASSERT_EQ(a->connect_peer, a->peer);
 }
 
+void nt_start_pair(acoro_engine_t *e, side_t *a, side_t *b,
+                   const acoro_net_opts_t *o) {
+  nt_start(e, a, o);
+  nt_start(e, b, o);
+  nt_link_pair(e, a, b);
+}
+
 void nt_expect_refused(acoro_engine_t *e, side_t *a, side_t *b,
                        const char *a_says, const char *b_says) {
   ASSERT_EQ(acoro_net_connect(a->net, acoro_net_location(b->net), 1), 0);

@@ -67,6 +67,9 @@ int nt_has(const char *hay, const char *needle);
 
 /* a connects to b; both see one more peer up. */
 void nt_link_pair(acoro_engine_t *e, side_t *a, side_t *b);
+/* Starts a and b with the same options o and links them (nt_link_pair). */
+void nt_start_pair(acoro_engine_t *e, side_t *a, side_t *b,
+                   const acoro_net_opts_t *o);
 
 /* a connects to b and is refused: a's connect fails with a reason holding
  * a_says, which a also logs; b logs a line holding b_says. */

@@ -46,9 +46,7 @@ TEST(net_exchange_keeps_order_both_ways) {
   acoro_net_stats_t st;
   const uint32_t n = 20000;
   uint32_t i;
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   for (i = 0; i < n; i++) {
     nt_send_seq(&a, i, 4 + i % 97);
     nt_send_seq(&b, i, 4 + i % 89);
@@ -95,9 +93,7 @@ TEST(net_direct_writes_short_or_whole_keep_order) {
   acoro_net_opts_t o = nt_opts("s3cret");
   static const size_t caps[] = {(size_t)-1, 0, 2, HDR + 3, (size_t)-1, 4000};
   uint32_t seq = 0, i, k;
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   b.echo = 1;
   for (i = 0; i < 3000; i++) {
     uint32_t burst = i % 100 == 99 ? 40 : 1;
@@ -129,9 +125,7 @@ TEST(net_large_message_split_while_heartbeats_continue) {
   for (i = 0; i < BIG; i++)
     big[i] = (char)nt_big_byte(i);
   o.heartbeat = 0.1;
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   acoro_net_stats(b.net, &st0);
   for (k = 0; k < 3; k++) {
     send_waiting(e, &a, (uint32_t)k, NULL, 10);
@@ -529,9 +523,7 @@ TEST(net_busy_engine_thread_keeps_peers_up) {
   acoro_net_stats_t st0, st1;
   uint32_t i;
   o.heartbeat = 0.1;
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   acoro_net_stats(b.net, &st0);
   for (i = 0; i < 1000; i++)
     nt_send_seq(&a, i, 30);
@@ -550,9 +542,7 @@ TEST(net_close_peer_downs_both_sides_once) {
   acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
   acoro_net_opts_t o = nt_opts("s3cret");
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   ASSERT_EQ(acoro_net_close_peer(a.net, a.peer), 0);
   PUMP_UNTIL(e, 5, a.downs == 1 && b.downs == 1);
   ASSERT_EQ(a.downs, 1);
@@ -676,9 +666,7 @@ TEST(net_postauth_malformed_frames_close_only_that_peer) {
   int fds[3], closed[3] = {0};
   double t0;
   uint32_t seq = 0;
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   if (acoro_net_incarnation(b.net) <= 1) /* 1 in 2^63: b would arbitrate */
     goto out;
   fds[0] = raw_authenticated(acoro_net_location(b.net), "s3cret", 9, huge, 5);
@@ -828,9 +816,7 @@ TEST(net_engine_reads_mixed_with_split_messages_keep_order) {
   uint32_t seq = 0, i, k;
   int handed_over = 0;
   o.heartbeat = 0.2;
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   b.echo = 1;
   /* One round trip: both sides read on the engine thread from then on. */
   send_seq_any(e, &a, seq++, 16);
@@ -875,9 +861,7 @@ TEST(net_engine_reads_taken_back_from_busy_engine) {
   acoro_net_stats_t st0, st1;
   uint32_t seq = 0, i, round;
   o.heartbeat = 0.1;
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   nt_send_seq(&a, seq++, 8);
   PUMP_UNTIL(e, 10, b.msgs == 1 && engine_reads(&b));
   ASSERT_TRUE(engine_reads(&b));
@@ -914,9 +898,7 @@ TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
   acoro_net_opts_t o = nt_opts("s3cret");
   uint32_t i;
   net_eread_enabled = 0;
-  nt_start(e, &a, &o);
-  nt_start(e, &b, &o);
-  nt_link_pair(e, &a, &b);
+  nt_start_pair(e, &a, &b, &o);
   b.echo = 1;
   for (i = 0; i < 500; i++) {
     nt_send_seq(&a, i, 4 + i % 250);

@@ -14,8 +14,19 @@
 #define FILE_CHUNK (256 * 1024)
 
 /* File operations; OP_UTIME is a path operation (acoro_fs_utime) that
- * needs doubles acoro_fs_start does not take. */
-enum { OP_READ = 100, OP_WRITE, OP_SEEK, OP_CLOSE, OP_UTIME };
+ * needs doubles acoro_fs_start does not take. OP_FCHMOD, OP_FUTIME and
+ * OP_FSTAT act on the open descriptor, never on a path that may have been
+ * swapped for a symbolic link since the file was opened. */
+enum {
+  OP_READ = 100,
+  OP_WRITE,
+  OP_SEEK,
+  OP_CLOSE,
+  OP_UTIME,
+  OP_FCHMOD,
+  OP_FUTIME,
+  OP_FSTAT
+};
 
 /* OWNERSHIP: an operation has two references: the host's (until
  * acoro_fsop_release) and the engine's (while it is queued or in libuv,
@@ -31,12 +42,15 @@ struct acoro_fsop_s {
   uint32_t refs;
   uint8_t started, done, has_req, taken;
   int64_t result;
-  char *buf;         /* READ: the bytes read; WRITE: a copy of the data */
-  size_t len, off;   /* WRITE: bytes to write, bytes written so far */
-  int64_t offset;    /* READ/WRITE: the file offset (-1: the fd's own) */
-  int whence, flags; /* SEEK: 0 set, 1 cur, 2 end; OPEN: open flags */
-  uint32_t gen;      /* READ: the file's buffer generation at the start */
-  uv_stat_t st;      /* STAT */
+  char *buf;           /* READ: the bytes read; WRITE: a copy of the data */
+  size_t len, off;     /* WRITE: bytes to write, bytes written so far */
+  int64_t offset;      /* READ/WRITE: the file offset (-1: the fd's own) */
+  int whence, flags;   /* SEEK: 0 set, 1 cur, 2 end; OPEN: open flags */
+  uint32_t gen;        /* READ: the file's buffer generation at the start */
+  int mode;            /* FCHMOD: the permission bits */
+  double atime, mtime; /* FUTIME */
+  uv_stat_t st;        /* STAT, LSTAT, FSTAT */
+  uint64_t fs_avail, fs_total; /* STATFS: bytes free to us, bytes in all */
   acoro_io_wait_t wait;
 };
 
@@ -212,6 +226,15 @@ static int file_start(acoro_file_t *f, acoro_fsop_t *op) {
       }
       return 1;
     }
+  case OP_FCHMOD:
+    rc = uv_fs_fchmod(loop, &op->req, f->fd, op->mode, on_file_op);
+    break;
+  case OP_FUTIME:
+    rc = uv_fs_futime(loop, &op->req, f->fd, op->atime, op->mtime, on_file_op);
+    break;
+  case OP_FSTAT:
+    rc = uv_fs_fstat(loop, &op->req, f->fd, on_file_op);
+    break;
   case OP_CLOSE:
     if (f->keepfd) { /* the fd stays the process's (stdin) */
       op->result = 0;
@@ -291,6 +314,15 @@ static void on_file_op(uv_fs_t *req) {
       drop_buffer(f);
       op->result = f->pos;
     }
+    break;
+  case OP_FSTAT:
+    op->result = n;
+    if (n >= 0)
+      op->st = req->statbuf;
+    break;
+  case OP_FCHMOD:
+  case OP_FUTIME:
+    op->result = n;
     break;
   case OP_CLOSE:
     op->result = n;
@@ -390,6 +422,48 @@ int acoro_file_seek(acoro_file_t *f, int whence, int64_t offset,
   return file_queue(f, op, out);
 }
 
+/* Times libuv can turn into a timespec without overflow (it casts the
+ * double to time_t): NaN, infinities and absurd values are refused. */
+static int time_ok(double t) { return t >= -1e15 && t <= 1e15; }
+
+int acoro_file_chmod(acoro_file_t *f, int mode, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  if (mode < 0 || mode > 07777)
+    return ACORO_EINVAL;
+  op = op_new(f->engine, OP_FCHMOD);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->mode = mode;
+  return file_queue(f, op, out);
+}
+
+int acoro_file_utime(acoro_file_t *f, double atime, double mtime,
+                     acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  if (!time_ok(atime) || !time_ok(mtime))
+    return ACORO_EINVAL;
+  op = op_new(f->engine, OP_FUTIME);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->atime = atime;
+  op->mtime = mtime;
+  return file_queue(f, op, out);
+}
+
+int acoro_file_stat(acoro_file_t *f, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  op = op_new(f->engine, OP_FSTAT);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  return file_queue(f, op, out);
+}
+
 int acoro_file_close(acoro_file_t *f, acoro_fsop_t **out) {
   acoro_fsop_t *op;
   if (!f->open)
@@ -467,6 +541,11 @@ static void on_path_op(uv_fs_t *req) {
   if ((op->kind == ACORO_FS_STAT || op->kind == ACORO_FS_LSTAT) &&
       req->result >= 0)
     op->st = req->statbuf;
+  if (op->kind == ACORO_FS_STATFS && req->result >= 0 && req->ptr != NULL) {
+    const uv_statfs_t *sf = req->ptr; /* freed by uv_fs_req_cleanup below */
+    op->fs_avail = sf->f_bavail * sf->f_bsize;
+    op->fs_total = sf->f_blocks * sf->f_bsize;
+  }
   if (op->kind == ACORO_FS_OPEN && req->result >= 0) {
     uv_file fd = (uv_file)req->result;
     acoro_engine_t *e = op->engine;
@@ -548,6 +627,9 @@ int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
   case ACORO_FS_CHMOD:
     rc = uv_fs_chmod(loop, &op->req, path, mode, on_path_op);
     break;
+  case ACORO_FS_STATFS:
+    rc = uv_fs_statfs(loop, &op->req, path, on_path_op);
+    break;
   default:
     rc = ACORO_EINVAL;
   }
@@ -558,7 +640,7 @@ int acoro_fs_utime(acoro_engine_t *e, const char *path, double atime,
                    double mtime, acoro_fsop_t **out) {
   acoro_fsop_t *op;
   int rc;
-  if (path == NULL)
+  if (path == NULL || !time_ok(atime) || !time_ok(mtime))
     return ACORO_EINVAL;
   op = op_new(e, OP_UTIME);
   if (op == NULL)
@@ -579,7 +661,9 @@ int acoro_fsop_done(const acoro_fsop_t *op) { return op->done; }
 int64_t acoro_fsop_result(const acoro_fsop_t *op) { return op->result; }
 
 int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st) {
-  if (!op->done || (op->kind != ACORO_FS_STAT && op->kind != ACORO_FS_LSTAT) ||
+  if (!op->done ||
+      (op->kind != ACORO_FS_STAT && op->kind != ACORO_FS_LSTAT &&
+       op->kind != OP_FSTAT) ||
       op->result < 0)
     return ACORO_EINVAL;
   st->size = (int64_t)op->st.st_size;
@@ -589,6 +673,17 @@ int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st) {
   st->ctime = (double)op->st.st_ctim.tv_sec + op->st.st_ctim.tv_nsec * 1e-9;
   st->nlink = (int64_t)op->st.st_nlink;
   st->uid = (int64_t)op->st.st_uid;
+  st->ino = (int64_t)op->st.st_ino;
+  st->dev = (int64_t)op->st.st_dev;
+  return 0;
+}
+
+int acoro_fsop_statfs(const acoro_fsop_t *op, uint64_t *avail,
+                      uint64_t *total) {
+  if (!op->done || op->kind != ACORO_FS_STATFS || op->result < 0)
+    return ACORO_EINVAL;
+  *avail = op->fs_avail;
+  *total = op->fs_total;
   return 0;
 }
 

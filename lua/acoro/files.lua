@@ -313,7 +313,8 @@ function M.init(A, D)
       return ("bad mtime %s (seconds since the epoch, finite, within +-%g)"):format(show(mtime), MAX_MTIME)
     end
     if not whole(mode) or mode < 0 or bit.band(mode, bit.bnot(MODE_MASK)) ~= 0 then
-      return ("bad mode %s (permission bits within 0755)"):format(show(mode))
+      local octal = whole(mode) and mode >= 0 and ("0%o"):format(mode) or show(mode)
+      return ("bad mode %s (permission bits within 0755)"):format(octal)
     end
     if type(overwrite) ~= "boolean" then return "bad BEGIN: overwrite must be a boolean" end
     if type(hash) ~= "string" or #hash ~= 64 or hash:find("[^0-9a-f]") then
@@ -324,10 +325,24 @@ function M.init(A, D)
     end
   end
 
-  -- Refuses a peer's request: the reason to the peer and to the log.
+  -- Refuses a peer's request: the reason to the peer and to the log. The
+  -- log takes at most 20 lines per 10 s (a peer refused in a loop must not
+  -- flood it, nor block the engine on a full stderr pipe); the next line
+  -- after a quiet spell says how many were left out.
+  local quota = { since = -math.huge, lines = 0, dropped = 0 }
   local function refuse(peer, req, what, why)
     local p = D.peer(peer)
-    log("refused ", what, " from ", p and p.location or "?", ": ", why)
+    local now = A.now()
+    if now - quota.since >= 10 then
+      if quota.dropped > 0 then log(quota.dropped, " more refusals not logged") end
+      quota.since, quota.lines, quota.dropped = now, 0, 0
+    end
+    if quota.lines < 20 then
+      quota.lines = quota.lines + 1
+      log("refused ", what, " from ", p and p.location or "?", ": ", why)
+    else
+      quota.dropped = quota.dropped + 1
+    end
     D.answer(peer, req, why)
   end
 

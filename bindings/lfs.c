@@ -127,6 +127,17 @@ static int fs_open(lua_State *L) {
   return started(L, rc, op, K_OPEN);
 }
 
+/* core.fs.opendir(path) -> op: the directory opened as a file, for the
+ * *at methods below. */
+static int fs_opendir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  acoro_fsop_t *op = NULL;
+  int rc =
+      acoro_fs_start(engine_of(L), ACORO_FS_OPEN, path, NULL,
+                     UV_FS_O_RDONLY | UV_FS_O_DIRECTORY | O_CLOEXEC, 0, &op);
+  return started(L, rc, op, K_OPEN);
+}
+
 static int path_op(lua_State *L, int kind, int rkind) {
   const char *path = luaL_checkstring(L, 1);
   const char *path2 = kind == ACORO_FS_RENAME ? luaL_checkstring(L, 2) : NULL;
@@ -425,6 +436,58 @@ static int f_seek(lua_State *L) {
   return started(L, rc, op, K_COUNT);
 }
 
+/* Under the directory f, never following a link at the name:
+ * f:_openat(name, mode) (an io.open mode, x allowed, or "d": a
+ * subdirectory), f:_mkdirat(name, perm), f:_lstatat(name),
+ * f:_renameat(from, to), f:_unlinkat(name, is_dir) -> op */
+static int f_openat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  const char *mode = luaL_checkstring(L, 3);
+  int flags = strcmp(mode, "d") == 0 ? UV_FS_O_RDONLY | UV_FS_O_DIRECTORY
+                                     : parse_mode(mode);
+  acoro_fsop_t *op = NULL;
+  int rc;
+  if (flags < 0)
+    return luaL_argerror(L, 3, "an io.open mode or \"d\"");
+  rc =
+      acoro_dir_open(d, name, flags, (flags & UV_FS_O_EXCL) ? 0600 : 0666, &op);
+  return started(L, rc, op, K_OPEN);
+}
+
+static int f_mkdirat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  int perm = (int)luaL_optinteger(L, 3, 0777);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_dir_mkdir(d, name, perm, &op);
+  return started(L, rc, op, K_DONE);
+}
+
+static int f_lstatat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_dir_lstat(d, name, &op);
+  return started(L, rc, op, K_STAT);
+}
+
+static int f_renameat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *from = luaL_checkstring(L, 2), *to = luaL_checkstring(L, 3);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_dir_rename(d, from, to, &op);
+  return started(L, rc, op, K_DONE);
+}
+
+static int f_unlinkat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_dir_unlink(d, name, lua_toboolean(L, 3), &op);
+  return started(L, rc, op, K_DONE);
+}
+
 /* f:_chmod(mode), f:_utime(atime, mtime), f:_stat(): on the descriptor. */
 static int f_chmod(lua_State *L) {
   acoro_file_t *f = check_file(L, 1);
@@ -533,27 +596,46 @@ static int f_tostring(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg file_methods[] = {
-    {"_fill", f_fill},      {"_write", f_write},
-    {"_seek", f_seek},      {"_close", f_close},
-    {"_chmod", f_chmod},    {"_utime", f_utime},
-    {"_stat", f_stat},      {"_buffered", f_buffered},
-    {"_take", f_take},      {"_take_line", f_take_line},
-    {"_status", f_status},  {"_tell", f_tell},
-    {"is_open", f_is_open}, {NULL, NULL}};
+static const luaL_Reg file_methods[] = {{"_fill", f_fill},
+                                        {"_write", f_write},
+                                        {"_seek", f_seek},
+                                        {"_close", f_close},
+                                        {"_chmod", f_chmod},
+                                        {"_utime", f_utime},
+                                        {"_stat", f_stat},
+                                        {"_buffered", f_buffered},
+                                        {"_take", f_take},
+                                        {"_take_line", f_take_line},
+                                        {"_status", f_status},
+                                        {"_tell", f_tell},
+                                        {"_openat", f_openat},
+                                        {"_mkdirat", f_mkdirat},
+                                        {"_lstatat", f_lstatat},
+                                        {"_renameat", f_renameat},
+                                        {"_unlinkat", f_unlinkat},
+                                        {"is_open", f_is_open},
+                                        {NULL, NULL}};
 
 static const luaL_Reg op_methods[] = {
     {"_wait", op_wait}, {"_result", op_result}, {NULL, NULL}};
 
-static const luaL_Reg fs_funcs[] = {
-    {"open", fs_open},       {"stat", fs_stat},
-    {"unlink", fs_unlink},   {"rename", fs_rename},
-    {"mkdir", fs_mkdir},     {"rmdir", fs_rmdir},
-    {"readdir", fs_readdir}, {"from_fd", fs_from_fd},
-    {"lstat", fs_lstat},     {"chmod", fs_chmod},
-    {"utime", fs_utime},     {"getuid", fs_getuid},
-    {"sha256", fs_sha256},   {"statfs", fs_statfs},
-    {"random", fs_random},   {NULL, NULL}};
+static const luaL_Reg fs_funcs[] = {{"open", fs_open},
+                                    {"stat", fs_stat},
+                                    {"unlink", fs_unlink},
+                                    {"rename", fs_rename},
+                                    {"mkdir", fs_mkdir},
+                                    {"rmdir", fs_rmdir},
+                                    {"readdir", fs_readdir},
+                                    {"from_fd", fs_from_fd},
+                                    {"lstat", fs_lstat},
+                                    {"chmod", fs_chmod},
+                                    {"utime", fs_utime},
+                                    {"getuid", fs_getuid},
+                                    {"sha256", fs_sha256},
+                                    {"statfs", fs_statfs},
+                                    {"random", fs_random},
+                                    {"opendir", fs_opendir},
+                                    {NULL, NULL}};
 
 static const luaL_Reg sha_methods[] = {
     {"update", sha_update}, {"hex", sha_hex}, {NULL, NULL}};

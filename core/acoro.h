@@ -453,6 +453,24 @@ ACORO_API int acoro_file_chmod(acoro_file_t *f, int mode, acoro_fsop_t **out);
 ACORO_API int acoro_file_utime(acoro_file_t *f, double atime, double mtime,
                                acoro_fsop_t **out);
 ACORO_API int acoro_file_stat(acoro_file_t *f, acoro_fsop_t **out);
+/* Under a directory opened as a file d (OPEN with UV_FS_O_DIRECTORY):
+ * openat, mkdirat, fstatat, renameat (both names in d) and unlinkat
+ * (rmdir: AT_REMOVEDIR) of one name in d, never following a symbolic link
+ * at that name (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW: a link where a directory
+ * is opened gives UV_ELOOP or UV_ENOTDIR), so that a directory others may
+ * write is used without the races of paths: a name must be one component,
+ * not "", "." or ".." (ACORO_EINVAL). Queued as d's operations; an open's
+ * file comes from acoro_fsop_file, an lstat's from acoro_fsop_stat. */
+ACORO_API int acoro_dir_open(acoro_file_t *d, const char *name, int flags,
+                             int mode, acoro_fsop_t **out);
+ACORO_API int acoro_dir_mkdir(acoro_file_t *d, const char *name, int mode,
+                              acoro_fsop_t **out);
+ACORO_API int acoro_dir_lstat(acoro_file_t *d, const char *name,
+                              acoro_fsop_t **out);
+ACORO_API int acoro_dir_rename(acoro_file_t *d, const char *from,
+                               const char *to, acoro_fsop_t **out);
+ACORO_API int acoro_dir_unlink(acoro_file_t *d, const char *name, int rmdir,
+                               acoro_fsop_t **out);
 ACORO_API size_t acoro_file_buffered(const acoro_file_t *f, const char **data);
 ACORO_API void acoro_file_consume(acoro_file_t *f, size_t n);
 ACORO_API int acoro_file_read_status(const acoro_file_t *f);

@@ -157,31 +157,54 @@ function M.init(A, D)
     return parts
   end
 
-  -- Walks from dest_path down the parts, never following a symbolic link
-  -- (one in the way is refused: it could lead out of dest_path) and
-  -- creating missing directories when `create`. Returns the directory's
-  -- path and the list of the paths walked, or nil, err.
-  local function walk(parts, create)
-    local path, walked = cfg.root, {}
-    for i = 1, #parts do
-      path = path .. "/" .. parts[i]
-      local st, err, code = fs.lstat(path)
-      if not st and code == "ENOENT" and create then
-        local ok, err2, code2 = fs.mkdir(path, MODE_MASK)
-        if not ok and code2 ~= "EEXIST" then return nil, err2 end
-        st, err = fs.lstat(path)
-      end
-      if not st then return nil, code == "ENOENT" and "no such file" or err end
-      if st.type == "link" then return nil, ESCAPES .. " (symbolic link " .. table.concat(parts, "/", 1, i) .. ")" end
-      if st.type ~= "directory" then return nil, "not a directory: " .. table.concat(parts, "/", 1, i) end
-      walked[#walked + 1] = path
+  local function close_all(dirs, from)
+    for i = from or 1, #dirs do
+      if dirs[i]:is_open() then pcall(dirs[i].close, dirs[i]) end
     end
-    return path, walked
   end
 
-  -- SHA-256 of a file, read a chunk at a time: hex | nil, err.
-  local function hash_file(path, deadline)
-    local f, err = fs.open(path, "rb")
+  -- Walks from dest_path down the parts through directory handles, each
+  -- opened in the one before (d:openat(name, "d"), which never follows a
+  -- symbolic link), creating missing directories when `create`: a link in
+  -- the way is refused (it could lead out of dest_path), and a directory
+  -- that a local user swaps for a link at any moment cannot lead the walk
+  -- or anything done later under the handles elsewhere, as paths would.
+  -- Returns the handles (dest_path's first, the directory's last; the
+  -- caller closes them), or nil, err.
+  local function walk(parts, create)
+    local d, err = fs.opendir(cfg.root)
+    if not d then return nil, "dest_path " .. cfg.root .. ": " .. tostring(err) end
+    local dirs = { d }
+    for i = 1, #parts do
+      local sub, e, code = d:openat(parts[i], "d")
+      if not sub and code == "ENOENT" and create then
+        local ok, e2, code2 = d:mkdirat(parts[i], MODE_MASK)
+        if ok or code2 == "EEXIST" then
+          sub, e, code = d:openat(parts[i], "d")
+        else
+          e, code = e2, code2
+        end
+      end
+      if not sub then
+        local where = table.concat(parts, "/", 1, i)
+        local st = (code == "ELOOP" or code == "ENOTDIR") and d:lstatat(parts[i])
+        close_all(dirs)
+        if st and st.type == "link" then return nil, ESCAPES .. " (symbolic link " .. where .. ")" end
+        if code == "ENOTDIR" then return nil, "not a directory: " .. where end
+        if code == "ENOENT" then return nil, "no such file" end
+        return nil, tostring(e)
+      end
+      d = sub
+      dirs[#dirs + 1] = d
+    end
+    return dirs
+  end
+
+  -- SHA-256 of a file (a path, or a name under the directory handle `dir`,
+  -- never through a link), read a chunk at a time: hex | nil, err.
+  local function hash_file(path, deadline, dir)
+    local f, err
+    if dir then f, err = dir:openat(path, "rb") else f, err = fs.open(path, "rb") end
     if not f then return nil, err end
     local h = fs.sha256()
     local ok, why = pcall(function()
@@ -213,12 +236,12 @@ function M.init(A, D)
 
   -- Before the rename: mode and mtime set on the descriptor (never through
   -- the name, which a local user who can write the directory may have
-  -- swapped for a link), the file closed, then the way checked again: no
-  -- directory under dest_path has become a link, the temporary name is
-  -- still our file (same inode), and the final name is no link (rename
-  -- would put the file where it points to no more than replace the link,
-  -- but a link in the file's place is refused as at BEGIN). Returns nil or
-  -- why not.
+  -- swapped for a link), the file closed, then, in the directory's handle:
+  -- the temporary name must still be our file (same inode: else the rename
+  -- would put whatever is there now in the file's place), and the final
+  -- name no link (rename would replace the link, not write where it
+  -- points, but a link in the file's place is refused as at BEGIN).
+  -- Returns nil or why not.
   local function finish_file(t)
     local f = t.file
     local m = f:chmod(t.mode, t.idle)
@@ -229,13 +252,11 @@ function M.init(A, D)
     local c, why = f:close(t.idle)
     if not c then return "close failed: " .. tostring(why) end
     if not mine then return "cannot stat the temporary file" end
-    local dpath, err = walk(t.parts, false)
-    if not dpath then return err end
-    local tst = fs.lstat(t.tmp)
+    local tst = t.dir:lstatat(t.tmp, t.idle)
     if not tst or tst.type ~= "file" or tst.ino ~= mine.ino or tst.dev ~= mine.dev then
       return "the temporary file was replaced (by a local user of the receiver)"
     end
-    local st = fs.lstat(t.final)
+    local st = t.dir:lstatat(t.name, t.idle)
     if st then
       if st.type == "link" then return ESCAPES .. " (symbolic link " .. t.name .. ")" end
       if st.type ~= "file" then return "exists (not a regular file)" end
@@ -268,7 +289,7 @@ function M.init(A, D)
           if t.sha:hex() ~= t.hash then return fail(t, "hash mismatch (did the file change while it was sent?)") end
           local why = finish_file(t)
           if why then return fail(t, why) end
-          local r, why2 = fs.rename(t.tmp, t.final)
+          local r, why2 = t.dir:renameat(t.tmp, t.name, t.idle)
           if not r then return fail(t, "rename failed: " .. tostring(why2)) end
           t.renamed = true
           recvs[t.tid] = nil
@@ -284,7 +305,7 @@ function M.init(A, D)
       -- t stays in recvs while this waits for the disk: an END coming now
       -- finds it (t.end_req) and gets the reason
       if t.file then pcall(t.file.close, t.file) end
-      fs.unlink(t.tmp)
+      pcall(t.dir.unlinkat, t.dir, t.tmp)
       recvs[t.tid] = nil
       if t.end_req then
         D.answer(t.peer, t.end_req, t.failed)
@@ -346,35 +367,34 @@ function M.init(A, D)
     D.answer(peer, req, why)
   end
 
-  -- Removes the temporary files in dpath left by receiving processes that
-  -- no longer run (killed mid-transfer); once per directory per process.
+  -- Removes the temporary files in the directory d (its path dpath: the
+  -- names are read there, then acted on in d) left by receiving processes
+  -- that no longer run (killed mid-transfer); once per directory per
+  -- process.
   local swept = {}
-  local function sweep(dpath)
+  local function sweep(d, dpath)
     if swept[dpath] then return end
     swept[dpath] = true
     for _, n in ipairs(fs.readdir(dpath) or {}) do
       local pid = tonumber(n:match("^%..*%.(%d+)%-%x+%.acoro%-part$"))
       if pid and pid ~= MY_PID and pid_gone(pid) then
-        local st = fs.lstat(dpath .. "/" .. n)
-        if st and st.type == "file" then fs.unlink(dpath .. "/" .. n) end
+        local st = d:lstatat(n)
+        if st and st.type == "file" then d:unlinkat(n) end
       end
     end
   end
 
-  -- BEGIN: checks everything before the first byte comes, in a daemon
-  -- coroutine (the handler may not wait for the disk). Answers with the
-  -- transfer's id, "identical", or why not.
-  -- Creates the temporary file under a fresh random name, exclusively and
-  -- without following a link ("wx"): file, path | nil, why. A name taken
-  -- (a 128-bit collision, or someone who read the directory and raced us)
-  -- is tried again with another.
-  local function create_temp(dpath, name, idle)
+  -- Creates the temporary file in the directory handle d under a fresh
+  -- random name, exclusively and without following a link ("wbx"): file,
+  -- name | nil, why. A name taken (a 128-bit collision, or someone who read
+  -- the directory and raced us) is tried again with another.
+  local function create_temp(d, name, idle)
     local why = "?"
     for _ = 1, 4 do
       local r, rerr = fs._random_hex(16)
       if not r then return nil, rerr end
-      local tmp = ("%s/.%s.%d-%s.acoro-part"):format(dpath, name:sub(1, 180), MY_PID, r)
-      local f, err, code = fs.open(tmp, "wbx", idle)
+      local tmp = (".%s.%d-%s.acoro-part"):format(name:sub(1, 180), MY_PID, r)
+      local f, err, code = d:openat(tmp, "wbx", idle)
       if f then return f, tmp end
       why = err
       if code ~= "EEXIST" then break end
@@ -390,29 +410,19 @@ function M.init(A, D)
     return n
   end
 
-  local function begin_transfer(peer, m)
-    local req, skey, dir, name, size, mtime, mode, overwrite, hash, timeout = unpack(m, 2, 11)
-    local bad_field = check_begin(m)
-    if bad_field then return refuse(peer, req, "a file", bad_field) end
+  -- BEGIN in the directory handle d (dpath its path, for statfs and
+  -- readdir, which only inform): checks what is there, then creates the
+  -- temporary file and runs the transfer (the writer) to its end.
+  local function begin_in(peer, m, d, dpath)
+    local req, skey, _, name, size, mtime, mode, overwrite, hash, timeout = unpack(m, 2, 11)
     local what = ("%q"):format(name)
-    local prepared, perr = prepare()
-    if not prepared then return D.answer(peer, req, perr) end
-    if cfg.max and size > cfg.max then
-      return refuse(peer, req, what, ("too large: %d > max_file_size %d"):format(size, cfg.max))
-    end
-    local parts, err = split(dir, name)
-    if not parts then return refuse(peer, req, what, err) end
-    local dpath
-    dpath, err = walk(parts, true)
-    if not dpath then return refuse(peer, req, what, err) end
-    local final = dpath .. "/" .. name
-    local st = fs.lstat(final)
+    local st = d:lstatat(name)
     if st then
       if st.type == "link" then return refuse(peer, req, what, ESCAPES .. " (symbolic link " .. name .. ")") end
       if st.type ~= "file" then return D.answer(peer, req, "exists (not a regular file)") end
       if st.size == size and math.abs(st.mtime - mtime) < 1e-3 then
         -- within the sender's wait for this answer (it allows 50 MB/s)
-        local h = hash_file(final, A.now() + timeout + size / 50e6)
+        local h = hash_file(name, A.now() + timeout + size / 50e6, d)
         if h == hash then return D.answer(peer, req, "identical") end
       end
       if not overwrite then return D.answer(peer, req, "exists") end
@@ -427,12 +437,13 @@ function M.init(A, D)
     if not D.peer(peer) then return end
     next_key = next_key + 1
     local tid = next_key
-    sweep(dpath)
-    local f, tmp = create_temp(dpath, name, timeout + 10)
+    sweep(d, dpath)
+    local f, tmp = create_temp(d, name, timeout + 10)
     if not f then return refuse(peer, req, what, "cannot create a temporary file: " .. tostring(tmp)) end
+    -- (path: only for on_stop, which cannot wait for the pool)
     local t = {
-      tid = tid, peer = peer, skey = skey, tmp = tmp, final = final, size = size, name = name,
-      parts = parts, mtime = mtime, mode = mode, hash = hash, overwrite = overwrite,
+      tid = tid, peer = peer, skey = skey, dir = d, tmp = tmp, path = dpath .. "/" .. tmp,
+      name = name, size = size, mtime = mtime, mode = mode, hash = hash, overwrite = overwrite,
       idle = timeout + 10, file = f, sha = fs.sha256(), queue = {}, qhead = 1, qtail = 0,
       queued = 0, received = 0, written = 0,
     }
@@ -441,6 +452,32 @@ function M.init(A, D)
     if not D.peer(peer) then fail(t, "unreachable") end
     D.answer(peer, req, { true, tid })
     writer(t)
+  end
+
+  -- BEGIN: checks everything before the first byte comes, in a daemon
+  -- coroutine (the handler may not wait for the disk). Answers with the
+  -- transfer's id, "identical", or why not.
+  local function begin_transfer(peer, m)
+    local req, _, dir, name, size = unpack(m, 2, 6)
+    local bad_field = check_begin(m)
+    if bad_field then return refuse(peer, req, "a file", bad_field) end
+    local what = ("%q"):format(name)
+    local prepared, perr = prepare()
+    if not prepared then return D.answer(peer, req, perr) end
+    if cfg.max and size > cfg.max then
+      return refuse(peer, req, what, ("too large: %d > max_file_size %d"):format(size, cfg.max))
+    end
+    local parts, err = split(dir, name)
+    if not parts then return refuse(peer, req, what, err) end
+    local dirs
+    dirs, err = walk(parts, true)
+    if not dirs then return refuse(peer, req, what, err) end
+    local d = table.remove(dirs)
+    close_all(dirs)
+    local dpath = cfg.root .. (#parts > 0 and "/" .. table.concat(parts, "/") or "")
+    local ok, e = pcall(begin_in, peer, m, d, dpath)
+    if d:is_open() then pcall(d.close, d) end
+    if not ok then error(e, 0) end
   end
 
   local function spawn_daemon(fn, ...)
@@ -511,25 +548,35 @@ function M.init(A, D)
   end)
 
   -- DEL: removes the file, then its parents while they are empty (never
-  -- dest_path itself).
+  -- dest_path itself), each in its parent's handle (see walk). Returns
+  -- what to answer.
+  local function delete_in(dirs, parts, name)
+    local d = dirs[#dirs]
+    local st, _, code = d:lstatat(name)
+    if not st then return code == "ENOENT" and "no such file" or "cannot stat " .. name end
+    if st.type == "link" then return ESCAPES .. " (symbolic link " .. name .. ")" end
+    if st.type ~= "file" then return "not a regular file" end
+    local ok, why = d:unlinkat(name)
+    if not ok then return "cannot remove: " .. tostring(why) end
+    for i = #parts, 1, -1 do -- dirs[i + 1] is parts[i], in dirs[i]
+      dirs[i + 1]:close()
+      if not dirs[i]:rmdirat(parts[i]) then break end -- not empty (or not ours): stop
+    end
+    return true
+  end
+
   local function delete(peer, req, dir, name)
     local prepared, perr = prepare()
     if not prepared then return D.answer(peer, req, perr) end
     local parts, err = split(dir, name)
     if not parts then return D.answer(peer, req, err) end
-    local dpath, walked = walk(parts, false)
-    if not dpath then return D.answer(peer, req, walked) end
-    local target = dpath .. "/" .. name
-    local st, _, code = fs.lstat(target)
-    if not st then return D.answer(peer, req, code == "ENOENT" and "no such file" or "cannot stat " .. name) end
-    if st.type == "link" then return D.answer(peer, req, ESCAPES .. " (symbolic link " .. name .. ")") end
-    if st.type ~= "file" then return D.answer(peer, req, "not a regular file") end
-    local ok, why = fs.unlink(target)
-    if not ok then return D.answer(peer, req, "cannot remove: " .. tostring(why)) end
-    for i = #walked, 1, -1 do
-      if not fs.rmdir(walked[i]) then break end -- not empty (or not ours): stop
-    end
-    D.answer(peer, req, true)
+    local dirs
+    dirs, err = walk(parts, false)
+    if not dirs then return D.answer(peer, req, err) end
+    local ok, ans = pcall(delete_in, dirs, parts, name)
+    close_all(dirs)
+    if not ok then error(ans, 0) end
+    D.answer(peer, req, ans)
   end
 
   D.on_op(OP_DEL, function(peer, m)
@@ -561,7 +608,7 @@ function M.init(A, D)
   -- again, so their temporary files are removed here, synchronously (the
   -- engine is going; a blocking unlink is acceptable now).
   D.on_stop(function()
-    for _, t in pairs(recvs) do os.remove(t.tmp) end
+    for _, t in pairs(recvs) do os.remove(t.path) end
     recvs, sends, gone, cfg, ready = {}, {}, {}, nil, nil
   end)
 

@@ -128,6 +128,14 @@ function fs.utime(path, atime, mtime, timeout)
   return finish(deadline, cfs.utime(path, atime, mtime))
 end
 
+-- acoro.fs.opendir(path [, timeout]) -> dir | nil, err, code: the
+-- directory opened as a file, for the *at methods (see "Under a
+-- directory" below).
+function fs.opendir(path, timeout)
+  local deadline = path_call("fs.opendir", path, timeout)
+  return finish(deadline, cfs.opendir(path))
+end
+
 -- acoro.fs.statfs(path [, timeout]) -> {avail=, total=}: bytes free to
 -- this user and the size of the file system holding path.
 function fs.statfs(path, timeout)
@@ -365,6 +373,84 @@ function File:stat(timeout)
   check_open(self, "stat")
   local deadline = deadline_of(timeout, "stat")
   return finish(deadline, self:_stat())
+end
+
+------------------------------------------------------------------------------
+-- Under a directory (a file from fs.opendir or d:openat(name, "d")): calls
+-- on one name in it that never follow a symbolic link at that name
+-- (openat with O_NOFOLLOW, fstatat with AT_SYMLINK_NOFOLLOW, renameat,
+-- unlinkat), so that a directory other users may write is used without
+-- the races of paths: walk down with d:openat(name, "d") (a link there
+-- gives ELOOP or ENOTDIR) and act on names in the last one. A name is one
+-- component, not "", "." or "..", without "/" (else it raises).
+
+local function check_name(name, what, arg)
+  if type(name) ~= "string" or name == "" or name == "." or name == ".."
+    or name:find("/", 1, true) or name:find("\0", 1, true) then
+    error(("acoro: %s: %s must be one file name (no \"/\", not \".\" or \"..\"), got %s")
+      :format(what, arg or "name", type(name) == "string" and ("%q"):format(name) or type(name)), 3)
+  end
+end
+
+-- d:openat(name [, mode [, timeout]]) -> file: mode as fs.open's ("x"
+-- included), or "d" for a subdirectory (to walk down with).
+function File:openat(name, mode, timeout)
+  check("openat")
+  check_open(self, "openat")
+  check_name(name, "openat")
+  if mode == nil then mode = "r" end
+  if mode ~= "d" and not valid_mode(mode) then
+    error(("acoro: openat: invalid mode %s (as fs.open's, or \"d\")"):format(tostring(mode)), 2)
+  end
+  local deadline = deadline_of(timeout, "openat")
+  return finish(deadline, self:_openat(name, mode))
+end
+
+-- d:mkdirat(name [, mode [, timeout]]) -> true (mode as fs.mkdir's)
+function File:mkdirat(name, mode, timeout)
+  check("mkdirat")
+  check_open(self, "mkdirat")
+  check_name(name, "mkdirat")
+  check_number(mode, "mkdirat", "mode", 0)
+  local deadline = deadline_of(timeout, "mkdirat")
+  return finish(deadline, self:_mkdirat(name, mode))
+end
+
+-- d:lstatat(name [, timeout]) -> as fs.lstat's
+function File:lstatat(name, timeout)
+  check("lstatat")
+  check_open(self, "lstatat")
+  check_name(name, "lstatat")
+  local deadline = deadline_of(timeout, "lstatat")
+  return finish(deadline, self:_lstatat(name))
+end
+
+-- d:renameat(from, to [, timeout]) -> true: both names in d; a link at
+-- `to` is replaced (never followed).
+function File:renameat(from, to, timeout)
+  check("renameat")
+  check_open(self, "renameat")
+  check_name(from, "renameat", "from")
+  check_name(to, "renameat", "to")
+  local deadline = deadline_of(timeout, "renameat")
+  return finish(deadline, self:_renameat(from, to))
+end
+
+-- d:unlinkat(name [, timeout]), d:rmdirat(name [, timeout]) -> true
+function File:unlinkat(name, timeout)
+  check("unlinkat")
+  check_open(self, "unlinkat")
+  check_name(name, "unlinkat")
+  local deadline = deadline_of(timeout, "unlinkat")
+  return finish(deadline, self:_unlinkat(name, false))
+end
+
+function File:rmdirat(name, timeout)
+  check("rmdirat")
+  check_open(self, "rmdirat")
+  check_name(name, "rmdirat")
+  local deadline = deadline_of(timeout, "rmdirat")
+  return finish(deadline, self:_unlinkat(name, true))
 end
 
 -- f:close([timeout]) -> true | nil, err, code. A second close raises.

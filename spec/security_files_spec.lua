@@ -199,6 +199,65 @@ say("ms", (clock() - t0) * 1000)
     eventually(function() return tree(dest) == "./moved" end, "only ./moved left")
   end)
 
+  it("cannot lead transfers out of dest_path by swapping a directory for a link without pause", function()
+    local src, dest, outside = tmpdir(), tmpdir(), tmpdir()
+    assert(sh(("printf 'from the peer' > %s/f"):format(src)))
+    assert(sh(("mkdir %s/sub && ln -s %s %s/.link"):format(q(dest), q(outside), q(dest))))
+    local _, loc = receiver(dest)
+    -- The attacker exchanges dest/sub (a directory) and dest/.link (a
+    -- link to `outside`) atomically, in a tight loop: at any moment sub is
+    -- one or the other, and a receiver that checked a path then used it
+    -- would create, rename or remove through the link. It stops when the
+    -- spec creates dest/../stop-NAME, or after 30 s.
+    local stop = dest .. ".stop"
+    local swapper = ns.track(require("net_support").spawn_acoro(q(require("support").write_temp(([[
+local ffi = require "ffi"
+ffi.cdef [=[
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags);
+int access(const char *path, int mode);
+]=]
+local sub, link, stop = %q, %q, %q
+local n, t0 = 0, os.time()
+print("swapping") io.stdout:flush()
+while os.time() - t0 < 30 do
+  for _ = 1, 10000 do
+    if ffi.C.renameat2(-100, sub, -100, link, 2) == 0 then n = n + 1 end
+  end
+  if ffi.C.access(stop, 0) == 0 then break end
+end
+print("swaps", n) io.stdout:flush()
+]]):format(dest .. "/sub", dest .. "/.link", stop)))))
+    swapper:expect("^swapping$")
+    local s = start(PRELUDE .. ([[
+local ok, refused, reasons = 0, 0, {}
+for i = 1, 40 do
+  local r, why = acoro.send_file(arg[1], %q, { dir = "sub/d" .. i })
+  if r then ok = ok + 1 else refused = refused + 1; reasons[why] = true end
+end
+local list = {}
+for why in pairs(reasons) do list[#list + 1] = why end
+table.sort(list)
+say("sent", ok, refused)
+say("reasons", table.concat(list, "; "))
+]]):format(src .. "/f"), nil, nil, q(loc))
+    local ok, refused = s:expect("^sent (%d+) (%d+)$")
+    local reasons = s:expect("^reasons (.*)$")
+    assert(sh("touch " .. q(stop)))
+    local swaps = swapper:expect("^swaps%s+(%d+)$")
+    sh("rm -f " .. q(stop))
+    figure(("40 transfers while %s swaps: %s arrived, %s refused (%s)"):format(swaps, ok, refused, reasons))
+    assert.equal("", tree(outside)) -- nothing created, left or renamed there
+    -- every file that arrived is in the real directory (sub or .link now),
+    -- and nothing else is: no temporary file left
+    local files = read("cd " .. q(dest) .. " && find . -type f | sort")
+    local n = 0
+    for line in files:gmatch("[^\n]+") do
+      assert.matches("^%./[^/]+/d%d+/f$", line)
+      n = n + 1
+    end
+    assert.equal(tonumber(ok), n)
+  end)
+
   it("cannot have the file put in place of a link planted at its final name mid-transfer", function()
     local dest, outside = tmpdir(), tmpdir()
     local victim = outside .. "/victim"

@@ -189,7 +189,10 @@ function M.init(A, D)
         local where = table.concat(parts, "/", 1, i)
         local st = (code == "ELOOP" or code == "ENOTDIR") and d:lstatat(parts[i])
         close_all(dirs)
-        if st and st.type == "link" then return nil, ESCAPES .. " (symbolic link " .. where .. ")" end
+        -- (a directory now: it was a link a moment ago, swapped back)
+        if st and (st.type == "link" or st.type == "directory") then
+          return nil, ESCAPES .. " (symbolic link " .. where .. ")"
+        end
         if code == "ENOTDIR" then return nil, "not a directory: " .. where end
         if code == "ENOENT" then return nil, "no such file" end
         return nil, tostring(e)

@@ -278,3 +278,95 @@ TEST(file_chmod_utime_after_swap_for_link) {
   ASSERT_EQ(rmdir(dir), 0);
   acoro_engine_free(e);
 }
+
+/* Under a directory handle: a link where a directory or a file is opened
+ * is refused (never followed), even with O_CREAT; names must be one
+ * component; rename and unlink act in the handle's directory even after
+ * its path was swapped for a link elsewhere. */
+TEST(dir_handle_never_follows_links) {
+  acoro_engine_t *e = test_engine();
+  char dir[] = "/tmp/acoro-test-fs-XXXXXX", sub[64], out[64], path[96];
+  acoro_fsop_t *op = NULL;
+  acoro_file_t *d = NULL, *s = NULL, *f = NULL;
+  acoro_fs_stat_t st;
+  struct stat sb;
+  ASSERT_TRUE(mkdtemp(dir) != NULL);
+  snprintf(sub, sizeof sub, "%s/sub", dir);
+  snprintf(out, sizeof out, "%s/out", dir);
+  ASSERT_EQ(mkdir(sub, 0700), 0);
+  ASSERT_EQ(mkdir(out, 0700), 0);
+  snprintf(path, sizeof path, "%s/lnk", dir);
+  ASSERT_EQ(symlink(out, path), 0);
+  snprintf(path, sizeof path, "%s/flink", sub);
+  ASSERT_EQ(symlink("../out/victim", path), 0);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_OPEN, dir, NULL,
+                           UV_FS_O_RDONLY | UV_FS_O_DIRECTORY, 0, &op),
+            0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &d), 0);
+  acoro_fsop_release(op);
+  /* a link where a directory is asked for */
+  ASSERT_EQ(
+      acoro_dir_open(d, "lnk", UV_FS_O_RDONLY | UV_FS_O_DIRECTORY, 0, &op), 0);
+  ASSERT_TRUE(run_op(e, op) == UV_ENOTDIR || acoro_fsop_result(op) == UV_ELOOP);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_open(d, "..", UV_FS_O_RDONLY, 0, &op), ACORO_EINVAL);
+  ASSERT_EQ(acoro_dir_open(d, "sub/flink", UV_FS_O_RDONLY, 0, &op),
+            ACORO_EINVAL);
+  ASSERT_EQ(
+      acoro_dir_open(d, "sub", UV_FS_O_RDONLY | UV_FS_O_DIRECTORY, 0, &op), 0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &s), 0);
+  acoro_fsop_release(op);
+  /* a dangling link at a name to create: refused, nothing made in out */
+  ASSERT_EQ(
+      acoro_dir_open(s, "flink", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0600, &op), 0);
+  ASSERT_EQ(run_op(e, op), UV_ELOOP);
+  acoro_fsop_release(op);
+  snprintf(path, sizeof path, "%s/victim", out);
+  ASSERT_EQ(stat(path, &sb), -1);
+  ASSERT_EQ(acoro_dir_lstat(s, "flink", &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  ASSERT_EQ(acoro_fsop_stat(op, &st), 0);
+  ASSERT_TRUE(S_ISLNK(st.mode));
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_open(s, "new",
+                           UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_EXCL, 0600,
+                           &op),
+            0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &f), 0);
+  acoro_fsop_release(op);
+  acoro_file_release(f);
+  /* sub's path now leads to out: the handle still is sub */
+  snprintf(path, sizeof path, "%s/moved", dir);
+  ASSERT_EQ(rename(sub, path), 0);
+  ASSERT_EQ(symlink(out, sub), 0);
+  ASSERT_EQ(acoro_dir_rename(s, "new", "final", &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  snprintf(path, sizeof path, "%s/moved/final", dir);
+  ASSERT_EQ(stat(path, &sb), 0);
+  ASSERT_EQ(acoro_dir_unlink(s, "final", 0, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_unlink(s, "flink", 0, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_mkdir(d, "made", 0700, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_unlink(d, "made", 1, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  acoro_file_release(s);
+  acoro_file_release(d);
+  ASSERT_EQ(unlink(sub), 0);
+  snprintf(path, sizeof path, "%s/lnk", dir);
+  ASSERT_EQ(unlink(path), 0);
+  snprintf(path, sizeof path, "%s/moved", dir);
+  ASSERT_EQ(rmdir(path), 0);
+  ASSERT_EQ(rmdir(out), 0); /* empty: nothing was made through a link */
+  ASSERT_EQ(rmdir(dir), 0);
+  acoro_engine_free(e);
+}

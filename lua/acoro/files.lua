@@ -19,9 +19,12 @@
 -- RANDOM.acoro-part", RANDOM 128 bits from a CSPRNG, created with
 -- O_EXCL|O_NOFOLLOW: a local user who can write there can neither predict
 -- the name nor have R open a link planted at it), sets its mode and mtime
--- on the descriptor, and renames it only once it is complete and verified
--- and no link has appeared in the way, so a failed transfer leaves no
--- partial file and nothing is written outside dest_path. R range-checks
+-- on the descriptor, and renames it only once it is complete and verified,
+-- so a failed transfer leaves no partial file. R reaches the directory
+-- through directory handles opened one in the other from dest_path (never
+-- through a link) and creates, checks, renames and removes in the last
+-- one: a directory swapped for a link between a check and a use cannot
+-- lead anything outside dest_path, as paths would. R range-checks
 -- all a peer announces before anything touches the disk, and answers a
 -- refusal with its reason (and logs it). A receiving process that was
 -- killed cannot remove its own: the next transfer into that directory
@@ -157,8 +160,8 @@ function M.init(A, D)
     return parts
   end
 
-  local function close_all(dirs, from)
-    for i = from or 1, #dirs do
+  local function close_all(dirs)
+    for i = 1, #dirs do
       if dirs[i]:is_open() then pcall(dirs[i].close, dirs[i]) end
     end
   end

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@
 #define SHA256_MT "acoro.sha256"
 
 /* What an operation's result means to Lua. */
-enum { K_OPEN = 1, K_STAT, K_DONE, K_NAMES, K_FILL, K_COUNT };
+enum { K_OPEN = 1, K_STAT, K_DONE, K_NAMES, K_FILL, K_COUNT, K_STATFS };
 
 typedef struct {
   acoro_fsop_t *p; /* NULL once released */
@@ -72,9 +73,11 @@ static acoro_file_t *check_file(lua_State *L, int i) {
   return b->p;
 }
 
-/* Lua's io.open modes: r w a r+ w+ a+, with b anywhere after the letter. */
+/* Lua's io.open modes: r w a r+ w+ a+, with b anywhere after the letter;
+ * and C11's x after w (w+, wb...): create a new file, failing with EEXIST
+ * if the name is taken, even by a symbolic link (O_EXCL|O_NOFOLLOW). */
 static int parse_mode(const char *m) {
-  int flags, plus = 0;
+  int flags, plus = 0, excl = 0;
   const char *p;
   switch (m[0]) {
   case 'r':
@@ -92,9 +95,13 @@ static int parse_mode(const char *m) {
   for (p = m + 1; *p; p++) {
     if (*p == '+' && !plus)
       plus = 1;
+    else if (*p == 'x' && m[0] == 'w' && !excl)
+      excl = 1;
     else if (*p != 'b')
       return -1;
   }
+  if (excl)
+    flags |= UV_FS_O_EXCL | UV_FS_O_NOFOLLOW;
   if (plus)
     flags |= UV_FS_O_RDWR;
   else
@@ -102,12 +109,14 @@ static int parse_mode(const char *m) {
   return flags | O_CLOEXEC;
 }
 
-/* core.fs.open(path, mode, perm) -> op */
+/* core.fs.open(path, mode, perm) -> op; perm defaults to 0666, or to 0600
+ * for a new file made with x (as mkstemp's: nobody else reads it). */
 static int fs_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   const char *mode = luaL_optstring(L, 2, "r");
-  int perm = (int)luaL_optinteger(L, 3, 0666);
   int flags = parse_mode(mode);
+  int perm = (int)luaL_optinteger(
+      L, 3, flags >= 0 && (flags & UV_FS_O_EXCL) ? 0600 : 0666);
   acoro_fsop_t *op = NULL;
   if (flags < 0)
     return luaL_argerror(
@@ -115,6 +124,17 @@ static int fs_open(lua_State *L) {
         lua_pushfstring(L, "invalid mode '%s' (r, w, a, r+, w+, a+, b)", mode));
   int rc =
       acoro_fs_start(engine_of(L), ACORO_FS_OPEN, path, NULL, flags, perm, &op);
+  return started(L, rc, op, K_OPEN);
+}
+
+/* core.fs.opendir(path) -> op: the directory opened as a file, for the
+ * *at methods below. */
+static int fs_opendir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  acoro_fsop_t *op = NULL;
+  int rc =
+      acoro_fs_start(engine_of(L), ACORO_FS_OPEN, path, NULL,
+                     UV_FS_O_RDONLY | UV_FS_O_DIRECTORY | O_CLOEXEC, 0, &op);
   return started(L, rc, op, K_OPEN);
 }
 
@@ -143,6 +163,9 @@ static int fs_readdir(lua_State *L) {
 }
 static int fs_lstat(lua_State *L) { return path_op(L, ACORO_FS_LSTAT, K_STAT); }
 static int fs_chmod(lua_State *L) { return path_op(L, ACORO_FS_CHMOD, K_DONE); }
+static int fs_statfs(lua_State *L) {
+  return path_op(L, ACORO_FS_STATFS, K_STATFS);
+}
 
 /* core.fs.utime(path, atime, mtime) -> op */
 static int fs_utime(lua_State *L) {
@@ -151,6 +174,22 @@ static int fs_utime(lua_State *L) {
   acoro_fsop_t *op = NULL;
   int rc = acoro_fs_utime(engine_of(L), path, atime, mtime, &op);
   return started(L, rc, op, K_DONE);
+}
+
+/* core.fs.random(n) -> n bytes (1..256) from OpenSSL's CSPRNG, or nil,
+ * err: names nobody can predict (files.lua's temporary files). */
+static int fs_random(lua_State *L) {
+  unsigned char buf[256];
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 1 && n <= (lua_Integer)sizeof buf, 1,
+                "a byte count in 1..256");
+  if (RAND_bytes(buf, (int)n) != 1) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "the random generator failed");
+    return 2;
+  }
+  lua_pushlstring(L, (const char *)buf, (size_t)n);
+  return 1;
 }
 
 /* core.fs.getuid() -> this process's real user id (owner checks). */
@@ -306,7 +345,7 @@ static int op_result(lua_State *L) {
   case K_STAT: {
     acoro_fs_stat_t st;
     acoro_fsop_stat(op, &st);
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 10);
     lua_pushnumber(L, (lua_Number)st.size);
     lua_setfield(L, -2, "size");
     lua_pushnumber(L, st.mtime);
@@ -323,6 +362,20 @@ static int op_result(lua_State *L) {
     lua_setfield(L, -2, "type");
     lua_pushnumber(L, (lua_Number)st.uid);
     lua_setfield(L, -2, "uid");
+    lua_pushnumber(L, (lua_Number)st.ino);
+    lua_setfield(L, -2, "ino");
+    lua_pushnumber(L, (lua_Number)st.dev);
+    lua_setfield(L, -2, "dev");
+    return 1;
+  }
+  case K_STATFS: {
+    uint64_t avail = 0, total = 0;
+    acoro_fsop_statfs(op, &avail, &total);
+    lua_createtable(L, 0, 2);
+    lua_pushnumber(L, (lua_Number)avail);
+    lua_setfield(L, -2, "avail");
+    lua_pushnumber(L, (lua_Number)total);
+    lua_setfield(L, -2, "total");
     return 1;
   }
   case K_NAMES: {
@@ -377,8 +430,88 @@ static int f_seek(lua_State *L) {
   int whence = (int)luaL_checkinteger(L, 2);
   lua_Number off = luaL_optnumber(L, 3, 0);
   acoro_fsop_t *op = NULL;
+  /* the cast below is undefined for NaN and out-of-range values */
+  luaL_argcheck(L, off >= -9e18 && off <= 9e18, 3, "a finite offset");
   int rc = acoro_file_seek(f, whence, (int64_t)off, &op);
   return started(L, rc, op, K_COUNT);
+}
+
+/* Under the directory f, never following a link at the name:
+ * f:_openat(name, mode) (an io.open mode, x allowed, or "d": a
+ * subdirectory), f:_mkdirat(name, perm), f:_lstatat(name),
+ * f:_renameat(from, to), f:_unlinkat(name, is_dir) -> op */
+static int f_openat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  const char *mode = luaL_checkstring(L, 3);
+  int flags = strcmp(mode, "d") == 0 ? UV_FS_O_RDONLY | UV_FS_O_DIRECTORY
+                                     : parse_mode(mode);
+  acoro_fsop_t *op = NULL;
+  int rc;
+  if (flags < 0)
+    return luaL_argerror(L, 3, "an io.open mode or \"d\"");
+  rc =
+      acoro_dir_open(d, name, flags, (flags & UV_FS_O_EXCL) ? 0600 : 0666, &op);
+  return started(L, rc, op, K_OPEN);
+}
+
+static int f_mkdirat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  int perm = (int)luaL_optinteger(L, 3, 0777);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_dir_mkdir(d, name, perm, &op);
+  return started(L, rc, op, K_DONE);
+}
+
+static int f_lstatat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_dir_lstat(d, name, &op);
+  return started(L, rc, op, K_STAT);
+}
+
+static int f_renameat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *from = luaL_checkstring(L, 2), *to = luaL_checkstring(L, 3);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_dir_rename(d, from, to, &op);
+  return started(L, rc, op, K_DONE);
+}
+
+static int f_unlinkat(lua_State *L) {
+  acoro_file_t *d = check_file(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_dir_unlink(d, name, lua_toboolean(L, 3), &op);
+  return started(L, rc, op, K_DONE);
+}
+
+/* f:_chmod(mode), f:_utime(atime, mtime), f:_stat(): on the descriptor. */
+static int f_chmod(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  lua_Integer mode = luaL_checkinteger(L, 2);
+  acoro_fsop_t *op = NULL;
+  int rc;
+  luaL_argcheck(L, mode >= 0 && mode <= 07777, 2, "a mode in 0..07777");
+  rc = acoro_file_chmod(f, (int)mode, &op);
+  return started(L, rc, op, K_DONE);
+}
+
+static int f_utime(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  double atime = luaL_checknumber(L, 2), mtime = luaL_checknumber(L, 3);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_file_utime(f, atime, mtime, &op);
+  return started(L, rc, op, K_DONE);
+}
+
+static int f_stat(lua_State *L) {
+  acoro_file_t *f = check_file(L, 1);
+  acoro_fsop_t *op = NULL;
+  int rc = acoro_file_stat(f, &op);
+  return started(L, rc, op, K_STAT);
 }
 
 static int f_close(lua_State *L) {
@@ -467,25 +600,42 @@ static const luaL_Reg file_methods[] = {{"_fill", f_fill},
                                         {"_write", f_write},
                                         {"_seek", f_seek},
                                         {"_close", f_close},
+                                        {"_chmod", f_chmod},
+                                        {"_utime", f_utime},
+                                        {"_stat", f_stat},
                                         {"_buffered", f_buffered},
                                         {"_take", f_take},
                                         {"_take_line", f_take_line},
                                         {"_status", f_status},
                                         {"_tell", f_tell},
+                                        {"_openat", f_openat},
+                                        {"_mkdirat", f_mkdirat},
+                                        {"_lstatat", f_lstatat},
+                                        {"_renameat", f_renameat},
+                                        {"_unlinkat", f_unlinkat},
                                         {"is_open", f_is_open},
                                         {NULL, NULL}};
 
 static const luaL_Reg op_methods[] = {
     {"_wait", op_wait}, {"_result", op_result}, {NULL, NULL}};
 
-static const luaL_Reg fs_funcs[] = {
-    {"open", fs_open},       {"stat", fs_stat},
-    {"unlink", fs_unlink},   {"rename", fs_rename},
-    {"mkdir", fs_mkdir},     {"rmdir", fs_rmdir},
-    {"readdir", fs_readdir}, {"from_fd", fs_from_fd},
-    {"lstat", fs_lstat},     {"chmod", fs_chmod},
-    {"utime", fs_utime},     {"getuid", fs_getuid},
-    {"sha256", fs_sha256},   {NULL, NULL}};
+static const luaL_Reg fs_funcs[] = {{"open", fs_open},
+                                    {"stat", fs_stat},
+                                    {"unlink", fs_unlink},
+                                    {"rename", fs_rename},
+                                    {"mkdir", fs_mkdir},
+                                    {"rmdir", fs_rmdir},
+                                    {"readdir", fs_readdir},
+                                    {"from_fd", fs_from_fd},
+                                    {"lstat", fs_lstat},
+                                    {"chmod", fs_chmod},
+                                    {"utime", fs_utime},
+                                    {"getuid", fs_getuid},
+                                    {"sha256", fs_sha256},
+                                    {"statfs", fs_statfs},
+                                    {"random", fs_random},
+                                    {"opendir", fs_opendir},
+                                    {NULL, NULL}};
 
 static const luaL_Reg sha_methods[] = {
     {"update", sha_update}, {"hex", sha_hex}, {NULL, NULL}};

@@ -404,7 +404,8 @@ typedef struct acoro_fs_stat_s {
   int64_t size, nlink;
   int mode; /* st_mode: type and permission bits */
   double mtime, atime, ctime;
-  int64_t uid; /* the owner's user id */
+  int64_t uid;      /* the owner's user id */
+  int64_t ino, dev; /* which file it is (compare an fstat with an lstat) */
 } acoro_fs_stat_t;
 enum {
   ACORO_FS_OPEN = 1,
@@ -415,19 +416,24 @@ enum {
   ACORO_FS_RMDIR,
   ACORO_FS_SCANDIR,
   ACORO_FS_LSTAT, /* as STAT, of a symbolic link itself */
-  ACORO_FS_CHMOD  /* mode: the permission bits */
+  ACORO_FS_CHMOD, /* mode: the permission bits */
+  ACORO_FS_STATFS /* the file system holding path: acoro_fsop_statfs */
 };
 /* flags: open(2)'s (UV_FS_O_*) for OPEN; mode: for OPEN, MKDIR and CHMOD. */
 ACORO_API int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
                              const char *path2, int flags, int mode,
                              acoro_fsop_t **out);
-/* Sets a path's access and modification times (seconds since the epoch). */
+/* Sets a path's access and modification times (seconds since the epoch;
+ * ACORO_EINVAL unless finite and within +-1e15). */
 ACORO_API int acoro_fs_utime(acoro_engine_t *e, const char *path, double atime,
                              double mtime, acoro_fsop_t **out);
 ACORO_API int acoro_fsop_wait(acoro_co_t *co, acoro_fsop_t *op, double timeout);
 ACORO_API int acoro_fsop_done(const acoro_fsop_t *op);
 ACORO_API int64_t acoro_fsop_result(const acoro_fsop_t *op);
 ACORO_API int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st);
+/* STATFS: bytes available to an unprivileged user, and the size in all. */
+ACORO_API int acoro_fsop_statfs(const acoro_fsop_t *op, uint64_t *avail,
+                                uint64_t *total);
 /* SCANDIR: the next name (1), or 0 at the end; valid until the next call. */
 ACORO_API int acoro_fsop_next_name(acoro_fsop_t *op, const char **name);
 /* OPEN: hands over the opened file (once). */
@@ -440,6 +446,31 @@ ACORO_API int acoro_file_write(acoro_file_t *f, const char *data, size_t len,
 ACORO_API int acoro_file_seek(acoro_file_t *f, int whence, int64_t offset,
                               acoro_fsop_t **out);
 ACORO_API int acoro_file_close(acoro_file_t *f, acoro_fsop_t **out);
+/* On the open descriptor (fchmod, futimens, fstat), queued after the file's
+ * earlier operations: mode 0..07777; times finite seconds since the epoch
+ * (ACORO_EINVAL otherwise); acoro_fsop_stat reads an fstat's result. */
+ACORO_API int acoro_file_chmod(acoro_file_t *f, int mode, acoro_fsop_t **out);
+ACORO_API int acoro_file_utime(acoro_file_t *f, double atime, double mtime,
+                               acoro_fsop_t **out);
+ACORO_API int acoro_file_stat(acoro_file_t *f, acoro_fsop_t **out);
+/* Under a directory opened as a file d (OPEN with UV_FS_O_DIRECTORY):
+ * openat, mkdirat, fstatat, renameat (both names in d) and unlinkat
+ * (rmdir: AT_REMOVEDIR) of one name in d, never following a symbolic link
+ * at that name (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW: a link where a directory
+ * is opened gives UV_ELOOP or UV_ENOTDIR), so that a directory others may
+ * write is used without the races of paths: a name must be one component,
+ * not "", "." or ".." (ACORO_EINVAL). Queued as d's operations; an open's
+ * file comes from acoro_fsop_file, an lstat's from acoro_fsop_stat. */
+ACORO_API int acoro_dir_open(acoro_file_t *d, const char *name, int flags,
+                             int mode, acoro_fsop_t **out);
+ACORO_API int acoro_dir_mkdir(acoro_file_t *d, const char *name, int mode,
+                              acoro_fsop_t **out);
+ACORO_API int acoro_dir_lstat(acoro_file_t *d, const char *name,
+                              acoro_fsop_t **out);
+ACORO_API int acoro_dir_rename(acoro_file_t *d, const char *from,
+                               const char *to, acoro_fsop_t **out);
+ACORO_API int acoro_dir_unlink(acoro_file_t *d, const char *name, int rmdir,
+                               acoro_fsop_t **out);
 ACORO_API size_t acoro_file_buffered(const acoro_file_t *f, const char **data);
 ACORO_API void acoro_file_consume(acoro_file_t *f, size_t n);
 ACORO_API int acoro_file_read_status(const acoro_file_t *f);

@@ -6,16 +6,37 @@
  * ENGINE THREAD ONLY (the requests run on the pool; their callbacks here). */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A read asks the pool for at least this much. */
 #define FILE_CHUNK (256 * 1024)
 
 /* File operations; OP_UTIME is a path operation (acoro_fs_utime) that
- * needs doubles acoro_fs_start does not take. */
-enum { OP_READ = 100, OP_WRITE, OP_SEEK, OP_CLOSE, OP_UTIME };
+ * needs doubles acoro_fs_start does not take. OP_FCHMOD, OP_FUTIME and
+ * OP_FSTAT act on the open descriptor, never on a path that may have been
+ * swapped for a symbolic link since the file was opened. */
+enum {
+  OP_READ = 100,
+  OP_WRITE,
+  OP_SEEK,
+  OP_CLOSE,
+  OP_UTIME,
+  OP_FCHMOD,
+  OP_FUTIME,
+  OP_FSTAT,
+  /* Under a directory (the file is one): one name in it, never through a
+   * symbolic link; run as uv_queue_work (libuv has no *at calls). */
+  OP_AT_OPEN,
+  OP_AT_MKDIR,
+  OP_AT_LSTAT,
+  OP_AT_RENAME,
+  OP_AT_UNLINK
+};
 
 /* OWNERSHIP: an operation has two references: the host's (until
  * acoro_fsop_release) and the engine's (while it is queued or in libuv,
@@ -24,6 +45,7 @@ enum { OP_READ = 100, OP_WRITE, OP_SEEK, OP_CLOSE, OP_UTIME };
  * reference to its file. */
 struct acoro_fsop_s {
   uv_fs_t req;
+  uv_work_t work; /* the AT operations' request */
   acoro_engine_t *engine;
   acoro_file_t *file; /* file operations: the file; OPEN: the result */
   acoro_fsop_t *next; /* the file's queue */
@@ -31,12 +53,18 @@ struct acoro_fsop_s {
   uint32_t refs;
   uint8_t started, done, has_req, taken;
   int64_t result;
-  char *buf;         /* READ: the bytes read; WRITE: a copy of the data */
-  size_t len, off;   /* WRITE: bytes to write, bytes written so far */
-  int64_t offset;    /* READ/WRITE: the file offset (-1: the fd's own) */
-  int whence, flags; /* SEEK: 0 set, 1 cur, 2 end; OPEN: open flags */
-  uint32_t gen;      /* READ: the file's buffer generation at the start */
-  uv_stat_t st;      /* STAT */
+  char *buf;            /* READ: the bytes read; WRITE: a copy of the data */
+  size_t len, off;      /* WRITE: bytes to write, bytes written so far */
+  int64_t offset;       /* READ/WRITE: the file offset (-1: the fd's own) */
+  int whence, flags;    /* SEEK: 0 set, 1 cur, 2 end; OPEN: open flags */
+  uint32_t gen;         /* READ: the file's buffer generation at the start */
+  int mode;             /* FCHMOD, AT_OPEN, AT_MKDIR: the permission bits */
+  int dfd;              /* AT: the directory's fd, read on the engine thread */
+  char *name2;          /* AT_RENAME: the new name (buf holds the old one) */
+  acoro_file_t *opened; /* AT_OPEN: the file opened, until taken */
+  double atime, mtime;  /* FUTIME */
+  uv_stat_t st;         /* STAT, LSTAT, FSTAT */
+  uint64_t fs_avail, fs_total; /* STATFS: bytes free to us, bytes in all */
   acoro_io_wait_t wait;
 };
 
@@ -84,7 +112,10 @@ static void op_unref(acoro_fsop_t *op) {
     acoro_file_release(op->file); /* opened, never taken */
   else if (op->file != NULL)
     file_unref(op->file);
+  if (op->opened != NULL)
+    acoro_file_release(op->opened); /* opened under a directory, not taken */
   free(op->buf);
+  free(op->name2);
   free(op);
 }
 
@@ -173,6 +204,8 @@ static int buffer_append(acoro_file_t *f, const char *p, size_t n) {
 static void file_next(acoro_file_t *f);
 
 static void on_file_op(uv_fs_t *req);
+static void at_work(uv_work_t *w);
+static void on_at_op(uv_work_t *w, int status);
 
 /* Starts the file's head operation; 1 if it completed at once. */
 static int file_start(acoro_file_t *f, acoro_fsop_t *op) {
@@ -212,6 +245,24 @@ static int file_start(acoro_file_t *f, acoro_fsop_t *op) {
       }
       return 1;
     }
+  case OP_FCHMOD:
+    rc = uv_fs_fchmod(loop, &op->req, f->fd, op->mode, on_file_op);
+    break;
+  case OP_FUTIME:
+    rc = uv_fs_futime(loop, &op->req, f->fd, op->atime, op->mtime, on_file_op);
+    break;
+  case OP_FSTAT:
+    rc = uv_fs_fstat(loop, &op->req, f->fd, on_file_op);
+    break;
+  case OP_AT_OPEN:
+  case OP_AT_MKDIR:
+  case OP_AT_LSTAT:
+  case OP_AT_RENAME:
+  case OP_AT_UNLINK:
+    op->dfd = f->fd;
+    op->work.data = op;
+    rc = uv_queue_work(loop, &op->work, at_work, on_at_op);
+    break;
   case OP_CLOSE:
     if (f->keepfd) { /* the fd stays the process's (stdin) */
       op->result = 0;
@@ -292,10 +343,97 @@ static void on_file_op(uv_fs_t *req) {
       op->result = f->pos;
     }
     break;
+  case OP_FSTAT:
+    op->result = n;
+    if (n >= 0)
+      op->st = req->statbuf;
+    break;
+  case OP_FCHMOD:
+  case OP_FUTIME:
+    op->result = n;
+    break;
   case OP_CLOSE:
     op->result = n;
     f->fd = -1;
     break;
+  }
+  f->qhead = op->next;
+  if (f->qhead == NULL)
+    f->qtail = NULL;
+  file_next(f);
+  op_finish(op);
+}
+
+/* The parts of a struct stat that acoro_fsop_stat reads. */
+static void stat_to_uv(const struct stat *sb, uv_stat_t *st) {
+  memset(st, 0, sizeof *st);
+  st->st_dev = (uint64_t)sb->st_dev;
+  st->st_ino = (uint64_t)sb->st_ino;
+  st->st_mode = (uint64_t)sb->st_mode;
+  st->st_nlink = (uint64_t)sb->st_nlink;
+  st->st_uid = (uint64_t)sb->st_uid;
+  st->st_size = (uint64_t)sb->st_size;
+  st->st_atim.tv_sec = sb->st_atim.tv_sec;
+  st->st_atim.tv_nsec = sb->st_atim.tv_nsec;
+  st->st_mtim.tv_sec = sb->st_mtim.tv_sec;
+  st->st_mtim.tv_nsec = sb->st_mtim.tv_nsec;
+  st->st_ctim.tv_sec = sb->st_ctim.tv_sec;
+  st->st_ctim.tv_nsec = sb->st_ctim.tv_nsec;
+}
+
+/* POOL THREAD: the AT operation's call. It touches only op's own fields
+ * (the engine reads them once on_at_op runs). Results as libuv's: the fd,
+ * 0, or -errno (libuv's codes are -errno on Unix). */
+static void at_work(uv_work_t *w) {
+  acoro_fsop_t *op = w->data;
+  struct stat sb;
+  int rc = -1;
+  switch (op->kind) {
+  case OP_AT_OPEN:
+    rc = openat(op->dfd, op->buf, op->flags | O_NOFOLLOW | O_CLOEXEC,
+                (mode_t)op->mode);
+    break;
+  case OP_AT_MKDIR:
+    rc = mkdirat(op->dfd, op->buf, (mode_t)op->mode);
+    break;
+  case OP_AT_LSTAT:
+    rc = fstatat(op->dfd, op->buf, &sb, AT_SYMLINK_NOFOLLOW);
+    if (rc == 0)
+      stat_to_uv(&sb, &op->st);
+    break;
+  case OP_AT_RENAME:
+    rc = renameat(op->dfd, op->buf, op->dfd, op->name2);
+    break;
+  case OP_AT_UNLINK:
+    rc = unlinkat(op->dfd, op->buf, op->flags);
+    break;
+  default:
+    errno = EINVAL;
+  }
+  op->result = rc < 0 ? -errno : rc;
+}
+
+/* ENGINE THREAD: an AT operation is over. A file it opened becomes the
+ * engine's (closed at once if nobody will take it); then as on_file_op. */
+static void on_at_op(uv_work_t *w, int status) {
+  acoro_fsop_t *op = w->data;
+  acoro_file_t *f = op->file;
+  acoro_engine_t *e = op->engine;
+  op->has_req = 0;   /* no uv_fs_t to clean up */
+  if (status != 0) { /* cancelled: at_work never ran */
+    op->result = status;
+  } else if (op->kind == OP_AT_OPEN && op->result >= 0) {
+    uv_file fd = (uv_file)op->result;
+    if (op->refs == 1 || e->files_closed) {
+      close(fd); /* as on_path_op: rare, and closing is quick */
+      op->result = op->refs == 1 ? op->result : UV_ECANCELED;
+    } else {
+      op->opened = file_new(e, fd, (op->flags & O_APPEND) != 0, 0);
+      if (op->opened == NULL) {
+        close(fd);
+        op->result = UV_ENOMEM;
+      }
+    }
   }
   f->qhead = op->next;
   if (f->qhead == NULL)
@@ -390,6 +528,135 @@ int acoro_file_seek(acoro_file_t *f, int whence, int64_t offset,
   return file_queue(f, op, out);
 }
 
+/* Times libuv can turn into a timespec without overflow (it casts the
+ * double to time_t): NaN, infinities and absurd values are refused. */
+static int time_ok(double t) { return t >= -1e15 && t <= 1e15; }
+
+int acoro_file_chmod(acoro_file_t *f, int mode, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  if (mode < 0 || mode > 07777)
+    return ACORO_EINVAL;
+  op = op_new(f->engine, OP_FCHMOD);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->mode = mode;
+  return file_queue(f, op, out);
+}
+
+int acoro_file_utime(acoro_file_t *f, double atime, double mtime,
+                     acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  if (!time_ok(atime) || !time_ok(mtime))
+    return ACORO_EINVAL;
+  op = op_new(f->engine, OP_FUTIME);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->atime = atime;
+  op->mtime = mtime;
+  return file_queue(f, op, out);
+}
+
+int acoro_file_stat(acoro_file_t *f, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->open)
+    return ACORO_ECLOSED;
+  op = op_new(f->engine, OP_FSTAT);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  return file_queue(f, op, out);
+}
+
+/* One component: not empty, ".", "..", nor with a '/' (openat would walk
+ * it, following the links on the way). */
+static int one_name(const char *name) {
+  return name != NULL && name[0] != '\0' && strchr(name, '/') == NULL &&
+         strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+static char *copy_name(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = malloc(n);
+  if (p != NULL)
+    memcpy(p, s, n);
+  return p;
+}
+
+/* A new AT operation on directory d for name (and name2, a rename's). */
+static int at_new(acoro_file_t *d, int kind, const char *name,
+                  const char *name2, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!d->open)
+    return ACORO_ECLOSED;
+  if (!one_name(name) || (kind == OP_AT_RENAME && !one_name(name2)))
+    return ACORO_EINVAL;
+  op = op_new(d->engine, kind);
+  if (op == NULL)
+    return ACORO_ENOMEM;
+  op->buf = copy_name(name);
+  if (name2 != NULL)
+    op->name2 = copy_name(name2);
+  if (op->buf == NULL || (name2 != NULL && op->name2 == NULL)) {
+    free(op->buf);
+    free(op->name2);
+    free(op);
+    return ACORO_ENOMEM;
+  }
+  *out = op;
+  return 0;
+}
+
+int acoro_dir_open(acoro_file_t *d, const char *name, int flags, int mode,
+                   acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  int rc = at_new(d, OP_AT_OPEN, name, NULL, &op);
+  if (rc != 0)
+    return rc;
+  op->flags = flags;
+  op->mode = mode;
+  return file_queue(d, op, out);
+}
+
+int acoro_dir_mkdir(acoro_file_t *d, const char *name, int mode,
+                    acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  int rc = at_new(d, OP_AT_MKDIR, name, NULL, &op);
+  if (rc != 0)
+    return rc;
+  op->mode = mode;
+  return file_queue(d, op, out);
+}
+
+int acoro_dir_lstat(acoro_file_t *d, const char *name, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  int rc = at_new(d, OP_AT_LSTAT, name, NULL, &op);
+  if (rc != 0)
+    return rc;
+  return file_queue(d, op, out);
+}
+
+int acoro_dir_rename(acoro_file_t *d, const char *from, const char *to,
+                     acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  int rc = at_new(d, OP_AT_RENAME, from, to, &op);
+  if (rc != 0)
+    return rc;
+  return file_queue(d, op, out);
+}
+
+int acoro_dir_unlink(acoro_file_t *d, const char *name, int rmdir_,
+                     acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  int rc = at_new(d, OP_AT_UNLINK, name, NULL, &op);
+  if (rc != 0)
+    return rc;
+  op->flags = rmdir_ ? AT_REMOVEDIR : 0;
+  return file_queue(d, op, out);
+}
+
 int acoro_file_close(acoro_file_t *f, acoro_fsop_t **out) {
   acoro_fsop_t *op;
   if (!f->open)
@@ -467,6 +734,11 @@ static void on_path_op(uv_fs_t *req) {
   if ((op->kind == ACORO_FS_STAT || op->kind == ACORO_FS_LSTAT) &&
       req->result >= 0)
     op->st = req->statbuf;
+  if (op->kind == ACORO_FS_STATFS && req->result >= 0 && req->ptr != NULL) {
+    const uv_statfs_t *sf = req->ptr; /* freed by uv_fs_req_cleanup below */
+    op->fs_avail = sf->f_bavail * sf->f_bsize;
+    op->fs_total = sf->f_blocks * sf->f_bsize;
+  }
   if (op->kind == ACORO_FS_OPEN && req->result >= 0) {
     uv_file fd = (uv_file)req->result;
     acoro_engine_t *e = op->engine;
@@ -548,6 +820,9 @@ int acoro_fs_start(acoro_engine_t *e, int kind, const char *path,
   case ACORO_FS_CHMOD:
     rc = uv_fs_chmod(loop, &op->req, path, mode, on_path_op);
     break;
+  case ACORO_FS_STATFS:
+    rc = uv_fs_statfs(loop, &op->req, path, on_path_op);
+    break;
   default:
     rc = ACORO_EINVAL;
   }
@@ -558,7 +833,7 @@ int acoro_fs_utime(acoro_engine_t *e, const char *path, double atime,
                    double mtime, acoro_fsop_t **out) {
   acoro_fsop_t *op;
   int rc;
-  if (path == NULL)
+  if (path == NULL || !time_ok(atime) || !time_ok(mtime))
     return ACORO_EINVAL;
   op = op_new(e, OP_UTIME);
   if (op == NULL)
@@ -579,7 +854,9 @@ int acoro_fsop_done(const acoro_fsop_t *op) { return op->done; }
 int64_t acoro_fsop_result(const acoro_fsop_t *op) { return op->result; }
 
 int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st) {
-  if (!op->done || (op->kind != ACORO_FS_STAT && op->kind != ACORO_FS_LSTAT) ||
+  if (!op->done ||
+      (op->kind != ACORO_FS_STAT && op->kind != ACORO_FS_LSTAT &&
+       op->kind != OP_FSTAT && op->kind != OP_AT_LSTAT) ||
       op->result < 0)
     return ACORO_EINVAL;
   st->size = (int64_t)op->st.st_size;
@@ -589,6 +866,17 @@ int acoro_fsop_stat(const acoro_fsop_t *op, acoro_fs_stat_t *st) {
   st->ctime = (double)op->st.st_ctim.tv_sec + op->st.st_ctim.tv_nsec * 1e-9;
   st->nlink = (int64_t)op->st.st_nlink;
   st->uid = (int64_t)op->st.st_uid;
+  st->ino = (int64_t)op->st.st_ino;
+  st->dev = (int64_t)op->st.st_dev;
+  return 0;
+}
+
+int acoro_fsop_statfs(const acoro_fsop_t *op, uint64_t *avail,
+                      uint64_t *total) {
+  if (!op->done || op->kind != ACORO_FS_STATFS || op->result < 0)
+    return ACORO_EINVAL;
+  *avail = op->fs_avail;
+  *total = op->fs_total;
   return 0;
 }
 
@@ -603,6 +891,11 @@ int acoro_fsop_next_name(acoro_fsop_t *op, const char **name) {
 }
 
 int acoro_fsop_file(acoro_fsop_t *op, acoro_file_t **out) {
+  if (op->done && op->kind == OP_AT_OPEN && op->opened != NULL) {
+    *out = op->opened;
+    op->opened = NULL;
+    return 0;
+  }
   if (!op->done || op->kind != ACORO_FS_OPEN || op->file == NULL)
     return ACORO_EINVAL;
   *out = op->file;

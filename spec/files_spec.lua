@@ -233,7 +233,7 @@ end
 ]]):format(dest), "--dest-path " .. q(dest))
     local s = sender(("say('sent', acoro.send_file(loc, %q))"):format(src .. "/big"), loc)
     assert.equal("nil unreachable", s:expect("^sent (.*)$"))
-    assert.matches("^%./%.big%.%d+%-%d+%.acoro%-part$", tree(dest)) -- left behind
+    assert.matches("^%./%.big%.%d+%-%x+%.acoro%-part$", tree(dest)) -- left behind
     local _, loc2 = receiver(dest)
     local s2 = sender(("say('sent', acoro.send_file(loc, %q))"):format(src .. "/small"), loc2)
     assert.equal("true", s2:expect("^sent (.*)$"))
@@ -378,5 +378,58 @@ describe("the acoro.fs calls files.lua uses", function()
     assert.is_false(r.again[1])
     assert.truthy(r.again[2]:find("the digest is finished", 1, true))
     assert.is_false(r.badmode[1])
+  end)
+
+  it("opendir and the *at methods never follow a link; chmod, utime and stat on the open file", function()
+    local acoro = require "acoro"
+    local d, out = tmpdir(), tmpdir()
+    assert(sh(("mkdir %s/sub && ln -s %s %s/lnk && ln -s %s/victim %s/sub/dangling")
+      :format(d, q(out), d, q(out), d)))
+    local r = {}
+    acoro.run(function()
+      local fs = acoro.fs
+      local dir = assert(fs.opendir(d))
+      r.lnk = { dir:openat("lnk", "d") }
+      r.lnkstat = dir:lstatat("lnk").type
+      local sub = assert(dir:openat("sub", "d"))
+      r.dangling_w = { sub:openat("dangling", "w") }
+      r.dangling_x = { sub:openat("dangling", "wx") }
+      local f = assert(sub:openat("new", "wbx"))
+      f:write("abc")
+      r.chmod = f:chmod(tonumber("640", 8))
+      r.utime = f:utime(1000, 1234567890.5)
+      r.st = f:stat()
+      f:close()
+      r.again = { sub:openat("new", "wx") }
+      r.rename = sub:renameat("new", "dangling") -- replaces the link itself
+      r.renamed = sub:lstatat("dangling").type
+      r.mkdir = sub:mkdirat("m", tonumber("700", 8))
+      r.rmdir = sub:rmdirat("m")
+      r.unlink = sub:unlinkat("dangling")
+      r.dotdot = { pcall(dir.openat, dir, "..", "d") }
+      r.slash = { pcall(dir.openat, dir, "sub/new") }
+      r.space = fs.statfs(d)
+      r.nan = { pcall(f.utime, f, 0 / 0, 0) }
+      sub:close()
+      dir:close()
+    end)
+    assert.is_nil(r.lnk[1])
+    assert.truthy(r.lnk[3] == "ENOTDIR" or r.lnk[3] == "ELOOP", r.lnk[3]) -- as the kernel says
+    assert.equal("link", r.lnkstat)
+    assert.equal("ELOOP", r.dangling_w[3])
+    assert.equal("EEXIST", r.dangling_x[3])
+    assert.is_true(r.chmod and r.utime)
+    assert.equal(tonumber("640", 8), r.st.mode)
+    assert.is_true(math.abs(r.st.mtime - 1234567890.5) < 1e-3)
+    assert.equal("EEXIST", r.again[3])
+    assert.is_true(r.rename)
+    assert.equal("file", r.renamed)
+    assert.is_true(r.mkdir and r.rmdir and r.unlink)
+    assert.is_false(r.dotdot[1])
+    assert.truthy(r.slash[2]:find("must be one file name", 1, true))
+    assert.is_true(r.space.total > 0 and r.space.avail <= r.space.total)
+    assert.is_false(r.nan[1]) -- closed file: raises either way
+    assert.equal("", tree(out)) -- nothing made through a link
+    assert.equal("./lnk\n./sub", tree(d))
   end)
 end)

@@ -17,10 +17,20 @@ local File = {}
 local DEFAULT_MAX_LINE = 1024 * 1024
 local file_mt
 
+-- NaN passes every comparison's "else" branch (NaN < min is false), so it
+-- is refused by name: as a timeout it would wait for ever or fail deep in
+-- the engine with a misleading "invalid argument".
 local function check_number(v, what, name, min)
-  if v ~= nil and (type(v) ~= "number" or (min and v < min)) then
+  if v ~= nil and (type(v) ~= "number" or v ~= v or (min and v < min)) then
     error(("acoro: %s: %s must be a number%s, got %s"):format(what, name,
       min and (" >= " .. min) or "", tostring(v)), 3)
+  end
+end
+
+-- A time libuv can set (it casts to time_t): finite, within +-1e15 s.
+local function check_time(v, what, name)
+  if type(v) ~= "number" or not (v >= -1e15 and v <= 1e15) then
+    error(("acoro: %s: %s must be a finite number of seconds, got %s"):format(what, name, tostring(v)), 3)
   end
 end
 
@@ -70,11 +80,19 @@ end
 -- Paths.
 
 -- acoro.fs.open(path [, mode [, timeout]]) -> file | nil, err, code
+-- An x after w ("wx", "wbx", "w+x") creates a new file (0600) and fails
+-- with EEXIST if the name is taken, even by a symbolic link.
+local function valid_mode(m)
+  if type(m) ~= "string" then return false end
+  if m:match("^[rwa]%+?b?$") or m:match("^[rwa]b%+$") then return true end
+  return (m:match("^w%+?b?x$") or m:match("^wb%+x$")) ~= nil
+end
+
 function fs.open(path, mode, timeout)
   local deadline = path_call("fs.open", path, timeout)
   if mode == nil then mode = "r" end
-  if type(mode) ~= "string" or not (mode:match("^[rwa]%+?b?$") or mode:match("^[rwa]b%+$")) then
-    error(("acoro: fs.open: invalid mode %s (r, w, a, r+, w+, a+, with b allowed)")
+  if not valid_mode(mode) then
+    error(("acoro: fs.open: invalid mode %s (r, w, a, r+, w+, a+, with b allowed; x after w)")
       :format(tostring(mode)), 2)
   end
   return finish(deadline, cfs.open(path, mode))
@@ -95,8 +113,8 @@ end
 -- acoro.fs.chmod(path, mode [, timeout]); mode a number, e.g. tonumber("644", 8).
 function fs.chmod(path, mode, timeout)
   local deadline = path_call("fs.chmod", path, timeout)
-  if type(mode) ~= "number" or mode < 0 or mode > 4095 then
-    error("acoro: fs.chmod: mode must be a number in 0..07777, got " .. tostring(mode), 2)
+  if type(mode) ~= "number" or not (mode >= 0 and mode <= 4095) or mode % 1 ~= 0 then
+    error("acoro: fs.chmod: mode must be a whole number in 0..07777, got " .. tostring(mode), 2)
   end
   return finish(deadline, cfs.chmod(path, mode))
 end
@@ -105,10 +123,24 @@ end
 -- the epoch (fractions kept as far as the file system does).
 function fs.utime(path, atime, mtime, timeout)
   local deadline = path_call("fs.utime", path, timeout)
-  if type(atime) ~= "number" or type(mtime) ~= "number" then
-    error("acoro: fs.utime: atime and mtime must be numbers", 2)
-  end
+  check_time(atime, "fs.utime", "atime")
+  check_time(mtime, "fs.utime", "mtime")
   return finish(deadline, cfs.utime(path, atime, mtime))
+end
+
+-- acoro.fs.opendir(path [, timeout]) -> dir | nil, err, code: the
+-- directory opened as a file, for the *at methods (see "Under a
+-- directory" below).
+function fs.opendir(path, timeout)
+  local deadline = path_call("fs.opendir", path, timeout)
+  return finish(deadline, cfs.opendir(path))
+end
+
+-- acoro.fs.statfs(path [, timeout]) -> {avail=, total=}: bytes free to
+-- this user and the size of the file system holding path.
+function fs.statfs(path, timeout)
+  local deadline = path_call("fs.statfs", path, timeout)
+  return finish(deadline, cfs.statfs(path))
 end
 
 function fs.unlink(path, timeout)
@@ -221,7 +253,7 @@ function File:read(fmt, timeout)
     end
     if fmt == "l" and line:byte(-1) == 10 then line = line:sub(1, -2) end
     return line
-  elseif type(fmt) ~= "number" or fmt < 0 then
+  elseif type(fmt) ~= "number" or fmt ~= fmt or fmt < 0 then
     error("acoro: read: expected a byte count, \"a\", \"l\" or \"L\", got " .. tostring(fmt), 2)
   end
   local deadline = deadline_of(timeout, "read")
@@ -314,6 +346,113 @@ function File:seek(whence, offset, timeout)
   return finish(deadline, self:_seek(w, offset or 0))
 end
 
+-- f:chmod(mode [, timeout]), f:utime(atime, mtime [, timeout]),
+-- f:stat([timeout]): as fs.chmod, fs.utime and fs.stat, on the open file
+-- itself (its descriptor), whatever its name has become meanwhile.
+function File:chmod(mode, timeout)
+  check("chmod")
+  check_open(self, "chmod")
+  if type(mode) ~= "number" or not (mode >= 0 and mode <= 4095) or mode % 1 ~= 0 then
+    error("acoro: chmod: mode must be a whole number in 0..07777, got " .. tostring(mode), 2)
+  end
+  local deadline = deadline_of(timeout, "chmod")
+  return finish(deadline, self:_chmod(mode))
+end
+
+function File:utime(atime, mtime, timeout)
+  check("utime")
+  check_open(self, "utime")
+  check_time(atime, "utime", "atime")
+  check_time(mtime, "utime", "mtime")
+  local deadline = deadline_of(timeout, "utime")
+  return finish(deadline, self:_utime(atime, mtime))
+end
+
+function File:stat(timeout)
+  check("stat")
+  check_open(self, "stat")
+  local deadline = deadline_of(timeout, "stat")
+  return finish(deadline, self:_stat())
+end
+
+------------------------------------------------------------------------------
+-- Under a directory (a file from fs.opendir or d:openat(name, "d")): calls
+-- on one name in it that never follow a symbolic link at that name
+-- (openat with O_NOFOLLOW, fstatat with AT_SYMLINK_NOFOLLOW, renameat,
+-- unlinkat), so that a directory other users may write is used without
+-- the races of paths: walk down with d:openat(name, "d") (a link there
+-- gives ELOOP or ENOTDIR) and act on names in the last one. A name is one
+-- component, not "", "." or "..", without "/" (else it raises).
+
+local function check_name(name, what, arg)
+  if type(name) ~= "string" or name == "" or name == "." or name == ".."
+    or name:find("/", 1, true) or name:find("\0", 1, true) then
+    error(("acoro: %s: %s must be one file name (no \"/\", not \".\" or \"..\"), got %s")
+      :format(what, arg or "name", type(name) == "string" and ("%q"):format(name) or type(name)), 3)
+  end
+end
+
+-- d:openat(name [, mode [, timeout]]) -> file: mode as fs.open's ("x"
+-- included), or "d" for a subdirectory (to walk down with).
+function File:openat(name, mode, timeout)
+  check("openat")
+  check_open(self, "openat")
+  check_name(name, "openat")
+  if mode == nil then mode = "r" end
+  if mode ~= "d" and not valid_mode(mode) then
+    error(("acoro: openat: invalid mode %s (as fs.open's, or \"d\")"):format(tostring(mode)), 2)
+  end
+  local deadline = deadline_of(timeout, "openat")
+  return finish(deadline, self:_openat(name, mode))
+end
+
+-- d:mkdirat(name [, mode [, timeout]]) -> true (mode as fs.mkdir's)
+function File:mkdirat(name, mode, timeout)
+  check("mkdirat")
+  check_open(self, "mkdirat")
+  check_name(name, "mkdirat")
+  check_number(mode, "mkdirat", "mode", 0)
+  local deadline = deadline_of(timeout, "mkdirat")
+  return finish(deadline, self:_mkdirat(name, mode))
+end
+
+-- d:lstatat(name [, timeout]) -> as fs.lstat's
+function File:lstatat(name, timeout)
+  check("lstatat")
+  check_open(self, "lstatat")
+  check_name(name, "lstatat")
+  local deadline = deadline_of(timeout, "lstatat")
+  return finish(deadline, self:_lstatat(name))
+end
+
+-- d:renameat(from, to [, timeout]) -> true: both names in d; a link at
+-- `to` is replaced (never followed).
+function File:renameat(from, to, timeout)
+  check("renameat")
+  check_open(self, "renameat")
+  check_name(from, "renameat", "from")
+  check_name(to, "renameat", "to")
+  local deadline = deadline_of(timeout, "renameat")
+  return finish(deadline, self:_renameat(from, to))
+end
+
+-- d:unlinkat(name [, timeout]), d:rmdirat(name [, timeout]) -> true
+function File:unlinkat(name, timeout)
+  check("unlinkat")
+  check_open(self, "unlinkat")
+  check_name(name, "unlinkat")
+  local deadline = deadline_of(timeout, "unlinkat")
+  return finish(deadline, self:_unlinkat(name, false))
+end
+
+function File:rmdirat(name, timeout)
+  check("rmdirat")
+  check_open(self, "rmdirat")
+  check_name(name, "rmdirat")
+  local deadline = deadline_of(timeout, "rmdirat")
+  return finish(deadline, self:_unlinkat(name, true))
+end
+
 -- f:close([timeout]) -> true | nil, err, code. A second close raises.
 function File:close(timeout)
   check("close")
@@ -329,6 +468,14 @@ end
 
 -- acoro.fs.sha256() -> h: h:update(s) (returns h), h:hex() once at the end.
 function fs.sha256() return cfs.sha256() end
+
+-- n random bytes (OpenSSL's CSPRNG) as 2n hex digits | nil, err: names
+-- nobody can predict (acoro.files' temporary files).
+function fs._random_hex(n)
+  local b, err = cfs.random(n)
+  if not b then return nil, err end
+  return (b:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+end
 
 -- This process's real user id.
 function fs.getuid() return cfs.getuid() end

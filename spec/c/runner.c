@@ -39,6 +39,8 @@
   XX(fs_ops_released_before_done)                                              \
   XX(file_outlives_engine_free)                                                \
   XX(fs_lstat_chmod_utime)                                                     \
+  XX(file_chmod_utime_after_swap_for_link)                                     \
+  XX(dir_handle_never_follows_links)                                           \
   XX(work_released_before_done)                                                \
   XX(pool_size_is_fixed_once_used)                                             \
   XX(wire_check_accepts_every_kind)                                            \

@@ -204,3 +204,169 @@ TEST(pool_size_is_fixed_once_used) {
   acoro_fsop_release(op);
   acoro_engine_free(e);
 }
+
+/* fchmod, futimens and fstat act on the descriptor: a symbolic link put in
+ * the file's place after it was opened changes nothing of the link's
+ * target; an exclusive open (O_EXCL|O_NOFOLLOW) refuses a link. */
+TEST(file_chmod_utime_after_swap_for_link) {
+  acoro_engine_t *e = test_engine();
+  char dir[] = "/tmp/acoro-test-fs-XXXXXX", file[64], target[64], moved[64];
+  acoro_fsop_t *op = NULL;
+  acoro_file_t *f = NULL;
+  acoro_fs_stat_t st;
+  struct stat tst;
+  FILE *fp;
+  ASSERT_TRUE(mkdtemp(dir) != NULL);
+  snprintf(file, sizeof file, "%s/f", dir);
+  snprintf(target, sizeof target, "%s/target", dir);
+  snprintf(moved, sizeof moved, "%s/moved", dir);
+  fp = fopen(target, "w");
+  ASSERT_TRUE(fp != NULL);
+  fclose(fp);
+  ASSERT_EQ(chmod(target, 0600), 0);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_OPEN, file, NULL,
+                           UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_EXCL |
+                               UV_FS_O_NOFOLLOW,
+                           0600, &op),
+            0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &f), 0);
+  acoro_fsop_release(op);
+  /* the attacker's swap: the name now is a link to target */
+  ASSERT_EQ(rename(file, moved), 0);
+  ASSERT_EQ(symlink(target, file), 0);
+  ASSERT_EQ(acoro_file_chmod(f, 0755, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_utime(f, 1000.0, 1234567890.5, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_utime(f, 0.0 / 0.0, 1.0, &op), ACORO_EINVAL);
+  ASSERT_EQ(acoro_file_chmod(f, 010000, &op), ACORO_EINVAL);
+  ASSERT_EQ(acoro_file_stat(f, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  ASSERT_EQ(acoro_fsop_stat(op, &st), 0);
+  ASSERT_EQ(st.mode & 07777, 0755);
+  ASSERT_TRUE(st.mtime > 1234567890.49 && st.mtime < 1234567890.51);
+  acoro_fsop_release(op);
+  ASSERT_EQ(stat(target, &tst), 0);
+  ASSERT_EQ(tst.st_mode & 07777, 0600); /* the link's target untouched */
+  ASSERT_TRUE(tst.st_ino != (ino_t)st.ino);
+  ASSERT_EQ(acoro_file_close(f, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  acoro_file_release(f);
+  /* an exclusive open of the link's name fails, the target stays empty */
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_OPEN, file, NULL,
+                           UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_EXCL |
+                               UV_FS_O_NOFOLLOW,
+                           0600, &op),
+            0);
+  ASSERT_EQ(run_op(e, op), UV_EEXIST);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_STATFS, dir, NULL, 0, 0, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  {
+    uint64_t avail = 0, total = 0;
+    ASSERT_EQ(acoro_fsop_statfs(op, &avail, &total), 0);
+    ASSERT_TRUE(total > 0 && avail <= total);
+  }
+  acoro_fsop_release(op);
+  ASSERT_EQ(unlink(moved), 0);
+  ASSERT_EQ(unlink(file), 0);
+  ASSERT_EQ(unlink(target), 0);
+  ASSERT_EQ(rmdir(dir), 0);
+  acoro_engine_free(e);
+}
+
+/* Under a directory handle: a link where a directory or a file is opened
+ * is refused (never followed), even with O_CREAT; names must be one
+ * component; rename and unlink act in the handle's directory even after
+ * its path was swapped for a link elsewhere. */
+TEST(dir_handle_never_follows_links) {
+  acoro_engine_t *e = test_engine();
+  char dir[] = "/tmp/acoro-test-fs-XXXXXX", sub[64], out[64], path[96];
+  acoro_fsop_t *op = NULL;
+  acoro_file_t *d = NULL, *s = NULL, *f = NULL;
+  acoro_fs_stat_t st;
+  struct stat sb;
+  ASSERT_TRUE(mkdtemp(dir) != NULL);
+  snprintf(sub, sizeof sub, "%s/sub", dir);
+  snprintf(out, sizeof out, "%s/out", dir);
+  ASSERT_EQ(mkdir(sub, 0700), 0);
+  ASSERT_EQ(mkdir(out, 0700), 0);
+  snprintf(path, sizeof path, "%s/lnk", dir);
+  ASSERT_EQ(symlink(out, path), 0);
+  snprintf(path, sizeof path, "%s/flink", sub);
+  ASSERT_EQ(symlink("../out/victim", path), 0);
+  ASSERT_EQ(acoro_fs_start(e, ACORO_FS_OPEN, dir, NULL,
+                           UV_FS_O_RDONLY | UV_FS_O_DIRECTORY, 0, &op),
+            0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &d), 0);
+  acoro_fsop_release(op);
+  /* a link where a directory is asked for */
+  ASSERT_EQ(
+      acoro_dir_open(d, "lnk", UV_FS_O_RDONLY | UV_FS_O_DIRECTORY, 0, &op), 0);
+  ASSERT_TRUE(run_op(e, op) == UV_ENOTDIR || acoro_fsop_result(op) == UV_ELOOP);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_open(d, "..", UV_FS_O_RDONLY, 0, &op), ACORO_EINVAL);
+  ASSERT_EQ(acoro_dir_open(d, "sub/flink", UV_FS_O_RDONLY, 0, &op),
+            ACORO_EINVAL);
+  ASSERT_EQ(
+      acoro_dir_open(d, "sub", UV_FS_O_RDONLY | UV_FS_O_DIRECTORY, 0, &op), 0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &s), 0);
+  acoro_fsop_release(op);
+  /* a dangling link at a name to create: refused, nothing made in out */
+  ASSERT_EQ(
+      acoro_dir_open(s, "flink", UV_FS_O_WRONLY | UV_FS_O_CREAT, 0600, &op), 0);
+  ASSERT_EQ(run_op(e, op), UV_ELOOP);
+  acoro_fsop_release(op);
+  snprintf(path, sizeof path, "%s/victim", out);
+  ASSERT_EQ(stat(path, &sb), -1);
+  ASSERT_EQ(acoro_dir_lstat(s, "flink", &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  ASSERT_EQ(acoro_fsop_stat(op, &st), 0);
+  ASSERT_TRUE(S_ISLNK(st.mode));
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_open(s, "new",
+                           UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_EXCL, 0600,
+                           &op),
+            0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &f), 0);
+  acoro_fsop_release(op);
+  acoro_file_release(f);
+  /* sub's path now leads to out: the handle still is sub */
+  snprintf(path, sizeof path, "%s/moved", dir);
+  ASSERT_EQ(rename(sub, path), 0);
+  ASSERT_EQ(symlink(out, sub), 0);
+  ASSERT_EQ(acoro_dir_rename(s, "new", "final", &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  snprintf(path, sizeof path, "%s/moved/final", dir);
+  ASSERT_EQ(stat(path, &sb), 0);
+  ASSERT_EQ(acoro_dir_unlink(s, "final", 0, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_unlink(s, "flink", 0, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_mkdir(d, "made", 0700, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_dir_unlink(d, "made", 1, &op), 0);
+  ASSERT_EQ(run_op(e, op), 0);
+  acoro_fsop_release(op);
+  acoro_file_release(s);
+  acoro_file_release(d);
+  ASSERT_EQ(unlink(sub), 0);
+  snprintf(path, sizeof path, "%s/lnk", dir);
+  ASSERT_EQ(unlink(path), 0);
+  snprintf(path, sizeof path, "%s/moved", dir);
+  ASSERT_EQ(rmdir(path), 0);
+  ASSERT_EQ(rmdir(out), 0); /* empty: nothing was made through a link */
+  ASSERT_EQ(rmdir(dir), 0);
+  acoro_engine_free(e);
+}

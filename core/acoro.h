@@ -547,8 +547,13 @@ ACORO_API void acoro_mb_clear(acoro_co_t *co);
  * handle keeps the engine's loop alive (peers may wake coroutines), so
  * acoro_engine_run does not report ACORO_EDEADLK. */
 typedef struct acoro_net_s acoro_net_t;
-#define ACORO_NET_VERSION_MAJOR 2
+/* 3: the handshake proves the whole transcript, the acceptor proves last
+ * and the key is derived from the secret with scrypt (not compatible with
+ * 2). */
+#define ACORO_NET_VERSION_MAJOR 3
 #define ACORO_NET_VERSION_MINOR 0
+/* Random bytes in a secret made by acoro_net_gen_secret. */
+#define ACORO_NET_SECRET_BYTES 32
 /* Longest message (bytes) acoro_net_send takes; longer: ACORO_EINVAL. */
 #define ACORO_NET_MSG_MAX (64u * 1024 * 1024)
 /* Options; zero fields take the defaults. host: numeric listen address
@@ -652,6 +657,10 @@ ACORO_API size_t acoro_net_queued(acoro_net_t *net);
  * ping proves nothing: the TCP handshake does. ACORO_EINVAL without a
  * discover_port. */
 ACORO_API int acoro_net_discover(acoro_net_t *net);
+/* A strong shared secret: ACORO_NET_SECRET_BYTES random bytes (OpenSSL's
+ * RAND_bytes) as lowercase hex, NUL-terminated, in out (cap at least
+ * 2 * ACORO_NET_SECRET_BYTES + 1, else ACORO_EINVAL). ANY THREAD. */
+ACORO_API int acoro_net_gen_secret(char *out, size_t cap);
 
 #ifdef __cplusplus
 }

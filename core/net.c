@@ -106,6 +106,11 @@
 #include "net_internal.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -515,8 +520,41 @@ static int listen_on(acoro_net_t *n, int port) {
 }
 
 static void free_net(acoro_net_t *n) {
-  free(n->secret);
+  OPENSSL_cleanse(n->key, sizeof n->key);
   free(n);
+}
+
+/* KEY: scrypt of the secret (KDF_* in net_internal.h), once at start on
+ * the engine thread (about 50 ms and 16 MB, freed at once): every guess
+ * of a secret costs an attacker as much, offline too. The salt is fixed
+ * (both sides must derive the same key) and names the protocol version. */
+static int derive_key(acoro_net_t *n, const char *secret, size_t len) {
+  static const unsigned char salt[] = KDF_SALT;
+  if (EVP_PBE_scrypt(secret, len, salt, sizeof salt - 1, KDF_N, KDF_R, KDF_P,
+                     64u << 20, n->key, KEY_LEN) != 1) {
+    ERR_clear_error();
+    return ACORO_ENOMEM;
+  }
+  return 0;
+}
+
+int acoro_net_gen_secret(char *out, size_t cap) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char r[ACORO_NET_SECRET_BYTES];
+  size_t i;
+  if (out == NULL || cap < 2 * sizeof r + 1)
+    return ACORO_EINVAL;
+  if (RAND_bytes(r, sizeof r) != 1) {
+    ERR_clear_error();
+    return ACORO_EUV;
+  }
+  for (i = 0; i < sizeof r; i++) {
+    out[2 * i] = hex[r[i] >> 4];
+    out[2 * i + 1] = hex[r[i] & 15];
+  }
+  out[2 * sizeof r] = '\0';
+  OPENSSL_cleanse(r, sizeof r);
+  return 0;
 }
 
 static void on_eng_wake_closed(uv_handle_t *h) { free(h); }
@@ -552,13 +590,10 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   snprintf(n->host, sizeof n->host, "%s",
            opts->host ? opts->host : "127.0.0.1");
   if (opts->secret) {
-    n->secret = malloc(opts->secret_len ? opts->secret_len : 1);
-    if (n->secret == NULL) {
+    if ((rc = derive_key(n, opts->secret, opts->secret_len)) != 0) {
       free_net(n);
-      return ACORO_ENOMEM;
+      return rc;
     }
-    memcpy(n->secret, opts->secret, opts->secret_len);
-    n->secret_len = opts->secret_len;
     n->has_secret = 1;
   }
   n->hb = opts->heartbeat > 0 ? opts->heartbeat : 1.0;
@@ -577,6 +612,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   if (n->tick_s < 0.005)
     n->tick_s = 0.005;
   n->next_peer = 1;
+  n->disc_tokens = DISC_BURST;
+  n->disc_refill = net_now();
   if (uv_loop_init(&n->loop) != 0) {
     free_net(n);
     return ACORO_EUV;
@@ -621,6 +658,12 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
     free_net(n);
     return rc;
   }
+  if (n->has_secret && opts->secret_len < WEAK_SECRET)
+    net_log(n, 1,
+            "the secret is shorter than %d characters: anyone who gets one "
+            "handshake can try guesses offline (acoro --gen-secret prints a "
+            "strong one)",
+            WEAK_SECRET);
   if (!n->has_secret && !net_is_loopback(n->host))
     net_log(n, 1,
             "listening on %s without a secret: any node that can reach it "

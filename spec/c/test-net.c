@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -175,9 +176,15 @@ TEST(net_secret_against_no_secret_refused) {
 
 TEST(net_version_mismatch_refused) {
   acoro_net_opts_t oa = nt_opts("s"), ob = nt_opts("s");
+  char a_says[64], b_says[64];
   ob.version_major = ACORO_NET_VERSION_MAJOR + 1;
-  refused(&oa, &ob, "protocol version 3.0, this node speaks 2.0",
-          "protocol version 2.0, this node speaks 3.0");
+  snprintf(a_says, sizeof a_says,
+           "protocol version %d.0, this node speaks %d.0",
+           ACORO_NET_VERSION_MAJOR + 1, ACORO_NET_VERSION_MAJOR);
+  snprintf(b_says, sizeof b_says,
+           "protocol version %d.0, this node speaks %d.0",
+           ACORO_NET_VERSION_MAJOR, ACORO_NET_VERSION_MAJOR + 1);
+  refused(&oa, &ob, a_says, b_says);
 }
 
 /* A raw connection to location that never blocks. */
@@ -602,13 +609,17 @@ TEST(net_connect_failures_are_reported) {
 }
 
 /* A raw client (location 127.0.0.1:port) that passes the handshake as the
- * arbiter (its incarnation, 1, is lower than any engine's but a few) and then
- * sends `bad`. */
+ * initiator and the arbiter (its incarnation, 1, is lower than any
+ * engine's but a few) and then sends `bad`: HELLO, PROOF_I over the
+ * transcript with the scrypt key (net_internal.h), the node's PROOF_A,
+ * SELECT. */
 static int raw_authenticated(const char *location, const char *secret, int port,
                              const unsigned char *bad, size_t badlen) {
-  unsigned char theirs[4 + 1 + 184], hello[4 + 1 + 184], pf[4 + 1 + 32];
-  unsigned char msg[18 + 1 + 64], mine[32], sel[5] = {0, 0, 0, 1, 3};
-  unsigned int plen = 32;
+  enum { LBL = sizeof PROOF_LABEL - 1 };
+  unsigned char theirs[HDR + HELLO_LEN], hello[HDR + HELLO_LEN];
+  unsigned char pf[HDR + PROOF_LEN], key[KEY_LEN], sel[5] = {0, 0, 0, 1, 3};
+  unsigned char msg[LBL + 1 + 2 * HELLO_LEN + BINDING_LEN];
+  unsigned int plen = PROOF_LEN;
   size_t got = 0;
   int fd = raw_connect(location), i;
   fcntl(fd, F_SETFL, 0); /* blocking for the handshake */
@@ -617,29 +628,32 @@ static int raw_authenticated(const char *location, const char *secret, int port,
     ASSERT_TRUE(n > 0);
     got += (size_t)n;
   }
-  for (i = 0; i < 32; i++)
-    mine[i] = (unsigned char)(i * 13 + 1);
   memset(hello, 0, sizeof hello);
-  hello[3] = 185;
-  hello[4] = 1;
-  memcpy(hello + 5, "ACORONET", 8);
-  hello[5 + 9] = ACORO_NET_VERSION_MAJOR; /* (big-endian, 2 bytes) */
-  hello[5 + 19] = 1;                      /* incarnation 1 */
-  memcpy(hello + 5 + 20, mine, 32);
-  hello[5 + 52] = 1; /* has a secret */
+  net_put32(hello, HELLO_LEN + 1);
+  hello[4] = F_HELLO;
+  memcpy(hello + HDR + HELLO_MAGIC, MAGIC, 8);
+  hello[HDR + HELLO_MAJOR + 1] = ACORO_NET_VERSION_MAJOR;
+  net_put64(hello + HDR + HELLO_INC, 1);
+  for (i = 0; i < CHAL_LEN; i++)
+    hello[HDR + HELLO_CHAL + i] = (unsigned char)(i * 13 + 1);
+  hello[HDR + HELLO_FLAGS] = 1; /* has a secret */
   /* Its own location: clients with one key would replace each other. */
-  snprintf((char *)hello + 5 + 56, 64, "127.0.0.1:%d", port);
-  memcpy(hello + 5 + 120, "raw", 3);
+  snprintf((char *)hello + HDR + HELLO_LOC, FIELD, "127.0.0.1:%d", port);
+  memcpy(hello + HDR + HELLO_NAME, "raw", 3);
   ASSERT_EQ(send(fd, hello, sizeof hello, 0), (ssize_t)sizeof hello);
-  memcpy(msg, "acoro-net-proof-v1", 18);
-  msg[18] = 'I';
-  memcpy(msg + 19, mine, 32);
-  memcpy(msg + 51, theirs + 5 + 20, 32);
-  memset(pf, 0, 5);
-  pf[3] = 33;
-  pf[4] = 2;
-  ASSERT_TRUE(HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, sizeof msg,
-                   pf + 5, &plen) != NULL);
+  ASSERT_EQ(EVP_PBE_scrypt(secret, strlen(secret),
+                           (const unsigned char *)KDF_SALT, sizeof KDF_SALT - 1,
+                           KDF_N, KDF_R, KDF_P, 64u << 20, key, sizeof key),
+            1);
+  memset(msg, 0, sizeof msg);
+  memcpy(msg, PROOF_LABEL, LBL);
+  msg[LBL] = 'I';
+  memcpy(msg + LBL + 1, hello + HDR, HELLO_LEN);
+  memcpy(msg + LBL + 1 + HELLO_LEN, theirs + HDR, HELLO_LEN);
+  net_put32(pf, PROOF_LEN + 1);
+  pf[4] = F_PROOF;
+  ASSERT_TRUE(HMAC(EVP_sha256(), key, (int)sizeof key, msg, sizeof msg,
+                   pf + HDR, &plen) != NULL);
   ASSERT_EQ(send(fd, pf, sizeof pf, 0), (ssize_t)sizeof pf);
   got = 0;
   while (got < sizeof pf) { /* the node's proof (not checked here) */
@@ -647,6 +661,7 @@ static int raw_authenticated(const char *location, const char *secret, int port,
     ASSERT_TRUE(n > 0);
     got += (size_t)n;
   }
+  ASSERT_EQ(pf[4], F_PROOF);
   ASSERT_EQ(send(fd, sel, sizeof sel, 0), (ssize_t)sizeof sel);
   ASSERT_EQ(send(fd, bad, badlen, 0), (ssize_t)badlen);
   fcntl(fd, F_SETFL, O_NONBLOCK);

@@ -60,6 +60,7 @@
   XX(net_preauth_garbage_closes_others_unharmed)                               \
   XX(net_killed_peer_is_down_at_once)                                          \
   XX(net_stopped_peer_is_down_within_heartbeats)                               \
+  XX(net_frozen_peer_down_after_missed_heartbeats_not_more)                    \
   XX(net_simultaneous_connect_keeps_one_link)                                  \
   XX(net_busy_peer_refuses_then_writable)                                      \
   XX(net_restarted_node_is_a_new_peer)                                         \

@@ -406,6 +406,58 @@ TEST(net_stopped_peer_is_down_within_heartbeats) {
   nt_finish(e, &a, NULL);
 }
 
+static int engine_reads(const side_t *s);
+
+/* A peer frozen in the middle of an exchange read by the engine thread
+ * (ENGINE READS): the net thread takes reading back after two silent
+ * heartbeats, and that hand-back must not count as traffic: the peer is
+ * down `missed` heartbeats after its last real bytes, not two more. */
+TEST(net_frozen_peer_down_after_missed_heartbeats_not_more) {
+  char loc[64];
+  pid_t pid = spawn_node(0.5, 1, loc, sizeof loc);
+  acoro_engine_t *e = nt_engine();
+  side_t a = {0};
+  acoro_net_opts_t o = nt_opts("s3cret");
+  double t_last, t_end, t_stop = 0;
+  uint64_t seen;
+  uint32_t seq = 1;
+  o.heartbeat = 0.5;
+  o.missed = 4;
+  nt_start(e, &a, &o);
+  link_child(e, &a, loc);
+  a.next_seq = 0;
+  seen = a.msgs;
+  t_last = nt_now();
+  t_end = t_last + 10;
+  /* A round trip at a time for 1 s (the engine thread reads the link),
+   * then the child is frozen; t_last: when its last echo came. */
+  nt_send_seq(&a, seq++, 8);
+  while (a.downs == 0 && nt_now() < t_end) {
+    if (a.msgs != seen) {
+      seen = a.msgs;
+      t_last = nt_now();
+      if (t_stop == 0 && seq > 20 && engine_reads(&a)) {
+        kill(pid, SIGSTOP); /* nothing in flight: its echo just came */
+        t_stop = nt_now();
+      } else if (t_stop == 0) {
+        ASSERT_TRUE(seq < 1000);
+        nt_send_seq(&a, seq++, 8);
+      }
+    }
+    uv_run(acoro_engine_loop(e), UV_RUN_ONCE);
+  }
+  t_end = nt_now();
+  reap(pid); /* first: a failed assert must not leave it stopped */
+  ASSERT_EQ(a.downs, 1);
+  ASSERT_TRUE(t_stop > 0);
+  fprintf(stderr, "down %.2f s after the last bytes (4 x 0.5 s heartbeats)\n",
+          t_end - t_last);
+  ASSERT_TRUE(nt_has(a.down_reason, "no heartbeat"));
+  /* 2 s plus a tick (0.125 s) and scheduling; the hand-back bug: 3 s. */
+  ASSERT_TRUE(t_end - t_last < 2.6);
+  nt_finish(e, &a, NULL);
+}
+
 /* Both connect to each other in the same turn: each ends with one peer, one
  * link, and messages both ways arrive once and in order. Repeated, as the
  * two threads race differently each time. */

@@ -534,7 +534,8 @@ ACORO_API void acoro_mb_clear(acoro_co_t *co);
 
 /* The peer transport (net.c): a NETWORK THREAD with a libuv loop of its own
  * listens for and holds the connections to other nodes, runs their
- * handshake (mutual HMAC-SHA256 challenge-response on a shared secret),
+ * handshake (mutual HMAC-SHA256 proofs over the whole handshake, keyed by
+ * scrypt of a shared secret; docs/security.md),
  * heartbeats, framing, coalescing and splitting. Payloads are opaque bytes.
  * It talks to the engine thread through two queues; its events come back
  * ON THE ENGINE THREAD, from the engine's loop, through acoro_net_host_t.

@@ -32,22 +32,33 @@
  * (empty), MSG (a whole message), PART/LAST (pieces of a message over 64 KB,
  * reassembled up to 64 MB before delivery).
  *
- * HANDSHAKE. Both sides send HELLO at once (net_internal.h HELLO_*: magic,
- * version major/minor, incarnation, 32-byte random challenge, flags (bit 0:
- * has a secret), location and name in 64-byte NUL-padded fields). On the
- * other's HELLO each checks magic, major version, secret flag and "not
- * myself", then sends PROOF = HMAC-SHA256(secret, PROOF_LABEL, direction
- * byte 'I' (initiator) or 'A' (acceptor), initiator's challenge, acceptor's
- * challenge) and checks the other's with CRYPTO_memcmp. Every failure is
- * decided by each side alone, so both log one line. Then the node with the
- * lower (incarnation, location) is the ARBITER of the pair: it takes the
- * link up and sends SELECT, or, when the pair already has a link up, sends
- * REFUSE(DUP) and closes it. The other side takes a link up only on SELECT.
- * So two nodes connecting to each other at once keep exactly one link, and
- * no data ever flows on the other. The whole handshake has a deadline.
+ * HANDSHAKE (protocol 3; docs/security.md says what it proves and what
+ * not). The KEY is scrypt of the secret, derived once at start. Both sides
+ * send HELLO at once (net_internal.h HELLO_*: magic, version major/minor,
+ * incarnation, 32-byte random challenge, flags (bit 0: has a secret),
+ * location and name in 64-byte NUL-padded fields) and keep the bytes they
+ * sent. On the other's HELLO each checks magic, major version, secret flag,
+ * "not myself" and that the challenge is not one it issued on any open link
+ * (a reflection). The initiator then sends PROOF_I = HMAC-SHA256(key,
+ * PROOF_LABEL, 'I', HELLO_I, HELLO_A, TLS binding or zeros); the acceptor
+ * checks it (CRYPTO_memcmp) and only then sends PROOF_A (the same with
+ * 'A'), or REFUSE(WRONG) and closes; the initiator checks PROOF_A. So the
+ * acceptor never computes anything from the key for a client that has not
+ * proved it holds it, and a proof made on one link (both HELLOs, so both
+ * challenges and identities, and the direction) is worth nothing on any
+ * other. Every failure is decided by each side alone, so both log one
+ * line. Then the node with the lower (incarnation, location) is the
+ * ARBITER of the pair: it takes the link up and sends SELECT, or, when the
+ * pair already has a link up, sends REFUSE(DUP) and closes it (an arbiter
+ * acceptor sends PROOF_A and its word in one write). The other side takes
+ * a link up only on SELECT. So two nodes connecting to each other at once
+ * keep exactly one link, and no data ever flows on the other. The whole
+ * handshake has a deadline; unauthenticated inbound links are bounded per
+ * source and in all (net_link.c admit: the idlest is closed for room).
  *
  * LIVENESS. Every `heartbeat` seconds each up link gets a HEARTBEAT frame;
- * any frame received counts as life; `missed` heartbeats without one, or an
+ * any frame received counts as life (bytes read, by this thread or the
+ * engine's; never a hand-back of reading); `missed` heartbeats without one, or an
  * EOF or error on the socket, takes the peer down (peer_down once).
  *
  * WRITES. One uv_write per link at a time, of a batch: control frames
@@ -78,7 +89,8 @@
  * socket taken back on the tick, so heartbeats still count.
  *
  * DISCOVERY (net_discover.c, optional): UDP pings on a shared port; a node
- * that hears one connects to the sender over TCP (the handshake decides).
+ * that hears one connects to the sender over TCP (the handshake decides),
+ * within DISCOVERY LIMITS (net_internal.h) against forged pings.
  *
  * TLS (net_tls.c, with tls_server/tls_client contexts): every link of the
  * node runs TLS from its first byte; the HELLO/PROOF handshake runs inside

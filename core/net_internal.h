@@ -94,7 +94,9 @@ enum {
   FRAME_MAP(FRAME_ENUM)
 #undef FRAME_ENUM
 };
-enum { REFUSE_DUP = 1 }; /* REFUSE codes; any other: log the text */
+/* REFUSE codes; any other: log the text. WRONG: the acceptor's answer to a
+ * proof that did not check (the initiator says so as the acceptor does). */
+enum { REFUSE_DUP = 1, REFUSE_WRONG = 2 };
 
 enum {
   CMD_SEND,

@@ -519,7 +519,7 @@ static void arbitrate(link_t *l) {
  * anyway), so that both sides log why. */
 static void on_proof(link_t *l, const unsigned char *theirs) {
   if (CRYPTO_memcmp(l->pf_want, theirs, PROOF_LEN) != 0) {
-    static const char wrong[] = "\0wrong secret (proof mismatch)";
+    static const char wrong[] = "\002wrong secret (proof mismatch)";
     if (!l->outbound) {
       net_ctl_frame(l, F_REFUSE, wrong, sizeof wrong - 1);
       net_kick(l);
@@ -537,6 +537,10 @@ static void on_refuse(link_t *l, const unsigned char *p, size_t len) {
   char text[REFUSE_TEXT_MAX + 1];
   if (len >= 1 && p[0] == REFUSE_DUP && l->state == L_SELECT) {
     link_duplicate(l);
+    return;
+  }
+  if (len >= 1 && p[0] == REFUSE_WRONG && l->state == L_PROOF) {
+    net_link_close(l, 1, 0, "refused: wrong secret (proof mismatch)");
     return;
   }
   net_sanitize(text, sizeof text, len > 1 ? (const char *)p + 1 : "",

@@ -58,8 +58,8 @@
  *
  * LIVENESS. Every `heartbeat` seconds each up link gets a HEARTBEAT frame;
  * any frame received counts as life (bytes read, by this thread or the
- * engine's; never a hand-back of reading); `missed` heartbeats without one, or an
- * EOF or error on the socket, takes the peer down (peer_down once).
+ * engine's; never a hand-back of reading); `missed` heartbeats without one, or
+ * an EOF or error on the socket, takes the peer down (peer_down once).
  *
  * WRITES. One uv_write per link at a time, of a batch: control frames
  * first (heartbeats are never stuck behind data), then queued messages in

@@ -58,6 +58,7 @@
   XX(net_secret_against_no_secret_refused)                                     \
   XX(net_version_mismatch_refused)                                             \
   XX(net_preauth_garbage_closes_others_unharmed)                               \
+  XX(net_idle_connections_lock_out_no_peer)                                    \
   XX(net_killed_peer_is_down_at_once)                                          \
   XX(net_stopped_peer_is_down_within_heartbeats)                               \
   XX(net_frozen_peer_down_after_missed_heartbeats_not_more)                    \

@@ -219,6 +219,33 @@ static int all_closed(const int *fds, int *closed) {
   return n == NGARBAGE;
 }
 
+/* b holds 100 idle connections that never speak (more than both bounds on
+ * unauthenticated links): a link b dials itself is never refused, and a
+ * node connecting to b gets in, the idlest idle ones closed for room. */
+TEST(net_idle_connections_lock_out_no_peer) {
+  acoro_engine_t *e = nt_engine();
+  side_t a = {0}, b = {0}, c = {0};
+  acoro_net_opts_t o = nt_opts("a long enough secret");
+  int fds[100], i, closed = 0;
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_start(e, &c, &o);
+  for (i = 0; i < 100; i++)
+    fds[i] = raw_connect(acoro_net_location(b.net));
+  PUMP_UNTIL(e, 0.3, 0);   /* b accepts them all (its own thread) */
+  nt_link_pair(e, &b, &a); /* outbound from b */
+  nt_link_pair(e, &c, &b); /* inbound to b */
+  for (i = 0; i < 100; i++) {
+    closed += raw_closed(fds[i]);
+    close(fds[i]);
+  }
+  fprintf(stderr, "%d of 100 idle connections closed for room\n", closed);
+  ASSERT_TRUE(closed >= 100 - MAX_HANDSHAKING_PER_SOURCE);
+  ASSERT_TRUE(nt_has(b.logs, "closing the idlest one"));
+  nt_stop_side(&c);
+  nt_finish(e, &a, &b);
+}
+
 /* While a and b ping-pong, connections to b that send garbage before
  * authenticating are closed (at once, or at the handshake deadline) with
  * a logged reason, and the exchange goes on. */

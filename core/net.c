@@ -473,9 +473,12 @@ static void on_tick(uv_timer_t *t) {
           !uv_is_closing((uv_handle_t *)&l->tcp))
         uv_close((uv_handle_t *)&l->tcp, net_on_link_closed);
     } else if (l->state != L_UP) {
+      /* Anyone can open connections that never finish: an inbound one's
+       * timeout is a warning at most once a minute (info otherwise). */
       if (now > l->deadline)
-        net_link_close(l, 1, 0, "handshake not finished within %g s",
-                       n->hs_timeout);
+        net_link_close(l,
+                       l->outbound || net_quiet_ok(&n->hs_log_at, now) ? 1 : 2,
+                       0, "handshake not finished within %g s", n->hs_timeout);
     } else if (net_eread_tick(l, now), l->closing) {
       /* closed while reading again what the engine had read */
     } else if (now - l->last_rx > n->missed * n->hb && !l->read_paused) {

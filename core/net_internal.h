@@ -253,6 +253,7 @@ struct acoro_net_s {
   uint64_t next_peer;
   int handshaking;
   double evict_log_at; /* QUIET_S: the last eviction logged */
+  double hs_log_at;    /* QUIET_S: the last inbound handshake timeout */
   /* DISCOVERY LIMITS: the token bucket, failed locations, quiet logs. */
   double disc_tokens, disc_refill;
   struct disc_recent_s {

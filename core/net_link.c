@@ -73,7 +73,7 @@ void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
     double now = net_now();
     net_discover_failed(n, l->addr, now);
     n->disc_failed++;
-    if (fmt && net_quiet_ok(&n->disc_fail_log_at, now)) {
+    if (fmt && level <= 1 && net_quiet_ok(&n->disc_fail_log_at, now)) {
       net_log(n, level,
               "peer %s: %s (discovered; %llu failed discovered links so "
               "far, logged at most once a minute)",
@@ -911,7 +911,7 @@ static void admit(acoro_net_t *n, link_t *l) {
             "%d connections in handshake (%d from %s): closing the idlest "
             "one to admit a new one (logged at most once a minute)",
             n->handshaking, same + 1, l->src);
-  net_link_close(victim, 2, 0, "closed: idle in handshake, room was needed");
+  net_link_close(victim, 2, 0, NULL); /* (the line above says why) */
 }
 
 void net_on_connection(uv_stream_t *server, int status) {

@@ -452,7 +452,10 @@ static void link_duplicate(link_t *l) {
 
 /* The other's HELLO: checks it, then the initiator proves itself at once
  * (PROOF_I) and the acceptor waits for that proof. Every refusal here is
- * decided by each side alone, so both log one line. */
+ * decided by each side alone, so both log one line. A node dialled on a
+ * discovery ping must be at the location the ping named: else whoever sent
+ * the ping could relay this node's proof to another node (which would take
+ * the relay for this node). */
 static void on_hello(link_t *l, const unsigned char *h) {
   acoro_net_t *n = l->net;
   int major = h[HELLO_MAJOR] << 8 | h[HELLO_MAJOR + 1];
@@ -475,6 +478,11 @@ static void on_hello(link_t *l, const unsigned char *h) {
                           : "the peer has no secret and this node has one");
   } else if (key_cmp(l->their_inc, l->their_loc, n->inc, n->location) == 0) {
     net_link_close(l, 1, 0, "refused: a connection to this node itself");
+  } else if (l->discovered && strcmp(l->their_loc, l->addr) != 0) {
+    net_link_close(l, 1, 0,
+                   "refused: the node discovered at %s says it is %s (a "
+                   "relay?)",
+                   l->addr, l->their_loc);
   } else if (issued_here(n, h + HELLO_CHAL)) {
     net_link_close(l, 1, 0,
                    "refused: the peer's challenge is one this node issued "

@@ -47,6 +47,14 @@ local function hello(version, inc, chal, location, name)
 end
 
 local function chal_of(h) return h:sub(21, 20 + CHAL_LEN) end
+
+-- Whether HELLO a's node arbitrates against b's: the lower (incarnation,
+-- location), as core/net_link.c key_cmp.
+local function arbiter(a, b)
+  local ia, ib = a:sub(13, 20), b:sub(13, 20)
+  if ia ~= ib then return ia < ib end
+  return a:sub(57, 120):gsub("%z.*", "") < b:sub(57, 120):gsub("%z.*", "")
+end
 local function version_of(h) return h:sub(9, 12) end
 
 -- A discovery ping (148 bytes) announcing location.
@@ -187,6 +195,67 @@ describe("transport security: attacks from a peer that speaks the wire", functio
     assert.equal("refused", result)
     assert.equal("eof", why)
     print("  target: " .. target_says(c, "refused: ([^\n]*)"))
+  end)
+
+  it("a relay through a discovered link (another node with the secret as the oracle) "
+    .. "is refused: the node dialled on a ping must be where the ping said", function()
+    local udp = free_udp_port()
+    local t_c, _, t_pid, t_port = start_target(0) -- the target: no discovery
+    local x_c = start_target(udp)                  -- the oracle: discovery on
+    local rss0 = rss_kb(t_pid)
+    local result, took, why
+    acoro.run(function()
+      local t0 = acoro.now()
+      local lst = assert(acoro.tcp.listen("127.0.0.1", 0))
+      local me = "127.0.0.1:" .. select(2, lst:getsockname())
+      local l1 = assert(acoro.tcp.connect("127.0.0.1", t_port, { timeout = 5 }))
+      local t, h_t = read_frame(l1, 5)
+      assert.equal(F_HELLO, t)
+      local u = assert(acoro.udp.bind("127.0.0.1", 0))
+      u:sendto(ping(version_of(h_t), 2, me), "127.0.0.1", udp)
+      local l2 = assert(lst:accept(5))
+      local h_x
+      t, h_x = read_frame(l2, 5)
+      assert.equal(F_HELLO, t)
+      -- to the oracle, the target's HELLO; to the target, the oracle's
+      l2:send(frame(F_HELLO, h_t))
+      local proof
+      while true do
+        local ft, p = read_frame(l2, 6)
+        if ft == nil or ft == F_REFUSE then break end
+        if ft == F_PROOF then
+          proof = p
+          break
+        end
+      end
+      l1:send(frame(F_HELLO, h_x))
+      l1:send(frame(F_PROOF, proof or ("\0"):rep(32)))
+      result = "refused"
+      while true do
+        local ft, p = read_frame(l1, 6)
+        if ft == nil then
+          why = p
+          break
+        end
+        -- the lower (incarnation, location) arbitrates: the target's SELECT,
+        -- or ours in the oracle's name
+        if ft == F_PROOF and not arbiter(h_t, h_x) then l1:send(frame(F_SELECT, "")) end
+        if ft == F_SELECT or ft >= 5 then
+          result = "authenticated"
+          break
+        end
+      end
+      took = acoro.now() - t0
+      l1:close()
+      l2:close()
+      lst:close()
+      u:close()
+    end)
+    print(("\n  relay: %s in %.2f s (%s); RSS %d -> %d kB"):format(result, took, tostring(why),
+      rss0, rss_kb(t_pid)))
+    assert.equal("refused", result)
+    print("  oracle: " .. target_says(x_c, "refused: ([^\n]*)"))
+    print("  target: " .. target_says(t_c, "refused: ([^\n]*)"))
   end)
 
   it("the acceptor proves nothing before the initiator has proved: a client without the "

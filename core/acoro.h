@@ -655,8 +655,11 @@ ACORO_API size_t acoro_net_queued(acoro_net_t *net);
  * on loopback) at start and at each call; a node that hears one from a
  * node it has no link to connects to it (peer_up follows, no
  * connect_done). Nodes of one host share the port (address reuse). The
- * ping proves nothing: the TCP handshake does. ACORO_EINVAL without a
- * discover_port. */
+ * ping proves nothing: the TCP handshake does, and the node dialled must
+ * answer with the location its ping named. Connects to discovered nodes
+ * are rate-limited (16, then 4 a second), a location whose discovered link
+ * failed is left alone for 30 s, and such refusals are logged at most once
+ * a minute (docs/security.md). ACORO_EINVAL without a discover_port. */
 ACORO_API int acoro_net_discover(acoro_net_t *net);
 /* A strong shared secret: ACORO_NET_SECRET_BYTES random bytes (OpenSSL's
  * RAND_bytes) as lowercase hex, NUL-terminated, in out (cap at least

@@ -193,6 +193,7 @@ struct link_s {
   char addr[FIELD];  /* the address connected to or accepted from */
   char src[48];      /* inbound: the source address (no port) */
   int discovered;    /* opened on a discovery ping (net_discover.c) */
+  int authed;        /* the other's proof checked */
   uint64_t rx_bytes; /* bytes read from the socket (ever) */
   uint8_t my_chal[CHAL_LEN];
   /* HANDSHAKE: the HELLO this side sent (its half of the transcript);

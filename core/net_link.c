@@ -66,10 +66,11 @@ void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
   }
-  if (l->discovered && l->state < L_UP) {
-    /* Anyone can announce any port of its own address: a failed
-     * discovered link is logged at most once a minute, and that location
-     * is left alone for a while. */
+  if (l->discovered && !l->authed) {
+    /* Anyone can announce any port of its own address: a discovered
+     * link that failed before the other proved itself is logged at most
+     * once a minute, and that location is left alone for a while (not
+     * after a proof: a duplicate link of a real pair). */
     double now = net_now();
     net_discover_failed(n, l->addr, now);
     n->disc_failed++;
@@ -535,6 +536,7 @@ static void on_proof(link_t *l, const unsigned char *theirs) {
     net_link_close(l, 1, 1, "refused: wrong secret (proof mismatch)");
     return;
   }
+  l->authed = 1;
   if (!l->outbound)
     net_ctl_frame(l, F_PROOF, l->pf_send, PROOF_LEN);
   OPENSSL_cleanse(l->pf_send, PROOF_LEN);

@@ -71,6 +71,7 @@
   XX(net_connect_failures_are_reported)                                        \
   XX(net_postauth_malformed_frames_close_only_that_peer)                       \
   XX(net_discovery_on_loopback_finds_each_other)                               \
+  XX(net_discovery_finds_a_restarted_node_again)                               \
   XX(net_tls_exchange_keeps_order_round_trips_and_splits)                      \
   XX(net_tls_bad_certificates_refused_others_unharmed)                         \
   XX(net_tls_certificate_for_another_name_refused)                             \

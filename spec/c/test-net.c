@@ -883,6 +883,34 @@ TEST(net_discovery_on_loopback_finds_each_other) {
   nt_finish(e, &s[0], &s[1]);
 }
 
+/* Two nodes that found each other by discovery (perhaps both dialling at
+ * once: a duplicate link closed) find each other again when one restarts
+ * on the same location: only a discovered link that failed before its
+ * proof keeps discovery away from a location. */
+TEST(net_discovery_finds_a_restarted_node_again) {
+  acoro_engine_t *e = nt_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = nt_opts("a long enough secret");
+  const char *loc;
+  int round;
+  o.discover_port = free_udp_port(e);
+  nt_start(e, &a, &o);
+  for (round = 0; round < 3; round++) {
+    nt_start(e, &b, &o);
+    PUMP_UNTIL(e, 10, a.ups == round + 1 && b.ups == 1);
+    if (a.ups != round + 1 || b.ups != 1)
+      fprintf(stderr, "round %d\na:\n%sb:\n%s", round, a.logs, b.logs);
+    ASSERT_EQ(a.ups, round + 1);
+    ASSERT_EQ(b.ups, 1);
+    loc = acoro_net_location(b.net);
+    o.port = atoi(strrchr(loc, ':') + 1);
+    nt_stop_side(&b);
+    PUMP_UNTIL(e, 10, a.downs == round + 1);
+    ASSERT_EQ(a.downs, round + 1);
+  }
+  nt_finish(e, &a, NULL);
+}
+
 /* ---- ENGINE READS (net_eread.c) ---- */
 
 /* Is the engine thread reading side s's only peer (a reader polling)? */

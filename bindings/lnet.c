@@ -482,6 +482,17 @@ static int n_interfaces(lua_State *L) {
   return 1;
 }
 
+/* gen_secret() -> a strong shared secret (acoro_net_gen_secret: 32 random
+ * bytes as 64 hex digits) | nil, message. Needs no running node. */
+static int n_gen_secret(lua_State *L) {
+  char buf[2 * ACORO_NET_SECRET_BYTES + 1];
+  int rc = acoro_net_gen_secret(buf, sizeof buf);
+  if (rc != 0)
+    return lio_fail(L, rc);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
 static int state_gc(lua_State *L) {
   lnet_t *s = lua_touserdata(L, 1);
   stop_net(s);
@@ -505,6 +516,7 @@ static const luaL_Reg net_funcs[] = {{"start", n_start},
                                      {"discover", n_discover},
                                      {"interfaces", n_interfaces},
                                      {"linger", n_linger},
+                                     {"gen_secret", n_gen_secret},
                                      {NULL, NULL}};
 
 void lnet_open(lua_State *L, acoro_engine_t *e) {

@@ -565,7 +565,8 @@ ACORO_API void acoro_mb_clear(acoro_co_t *co);
 
 /* The peer transport (net.c): a NETWORK THREAD with a libuv loop of its own
  * listens for and holds the connections to other nodes, runs their
- * handshake (mutual HMAC-SHA256 challenge-response on a shared secret),
+ * handshake (mutual HMAC-SHA256 proofs over the whole handshake, keyed by
+ * scrypt of a shared secret; docs/security.md),
  * heartbeats, framing, coalescing and splitting. Payloads are opaque bytes.
  * It talks to the engine thread through two queues; its events come back
  * ON THE ENGINE THREAD, from the engine's loop, through acoro_net_host_t.
@@ -578,8 +579,13 @@ ACORO_API void acoro_mb_clear(acoro_co_t *co);
  * handle keeps the engine's loop alive (peers may wake coroutines), so
  * acoro_engine_run does not report ACORO_EDEADLK. */
 typedef struct acoro_net_s acoro_net_t;
-#define ACORO_NET_VERSION_MAJOR 2
+/* 3: the handshake proves the whole transcript, the acceptor proves last
+ * and the key is derived from the secret with scrypt (not compatible with
+ * 2). */
+#define ACORO_NET_VERSION_MAJOR 3
 #define ACORO_NET_VERSION_MINOR 0
+/* Random bytes in a secret made by acoro_net_gen_secret. */
+#define ACORO_NET_SECRET_BYTES 32
 /* Longest message (bytes) acoro_net_send takes; longer: ACORO_EINVAL. */
 #define ACORO_NET_MSG_MAX (64u * 1024 * 1024)
 /* Options; zero fields take the defaults. host: numeric listen address
@@ -680,9 +686,16 @@ ACORO_API size_t acoro_net_queued(acoro_net_t *net);
  * on loopback) at start and at each call; a node that hears one from a
  * node it has no link to connects to it (peer_up follows, no
  * connect_done). Nodes of one host share the port (address reuse). The
- * ping proves nothing: the TCP handshake does. ACORO_EINVAL without a
- * discover_port. */
+ * ping proves nothing: the TCP handshake does, and the node dialled must
+ * answer with the location its ping named. Connects to discovered nodes
+ * are rate-limited (16, then 4 a second), a location whose discovered link
+ * failed is left alone for 30 s, and such refusals are logged at most once
+ * a minute (docs/security.md). ACORO_EINVAL without a discover_port. */
 ACORO_API int acoro_net_discover(acoro_net_t *net);
+/* A strong shared secret: ACORO_NET_SECRET_BYTES random bytes (OpenSSL's
+ * RAND_bytes) as lowercase hex, NUL-terminated, in out (cap at least
+ * 2 * ACORO_NET_SECRET_BYTES + 1, else ACORO_EINVAL). ANY THREAD. */
+ACORO_API int acoro_net_gen_secret(char *out, size_t cap);
 
 #ifdef __cplusplus
 }

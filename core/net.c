@@ -32,23 +32,34 @@
  * (empty), MSG (a whole message), PART/LAST (pieces of a message over 64 KB,
  * reassembled up to 64 MB before delivery).
  *
- * HANDSHAKE. Both sides send HELLO at once (net_internal.h HELLO_*: magic,
- * version major/minor, incarnation, 32-byte random challenge, flags (bit 0:
- * has a secret), location and name in 64-byte NUL-padded fields). On the
- * other's HELLO each checks magic, major version, secret flag and "not
- * myself", then sends PROOF = HMAC-SHA256(secret, PROOF_LABEL, direction
- * byte 'I' (initiator) or 'A' (acceptor), initiator's challenge, acceptor's
- * challenge) and checks the other's with CRYPTO_memcmp. Every failure is
- * decided by each side alone, so both log one line. Then the node with the
- * lower (incarnation, location) is the ARBITER of the pair: it takes the
- * link up and sends SELECT, or, when the pair already has a link up, sends
- * REFUSE(DUP) and closes it. The other side takes a link up only on SELECT.
- * So two nodes connecting to each other at once keep exactly one link, and
- * no data ever flows on the other. The whole handshake has a deadline.
+ * HANDSHAKE (protocol 3; docs/security.md says what it proves and what
+ * not). The KEY is scrypt of the secret, derived once at start. Both sides
+ * send HELLO at once (net_internal.h HELLO_*: magic, version major/minor,
+ * incarnation, 32-byte random challenge, flags (bit 0: has a secret),
+ * location and name in 64-byte NUL-padded fields) and keep the bytes they
+ * sent. On the other's HELLO each checks magic, major version, secret flag,
+ * "not myself" and that the challenge is not one it issued on any open link
+ * (a reflection). The initiator then sends PROOF_I = HMAC-SHA256(key,
+ * PROOF_LABEL, 'I', HELLO_I, HELLO_A, TLS binding or zeros); the acceptor
+ * checks it (CRYPTO_memcmp) and only then sends PROOF_A (the same with
+ * 'A'), or REFUSE(WRONG) and closes; the initiator checks PROOF_A. So the
+ * acceptor never computes anything from the key for a client that has not
+ * proved it holds it, and a proof made on one link (both HELLOs, so both
+ * challenges and identities, and the direction) is worth nothing on any
+ * other. Every failure is decided by each side alone, so both log one
+ * line. Then the node with the lower (incarnation, location) is the
+ * ARBITER of the pair: it takes the link up and sends SELECT, or, when the
+ * pair already has a link up, sends REFUSE(DUP) and closes it (an arbiter
+ * acceptor sends PROOF_A and its word in one write). The other side takes
+ * a link up only on SELECT. So two nodes connecting to each other at once
+ * keep exactly one link, and no data ever flows on the other. The whole
+ * handshake has a deadline; unauthenticated inbound links are bounded per
+ * source and in all (net_link.c admit: the idlest is closed for room).
  *
  * LIVENESS. Every `heartbeat` seconds each up link gets a HEARTBEAT frame;
- * any frame received counts as life; `missed` heartbeats without one, or an
- * EOF or error on the socket, takes the peer down (peer_down once).
+ * any frame received counts as life (bytes read, by this thread or the
+ * engine's; never a hand-back of reading); `missed` heartbeats without one, or
+ * an EOF or error on the socket, takes the peer down (peer_down once).
  *
  * WRITES. One uv_write per link at a time, of a batch: control frames
  * first (heartbeats are never stuck behind data), then queued messages in
@@ -78,7 +89,8 @@
  * socket taken back on the tick, so heartbeats still count.
  *
  * DISCOVERY (net_discover.c, optional): UDP pings on a shared port; a node
- * that hears one connects to the sender over TCP (the handshake decides).
+ * that hears one connects to the sender over TCP (the handshake decides),
+ * within DISCOVERY LIMITS (net_internal.h) against forged pings.
  *
  * TLS (net_tls.c, with tls_server/tls_client contexts): every link of the
  * node runs TLS from its first byte; the HELLO/PROOF handshake runs inside
@@ -106,6 +118,11 @@
 #include "net_internal.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,9 +473,12 @@ static void on_tick(uv_timer_t *t) {
           !uv_is_closing((uv_handle_t *)&l->tcp))
         uv_close((uv_handle_t *)&l->tcp, net_on_link_closed);
     } else if (l->state != L_UP) {
+      /* Anyone can open connections that never finish: an inbound one's
+       * timeout is a warning at most once a minute (info otherwise). */
       if (now > l->deadline)
-        net_link_close(l, 1, 0, "handshake not finished within %g s",
-                       n->hs_timeout);
+        net_link_close(l,
+                       l->outbound || net_quiet_ok(&n->hs_log_at, now) ? 1 : 2,
+                       0, "handshake not finished within %g s", n->hs_timeout);
     } else if (net_eread_tick(l, now), l->closing) {
       /* closed while reading again what the engine had read */
     } else if (now - l->last_rx > n->missed * n->hb && !l->read_paused) {
@@ -515,8 +535,41 @@ static int listen_on(acoro_net_t *n, int port) {
 }
 
 static void free_net(acoro_net_t *n) {
-  free(n->secret);
+  OPENSSL_cleanse(n->key, sizeof n->key);
   free(n);
+}
+
+/* KEY: scrypt of the secret (KDF_* in net_internal.h), once at start on
+ * the engine thread (about 50 ms and 16 MB, freed at once): every guess
+ * of a secret costs an attacker as much, offline too. The salt is fixed
+ * (both sides must derive the same key) and names the protocol version. */
+static int derive_key(acoro_net_t *n, const char *secret, size_t len) {
+  static const unsigned char salt[] = KDF_SALT;
+  if (EVP_PBE_scrypt(secret, len, salt, sizeof salt - 1, KDF_N, KDF_R, KDF_P,
+                     64u << 20, n->key, KEY_LEN) != 1) {
+    ERR_clear_error();
+    return ACORO_ENOMEM;
+  }
+  return 0;
+}
+
+int acoro_net_gen_secret(char *out, size_t cap) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char r[ACORO_NET_SECRET_BYTES];
+  size_t i;
+  if (out == NULL || cap < 2 * sizeof r + 1)
+    return ACORO_EINVAL;
+  if (RAND_bytes(r, sizeof r) != 1) {
+    ERR_clear_error();
+    return ACORO_EUV;
+  }
+  for (i = 0; i < sizeof r; i++) {
+    out[2 * i] = hex[r[i] >> 4];
+    out[2 * i + 1] = hex[r[i] & 15];
+  }
+  out[2 * sizeof r] = '\0';
+  OPENSSL_cleanse(r, sizeof r);
+  return 0;
 }
 
 static void on_eng_wake_closed(uv_handle_t *h) { free(h); }
@@ -552,13 +605,10 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   snprintf(n->host, sizeof n->host, "%s",
            opts->host ? opts->host : "127.0.0.1");
   if (opts->secret) {
-    n->secret = malloc(opts->secret_len ? opts->secret_len : 1);
-    if (n->secret == NULL) {
+    if ((rc = derive_key(n, opts->secret, opts->secret_len)) != 0) {
       free_net(n);
-      return ACORO_ENOMEM;
+      return rc;
     }
-    memcpy(n->secret, opts->secret, opts->secret_len);
-    n->secret_len = opts->secret_len;
     n->has_secret = 1;
   }
   n->hb = opts->heartbeat > 0 ? opts->heartbeat : 1.0;
@@ -577,6 +627,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   if (n->tick_s < 0.005)
     n->tick_s = 0.005;
   n->next_peer = 1;
+  n->disc_tokens = DISC_BURST;
+  n->disc_refill = net_now();
   if (uv_loop_init(&n->loop) != 0) {
     free_net(n);
     return ACORO_EUV;
@@ -621,6 +673,12 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
     free_net(n);
     return rc;
   }
+  if (n->has_secret && opts->secret_len < WEAK_SECRET)
+    net_log(n, 1,
+            "the secret is shorter than %d characters: anyone who gets one "
+            "handshake can try guesses offline (acoro --gen-secret prints a "
+            "strong one)",
+            WEAK_SECRET);
   if (!n->has_secret && !net_is_loopback(n->host))
     net_log(n, 1,
             "listening on %s without a secret: any node that can reach it "

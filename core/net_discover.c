@@ -2,8 +2,11 @@
  * THREAD. A ping is one fixed-size datagram (DISC_*: magic, version,
  * incarnation, location, name) that proves nothing; a node that hears one
  * from a node it has no link to opens a TCP link to it, and the handshake
- * decides. Every node of a host binds the same port with address reuse,
- * so that broadcasts reach them all. */
+ * decides. Anyone can send pings naming any port of its own address, so
+ * connects are bounded (DISCOVERY LIMITS, net_internal.h): a token bucket
+ * in all, no second try at a location whose discovered link failed
+ * recently, refusals logged at most once a minute. Every node of a host binds
+ * the same port with address reuse, so that broadcasts reach them all. */
 #include "net_internal.h"
 
 #include <arpa/inet.h>
@@ -33,6 +36,57 @@ static int linked_to(acoro_net_t *n, const char *loc) {
   return 0;
 }
 
+void net_discover_failed(acoro_net_t *n, const char *location, double now) {
+  struct disc_recent_s *r, *oldest = &n->disc_recent[0];
+  int i;
+  for (i = 0; i < DISC_RECENT; i++) {
+    r = &n->disc_recent[i];
+    if (strcmp(r->location, location) == 0) {
+      r->at = now;
+      return;
+    }
+    if (r->at < oldest->at)
+      oldest = r;
+  }
+  snprintf(oldest->location, sizeof oldest->location, "%s", location);
+  oldest->at = now;
+}
+
+/* Whether a ping from a node not linked may open a link now: not when
+ * its location failed within DISC_REFUSED_S, nor past the token bucket.
+ * What is ignored is counted and logged at most once a minute. */
+static int admit(acoro_net_t *n, const char *loc) {
+  double now = net_now();
+  const char *why = NULL;
+  int i;
+  for (i = 0; i < DISC_RECENT; i++)
+    if (n->disc_recent[i].at > 0 &&
+        now - n->disc_recent[i].at < DISC_REFUSED_S &&
+        strcmp(n->disc_recent[i].location, loc) == 0) {
+      why = "its discovered link failed recently";
+      break;
+    }
+  if (why == NULL) {
+    n->disc_tokens += (now - n->disc_refill) * DISC_RATE;
+    n->disc_refill = now;
+    if (n->disc_tokens > DISC_BURST)
+      n->disc_tokens = DISC_BURST;
+    if (n->disc_tokens < 1)
+      why = "over the rate of connects to discovered nodes";
+    else
+      n->disc_tokens -= 1;
+  }
+  if (why == NULL)
+    return 1;
+  n->disc_ignored++;
+  if (net_quiet_ok(&n->disc_log_at, now))
+    net_log(n, 1,
+            "discovery: ignored a ping from %s: %s (%llu ignored so far; "
+            "logged at most once a minute)",
+            loc, why, (unsigned long long)n->disc_ignored);
+  return 0;
+}
+
 /* Checks a ping without trusting anything in it (exact size, magic, major
  * version, printable fields, the location's host being the sender's
  * address), then connects to a node not known yet. */
@@ -43,6 +97,7 @@ static void on_dgram(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
   char loc[FIELD], name[FIELD], src[48];
   const char *colon;
   uint64_t inc;
+  link_t *l;
   if (nread != DISC_LEN || addr == NULL || (flags & UV_UDP_PARTIAL) ||
       addr->sa_family != AF_INET)
     return;
@@ -64,8 +119,12 @@ static void on_dgram(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     return; /* a loopback node cannot peer with another host */
   if (net_peer_by_location(n, loc) != NULL || linked_to(n, loc))
     return;
+  if (!admit(n, loc))
+    return;
   net_log(n, 2, "discovered %s (%s)", loc, name);
-  net_connect_to(n, loc, 0, 0);
+  l = net_connect_to(n, loc, 0, 0);
+  if (l != NULL)
+    l->discovered = 1;
 }
 
 static void ping_to(acoro_net_t *n, const char *ip, const unsigned char *d) {

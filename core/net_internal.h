@@ -29,9 +29,30 @@ extern int net_eread_enabled;
 #define FIELD 64
 #define CTL_MAX 1024
 #define REFUSE_TEXT_MAX 200
-#define MAX_HANDSHAKING 64 /* inbound links not yet authenticated */
+/* UNAUTHENTICATED INBOUND LINKS (net_link.c admit): at most this many in
+ * all and from one source address; a newcomer past either bound closes
+ * the oldest idle one (fewest bytes sent, longest silent) instead of being
+ * refused. Outbound links this node started are never counted. */
+#define MAX_HANDSHAKING 64
+#define MAX_HANDSHAKING_PER_SOURCE 32
 #define MAGIC "ACORONET"
-#define PROOF_LABEL "acoro-net-proof-v1"
+/* HANDSHAKE (net.c's top comment): PROOF = HMAC-SHA256(key, PROOF_LABEL,
+ * direction byte, HELLO_I, HELLO_A, TLS binding). */
+#define PROOF_LABEL "acoro-net-v3"
+#define KEY_LEN 32
+/* The key from the secret: scrypt (N, r, p) with a fixed salt that names
+ * the protocol version, so that both sides derive the same key. */
+#define KDF_SALT "acoro-net-kdf-v3"
+#define KDF_N 16384u
+#define KDF_R 8u
+#define KDF_P 1u
+#define WEAK_SECRET 16 /* shorter secrets get a warning at start */
+/* TLS channel binding (RFC 5705 exporter) bound into the proofs. */
+#define BINDING_LABEL "EXPORTER-acoro-net-v3"
+#define BINDING_LEN 32
+/* Logs that an attacker could repeat at will (evictions, discovery
+ * refusals): at most one line a minute each. */
+#define QUIET_S 60.0
 /* HELLO payload layout (all integers big-endian). */
 #define HELLO_MAGIC 0
 #define HELLO_MAJOR 8
@@ -50,6 +71,14 @@ extern int net_eread_enabled;
 #define DISC_LOC 20
 #define DISC_NAME (DISC_LOC + FIELD)
 #define DISC_LEN (DISC_NAME + FIELD)
+/* DISCOVERY LIMITS (net_discover.c): connects to discovered nodes, a token
+ * bucket of DISC_BURST refilled at DISC_RATE a second; a location whose
+ * discovered link failed is not tried again for DISC_REFUSED_S seconds
+ * (DISC_RECENT remembered). */
+#define DISC_RATE 4.0
+#define DISC_BURST 16.0
+#define DISC_REFUSED_S 30.0
+#define DISC_RECENT 256
 
 #define FRAME_MAP(XX)                                                          \
   XX(HELLO, 1)                                                                 \
@@ -65,7 +94,9 @@ enum {
   FRAME_MAP(FRAME_ENUM)
 #undef FRAME_ENUM
 };
-enum { REFUSE_DUP = 1 }; /* REFUSE codes; any other: log the text */
+/* REFUSE codes; any other: log the text. WRONG: the acceptor's answer to a
+ * proof that did not check (the initiator says so as the acceptor does). */
+enum { REFUSE_DUP = 1, REFUSE_WRONG = 2 };
 
 enum {
   CMD_SEND,
@@ -159,8 +190,18 @@ struct link_s {
   uv_connect_t creq;
   uv_write_t wreq;
   uv_shutdown_t sreq;
-  char addr[FIELD]; /* the address connected to or accepted from */
-  uint8_t my_chal[CHAL_LEN], their_chal[CHAL_LEN];
+  char addr[FIELD];  /* the address connected to or accepted from */
+  char src[48];      /* inbound: the source address (no port) */
+  int discovered;    /* opened on a discovery ping (net_discover.c) */
+  int authed;        /* the other's proof checked */
+  uint64_t rx_bytes; /* bytes read from the socket (ever) */
+  uint8_t my_chal[CHAL_LEN];
+  /* HANDSHAKE: the HELLO this side sent (its half of the transcript);
+   * pf_send: this side's proof, sent at once by the initiator and by the
+   * acceptor only once the initiator's proof checked; pf_want: the other's
+   * expected proof. */
+  uint8_t my_hello[HELLO_LEN];
+  uint8_t pf_send[PROOF_LEN], pf_want[PROOF_LEN];
   uint64_t their_inc;
   char their_loc[FIELD], their_name[FIELD];
   double deadline, last_rx, last_hb;
@@ -188,8 +229,9 @@ struct acoro_net_s {
   void *cb_data;
   /* Options, fixed at start. */
   char host[FIELD], location[FIELD], name[FIELD];
-  unsigned char *secret;
-  size_t secret_len;
+  /* KEY: derived from the secret at start (the secret is not kept);
+   * zeros without one. */
+  unsigned char key[KEY_LEN];
   int has_secret;
   double hb, hs_timeout, tick_s;
   int missed;
@@ -211,6 +253,16 @@ struct acoro_net_s {
   dupwait_t *dupwaits;
   uint64_t next_peer;
   int handshaking;
+  double evict_log_at; /* QUIET_S: the last eviction logged */
+  double hs_log_at;    /* QUIET_S: the last inbound handshake timeout */
+  /* DISCOVERY LIMITS: the token bucket, failed locations, quiet logs. */
+  double disc_tokens, disc_refill;
+  struct disc_recent_s {
+    char location[FIELD];
+    double at;
+  } disc_recent[DISC_RECENT];
+  double disc_log_at, disc_fail_log_at;
+  uint64_t disc_ignored, disc_failed;
   /* SHARED: under mu. peers: written by the net thread only. */
   uv_mutex_t mu;
   cmd_t *cmd_head, *cmd_tail;
@@ -289,8 +341,12 @@ void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...)
 void net_on_link_closed(uv_handle_t *h);
 void net_ctl_frame(link_t *l, int type, const void *payload, size_t n);
 void net_kick(link_t *l);
-void net_connect_to(acoro_net_t *n, const char *location, int has_req,
-                    uint64_t req);
+/* Returns the new link (NULL: none opened, e.g. a peer is up there). */
+link_t *net_connect_to(acoro_net_t *n, const char *location, int has_req,
+                       uint64_t req);
+/* 1 when a line that an attacker could repeat may be logged now (at most
+ * one every QUIET_S seconds per *last). */
+int net_quiet_ok(double *last, double now);
 void net_on_connection(uv_stream_t *server, int status);
 /* Reads again on the net thread: len bytes the engine read first, then
  * the socket. */
@@ -326,11 +382,17 @@ void net_tls_flush(link_t *l);
 int net_tls_seal(link_t *l, char **buf, size_t *len);
 void net_tls_ended(link_t *l, int status);
 int net_tls_closing(link_t *l, char **buf, size_t *len);
+/* The TLS session's exporter value (BINDING_LABEL) for the proofs: 0, or
+ * -1 (not open). */
+int net_tls_binding(link_t *l, unsigned char out[BINDING_LEN]);
 
 /* net_discover.c. start: ENGINE THREAD, before the net thread runs. */
 int net_is_loopback(const char *host);
 int net_discover_start(acoro_net_t *n, int port);
 void net_discover_ping(acoro_net_t *n);
 void net_discover_close(acoro_net_t *n);
+/* A discovered link to location failed before it was up: not tried again
+ * for DISC_REFUSED_S seconds. */
+void net_discover_failed(acoro_net_t *n, const char *location, double now);
 
 #endif /* ACORO_NET_INTERNAL_H */

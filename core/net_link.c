@@ -65,6 +65,22 @@ void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
+  }
+  if (l->discovered && !l->authed) {
+    /* Anyone can announce any port of its own address: a discovered
+     * link that failed before the other proved itself is logged at most
+     * once a minute, and that location is left alone for a while (not
+     * after a proof: a duplicate link of a real pair). */
+    double now = net_now();
+    net_discover_failed(n, l->addr, now);
+    n->disc_failed++;
+    if (fmt && level <= 1 && net_quiet_ok(&n->disc_fail_log_at, now)) {
+      net_log(n, level,
+              "peer %s: %s (discovered; %llu failed discovered links so "
+              "far, logged at most once a minute)",
+              link_desc(l), reason, (unsigned long long)n->disc_failed);
+    }
+  } else if (fmt) {
     net_log(n, level, "peer %s: %s", link_desc(l), reason);
   }
   if (l->state < L_UP && !l->outbound)
@@ -286,10 +302,12 @@ void net_kick(link_t *l) {
 
 /* ---- handshake (NET THREAD) ---- */
 
+/* Builds this side's HELLO, keeps it (its half of the transcript) and
+ * queues it. */
 static void send_hello(link_t *l) {
   acoro_net_t *n = l->net;
-  unsigned char h[HELLO_LEN];
-  memset(h, 0, sizeof h);
+  unsigned char *h = l->my_hello;
+  memset(h, 0, HELLO_LEN);
   memcpy(h + HELLO_MAGIC, MAGIC, 8);
   h[HELLO_MAJOR] = (unsigned char)(n->vmajor >> 8);
   h[HELLO_MAJOR + 1] = (unsigned char)n->vmajor;
@@ -300,25 +318,48 @@ static void send_hello(link_t *l) {
   h[HELLO_FLAGS] = n->has_secret ? 1 : 0;
   memcpy(h + HELLO_LOC, n->location, strlen(n->location));
   memcpy(h + HELLO_NAME, n->name, strlen(n->name));
-  net_ctl_frame(l, F_HELLO, h, sizeof h);
+  net_ctl_frame(l, F_HELLO, h, HELLO_LEN);
 }
 
-/* The proof that the side in direction dir ('I' initiator, 'A' acceptor)
- * knows the secret, over both challenges in a fixed order. */
-static void proof(const link_t *l, char dir, unsigned char out[PROOF_LEN]) {
+/* The proofs of both directions over the whole transcript: the label, the
+ * direction ('I' initiator, 'A' acceptor), the initiator's HELLO, the
+ * acceptor's HELLO (both challenges, incarnations, locations and names, as
+ * sent) and, on TLS, the session's exporter value. A proof made for one
+ * link, one pair of nodes or one direction is worth nothing anywhere else:
+ * no node can be used as an oracle for another link (a reflection). */
+static int make_proofs(link_t *l, const unsigned char *theirs) {
   const acoro_net_t *n = l->net;
-  unsigned char msg[sizeof PROOF_LABEL + 2 * CHAL_LEN]; /* label, dir */
-  const uint8_t *ci = l->outbound ? l->my_chal : l->their_chal;
-  const uint8_t *ca = l->outbound ? l->their_chal : l->my_chal;
+  enum { LBL = sizeof PROOF_LABEL - 1 };
+  unsigned char msg[LBL + 1 + 2 * HELLO_LEN + BINDING_LEN];
+  const unsigned char *hi = l->outbound ? l->my_hello : theirs;
+  const unsigned char *ha = l->outbound ? theirs : l->my_hello;
+  unsigned char *pi = l->outbound ? l->pf_send : l->pf_want;
+  unsigned char *pa = l->outbound ? l->pf_want : l->pf_send;
   unsigned int len = PROOF_LEN;
-  static const unsigned char nokey[1] = {0};
-  memcpy(msg, PROOF_LABEL, sizeof PROOF_LABEL - 1);
-  msg[sizeof PROOF_LABEL - 1] = (unsigned char)dir;
-  memcpy(msg + sizeof PROOF_LABEL, ci, CHAL_LEN);
-  memcpy(msg + sizeof PROOF_LABEL + CHAL_LEN, ca, CHAL_LEN);
-  if (HMAC(EVP_sha256(), n->secret ? n->secret : nokey, (int)n->secret_len, msg,
-           sizeof msg, out, &len) == NULL)
-    memset(out, 0, PROOF_LEN); /* never matches a real proof */
+  memset(msg, 0, sizeof msg);
+  memcpy(msg, PROOF_LABEL, LBL);
+  memcpy(msg + LBL + 1, hi, HELLO_LEN);
+  memcpy(msg + LBL + 1 + HELLO_LEN, ha, HELLO_LEN);
+  if (l->tls && net_tls_binding(l, msg + LBL + 1 + 2 * HELLO_LEN) != 0)
+    return -1;
+  msg[LBL] = 'I';
+  if (HMAC(EVP_sha256(), n->key, KEY_LEN, msg, sizeof msg, pi, &len) == NULL)
+    return -1;
+  msg[LBL] = 'A';
+  len = PROOF_LEN;
+  if (HMAC(EVP_sha256(), n->key, KEY_LEN, msg, sizeof msg, pa, &len) == NULL)
+    return -1;
+  return 0;
+}
+
+/* A challenge this node issued on any link it has open (this one too): a
+ * peer that sends one back is replaying this node's own words. */
+static int issued_here(const acoro_net_t *n, const unsigned char *chal) {
+  const link_t *m;
+  for (m = n->links; m != NULL; m = m->next)
+    if (m->state >= L_HELLO && memcmp(m->my_chal, chal, CHAL_LEN) == 0)
+      return 1;
+  return 0;
 }
 
 /* Orders nodes by (incarnation, location): the lower one arbitrates. */
@@ -410,12 +451,17 @@ static void link_duplicate(link_t *l) {
                  "duplicate link closed (the pair keeps its other one)");
 }
 
+/* The other's HELLO: checks it, then the initiator proves itself at once
+ * (PROOF_I) and the acceptor waits for that proof. Every refusal here is
+ * decided by each side alone, so both log one line. A node dialled on a
+ * discovery ping must be at the location the ping named: else whoever sent
+ * the ping could relay this node's proof to another node (which would take
+ * the relay for this node). */
 static void on_hello(link_t *l, const unsigned char *h) {
   acoro_net_t *n = l->net;
   int major = h[HELLO_MAJOR] << 8 | h[HELLO_MAJOR + 1];
   int minor = h[HELLO_MINOR] << 8 | h[HELLO_MINOR + 1];
   int secret = h[HELLO_FLAGS] & 1;
-  unsigned char pf[PROOF_LEN];
   if (memcmp(h + HELLO_MAGIC, MAGIC, 8) != 0) {
     net_link_close(l, 1, 0, "refused: not an acoro node (bad magic)");
     return;
@@ -423,7 +469,6 @@ static void on_hello(link_t *l, const unsigned char *h) {
   net_sanitize(l->their_loc, FIELD, (const char *)h + HELLO_LOC, FIELD);
   net_sanitize(l->their_name, FIELD, (const char *)h + HELLO_NAME, FIELD);
   l->their_inc = net_get64(h + HELLO_INC);
-  memcpy(l->their_chal, h + HELLO_CHAL, CHAL_LEN);
   if (major != n->vmajor) {
     net_link_close(l, 1, 0,
                    "refused: protocol version %d.%d, this node speaks %d.%d",
@@ -434,24 +479,34 @@ static void on_hello(link_t *l, const unsigned char *h) {
                           : "the peer has no secret and this node has one");
   } else if (key_cmp(l->their_inc, l->their_loc, n->inc, n->location) == 0) {
     net_link_close(l, 1, 0, "refused: a connection to this node itself");
+  } else if (l->discovered && strcmp(l->their_loc, l->addr) != 0) {
+    net_link_close(l, 1, 0,
+                   "refused: the node discovered at %s says it is %s (a "
+                   "relay?)",
+                   l->addr, l->their_loc);
+  } else if (issued_here(n, h + HELLO_CHAL)) {
+    net_link_close(l, 1, 0,
+                   "refused: the peer's challenge is one this node issued "
+                   "(a reflected handshake)");
+  } else if (make_proofs(l, h) != 0) {
+    net_link_close(l, 0, 0, "cannot compute the proofs");
   } else {
-    proof(l, l->outbound ? 'I' : 'A', pf);
-    net_ctl_frame(l, F_PROOF, pf, sizeof pf);
     l->state = L_PROOF;
-    net_kick(l);
+    if (l->outbound) {
+      net_ctl_frame(l, F_PROOF, l->pf_send, PROOF_LEN);
+      net_kick(l);
+    }
   }
 }
 
-static void on_proof(link_t *l, const unsigned char *theirs) {
+/* The other's proof checked (both sides are authenticated once each has
+ * checked the other's): the arbiter of the pair takes the link up and
+ * sends SELECT, or REFUSE(DUP) when the pair has a link up already. */
+static void arbitrate(link_t *l) {
   acoro_net_t *n = l->net;
-  unsigned char want[PROOF_LEN];
-  proof(l, l->outbound ? 'A' : 'I', want);
-  if (CRYPTO_memcmp(want, theirs, PROOF_LEN) != 0) {
-    net_link_close(l, 1, 0, "refused: wrong secret (proof mismatch)");
-    return;
-  }
   if (key_cmp(n->inc, n->location, l->their_inc, l->their_loc) > 0) {
     l->state = L_SELECT; /* the other node arbitrates */
+    net_kick(l);
     return;
   }
   if (net_peer_by_key(n, l->their_inc, l->their_loc) != NULL) {
@@ -466,10 +521,36 @@ static void on_proof(link_t *l, const unsigned char *theirs) {
   net_kick(l);
 }
 
+/* The other's proof. The acceptor proves itself only now, once the
+ * initiator has: whoever connects without the secret gets nothing computed
+ * from it (no offline guessing from an acceptor's proof). A wrong proof
+ * is answered with a REFUSE saying so (what a failed online guess learns
+ * anyway), so that both sides log why. */
+static void on_proof(link_t *l, const unsigned char *theirs) {
+  if (CRYPTO_memcmp(l->pf_want, theirs, PROOF_LEN) != 0) {
+    static const char wrong[] = "\002wrong secret (proof mismatch)";
+    if (!l->outbound) {
+      net_ctl_frame(l, F_REFUSE, wrong, sizeof wrong - 1);
+      net_kick(l);
+    }
+    net_link_close(l, 1, 1, "refused: wrong secret (proof mismatch)");
+    return;
+  }
+  l->authed = 1;
+  if (!l->outbound)
+    net_ctl_frame(l, F_PROOF, l->pf_send, PROOF_LEN);
+  OPENSSL_cleanse(l->pf_send, PROOF_LEN);
+  arbitrate(l);
+}
+
 static void on_refuse(link_t *l, const unsigned char *p, size_t len) {
   char text[REFUSE_TEXT_MAX + 1];
   if (len >= 1 && p[0] == REFUSE_DUP && l->state == L_SELECT) {
     link_duplicate(l);
+    return;
+  }
+  if (len >= 1 && p[0] == REFUSE_WRONG && l->state == L_PROOF) {
+    net_link_close(l, 1, 0, "refused: wrong secret (proof mismatch)");
     return;
   }
   net_sanitize(text, sizeof text, len > 1 ? (const char *)p + 1 : "",
@@ -560,6 +641,11 @@ static void on_frame(link_t *l, int type, const unsigned char *p, size_t len) {
   case L_PROOF:
     if (type == F_PROOF && len == PROOF_LEN) {
       on_proof(l, p);
+      return;
+    }
+    /* The acceptor's answer to a wrong proof. */
+    if (type == F_REFUSE && l->outbound && len <= REFUSE_TEXT_MAX + 1) {
+      on_refuse(l, p, len);
       return;
     }
     break;
@@ -673,7 +759,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   l->rlen += (size_t)nread;
-  l->last_rx = net_now();
+  if (raw > 0) { /* only bytes from the socket are life: not a resume */
+    l->last_rx = net_now();
+    l->rx_bytes += (uint64_t)raw;
+  }
   while (!l->closing && l->rlen - off >= 4) {
     const unsigned char *f = (const unsigned char *)l->rbuf + off;
     uint32_t flen = net_get32(f);
@@ -751,6 +840,7 @@ static link_t *link_new(acoro_net_t *n, int outbound) {
   l->net = n;
   l->outbound = outbound;
   l->deadline = net_now() + n->hs_timeout;
+  l->last_rx = net_now(); /* (for admit: silent since it opened) */
   l->next = n->links;
   if (n->links)
     n->links->prev = l;
@@ -781,6 +871,59 @@ static void link_start(link_t *l) {
   net_kick(l);
 }
 
+int net_quiet_ok(double *last, double now) {
+  if (*last != 0 && now - *last < QUIET_S)
+    return 0;
+  *last = now;
+  return 1;
+}
+
+/* Is m idler than best (NULL: anything is)? A link that never sent a byte
+ * before one that did; then the one silent the longest. */
+static int idler(const link_t *m, const link_t *best) {
+  if (best == NULL)
+    return 1;
+  if ((m->rx_bytes == 0) != (best->rx_bytes == 0))
+    return m->rx_bytes == 0;
+  return m->last_rx < best->last_rx;
+}
+
+/* UNAUTHENTICATED INBOUND LINKS: the newcomer l (counted already) is
+ * admitted; past MAX_HANDSHAKING_PER_SOURCE from its source address, or
+ * MAX_HANDSHAKING in all, the idlest unauthenticated inbound link (of
+ * that source, or of all) is closed instead. A client holding many idle
+ * sockets thus loses its own, oldest first, and a peer that speaks at
+ * once gets through. */
+static void admit(acoro_net_t *n, link_t *l) {
+  link_t *m, *mine = NULL, *any = NULL, *victim;
+  int same = 0;
+  for (m = n->links; m != NULL; m = m->next) {
+    if (m == l || m->outbound || m->closing || m->state >= L_SELECT)
+      continue;
+    if (strcmp(m->src, l->src) == 0) {
+      same++;
+      if (idler(m, mine))
+        mine = m;
+    }
+    if (idler(m, any))
+      any = m;
+  }
+  if (same >= MAX_HANDSHAKING_PER_SOURCE)
+    victim = mine;
+  else if (n->handshaking > MAX_HANDSHAKING)
+    victim = any;
+  else
+    return;
+  if (victim == NULL)
+    return;
+  if (net_quiet_ok(&n->evict_log_at, net_now()))
+    net_log(n, 1,
+            "%d connections in handshake (%d from %s): closing the idlest "
+            "one to admit a new one (logged at most once a minute)",
+            n->handshaking, same + 1, l->src);
+  net_link_close(victim, 2, 0, NULL); /* (the line above says why) */
+}
+
 void net_on_connection(uv_stream_t *server, int status) {
   acoro_net_t *n = server->data;
   link_t *l;
@@ -809,10 +952,8 @@ void net_on_connection(uv_stream_t *server, int status) {
     }
     snprintf(l->addr, sizeof l->addr, "%s:%d", ip, port);
   }
-  if (n->handshaking > MAX_HANDSHAKING) {
-    net_link_close(l, 1, 0, "refused: too many connections in handshake");
-    return;
-  }
+  snprintf(l->src, sizeof l->src, "%s", ip);
+  admit(n, l);
   l->state = L_HELLO;
   link_start(l);
 }
@@ -877,8 +1018,8 @@ static int split_location(const char *loc, char *host, size_t hl, int *port) {
 
 /* Opens a link to location; with has_req, connect_done(req) tells the end
  * (at once when a peer at that location is up). */
-void net_connect_to(acoro_net_t *n, const char *location, int has_req,
-                    uint64_t req) {
+link_t *net_connect_to(acoro_net_t *n, const char *location, int has_req,
+                       uint64_t req) {
   char host[FIELD], port[16];
   int portn;
   peer_t *p = net_peer_by_location(n, location);
@@ -887,12 +1028,12 @@ void net_connect_to(acoro_net_t *n, const char *location, int has_req,
   if (p != NULL) {
     if (has_req)
       net_post_connect(n, req, 0, p->id, NULL);
-    return;
+    return NULL;
   }
   if (split_location(location, host, sizeof host, &portn) != 0) {
     if (has_req)
       net_post_connect(n, req, ACORO_EINVAL, 0, "not a host:port location");
-    return;
+    return NULL;
   }
   l = link_new(n, 1);
   if (l == NULL || (l->gai = malloc(sizeof *l->gai)) == NULL) {
@@ -900,7 +1041,7 @@ void net_connect_to(acoro_net_t *n, const char *location, int has_req,
       net_link_close(l, 0, 0, NULL);
     if (has_req)
       net_post_connect(n, req, ACORO_ENOMEM, 0, "out of memory");
-    return;
+    return NULL;
   }
   l->has_req = has_req;
   l->req = req;
@@ -914,5 +1055,7 @@ void net_connect_to(acoro_net_t *n, const char *location, int has_req,
     free(l->gai);
     l->gai = NULL;
     net_link_close(l, 1, 0, "cannot resolve");
+    return NULL;
   }
+  return l;
 }

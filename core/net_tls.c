@@ -4,7 +4,8 @@
  * where net_link.c parses frames as on a plain link; a write batch is
  * sealed into records just before its uv_write. The acoro handshake (HELLO,
  * PROOF, SELECT) runs inside the channel once TLS is open: TLS adds to the
- * shared-secret proof, never replaces it. */
+ * shared-secret proof, never replaces it, and the proofs bind the session
+ * (net_tls_binding): a handshake relayed between two TLS sessions fails. */
 #include "net_internal.h"
 
 #include <openssl/err.h>
@@ -312,5 +313,16 @@ int net_tls_closing(link_t *l, char **buf, size_t *len) {
     return -1;
   BIO_read(t->wbio, *buf, (int)pending);
   *len = pending;
+  return 0;
+}
+
+int net_tls_binding(link_t *l, unsigned char out[BINDING_LEN]) {
+  static const char label[] = BINDING_LABEL;
+  if (l->tls == NULL || !l->tls->open ||
+      SSL_export_keying_material(l->tls->ssl, out, BINDING_LEN, label,
+                                 sizeof label - 1, NULL, 0, 0) != 1) {
+    ERR_clear_error();
+    return -1;
+  }
   return 0;
 }

@@ -319,7 +319,7 @@ describe("a peer of another protocol version", function()
     local v = start(PRELUDE .. [[
 say("peer", acoro.peer(arg[1], 10))
 ]], "--name old", q(wloc), "ACORO_TEST_NET_VERSION=9.0")
-    assert.equal("nil refused: protocol version 2.0, this node speaks 9.0", v:expect("^peer (.*)$"))
+    assert.equal("nil refused: protocol version 3.0, this node speaks 9.0", v:expect("^peer (.*)$"))
     local ok = start(PRELUDE .. [[
 say("peer", acoro.peer(arg[1], 10))
 ]], "--name fine", q(wloc))
@@ -334,7 +334,7 @@ say("peer", acoro.peer(arg[1], 10))
     end
     assert.equal(1, count(v), v:output())
     assert.equal(1, count(w), w:output())
-    assert.matches("refused: protocol version 9%.0, this node speaks 2%.0", w:output())
+    assert.matches("refused: protocol version 9%.0, this node speaks 3%.0", w:output())
     assert.equal(0, count(ok), ok:output())
   end)
 

@@ -15,6 +15,9 @@ usage: acoro [options] [script [args...]]
                         newline dropped); ACORO_SECRET in the environment
                         works too; never give a secret on the command line
   --peer HOST:PORT      a peer to stay connected to (repeatable; retried until it answers)
+  --gen-secret          print a new random secret (32 bytes from OpenSSL's
+                        RAND_bytes, as 64 hex digits) and exit; put it in
+                        the --secret-file of every node
   --no-discover         no UDP discovery pings
   --tls-cert FILE       put every peer link on TLS with this certificate (PEM;
                         it must name the node's host) ...
@@ -54,6 +57,11 @@ function M.main(argv0, ...)
     local a = argv[i]
     if a == "-v" then
       io.stdout:write("acoro ", acoro.version, "\n")
+      return 0
+    elseif a == "--gen-secret" then
+      local secret, err = require("acoro.core").net.gen_secret()
+      if not secret then return fail("--gen-secret: " .. tostring(err)) end
+      io.stdout:write(secret, "\n")
       return 0
     elseif a == "-h" or a == "--help" then
       io.stdout:write(usage, "\n")

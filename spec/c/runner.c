@@ -60,8 +60,10 @@
   XX(net_secret_against_no_secret_refused)                                     \
   XX(net_version_mismatch_refused)                                             \
   XX(net_preauth_garbage_closes_others_unharmed)                               \
+  XX(net_idle_connections_lock_out_no_peer)                                    \
   XX(net_killed_peer_is_down_at_once)                                          \
   XX(net_stopped_peer_is_down_within_heartbeats)                               \
+  XX(net_frozen_peer_down_after_missed_heartbeats_not_more)                    \
   XX(net_simultaneous_connect_keeps_one_link)                                  \
   XX(net_busy_peer_refuses_then_writable)                                      \
   XX(net_restarted_node_is_a_new_peer)                                         \
@@ -71,6 +73,7 @@
   XX(net_connect_failures_are_reported)                                        \
   XX(net_postauth_malformed_frames_close_only_that_peer)                       \
   XX(net_discovery_on_loopback_finds_each_other)                               \
+  XX(net_discovery_finds_a_restarted_node_again)                               \
   XX(net_tls_exchange_keeps_order_round_trips_and_splits)                      \
   XX(net_tls_bad_certificates_refused_others_unharmed)                         \
   XX(net_tls_certificate_for_another_name_refused)                             \

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -175,9 +176,15 @@ TEST(net_secret_against_no_secret_refused) {
 
 TEST(net_version_mismatch_refused) {
   acoro_net_opts_t oa = nt_opts("s"), ob = nt_opts("s");
+  char a_says[64], b_says[64];
   ob.version_major = ACORO_NET_VERSION_MAJOR + 1;
-  refused(&oa, &ob, "protocol version 3.0, this node speaks 2.0",
-          "protocol version 2.0, this node speaks 3.0");
+  snprintf(a_says, sizeof a_says,
+           "protocol version %d.0, this node speaks %d.0",
+           ACORO_NET_VERSION_MAJOR + 1, ACORO_NET_VERSION_MAJOR);
+  snprintf(b_says, sizeof b_says,
+           "protocol version %d.0, this node speaks %d.0",
+           ACORO_NET_VERSION_MAJOR, ACORO_NET_VERSION_MAJOR + 1);
+  refused(&oa, &ob, a_says, b_says);
 }
 
 /* A raw connection to location that never blocks. */
@@ -210,6 +217,33 @@ static int all_closed(const int *fds, int *closed) {
     n += closed[i];
   }
   return n == NGARBAGE;
+}
+
+/* b holds 100 idle connections that never speak (more than both bounds on
+ * unauthenticated links): a link b dials itself is never refused, and a
+ * node connecting to b gets in, the idlest idle ones closed for room. */
+TEST(net_idle_connections_lock_out_no_peer) {
+  acoro_engine_t *e = nt_engine();
+  side_t a = {0}, b = {0}, c = {0};
+  acoro_net_opts_t o = nt_opts("a long enough secret");
+  int fds[100], i, closed = 0;
+  nt_start(e, &a, &o);
+  nt_start(e, &b, &o);
+  nt_start(e, &c, &o);
+  for (i = 0; i < 100; i++)
+    fds[i] = raw_connect(acoro_net_location(b.net));
+  PUMP_UNTIL(e, 0.3, 0);   /* b accepts them all (its own thread) */
+  nt_link_pair(e, &b, &a); /* outbound from b */
+  nt_link_pair(e, &c, &b); /* inbound to b */
+  for (i = 0; i < 100; i++) {
+    closed += raw_closed(fds[i]);
+    close(fds[i]);
+  }
+  fprintf(stderr, "%d of 100 idle connections closed for room\n", closed);
+  ASSERT_TRUE(closed >= 100 - MAX_HANDSHAKING_PER_SOURCE);
+  ASSERT_TRUE(nt_has(b.logs, "closing the idlest one"));
+  nt_stop_side(&c);
+  nt_finish(e, &a, &b);
 }
 
 /* While a and b ping-pong, connections to b that send garbage before
@@ -396,6 +430,58 @@ TEST(net_stopped_peer_is_down_within_heartbeats) {
   ASSERT_TRUE(nt_now() - t < 0.2 * 5 + 0.5);
   ASSERT_TRUE(nt_has(a.down_reason, "no heartbeat"));
   reap(pid);
+  nt_finish(e, &a, NULL);
+}
+
+static int engine_reads(const side_t *s);
+
+/* A peer frozen in the middle of an exchange read by the engine thread
+ * (ENGINE READS): the net thread takes reading back after two silent
+ * heartbeats, and that hand-back must not count as traffic: the peer is
+ * down `missed` heartbeats after its last real bytes, not two more. */
+TEST(net_frozen_peer_down_after_missed_heartbeats_not_more) {
+  char loc[64];
+  pid_t pid = spawn_node(0.5, 1, loc, sizeof loc);
+  acoro_engine_t *e = nt_engine();
+  side_t a = {0};
+  acoro_net_opts_t o = nt_opts("s3cret");
+  double t_last, t_end, t_stop = 0;
+  uint64_t seen;
+  uint32_t seq = 1;
+  o.heartbeat = 0.5;
+  o.missed = 4;
+  nt_start(e, &a, &o);
+  link_child(e, &a, loc);
+  a.next_seq = 0;
+  seen = a.msgs;
+  t_last = nt_now();
+  t_end = t_last + 10;
+  /* A round trip at a time for 1 s (the engine thread reads the link),
+   * then the child is frozen; t_last: when its last echo came. */
+  nt_send_seq(&a, seq++, 8);
+  while (a.downs == 0 && nt_now() < t_end) {
+    if (a.msgs != seen) {
+      seen = a.msgs;
+      t_last = nt_now();
+      if (t_stop == 0 && seq > 20 && engine_reads(&a)) {
+        kill(pid, SIGSTOP); /* nothing in flight: its echo just came */
+        t_stop = nt_now();
+      } else if (t_stop == 0) {
+        ASSERT_TRUE(seq < 1000);
+        nt_send_seq(&a, seq++, 8);
+      }
+    }
+    uv_run(acoro_engine_loop(e), UV_RUN_ONCE);
+  }
+  t_end = nt_now();
+  reap(pid); /* first: a failed assert must not leave it stopped */
+  ASSERT_EQ(a.downs, 1);
+  ASSERT_TRUE(t_stop > 0);
+  fprintf(stderr, "down %.2f s after the last bytes (4 x 0.5 s heartbeats)\n",
+          t_end - t_last);
+  ASSERT_TRUE(nt_has(a.down_reason, "no heartbeat"));
+  /* 2 s plus a tick (0.125 s) and scheduling; the hand-back bug: 3 s. */
+  ASSERT_TRUE(t_end - t_last < 2.6);
   nt_finish(e, &a, NULL);
 }
 
@@ -602,13 +688,17 @@ TEST(net_connect_failures_are_reported) {
 }
 
 /* A raw client (location 127.0.0.1:port) that passes the handshake as the
- * arbiter (its incarnation, 1, is lower than any engine's but a few) and then
- * sends `bad`. */
+ * initiator and the arbiter (its incarnation, 1, is lower than any
+ * engine's but a few) and then sends `bad`: HELLO, PROOF_I over the
+ * transcript with the scrypt key (net_internal.h), the node's PROOF_A,
+ * SELECT. */
 static int raw_authenticated(const char *location, const char *secret, int port,
                              const unsigned char *bad, size_t badlen) {
-  unsigned char theirs[4 + 1 + 184], hello[4 + 1 + 184], pf[4 + 1 + 32];
-  unsigned char msg[18 + 1 + 64], mine[32], sel[5] = {0, 0, 0, 1, 3};
-  unsigned int plen = 32;
+  enum { LBL = sizeof PROOF_LABEL - 1 };
+  unsigned char theirs[HDR + HELLO_LEN], hello[HDR + HELLO_LEN];
+  unsigned char pf[HDR + PROOF_LEN], key[KEY_LEN], sel[5] = {0, 0, 0, 1, 3};
+  unsigned char msg[LBL + 1 + 2 * HELLO_LEN + BINDING_LEN];
+  unsigned int plen = PROOF_LEN;
   size_t got = 0;
   int fd = raw_connect(location), i;
   fcntl(fd, F_SETFL, 0); /* blocking for the handshake */
@@ -617,29 +707,32 @@ static int raw_authenticated(const char *location, const char *secret, int port,
     ASSERT_TRUE(n > 0);
     got += (size_t)n;
   }
-  for (i = 0; i < 32; i++)
-    mine[i] = (unsigned char)(i * 13 + 1);
   memset(hello, 0, sizeof hello);
-  hello[3] = 185;
-  hello[4] = 1;
-  memcpy(hello + 5, "ACORONET", 8);
-  hello[5 + 9] = ACORO_NET_VERSION_MAJOR; /* (big-endian, 2 bytes) */
-  hello[5 + 19] = 1;                      /* incarnation 1 */
-  memcpy(hello + 5 + 20, mine, 32);
-  hello[5 + 52] = 1; /* has a secret */
+  net_put32(hello, HELLO_LEN + 1);
+  hello[4] = F_HELLO;
+  memcpy(hello + HDR + HELLO_MAGIC, MAGIC, 8);
+  hello[HDR + HELLO_MAJOR + 1] = ACORO_NET_VERSION_MAJOR;
+  net_put64(hello + HDR + HELLO_INC, 1);
+  for (i = 0; i < CHAL_LEN; i++)
+    hello[HDR + HELLO_CHAL + i] = (unsigned char)(i * 13 + 1);
+  hello[HDR + HELLO_FLAGS] = 1; /* has a secret */
   /* Its own location: clients with one key would replace each other. */
-  snprintf((char *)hello + 5 + 56, 64, "127.0.0.1:%d", port);
-  memcpy(hello + 5 + 120, "raw", 3);
+  snprintf((char *)hello + HDR + HELLO_LOC, FIELD, "127.0.0.1:%d", port);
+  memcpy(hello + HDR + HELLO_NAME, "raw", 3);
   ASSERT_EQ(send(fd, hello, sizeof hello, 0), (ssize_t)sizeof hello);
-  memcpy(msg, "acoro-net-proof-v1", 18);
-  msg[18] = 'I';
-  memcpy(msg + 19, mine, 32);
-  memcpy(msg + 51, theirs + 5 + 20, 32);
-  memset(pf, 0, 5);
-  pf[3] = 33;
-  pf[4] = 2;
-  ASSERT_TRUE(HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, sizeof msg,
-                   pf + 5, &plen) != NULL);
+  ASSERT_EQ(EVP_PBE_scrypt(secret, strlen(secret),
+                           (const unsigned char *)KDF_SALT, sizeof KDF_SALT - 1,
+                           KDF_N, KDF_R, KDF_P, 64u << 20, key, sizeof key),
+            1);
+  memset(msg, 0, sizeof msg);
+  memcpy(msg, PROOF_LABEL, LBL);
+  msg[LBL] = 'I';
+  memcpy(msg + LBL + 1, hello + HDR, HELLO_LEN);
+  memcpy(msg + LBL + 1 + HELLO_LEN, theirs + HDR, HELLO_LEN);
+  net_put32(pf, PROOF_LEN + 1);
+  pf[4] = F_PROOF;
+  ASSERT_TRUE(HMAC(EVP_sha256(), key, (int)sizeof key, msg, sizeof msg,
+                   pf + HDR, &plen) != NULL);
   ASSERT_EQ(send(fd, pf, sizeof pf, 0), (ssize_t)sizeof pf);
   got = 0;
   while (got < sizeof pf) { /* the node's proof (not checked here) */
@@ -647,6 +740,7 @@ static int raw_authenticated(const char *location, const char *secret, int port,
     ASSERT_TRUE(n > 0);
     got += (size_t)n;
   }
+  ASSERT_EQ(pf[4], F_PROOF);
   ASSERT_EQ(send(fd, sel, sizeof sel, 0), (ssize_t)sizeof sel);
   ASSERT_EQ(send(fd, bad, badlen, 0), (ssize_t)badlen);
   fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -787,6 +881,34 @@ TEST(net_discovery_on_loopback_finds_each_other) {
   acoro_net_stop(s[2].net);
   s[2].net = NULL;
   nt_finish(e, &s[0], &s[1]);
+}
+
+/* Two nodes that found each other by discovery (perhaps both dialling at
+ * once: a duplicate link closed) find each other again when one restarts
+ * on the same location: only a discovered link that failed before its
+ * proof keeps discovery away from a location. */
+TEST(net_discovery_finds_a_restarted_node_again) {
+  acoro_engine_t *e = nt_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t o = nt_opts("a long enough secret");
+  const char *loc;
+  int round;
+  o.discover_port = free_udp_port(e);
+  nt_start(e, &a, &o);
+  for (round = 0; round < 3; round++) {
+    nt_start(e, &b, &o);
+    PUMP_UNTIL(e, 10, a.ups == round + 1 && b.ups == 1);
+    if (a.ups != round + 1 || b.ups != 1)
+      fprintf(stderr, "round %d\na:\n%sb:\n%s", round, a.logs, b.logs);
+    ASSERT_EQ(a.ups, round + 1);
+    ASSERT_EQ(b.ups, 1);
+    loc = acoro_net_location(b.net);
+    o.port = atoi(strrchr(loc, ':') + 1);
+    nt_stop_side(&b);
+    PUMP_UNTIL(e, 10, a.downs == round + 1);
+    ASSERT_EQ(a.downs, round + 1);
+  }
+  nt_finish(e, &a, NULL);
 }
 
 /* ---- ENGINE READS (net_eread.c) ---- */

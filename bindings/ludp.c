@@ -62,7 +62,7 @@ static int u_bind(lua_State *L) {
 /* u:_recv(timeout) -> data, host, port | false (waits) | nil (ended) */
 static int u_recv(lua_State *L) {
   acoro_udp_t *u = check_udp(L, 1);
-  double timeout = lua_isnoneornil(L, 2) ? -1.0 : luaL_checknumber(L, 2);
+  double timeout = lio_opt_timeout(L, 2);
   const char *data;
   size_t len;
   char host[64];
@@ -90,7 +90,7 @@ static int u_send(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   const char *host = luaL_checkstring(L, 3);
   int port = (int)luaL_checkinteger(L, 4);
-  double timeout = lua_isnoneornil(L, 5) ? -1.0 : luaL_checknumber(L, 5);
+  double timeout = lio_opt_timeout(L, 5);
   int rc;
   if (port < 0 || port > 65535)
     return luaL_argerror(L, 4, "port out of range");

@@ -7,6 +7,8 @@
 -- failure returns nil, message, code; "timeout" has the code "ETIMEDOUT".
 local udp = {}
 
+local argcheck = require "acoro.check"
+
 local cudp, park, check, now, K_TIMEOUT, Lock
 local type, error, tostring, getmetatable = type, error, tostring, getmetatable
 
@@ -15,17 +17,12 @@ local udp_mt
 local name_lock = setmetatable({}, { __mode = "k" }) -- socket -> Lock for sends to names
 
 local function check_udp(u, what)
-  if getmetatable(u) ~= udp_mt then
-    error(("acoro: %s: expected a UDP socket (call it as u:%s(...))"):format(what, what), 3)
-  end
+  if getmetatable(u) ~= udp_mt then argcheck.bad_self(u, "u:" .. what, "acoro UDP socket", 4) end
   if not u:is_open() then error(("acoro: %s: the socket is closed"):format(what), 3) end
 end
 
-local function check_timeout(t, what)
-  if t ~= nil and type(t) ~= "number" then
-    error(("acoro: %s: timeout must be a number, got %s"):format(what, tostring(t)), 3)
-  end
-end
+-- nil, or a number other than NaN (acoro.check's rule for every timeout).
+local check_timeout = argcheck.timeout
 
 local check_host_port = require("acoro.io").check_host_port
 
@@ -57,7 +54,7 @@ function Udp:sendto(data, host, port, timeout)
   if type(data) == "number" then data = tostring(data) end
   if type(data) ~= "string" then error("acoro: sendto: expected a string, got " .. type(data), 2) end
   check_host_port(host, port, "sendto")
-  check_timeout(timeout, "sendto")
+  check_timeout(timeout, "u:sendto", 4)
   check("sendto")
   local deadline = timeout and now() + timeout
   if numeric(host) then
@@ -94,7 +91,7 @@ end
 -- | nil, "closed", "ECLOSED" (closed by another coroutine meanwhile).
 function Udp:recvfrom(timeout)
   check_udp(self, "recvfrom")
-  check_timeout(timeout, "recvfrom")
+  check_timeout(timeout, "u:recvfrom", 1)
   check("recvfrom")
   local deadline = timeout and now() + timeout
   while true do

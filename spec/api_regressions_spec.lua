@@ -198,6 +198,37 @@ describe("regression", function()
     end)
   end)
 
+  it("wait-with-a-timeout-after-a-nested-wait-ignores-its-timeout", function()
+    -- A blocking call made from a plain coroutine inside an acoro coroutine
+    -- leaves a wait registered; the acoro coroutine's next waits must raise,
+    -- not wait (for ever) past their timeouts, nor join report an end.
+    local got = acoro.run(function()
+      local other = acoro.spawn(function() acoro.receive() end)
+      local co = acoro.spawn(function()
+        coroutine.wrap(function() return acoro.receive() end)()
+        local r = {}
+        local function try(name, f, ...)
+          local ok, e = pcall(f, ...)
+          r[#r + 1] = name .. ": " .. (ok and "returned" or tostring(e):match("already waiting") or tostring(e))
+        end
+        try("receive", acoro.receive, 0.01)
+        try("suspend", acoro.suspend, 0.01)
+        try("receive_match", acoro.receive_match, function() return false end, 0.01)
+        try("join", other.join, other, 0.01)
+        try("deliver", other.deliver, other, "m", 0.01)
+        try("locate", acoro.locate, "nobody", { timeout = 0.01 })
+        return r
+      end)
+      local ok, r = co:join(5)
+      other:terminate()
+      assert.is_true(ok, tostring(r))
+      return r
+    end)
+    assert.are.same({ "receive: already waiting", "suspend: already waiting",
+      "receive_match: already waiting", "join: already waiting", "deliver: already waiting",
+      "locate: already waiting" }, got)
+  end)
+
   it("infinite-timeouts-mean-forever-and-at-once", function()
     local INF = math.huge
     acoro.run(function()

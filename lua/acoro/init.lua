@@ -293,7 +293,7 @@ function M.suspend(timeout, alarm)
   if timeout and timeout <= 0 then return alarm end
   local deadline = timeout and now() + timeout
   while true do
-    C.acoro_co_wait(rec, W_SUSPEND, remaining(deadline))
+    if C.acoro_co_wait(rec, W_SUSPEND, remaining(deadline)) ~= 0 then nested_wait("suspend") end
     local r = park(rec, true)
     local v = resumed[h]
     if v then
@@ -342,7 +342,7 @@ local function receive_wait(timeout, alarm)
   if timeout and timeout <= 0 then return alarm end
   local deadline = timeout and now() + timeout
   repeat
-    C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline))
+    if C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline)) ~= 0 then nested_wait("receive") end
     local r = park(rec, true)
     key = C.acoro_mb_shift(rec)
     if key == 0 and r == K_TIMEOUT then return alarm end
@@ -406,7 +406,7 @@ function M.receive_match(pred, timeout, alarm)
     end
     if deadline and remaining(deadline) <= 0 then return alarm end
     before_block(rec, "receive_match", true)
-    C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline))
+    if C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline)) ~= 0 then nested_wait("receive_match") end
     park(rec, true)
   end
 end
@@ -447,8 +447,11 @@ function Coro:deliver(msg, timeout)
   end
   local deadline = timeout and now() + timeout
   while true do
-    if C.acoro_deliver_wait(rec, to, key, remaining(deadline)) == EDEAD then
-      return nil, "dead"
+    local rc = C.acoro_deliver_wait(rec, to, key, remaining(deadline))
+    if rc == EDEAD then return nil, "dead" end
+    if rc ~= 0 then
+      take_back(to, tag)
+      nested_wait("deliver")
     end
     local ok, r = pcall(park, rec, false)
     if not ok then -- a throw: the message goes back, the error goes on
@@ -511,7 +514,9 @@ function Coro:join(timeout)
     if timeout and timeout <= 0 then return nil, "timeout" end
     local deadline = timeout and now() + timeout
     repeat
-      if C.acoro_co_join(rec, target, remaining(deadline)) ~= 0 then break end
+      local rc = C.acoro_co_join(rec, target, remaining(deadline))
+      if rc == EDEAD then break end
+      if rc ~= 0 then nested_wait("join") end
       local r = park(rec, false)
       if r == K_TIMEOUT then return nil, "timeout" end
     until r ~= K_INTERRUPT
@@ -592,13 +597,13 @@ function M.locate(name, opts)
   local h = handle_of(me)
   local deadline = now() + timeout
   while true do
+    if C.acoro_co_wait(me, W_OTHER, remaining(deadline)) ~= 0 then nested_wait("locate") end
     local list = locate_waiters[name]
     if not list then
       list = {}
       locate_waiters[name] = list
     end
     list[#list + 1] = h
-    C.acoro_co_wait(me, W_OTHER, remaining(deadline))
     local ok, r = pcall(park, me, false)
     list = locate_waiters[name] -- register() may have emptied it
     if list then

@@ -4,7 +4,7 @@
 -- of reaching an FFI cast or a C pointer).
 local check = {}
 
-local type, error, tostring, getmetatable = type, error, tostring, getmetatable
+local type, error, tostring, getmetatable, rawget = type, error, tostring, getmetatable, rawget
 
 -- Timeouts, in seconds, across the whole API: nil = the default (usually
 -- forever); a number <= 0, -inf included, = do not wait; +inf = forever
@@ -42,18 +42,10 @@ function check.bad_self(x, what, expected, level)
   local t = type(x)
   local mt = getmetatable(x)
   if t == "table" or t == "userdata" then
-    local name = type(mt) == "table" and mt.__name
+    local name = type(mt) == "table" and rawget(mt, "__name")
     if type(name) == "string" then t = name end
   end
   error(("bad self to %s (%s expected, got %s)"):format(what, expected, t), level or 3)
-end
-
--- check.self(x, mt, what, expected): x's metatable must be mt. For methods
--- off the hot paths; a hot method inlines the getmetatable test and calls
--- bad_self.
-function check.self(x, mt, what, expected)
-  if getmetatable(x) ~= mt then check.bad_self(x, what, expected, 4) end
-  return x
 end
 
 return check

@@ -301,6 +301,12 @@ local function one_call()
       return f(unpack(a, 1, n))
     end)
     res = { coroutine.resume(co) }
+    if coroutine.status(co) == "suspended" then
+      -- The call yielded to us, not to the engine: its wait is still
+      -- registered for the fuzzer. Park on it as the engine expects (the
+      -- watchdog ends it if nothing else does), or every later wait raises.
+      coroutine.yield()
+    end
   elseif c.kind then
     res = { pcall(c.fn, self, unpack(a, 1, n)) }
   else
@@ -414,6 +420,9 @@ local function setup()
     add_functions("acoro." .. sub_name .. ".", acoro[sub_name])
   end
   calls[#calls + 1] = { name = "tostring", fn = tostring }
+  -- A full collection now and then: objects dropped from the pools (their
+  -- waits, buffers and requests under way) meet their __gc.
+  calls[#calls + 1] = { name = "collectgarbage", fn = function() collectgarbage() end }
   for mt, kind in pairs(kind_of_mt) do
     local idx = mt.__index
     if type(idx) == "function" then

@@ -8,7 +8,8 @@
 --
 -- Bounded: a watchdog coroutine throws into the fuzzer when one call has
 -- waited for 10 ms (a receive with no timeout, a join on a coroutine that
--- never ends, ...). Sandboxed: no node is started, no peer is asked; hosts
+-- never ends, ...); a call given a timeout <= 0.01 s gets 2 s, and if it
+-- needs the watchdog, the timeout was not kept: exit status 4. Sandboxed: no node is started, no peer is asked; hosts
 -- are loopback or invalid, ports come from the random numbers; processes
 -- run `true`, `cat` or a program that does not exist; paths are inside
 -- TMPDIR; acoro.stream never gets an fd that could be open. Each call is
@@ -259,6 +260,32 @@ local call_no, in_call, done = 0, false, false
 local raised, interrupted = 0, 0
 local WATCHDOG = setmetatable({}, { __tostring = function() return "fuzz watchdog" end })
 
+-- The timeout each waiting call was given, where it is: a call whose
+-- timeout is a number <= 0.01 (-inf included) must return by itself; the
+-- watchdog lets it run 2 s before it counts it as a timeout not kept.
+local function pos(i) return function(a) return a[i] end end
+local function opt(i) return function(a) return type(a[i]) == "table" and rawget(a[i], "timeout") or nil end end
+local function acquire(a)
+  if a[1] == false then return 0 end
+  if type(a[1]) == "number" and a[2] == nil then return a[1] end
+  return a[2]
+end
+local TIMEOUT_OF = {
+  ["acoro.receive"] = pos(1), ["acoro.suspend"] = pos(1), ["acoro.receive_match"] = pos(2),
+  ["acoro.sleep"] = pos(1), ["coro:join"] = pos(1), ["coro:deliver"] = pos(2),
+  ["acoro.locate"] = opt(2), ["acoro.locate_channel"] = opt(2), ["acoro.tcp.connect"] = opt(3),
+  ["Lock:acquire"] = acquire, ["RLock:acquire"] = acquire, ["Semaphore:acquire"] = acquire,
+  ["Event:wait"] = pos(1), ["Condition:wait"] = pos(1), ["Condition:wait_for"] = pos(2),
+  ["channel:deliver"] = pos(2), ["channel:subscribe"] = pos(2), ["channel:unsubscribe"] = pos(2),
+  ["stream:recv"] = pos(2), ["stream:recvall"] = pos(2), ["stream:readline"] = pos(2),
+  ["stream:read"] = pos(2), ["stream:send"] = pos(2), ["stream:write"] = pos(2),
+  ["stream:send_msg"] = pos(2), ["stream:recv_msg"] = pos(1), ["stream:starttls"] = pos(2),
+  ["server:accept"] = pos(1), ["udp:recvfrom"] = pos(1), ["udp:sendto"] = pos(4),
+  ["process:wait"] = pos(1), ["process:communicate"] = pos(2), ["job:result"] = pos(1),
+}
+local short_call, call_started = false, 0
+local not_kept = {} -- descriptions of the calls that overran their short timeout
+
 local function describe(v)
   local t = type(v)
   if t == "string" then return ("%q"):format(#v > 20 and v:sub(1, 20) .. "..." or v) end
@@ -287,6 +314,10 @@ local function one_call()
   local nested = random(50) == 1
   local parts = {}
   for i = 1, n do parts[i] = describe(a[i]) end
+  local tof = TIMEOUT_OF[c.name]
+  local t = tof and tof(a)
+  short_call = type(t) == "number" and t <= 0.01 and (c.kind == nil or kind_of_mt[getmetatable(self)] == c.kind)
+  call_started = acoro.now()
   trace:write(call_no, nested and " nested " or " ", c.name, c.kind and ("(" .. describe(self) .. ") ") or " ",
     table.concat(parts, ", "), "\n")
   in_call = true
@@ -486,7 +517,15 @@ local watchdog = acoro.spawn(function()
   local last = -1
   while not done do
     acoro.sleep(0.01)
-    if in_call and call_no == last and not done then fuzzer:throw(WATCHDOG) end
+    if in_call and call_no == last and not done then
+      if not short_call then
+        fuzzer:throw(WATCHDOG)
+      elseif acoro.now() - call_started > 2 then
+        not_kept[#not_kept + 1] = ("call %d"):format(call_no)
+        io.stderr:write("api_fuzz: call ", call_no, " overran its timeout (see the trace)\n")
+        fuzzer:throw(WATCHDOG)
+      end
+    end
     last = call_no
   end
 end)
@@ -500,4 +539,8 @@ if not ok then
 end
 pcall(cleanup)
 trace:close()
+if #not_kept > 0 then
+  io.stderr:write("api_fuzz: timeouts not kept: ", table.concat(not_kept, ", "), "\n")
+  os.exit(4)
+end
 print(("api_fuzz seed=%d calls=%d raised=%d interrupted=%d"):format(seed, call_no, raised, interrupted))

@@ -257,6 +257,7 @@ end
 
 local fuzzer
 local call_no, in_call, done = 0, false, false
+local outside = false -- calls made before acoro.run (plain luajit)
 local raised, interrupted = 0, 0
 local WATCHDOG = setmetatable({}, { __tostring = function() return "fuzz watchdog" end })
 
@@ -299,6 +300,9 @@ end
 
 local function one_call()
   local c = pick(calls)
+  -- Outside the engine acoro.run would run it, and the victims spawned
+  -- before it with it: not called there.
+  while outside and c.name == "acoro.run" do c = pick(calls) end
   local a = {}
   local n = random(0, 4)
   for i = 1, n do a[i] = rand_value() end
@@ -332,7 +336,7 @@ local function one_call()
       return f(unpack(a, 1, n))
     end)
     res = { coroutine.resume(co) }
-    if coroutine.status(co) == "suspended" then
+    if coroutine.status(co) == "suspended" and not outside then
       -- The call yielded to us, not to the engine: its wait is still
       -- registered for the fuzzer. Park on it as the engine expects (the
       -- watchdog ends it if nothing else does), or every later wait raises.
@@ -444,28 +448,38 @@ local function setup()
   add_kind("rci", r)
   keep(r)
 
-  -- The callables: the module and its sub-tables, each kind's methods
-  -- (a coroutine's live in the handles' __index function: its upvalue Coro).
-  add_functions("acoro.", acoro)
-  for _, sub_name in ipairs({ "tcp", "udp", "process", "pool", "fs", "rci" }) do
-    add_functions("acoro." .. sub_name .. ".", acoro[sub_name])
-  end
-  calls[#calls + 1] = { name = "tostring", fn = tostring }
-  -- A full collection now and then: objects dropped from the pools (their
-  -- waits, buffers and requests under way) meet their __gc.
-  calls[#calls + 1] = { name = "collectgarbage", fn = function() collectgarbage() end }
-  for mt, kind in pairs(kind_of_mt) do
-    local idx = mt.__index
-    if type(idx) == "function" then
-      local fn = idx
-      for i = 1, 20 do
-        local name, v = debug.getupvalue(fn, i)
-        if name == nil then break end
-        if name == "Coro" then idx = v end
-      end
+end
+
+-- The callables: the module and its sub-tables, each kind's methods (a
+-- coroutine's live in the handles' __index function: its upvalue Coro).
+-- Called again after more kinds are known: adds theirs.
+local have_methods = {}
+local function build_calls()
+  if #calls == 0 then
+    add_functions("acoro.", acoro)
+    for _, sub_name in ipairs({ "tcp", "udp", "process", "pool", "fs", "rci" }) do
+      add_functions("acoro." .. sub_name .. ".", acoro[sub_name])
     end
-    if type(idx) == "table" then add_methods(kind, idx) end
-    if mt.__call then calls[#calls + 1] = { name = kind .. ":__call", fn = mt.__call, kind = kind } end
+    calls[#calls + 1] = { name = "tostring", fn = tostring }
+    -- A full collection now and then: objects dropped from the pools (their
+    -- waits, buffers and requests under way) meet their __gc.
+    calls[#calls + 1] = { name = "collectgarbage", fn = function() collectgarbage() end }
+  end
+  for mt, kind in pairs(kind_of_mt) do
+    if not have_methods[kind] then
+      have_methods[kind] = true
+      local idx = mt.__index
+      if type(idx) == "function" then
+        local fn = idx
+        for i = 1, 20 do
+          local name, v = debug.getupvalue(fn, i)
+          if name == nil then break end
+          if name == "Coro" then idx = v end
+        end
+      end
+      if type(idx) == "table" then add_methods(kind, idx) end
+      if mt.__call then calls[#calls + 1] = { name = kind .. ":__call", fn = mt.__call, kind = kind } end
+    end
   end
   table.sort(calls, function(x, y) return x.name < y.name end)
 end
@@ -491,53 +505,118 @@ local function cleanup()
   end
 end
 
-local main_handle = acoro.self()
-shun[main_handle] = true
+-- Outside the engine (run by plain luajit): what can be made without a
+-- coroutine, for the calls made before acoro.run.
+local function setup_outside()
+  local victims = {
+    acoro.spawn(function() while true do acoro.receive() end end),
+    acoro.spawn(function() return 1 end),
+  }
+  victims[1]:set_daemon(true)
+  add_kind("coro", victims[1])
+  for _, v in ipairs(victims) do keep(v) end
+  local ch = acoro.channel("outside")
+  add_kind("channel", ch)
+  keep(ch)
+  for _, k in ipairs({ "Lock", "RLock", "Event", "Semaphore", "Condition" }) do
+    local o = acoro[k]()
+    add_kind(k, o)
+    keep(o)
+  end
+  local srv = assert(acoro.tcp.listen("127.0.0.1", 0))
+  add_kind("server", srv)
+  keep(srv)
+  local u = assert(acoro.udp.bind("127.0.0.1", 0))
+  add_kind("udp", u)
+  keep(u)
+  local p = assert(acoro.process.spawn({ "cat" }))
+  add_kind("process", p)
+  add_kind("stream", p.stdin)
+  keep(p)
+  keep(p.stdin)
+  keep(p.stdout)
+  local h = acoro.fs.sha256()
+  add_kind("sha256", h)
+  keep(h)
+  local job = acoro.pool.submit(function() return 1 end)
+  add_kind("job", job)
+  keep(job)
+  acoro.rci.register("fz0", function(...) return ... end)
+  local r = acoro.rci.locate("fz0")
+  add_kind("rci", r)
+  keep(r)
+end
 
-fuzzer = acoro.spawn(function()
-  local ok, err = pcall(setup)
+-- The calls inside the engine: the fuzzer, its watchdog, and the end.
+local function fuzz_in_engine(first)
+  local main_handle = acoro.self()
+  shun[main_handle] = true
+
+  fuzzer = acoro.spawn(function()
+    local ok, err = pcall(setup)
+    if ok then ok, err = pcall(build_calls) end
+    if not ok then
+      io.stderr:write("api_fuzz: setup failed: ", tostring(err), "\n")
+      os.exit(3)
+    end
+    for i = first, ncalls do
+      call_no = i
+      one_call()
+      if i % 250 == 0 then
+        in_call = true
+        pcall(refresh)
+        in_call = false
+      end
+    end
+    done = true
+  end)
+  shun[fuzzer] = true
+
+  local watchdog = acoro.spawn(function()
+    local last = -1
+    while not done do
+      acoro.sleep(0.01)
+      if in_call and call_no == last and not done then
+        if not short_call then
+          fuzzer:throw(WATCHDOG)
+        elseif acoro.now() - call_started > 2 then
+          not_kept[#not_kept + 1] = ("call %d"):format(call_no)
+          io.stderr:write("api_fuzz: call ", call_no, " overran its timeout (see the trace)\n")
+          fuzzer:throw(WATCHDOG)
+        end
+      end
+      last = call_no
+    end
+  end)
+  watchdog:set_daemon(true)
+  shun[watchdog] = true
+
+  local ok, a, b = fuzzer:join()
+  if not ok then
+    io.stderr:write("api_fuzz: the fuzzer failed outside a call: ", tostring(a), " ", tostring(b), "\n")
+    os.exit(2)
+  end
+  pcall(cleanup)
+end
+
+if pcall(acoro.self) then -- under the acoro command: in the engine already
+  fuzz_in_engine(1)
+else -- plain luajit: a fifth of the calls before acoro.run, every one raising or not waiting
+  local ok, err = pcall(setup_outside)
+  if ok then ok, err = pcall(build_calls) end
   if not ok then
     io.stderr:write("api_fuzz: setup failed: ", tostring(err), "\n")
     os.exit(3)
   end
-  for i = 1, ncalls do
+  outside = true
+  local n0 = math.floor(ncalls / 5)
+  for i = 1, n0 do
     call_no = i
     one_call()
-    if i % 250 == 0 then
-      in_call = true
-      pcall(refresh)
-      in_call = false
-    end
   end
-  done = true
-end)
-shun[fuzzer] = true
-
-local watchdog = acoro.spawn(function()
-  local last = -1
-  while not done do
-    acoro.sleep(0.01)
-    if in_call and call_no == last and not done then
-      if not short_call then
-        fuzzer:throw(WATCHDOG)
-      elseif acoro.now() - call_started > 2 then
-        not_kept[#not_kept + 1] = ("call %d"):format(call_no)
-        io.stderr:write("api_fuzz: call ", call_no, " overran its timeout (see the trace)\n")
-        fuzzer:throw(WATCHDOG)
-      end
-    end
-    last = call_no
-  end
-end)
-watchdog:set_daemon(true)
-shun[watchdog] = true
-
-local ok, a, b = fuzzer:join()
-if not ok then
-  io.stderr:write("api_fuzz: the fuzzer failed outside a call: ", tostring(a), " ", tostring(b), "\n")
-  os.exit(2)
+  outside = false
+  acoro.run(fuzz_in_engine, n0 + 1)
 end
-pcall(cleanup)
 trace:close()
 if #not_kept > 0 then
   io.stderr:write("api_fuzz: timeouts not kept: ", table.concat(not_kept, ", "), "\n")

@@ -85,7 +85,9 @@ end
 local function timeout_checker(kind)
   local check_timeout = check.timeout
   return function(t, what, argn)
-    if t ~= nil then check_timeout(t, kind .. ":" .. what, argn or 2, 4) end
+    if t ~= nil and (type(t) ~= "number" or t ~= t) then -- the name is made only to raise
+      check_timeout(t, kind .. ":" .. what, argn or 2, 4)
+    end
   end
 end
 channel.timeout_checker = timeout_checker

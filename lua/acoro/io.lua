@@ -60,7 +60,7 @@ end
 local function deadline_of(obj, timeout, what, argn)
   if timeout == nil then
     timeout = default_timeout[obj]
-  else
+  elseif type(timeout) ~= "number" or timeout ~= timeout then -- the name is made only to raise
     check_timeout(timeout, (getmetatable(obj) == server_mt and "server:" or "s:") .. what, argn, 4)
   end
   return timeout and now() + timeout

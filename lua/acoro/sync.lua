@@ -192,12 +192,14 @@ end
 -- acquire([blocking=true [, timeout]]); a number as first argument is taken
 -- as the timeout (acquire(timeout), as in DESIGN.md). Returns the timeout to
 -- wait with: nil = forever, 0 = not at all.
-local function acquire_args(blocking, timeout, what)
+local function acquire_args(blocking, timeout, prim)
   local argn = 2
   if type(blocking) == "number" and timeout == nil then
     blocking, timeout, argn = true, blocking, 1
   end
-  if timeout ~= nil then check_timeout(timeout, what, argn, 4) end
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
+    check_timeout(timeout, prim._name .. ":acquire", argn, 4) -- the name is made only to raise
+  end
   if blocking == false then return 0 end
   return timeout
 end
@@ -264,9 +266,7 @@ end
 
 local function lock_acquire(self, blocking, timeout)
   check_lock(self, "Lock:acquire")
-  if timeout ~= nil or blocking ~= nil then
-    timeout = acquire_args(blocking, timeout, self._name .. ":acquire")
-  end
+  if timeout ~= nil or blocking ~= nil then timeout = acquire_args(blocking, timeout, self) end
   local me = acoro.self()
   local owner = self._owner
   if owner == me and self._reentrant then
@@ -347,7 +347,7 @@ end
 
 function Semaphore:acquire(blocking, timeout)
   check_prim(self, Semaphore, "Semaphore:acquire")
-  timeout = acquire_args(blocking, timeout, "acoro.Semaphore:acquire")
+  timeout = acquire_args(blocking, timeout, Semaphore)
   if self._value > 0 and not self._q:has_live() then
     self._value = self._value - 1
     return true

@@ -103,6 +103,17 @@ static int u_send(lua_State *L) {
   return 1;
 }
 
+/* core.udp.is_address(host) -> whether host is an IPv4 or IPv6 address as
+ * acoro_udp_send reads one (sent at once; anything else is resolved as a
+ * name, and the sender waits). */
+static int udp_is_address(lua_State *L) {
+  const char *host = luaL_checkstring(L, 1);
+  struct sockaddr_storage a;
+  lua_pushboolean(L, uv_ip4_addr(host, 0, (struct sockaddr_in *)&a) == 0 ||
+                         uv_ip6_addr(host, 0, (struct sockaddr_in6 *)&a) == 0);
+  return 1;
+}
+
 /* u:_send_status() -> true | nil, message, code (of the last send) */
 static int u_send_status(lua_State *L) {
   int st = acoro_udp_send_status(check_udp(L, 1));
@@ -175,6 +186,8 @@ void ludp_open(lua_State *L, acoro_engine_t *e) {
   lua_pushlightuserdata(L, e);
   lua_pushcclosure(L, u_bind, 1);
   lua_setfield(L, -2, "bind");
+  lua_pushcfunction(L, udp_is_address);
+  lua_setfield(L, -2, "is_address");
   lua_pushinteger(L, ACORO_UDP_REUSE);
   lua_setfield(L, -2, "REUSE");
   lua_pushinteger(L, ACORO_UDP_BROADCAST);

@@ -229,6 +229,39 @@ describe("regression", function()
       "locate: already waiting" }, got)
   end)
 
+  it("udp-send-to-an-address-while-a-name-resolves-raises", function()
+    local got = acoro.run(function()
+      local r = assert(acoro.udp.bind("127.0.0.1", 0))
+      local _, port = r:getsockname()
+      local u = assert(acoro.udp.bind("127.0.0.1", 0))
+      local a = acoro.spawn(function() return u:sendto("by name", "localhost", port, 5) end)
+      acoro.yield() -- a waits for the resolution of "localhost"
+      local ok, n = pcall(u.sendto, u, "by address", "127.0.0.1", port, 5)
+      local _, an = a:join(5)
+      local seen = {}
+      for _ = 1, 2 do seen[#seen + 1] = r:recvfrom(5) end
+      table.sort(seen)
+      r:close()
+      u:close()
+      return { ok, n, an, seen[1], seen[2] }
+    end)
+    assert.are.same({ true, 10, 7, "by address", "by name" }, got)
+  end)
+
+  it("udp-send-to-a-dotted-quad-that-is-no-address-leaves-a-stale-wait", function()
+    -- "256.256.256.256" looked numeric to udp.lua but is a name to libuv:
+    -- its resolution started with the coroutine's wait registered, then the
+    -- send raised ESTATE and the next wait raised "already waiting".
+    local got = acoro.run(function()
+      local u = assert(acoro.udp.bind("127.0.0.1", 0))
+      local ok, r = pcall(u.sendto, u, "x", "256.256.256.256", 9, 1)
+      local ok2, r2 = pcall(acoro.receive, 0.01, "alarm")
+      u:close()
+      return { ok, r, ok2, r2 }
+    end)
+    assert.are.same({ true, nil, true, "alarm" }, got)
+  end)
+
   it("infinite-timeouts-mean-forever-and-at-once", function()
     local INF = math.huge
     acoro.run(function()

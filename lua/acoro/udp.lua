@@ -42,8 +42,12 @@ function udp.bind(host, port, opts)
   return cudp.bind(host, port, flags)
 end
 
+-- An address is sent to at once, anything else is resolved as a name (the
+-- sender waits): the C side's own test decides, so that a host that only
+-- looks like an address ("256.256.256.256") never starts a resolution here,
+-- outside the name lock.
 local function numeric(host)
-  return host:find("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
+  return cudp.is_address(host)
 end
 
 -- u:sendto(data, host, port [, timeout]) -> #data | nil, message, code.
@@ -60,8 +64,7 @@ function Udp:sendto(data, host, port, timeout)
   if numeric(host) then
     local r, err, code = self:_send(data, host, port)
     if r then return #data end
-    if r == nil then return nil, err, code end
-    -- (a numeric address never waits; fall through as for a name)
+    return nil, err, code -- (an address never waits)
   end
   -- One send to a name at a time per socket: the others queue on a lock.
   local lk = name_lock[self]

@@ -457,7 +457,7 @@ local function setup()
   add_kind("job", job)
   keep(job)
 
-  acoro.rci.register("fz", function(...) return ... end)
+  if not acoro.rci.locate("fz") then acoro.rci.register("fz", function(...) return ... end) end
   local r = acoro.rci.locate("fz")
   add_kind("rci", r)
   keep(r)
@@ -561,10 +561,12 @@ local function setup_outside()
   keep(r)
 end
 
--- The calls inside the engine: the fuzzer, its watchdog, and the end.
-local function fuzz_in_engine(first)
+-- The calls first..last inside the engine: the fuzzer, its watchdog, and
+-- the end of what they made.
+local function fuzz_in_engine(first, last)
   local main_handle = acoro.self()
   shun[main_handle] = true
+  done = false
 
   fuzzer = acoro.spawn(function()
     local ok, err = pcall(setup)
@@ -573,7 +575,7 @@ local function fuzz_in_engine(first)
       io.stderr:write("api_fuzz: setup failed: ", tostring(err), "\n")
       os.exit(3)
     end
-    for i = first, ncalls do
+    for i = first, last do
       call_no = i
       one_call()
       if i % 250 == 0 then
@@ -587,10 +589,10 @@ local function fuzz_in_engine(first)
   shun[fuzzer] = true
 
   local watchdog = acoro.spawn(function()
-    local last = -1
+    local seen = -1
     while not done do
       acoro.sleep(0.01)
-      if in_call and call_no == last and not done then
+      if in_call and call_no == seen and not done then
         if not short_call then
           fuzzer:throw(WATCHDOG)
         elseif acoro.now() - call_started > 2 then
@@ -599,7 +601,7 @@ local function fuzz_in_engine(first)
           fuzzer:throw(WATCHDOG)
         end
       end
-      last = call_no
+      seen = call_no
     end
   end)
   watchdog:set_daemon(true)
@@ -614,7 +616,7 @@ local function fuzz_in_engine(first)
 end
 
 if pcall(acoro.self) then -- under the acoro command: in the engine already
-  fuzz_in_engine(1)
+  fuzz_in_engine(1, ncalls)
 else -- plain luajit: a fifth of the calls before acoro.run, every one raising or not waiting
   local ok, err = pcall(setup_outside)
   if ok then ok, err = pcall(build_calls) end
@@ -629,7 +631,10 @@ else -- plain luajit: a fifth of the calls before acoro.run, every one raising o
     one_call()
   end
   outside = false
-  acoro.run(fuzz_in_engine, n0 + 1)
+  -- Two runs: the second meets the objects (coroutines, sockets, pending
+  -- requests) the first left behind.
+  acoro.run(fuzz_in_engine, n0 + 1, ncalls - n0)
+  acoro.run(fuzz_in_engine, ncalls - n0 + 1, ncalls)
 end
 trace:close()
 if #not_kept > 0 then

@@ -262,6 +262,14 @@ describe("regression", function()
     assert.are.same({ true, nil, true, "alarm" }, got)
   end)
 
+  it("stream-of-fd-2^32-wraps-fd-0", function()
+    -- C took the fd as an int: 2^32 became 0, 2^32 + 4 an fd of the engine's own.
+    for _, bad in ipairs({ 2 ^ 32, 2 ^ 32 + 4, 2 ^ 53, -1, 0.5, 0 / 0, math.huge }) do
+      assert.matches("^acoro.stream: expected an fd number or a stream, got ", err_of(acoro.stream, bad))
+    end
+    assert.matches("stdin must be", err_of(acoro.process.spawn, { "true", stdin = 2 ^ 32 }))
+  end)
+
   it("infinite-timeouts-mean-forever-and-at-once", function()
     local INF = math.huge
     acoro.run(function()

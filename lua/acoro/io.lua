@@ -484,8 +484,9 @@ end
 -- acoro stream (the same methods as a TCP connection).
 function io.stream(x)
   if getmetatable(x) == stream_mt then return x end
-  if type(x) ~= "number" then
-    error("acoro.stream: expected an fd number or a stream, got " .. type(x), 2)
+  -- (an fd past int's range would be cut down to another one in C: 2^32 is 0)
+  if type(x) ~= "number" or x < 0 or x >= 2 ^ 31 or x % 1 ~= 0 then
+    error("acoro.stream: expected an fd number or a stream, got " .. tostring(x), 2)
   end
   return cio.open_fd(x)
 end

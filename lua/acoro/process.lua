@@ -31,7 +31,7 @@ local function stdio_spec(v, name)
   if v == nil then return DEFAULTS[name] end
   if v == false or v == "null" then return "null" end
   if v == "pipe" or v == "inherit" then return v end
-  if type(v) == "number" and v >= 0 and v % 1 == 0 then return v end
+  if type(v) == "number" and v >= 0 and v < 2 ^ 31 and v % 1 == 0 then return v end
   if getmetatable(v) == stream_mt then
     if not v:is_open() then error(("acoro: process.spawn: %s: the stream is closed"):format(name), 3) end
     return v

@@ -15,6 +15,9 @@ void lio_push_stream(lua_State *L, acoro_stream_t *s);
 acoro_stream_t *lio_check_stream(lua_State *L, int i);
 /* Pushes nil, "ECODE: message", "ECODE" for a libuv error; returns 3. */
 int lio_fail(lua_State *L, int uverr);
+/* A timeout argument at stack index i: -1 (none) when absent, nil or
+ * negative, else the seconds; NaN raises (luaL_argerror). */
+double lio_opt_timeout(lua_State *L, int i);
 
 /* lproc.c, ludp.c: open core.process and core.udp (each leaves its table
  * on the stack). */

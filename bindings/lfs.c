@@ -289,7 +289,7 @@ static acoro_fsop_t *check_op(lua_State *L, op_box_t **box) {
 /* op:_wait(timeout) -> true (done) | false (the coroutine now waits) */
 static int op_wait(lua_State *L) {
   acoro_fsop_t *op = check_op(L, NULL);
-  double timeout = lua_isnoneornil(L, 2) ? -1.0 : luaL_checknumber(L, 2);
+  double timeout = lio_opt_timeout(L, 2);
   acoro_co_t *co = acoro_current(engine_of(L));
   int rc;
   if (co == NULL)

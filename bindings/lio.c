@@ -51,8 +51,19 @@ static void *check_box(lua_State *L, int i, const char *mt, const char *what) {
   return b->p;
 }
 
-static double opt_timeout(lua_State *L, int i) {
-  return lua_isnoneornil(L, i) ? -1.0 : luaL_checknumber(L, i);
+/* The C half of acoro.check's timeout rule, for every binding that takes
+ * a timeout: none or nil = -1 (no timer); a negative number = -1 too (the
+ * Lua layer has already made "<= 0" mean "do not wait"); NaN raises here,
+ * before the engine would refuse it (ACORO_EINVAL) under a misleading
+ * error. */
+double lio_opt_timeout(lua_State *L, int i) {
+  lua_Number t;
+  if (lua_isnoneornil(L, i))
+    return -1.0;
+  t = luaL_checknumber(L, i);
+  if (t != t)
+    luaL_argerror(L, i, "timeout is NaN");
+  return t < 0 ? -1.0 : (double)t;
 }
 
 static void push_box(lua_State *L, void *p, const char *mt) {
@@ -78,7 +89,7 @@ static int s_read(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
   lua_Integer min = luaL_optinteger(L, 2, 1);
   int delim = (int)luaL_optinteger(L, 3, -1);
-  double timeout = opt_timeout(L, 4);
+  double timeout = lio_opt_timeout(L, 4);
   int rc = acoro_stream_read(running_co(L), s, min > 0 ? (size_t)min : 1, delim,
                              timeout);
   if (rc == ACORO_EWAITING)
@@ -184,7 +195,7 @@ static int s_write(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
-  double timeout = opt_timeout(L, 3);
+  double timeout = lio_opt_timeout(L, 3);
   int rc = acoro_stream_write(running_co(L), s, data, len, timeout);
   if (rc == ACORO_EIO)
     return write_failure(L, s);
@@ -291,7 +302,7 @@ static int s_starttls(lua_State *L) {
 /* s:handshake(timeout) -> true | false (waits) | nil, reason */
 static int s_handshake(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
-  int rc = acoro_stream_handshake(running_co(L), s, opt_timeout(L, 2));
+  int rc = acoro_stream_handshake(running_co(L), s, lio_opt_timeout(L, 2));
   if (rc == ACORO_ETLS) {
     const char *why = acoro_stream_tls_error(s);
     lua_pushnil(L);
@@ -343,7 +354,7 @@ static int tcp_connect(lua_State *L) {
 
 static int c_wait(lua_State *L) {
   acoro_connect_t *c = check_box(L, 1, CONNECT_MT, "connect");
-  int rc = acoro_connect_wait(running_co(L), c, opt_timeout(L, 2));
+  int rc = acoro_connect_wait(running_co(L), c, lio_opt_timeout(L, 2));
   if (rc < 0)
     return misuse(L, rc, "connect");
   lua_pushboolean(L, rc == 1);
@@ -386,7 +397,7 @@ static int tcp_listen(lua_State *L) {
 static int srv_accept(lua_State *L) {
   acoro_server_t *srv = check_box(L, 1, SERVER_MT, "server");
   acoro_stream_t *s;
-  int rc = acoro_tcp_accept(running_co(L), srv, opt_timeout(L, 2), &s);
+  int rc = acoro_tcp_accept(running_co(L), srv, lio_opt_timeout(L, 2), &s);
   if (rc == 1) {
     lio_push_stream(L, s);
     return 1;

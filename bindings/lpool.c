@@ -327,7 +327,7 @@ static int job_wait(lua_State *L) {
   acoro_work_t *w = check_job(L);
   acoro_engine_t *eng = lua_touserdata(L, lua_upvalueindex(1));
   acoro_co_t *co = acoro_current(eng);
-  double timeout = lua_isnoneornil(L, 2) ? -1.0 : luaL_checknumber(L, 2);
+  double timeout = lio_opt_timeout(L, 2);
   int rc;
   if (co == NULL)
     return luaL_error(L, "acoro.pool: must run inside an acoro coroutine");

@@ -113,7 +113,7 @@ static int p_spawn(lua_State *L) {
 /* p:_wait(timeout) -> true (exited) | false (the coroutine now waits) */
 static int p_wait(lua_State *L) {
   acoro_process_t *p = check_process(L, 1);
-  double timeout = lua_isnoneornil(L, 2) ? -1.0 : luaL_checknumber(L, 2);
+  double timeout = lio_opt_timeout(L, 2);
   acoro_co_t *co = acoro_current(engine_of(L));
   int rc;
   if (co == NULL)

@@ -62,7 +62,7 @@ static int u_bind(lua_State *L) {
 /* u:_recv(timeout) -> data, host, port | false (waits) | nil (ended) */
 static int u_recv(lua_State *L) {
   acoro_udp_t *u = check_udp(L, 1);
-  double timeout = lua_isnoneornil(L, 2) ? -1.0 : luaL_checknumber(L, 2);
+  double timeout = lio_opt_timeout(L, 2);
   const char *data;
   size_t len;
   char host[64];
@@ -90,7 +90,7 @@ static int u_send(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   const char *host = luaL_checkstring(L, 3);
   int port = (int)luaL_checkinteger(L, 4);
-  double timeout = lua_isnoneornil(L, 5) ? -1.0 : luaL_checknumber(L, 5);
+  double timeout = lio_opt_timeout(L, 5);
   int rc;
   if (port < 0 || port > 65535)
     return luaL_argerror(L, 4, "port out of range");
@@ -100,6 +100,17 @@ static int u_send(lua_State *L) {
   if (rc < 0)
     return misuse(L, rc, "sendto");
   lua_pushboolean(L, rc == 1);
+  return 1;
+}
+
+/* core.udp.is_address(host) -> whether host is an IPv4 or IPv6 address as
+ * acoro_udp_send reads one (sent at once; anything else is resolved as a
+ * name, and the sender waits). */
+static int udp_is_address(lua_State *L) {
+  const char *host = luaL_checkstring(L, 1);
+  struct sockaddr_storage a;
+  lua_pushboolean(L, uv_ip4_addr(host, 0, (struct sockaddr_in *)&a) == 0 ||
+                         uv_ip6_addr(host, 0, (struct sockaddr_in6 *)&a) == 0);
   return 1;
 }
 
@@ -175,6 +186,8 @@ void ludp_open(lua_State *L, acoro_engine_t *e) {
   lua_pushlightuserdata(L, e);
   lua_pushcclosure(L, u_bind, 1);
   lua_setfield(L, -2, "bind");
+  lua_pushcfunction(L, udp_is_address);
+  lua_setfield(L, -2, "is_address");
   lua_pushinteger(L, ACORO_UDP_REUSE);
   lua_setfield(L, -2, "REUSE");
   lua_pushinteger(L, ACORO_UDP_BROADCAST);

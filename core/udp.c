@@ -269,8 +269,6 @@ int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data, size_t len,
     return ACORO_ECLOSED;
   if (port < 0 || port > 65535 || host == NULL)
     return ACORO_EINVAL;
-  if (u->swait.co != NULL)
-    return u->swait.co == co ? ACORO_ESTATE : ACORO_EWAITING;
   memset(&addr, 0, sizeof addr);
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) == 0 ||
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) == 0) {
@@ -296,7 +294,11 @@ int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data, size_t len,
     u->sstatus = rc;
     return ACORO_EIO;
   }
-  /* A name: resolved for the socket's address family, then sent. */
+  /* A name: resolved for the socket's address family, then sent. One
+   * coroutine waits for a resolution at a time (a send to an address, above,
+   * never waits, so it goes on meanwhile). */
+  if (u->swait.co != NULL)
+    return u->swait.co == co ? ACORO_ESTATE : ACORO_EWAITING;
   r = send_new(u, data, len, port);
   if (r == NULL) {
     u->sstatus = UV_ENOMEM;

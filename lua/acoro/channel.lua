@@ -21,6 +21,7 @@
 local channel = {}
 
 local core = require "acoro.core"
+local check = require "acoro.check"
 local coro_mt = core.coro_mt
 
 local acoro -- the main module, given by channel.init (it requires this file)
@@ -78,12 +79,14 @@ local function check_open(ch, what)
 end
 
 -- A checker of the timeout argument of kind's methods (kind: "acoro.Channel",
--- "acoro.RemoteChannel"): check(t, what) raises, blaming the method's caller,
--- unless t is a number or nil. Called from the method itself.
+-- "acoro.RemoteChannel"): check(t, what [, argn=2]) raises, blaming the
+-- method's caller, unless t is nil or a number other than NaN (acoro.check's
+-- rule for every timeout). Called from the method itself.
 local function timeout_checker(kind)
-  return function(t, what)
-    if t ~= nil and type(t) ~= "number" then
-      error(kind .. ":" .. what .. ": timeout must be a number or nil, got " .. type(t), 3)
+  local check_timeout = check.timeout
+  return function(t, what, argn)
+    if t ~= nil and (type(t) ~= "number" or t ~= t) then -- the name is made only to raise
+      check_timeout(t, kind .. ":" .. what, argn or 2, 4)
     end
   end
 end
@@ -235,6 +238,7 @@ end
 
 -- The number of direct subscribers (coroutines and channels).
 function Channel:subscribers()
+  if getmetatable(self) ~= Channel then check.bad_self(self, "ch:subscribers", "acoro.Channel") end
   return self._count
 end
 
@@ -474,6 +478,7 @@ function Channel:register()
 end
 
 function Channel:unregister()
+  if getmetatable(self) ~= Channel then check.bad_self(self, "ch:unregister", "acoro.Channel") end
   if registry[self.name] ~= self then return false end
   registry[self.name] = nil
   return true
@@ -490,9 +495,7 @@ local function check_locate(name, opts)
     error("acoro.locate_channel: opts must be a table or nil, got " .. type(opts), 3)
   end
   local location, timeout = opts and opts.location, opts and opts.timeout
-  if timeout ~= nil and type(timeout) ~= "number" then
-    error("acoro.locate_channel: timeout must be a number or nil, got " .. type(timeout), 3)
-  end
+  if timeout ~= nil then check.timeout(timeout, "acoro.locate_channel", 2, 4, "opts.timeout") end
   if location ~= nil and type(location) ~= "string" then
     error("acoro.locate_channel: location must be a string, got " .. type(location), 3)
   end

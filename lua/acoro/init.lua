@@ -5,6 +5,7 @@
 local ffi = require "ffi"
 local bit = require "bit"
 local core = require "acoro.core"
+local check = require "acoro.check"
 require "acoro.cdef"
 
 local C
@@ -77,11 +78,22 @@ local function check_handle(h, what)
   return rec_of(h)
 end
 
-local function check_timeout(t, what)
-  if t ~= nil and type(t) ~= "number" then
-    error("acoro." .. what .. ": timeout must be a number or nil, got " .. type(t), 3)
-  end
+local bad_self = check.bad_self
+
+-- The record behind a method's self. Every method that casts self through
+-- the FFI checks it first: ffi.cast turns a number, a string or another
+-- userdata into a pointer, and the engine would follow it. A box is NULL
+-- only once its __gc ran (a handle resurrected by another finalizer).
+local function self_rec(h, what)
+  if getmetatable(h) ~= coro_mt then bad_self(h, "co:" .. what, "acoro coroutine", 4) end
+  local rec = rec_of(h)
+  if rec == nil then error("acoro: co:" .. what .. ": the coroutine handle is released", 3) end
+  return rec
 end
+
+-- check_timeout(t, "acoro.receive", argn): nil or a number, not NaN
+-- (acoro.check: the rule for every timeout of the API).
+local check_timeout = check.timeout
 
 local function now()
   return C.acoro_now(E)
@@ -267,12 +279,13 @@ function M.sleep(s)
   if s ~= nil and type(s) ~= "number" then
     error("acoro.sleep: expected seconds as a number, got " .. type(s), 2)
   end
+  if s ~= s then error("bad argument #1 to 'acoro.sleep' (seconds is NaN)", 2) end
   if not s or s <= 0 then return M.yield() end
   return sleep_until(C.acoro_now(E) + s)
 end
 
 function M.suspend(timeout, alarm)
-  check_timeout(timeout, "suspend")
+  check_timeout(timeout, "acoro.suspend", 1)
   local rec = current("suspend")
   before_block(rec, "suspend", true)
   local h = handle_of(rec)
@@ -280,7 +293,7 @@ function M.suspend(timeout, alarm)
   if timeout and timeout <= 0 then return alarm end
   local deadline = timeout and now() + timeout
   while true do
-    C.acoro_co_wait(rec, W_SUSPEND, remaining(deadline))
+    if C.acoro_co_wait(rec, W_SUSPEND, remaining(deadline)) ~= 0 then nested_wait("suspend") end
     local r = park(rec, true)
     local v = resumed[h]
     if v then
@@ -292,7 +305,7 @@ function M.suspend(timeout, alarm)
 end
 
 function Coro:resume(v)
-  local rec = check_handle(self, "resume")
+  local rec = self_rec(self, "resume")
   if C.acoro_co_wake(rec, W_SUSPEND, K_RESUME) == 0 then return false end
   resumed[self] = { v }
   return true
@@ -301,9 +314,13 @@ end
 ------------------------------------------------------------------------------
 -- Messages.
 
+-- HOT PATH: the self check is one metatable test, which the JIT compiles.
 function Coro:send(msg)
+  if getmetatable(self) ~= coro_mt then bad_self(self, "co:send", "acoro coroutine") end
   if msg == nil then error("acoro: send: message is nil", 2) end
-  local key = C.acoro_send(rec_of(self), 0)
+  local rec = rec_of(self)
+  if rec == nil then self_rec(self, "send") end -- released: raises
+  local key = C.acoro_send(rec, 0)
   if key == 0 then return false end
   vals[key] = msg
   return true
@@ -317,7 +334,7 @@ end
 
 -- receive with a timeout.
 local function receive_wait(timeout, alarm)
-  check_timeout(timeout, "receive")
+  check_timeout(timeout, "acoro.receive", 1)
   local rec = current("receive")
   local key = C.acoro_mb_shift(rec)
   if key ~= 0 then return take(key) end
@@ -325,7 +342,7 @@ local function receive_wait(timeout, alarm)
   if timeout and timeout <= 0 then return alarm end
   local deadline = timeout and now() + timeout
   repeat
-    C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline))
+    if C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline)) ~= 0 then nested_wait("receive") end
     local r = park(rec, true)
     key = C.acoro_mb_shift(rec)
     if key == 0 and r == K_TIMEOUT then return alarm end
@@ -363,7 +380,7 @@ function M.receive_match(pred, timeout, alarm)
   if type(pred) ~= "function" then
     error("acoro.receive_match: expected a predicate function, got " .. type(pred), 2)
   end
-  check_timeout(timeout, "receive_match")
+  check_timeout(timeout, "acoro.receive_match", 2)
   local rec = current("receive_match")
   local deadline = timeout and now() + timeout
   local last = 0 -- the last message already tested
@@ -389,7 +406,7 @@ function M.receive_match(pred, timeout, alarm)
     end
     if deadline and remaining(deadline) <= 0 then return alarm end
     before_block(rec, "receive_match", true)
-    C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline))
+    if C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline)) ~= 0 then nested_wait("receive_match") end
     park(rec, true)
   end
 end
@@ -413,10 +430,10 @@ local function take_back(to, tag)
 end
 
 function Coro:deliver(msg, timeout)
+  local to = self_rec(self, "deliver")
   if msg == nil then error("acoro: deliver: message is nil", 2) end
-  check_timeout(timeout, "deliver")
+  check_timeout(timeout, "co:deliver", 2)
   local rec = current("deliver")
-  local to = check_handle(self, "deliver")
   if to == rec then error("acoro: deliver: a coroutine cannot deliver to itself", 2) end
   before_block(rec, "deliver", false)
   deliver_tag = deliver_tag + 1
@@ -430,8 +447,11 @@ function Coro:deliver(msg, timeout)
   end
   local deadline = timeout and now() + timeout
   while true do
-    if C.acoro_deliver_wait(rec, to, key, remaining(deadline)) == EDEAD then
-      return nil, "dead"
+    local rc = C.acoro_deliver_wait(rec, to, key, remaining(deadline))
+    if rc == EDEAD then return nil, "dead" end
+    if rc ~= 0 then
+      take_back(to, tag)
+      nested_wait("deliver")
     end
     local ok, r = pcall(park, rec, false)
     if not ok then -- a throw: the message goes back, the error goes on
@@ -455,7 +475,7 @@ end
 -- Life cycle.
 
 function Coro:throw(err)
-  local rec = check_handle(self, "throw")
+  local rec = self_rec(self, "throw")
   if C.acoro_co_state(rec) == S_DEAD then return false end
   if rec == C.acoro_current(E) then error(err, 0) end
   if core.reset(self, function() error(err, 0) end) then return true end
@@ -466,7 +486,7 @@ function Coro:throw(err)
 end
 
 function Coro:terminate()
-  local rec = check_handle(self, "terminate")
+  local rec = self_rec(self, "terminate")
   if C.acoro_co_state(rec) == S_DEAD then return false end
   if rec == C.acoro_current(E) then check_thread(rec, "terminate") end
   finish(self, TERMINATED)
@@ -485,8 +505,8 @@ local function result_of(h)
 end
 
 function Coro:join(timeout)
-  check_timeout(timeout, "join")
-  local target = check_handle(self, "join")
+  local target = self_rec(self, "join")
+  check_timeout(timeout, "co:join", 1)
   local rec = current("join")
   if target == rec then error("acoro: join: a coroutine cannot join itself", 2) end
   if C.acoro_co_state(target) ~= S_DEAD then
@@ -494,7 +514,9 @@ function Coro:join(timeout)
     if timeout and timeout <= 0 then return nil, "timeout" end
     local deadline = timeout and now() + timeout
     repeat
-      if C.acoro_co_join(rec, target, remaining(deadline)) ~= 0 then break end
+      local rc = C.acoro_co_join(rec, target, remaining(deadline))
+      if rc == EDEAD then break end
+      if rc ~= 0 then nested_wait("join") end
       local r = park(rec, false)
       if r == K_TIMEOUT then return nil, "timeout" end
     until r ~= K_INTERRUPT
@@ -503,19 +525,19 @@ function Coro:join(timeout)
 end
 
 function Coro:set_daemon(flag)
-  C.acoro_co_set_daemon(check_handle(self, "set_daemon"), (flag == nil or flag) and 1 or 0)
+  C.acoro_co_set_daemon(self_rec(self, "set_daemon"), (flag == nil or flag) and 1 or 0)
 end
 
 function Coro:is_alive()
-  return C.acoro_co_state(check_handle(self, "is_alive")) ~= S_DEAD
+  return C.acoro_co_state(self_rec(self, "is_alive")) ~= S_DEAD
 end
 
 function Coro:status()
-  return ffi.string(C.acoro_state_name(C.acoro_co_state(check_handle(self, "status"))))
+  return ffi.string(C.acoro_state_name(C.acoro_co_state(self_rec(self, "status"))))
 end
 
 function Coro:monitor(watcher)
-  local rec = check_handle(self, "monitor")
+  local rec = self_rec(self, "monitor")
   if watcher == nil then watcher = handle_of(current("monitor")) end
   if M._remote_monitor and M.is_remote(watcher) then -- acoro.node's: a watcher on another node
     return M._remote_monitor(self, watcher)
@@ -533,7 +555,7 @@ end
 -- Names.
 
 function Coro:register(name)
-  local rec = check_handle(self, "register")
+  local rec = self_rec(self, "register")
   if name ~= nil and type(name) ~= "string" then
     error("acoro: register: name must be a string, got " .. type(name), 2)
   end
@@ -555,7 +577,7 @@ function Coro:register(name)
 end
 
 function Coro:unregister()
-  return C.acoro_unregister(check_handle(self, "unregister")) == 0
+  return C.acoro_unregister(self_rec(self, "unregister")) == 0
 end
 
 function M.locate(name, opts)
@@ -563,7 +585,7 @@ function M.locate(name, opts)
     error("acoro.locate: name must be a string, got " .. type(name), 2)
   end
   local timeout = opts and opts.timeout
-  check_timeout(timeout, "locate")
+  check_timeout(timeout, "acoro.locate", 2, 3, "opts.timeout")
   if opts and opts.location ~= nil then
     return nil, "not found" -- no remote nodes before distribution starts
   end
@@ -575,13 +597,13 @@ function M.locate(name, opts)
   local h = handle_of(me)
   local deadline = now() + timeout
   while true do
+    if C.acoro_co_wait(me, W_OTHER, remaining(deadline)) ~= 0 then nested_wait("locate") end
     local list = locate_waiters[name]
     if not list then
       list = {}
       locate_waiters[name] = list
     end
     list[#list + 1] = h
-    C.acoro_co_wait(me, W_OTHER, remaining(deadline))
     local ok, r = pcall(park, me, false)
     list = locate_waiters[name] -- register() may have emptied it
     if list then
@@ -621,7 +643,7 @@ local function is_monitor(rec, watcher)
 end
 
 function Coro:hot_swap(fn, ...)
-  local rec = check_handle(self, "hot_swap")
+  local rec = self_rec(self, "hot_swap")
   if type(fn) ~= "function" then
     error("acoro: hot_swap: expected a function, got " .. type(fn), 2)
   end
@@ -658,12 +680,13 @@ coro_mt.__index = function(h, k)
   local m = Coro[k]
   if m then return m end
   local g = getters[k]
-  if g then return g(rec_of(h)) end
+  if g then return g(self_rec(h, k)) end
   return nil
 end
 
 coro_mt.__tostring = function(h)
   local rec = rec_of(h)
+  if rec == nil then return "coro:(released)" end
   local n = C.acoro_co_name(rec)
   return "coro:" .. (n ~= nil and ffi.string(n) or "-") .. "/" .. tostring(tonumber(C.acoro_co_id(rec)))
 end

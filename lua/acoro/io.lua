@@ -7,6 +7,7 @@
 -- nil, message, code (code as libuv names it, e.g. "ECONNREFUSED");
 -- "timeout" (code "ETIMEDOUT") and "eof" are reasons of their own.
 local bit = require "bit"
+local argcheck = require "acoro.check"
 
 local io = {}
 
@@ -24,16 +25,29 @@ local tls_pending = setmetatable({}, weak)     -- stream -> true until the hands
 local server_tls = setmetatable({}, weak)      -- server -> TLS context
 local ctx_cache = setmetatable({}, weak)       -- opts.tls table -> {client=, server=}
 
-local stream_mt -- the C userdata's metatable
+local stream_mt, server_mt -- the C userdata's metatables
 
 local DEFAULT_MAX_LINE = 1024 * 1024
 local DEFAULT_MAX_MSG = 64 * 1024 * 1024
 
 local function check_number(v, what, name, min)
-  if v ~= nil and (type(v) ~= "number" or (min and v < min)) then
+  if v ~= nil and (type(v) ~= "number" or v ~= v or (min and v < min)) then
     error(("acoro: %s: %s must be a number%s, got %s"):format(what, name,
       min and (" >= " .. min) or "", tostring(v)), 3)
   end
+end
+
+-- Every method checks its self first: a stream method called on a server, a
+-- UDP socket or a number raises "bad self to s:recv (acoro stream
+-- expected, got number)".
+local bad_self, check_timeout = argcheck.bad_self, argcheck.timeout
+
+local function check_stream(s, what)
+  if getmetatable(s) ~= stream_mt then bad_self(s, "s:" .. what, "acoro stream", 4) end
+end
+
+local function check_server(s, what)
+  if getmetatable(s) ~= server_mt then bad_self(s, "server:" .. what, "acoro server", 4) end
 end
 
 local function check_open(obj, what)
@@ -41,9 +55,14 @@ local function check_open(obj, what)
     getmetatable(obj) == stream_mt and "stream" or "server"), 3) end
 end
 
-local function deadline_of(obj, timeout, what)
-  check_number(timeout, what, "timeout")
-  if timeout == nil then timeout = default_timeout[obj] end
+-- The deadline of a call on obj whose timeout is its argument #argn (nil:
+-- obj's settimeout default). acoro.check's rule: NaN raises.
+local function deadline_of(obj, timeout, what, argn)
+  if timeout == nil then
+    timeout = default_timeout[obj]
+  elseif type(timeout) ~= "number" or timeout ~= timeout then -- the name is made only to raise
+    check_timeout(timeout, (getmetatable(obj) == server_mt and "server:" or "s:") .. what, argn, 4)
+  end
   return timeout and now() + timeout
 end
 
@@ -93,12 +112,17 @@ end
 -- s:starttls(opts [, timeout]) -> true | nil, err, code. opts.server = true
 -- for the accepting side.
 function io.starttls(s, opts, timeout)
+  check_stream(s, "starttls")
+  if type(opts) ~= "table" then
+    error("acoro: starttls: tls options must be a table {cert=, key=, ca=, verify=, server_name=, server=}", 3)
+  end
   check("starttls")
+  local deadline = deadline_of(s, timeout, "starttls", 2) -- raises before anything starts
   local ctx, err, code = tls_context(opts, opts.server)
   if not ctx then return nil, err, code end
   s:_starttls(ctx, opts.server, opts.server_name)
   tls_pending[s] = true
-  return handshake(s, deadline_of(s, timeout, "starttls"))
+  return handshake(s, deadline)
 end
 
 ------------------------------------------------------------------------------
@@ -133,22 +157,24 @@ local function why(s, filled, err, code)
 end
 
 function Stream:recv(max, timeout)
+  check_stream(self, "recv")
   check("recv")
   check_open(self, "recv")
   check_number(max, "recv", "max", 1)
-  local ok, e, c = fill(self, 1, -1, deadline_of(self, timeout, "recv"))
+  local ok, e, c = fill(self, 1, -1, deadline_of(self, timeout, "recv", 2))
   if self:_buffered() > 0 then return self:_take(max or 65536) end
   return nil, why(self, ok, e, c)
 end
 
 function Stream:recvall(n, timeout)
+  check_stream(self, "recvall")
   check("recvall")
   check_open(self, "recvall")
-  if type(n) ~= "number" or n < 0 then
+  if type(n) ~= "number" or n < 0 or n % 1 ~= 0 then
     error("acoro: recvall: expected a byte count, got " .. tostring(n), 2)
   end
   if n == 0 then return "" end
-  local ok, e, c = fill(self, n, -1, deadline_of(self, timeout, "recvall"))
+  local ok, e, c = fill(self, n, -1, deadline_of(self, timeout, "recvall", 2))
   local have = self:_buffered()
   if have >= n then return self:_take(n) end
   local r, code = why(self, ok, e, c)
@@ -157,13 +183,14 @@ function Stream:recvall(n, timeout)
 end
 
 function Stream:readline(max, timeout)
+  check_stream(self, "readline")
   check("readline")
   check_open(self, "readline")
   check_number(max, "readline", "max", 1)
   max = max or DEFAULT_MAX_LINE
   local line = self:_take_line(max) -- a line already buffered: no wait at all
   if line then return line end
-  local ok, e, c = fill(self, max, 10, deadline_of(self, timeout, "readline"))
+  local ok, e, c = fill(self, max, 10, deadline_of(self, timeout, "readline", 2))
   line = self:_take_line(max)
   if line then return line end
   local have = self:_buffered()
@@ -175,9 +202,10 @@ end
 
 -- File-like reading: read(n) as recvall, read() (or "a") everything to EOF.
 function Stream:read(n, timeout)
+  check_stream(self, "read")
   if n == nil or n == "a" or n == "*a" then
     check("read")
-    local deadline = deadline_of(self, timeout, "read")
+    local deadline = deadline_of(self, timeout, "read", 2)
     local ok, e, c
     repeat
       ok, e, c = fill(self, self:_buffered() + 1, -1, deadline)
@@ -195,6 +223,7 @@ function Stream:read(n, timeout)
 end
 
 function Stream:lines(max, timeout)
+  check_stream(self, "lines")
   return function()
     local line = self:readline(max, timeout)
     if line and line:sub(-1) == "\n" then return line:sub(1, -2) end
@@ -206,6 +235,7 @@ end
 -- Writing.
 
 function Stream:send(data, timeout)
+  check_stream(self, "send")
   check("send")
   check_open(self, "send")
   if type(data) ~= "string" then
@@ -214,7 +244,7 @@ function Stream:send(data, timeout)
     end
     data = tostring(data)
   end
-  local deadline = deadline_of(self, timeout, "send")
+  local deadline = deadline_of(self, timeout, "send", 2)
   if tls_pending[self] then
     local ok, err, code = handshake(self, deadline)
     if not ok then return nil, err, code end
@@ -240,6 +270,7 @@ end
 
 -- Length-prefixed messages (4-byte big-endian length, as asyncoro).
 function Stream:send_msg(data, timeout)
+  check_stream(self, "send_msg")
   if type(data) ~= "string" then
     error("acoro: send_msg: expected a string, got " .. type(data), 2)
   end
@@ -248,7 +279,7 @@ function Stream:send_msg(data, timeout)
       DEFAULT_MAX_MSG), 2)
   end
   if #data <= 65536 then return self:send(frame_header(#data) .. data, timeout) end
-  local deadline = deadline_of(self, timeout, "send_msg")
+  local deadline = deadline_of(self, timeout, "send_msg", 2)
   local ok, err, code = self:send(frame_header(#data), left(deadline))
   if not ok then return nil, err, code end
   return self:send(data, deadline and left(deadline))
@@ -258,11 +289,12 @@ end
 -- from the stream until a whole frame is there, so a timeout loses nothing.
 -- A frame over `max` (64 MB) closes the stream.
 function Stream:recv_msg(timeout, max)
+  check_stream(self, "recv_msg")
   check("recv_msg")
   check_open(self, "recv_msg")
   check_number(max, "recv_msg", "max", 0)
   max = max or DEFAULT_MAX_MSG
-  local deadline = deadline_of(self, timeout, "recv_msg")
+  local deadline = deadline_of(self, timeout, "recv_msg", 1)
   local ok, e, ecode = fill(self, 4, -1, deadline)
   if self:_buffered() < 4 then
     local r, code = why(self, ok, e, ecode)
@@ -289,23 +321,28 @@ end
 -- The rest of a stream's methods.
 
 function Stream:settimeout(t)
-  check_number(t, "settimeout", "timeout")
+  check_stream(self, "settimeout")
+  if t ~= nil then check_timeout(t, "s:settimeout", 1) end
   default_timeout[self] = t
 end
 
 function Stream:shutdown()
+  check_stream(self, "shutdown")
   return self:_shutdown()
 end
 
 function Stream:getpeername()
+  check_stream(self, "getpeername")
   return self:_name(true)
 end
 
 function Stream:getsockname()
+  check_stream(self, "getsockname")
   return self:_name(false)
 end
 
 function Stream:setnodelay(on)
+  check_stream(self, "setnodelay")
   return self:_nodelay(on ~= false)
 end
 
@@ -337,7 +374,7 @@ function tcp.connect(host, port, opts)
     error("acoro: tcp.connect: opts must be a table", 2)
   end
   opts = opts or {}
-  check_number(opts.timeout, "tcp.connect", "opts.timeout")
+  if opts.timeout ~= nil then check_timeout(opts.timeout, "acoro.tcp.connect", 3, 3, "opts.timeout") end
   check("tcp.connect")
   local ctx, err, code
   if opts.tls then
@@ -398,9 +435,10 @@ end
 -- waits for it (and fails with its reason), so one slow or bad client never
 -- holds up the accept loop.
 function Server:accept(timeout)
+  check_server(self, "accept")
   check("accept")
   check_open(self, "accept")
-  local deadline = deadline_of(self, timeout, "accept")
+  local deadline = deadline_of(self, timeout, "accept", 1)
   while true do
     local s, err, code = self:_accept(left(deadline))
     if s then
@@ -418,11 +456,13 @@ function Server:accept(timeout)
 end
 
 function Server:getsockname()
+  check_server(self, "getsockname")
   return self:_name()
 end
 
 function Server:settimeout(t)
-  check_number(t, "settimeout", "timeout")
+  check_server(self, "settimeout")
+  if t ~= nil then check_timeout(t, "server:settimeout", 1) end
   default_timeout[self] = t
 end
 
@@ -444,8 +484,9 @@ end
 -- acoro stream (the same methods as a TCP connection).
 function io.stream(x)
   if getmetatable(x) == stream_mt then return x end
-  if type(x) ~= "number" then
-    error("acoro.stream: expected an fd number or a stream, got " .. type(x), 2)
+  -- (an fd past int's range would be cut down to another one in C: 2^32 is 0)
+  if type(x) ~= "number" or x < 0 or x >= 2 ^ 31 or x % 1 ~= 0 then
+    error("acoro.stream: expected an fd number or a stream, got " .. tostring(x), 2)
   end
   return cio.open_fd(x)
 end
@@ -453,7 +494,7 @@ end
 function io.init(m, c)
   cio = c
   park, check, now, K_TIMEOUT = m._io_park, m._io_check, m.now, m._K_TIMEOUT
-  stream_mt = c.metatables.stream
+  stream_mt, server_mt = c.metatables.stream, c.metatables.server
   for k, f in pairs(Stream) do stream_mt.__index[k] = f end
   for k, f in pairs(Server) do c.metatables.server.__index[k] = f end
   m.tcp = tcp

@@ -6,11 +6,13 @@
 -- function with upvalues is refused (use arguments, or require inside it).
 local pool = {}
 
+local argcheck = require "acoro.check"
+
 local cpool, park, check, now, K_TIMEOUT
 local type, error, tostring, pcall, unpack = type, error, tostring, pcall, unpack
 local dump, getupvalue, getinfo = string.dump, debug.getupvalue, debug.getinfo
 
-local Job = {}
+local Job = { __name = "acoro.Job" }
 Job.__index = Job
 
 local function bytecode(fn, what)
@@ -74,10 +76,9 @@ function pool.submit(fn, ...)
 end
 
 function Job:result(timeout)
+  if getmetatable(self) ~= Job then argcheck.bad_self(self, "job:result", "acoro pool job") end
   check("job:result")
-  if timeout ~= nil and type(timeout) ~= "number" then
-    error("acoro: job:result: timeout must be a number, got " .. type(timeout), 2)
-  end
+  argcheck.timeout(timeout, "job:result", 1)
   if not await(self.job, timeout and now() + timeout) then return nil, "timeout", "ETIMEDOUT" end
   return outcome(self.job)
 end

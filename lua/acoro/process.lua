@@ -8,23 +8,22 @@
 -- such program); "timeout" has the code "ETIMEDOUT".
 local process = {}
 
+local argcheck = require "acoro.check"
+
 local cproc, park, check, now, K_TIMEOUT, acoro
 local stream_mt
 local type, error, tostring, setmetatable, getmetatable = type, error, tostring, setmetatable,
   getmetatable
 
-local Process = {}
+local Process = { __name = "acoro.Process" }
 Process.__index = Process
 
 -- Without stdin/stdout/stderr fields: stdin and stdout are pipes (as
 -- asyncoro's AsyncPipe), stderr is inherited.
 local DEFAULTS = { stdin = "pipe", stdout = "pipe", stderr = "inherit" }
 
-local function check_timeout(t, what)
-  if t ~= nil and type(t) ~= "number" then
-    error(("acoro: %s: timeout must be a number, got %s"):format(what, tostring(t)), 3)
-  end
-end
+-- nil, or a number other than NaN (acoro.check's rule for every timeout).
+local check_timeout = argcheck.timeout
 
 local left = require("acoro.io").left
 
@@ -32,7 +31,7 @@ local function stdio_spec(v, name)
   if v == nil then return DEFAULTS[name] end
   if v == false or v == "null" then return "null" end
   if v == "pipe" or v == "inherit" then return v end
-  if type(v) == "number" and v >= 0 and v % 1 == 0 then return v end
+  if type(v) == "number" and v >= 0 and v < 2 ^ 31 and v % 1 == 0 then return v end
   if getmetatable(v) == stream_mt then
     if not v:is_open() then error(("acoro: process.spawn: %s: the stream is closed"):format(name), 3) end
     return v
@@ -94,15 +93,13 @@ function process.spawn(t)
 end
 
 local function check_process(p, what)
-  if getmetatable(p) ~= Process then
-    error(("acoro: %s: expected a process (call it as p:%s(...))"):format(what, what), 3)
-  end
+  if getmetatable(p) ~= Process then argcheck.bad_self(p, "p:" .. what, "acoro process", 4) end
 end
 
 -- p:wait([timeout]) -> exit code, signal (0 if none) | nil, "timeout", "ETIMEDOUT"
 function Process:wait(timeout)
   check_process(self, "wait")
-  check_timeout(timeout, "wait")
+  check_timeout(timeout, "p:wait", 1)
   local code, sig = self._h:_status()
   if code then return code, sig end
   check("wait")
@@ -147,7 +144,7 @@ end
 -- waits for the exit. out / err are "" for streams that are not pipes.
 function Process:communicate(input, timeout)
   check_process(self, "communicate")
-  check_timeout(timeout, "communicate")
+  check_timeout(timeout, "p:communicate", 2)
   if input ~= nil and type(input) ~= "string" then
     error("acoro: communicate: input must be a string, got " .. type(input), 2)
   end

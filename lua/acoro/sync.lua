@@ -15,9 +15,13 @@
 -- (throw, hot swap) does the same itself before the error goes on.
 local sync = {}
 
+local check = require "acoro.check"
+
 local acoro -- the main module, given by sync.init (it requires this file)
-local type, error, pcall, select, setmetatable = type, error, pcall, select, setmetatable
+local type, error, pcall, select, setmetatable, getmetatable = type, error, pcall, select,
+  setmetatable, getmetatable
 local unpack = unpack
+local check_timeout, check_count, bad_self = check.timeout, check.count, check.bad_self
 
 local on_end
 local R_RESUME, R_INTERRUPT -- wake reasons of acoro._park
@@ -94,12 +98,6 @@ local function grant(e)
   e.granted = true
   if e.prim._forfeit then pending[e.co] = e end -- only grants that can be lost
   acoro._wake(e.co) -- false if it is not waiting yet: it sees `granted`
-end
-
-local function check_timeout(t, what)
-  if t ~= nil and type(t) ~= "number" then
-    error(what .. ": timeout must be a number or nil, got " .. type(t), 3)
-  end
 end
 
 -- Waits on until e is granted or the deadline passes; false, err if an
@@ -194,17 +192,38 @@ end
 -- acquire([blocking=true [, timeout]]); a number as first argument is taken
 -- as the timeout (acquire(timeout), as in DESIGN.md). Returns the timeout to
 -- wait with: nil = forever, 0 = not at all.
-local function acquire_args(blocking, timeout, what)
+local function acquire_args(blocking, timeout, prim)
+  local argn = 2
   if type(blocking) == "number" and timeout == nil then
-    blocking, timeout = true, blocking
+    blocking, timeout, argn = true, blocking, 1
   end
-  check_timeout(timeout, what)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
+    check_timeout(timeout, prim._name .. ":acquire", argn, 4) -- the name is made only to raise
+  end
   if blocking == false then return 0 end
   return timeout
 end
 
+-- The self checks of the methods below: a primitive's methods called on
+-- anything else raise ("bad self to Lock:acquire (acoro.Lock expected, got
+-- number)") rather than work on a table that only looks like one.
+local Lock, RLock, Semaphore, Event, Condition -- the method tables, below
+
+local function check_lock(self, what)
+  local mt = getmetatable(self)
+  if mt ~= Lock and mt ~= RLock then bad_self(self, what, "acoro.Lock or acoro.RLock", 4) end
+end
+
+local function check_prim(self, mt, what)
+  if getmetatable(self) ~= mt then bad_self(self, what, mt._name, 4) end
+end
+
 -- lock:with(fn, ...): acquire, fn(...), release even on error.
 local function with(self, fn, ...)
+  local mt = getmetatable(self)
+  if mt ~= Lock and mt ~= RLock and mt ~= Semaphore and mt ~= Condition then
+    bad_self(self, "x:with", "an acoro lock, semaphore or condition")
+  end
   if type(fn) ~= "function" then
     error(self._name .. ":with: expected a function, got " .. type(fn), 2)
   end
@@ -225,9 +244,9 @@ end
 -- Lock and RLock. Invariant: _owner is nil only when no live waiter is
 -- queued (release hands the lock to the first live waiter directly).
 
-local Lock = { _name = "acoro.Lock" }
+Lock = { _name = "acoro.Lock", __name = "acoro.Lock" }
 Lock.__index = Lock
-local RLock = { _name = "acoro.RLock" }
+RLock = { _name = "acoro.RLock", __name = "acoro.RLock" }
 RLock.__index = RLock
 
 local function new_lock(mt)
@@ -246,7 +265,8 @@ local function handoff(self)
 end
 
 local function lock_acquire(self, blocking, timeout)
-  timeout = acquire_args(blocking, timeout, self._name .. ":acquire")
+  check_lock(self, "Lock:acquire")
+  if timeout ~= nil or blocking ~= nil then timeout = acquire_args(blocking, timeout, self) end
   local me = acoro.self()
   local owner = self._owner
   if owner == me and self._reentrant then
@@ -267,6 +287,7 @@ local function lock_acquire(self, blocking, timeout)
 end
 
 local function lock_release(self)
+  check_lock(self, "Lock:release")
   if self._owner ~= acoro.self() then
     error(self._name .. ": release of a lock not held by this coroutine", 2)
   end
@@ -300,7 +321,10 @@ end
 for _, L in ipairs({ Lock, RLock }) do
   L.acquire, L.release, L.with, L._owned = lock_acquire, lock_release, with, lock_owned
   L._forfeit, L._release_save, L._acquire_restore = lock_forfeit, lock_release_save, lock_acquire_restore
-  L.locked = function(self) return self._owner ~= nil end
+  L.locked = function(self)
+    check_lock(self, "Lock:locked")
+    return self._owner ~= nil
+  end
 end
 RLock._reentrant = true
 
@@ -310,7 +334,7 @@ function sync.RLock() return new_lock(RLock) end
 ------------------------------------------------------------------------------
 -- Semaphore. Invariant: _value > 0 only when no live waiter is queued.
 
-local Semaphore = { _name = "acoro.Semaphore" }
+Semaphore = { _name = "acoro.Semaphore", __name = "acoro.Semaphore" }
 Semaphore.__index = Semaphore
 
 function sync.Semaphore(n)
@@ -322,7 +346,8 @@ function sync.Semaphore(n)
 end
 
 function Semaphore:acquire(blocking, timeout)
-  timeout = acquire_args(blocking, timeout, "acoro.Semaphore:acquire")
+  check_prim(self, Semaphore, "Semaphore:acquire")
+  timeout = acquire_args(blocking, timeout, Semaphore)
   if self._value > 0 and not self._q:has_live() then
     self._value = self._value - 1
     return true
@@ -331,16 +356,19 @@ function Semaphore:acquire(blocking, timeout)
   return block(self, acoro.self(), timeout)
 end
 
--- release([n=1]): anyone may release (as in Python).
+-- release([n=1]): anyone may release (as in Python). The work is bounded by
+-- the waiters, not by n: at most min(n, #waiters) grants, then the value
+-- grows by what is left of n (release(2^53) is one addition).
 function Semaphore:release(n)
-  n = n or 1
-  if type(n) ~= "number" or n < 1 or n % 1 ~= 0 then
-    error("acoro.Semaphore:release: n must be a positive integer, got " .. tostring(n), 2)
-  end
-  for _ = 1, n do
+  check_prim(self, Semaphore, "Semaphore:release")
+  if n == nil then n = 1 else check_count(n, "acoro.Semaphore:release", 1) end
+  while n > 0 do
     local e = self._q:pop_live()
-    if e then grant(e) else self._value = self._value + 1 end
+    if not e then break end
+    grant(e)
+    n = n - 1
   end
+  self._value = self._value + n
 end
 
 function Semaphore:_forfeit()
@@ -353,17 +381,25 @@ Semaphore.with = with
 ------------------------------------------------------------------------------
 -- Event. set() wakes every waiter; its grants cannot be lost (no _forfeit).
 
-local Event = { _name = "acoro.Event" }
+Event = { _name = "acoro.Event", __name = "acoro.Event" }
 Event.__index = Event
 
 function sync.Event()
   return setmetatable({ _q = new_queue(), _flag = false }, Event)
 end
 
-function Event:is_set() return self._flag end
-function Event:clear() self._flag = false end
+function Event:is_set()
+  check_prim(self, Event, "Event:is_set")
+  return self._flag
+end
+
+function Event:clear()
+  check_prim(self, Event, "Event:clear")
+  self._flag = false
+end
 
 function Event:set()
+  check_prim(self, Event, "Event:set")
   self._flag = true
   local e = self._q:pop_live()
   while e do
@@ -373,7 +409,8 @@ function Event:set()
 end
 
 function Event:wait(timeout)
-  check_timeout(timeout, "acoro.Event:wait")
+  check_prim(self, Event, "Event:wait")
+  check_timeout(timeout, "acoro.Event:wait", 1)
   if self._flag then return true end
   if timeout and timeout <= 0 then return false end
   return block(self, acoro.self(), timeout)
@@ -383,7 +420,7 @@ end
 -- Condition. A notified waiter that dies before it ran passes the
 -- notification on (no lost wake-up).
 
-local Condition = { _name = "acoro.Condition" }
+Condition = { _name = "acoro.Condition", __name = "acoro.Condition" }
 Condition.__index = Condition
 
 function sync.Condition(lock)
@@ -395,8 +432,16 @@ function sync.Condition(lock)
   return setmetatable({ _q = new_queue(), _lock = lock }, Condition)
 end
 
-function Condition:acquire(...) return self._lock:acquire(...) end
-function Condition:release() return self._lock:release() end
+function Condition:acquire(...)
+  check_prim(self, Condition, "Condition:acquire")
+  return self._lock:acquire(...)
+end
+
+function Condition:release()
+  check_prim(self, Condition, "Condition:release")
+  return self._lock:release()
+end
+
 function Condition:_owned() return self._lock:_owned() end
 Condition.with = with
 
@@ -409,7 +454,8 @@ end
 -- Releases the lock, waits for a notify, re-acquires the lock (also when the
 -- wait ends by an error, so that an enclosing with() can release it).
 function Condition:wait(timeout)
-  check_timeout(timeout, "acoro.Condition:wait")
+  check_prim(self, Condition, "Condition:wait")
+  check_timeout(timeout, "acoro.Condition:wait", 1)
   check_owned(self, "wait")
   local me = acoro.self()
   local saved = self._lock:_release_save()
@@ -426,7 +472,11 @@ end
 
 -- wait_for(pred [, timeout]): waits until pred() is truthy; returns its last value.
 function Condition:wait_for(pred, timeout)
-  check_timeout(timeout, "acoro.Condition:wait_for")
+  check_prim(self, Condition, "Condition:wait_for")
+  if type(pred) ~= "function" then
+    error("acoro.Condition:wait_for: expected a predicate function, got " .. type(pred), 2)
+  end
+  check_timeout(timeout, "acoro.Condition:wait_for", 2)
   local deadline = timeout and acoro.now() + timeout
   local v = pred()
   while not v do
@@ -442,8 +492,9 @@ function Condition:wait_for(pred, timeout)
 end
 
 function Condition:notify(n)
+  check_prim(self, Condition, "Condition:notify")
+  if n == nil then n = 1 else check_count(n, "acoro.Condition:notify", 0) end
   check_owned(self, "notify")
-  n = n or 1
   for _ = 1, n do
     local e = self._q:pop_live()
     if not e then break end
@@ -452,6 +503,7 @@ function Condition:notify(n)
 end
 
 function Condition:notify_all()
+  check_prim(self, Condition, "Condition:notify_all")
   check_owned(self, "notify_all")
   local e = self._q:pop_live()
   while e do

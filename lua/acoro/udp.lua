@@ -7,6 +7,8 @@
 -- failure returns nil, message, code; "timeout" has the code "ETIMEDOUT".
 local udp = {}
 
+local argcheck = require "acoro.check"
+
 local cudp, park, check, now, K_TIMEOUT, Lock
 local type, error, tostring, getmetatable = type, error, tostring, getmetatable
 
@@ -15,17 +17,12 @@ local udp_mt
 local name_lock = setmetatable({}, { __mode = "k" }) -- socket -> Lock for sends to names
 
 local function check_udp(u, what)
-  if getmetatable(u) ~= udp_mt then
-    error(("acoro: %s: expected a UDP socket (call it as u:%s(...))"):format(what, what), 3)
-  end
+  if getmetatable(u) ~= udp_mt then argcheck.bad_self(u, "u:" .. what, "acoro UDP socket", 4) end
   if not u:is_open() then error(("acoro: %s: the socket is closed"):format(what), 3) end
 end
 
-local function check_timeout(t, what)
-  if t ~= nil and type(t) ~= "number" then
-    error(("acoro: %s: timeout must be a number, got %s"):format(what, tostring(t)), 3)
-  end
-end
+-- nil, or a number other than NaN (acoro.check's rule for every timeout).
+local check_timeout = argcheck.timeout
 
 local check_host_port = require("acoro.io").check_host_port
 
@@ -45,8 +42,12 @@ function udp.bind(host, port, opts)
   return cudp.bind(host, port, flags)
 end
 
+-- An address is sent to at once, anything else is resolved as a name (the
+-- sender waits): the C side's own test decides, so that a host that only
+-- looks like an address ("256.256.256.256") never starts a resolution here,
+-- outside the name lock.
 local function numeric(host)
-  return host:find("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
+  return cudp.is_address(host)
 end
 
 -- u:sendto(data, host, port [, timeout]) -> #data | nil, message, code.
@@ -57,14 +58,13 @@ function Udp:sendto(data, host, port, timeout)
   if type(data) == "number" then data = tostring(data) end
   if type(data) ~= "string" then error("acoro: sendto: expected a string, got " .. type(data), 2) end
   check_host_port(host, port, "sendto")
-  check_timeout(timeout, "sendto")
+  check_timeout(timeout, "u:sendto", 4)
   check("sendto")
   local deadline = timeout and now() + timeout
   if numeric(host) then
     local r, err, code = self:_send(data, host, port)
     if r then return #data end
-    if r == nil then return nil, err, code end
-    -- (a numeric address never waits; fall through as for a name)
+    return nil, err, code -- (an address never waits)
   end
   -- One send to a name at a time per socket: the others queue on a lock.
   local lk = name_lock[self]
@@ -94,7 +94,7 @@ end
 -- | nil, "closed", "ECLOSED" (closed by another coroutine meanwhile).
 function Udp:recvfrom(timeout)
   check_udp(self, "recvfrom")
-  check_timeout(timeout, "recvfrom")
+  check_timeout(timeout, "u:recvfrom", 1)
   check("recvfrom")
   local deadline = timeout and now() + timeout
   while true do

@@ -1,0 +1,51 @@
+-- acoro.check (internal): the argument checks every acoro module shares, so
+-- that one rule reads the same everywhere: timeouts (nil, or a number that
+-- is not NaN), counts, and the `self` of methods (a wrong self raises instead
+-- of reaching an FFI cast or a C pointer).
+local check = {}
+
+local type, error, tostring, getmetatable, rawget = type, error, tostring, getmetatable, rawget
+
+-- Timeouts, in seconds, across the whole API: nil = the default (usually
+-- forever); a number <= 0, -inf included, = do not wait; +inf = forever
+-- (the engine waits at most about 31 years); NaN raises. check.timeout(t,
+-- what, argn [, level [, name]]) raises blaming the caller of the function
+-- that calls it (level 3, or `level`); `what` names the call as its user
+-- writes it ("acoro.receive", "Lock:acquire"), argn is the argument's
+-- position, name what the argument is called ("timeout", or
+-- "opts.timeout" for a field). Returns t.
+function check.timeout(t, what, argn, level, name)
+  if t == nil then return nil end
+  if type(t) ~= "number" then
+    error(("%s: %s must be a number or nil, got %s"):format(what, name or "timeout", type(t)),
+      level or 3)
+  end
+  if t ~= t then
+    error(("bad argument #%d to '%s' (%s is NaN)"):format(argn, what, name or "timeout"), level or 3)
+  end
+  return t
+end
+
+-- check.count(n, what, min, level): n a whole number >= min (and not NaN nor
+-- infinite), else raises. Returns n.
+function check.count(n, what, min, level)
+  if type(n) ~= "number" or n ~= n or n < min or n % 1 ~= 0 then
+    error(("%s: n must be %s integer, got %s"):format(what,
+      min > 0 and "a positive" or "a non-negative", tostring(n)), level or 3)
+  end
+  return n
+end
+
+-- Raises the error of a method called with a wrong self, e.g. co.send(5,
+-- msg): "bad self to co:send (acoro coroutine expected, got number)".
+function check.bad_self(x, what, expected, level)
+  local t = type(x)
+  local mt = getmetatable(x)
+  if t == "table" or t == "userdata" then
+    local name = type(mt) == "table" and rawget(mt, "__name")
+    if type(name) == "string" then t = name end
+  end
+  error(("bad self to %s (%s expected, got %s)"):format(what, expected, t), level or 3)
+end
+
+return check

@@ -77,8 +77,9 @@ struct acoro_engine_s {
   mb_node_t *nodes; /* message pool */
   uint32_t nnodes, capnodes, free_key;
   /* MESSAGES FROM PEERS (acoro.h): bytes charged to queued messages, the
-   * limit, the charge of the next send, and the hook called at half. */
-  size_t mb_remote, mb_remote_limit, mb_charge;
+   * limit, the charge of the next send, that of the last charged one (the
+   * net reads it after each delivery) and the hook called at half. */
+  size_t mb_remote, mb_remote_limit, mb_charge, mb_last;
   int mb_over;
   void (*mb_drained)(void *data);
   void *mb_drained_data;

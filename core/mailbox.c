@@ -73,6 +73,7 @@ static uint32_t queue(acoro_co_t *to, uint64_t data) {
     n->charged =
         e->mb_charge > UINT32_MAX ? UINT32_MAX : (uint32_t)e->mb_charge;
     e->mb_charge = 0;
+    e->mb_last = n->charged;
     e->mb_remote += n->charged;
     if (e->mb_remote_limit != 0 && e->mb_remote > e->mb_remote_limit)
       e->mb_over = 1;

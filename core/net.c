@@ -106,12 +106,15 @@
  * MAILBOX FLOW CONTROL. The same pause, for messages already delivered
  * but not yet received: the host charges each message from a peer to the
  * engine (acoro_mb_charge_next) until it leaves its mailbox. Past
- * mailbox_limit bytes (all mailboxes), each peer that delivers a message
- * is marked mb_paused (net_mb_check, engine thread) and read no more: the
- * net thread stops its link at its next message (deliver), the engine's
- * reader hands reading back first. Back at half, the engine's drained hook
- * clears every mark and sends CMD_RESUME_READ. A quiet peer is never
- * paused; one that keeps sending is, whichever coroutine it fills.
+ * mailbox_limit bytes (all mailboxes), a peer that has left another
+ * eighth of the limit in mailboxes since (mb_recent), or any peer that
+ * delivers past twice the limit, is marked mb_paused (net_mb_check,
+ * engine thread) and read no more: the net thread stops its link at its
+ * next message (deliver), the engine's reader hands reading back first.
+ * Back at half, the engine's drained hook clears every mark and count and
+ * sends CMD_RESUME_READ. So the peer that floods is paused, whichever
+ * coroutine it fills, and one that sends a little still gets through:
+ * mailboxes hold at most twice the limit.
  */
 #include "net_internal.h"
 
@@ -219,15 +222,21 @@ static void inbound_taken(acoro_net_t *n, size_t taken) {
 }
 
 void net_mb_check(acoro_net_t *n, uint64_t peer) {
+  acoro_engine_t *e = n->engine;
+  size_t last = e->mb_last;
   peer_t *p;
-  if (!n->engine->mb_over)
+  e->mb_last = 0;
+  if (!e->mb_over)
     return;
   uv_mutex_lock(&n->mu);
   for (p = n->peers; p != NULL; p = p->next)
     if (p->id == peer) {
-      if (!p->mb_paused)
+      p->mb_recent += last;
+      if (!p->mb_paused && (p->mb_recent >= n->mailbox_limit / 8 ||
+                            e->mb_remote >= 2 * n->mailbox_limit)) {
+        p->mb_paused = 1;
         n->stats.read_pauses++;
-      p->mb_paused = 1;
+      }
       break;
     }
   uv_mutex_unlock(&n->mu);
@@ -241,11 +250,13 @@ static void mb_drained(void *data) {
   cmd_t *c = NULL;
   int any = 0;
   uv_mutex_lock(&n->mu);
-  for (p = n->peers; p != NULL; p = p->next)
+  for (p = n->peers; p != NULL; p = p->next) {
+    p->mb_recent = 0;
     if (p->mb_paused) {
       p->mb_paused = 0;
       any = 1;
     }
+  }
   if (any && (c = calloc(1, sizeof *c)) != NULL) {
     c->kind = CMD_RESUME_READ;
     net_push_cmd(n, c);

@@ -137,8 +137,10 @@ typedef struct peer_s {
   double erx;
   char *epend;
   size_t epend_len, epend_cap;
-  /* SHARED (mutex): MAILBOX FLOW CONTROL (net.c) stopped reading it. */
+  /* SHARED (mutex): MAILBOX FLOW CONTROL (net.c) stopped reading it;
+   * mb_recent: bytes it left in mailboxes since the node went over. */
   int mb_paused;
+  size_t mb_recent;
 } peer_t;
 
 /* A connect request whose link lost a duplicate race: it ends when the

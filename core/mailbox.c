@@ -45,7 +45,7 @@ static void node_free(acoro_engine_t *e, uint32_t key) {
 static uint32_t drop_newest(acoro_co_t *co) {
   if (co->mb_dropped++ == 0)
     eng_log(co->engine, 1,
-            "mailbox of coroutine %llu full (%u messages): dropping new "
+            "mailbox of coroutine %llu full (limit %u): dropping new "
             "messages",
             (unsigned long long)co->id, (unsigned)co->mb_limit);
   co->engine->mb_charge = 0;

@@ -15,7 +15,11 @@
 --                          (report: the target prints what it dropped;
 --                          paused: the echo is expected to wait, "echo_paused",
 --                          until the target reads again, "echo_after")
---   poke NAME              one SEND of "go" to NAME
+--   poke NAME [MSG]        one SEND of MSG (default "go") to NAME
+--   held SHORT LONG        SHORT LOCATEs of "later" waiting 0.01 to 0.5 s and LONG
+--                          waiting an hour; once the short ones have expired,
+--                          one more, then "register" to "control": counts the
+--                          FOUNDs with a handle
 -- Prints key/value lines: "up", figures, "done".
 local acoro = require "acoro"
 local core = require "acoro.core"
@@ -161,7 +165,27 @@ do -- the CLI runs this chunk as a coroutine
     local rtt = wait(60)
     say("echo_after", rtt and ("%.6f"):format(rtt) or "never")
   elseif mode == "poke" then
-    assert(send(wire.envelope(nil, "go", 1, locate(arg[4]))))
+    assert(send(wire.envelope(nil, arg[5] or "go", 1, locate(arg[4]))))
+  elseif mode == "held" then
+    local short, long = tonumber(arg[4]), tonumber(arg[5])
+    local control = locate("control")
+    for i = 1, short + long do
+      local wait = i <= short and (i % 50 + 1) / 100 or 3600
+      assert(send(wire.encode({ 2, i, "later", wait, "coro" })))
+    end
+    assert(echo(60), "no echo")
+    acoro.sleep(0.6) -- past every short deadline: the target drops those at its next LOCATE
+    assert(send(wire.encode({ 2, short + long + 1, "later", 3600, "coro" })))
+    assert(send(wire.envelope(nil, "register", 1, control)))
+    local found = {}
+    for _ = 1, long + 1 do
+      local r = acoro.receive_match(function(x) return type(x) == "table" and x.found end, 10)
+      if not r then break end
+      found[#found + 1] = r.found
+    end
+    table.sort(found)
+    say("found", #found, found[1], found[#found])
+    say("found_false", found_false)
   end
   say("done")
   net.stop()

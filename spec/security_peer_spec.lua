@@ -43,7 +43,11 @@ do -- the CLI runs this chunk as a coroutine
     while true do acoro.receive() end
   end)
   local control = acoro.spawn(function()
-    if acoro.receive() == "go" then sink:resume() end
+    while true do
+      local m = acoro.receive()
+      if m == "go" then sink:resume() end
+      if m == "register" then acoro.spawn(acoro.suspend):register("later") end
+    end
   end)
   control:register("control")
   if tonumber(arg[3]) then sink:set_mailbox_limit(tonumber(arg[3])) end
@@ -135,6 +139,17 @@ describe("a hostile authenticated peer", function()
     assert.are.equal(19000, found)
     h:expect("^done$")
     assert.is_truthy(rss_mb(pid), t:output())
+  end)
+
+  it("holds LOCATEs until their deadline: expired ones go, live ones are answered "
+    .. "when the name is registered", function()
+    local _, loc = start_target()
+    local h = hostile("held", loc, "600 300")
+    h:expect("^up$")
+    local n, first, last = h:expect("^found (%d+) (%d+) (%d+)$")
+    assert.are.same({ "301", "601", "901" }, { n, first, last })
+    assert.are.equal("0", h:expect("^found_false (%d+)$"))
+    h:expect("^done$")
   end)
 
   it("sends 1,000,000 messages to a coroutine that never receives: the node holds "

@@ -529,11 +529,11 @@ function M.init(A, net, wire, coro_mt)
     mine[e] = nil
     mine.n = mine.n - 1
     if mine.n == 0 then held_by[e.peer] = nil end
-    local last = #held_heap
-    if e.hi ~= last then
-      heap_swap(e.hi, last)
+    local i, last = e.hi, #held_heap
+    if i ~= last then -- the last entry takes its place
+      heap_swap(i, last)
       held_heap[last] = nil
-      heap_fix(e.hi)
+      heap_fix(i)
     else
       held_heap[last] = nil
     end

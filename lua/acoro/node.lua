@@ -111,7 +111,7 @@ function M.init(A, net, wire, coro_mt)
   local connects = {} -- request -> {waiter=, done=, status=, reason=}
   local pending = {}  -- request -> a locate in progress (see find)
   local held = {}     -- "kind:name" -> {[entry] = true}: LOCATEs waiting here (see hold)
-  local held_by = {}  -- peer id -> {n = count, [entry] = true}
+  local held_by = {}  -- peer id -> {n = count, entries = {[entry] = true}}
   local held_heap = {} -- entries by deadline (entry.hi: its index)
   local busy = {}     -- peer id -> {handle, ...} waiting for on_writable
   local status_subs = {} -- handle -> true: coroutines told of peer status
@@ -526,7 +526,7 @@ function M.init(A, net, wire, coro_mt)
     set[e] = nil
     if next(set) == nil then held[e.key] = nil end
     local mine = held_by[e.peer]
-    mine[e] = nil
+    mine.entries[e] = nil
     mine.n = mine.n - 1
     if mine.n == 0 then held_by[e.peer] = nil end
     local i, last = e.hi, #held_heap
@@ -552,7 +552,7 @@ function M.init(A, net, wire, coro_mt)
     local mine = held_by[peer]
     if mine and mine.n >= MAX_HELD then return false end
     if not mine then
-      mine = { n = 0 }
+      mine = { n = 0, entries = {} }
       held_by[peer] = mine
     end
     local e = { peer = peer, req = req, key = key, deadline = t + wait, hi = #held_heap + 1 }
@@ -562,7 +562,7 @@ function M.init(A, net, wire, coro_mt)
       held[key] = set
     end
     set[e] = true
-    mine[e] = true
+    mine.entries[e] = true
     mine.n = mine.n + 1
     held_heap[e.hi] = e
     heap_fix(e.hi)
@@ -633,9 +633,7 @@ function M.init(A, net, wire, coro_mt)
     local mine = held_by[id] -- its held LOCATEs go
     if mine then
       local list = {}
-      for e in pairs(mine) do
-        if e ~= "n" then list[#list + 1] = e end
-      end
+      for e in pairs(mine.entries) do list[#list + 1] = e end
       for i = 1, #list do unhold(list[i]) end
     end
   end
@@ -1097,8 +1095,10 @@ function M.init(A, net, wire, coro_mt)
   -- string (D.encode of one value), dec(v) -> value, v being the payload
   -- decoded in place (nil refuses the whole message).
   function D.add_ext(t, mt, enc, dec)
+    assert(t ~= EXT_CORO, "ext type of coroutine handles")
     ext_enc[mt] = function(v) return t, enc(v) end
     ext_dec[t] = dec
+    IN_PLACE[t] = true
   end
   -- check(opts) when acoro.node(opts) is called: raises "acoro.node: ..."
   -- for a bad option of the module's, else returns a function run once the

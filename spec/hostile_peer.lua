@@ -49,6 +49,7 @@ local BLOCKED = 3 -- seconds without progress: the target stopped reading us
 do -- the CLI runs this chunk as a coroutine
   local me = acoro.self()
   local peer
+  local writer -- the coroutine waiting in send for the link to drain
   local found_false = 0
   local handlers = {}
   function handlers.on_up(id) peer = id; me:send("up") end
@@ -56,7 +57,9 @@ do -- the CLI runs this chunk as a coroutine
   function handlers.on_connect(_, status, _, reason)
     if status ~= 0 then me:send("refused " .. tostring(reason)) end
   end
-  function handlers.on_writable() me:send("writable") end
+  function handlers.on_writable()
+    if writer then writer:send("writable") end
+  end
   function handlers.on_log(level, line)
     if level <= 1 then io.stderr:write("hostile: ", line, "\n") end
   end
@@ -78,15 +81,16 @@ do -- the CLI runs this chunk as a coroutine
   say("up")
 
   -- Sends one frame, waiting while the link is busy; false once the target
-  -- has read nothing for BLOCKED seconds.
-  local function send(data)
+  -- has read nothing for `patience` (BLOCKED) seconds.
+  local function send(data, patience)
     while true do
       local ok, why = net.send(peer, data)
       if ok then return true end
       if why ~= "busy" then error("send: " .. tostring(why)) end
-      if acoro.receive_match(function(x) return x == "writable" end, BLOCKED) == nil then
-        return false
-      end
+      writer = acoro.self()
+      local w = acoro.receive_match(function(x) return x == "writable" end, patience or BLOCKED)
+      writer = nil
+      if w == nil then return false end
     end
   end
 
@@ -98,15 +102,21 @@ do -- the CLI runs this chunk as a coroutine
   end
   local handle = setmetatable({}, Me)
   local k, echo_id = 0, nil
-  -- Sends an echo request; returns a function(wait) -> seconds since it was
-  -- sent when the answer is in, or nil when none came in `wait` more seconds.
+  -- Sends an echo request (from a coroutine of its own: the link may be
+  -- busy until the target reads again); returns a function(wait) -> seconds
+  -- since it was started when the answer is in, or nil when none came in
+  -- `wait` more seconds.
   local function echo_start(report)
     k = k + 1
     local n, t0 = k, acoro.now()
-    local ok = send(wire.envelope(ext_encode, { from = handle, n = n, report = report }, 1, echo_id))
+    local data = wire.envelope(ext_encode, { from = handle, n = n, report = report }, 1, echo_id)
+    acoro.spawn(function() send(data, 60) end)
+    local rtt
     return function(wait)
-      local r = ok and acoro.receive_match(function(x) return type(x) == "table" and x.echo == n end, wait)
-      return r and acoro.now() - t0
+      if rtt then return rtt end
+      local r = acoro.receive_match(function(x) return type(x) == "table" and x.echo == n end, wait)
+      rtt = r and acoro.now() - t0
+      return rtt
     end
   end
   local function echo(wait, report) return echo_start(report)(wait) end

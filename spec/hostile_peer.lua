@@ -15,6 +15,7 @@
 --                          (report: the target prints what it dropped;
 --                          paused: the echo is expected to wait, "echo_paused",
 --                          until the target reads again, "echo_after")
+--   deliver NAME N         N DELIVERs to NAME, each waiting an hour
 --   poke NAME [MSG]        one SEND of MSG (default "go") to NAME
 --   held SHORT LONG        SHORT LOCATEs of "later" waiting 0.01 to 0.5 s and LONG
 --                          waiting an hour; once the short ones have expired,
@@ -50,7 +51,7 @@ do -- the CLI runs this chunk as a coroutine
   local me = acoro.self()
   local peer
   local writer -- the coroutine waiting in send for the link to drain
-  local found_false = 0
+  local found_false, busy = 0, 0
   local handlers = {}
   function handlers.on_up(id) peer = id; me:send("up") end
   function handlers.on_down() me:send("down") end
@@ -69,6 +70,8 @@ do -- the CLI runs this chunk as a coroutine
       found_false = found_false + 1
     elseif op == 3 then
       me:send({ found = a, payload = b })
+    elseif op == 7 and b == "busy" then
+      busy = busy + 1
     elseif op == 1 then
       me:send({ echo = b })
     end
@@ -173,6 +176,16 @@ do -- the CLI runs this chunk as a coroutine
       say("echo_paused", rtt and ("%.6f"):format(rtt) or "never")
     end
     local rtt = wait(60)
+    say("echo_after", rtt and ("%.6f"):format(rtt) or "never")
+  elseif mode == "deliver" then
+    local id, n = locate(arg[4]), tonumber(arg[5])
+    local body, t0 = wire.encode("x"), acoro.now()
+    for i = 1, n do
+      assert(send(wire.encode({ 6, i, id, body, 3600 })), "blocked")
+    end
+    local rtt = echo(60)
+    say("handled_secs", rtt and ("%.3f"):format(acoro.now() - t0) or "never")
+    say("busy", busy)
     say("echo_after", rtt and ("%.6f"):format(rtt) or "never")
   elseif mode == "poke" then
     assert(send(wire.envelope(nil, arg[5] or "go", 1, locate(arg[4]))))

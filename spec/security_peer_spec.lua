@@ -154,6 +154,24 @@ describe("a hostile authenticated peer", function()
     h:expect("^done$")
   end)
 
+  it("sends 20,000 DELIVERs to a coroutine that never receives, each waiting an hour: "
+    .. "1,000 get a proxy, the rest are answered busy at once", function()
+    local t, loc, pid = start_target()
+    local h = hostile("deliver", loc, "sink 20000")
+    h:expect("^up$")
+    local before = rss_mb(pid)
+    local secs = h:expect("^handled_secs (%S+)$")
+    local busy = tonumber(h:expect("^busy (%d+)$"))
+    local rtt = h:expect("^echo_after (%S+)$")
+    local after = rss_mb(pid)
+    report("DELIVER flood", "20000 DELIVERs handled in %s s, %d answered busy at once, "
+      .. "echo after them %s s, target RSS %.1f -> %.1f MB", secs, busy, rtt, before, after or -1)
+    assert.are.equal(19000, busy)
+    assert.is_true(after - before < 64, ("RSS grew %.1f MB"):format(after - before))
+    h:expect("^done$")
+    assert.is_truthy(rss_mb(pid), t:output())
+  end)
+
   it("sends 1,000,000 messages to a coroutine that never receives: the node holds "
     .. "about mailbox_bytes of them, then reads that peer no more until they are received", function()
     local t, loc, pid = start_target(8 * 2^20)

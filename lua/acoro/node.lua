@@ -35,7 +35,10 @@
 -- runs there in a daemon coroutine spawned for it, which answers when done
 -- (DELIVERED, JOINED, EXIT). The asking side waits for the answer or the
 -- peer's going down ("unreachable"); a proxy whose asker went down stays
--- until its target ends (it then sends to nobody).
+-- until its target ends (it then sends to nobody). A peer has at most
+-- MAX_PROXIES deliver and join proxies here at once, its delivers holding
+-- at most PROXY_BYTES of messages (one always may): past that the answer
+-- is "busy" at once.
 --
 -- LOCATE. A locate asks every peer (or the one at `location`) with LOCATE;
 -- a peer that does not have the name holds the request until the name is
@@ -117,6 +120,7 @@ function M.init(A, net, wire, coro_mt)
   local status_subs = {} -- handle -> true: coroutines told of peer status
   local rmonitors = {} -- location -> {{target=, watcher=}, ...}: our monitors of its coroutines
   local delivers = {}  -- request -> {waiter=, peer=, done=, result=}: remote delivers waiting
+  local proxied = {}   -- peer id -> {n = proxies, bytes = of their messages} (see proxy_take)
   local next_req = 0
   local send_exit, monitor_proxy, deliver_proxy, join_proxy, bad -- defined with on_message
   local ops = {}          -- op -> fn(peer, m): the extensions' operations
@@ -696,6 +700,7 @@ function M.init(A, net, wire, coro_mt)
     locate_on_down(id, p.location)
     local list = busy[id]
     busy[id] = nil
+    proxied[id] = nil -- (its proxies still count themselves off the old table)
     if list then for i = 1, #list do A._wake(list[i]) end end
     for _, d in pairs(delivers) do
       if d.peer == id and not d.done then
@@ -749,10 +754,28 @@ function M.init(A, net, wire, coro_mt)
     target:monitor(proxy)
   end
 
+  -- The deliver and join proxies of each peer (see PROXIES at the top).
+  local MAX_PROXIES, PROXY_BYTES = 1000, 16 * 2^20
+
+  -- Counts a proxy for peer holding `bytes`: its count, or nil when the
+  -- peer has too many; proxy_done(p, bytes) when it ends.
+  local function proxy_take(peer, bytes)
+    local p = proxied[peer]
+    if not p then
+      p = { n = 0, bytes = 0 }
+      proxied[peer] = p
+    end
+    if p.n >= MAX_PROXIES or (p.n > 0 and p.bytes + bytes > PROXY_BYTES) then return nil end
+    p.n, p.bytes = p.n + 1, p.bytes + bytes
+    return p
+  end
+  local function proxy_done(p, bytes) p.n, p.bytes = p.n - 1, p.bytes - bytes end
+
   -- A daemon on this node that delivers for a remote deliverer.
-  function deliver_proxy(peer, req, target, msg, timeout)
+  function deliver_proxy(peer, req, target, msg, timeout, p, bytes)
     local proxy = A.spawn(function()
       local ok, why = target:deliver(msg, timeout)
+      proxy_done(p, bytes)
       if peers[peer] then send_peer(peer, encode({ OP_DELIVERED, req, ok and true or why })) end
     end)
     proxy:set_daemon(true)
@@ -760,11 +783,12 @@ function M.init(A, net, wire, coro_mt)
 
   -- A daemon on this node that joins target for a remote joiner. Results
   -- that cannot travel (a function, ...) come back as false and the reason.
-  function join_proxy(peer, req, target, timeout)
+  function join_proxy(peer, req, target, timeout, p)
     local proxy = A.spawn(function()
       local r = { n = 0 }
       local function pack(...) r = { n = select("#", ...), ... } end
       pack(target:join(timeout))
+      proxy_done(p, 0)
       local ok, body = pcall(encode, r, ext_encode)
       if not ok then body = encode({ n = 2, false, "result cannot be sent: " .. tostring(body) }) end
       if peers[peer] then send_peer(peer, encode({ OP_JOINED, req, body })) end
@@ -813,9 +837,14 @@ function M.init(A, net, wire, coro_mt)
       end
       local target = exported[id]
       if target == nil then return send_peer(peer, encode({ OP_DELIVERED, req, "dead" })) end
+      local p = proxy_take(peer, #body)
+      if not p then return send_peer(peer, encode({ OP_DELIVERED, req, "busy" })) end
       local msg, why2 = decode(body, ext_decode, IN_PLACE)
-      if msg == nil then return bad(peer, why2) end
-      deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil)
+      if msg == nil then
+        proxy_done(p, #body)
+        return bad(peer, why2)
+      end
+      deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil, p, #body)
     elseif op == OP_JOIN then
       local req, id, timeout = m[2], m[3], m[4]
       if type(req) ~= "number" or type(id) ~= "number" or type(timeout) ~= "number" then
@@ -825,7 +854,9 @@ function M.init(A, net, wire, coro_mt)
       if target == nil then
         return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, false, "dead" }) }))
       end
-      join_proxy(peer, req, target, timeout >= 0 and timeout or nil)
+      local p = proxy_take(peer, 0)
+      if not p then return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, nil, "busy" }) })) end
+      join_proxy(peer, req, target, timeout >= 0 and timeout or nil, p)
     elseif op == OP_JOINED then
       local d = delivers[m[2]]
       if not d or d.peer ~= peer then return end
@@ -1045,7 +1076,7 @@ function M.init(A, net, wire, coro_mt)
     end
     node, A._location, my_inc = nil, nil, nil
     peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
-    held_by, held_heap = {}, {}
+    held_by, held_heap, proxied = {}, {}, {}
     rmonitors, delivers = {}, {}
   end
 

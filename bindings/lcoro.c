@@ -23,6 +23,11 @@ typedef struct binding_s {
   int threads_ref, objs_ref, finished_ref, vals_ref;
   int *free_slots;
   int nfree, capfree, next_slot;
+  /* The embedder's log hook (acoro_lua_set_log), NULL for stderr, and the
+   * threshold acoro.log sets: lines above it are dropped. */
+  acoro_lua_log_fn log_fn;
+  void *log_data;
+  int log_level;
 } binding_t;
 
 static binding_t *get_binding(lua_State *L) {
@@ -68,9 +73,39 @@ static void unanchor(binding_t *b, lua_State *L, acoro_co_t *co) {
   slot_free(b, slot);
 }
 
-static void log_to_stderr(void *data, int level, const char *msg) {
-  (void)data;
-  fprintf(stderr, "acoro: %s%s\n", level == 0 ? "error: " : "", msg);
+/* The engine's log lines (and, through l_log, acoro.log's default writer):
+ * to the embedder's hook when it set one, else to stderr. The engine may
+ * log from inside an FFI call, so this never calls into Lua. */
+static void host_log(void *data, int level, const char *msg) {
+  binding_t *b = data;
+  if (level > b->log_level)
+    return;
+  if (b->log_fn != NULL)
+    b->log_fn(b->log_data, level, msg);
+  else
+    fprintf(stderr, "acoro: %s%s\n", level == 0 ? "error: " : "", msg);
+}
+
+/* core.log(level, msg) -> true when the embedder's hook took the line,
+ * false when there is none (acoro.log then writes to stderr itself). */
+static int l_log(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  int level = (int)luaL_checkinteger(L, 1);
+  const char *msg = luaL_checkstring(L, 2);
+  if (b->log_fn == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  b->log_fn(b->log_data, level, msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.log_level(n): the threshold of the engine's own lines. */
+static int l_log_level(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  b->log_level = (int)luaL_checkinteger(L, 1);
+  return 0;
 }
 
 /* Hands the end of co's thread T to the Lua side: finished(handle, true,
@@ -368,18 +403,20 @@ static int l_path(lua_State *L) {
 }
 
 static const luaL_Reg core_funcs[] = {
-    {"spawn", l_spawn},     {"restart", l_restart},
-    {"release", l_release}, {"rethread", l_rethread},
-    {"reset", l_reset},     {"run", l_run},
-    {"init", l_init},       {"engine", l_engine},
-    {"path", l_path},       {NULL, NULL}};
+    {"spawn", l_spawn},         {"restart", l_restart},
+    {"release", l_release},     {"rethread", l_rethread},
+    {"reset", l_reset},         {"run", l_run},
+    {"init", l_init},           {"engine", l_engine},
+    {"path", l_path},           {"log", l_log},
+    {"log_level", l_log_level}, {NULL, NULL}};
 
 static binding_t *binding_new(lua_State *L) {
-  static const acoro_host_t host = {host_resume, NULL, log_to_stderr};
+  static const acoro_host_t host = {host_resume, NULL, host_log};
   binding_t *b = lua_newuserdata(L, sizeof *b);
   int rc;
   memset(b, 0, sizeof *b);
   b->threads_ref = b->objs_ref = b->finished_ref = b->vals_ref = LUA_NOREF;
+  b->log_level = 2; /* info, as acoro.log's default */
   b->L = L;
   lua_newtable(L);
   lua_pushcfunction(L, binding_gc);
@@ -451,6 +488,15 @@ int acoro_lua_openlib(lua_State *L, const char *lua_dir) {
   }
   lua_setfield(L, -2, "acoro.core");
   lua_settop(L, top);
+  return 0;
+}
+
+int acoro_lua_set_log(lua_State *L, acoro_lua_log_fn fn, void *data) {
+  binding_t *b = get_binding(L);
+  if (b == NULL)
+    return ACORO_EINVAL;
+  b->log_fn = fn;
+  b->log_data = data;
   return 0;
 }
 

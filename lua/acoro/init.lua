@@ -34,7 +34,7 @@ local EDEADLK, EINTR, EDEAD = -2007, -2008, -2003 -- ACORO_E* (core/acoro.h)
 local F_SWAPPABLE, F_PENDING = 1, 2
 
 local M = { version = core.version, log = log }
-log.init(core.log, core.log_level)
+log.init(core)
 local fail = check.fail -- nil, why, code: the one rule of expected failures
 
 -- Per-coroutine Lua state. threads/objs are indexed by the record's slot
@@ -748,6 +748,7 @@ function M.run(fn, ...)
   is_running = true
   local ok, rc = pcall(core.run)
   is_running = false
+  log._drain() -- the engine's lines of the run's last moments
   if M._on_run_end then M._on_run_end() end -- acoro.node stops its node
   local stuck, which
   if ok and rc == EDEADLK then stuck, which = alive_summary() end

@@ -10,18 +10,22 @@ local concat = table.concat
 -- The engine's levels (acoro_host_t.log: 0 error, 1 warning, 2 info), and
 -- debug after them.
 local LEVELS = { error = 0, warn = 1, info = 2, debug = 3 }
+local NAMES = { [0] = "error", "warn", "info", "debug" }
 log.LEVELS = LEVELS
 
 local threshold = LEVELS.info
 local writer            -- the script's, or nil for the default
-local host_log          -- acoro.core's: (level, msg) -> true when a host hook took it
-local set_host_level    -- acoro.core's: the engine's own lines use the same threshold
 local writing = false   -- inside the script's writer: its own messages go to the default
+-- acoro.core's: host_log(level, msg) -> true when the embedder's hook took
+-- it; set_host_level(n): the engine's own lines use the same threshold;
+-- take() -> level, msg: an engine line queued while a writer is set;
+-- redirect(drain | nil): queue the engine's lines for drain, or not.
+local host_log, set_host_level, take, redirect
 
--- Called once by acoro (init.lua) with acoro.core's log calls.
-function log.init(core_log, core_set_level)
-  host_log, set_host_level = core_log, core_set_level
-  if set_host_level then set_host_level(threshold) end
+-- Called once by acoro (init.lua) with acoro.core.
+function log.init(core)
+  host_log, set_host_level, take, redirect = core.log, core.log_level, core.log_take, core.log_redirect
+  set_host_level(threshold)
 end
 
 -- The default writer: the host's hook, else stderr.
@@ -56,9 +60,9 @@ end
 -- log.write(level, ...): the message is its arguments (tostring'd) joined.
 -- A writer that raises (or tries to wait: it runs where a yield cannot go)
 -- loses nothing: the message and why go to the default writer.
-local function write(level, n, ...)
-  if n > threshold then return end
-  local msg = text(...)
+local drain
+
+local function emit(level, msg)
   local w = writer
   if w == nil or writing then return log.default_writer(level, msg) end
   writing = true
@@ -68,6 +72,26 @@ local function write(level, n, ...)
     log.default_writer("error", "log writer failed: " .. text(err))
     log.default_writer(level, msg)
   end
+end
+
+-- Hands the engine's lines queued meanwhile to the writer (they are already
+-- filtered by level). The binding calls it once the coroutine that logged
+-- yields (an engine line may come from inside an FFI call, where Lua must
+-- not run); every message written and the end of acoro.run call it too, so
+-- the order is kept.
+function drain()
+  local level, msg = take()
+  while level do
+    emit(NAMES[level] or "error", msg)
+    level, msg = take()
+  end
+end
+log._drain = drain
+
+local function write(level, n, ...)
+  if n > threshold then return end
+  if writer then drain() end
+  return emit(level, text(...))
 end
 
 function log.write(level, ...)
@@ -95,20 +119,23 @@ function log.set_level(level)
 end
 
 function log.level()
-  for name, n in pairs(LEVELS) do
-    if n == threshold then return name end
-  end
+  return NAMES[threshold]
 end
 
 -- log.set_writer(fn) -> the previous writer (nil: the default): fn(level,
 -- msg) gets each message that passes the level, msg without the "acoro: "
--- prefix nor the final newline. nil restores the default.
+-- prefix nor the final newline, the engine's lines included (once the
+-- coroutine that caused one yields). nil restores the default. fn runs
+-- where no yield can go: it must not wait (send a message, append to a
+-- table, write to a Lua file; not acoro.fs nor a stream).
 function log.set_writer(fn)
   if fn ~= nil and type(fn) ~= "function" then
     error("bad argument #1 to 'acoro.log.set_writer' (a function or nil expected, got " .. type(fn) .. ")", 2)
   end
   local prev = writer
+  if prev then drain() end
   writer = fn
+  redirect(fn and drain or nil) -- the engine's lines: queued for fn, or written again
   return prev
 end
 

@@ -733,8 +733,7 @@ static int direct_write(acoro_net_t *n, peer_t *p, const char *data, size_t len,
   struct msghdr mh;
   ssize_t w;
   size_t total = HDR + len, rest;
-  net_put32(hdr, (uint32_t)(len + 1));
-  hdr[4] = F_MSG;
+  net_frame_header(hdr, F_MSG, len);
   iov[0].iov_base = hdr;
   iov[0].iov_len = HDR;
   iov[1].iov_base = (void *)data;

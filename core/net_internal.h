@@ -5,13 +5,10 @@
 #define ACORO_NET_INTERNAL_H
 
 #include "internal.h"
+#include "net_frame.h"
 
 #include <string.h>
 
-#define HDR 5 /* length + type */
-#define PREAUTH_MAX 4096u
-#define FRAME_MAX (ACORO_NET_MSG_MAX + 1u)
-#define CHUNK (64u * 1024)
 #define BATCH (256u * 1024)
 #define DIRECT_MAX (16u * 1024) /* largest message written directly */
 /* TESTS ONLY (spec/c/test-net.c): offers a direct write at most this many
@@ -21,8 +18,7 @@ extern size_t net_direct_cap;
 /* TESTS ONLY: 0 keeps every link's reading on the net thread (no ENGINE
  * READS, net_eread.c). Set before acoro_net_start. */
 extern int net_eread_enabled;
-#define EREAD_ROOM (64u * 1024)          /* an engine read's free room */
-#define EREAD_FRAME_MAX (CHUNK + 1u + 4) /* larger frames: the net thread */
+#define EREAD_ROOM (64u * 1024) /* an engine read's free room */
 #define READ_ROOM (64u * 1024)
 #define CHAL_LEN 32
 #define PROOF_LEN 32
@@ -80,20 +76,6 @@ extern int net_eread_enabled;
 #define DISC_REFUSED_S 30.0
 #define DISC_RECENT 256
 
-#define FRAME_MAP(XX)                                                          \
-  XX(HELLO, 1)                                                                 \
-  XX(PROOF, 2)                                                                 \
-  XX(SELECT, 3)                                                                \
-  XX(REFUSE, 4)                                                                \
-  XX(HEARTBEAT, 5)                                                             \
-  XX(MSG, 6)                                                                   \
-  XX(PART, 7)                                                                  \
-  XX(LAST, 8)
-enum {
-#define FRAME_ENUM(name, v) F_##name = v,
-  FRAME_MAP(FRAME_ENUM)
-#undef FRAME_ENUM
-};
 /* REFUSE codes; any other: log the text. WRONG: the acceptor's answer to a
  * proof that did not check (the initiator says so as the acceptor does). */
 enum { REFUSE_DUP = 1, REFUSE_WRONG = 2 };
@@ -281,24 +263,6 @@ struct acoro_net_s {
 };
 
 static inline double net_now(void) { return (double)uv_hrtime() * 1e-9; }
-
-static inline void net_put32(unsigned char *p, uint32_t v) {
-  p[0] = (unsigned char)(v >> 24);
-  p[1] = (unsigned char)(v >> 16);
-  p[2] = (unsigned char)(v >> 8);
-  p[3] = (unsigned char)v;
-}
-static inline uint32_t net_get32(const unsigned char *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
-}
-static inline void net_put64(unsigned char *p, uint64_t v) {
-  net_put32(p, (uint32_t)(v >> 32));
-  net_put32(p + 4, (uint32_t)v);
-}
-static inline uint64_t net_get64(const unsigned char *p) {
-  return (uint64_t)net_get32(p) << 32 | net_get32(p + 4);
-}
 
 /* Copies at most cap - 1 bytes of src (n bytes, stopping at a NUL) into dst
  * with every byte outside printable ASCII replaced: peer-supplied text goes

@@ -137,8 +137,7 @@ void net_ctl_frame(link_t *l, int type, const void *payload, size_t n) {
   if (l->ctl_len + HDR + n > CTL_MAX)
     return; /* only heartbeats can pile up: one pending is enough */
   p = (unsigned char *)l->ctl + l->ctl_len;
-  net_put32(p, (uint32_t)(n + 1));
-  p[4] = (unsigned char)type;
+  net_frame_header(p, type, n);
   if (n)
     memcpy(p + HDR, payload, n);
   l->ctl_len += HDR + n;
@@ -264,8 +263,7 @@ void net_kick(link_t *l) {
     int type = (c->off == 0 && k == c->len) ? F_MSG
                : (c->off + k == c->len)     ? F_LAST
                                             : F_PART;
-    net_put32(w + off, (uint32_t)(k + 1));
-    w[off + 4] = (unsigned char)type;
+    net_frame_header(w + off, type, k);
     memcpy(w + off + HDR, c->data + c->off, k);
     off += HDR + k;
     c->off += k;
@@ -764,20 +762,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     l->rx_bytes += (uint64_t)raw;
   }
   while (!l->closing && l->rlen - off >= 4) {
-    const unsigned char *f = (const unsigned char *)l->rbuf + off;
-    uint32_t flen = net_get32(f);
-    uint32_t limit = l->state >= L_SELECT ? FRAME_MAX : PREAUTH_MAX;
-    if (flen == 0 || flen > limit) {
+    net_frame_t f;
+    uint32_t flen = 0, limit = net_frame_limit(l->state >= L_SELECT);
+    int got = net_frame_parse((const unsigned char *)l->rbuf + off,
+                              l->rlen - off, limit, &f, &flen);
+    if (got == NET_FRAME_BAD) {
       net_link_close(l, 1, 0, "malformed: frame length %u (limit %u%s)", flen,
                      limit,
                      l->state >= L_SELECT ? "" : " before authentication");
       break;
     }
-    if (l->rlen - off - 4 < flen)
+    if (got == NET_FRAME_SHORT)
       break;
     frames++;
-    on_frame(l, f[4], f + HDR, flen - 1);
-    off += 4 + (size_t)flen;
+    on_frame(l, f.type, f.payload, f.plen);
+    off += f.size;
   }
   uv_mutex_lock(&n->mu);
   n->stats.bytes_in += (uint64_t)raw;

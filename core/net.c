@@ -1,8 +1,10 @@
 /* net.c: the peer transport. A network thread holds every connection to
  * other nodes; payloads are opaque bytes (the codec is the engine side's).
  * This file: threads, queues, events, peers, heartbeat tick and the API;
- * net_link.c: one connection (handshake, frames, writes); net_internal.h:
- * the structures both share.
+ * net_link.c: one connection (opening, reading, writes, closing);
+ * net_handshake.c: its handshake and the pair's duplicate-link
+ * arbitration; net_frame.h: the frame codec; net_internal.h: the
+ * structures they share and who owns each field.
  *
  * THREADS AND QUEUES. acoro_net_start binds the listener, then starts the
  * NETWORK THREAD, which runs its own uv_loop (listener, connections, the
@@ -54,7 +56,8 @@
  * a link up only on SELECT. So two nodes connecting to each other at once
  * keep exactly one link, and no data ever flows on the other. The whole
  * handshake has a deadline; unauthenticated inbound links are bounded per
- * source and in all (net_link.c admit: the idlest is closed for room).
+ * source and in all (net_hs_admit: the idlest is closed for room). All
+ * of it is net_handshake.c's.
  *
  * LIVENESS. Every `heartbeat` seconds each up link gets a HEARTBEAT frame;
  * any frame received counts as life (bytes read, by this thread or the

@@ -1,6 +1,8 @@
 /* net_internal.h: the peer transport's private structures, shared by
- * net.c (threads, queues, events, the API) and net_link.c (one connection:
- * handshake, frames, writes). See net.c's top comment for the design. */
+ * net.c (threads, queues, events, the API), net_link.c (one connection:
+ * opening, reading, writing, closing), net_handshake.c (its handshake),
+ * net_eread.c, net_tls.c and net_discover.c; the frame format is
+ * net_frame.h's. See net.c's top comment for the design. */
 #ifndef ACORO_NET_INTERNAL_H
 #define ACORO_NET_INTERNAL_H
 
@@ -25,8 +27,8 @@ extern int net_eread_enabled;
 #define FIELD 64
 #define CTL_MAX 1024
 #define REFUSE_TEXT_MAX 200
-/* UNAUTHENTICATED INBOUND LINKS (net_link.c admit): at most this many in
- * all and from one source address; a newcomer past either bound closes
+/* UNAUTHENTICATED INBOUND LINKS (net_handshake.c net_hs_admit): at most this
+ * many in all and from one source address; a newcomer past either bound closes
  * the oldest idle one (fewest bytes sent, longest silent) instead of being
  * refused. Outbound links this node started are never counted. */
 #define MAX_HANDSHAKING 64
@@ -315,6 +317,17 @@ void net_on_connection(uv_stream_t *server, int status);
 /* Reads again on the net thread: len bytes the engine read first, then
  * the socket. */
 void net_link_resume_read(link_t *l, char *bytes, size_t len);
+
+/* net_handshake.c (NET THREAD). begin: a fresh challenge (-1: no random
+ * bytes); hello: queues this side's HELLO (kept for the proofs); frame: a
+ * frame of a link not yet up, 0 if not expected there (malformed); refuse:
+ * the other side's REFUSE, in any state; admit: bounds unauthenticated
+ * inbound links, closing the idlest for room (a newcomer l is counted). */
+int net_hs_begin(link_t *l);
+void net_hs_hello(link_t *l);
+int net_hs_frame(link_t *l, int type, const unsigned char *p, size_t len);
+void net_hs_refuse(link_t *l, const unsigned char *p, size_t len);
+void net_hs_admit(acoro_net_t *n, link_t *l);
 
 /* net_eread.c, ENGINE READS. NET THREAD: */
 void net_eread_handover(link_t *l); /* on_read done: hand reading over? */

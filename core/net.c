@@ -605,6 +605,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   n->cb_data = cb_data;
   n->tls_server = opts->tls_server;
   n->tls_client = opts->tls_client;
+  n->no_eread = opts->test_no_engine_reads;
+  n->direct_cap = (size_t)-1;
   snprintf(n->host, sizeof n->host, "%s",
            opts->host ? opts->host : "127.0.0.1");
   if (opts->secret) {
@@ -721,8 +723,6 @@ void net_push_cmd(acoro_net_t *n, cmd_t *c) {
   n->cmd_tail = c;
 }
 
-size_t net_direct_cap = (size_t)-1;
-
 /* ENGINE THREAD, mutex held, p->dfd >= 0 and no command queued: writes
  * the message as one MSG frame straight to the link's socket (non-blocking,
  * no SIGPIPE). Returns 1 when the frame is written or its rest handed to the
@@ -741,12 +741,12 @@ static int direct_write(acoro_net_t *n, peer_t *p, const char *data, size_t len,
   iov[0].iov_len = HDR;
   iov[1].iov_base = (void *)data;
   iov[1].iov_len = len;
-  if (total > net_direct_cap) { /* a test simulating a short write */
-    if (net_direct_cap < HDR) {
-      iov[0].iov_len = net_direct_cap;
+  if (total > n->direct_cap) { /* a test simulating a short write */
+    if (n->direct_cap < HDR) {
+      iov[0].iov_len = n->direct_cap;
       iov[1].iov_len = 0;
     } else {
-      iov[1].iov_len = net_direct_cap - HDR;
+      iov[1].iov_len = n->direct_cap - HDR;
     }
   }
   memset(&mh, 0, sizeof mh);

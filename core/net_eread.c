@@ -44,8 +44,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int net_eread_enabled = 1;
-
 /* ---- the net thread's half ---- */
 
 /* Links the engine thread may read: plain TCP, not TLS (its state lives
@@ -58,7 +56,7 @@ void net_eread_handover(link_t *l) {
   uv_os_fd_t fd;
   int fd2, busy;
   ev_t *ev;
-  if (!net_eread_enabled || !link_plain(l) || p == NULL || l->state != L_UP ||
+  if (n->no_eread || !link_plain(l) || p == NULL || l->state != L_UP ||
       l->closing || l->eread || l->read_paused || l->rlen != 0 || l->in_asm)
     return;
   uv_mutex_lock(&n->mu);

@@ -13,13 +13,6 @@
 
 #define BATCH (256u * 1024)
 #define DIRECT_MAX (16u * 1024) /* largest message written directly */
-/* TESTS ONLY (spec/c/test-net.c): offers a direct write at most this many
- * bytes of its frame, to make short writes happen at will. Read on the
- * engine thread only; (size_t)-1, the default: the whole frame. */
-extern size_t net_direct_cap;
-/* TESTS ONLY: 0 keeps every link's reading on the net thread (no ENGINE
- * READS, net_eread.c). Set before acoro_net_start. */
-extern int net_eread_enabled;
 #define EREAD_ROOM (64u * 1024) /* an engine read's free room */
 #define READ_ROOM (64u * 1024)
 #define CHAL_LEN 32
@@ -224,6 +217,13 @@ struct acoro_net_s {
   int vmajor, vminor;
   /* TLS on every link when set (both or neither); the caller's. */
   acoro_tls_ctx_t *tls_server, *tls_client;
+  /* TESTS ONLY (acoro_net_opts_t test_no_engine_reads): no ENGINE READS. */
+  int no_eread;
+  /* TESTS ONLY, ENGINE THREAD ONLY: a direct write offers at most this
+   * many bytes of its frame, to make short writes happen at will;
+   * spec/c/test-net.c sets it on a running net. (size_t)-1, set at
+   * start: the whole frame. */
+  size_t direct_cap;
   /* NET THREAD ONLY. */
   uv_loop_t loop;
   uv_tcp_t listener;

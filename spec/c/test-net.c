@@ -4,7 +4,7 @@
  * always killed and reaped. */
 #include "net_support.h"
 
-#include "net_internal.h" /* DIRECT_MAX, net_direct_cap */
+#include "net_internal.h" /* DIRECT_MAX, acoro_net_s direct_cap */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -85,7 +85,7 @@ static void send_seq_big(side_t *s, uint32_t seq, size_t len) {
 
 /* Round trips (b echoes), the traffic that goes by DIRECT WRITES (net.c),
  * mixed with bursts that queue, messages on both sides of DIRECT_MAX, and
- * direct writes cut short at every kind of place (net_direct_cap: nothing,
+ * direct writes cut short at every kind of place (direct_cap: nothing,
  * inside the header, inside the payload): every message arrives, once, in
  * order, both ways, and the link stays up. */
 TEST(net_direct_writes_short_or_whole_keep_order) {
@@ -98,13 +98,14 @@ TEST(net_direct_writes_short_or_whole_keep_order) {
   b.echo = 1;
   for (i = 0; i < 3000; i++) {
     uint32_t burst = i % 100 == 99 ? 40 : 1;
-    net_direct_cap = caps[i % (sizeof caps / sizeof caps[0])];
+    a.net->direct_cap = b.net->direct_cap =
+        caps[i % (sizeof caps / sizeof caps[0])];
     for (k = 0; k < burst; k++, seq++)
       send_seq_big(&a, seq, 4 + (seq * 131u) % (DIRECT_MAX + 200));
     PUMP_UNTIL(e, 10, a.msgs == seq || a.downs + b.downs > 0);
     ASSERT_EQ(a.msgs, seq);
   }
-  net_direct_cap = (size_t)-1;
+  a.net->direct_cap = b.net->direct_cap = (size_t)-1;
   ASSERT_EQ(b.msgs, seq);
   ASSERT_EQ(a.order_broken, 0);
   ASSERT_EQ(b.order_broken, 0);
@@ -1012,14 +1013,14 @@ TEST(net_engine_reads_taken_back_from_busy_engine) {
   nt_finish(e, &a, &b);
 }
 
-/* With engine reads off (net_eread_enabled 0), the same traffic goes
+/* With engine reads off (test_no_engine_reads), the same traffic goes
  * through the net thread alone, in order, and no reader is ever made. */
 TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
   acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
   acoro_net_opts_t o = nt_opts("s3cret");
   uint32_t i;
-  net_eread_enabled = 0;
+  o.test_no_engine_reads = 1;
   nt_start_pair(e, &a, &b, &o);
   b.echo = 1;
   for (i = 0; i < 500; i++) {
@@ -1029,7 +1030,6 @@ TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
     ASSERT_TRUE(!engine_reads(&a) && !engine_reads(&b));
   }
   ASSERT_EQ(a.order_broken + b.order_broken, 0);
-  net_eread_enabled = 1;
   nt_finish(e, &a, &b);
 }
 
@@ -1043,7 +1043,8 @@ TEST(net_inbound_limit_pauses_reading_until_the_engine_delivers) {
   acoro_net_opts_t oa = nt_opts("s3cret"), ob = nt_opts("s3cret");
   acoro_net_stats_t st;
   uint32_t i, n = 4000;
-  net_eread_enabled = 0; /* the net thread reads: the queue can grow */
+  /* the net thread reads: the queue can grow */
+  oa.test_no_engine_reads = ob.test_no_engine_reads = 1;
   oa.heartbeat = ob.heartbeat = 0.1;
   ob.inbound_limit = 64 * 1024;
   nt_start(e, &a, &oa);

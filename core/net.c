@@ -17,10 +17,11 @@
  * The engine thread may be busy for seconds: the net thread keeps reading,
  * answering heartbeats and queueing events meanwhile.
  *
- * OWNERSHIP. Links (TCP connections) and peers belong to the net thread. A
- * peer is on net->peers, a list changed only by the net thread and only
- * under the mutex, so that acoro_net_send (engine thread) can look a peer up
- * under the mutex; its `queued` and `want_writable` are SHARED (mutex). A
+ * OWNERSHIP (field by field: net_internal.h's OWNERSHIP TABLE, which
+ * tools/tsan checks). Links (TCP connections) and peers belong to the net
+ * thread. A peer is on net->peers, a list changed only by the net thread and
+ * only under the mutex, so that acoro_net_send (engine thread) can look a peer
+ * up under the mutex; its `queued` and `want_writable` are SHARED (mutex). A
  * SEND command carries the message copy; the net thread moves it onto the
  * peer's out queue (per PEER, not per link: a link that loses a duplicate
  * race never carried data) and frees it once copied into a write batch.

@@ -113,6 +113,46 @@ typedef struct ev_s {
   char text[];
 } ev_t;
 
+/* OWNERSHIP TABLE: who may touch each field of peer_t, link_t and
+ * acoro_net_s (checked by tools/tsan). Four kinds:
+ *   ONCE    written once before the readers can see it: the net's options
+ *           before acoro_net_start creates the thread (uv_thread_create is
+ *           a barrier), a peer's identity before link_up puts it on
+ *           net->peers under mu; read-only after, on any thread.
+ *   NET     NET THREAD ONLY: no lock.
+ *   ENGINE  ENGINE THREAD ONLY: no lock.
+ *   MU      SHARED: read and written under net->mu, on both threads.
+ *
+ * peer_t        next            MU; written by the net thread only, which
+ *                               may read net->peers without the lock
+ *               id inc location name                              ONCE
+ *               link out_head out_tail                            NET
+ *               queued want_writable (busy sends)                 MU
+ *               dfd draw draw_len (DIRECT WRITES)                 MU
+ *               idle_fd ereading egen erx epend epend_len
+ *               epend_cap (ENGINE READS)                          MU
+ * link_t        every field                                       NET
+ *               (the engine thread never sees a link: it reaches
+ *               a peer's socket through p->dfd and its EV_READ dup)
+ * acoro_net_s   engine cb cb_data host location name key
+ *               has_secret hb hs_timeout tick_s missed busy_limit
+ *               inbound_limit inc vmajor vminor tls_server
+ *               tls_client no_eread udp_port                      ONCE
+ *               eng_wake      ONCE; the net thread only uv_async_sends
+ *                             it (thread-safe), the engine closes it
+ *                             after the join
+ *               wake          NET handle; the engine thread only
+ *                             uv_async_sends it (thread-safe)
+ *               loop listener tick udp dgram links dupwaits
+ *               next_peer handshaking evict_log_at hs_log_at
+ *               disc_* (made on the engine thread before the
+ *               thread starts, as ONCE)                           NET
+ *               thread direct_cap readers                         ENGINE
+ *               cmd_head cmd_tail ev_head ev_tail stopping stats
+ *               ev_drains read_paused                             MU
+ *               peers         MU; written by the net thread only
+ * After acoro_net_stop's join the engine thread owns everything left. */
+
 typedef struct link_s link_t;
 typedef struct net_tls_s net_tls_t;
 typedef struct peer_s {

@@ -40,6 +40,45 @@ static void send_waiting(acoro_engine_t *e, side_t *s, uint32_t seq,
   ASSERT_EQ(rc, 0);
 }
 
+/* The frame codec (net_frame.h), as both readers use it: a length of 0 or
+ * past the limit is refused as soon as its 4 bytes are in (4 KB before
+ * authentication, 64 MB + 1 after), a frame is whole only once all of it
+ * is in, and a header written is one parsed back. */
+TEST(net_frame_codec_checks_lengths_before_buffering) {
+  unsigned char b[HDR + 8];
+  net_frame_t f;
+  uint32_t len = 0;
+  ASSERT_EQ(net_frame_parse(b, 3, FRAME_MAX, &f, &len), NET_FRAME_SHORT);
+  net_put32(b, 0);
+  ASSERT_EQ(net_frame_parse(b, 4, FRAME_MAX, &f, &len), NET_FRAME_BAD);
+  net_put32(b, PREAUTH_MAX); /* the limit itself is allowed */
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(0), &f, &len),
+            NET_FRAME_SHORT);
+  net_put32(b, PREAUTH_MAX + 1);
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(0), &f, &len), NET_FRAME_BAD);
+  ASSERT_EQ(len, PREAUTH_MAX + 1);
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(1), &f, &len),
+            NET_FRAME_SHORT);
+  net_put32(b, FRAME_MAX + 1);
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(1), &f, &len), NET_FRAME_BAD);
+  net_put32(b, 0xffffffffu);
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(1), &f, &len), NET_FRAME_BAD);
+  net_frame_header(b, F_MSG, 8);
+  memcpy(b + HDR, "payload!", 8);
+  ASSERT_EQ(net_frame_parse(b, HDR + 7, PREAUTH_MAX, &f, &len),
+            NET_FRAME_SHORT);
+  ASSERT_EQ(net_frame_parse(b, HDR + 8, PREAUTH_MAX, &f, &len),
+            NET_FRAME_WHOLE);
+  ASSERT_EQ(f.type, F_MSG);
+  ASSERT_EQ(f.plen, 8);
+  ASSERT_EQ(f.size, HDR + 8);
+  ASSERT_TRUE(memcmp(f.payload, "payload!", 8) == 0);
+  net_frame_header(b, F_HEARTBEAT, 0);
+  ASSERT_EQ(net_frame_parse(b, HDR, PREAUTH_MAX, &f, &len), NET_FRAME_WHOLE);
+  ASSERT_EQ(f.type, F_HEARTBEAT);
+  ASSERT_EQ(f.plen, 0);
+}
+
 TEST(net_exchange_keeps_order_both_ways) {
   acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};

@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- HELLO and the proofs ---- */
+
+/* A fresh random challenge for the link's HELLO: 0, or -1. */
 int net_hs_begin(link_t *l) {
   return RAND_bytes(l->my_chal, CHAL_LEN) == 1 ? 0 : -1;
 }
@@ -78,6 +81,8 @@ static int issued_here(const acoro_net_t *n, const unsigned char *chal) {
       return 1;
   return 0;
 }
+
+/* ---- duplicate-link arbitration: one link per pair, and its peer ---- */
 
 /* Orders nodes by (incarnation, location): the lower one arbitrates. */
 static int key_cmp(uint64_t ia, const char *la, uint64_t ib, const char *lb) {
@@ -167,6 +172,8 @@ static void link_duplicate(link_t *l) {
   net_link_close(l, 2, 1,
                  "duplicate link closed (the pair keeps its other one)");
 }
+
+/* ---- the frames of the handshake ---- */
 
 /* The other's HELLO: checks it, then the initiator proves itself at once
  * (PROOF_I) and the acceptor waits for that proof. Every refusal here is

@@ -45,7 +45,7 @@ static void send_waiting(acoro_engine_t *e, side_t *s, uint32_t seq,
  * authentication, 64 MB + 1 after), a frame is whole only once all of it
  * is in, and a header written is one parsed back. */
 TEST(net_frame_codec_checks_lengths_before_buffering) {
-  unsigned char b[HDR + 8];
+  unsigned char b[HDR + 8] = {0};
   net_frame_t f;
   uint32_t len = 0;
   ASSERT_EQ(net_frame_parse(b, 3, FRAME_MAX, &f, &len), NET_FRAME_SHORT);

@@ -131,12 +131,14 @@ typedef struct ev_s {
  *               dfd draw draw_len (DIRECT WRITES)                 MU
  *               idle_fd ereading egen erx epend epend_len
  *               epend_cap (ENGINE READS)                          MU
+ *               mb_paused mb_recent (MAILBOX FLOW CONTROL)        MU
  * link_t        every field                                       NET
  *               (the engine thread never sees a link: it reaches
  *               a peer's socket through p->dfd and its EV_READ dup)
  * acoro_net_s   engine cb cb_data host location name key
  *               has_secret hb hs_timeout tick_s missed busy_limit
- *               inbound_limit inc vmajor vminor tls_server
+ *               inbound_limit mailbox_limit inc vmajor vminor
+ *               tls_server
  *               tls_client no_eread udp_port                      ONCE
  *               eng_wake      ONCE; the net thread only uv_async_sends
  *                             it (thread-safe), the engine closes it

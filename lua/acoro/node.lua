@@ -6,7 +6,7 @@
 -- THREADS. Everything here runs on the engine thread. The transport's
 -- events (on_up, on_down, on_message, on_connect, on_writable, on_log) are
 -- called by lnet.c from libuv callbacks, outside any coroutine: they never
--- yield; they queue messages and wake coroutines (M._wake), and the woken
+-- yield; they queue messages and wake coroutines (I.wake), and the woken
 -- coroutine does the rest.
 --
 -- WIRE. Every message between nodes is one MessagePack value (core.wire):
@@ -52,10 +52,13 @@
 -- false at once.
 --
 -- EXTENSIONS. Remote channels, RCI and file transfer live in their own
--- modules over the internal table A._dist (D below): they add operations
--- (D.on_op), ext types (D.add_ext), hooks on peers going up or down and on
--- the node stopping, and use D.send_peer / D.ask / D.answer for requests.
+-- modules over the internal table D (acoro.internal's `dist`): they add
+-- operations (D.on_op) and ext types (D.add_ext), register hooks in
+-- acoro.internal ("node_check", "peer_up", "peer_down", "node_stop"), and
+-- use D.send_peer / D.ask / D.answer for requests.
 local check = require "acoro.check"
+local I = require "acoro.internal"
+
 local M = {}
 
 -- MessagePack ext type numbers used by acoro's messages (the one place
@@ -101,7 +104,7 @@ end
 
 function M.init(A, net, wire, coro_mt)
   local encode, decode, envelope = wire.encode, wire.decode, wire.envelope
-  local orig_locate = A.locate
+  local orig_locate = I.locate_here
 
   local node          -- the running node: {location=, name=}, or nil
   local my_inc        -- its incarnation
@@ -125,7 +128,6 @@ function M.init(A, net, wire, coro_mt)
   local ops = {}          -- op -> fn(peer, m): the extensions' operations
   local ext_dec = {}      -- ext type -> fn(payload) -> value | nil
   local ext_enc = {}      -- metatable -> fn(v) -> type, payload
-  local hooks = { check = {}, up = {}, down = {}, stop = {} }
 
   local PeerStatus = { __name = "acoro.PeerStatus" }
   PeerStatus.__tostring = function(m)
@@ -225,7 +227,7 @@ function M.init(A, net, wire, coro_mt)
   -- coroutine the message is dropped with "busy".
   local function send_busy(peer, data)
     while true do
-      local me = A._running()
+      local me = I.running()
       if me == nil then return nil, "busy" end
       local list = busy[peer]
       if not list then
@@ -233,7 +235,7 @@ function M.init(A, net, wire, coro_mt)
         busy[peer] = list
       end
       list[#list + 1] = me
-      local ok2, err = pcall(A._wait, nil)
+      local ok2, err = pcall(I.wait, nil)
       if not ok2 then -- a throw: take our entry out (no stale wake later), raise on
         for i = #list, 1, -1 do
           if list[i] == me then table.remove(list, i) end
@@ -285,7 +287,7 @@ function M.init(A, net, wire, coro_mt)
   end
 
   function Remote:monitor(watcher)
-    if watcher == nil then watcher = A._running() end
+    if watcher == nil then watcher = I.running() end
     if getmetatable(watcher) ~= coro_mt then
       error("acoro: monitor: the watcher must be a local coroutine, got " .. type(watcher), 2)
     end
@@ -301,13 +303,13 @@ function M.init(A, net, wire, coro_mt)
     return true
   end
 
-  -- Waits (woken by the event handlers through A._wake) until done() or
+  -- Waits (woken by the event handlers through I.wake) until done() or
   -- the deadline (nil: none). A throw or hot swap raised meanwhile goes on.
   local function wait_until(done, deadline)
     while not done() do
       local left = deadline and deadline - A.now()
       if left and left <= 0 then return end
-      A._wait(left)
+      I.wait(left)
     end
   end
 
@@ -338,7 +340,7 @@ function M.init(A, net, wire, coro_mt)
   function Remote:deliver(msg, timeout)
     if msg == nil then error("acoro: deliver: message is nil", 2) end
     check_timeout(timeout, "co:deliver", 2)
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro.deliver: called outside an acoro coroutine", 2) end
     local ok, body = pcall(encode, msg, ext_encode)
     if not ok then error(type(body) == "string" and body:gsub("^acoro: ", "acoro: deliver: ", 1) or body, 2) end
@@ -358,7 +360,7 @@ function M.init(A, net, wire, coro_mt)
   -- there (with the timeout) and sends back what join returned.
   function Remote:join(timeout)
     check_timeout(timeout, "co:join", 1)
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
     local peer = peer_of(self)
     if not peer then return nil, "unreachable" end
@@ -374,7 +376,7 @@ function M.init(A, net, wire, coro_mt)
 
   -- throw and terminate run on h's node, which answers whether h was alive.
   local function control(h, what, arg)
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro." .. what .. ": called outside an acoro coroutine", 3) end
     local body = false
     if what == "throw" then
@@ -404,13 +406,14 @@ function M.init(A, net, wire, coro_mt)
   -- co:monitor(remote watcher) for a local co: a proxy here sends co's Exit
   -- to the watcher's node, which is told first (MONITORED) so that it gives
   -- the watcher "unreachable" if this node goes down before co ends.
-  A._remote_monitor = function(target, watcher)
+  I.resolver("monitor", "node", function(target, watcher)
+    if getmetatable(watcher) ~= remote_mt then return false end
     local peer = peer_of(watcher)
-    if not peer then return false end
-    if not send_peer(peer, encode({ OP_MONITORED, watcher.id, target }, ext_encode)) then return false end
+    if not peer then return true, false end
+    if not send_peer(peer, encode({ OP_MONITORED, watcher.id, target }, ext_encode)) then return true, false end
     monitor_proxy(peer, target, watcher)
-    return true
-  end
+    return true, true
+  end)
 
   ----------------------------------------------------------------------------
   -- Peer status.
@@ -473,7 +476,7 @@ function M.init(A, net, wire, coro_mt)
   -- down while asked). `what` names the caller in errors.
   local function find(kind, name, location, timeout, what)
     check.timeout(timeout, what, 2, 4, "opts.timeout")
-    local me = A._running()
+    local me = I.running()
     if me == nil then error(what .. ": called outside an acoro coroutine", 3) end
     next_req = next_req + 1
     local req = next_req
@@ -589,7 +592,7 @@ function M.init(A, net, wire, coro_mt)
     for _, q in pairs(pending) do
       if q.kind == kind and q.name == name and q.here and not q.found then
         q.found = v
-        A._wake(q.waiter)
+        I.wake(q.waiter)
       end
     end
   end
@@ -612,7 +615,7 @@ function M.init(A, net, wire, coro_mt)
     q.asked[peer] = nil
     q.outstanding = q.outstanding - 1
     if m[3] and dirs[q.kind].accept(m[3]) then q.found = q.found or m[3] end
-    A._wake(q.waiter)
+    I.wake(q.waiter)
   end
 
   local function locate_on_up(id, location)
@@ -630,7 +633,7 @@ function M.init(A, net, wire, coro_mt)
         q.asked[id] = nil
         q.outstanding = q.outstanding - 1
         if q.location == location then q.unreachable = true end
-        A._wake(q.waiter)
+        I.wake(q.waiter)
       end
     end
     local mine = held_by[id] -- its held LOCATEs go
@@ -646,29 +649,21 @@ function M.init(A, net, wire, coro_mt)
     accept = function(v) return getmetatable(v) == remote_mt or getmetatable(v) == coro_mt end,
   }
 
-  function A.locate(name, opts)
-    if type(name) ~= "string" then
-      error("acoro.locate: name must be a string, got " .. type(name), 2)
-    end
-    if opts ~= nil and type(opts) ~= "table" then
-      error("acoro.locate: options must be a table, got " .. type(opts), 2)
-    end
+  -- acoro.locate (init.lua) checked the arguments; without a node it
+  -- looks here only.
+  I.resolver("locate", "node", function(name, opts)
+    if not node then return false end
     local location, timeout = opts and opts.location, opts and opts.timeout
-    check_timeout(timeout, "acoro.locate", 2, "opts.timeout")
-    if location ~= nil and type(location) ~= "string" then
-      error("acoro.locate: location must be a string, got " .. type(location), 2)
-    end
-    if not node then return orig_locate(name, opts) end
-    if location == node.location then return orig_locate(name, { timeout = timeout }) end
+    if location == node.location then return true, orig_locate(name, { timeout = timeout }) end
     if location == nil then
       local h = orig_locate(name)
-      if h then return h end
+      if h then return true, h end
     end
-    return find("coro", name, location, timeout, "acoro.locate")
-  end
+    return true, find("coro", name, location, timeout, "acoro.locate")
+  end)
 
   -- A coroutine name registered here.
-  A._on_register = function(name, h) registered("coro", name, h) end
+  I.hook("register", "node", function(name, h) registered("coro", name, h) end)
 
   ----------------------------------------------------------------------------
   -- Transport events (lnet.c calls these; they never yield).
@@ -687,7 +682,7 @@ function M.init(A, net, wire, coro_mt)
     peers[id] = p
     by_loc[location] = id
     broadcast_status(p, "online")
-    run_hooks(hooks.up, id, p)
+    run_hooks(I.hooks("peer_up"), id, p)
     locate_on_up(id, location)
   end
 
@@ -700,11 +695,11 @@ function M.init(A, net, wire, coro_mt)
     local list = busy[id]
     busy[id] = nil
     proxied[id] = nil -- (its proxies still count themselves off the old table)
-    if list then for i = 1, #list do A._wake(list[i]) end end
+    if list then for i = 1, #list do I.wake(list[i]) end end
     for _, d in pairs(delivers) do
       if d.peer == id and not d.done then
         d.done, d.result, d.down = true, "unreachable", true
-        A._wake(d.waiter)
+        I.wake(d.waiter)
       end
     end
     local mons = rmonitors[p.location]
@@ -712,21 +707,21 @@ function M.init(A, net, wire, coro_mt)
     if mons then
       for i = 1, #mons do exit_to(mons[i].watcher, mons[i].target, "unreachable", nil, "unreachable") end
     end
-    run_hooks(hooks.down, id, p)
+    run_hooks(I.hooks("peer_down"), id, p)
     broadcast_status(p, "offline")
   end
 
   function handlers.on_writable(id)
     local list = busy[id]
     busy[id] = nil
-    if list then for i = 1, #list do A._wake(list[i]) end end
+    if list then for i = 1, #list do I.wake(list[i]) end end
   end
 
   function handlers.on_connect(req, status, peer, reason)
     local c = connects[req]
     if not c then return end
     c.done, c.status, c.peer, c.reason = true, status, peer, reason
-    A._wake(c.waiter)
+    I.wake(c.waiter)
   end
 
   function handlers.on_log(level, line)
@@ -862,7 +857,7 @@ function M.init(A, net, wire, coro_mt)
       local r = type(m[3]) == "string" and decode(m[3], ext_decode, IN_PLACE)
       if type(r) ~= "table" or type(r.n) ~= "number" then return bad(peer, "bad JOINED") end
       d.done, d.result = true, r
-      A._wake(d.waiter)
+      I.wake(d.waiter)
     elseif op == OP_CONTROL then
       local req, id, what, body = m[2], m[3], m[4], m[5]
       if type(req) ~= "number" or type(id) ~= "number" or (what ~= "throw" and what ~= "terminate") then
@@ -881,12 +876,12 @@ function M.init(A, net, wire, coro_mt)
       local d = delivers[m[2]]
       if not d or d.peer ~= peer then return end
       d.done, d.result = true, m[3] == true or (type(m[3]) == "string" and m[3] or "dead")
-      A._wake(d.waiter)
+      I.wake(d.waiter)
     elseif op == OP_ANSWER then
       local d = delivers[m[2]]
       if not d or d.peer ~= peer then return end
       d.done, d.result = true, m[3]
-      A._wake(d.waiter)
+      I.wake(d.waiter)
     elseif op == OP_MONITORED then
       local watcher, target = exported[m[2]], m[3]
       if type(m[2]) ~= "number" or getmetatable(target) ~= remote_mt then return bad(peer, "bad MONITORED") end
@@ -935,7 +930,7 @@ function M.init(A, net, wire, coro_mt)
     if by_loc[location] then return by_loc[location] end
     next_req = next_req + 1
     local req = next_req
-    local c = { waiter = A._running() }
+    local c = { waiter = I.running() }
     local ok, why = net.connect(location, req)
     if not ok then return nil, why end
     connects[req] = c
@@ -955,7 +950,7 @@ function M.init(A, net, wire, coro_mt)
     end
     check_timeout(timeout, "acoro.peer", 2)
     if by_loc[location] then return true end
-    if A._running() == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
+    if I.running() == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
     local id, why = connect_peer(location, timeout)
     if id then return true end
     return nil, why
@@ -1033,8 +1028,9 @@ function M.init(A, net, wire, coro_mt)
       error("acoro.node: mailbox_bytes must be a positive number of bytes, got " .. tostring(mailbox_bytes), 2)
     end
     local starts = {}
-    for i = 1, #hooks.check do -- the extensions' options, checked before anything starts
-      local ok, start = pcall(hooks.check[i], opts)
+    local checks = I.hooks("node_check")
+    for i = 1, #checks do -- the extensions' options, checked before anything starts
+      local ok, start = pcall(checks[i], opts)
       if not ok then error(start, 2) end
       starts[#starts + 1] = start
     end
@@ -1054,7 +1050,7 @@ function M.init(A, net, wire, coro_mt)
     if code == "ETLS" then error("acoro.node: " .. inc, 2) end
     if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. inc, 2) end
     node, my_inc = { location = location, name = opts.name or location }, inc
-    A._location = location
+    I.location = location
     for i = 1, #list do keep_trying(list[i], node) end
     for i = 1, #starts do starts[i]() end
     return node
@@ -1064,20 +1060,20 @@ function M.init(A, net, wire, coro_mt)
   -- Messages already sent are written out first (at most LINGER seconds):
   -- a client that sends and ends does not lose its last messages.
   local LINGER = 5
-  A._on_run_end = function()
+  I.hook("run_end", "node", function()
     if not node then return end
     net.linger(LINGER)
     net.stop()
-    run_hooks(hooks.stop)
+    run_hooks(I.hooks("node_stop"))
     for _, q in pairs(pending) do -- no peer will answer now: waits end by their deadlines
       q.asked, q.outstanding = {}, 0
-      A._wake(q.waiter)
+      I.wake(q.waiter)
     end
-    node, A._location, my_inc = nil, nil, nil
+    node, I.location, my_inc = nil, nil, nil
     peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
     held_by, held_heap, proxied = {}, {}, {}
     rmonitors, delivers = {}, {}
-  end
+  end)
 
   ----------------------------------------------------------------------------
   -- Exit and PeerStatus messages travel too (a watcher on another node may
@@ -1130,14 +1126,11 @@ function M.init(A, net, wire, coro_mt)
     ext_dec[t] = dec
     IN_PLACE[t] = true
   end
-  -- check(opts) when acoro.node(opts) is called: raises "acoro.node: ..."
-  -- for a bad option of the module's, else returns a function run once the
-  -- node is up. fn(id, p) when a peer comes up / goes down; fn() when the
+  -- Hooks (acoro.internal): "node_check" fn(opts) when acoro.node(opts) is
+  -- called: raises "acoro.node: ..." for a bad option of the module's, else
+  -- returns a function run once the node is up; "peer_up" / "peer_down"
+  -- fn(id, p) when a peer comes up / goes down; "node_stop" fn() when the
   -- node stops.
-  function D.on_node(fn) hooks.check[#hooks.check + 1] = fn end
-  function D.on_up(fn) hooks.up[#hooks.up + 1] = fn end
-  function D.on_down(fn) hooks.down[#hooks.down + 1] = fn end
-  function D.on_stop(fn) hooks.stop[#hooks.stop + 1] = fn end
   -- A kind of name that nodes look up with D.find (see Locate above):
   -- lookup(name) -> a value registered here | nil; accept(v) -> whether
   -- a FOUND value is of this kind.
@@ -1151,7 +1144,7 @@ function M.init(A, net, wire, coro_mt)
   -- or the peer goes down). Returns true, value; nil, "unreachable"; or
   -- nil, "timeout". Must run in a coroutine.
   function D.ask(peer, build, bound)
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro: called outside an acoro coroutine", 3) end
     local d = ask_peer(me, peer, function(req) return build(req) end, bound)
     if not d then return nil, "unreachable" end
@@ -1166,7 +1159,7 @@ function M.init(A, net, wire, coro_mt)
     if not ok then data = encode({ OP_ANSWER, req, false }) end
     return net.send(peer, data) == true
   end
-  A._dist = D
+  I.dist = D
 end
 
 return M

@@ -58,42 +58,23 @@
 -- use D.send_peer / D.ask / D.answer for requests.
 local check = require "acoro.check"
 local I = require "acoro.internal"
+local P = require "acoro.dist.protocol"
 
 local M = {}
 
--- MessagePack ext type numbers used by acoro's messages (the one place
--- they are defined).
-M.EXT = { coro = 1, exit = 2, peer_status = 3, channel = 4, rci = 5 }
+-- Operation and ext type numbers: acoro.dist.protocol, the one list.
+M.EXT, M.OP = P.EXT, P.OP
 local EXT_CORO = M.EXT.coro
 -- The ext types decoded in place: all but coro, whose payload string is
 -- the key of the decode cache (W6's hot path).
 local IN_PLACE = {}
 for _, t in pairs(M.EXT) do IN_PLACE[t] = t ~= EXT_CORO or nil end
 
--- Operation numbers of the extension modules (the one place they are
--- defined): each module owns a range.
-M.OP = {
-  answer = 11,                                -- {ANSWER, request, value}: D.answer
-  monitored = 12,                             -- {MONITORED, watcher id, target}
-  channel = 20,                               -- 20..29: acoro.rchannel
-  rci = 30,                                   -- 30..39: acoro.rci
-  file = 40,                                  -- 40..49: acoro.files
-}
-local OP_ANSWER, OP_MONITORED = M.OP.answer, M.OP.monitored
-
--- Operations: {SEND, id, message}, {LOCATE, request, name, wait
--- seconds}, {FOUND, request, handle | false}.
-local OP_SEND, OP_LOCATE, OP_FOUND = 1, 2, 3
--- {MONITOR, id, watcher}, {EXIT, watcher id, target, encoded {reason=,
--- value=, error=}}, {DELIVER, request, id, encoded message, timeout | -1},
--- {DELIVERED, request, true | why}.
-local OP_MONITOR, OP_EXIT, OP_DELIVER, OP_DELIVERED = 4, 5, 6, 7
--- {JOIN, request, id, timeout | -1}, {JOINED, request, encoded {n=, ...}
--- (what join returned there)}.
-local OP_JOIN, OP_JOINED = 8, 9
--- {CONTROL, request, id, "throw" | "terminate", encoded error | false},
--- answered by DELIVERED with true | false.
-local OP_CONTROL = 10
+local OP = P.OP
+local OP_SEND, OP_LOCATE, OP_FOUND, OP_MONITOR, OP_EXIT = OP.send, OP.locate, OP.found, OP.monitor,
+  OP.exit
+local OP_DELIVER, OP_DELIVERED, OP_JOIN, OP_JOINED = OP.deliver, OP.delivered, OP.join, OP.joined
+local OP_CONTROL, OP_ANSWER, OP_MONITORED, OP_HELLO = OP.control, OP.answer, OP.monitored, OP.hello
 
 -- Raises unless t is nil or a number that is not NaN (a NaN deadline
 -- never passes and never arrives), blaming the caller of `what`, with the
@@ -678,6 +659,7 @@ function M.init(A, net, wire, coro_mt)
   end
 
   function handlers.on_up(id, location, name, inc)
+    net.send(id, encode({ OP_HELLO, P.VERSION })) -- first on the link, before any other
     local p = { id = id, location = location, name = name, inc = inc }
     peers[id] = p
     by_loc[location] = id
@@ -795,106 +777,134 @@ function M.init(A, net, wire, coro_mt)
     io.stderr:write("acoro: node: dropped a message from ", p and p.location or "?", ": ", why, "\n")
   end
 
-  -- Every operation but SEND, m = {op, ...} (see handlers.on_message).
-  local function on_op(peer, m)
-    local op = m[1]
-    if op == OP_LOCATE then
-      on_locate(peer, m)
-    elseif op == OP_FOUND then
-      on_found(peer, m)
-    elseif op == OP_MONITOR then
-      local id, watcher = m[2], m[3]
-      if type(id) ~= "number" or getmetatable(watcher) ~= remote_mt then return bad(peer, "bad MONITOR") end
-      local target = exported[id]
-      if target == nil then -- gone, and its result with it
-        return send_exit(peer, watcher, remote_handle(node.location, id, nil, my_inc),
-          { reason = "dead", error = "dead" })
-      end
-      monitor_proxy(peer, target, watcher)
-    elseif op == OP_EXIT then
-      local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode, IN_PLACE)
-      if type(info) ~= "table" or type(info.reason) ~= "string" then return bad(peer, "bad EXIT") end
-      local list = rmonitors[peers[peer].location]
-      for i = #(list or {}), 1, -1 do -- its "unreachable" is spent
-        if list[i].target == target and list[i].watcher == watcher then
-          table.remove(list, i)
-          break
-        end
-      end
-      -- (no entry: a monitor set up on the target's node, co:monitor(remote watcher))
-      if watcher then exit_to(watcher, target, info.reason, info.value, info.error) end
-    elseif op == OP_DELIVER then
-      local req, id, body, timeout = m[2], m[3], m[4], m[5]
-      if type(req) ~= "number" or type(id) ~= "number" or type(body) ~= "string"
-        or type(timeout) ~= "number" then
-        return bad(peer, "bad DELIVER")
-      end
-      local target = exported[id]
-      if target == nil then return send_peer(peer, encode({ OP_DELIVERED, req, "dead" })) end
-      local p = proxy_take(peer, #body)
-      if not p then return send_peer(peer, encode({ OP_DELIVERED, req, "busy" })) end
-      local msg, why2 = decode(body, ext_decode, IN_PLACE)
-      if msg == nil then
-        proxy_done(p, #body)
-        return bad(peer, why2)
-      end
-      deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil, p, #body)
-    elseif op == OP_JOIN then
-      local req, id, timeout = m[2], m[3], m[4]
-      if type(req) ~= "number" or type(id) ~= "number" or type(timeout) ~= "number" then
-        return bad(peer, "bad JOIN")
-      end
-      local target = exported[id]
-      if target == nil then
-        return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, false, "dead" }) }))
-      end
-      local p = proxy_take(peer, 0)
-      if not p then return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, nil, "busy" }) })) end
-      join_proxy(peer, req, target, timeout >= 0 and timeout or nil, p)
-    elseif op == OP_JOINED then
-      local d = delivers[m[2]]
-      if not d or d.peer ~= peer then return end
-      local r = type(m[3]) == "string" and decode(m[3], ext_decode, IN_PLACE)
-      if type(r) ~= "table" or type(r.n) ~= "number" then return bad(peer, "bad JOINED") end
-      d.done, d.result = true, r
-      I.wake(d.waiter)
-    elseif op == OP_CONTROL then
-      local req, id, what, body = m[2], m[3], m[4], m[5]
-      if type(req) ~= "number" or type(id) ~= "number" or (what ~= "throw" and what ~= "terminate") then
-        return bad(peer, "bad CONTROL")
-      end
-      local target, done = exported[id], false
-      if target and what == "terminate" then
-        done = target:terminate()
-      elseif target then
-        local e, why2 = decode(type(body) == "string" and body or "", ext_decode, IN_PLACE)
-        if e == nil then return bad(peer, why2 or "bad CONTROL") end
-        done = target:throw(e)
-      end
-      send_peer(peer, encode({ OP_DELIVERED, req, done and true or "dead" }))
-    elseif op == OP_DELIVERED then
-      local d = delivers[m[2]]
-      if not d or d.peer ~= peer then return end
-      d.done, d.result = true, m[3] == true or (type(m[3]) == "string" and m[3] or "dead")
-      I.wake(d.waiter)
-    elseif op == OP_ANSWER then
-      local d = delivers[m[2]]
-      if not d or d.peer ~= peer then return end
-      d.done, d.result = true, m[3]
-      I.wake(d.waiter)
-    elseif op == OP_MONITORED then
-      local watcher, target = exported[m[2]], m[3]
-      if type(m[2]) ~= "number" or getmetatable(target) ~= remote_mt then return bad(peer, "bad MONITORED") end
-      if not watcher then return end
-      local loc = peers[peer].location
-      local list = rmonitors[loc] or {}
-      rmonitors[loc] = list
-      list[#list + 1] = { target = target, watcher = watcher }
-    else
-      local f = ops[op]
-      if f then return f(peer, m) end
-      bad(peer, "unknown operation " .. tostring(op))
+  -- The operations from peers, one table for node.lua's and the
+  -- extensions' (D.on_op): ops[op](peer, m), m = {op, ...}. SEND's hot
+  -- path is handlers.on_message's own.
+  ops[OP_LOCATE] = function(peer, m) on_locate(peer, m) end
+  ops[OP_FOUND] = function(peer, m) on_found(peer, m) end
+
+  ops[OP_MONITOR] = function(peer, m)
+    local id, watcher = m[2], m[3]
+    if type(id) ~= "number" or getmetatable(watcher) ~= remote_mt then return bad(peer, "bad MONITOR") end
+    local target = exported[id]
+    if target == nil then -- gone, and its result with it
+      return send_exit(peer, watcher, remote_handle(node.location, id, nil, my_inc),
+        { reason = "dead", error = "dead" })
     end
+    monitor_proxy(peer, target, watcher)
+  end
+
+  ops[OP_EXIT] = function(peer, m)
+    local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode, IN_PLACE)
+    if type(info) ~= "table" or type(info.reason) ~= "string" then return bad(peer, "bad EXIT") end
+    local list = rmonitors[peers[peer].location]
+    for i = #(list or {}), 1, -1 do -- its "unreachable" is spent
+      if list[i].target == target and list[i].watcher == watcher then
+        table.remove(list, i)
+        break
+      end
+    end
+    -- (no entry: a monitor set up on the target's node, co:monitor(remote watcher))
+    if watcher then exit_to(watcher, target, info.reason, info.value, info.error) end
+  end
+
+  ops[OP_DELIVER] = function(peer, m)
+    local req, id, body, timeout = m[2], m[3], m[4], m[5]
+    if type(req) ~= "number" or type(id) ~= "number" or type(body) ~= "string"
+      or type(timeout) ~= "number" then
+      return bad(peer, "bad DELIVER")
+    end
+    local target = exported[id]
+    if target == nil then return send_peer(peer, encode({ OP_DELIVERED, req, "dead" })) end
+    local p = proxy_take(peer, #body)
+    if not p then return send_peer(peer, encode({ OP_DELIVERED, req, "busy" })) end
+    local msg, why2 = decode(body, ext_decode, IN_PLACE)
+    if msg == nil then
+      proxy_done(p, #body)
+      return bad(peer, why2)
+    end
+    deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil, p, #body)
+  end
+
+  ops[OP_JOIN] = function(peer, m)
+    local req, id, timeout = m[2], m[3], m[4]
+    if type(req) ~= "number" or type(id) ~= "number" or type(timeout) ~= "number" then
+      return bad(peer, "bad JOIN")
+    end
+    local target = exported[id]
+    if target == nil then
+      return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, false, "dead" }) }))
+    end
+    local p = proxy_take(peer, 0)
+    if not p then return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, nil, "busy" }) })) end
+    join_proxy(peer, req, target, timeout >= 0 and timeout or nil, p)
+  end
+
+  ops[OP_JOINED] = function(peer, m)
+    local d = delivers[m[2]]
+    if not d or d.peer ~= peer then return end
+    local r = type(m[3]) == "string" and decode(m[3], ext_decode, IN_PLACE)
+    if type(r) ~= "table" or type(r.n) ~= "number" then return bad(peer, "bad JOINED") end
+    d.done, d.result = true, r
+    I.wake(d.waiter)
+  end
+
+  ops[OP_CONTROL] = function(peer, m)
+    local req, id, what, body = m[2], m[3], m[4], m[5]
+    if type(req) ~= "number" or type(id) ~= "number" or (what ~= "throw" and what ~= "terminate") then
+      return bad(peer, "bad CONTROL")
+    end
+    local target, done = exported[id], false
+    if target and what == "terminate" then
+      done = target:terminate()
+    elseif target then
+      local e, why2 = decode(type(body) == "string" and body or "", ext_decode, IN_PLACE)
+      if e == nil then return bad(peer, why2 or "bad CONTROL") end
+      done = target:throw(e)
+    end
+    send_peer(peer, encode({ OP_DELIVERED, req, done and true or "dead" }))
+  end
+
+  ops[OP_DELIVERED] = function(peer, m)
+    local d = delivers[m[2]]
+    if not d or d.peer ~= peer then return end
+    d.done, d.result = true, m[3] == true or (type(m[3]) == "string" and m[3] or "dead")
+    I.wake(d.waiter)
+  end
+
+  ops[OP_ANSWER] = function(peer, m)
+    local d = delivers[m[2]]
+    if not d or d.peer ~= peer then return end
+    d.done, d.result = true, m[3]
+    I.wake(d.waiter)
+  end
+
+  ops[OP_MONITORED] = function(peer, m)
+    local watcher, target = exported[m[2]], m[3]
+    if type(m[2]) ~= "number" or getmetatable(target) ~= remote_mt then return bad(peer, "bad MONITORED") end
+    if not watcher then return end
+    local loc = peers[peer].location
+    local list = rmonitors[loc] or {}
+    rmonitors[loc] = list
+    list[#list + 1] = { target = target, watcher = watcher }
+  end
+
+  -- HELLO: the first message on a link, each way (handlers.on_up sends
+  -- ours). A peer speaking another Lua protocol is taken down at once.
+  ops[OP_HELLO] = function(peer, m)
+    local p = peers[peer]
+    if m[2] == P.VERSION then
+      return
+    end
+    io.stderr:write("acoro: node: closing the link to ", p and p.location or "?",
+      ": it speaks acoro's Lua protocol ", tostring(m[2]), ", this node ", P.VERSION, "\n")
+    net.close_peer(peer)
+  end
+
+  local function on_op(peer, m)
+    local f = ops[m[1]]
+    if f then return f(peer, m) end
+    bad(peer, "unknown operation " .. tostring(m[1]))
   end
 
   -- A frame from a peer, decoded by lnet.c with ext_decode: its n elements
@@ -1114,6 +1124,7 @@ function M.init(A, net, wire, coro_mt)
   function D.each_peer() return pairs(peers) end
   -- fn(peer, m) for messages {op, ...}; op from the module's OP range.
   function D.on_op(op, fn)
+    assert(type(op) == "number" and op % 1 == 0 and op > 0, "an operation is a positive whole number")
     assert(ops[op] == nil, "operation defined twice")
     ops[op] = fn
   end

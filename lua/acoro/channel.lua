@@ -535,8 +535,8 @@ end
 -- nodes), then here.
 function channel.locate_any(name, opts)
   check_locate(name, opts)
-  local hit, ch, err, code = I.resolve("locate_channel", name, opts)
-  if hit then return ch, err, code end
+  local r = I.resolve("locate_channel", name, opts)
+  if r then return unpack(r, 1, r.n) end
   return channel.locate(name, opts)
 end
 
@@ -544,7 +544,7 @@ end
 -- remote channel of acoro.rchannel's).
 function channel.is_any(x)
   if getmetatable(x) == Channel then return true end
-  return (I.resolve("is_channel", x))
+  return I.resolve("is_channel", x) ~= nil
 end
 
 return channel

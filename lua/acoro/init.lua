@@ -558,8 +558,8 @@ function Coro:monitor(watcher)
   local rec = self_rec(self, "monitor")
   if watcher == nil then watcher = handle_of(current("monitor")) end
   if getmetatable(watcher) ~= coro_mt then -- a watcher on another node (acoro.node's)
-    local hit, r = I.resolve("monitor", self, watcher)
-    if hit then return r end
+    local r = I.resolve("monitor", self, watcher)
+    if r then return r[1] end
   end
   local wrec = check_handle(watcher, "monitor")
   if C.acoro_co_state(rec) == S_DEAD then
@@ -649,8 +649,8 @@ function M.locate(name, opts)
   if location ~= nil and type(location) ~= "string" then
     error("acoro.locate: location must be a string, got " .. type(location), 2)
   end
-  local hit, h, err, code = I.resolve("locate", name, opts)
-  if hit then return h, err, code end
+  local r = I.resolve("locate", name, opts)
+  if r then return unpack(r, 1, r.n) end
   return locate_here(name, opts)
 end
 

@@ -17,8 +17,8 @@
 --   "node_stop"    ()               the node stopped
 -- RESOLVERS. I.resolver(kind, name, fn) adds fn to the kind's list;
 -- I.resolve(kind, ...) calls them in order: the first that answers
--- `true, a, b, c` gives `true, a, b, c` (at most three results: a value,
--- or nil, message, code); none: `false`. Kinds:
+-- `true, results...` gives its results packed, {n =, ...} (as many as it
+-- gave: unpack(r, 1, r.n)); none answering: nil. Not for hot paths. Kinds:
 --   "locate" (name, opts)           acoro.locate beyond this process
 --   "locate_channel" (name, opts)   acoro.locate_channel beyond this process
 --   "is_channel" (x)                a channel that is not a local one
@@ -64,14 +64,19 @@ end
 
 I.resolver = I.hook
 
+local function packed(hit, ...)
+  if hit then return { n = select("#", ...), ... } end
+  return nil
+end
+
 function I.resolve(kind, ...)
   local l = lists[kind]
-  if not l then return false end
+  if not l then return nil end
   for i = 1, #l do
-    local hit, a, b, c = l[i](...)
-    if hit then return true, a, b, c end
+    local r = packed(l[i](...))
+    if r then return r end
   end
-  return false
+  return nil
 end
 
 -- The running node's location ("host:port"), or nil (set by acoro.dist).

@@ -2,6 +2,10 @@
 -- The engine (C, core/) keeps records, mailboxes, timers and the ready queue;
 -- this module maps them onto Lua: hot calls go through the FFI (compiled by
 -- the JIT), calls that must touch Lua state go through acoro.core (classic C).
+-- SIZE: over 800 lines because the hot paths (send, receive, sleep, the
+-- waits acoro.internal hands out) share file-local upvalues (the engine, the
+-- record casts, the message table) that the JIT keeps as constants; a split
+-- would turn them into table look-ups.
 local ffi = require "ffi"
 local bit = require "bit"
 local core = require "acoro.core"
@@ -793,19 +797,6 @@ end
 ------------------------------------------------------------------------------
 -- The internal interface (acoro.internal) for the other modules.
 
--- A lean wait, woken by I.wake (no value passed), the timeout (seconds, nil
--- for none) or what is pending (throw, hot swap: raised here). Returns the
--- wake reason.
-function I.wait(timeout)
-  local rec = C.acoro_current(E)
-  if rec == nil then current("acquire") end
-  if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
-  if C.acoro_co_wait(rec, W_OTHER, timeout or -1) ~= 0 then nested_wait("acquire") end
-  local r = yield()
-  if r == K_INTERRUPT then raise_pending(rec, true) end
-  return r
-end
-
 -- The running coroutine's handle, or nil.
 function I.running()
   local rec = C.acoro_current(E)
@@ -843,12 +834,21 @@ end
 -- yields and returns the wake reason (RESUME, TIMEOUT, INTERRUPT) and never
 -- raises. After an INTERRUPT the caller undoes what it must and calls
 -- raise_pending(), which raises what is pending or returns (nothing applies
--- here: wait again).
+-- here: wait again). I.wait(timeout) is the whole: a lean wait, woken by
+-- I.wake (no value passed), the timeout (seconds, nil for none) or what is
+-- pending (throw, hot swap: raised there); returns the wake reason.
 function I.wait_begin(timeout)
   local rec = C.acoro_current(E)
   if rec == nil then current("acquire") end
   if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
   if C.acoro_co_wait(rec, W_OTHER, timeout or -1) ~= 0 then nested_wait("acquire") end
+end
+
+function I.wait(timeout)
+  I.wait_begin(timeout)
+  local r = yield()
+  if r == K_INTERRUPT then raise_pending(C.acoro_current(E), true) end
+  return r
 end
 
 function I.park()

@@ -3,6 +3,12 @@
 -- status, remote coroutine handles (send, deliver, monitor, join, throw,
 -- terminate) and locating coroutines on other nodes.
 --
+-- SIZE: over 800 lines: one closure (M.init) still holds the remote handles,
+-- locate and its directories, the proxies and the node's life cycle, which
+-- share its state (peers, exported, the request tables). The protocol's
+-- numbers are already apart (acoro.dist.protocol); moving the rest into
+-- lua/acoro/dist/ modules over one shared state table is the next step.
+--
 -- THREADS. Everything here runs on the engine thread. The transport's
 -- events (on_up, on_down, on_message, on_connect, on_writable, on_log) are
 -- called by lnet.c from libuv callbacks, outside any coroutine: they never
@@ -46,9 +52,8 @@
 -- answers FOUND (the handle, or false at once when no wait was asked). A
 -- pending locate also asks each peer that comes up while it waits, so a
 -- client started before its server finds it when the server appears.
--- HELD LOCATEs cost O(log n) each whatever a peer sends: a set per name
--- and per peer, and a heap by deadline that drops expired ones as new
--- ones come; past MAX_HELD held for one peer, its next LOCATE is answered
+-- HELD LOCATEs (acoro.dist.held) cost O(log n) each whatever a peer
+-- sends; past MAX_HELD held for one peer, its next LOCATE is answered
 -- false at once.
 --
 -- EXTENSIONS. Remote channels, RCI and file transfer live in their own
@@ -59,6 +64,7 @@
 local check = require "acoro.check"
 local I = require "acoro.internal"
 local P = require "acoro.dist.protocol"
+local Held = require "acoro.dist.held"
 
 local M = {}
 
@@ -96,9 +102,8 @@ function M.init(A, net, wire, coro_mt)
   local remotes = setmetatable({}, { __mode = "v" })  -- "loc/id" -> Remote
   local connects = {} -- request -> {waiter=, done=, status=, reason=}
   local pending = {}  -- request -> a locate in progress (see find)
-  local held = {}     -- "kind:name" -> {[entry] = true}: LOCATEs waiting here (see hold)
-  local held_by = {}  -- peer id -> {n = count, entries = {[entry] = true}}
-  local held_heap = {} -- entries by deadline (entry.hi: its index)
+  local MAX_HELD = 1000 -- held LOCATEs per peer
+  local held = Held.new(MAX_HELD) -- LOCATEs waiting here for a name (acoro.dist.held)
   local busy = {}     -- peer id -> {handle, ...} waiting for on_writable
   local status_subs = {} -- handle -> true: coroutines told of peer status
   local rmonitors = {} -- location -> {{target=, watcher=}, ...}: our monitors of its coroutines
@@ -482,91 +487,14 @@ function M.init(A, net, wire, coro_mt)
     return nil, q.unreachable and "unreachable" or "not found"
   end
 
-  -- HELD LOCATEs (see LOCATE at the top). An entry {peer=, req=, key=,
-  -- deadline=, hi=} is in held[key], in held_by[peer] and at held_heap[hi],
-  -- a binary min-heap on deadline.
-  local MAX_HELD = 1000 -- per peer
-
-  local function heap_swap(i, j)
-    local a, b = held_heap[i], held_heap[j]
-    held_heap[i], held_heap[j], a.hi, b.hi = b, a, j, i
-  end
-
-  local function heap_fix(i) -- moves entry i up or down to its place
-    local h, floor = held_heap, math.floor
-    while i > 1 and h[i].deadline < h[floor(i / 2)].deadline do
-      heap_swap(i, floor(i / 2))
-      i = floor(i / 2)
-    end
-    while true do
-      local l, s = 2 * i, i
-      if h[l] and h[l].deadline < h[s].deadline then s = l end
-      if h[l + 1] and h[l + 1].deadline < h[s].deadline then s = l + 1 end
-      if s == i then return end
-      heap_swap(i, s)
-      i = s
-    end
-  end
-
-  local function unhold(e)
-    local set = held[e.key]
-    set[e] = nil
-    if next(set) == nil then held[e.key] = nil end
-    local mine = held_by[e.peer]
-    mine.entries[e] = nil
-    mine.n = mine.n - 1
-    if mine.n == 0 then held_by[e.peer] = nil end
-    local i, last = e.hi, #held_heap
-    if i ~= last then -- the last entry takes its place
-      heap_swap(i, last)
-      held_heap[last] = nil
-      heap_fix(i)
-    else
-      held_heap[last] = nil
-    end
-  end
-
-  -- Drops the held LOCATEs whose deadline passed (their askers have given up).
-  local function expire_held(t)
-    while held_heap[1] and held_heap[1].deadline < t do unhold(held_heap[1]) end
-  end
-
-  -- Holds peer's LOCATE req for key until its deadline; false (not held)
-  -- when that peer already has MAX_HELD held here.
-  local function hold(peer, req, key, wait)
-    local t = A.now()
-    expire_held(t)
-    local mine = held_by[peer]
-    if mine and mine.n >= MAX_HELD then return false end
-    if not mine then
-      mine = { n = 0, entries = {} }
-      held_by[peer] = mine
-    end
-    local e = { peer = peer, req = req, key = key, deadline = t + wait, hi = #held_heap + 1 }
-    local set = held[key]
-    if not set then
-      set = {}
-      held[key] = set
-    end
-    set[e] = true
-    mine.entries[e] = true
-    mine.n = mine.n + 1
-    held_heap[e.hi] = e
-    heap_fix(e.hi)
-    return true
-  end
-
   -- A name of `kind` registered here: answers the LOCATEs held for it and
   -- the local finds waiting for it.
   local function registered(kind, name, v)
-    local set = held[kind .. ":" .. name]
-    if set and node then
+    local list = node and held:take(kind .. ":" .. name)
+    if list then
       local t = A.now()
-      local list = {}
-      for e in pairs(set) do list[#list + 1] = e end
       for i = 1, #list do
         local e = list[i]
-        unhold(e)
         if e.deadline >= t then reply_found(e.peer, e.req, v) end
       end
     end
@@ -585,7 +513,7 @@ function M.init(A, net, wire, coro_mt)
       return bad(peer, "bad LOCATE")
     end
     local v = dir.lookup(name)
-    if v or wait ~= wait or wait <= 0 or not hold(peer, req, kind .. ":" .. name, wait) then
+    if v or wait ~= wait or wait <= 0 or not held:hold(peer, req, kind .. ":" .. name, A.now(), wait) then
       return reply_found(peer, req, v)
     end
   end
@@ -617,12 +545,7 @@ function M.init(A, net, wire, coro_mt)
         I.wake(q.waiter)
       end
     end
-    local mine = held_by[id] -- its held LOCATEs go
-    if mine then
-      local list = {}
-      for e in pairs(mine.entries) do list[#list + 1] = e end
-      for i = 1, #list do unhold(list[i]) end
-    end
+    held:drop_peer(id) -- its held LOCATEs go
   end
 
   dirs.coro = {
@@ -1080,8 +1003,8 @@ function M.init(A, net, wire, coro_mt)
       I.wake(q.waiter)
     end
     node, I.location, my_inc = nil, nil, nil
-    peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
-    held_by, held_heap, proxied = {}, {}, {}
+    peers, by_loc, connects, pending, busy, status_subs = {}, {}, {}, {}, {}, {}
+    held, proxied = Held.new(MAX_HELD), {}
     rmonitors, delivers = {}, {}
   end)
 

@@ -43,6 +43,7 @@ describe("co:throw", function()
   end)
 
   it("an uncaught thrown value ends the coroutine with that error", function()
+    support.expect_failures()
     acoro.run(function()
       local e = { "spec: expected uncaught throw" }
       local co = spawn_blocked(function(ready) ready(); acoro.sleep(30) end)
@@ -208,6 +209,7 @@ describe("co:join", function()
   end)
 
   it("of a failed coroutine gives false and the error value", function()
+    support.expect_failures()
     acoro.run(function()
       local co = acoro.spawn(function() error("spec: expected failure", 0) end)
       assert.same({ false, "spec: expected failure" }, { co:join(5) })
@@ -315,6 +317,7 @@ describe("co:monitor and acoro.Exit", function()
   end)
 
   it("reports an error exit with the error value and a traceback", function()
+    support.expect_failures()
     acoro.run(function()
       local e = { "spec: expected monitored failure" }
       local co = spawn_blocked(function(ready) ready(); acoro.receive(5); error(e) end)
@@ -331,6 +334,7 @@ describe("co:monitor and acoro.Exit", function()
   end)
 
   it("reports a string error", function()
+    support.expect_failures("spec: expected string error")
     acoro.run(function()
       local co = acoro.spawn(function() acoro.sleep(0.01); error("spec: expected string error") end)
       co:monitor()

@@ -221,7 +221,10 @@ local function finished(h, ok, ...)
     return core.rethread(h, e.fn, unpack(e.args, 1, e.args.n))
   end
   finish(h, { err = e, tb = tb })
-  if h ~= main_handle then log_failure(h, e, tb) end
+  if h ~= main_handle then
+    log_failure(h, e, tb)
+    if M._on_failure then M._on_failure(h, e, tb) end -- the specs' strict acoro.run
+  end
 end
 
 core.init(finished, threads, objs, vals)

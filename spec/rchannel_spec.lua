@@ -111,6 +111,40 @@ say("c1 delivered", ch:deliver("again", 30))
       { "^delivered (.*)$", "^owner%-worker (work)$", "^owner%-worker (again)$" }) })
   end)
 
+  it("a deliver with a timeout ends in time when a remote sub-channel's subscriber never "
+    .. "takes the message", function()
+    -- the sub-channel's deliver on its node must get the timeout that is left: without
+    -- it, the owner would wait for that node's answer for ever
+    local owner, oloc = start(PRELUDE .. [[
+local ch = acoro.channel("slow")
+assert(ch:register())
+local main = acoro.self()
+ch:subscribe(acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    say("taker got", m)
+    if m == "ready" then main:send("go") end
+  end
+end))
+assert(acoro.receive(30) == "go") -- the other node's sub-channel is subscribed
+local d = acoro.spawn(function() return ch:deliver("m", 1) end)
+local ok, n = d:join(20)
+say("delivered", ok and n or "not within 20 s")
+acoro.receive()
+]])
+    local s = start_peer(oloc, [[
+local ch = assert(acoro.locate_channel("slow", { timeout = 10 }))
+local sub = acoro.channel("sub")
+sub:subscribe(acoro.spawn(function() acoro.sleep(60) end)) -- never takes a message
+say("sub", ch:subscribe(sub, 10))
+ch:send("ready")
+acoro.receive()
+]])
+    assert.equal("true", s:expect("^sub (.*)$"))
+    assert.same({ "ready", "m", "1" }, { ns.expect_all(owner,
+      { "^taker got (ready)$", "^taker got (m)$", "^delivered (.*)$" }) })
+  end)
+
   it("a locate started before the owner's node is known is answered when it appears "
     .. "and registers the name", function()
     local cli, cloc = start(PRELUDE .. [[

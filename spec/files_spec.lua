@@ -303,7 +303,7 @@ describe("dest_path and the receiver's checks", function()
     local s2 = sender(("say('sent', acoro.send_file(loc, %q))"):format(src .. "/f"), loc2)
     assert.equal("nil dest_path " .. tmp2 .. "/acoro-" .. uid .. " is not a directory owned by this user",
       s2:expect("^sent (.*)$"))
-    assert.truthy(r2)
+    assert.is_true(sh("kill -0 " .. r2.pid), "the receiver ended after refusing") -- it serves on
     assert.equal("", tree(elsewhere))
   end)
 
@@ -328,6 +328,43 @@ say("end", done, why)
 ]], loc)
     assert.equal("true true", s:expect("^begin (.*)$"))
     assert.equal("true larger than announced: more than 10 bytes", s:expect("^end (.*)$"))
+    eventually(function() return tree(dest) == "" end, "the temporary file removed")
+  end)
+
+  -- A sender that announces `size` bytes with the SHA-256 of `announced`, sends `data`
+  -- and asks to END; returns its "end" line.
+  local function lying_sender(loc, size, announced, data)
+    return sender(([[
+local D = acoro._dist
+local OP = D.OP.file
+assert(acoro.peer(loc, 10))
+local peer = D.peer_at(loc)
+local hash = acoro.fs.sha256():update(%q):hex()
+local ok, ans = D.ask(peer, function(req)
+  return { OP, req, 99, "", "liar", %d, 0, 420, false, hash, 10 }
+end, 10)
+say("begin", ok, type(ans) == "table" and ans[1])
+D.send_peer(peer, D.encode({ OP + 1, ans[2], %q }))
+local done, why = D.ask(peer, function(req) return { OP + 3, req, ans[2] } end, 10)
+say("end", done, why)
+]]):format(announced, size, data), loc)
+  end
+
+  it("refuses at END a file whose bytes do not have the announced SHA-256, leaving no file", function()
+    local dest = tmpdir()
+    local _, loc = receiver(dest)
+    local s = lying_sender(loc, 10, "0123456789", "9876543210") -- the size is right
+    assert.equal("true true", s:expect("^begin (.*)$"))
+    assert.equal("true hash mismatch (did the file change while it was sent?)", s:expect("^end (.*)$"))
+    eventually(function() return tree(dest) == "" end, "the temporary file removed")
+  end)
+
+  it("refuses at END a file shorter than announced, leaving no file", function()
+    local dest = tmpdir()
+    local _, loc = receiver(dest)
+    local s = lying_sender(loc, 10, "0123456789", "01234")
+    assert.equal("true true", s:expect("^begin (.*)$"))
+    assert.equal("true size mismatch: 5 bytes of 10", s:expect("^end (.*)$"))
     eventually(function() return tree(dest) == "" end, "the temporary file removed")
   end)
 

@@ -172,6 +172,49 @@ describe("acoro.receive with a timeout", function()
 end)
 
 describe("acoro.receive_match", function()
+  it("tests every message from the head of the mailbox, each once, in order", function()
+    acoro.run(function()
+      local me = acoro.self()
+      for _, v in ipairs({ 2, 1, 4 }) do me:send(v) end
+      local seen = {}
+      local function note_even(m)
+        seen[#seen + 1] = m
+        return is_even(m)
+      end
+      assert.equal(2, acoro.receive_match(note_even, 0)) -- the head matches
+      assert.same({ 2 }, seen)
+      seen = {}
+      assert.equal(4, acoro.receive_match(note_even, 0))
+      assert.same({ 1, 4 }, seen)
+      seen = {}
+      assert.is_nil(acoro.receive_match(note_even, 0)) -- only 1 is left, tested once
+      assert.same({ 1 }, seen)
+      assert.equal(1, acoro.receive(0))
+    end)
+  end)
+
+  it("a message taken back while it waits does not hide the next one in its place", function()
+    -- the deliverer's message is tested, then taken back (a throw): its mailbox slot is
+    -- free, and the next message sent gets it; receive_match must test that message
+    support.expect_failures("stop")
+    acoro.run(function()
+      local main = acoro.self()
+      local r = acoro.spawn(function()
+        return acoro.receive_match(function(m)
+          main:send("tested " .. m)
+          return m == "wanted"
+        end, 5, "alarm")
+      end)
+      local d = acoro.spawn(function() return r:deliver("unwanted") end)
+      assert.equal("tested unwanted", acoro.receive(5))
+      d:throw("stop")
+      assert.same({ false, "stop" }, { d:join(5) })
+      r:send("wanted")
+      assert.equal("tested wanted", acoro.receive(5))
+      assert.same({ true, "wanted" }, { r:join(5) })
+    end)
+  end)
+
   it("takes the first matching message; the others stay queued in order", function()
     acoro.run(function()
       local me = acoro.self()

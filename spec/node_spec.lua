@@ -594,3 +594,21 @@ os.exit(0, true) -- closes the Lua state: the binding's __gc stops the net first
     assert.matches("^node 127%.0%.0%.1:%d+\nstatus 0\n$", out)
   end)
 end)
+
+describe("a connection that has not authenticated", function()
+  after_each(stop_all)
+
+  it("is closed at its first frame over 4 KB, with the reason in the log", function()
+    local srv, loc = start(PRELUDE .. "acoro.receive()\n")
+    local host, port = loc:match("^(.*):(%d+)$")
+    acoro.run(function()
+      local c = assert(acoro.tcp.connect(host, tonumber(port), { timeout = 10 }))
+      -- a frame header announcing 5000 bytes (type 1), and the start of its payload
+      assert(c:send("\0\0\19\136\1" .. string.rep("x", 100)))
+      repeat local d = c:recv(4096, 10) until d == nil -- the node's HELLO, then the close
+      c:close()
+    end)
+    assert.matches("^malformed: frame length 5000 %(limit 4096",
+      srv:expect("peer 127%.0%.0%.1:%d+: (.*)$"))
+  end)
+end)

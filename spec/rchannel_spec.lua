@@ -111,6 +111,40 @@ say("c1 delivered", ch:deliver("again", 30))
       { "^delivered (.*)$", "^owner%-worker (work)$", "^owner%-worker (again)$" }) })
   end)
 
+  it("a deliver with a timeout ends in time when a remote sub-channel's subscriber never "
+    .. "takes the message", function()
+    -- the sub-channel's deliver on its node must get the timeout that is left: without
+    -- it, the owner would wait for that node's answer for ever
+    local owner, oloc = start(PRELUDE .. [[
+local ch = acoro.channel("slow")
+assert(ch:register())
+local main = acoro.self()
+ch:subscribe(acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    say("taker got", m)
+    if m == "ready" then main:send("go") end
+  end
+end))
+assert(acoro.receive(30) == "go") -- the other node's sub-channel is subscribed
+local d = acoro.spawn(function() return ch:deliver("m", 1) end)
+local ok, n = d:join(20)
+say("delivered", ok and n or "not within 20 s")
+acoro.receive()
+]])
+    local s = start_peer(oloc, [[
+local ch = assert(acoro.locate_channel("slow", { timeout = 10 }))
+local sub = acoro.channel("sub")
+sub:subscribe(acoro.spawn(function() acoro.sleep(60) end)) -- never takes a message
+say("sub", ch:subscribe(sub, 10))
+ch:send("ready")
+acoro.receive()
+]])
+    assert.equal("true", s:expect("^sub (.*)$"))
+    assert.same({ "ready", "m", "1" }, { ns.expect_all(owner,
+      { "^taker got (ready)$", "^taker got (m)$", "^delivered (.*)$" }) })
+  end)
+
   it("a locate started before the owner's node is known is answered when it appears "
     .. "and registers the name", function()
     local cli, cloc = start(PRELUDE .. [[
@@ -239,7 +273,6 @@ say("unreachable deliver", ch:deliver("x", 10))
 say("raises", pcall(ch.close, ch))
 say("raises", pcall(ch.send, ch, function() end))
 ]])
-    assert.truthy(owner)
     assert.equal("nil not found", cli:expect("^nf (.*)$"))
     assert.equal("nil not found", cli:expect("^nf at (.*)$"))
     assert.equal("1", cli:expect("^after end (.*)$"))
@@ -255,6 +288,9 @@ say("raises", pcall(ch.send, ch, function() end))
     assert.equal("nil unreachable", cli:expect("^unreachable deliver (.*)$"))
     assert.matches("^false .*close: not supported on a remote channel", cli:expect("^raises (.*)$"))
     assert.matches("^false .*send: .*function", cli:expect("^raises (.*)$"))
+    -- the owner's node ended when ctl returned, and nothing failed there
+    local rest = owner:rest()
+    assert.is_nil(rest:find("acoro:", 1, true), owner:output())
   end)
 
   it("a cycle across two nodes is cut after 16 forwards, with a line on stderr", function()

@@ -119,4 +119,9 @@ function support.spawn_blocked(fn)
   return co
 end
 
+-- The next acoro.run of this spec lets its coroutines fail on purpose with a message
+-- containing `text` (any message when `text` is nil): see spec/strict_run.lua. Every
+-- other coroutine that fails while acoro.run runs fails the spec.
+support.expect_failures = require("strict_run").expect_failures
+
 return support

@@ -241,7 +241,10 @@ local function finished(h, ok, ...)
     return core.rethread(h, e.fn, unpack(e.args, 1, e.args.n))
   end
   finish(h, { err = e, tb = tb })
-  if h ~= main_handle then log_failure(h, e, tb) end
+  if h ~= main_handle then
+    log_failure(h, e, tb)
+    I.run("failure", h, e, tb) -- the specs' strict acoro.run watches these
+  end
 end
 
 core.init(finished, threads, objs, vals)

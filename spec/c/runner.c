@@ -18,6 +18,7 @@
   XX(timed_wait_never_ends_early)                                              \
   XX(wait_zero_timeout_wakes_next_turn)                                        \
   XX(timer_due_before_poll_does_not_block)                                     \
+  XX(timed_out_runs_before_a_burst_of_ready_work)                              \
   XX(join_wakes_on_exit)                                                       \
   XX(join_of_dead_is_edead)                                                    \
   XX(join_releases_target)                                                     \

@@ -233,3 +233,43 @@ TEST(timer_due_before_poll_does_not_block) {
   ASSERT_INT(due_woke - due_start, <, (uint64_t)(5 * 1e9));
   acoro_engine_free(e);
 }
+
+/* A coroutine whose timer fired runs before the coroutines that were
+ * already ready (the due queue): a burst of 2000 coroutines starting must
+ * not make it wait for the whole burst. The sleeper starts first and sleeps
+ * 0 s, the burst follows; the timer fires at the engine's first libuv turn,
+ * after RUN_BUDGET coroutines. */
+static int burst_ran, sleeper_saw = -1, sleeper_reason;
+
+static void burst_one(acoro_co_t *co, int reason, void *arg) {
+  (void)reason;
+  (void)arg;
+  burst_ran++;
+  acoro_co_exit(co, 0);
+}
+
+static void zero_sleeper(acoro_co_t *co, int reason, void *arg) {
+  (void)arg;
+  if (reason == ACORO_WAKE_START) {
+    ASSERT_EQ(acoro_co_wait(co, ACORO_WAIT_SLEEP, 0.0), 0);
+    return;
+  }
+  sleeper_saw = burst_ran;
+  sleeper_reason = reason;
+  acoro_co_exit(co, 0);
+}
+
+TEST(timed_out_runs_before_a_burst_of_ready_work) {
+  acoro_engine_t *e = test_engine();
+  int i;
+  acoro_co_release(test_spawn(e, zero_sleeper, NULL));
+  for (i = 0; i < 2000; i++)
+    acoro_co_release(test_spawn(e, burst_one, NULL));
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  ASSERT_EQ(burst_ran, 2000);
+  ASSERT_EQ(sleeper_reason, ACORO_WAKE_TIMEOUT);
+  ASSERT_INT(sleeper_saw, >=, 0);
+  ASSERT_INT(sleeper_saw, <,
+             1000); /* about RUN_BUDGET; 2000 if it queued behind */
+  acoro_engine_free(e);
+}

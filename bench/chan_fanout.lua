@@ -1,4 +1,4 @@
--- CF channel fan-out (issue 4), acoro version.
+-- CF channel fan-out, acoro version.
 -- Usage: build/acoro bench/chan_fanout.lua [SUBS [MSGS [BATCH]]]
 --   (defaults 100 subscribers, 10000 messages, a yield after every BATCH=1 message)
 -- Prints: CF deliveries=D secs=S deliveries_per_s=R

@@ -1,4 +1,4 @@
--- idle_conns.lua: memory held per idle TCP connection (issue 3's figure:
+-- idle_conns.lua: memory held per idle TCP connection (the figure asked for:
 -- 10,000 idle connections with RSS growth <= 20 KB each).
 --   acoro bench/idle_conns.lua server N   listens on 127.0.0.1:0, prints
 --        "port P", then "rss0 KB" before the first connection and "rss KB" once N

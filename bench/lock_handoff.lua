@@ -1,4 +1,4 @@
--- LK lock hand-off (issue 4), acoro version.
+-- LK lock hand-off, acoro version.
 -- Usage: build/acoro bench/lock_handoff.lua [M]    (M acquisitions in all, default 1000000)
 -- Prints: LK handoffs=M secs=S handoffs_per_s=R
 -- Two coroutines each do M/2 iterations of

@@ -1,4 +1,4 @@
--- Wire codec micro-benchmark (issue 6): core.wire.encode + decode of a small
+-- Wire codec micro-benchmark: core.wire.encode + decode of a small
 -- message, {op="ping", seq=i, data="0123456789"}, N times (default 1,000,000).
 -- Usage: build/acoro bench/wire_codec.lua [N]
 -- Prints: WC msgs=N encode_per_s=E decode_per_s=D roundtrip_per_s=R bytes=B

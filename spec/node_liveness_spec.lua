@@ -1,4 +1,4 @@
--- Liveness, ordering and trust of acoro nodes as whole OS processes (issue 6, point 11):
+-- Liveness, ordering and trust of acoro nodes as whole OS processes:
 -- a peer frozen with SIGSTOP or killed with SIGKILL, a coroutine busy for 8 s without
 -- yielding, 16 concurrent senders to one receiver, a peer of another protocol version,
 -- the pre-auth garbage set against a running node, and peers= reconnecting after a

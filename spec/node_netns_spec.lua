@@ -1,4 +1,4 @@
--- Discovery on a virtual LAN (issue 6, point 11): three network namespaces, each with one
+-- Discovery on a virtual LAN: three network namespaces, each with one
 -- veth whose other end is a port of a bridge in a fourth namespace (the hub), addresses
 -- in 198.18.0.0/24 (the benchmarking range); an acoro node in each with discovery on and
 -- no peers named must find the other two by broadcast pings alone (198.18.0.255).

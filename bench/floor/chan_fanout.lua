@@ -1,4 +1,4 @@
--- CF channel fan-out, bare-LuaJIT floor reference (issue 4; see bench/chan_fanout.lua).
+-- CF channel fan-out, bare-LuaJIT floor reference (see bench/chan_fanout.lua).
 -- Usage: luajit bench/floor/chan_fanout.lua [SUBS [MSGS [BATCH]]]
 -- Prints: CF deliveries=D secs=S deliveries_per_s=R
 -- The same broadcast over the floor's scheduler: the "channel" is an array of

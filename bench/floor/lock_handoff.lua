@@ -1,4 +1,4 @@
--- LK lock hand-off, bare-LuaJIT floor reference (issue 4; see bench/lock_handoff.lua).
+-- LK lock hand-off, bare-LuaJIT floor reference (see bench/lock_handoff.lua).
 -- Usage: luajit bench/floor/lock_handoff.lua [M]   (M acquisitions in all, default 1000000)
 -- Prints: LK handoffs=M secs=S handoffs_per_s=R
 -- Same hand-off as the acoro script: two coroutines each do M/2 iterations of

@@ -1,4 +1,4 @@
--- acoro.rchannel: channels across nodes (issue 6, point 7), over the local
+-- acoro.rchannel: channels across nodes, over the local
 -- channels of acoro.channel and the node's extension table (D, acoro.internal's `dist`).
 --
 -- WIRE. A channel travels as the ext type D.EXT.channel with the payload

@@ -234,16 +234,26 @@ typedef struct acoro_connect_s acoro_connect_t;
 typedef struct acoro_server_s acoro_server_t;
 typedef struct acoro_tls_ctx_s acoro_tls_ctx_t;
 
-/* Reading: wait until at least `min` bytes are buffered, or a `delim` byte
- * (-1 for none) is, or reading has ended (read_status: 0 while more may
- * come, then UV_EOF or an error). buffered points at the unread bytes;
- * consume drops the first n of them. */
+/* Read buffers (reader.c): a stream and a file each have one, filled in
+ * the background (a stream) or by acoro_file_fill (a file). buffered
+ * points at the unread bytes; consume drops the first n of them (a stream
+ * then reads on, a file's position moves past them); status is 0 while
+ * more may come, then UV_EOF or a libuv error; find gives the length of
+ * the bytes up to and with the first `delim` byte among the first `max`
+ * unread ones, searching from offset `from` (0: none there). */
+typedef struct acoro_reader_s acoro_reader_t;
+ACORO_API size_t acoro_reader_buffered(const acoro_reader_t *r,
+                                       const char **data);
+ACORO_API void acoro_reader_consume(acoro_reader_t *r, size_t n);
+ACORO_API int acoro_reader_status(const acoro_reader_t *r);
+ACORO_API size_t acoro_reader_find(const acoro_reader_t *r, int delim,
+                                   size_t from, size_t max);
+
+/* Reading: wait until at least `min` bytes are buffered in the stream's
+ * reader, or a `delim` byte (-1 for none) is, or reading has ended. */
 ACORO_API int acoro_stream_read(acoro_co_t *co, acoro_stream_t *s, size_t min,
                                 int delim, double timeout);
-ACORO_API size_t acoro_stream_buffered(const acoro_stream_t *s,
-                                       const char **data);
-ACORO_API void acoro_stream_consume(acoro_stream_t *s, size_t n);
-ACORO_API int acoro_stream_read_status(const acoro_stream_t *s);
+ACORO_API acoro_reader_t *acoro_stream_reader(acoro_stream_t *s);
 /* Writing: all of data is taken (copied if the kernel does not take it at
  * once); the writer waits until it is written. ACORO_EIO when writing
  * failed (now or before): write_status says why. After a timeout the bytes
@@ -391,13 +401,13 @@ ACORO_API int acoro_udp_is_open(const acoro_udp_t *u);
  * it opened is closed). Results are libuv error codes (< 0) or, for files,
  * bytes (read, write) or the new position (seek).
  * A file runs its operations one at a time in the order asked, keeps a read
- * buffer (fill asks for at least `want` more bytes; buffered / consume /
- * read_status as for streams) and a position of its own: that of the first
- * unread buffered byte, which consume advances. A write drops the buffer
- * and writes at the position (at the end with O_APPEND).
- * OWNERSHIP: the host holds each operation until acoro_fsop_release and
- * each file until acoro_file_release (which closes it if open); passing
- * NULL for `out` queues an operation nobody waits for. */
+ * buffer (fill asks for at least `want` more bytes; acoro_file_reader
+ * gives it, as acoro_stream_reader a stream's) and a position of its own: that
+ * of the first unread buffered byte, which consume advances. A write drops the
+ * buffer and writes at the position (at the end with O_APPEND). OWNERSHIP: the
+ * host holds each operation until acoro_fsop_release and each file until
+ * acoro_file_release (which closes it if open); passing NULL for `out` queues
+ * an operation nobody waits for. */
 typedef struct acoro_file_s acoro_file_t;
 typedef struct acoro_fsop_s acoro_fsop_t;
 typedef struct acoro_fs_stat_s {
@@ -471,9 +481,7 @@ ACORO_API int acoro_dir_rename(acoro_file_t *d, const char *from,
                                const char *to, acoro_fsop_t **out);
 ACORO_API int acoro_dir_unlink(acoro_file_t *d, const char *name, int rmdir,
                                acoro_fsop_t **out);
-ACORO_API size_t acoro_file_buffered(const acoro_file_t *f, const char **data);
-ACORO_API void acoro_file_consume(acoro_file_t *f, size_t n);
-ACORO_API int acoro_file_read_status(const acoro_file_t *f);
+ACORO_API acoro_reader_t *acoro_file_reader(acoro_file_t *f);
 ACORO_API int64_t acoro_file_tell(const acoro_file_t *f);
 ACORO_API int acoro_file_is_open(const acoro_file_t *f);
 ACORO_API void acoro_file_release(acoro_file_t *f);

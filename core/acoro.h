@@ -14,21 +14,26 @@
  * THREADS: every function here is ENGINE THREAD ONLY (the thread that runs
  * acoro_engine_run), unless its comment says otherwise.
  *
- * The block between ACORO_FFI_BEGIN and ACORO_FFI_END is also read by the
- * build and given verbatim to LuaJIT's ffi.cdef (lua/acoro/cdef.lua), so the
- * Lua hot paths and this header cannot drift: keep it to plain C declarations.
+ * The whole header is also given to LuaJIT's ffi.cdef (lua/acoro/cdef.lua):
+ * the build preprocesses it with ACORO_CDEF defined (no system headers, no
+ * attributes), so the Lua hot paths, the error codes Lua names
+ * (ffi.C.ACORO_E*) and this header cannot drift. Keep what the preprocessor
+ * leaves to C declarations LuaJIT parses: no inline code, no attributes but
+ * through ACORO_API.
  */
 #ifndef ACORO_H
 #define ACORO_H
 
+#ifndef ACORO_CDEF /* LuaJIT's FFI knows size_t and the intN_t types */
 #include <stddef.h>
 #include <stdint.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(ACORO_CDEF)
 #define ACORO_API __attribute__((visibility("default")))
 #else
 #define ACORO_API
@@ -70,7 +75,6 @@ extern "C" {
   XX(DEAD, "dead")
 
 /* clang-format off */
-/* ACORO_FFI_BEGIN */
 typedef struct acoro_engine_s acoro_engine_t;
 typedef struct acoro_co_s acoro_co_t;
 
@@ -174,7 +178,6 @@ ACORO_API int acoro_register(acoro_co_t *co, const char *name);
 ACORO_API int acoro_unregister(acoro_co_t *co);
 ACORO_API acoro_co_t *acoro_locate(acoro_engine_t *e, const char *name);
 ACORO_API acoro_co_t *acoro_find(acoro_engine_t *e, uint64_t id);
-/* ACORO_FFI_END */
 /* clang-format on */
 
 /* Error codes as an enum, from the map. */

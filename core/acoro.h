@@ -404,13 +404,13 @@ ACORO_API int acoro_udp_is_open(const acoro_udp_t *u);
  * it opened is closed). Results are libuv error codes (< 0) or, for files,
  * bytes (read, write) or the new position (seek).
  * A file runs its operations one at a time in the order asked, keeps a read
- * buffer (fill asks for at least `want` more bytes; acoro_file_reader
- * gives it, as acoro_stream_reader a stream's) and a position of its own: that
- * of the first unread buffered byte, which consume advances. A write drops the
- * buffer and writes at the position (at the end with O_APPEND). OWNERSHIP: the
- * host holds each operation until acoro_fsop_release and each file until
- * acoro_file_release (which closes it if open); passing NULL for `out` queues
- * an operation nobody waits for. */
+ * buffer (fill asks for at least `want` more bytes; acoro_file_reader gives
+ * it, as acoro_stream_reader a stream's) and a position of its own: that of
+ * the first unread buffered byte, which consume advances. A write drops the
+ * buffer and writes at the position (at the end with O_APPEND).
+ * OWNERSHIP: the host holds each operation until acoro_fsop_release and
+ * each file until acoro_file_release (which closes it if open); passing
+ * NULL for `out` queues an operation nobody waits for. */
 typedef struct acoro_file_s acoro_file_t;
 typedef struct acoro_fsop_s acoro_fsop_t;
 typedef struct acoro_fs_stat_s {

@@ -642,13 +642,7 @@ acoro_reader_t *acoro_file_reader(acoro_file_t *f) { return &f->rd; }
 int64_t acoro_file_tell(const acoro_file_t *f) { return f->pos; }
 int acoro_file_is_open(const acoro_file_t *f) { return f->io.open; }
 
-void acoro_file_release(acoro_file_t *f) {
-  if (f == NULL)
-    return;
-  if (f->io.open)
-    acoro_file_close(f, NULL);
-  io_unref(&f->io);
-}
+void acoro_file_release(acoro_file_t *f) { io_release((io_obj_t *)f); }
 
 /* A file over an fd the process has (stdin redirected from a file): reads
  * and writes use the fd's own offset, so seeking is not offered, and

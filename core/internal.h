@@ -175,7 +175,8 @@ int addr_name(const struct sockaddr_storage *a, char *host, size_t len,
 
 /* ioobj.c (I/O OBJECTS above). io_init: the head of a new object, not
  * open yet; io_link: open (on the engine's list); io_unlink: off the list,
- * 0 if it was not open (a close path starts with it); io_on_close: a
+ * 0 if it was not open (a close path starts with it); io_release: the
+ * host's release (close, then drop its reference); io_on_close: a
  * uv_close callback dropping the handle's reference (h->data is the
  * object); io_close_all: acoro_engine_free closes every open object. */
 void io_init(io_obj_t *o, acoro_engine_t *e, const io_type_t *type,
@@ -183,6 +184,7 @@ void io_init(io_obj_t *o, acoro_engine_t *e, const io_type_t *type,
 void io_link(io_obj_t *o);
 int io_unlink(io_obj_t *o);
 void io_unref(io_obj_t *o);
+void io_release(io_obj_t *o);
 void io_on_close(uv_handle_t *h);
 void io_close_all(acoro_engine_t *e);
 void io_cancel_nothing(acoro_io_wait_t *w);

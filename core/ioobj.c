@@ -44,6 +44,15 @@ void io_unref(io_obj_t *o) {
     o->type->free(o);
 }
 
+/* The host lets go (NULL: nothing): the object closes, and goes with
+ * its last reference. The object is its head (the head comes first). */
+void io_release(io_obj_t *o) {
+  if (o == NULL)
+    return;
+  o->type->close(o);
+  io_unref(o);
+}
+
 /* The object's libuv handle has closed: its reference goes. */
 void io_on_close(uv_handle_t *h) { io_unref(h->data); }
 

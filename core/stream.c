@@ -263,12 +263,7 @@ void acoro_stream_close(acoro_stream_t *s) {
     uv_close(&s->u.handle, io_on_close);
 }
 
-void acoro_stream_release(acoro_stream_t *s) {
-  if (s == NULL)
-    return;
-  acoro_stream_close(s);
-  io_unref(&s->io);
-}
+void acoro_stream_release(acoro_stream_t *s) { io_release((io_obj_t *)s); }
 
 int acoro_stream_is_open(const acoro_stream_t *s) { return s->io.open; }
 

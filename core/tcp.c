@@ -263,12 +263,7 @@ void acoro_server_close(acoro_server_t *srv) {
   uv_close((uv_handle_t *)&srv->tcp, io_on_close);
 }
 
-void acoro_server_release(acoro_server_t *srv) {
-  if (srv == NULL)
-    return;
-  acoro_server_close(srv);
-  io_unref(&srv->io);
-}
+void acoro_server_release(acoro_server_t *srv) { io_release((io_obj_t *)srv); }
 
 int acoro_server_is_open(const acoro_server_t *srv) { return srv->io.open; }
 

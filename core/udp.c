@@ -342,11 +342,6 @@ void acoro_udp_close(acoro_udp_t *u) {
   uv_close((uv_handle_t *)&u->h, io_on_close);
 }
 
-void acoro_udp_release(acoro_udp_t *u) {
-  if (u == NULL)
-    return;
-  acoro_udp_close(u);
-  io_unref(&u->io);
-}
+void acoro_udp_release(acoro_udp_t *u) { io_release((io_obj_t *)u); }
 
 int acoro_udp_is_open(const acoro_udp_t *u) { return u->io.open; }

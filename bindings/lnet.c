@@ -2,7 +2,11 @@
  * the binding's engine: one net at a time per Lua universe. Outgoing
  * payloads are strings (lua/acoro/node.lua encodes them with core.wire);
  * incoming frames are decoded here with core.wire's decoder, as envelopes
- * (see lwire_decode_envelope), with handlers.ext_decode for ext types.
+ * (see lwire_decode_envelope), with handlers.ext_decode for ext types and
+ * handlers.ext_in_place for those decoded in place. Each message is
+ * charged to the engine (acoro_mb_charge_next) for what its decode built
+ * plus MSG_OVERHEAD, so that what a peer's SEND leaves in a mailbox counts
+ * against the node's mailbox_limit (net.c's MAILBOX FLOW CONTROL).
  *
  * EVENTS. The net's callbacks run on the ENGINE THREAD from the engine's
  * libuv loop, outside any coroutine. Each calls one function of the
@@ -11,8 +15,9 @@
  * on_message(peer, n, e1, e2, e3, m) (the frame's array: see
  * deliver_message; nil, why: the frame did not decode),
  * on_connect(request, status, peer, reason) (status 0 or a negative
- * code), on_writable(peer), on_log(level, line); on_message and
- * ext_decode are read once, at start, the others at each event. They run on a
+ * code), on_writable(peer), on_log(level, line); on_message,
+ * ext_decode and ext_in_place are read once, at start, the others at
+ * each event. They run on a
  * Lua thread of their own (made at start, never yielded: a handler must not
  * yield; it queues messages and wakes coroutines). An error in a handler is
  * written to stderr and dropped: the transport goes on.
@@ -71,8 +76,12 @@ static void net_close(lua_State *L, lnet_t *s) {
  * at start (a C function pushed per call would be a closure allocated per
  * message, a handler looked up per call two string lookups): 1 traceback,
  * 2 deliver_message, 3 handlers.on_message, 4 handlers.ext_decode (or
- * nil). The other handlers are looked up at each event. */
-#define T_BASE 4
+ * nil), 5 handlers.ext_in_place (or nil). The other handlers are looked up
+ * at each event. */
+#define T_BASE 5
+/* Charged per message from a peer besides its decoded values: its pool
+ * slot and its slot in the host's table of queued values. */
+#define MSG_OVERHEAD 64
 /* Elements in a frame's array (node.lua's envelopes have at most 11). */
 #define ENVELOPE_MAX 32
 
@@ -110,24 +119,28 @@ static void call_handler(lnet_t *s, const char *name, int nargs) {
   lua_settop(T, T_BASE);
 }
 
-/* deliver_message(on_message, ext_decode | nil, peer, frame, len): decodes
- * the frame (a light userdata, valid for this call only) as an envelope of
- * n elements and calls on_message(peer, n, e1, e2, e3, m): its first three
- * elements (nil past n), and m, the whole array as a table, only when n >
- * 3. Or on_message(peer, nil, why) when it does not decode. Runs under
- * call_handler's pcall: an error raised by ext_decode is the handler's,
- * logged like one. Decoding here rather than in Lua spares a Lua string
- * per message, and passing a short envelope's elements a table (allocated,
- * filled, indexed, then collected). Fixed parameters, not varargs: LuaJIT
- * compiles no trace starting at a vararg function. */
+/* deliver_message(on_message, ext_decode | nil, ext_in_place | nil, peer,
+ * frame, len): decodes the frame (a light userdata, valid for this call
+ * only) as an envelope of n elements and calls on_message(peer, n, e1, e2,
+ * e3, m): its first three elements (nil past n), and m, the whole array as
+ * a table, only when n > 3. Or on_message(peer, nil, why) when it does not
+ * decode. Runs under call_handler's pcall: an error raised by ext_decode
+ * is the handler's, logged like one. Decoding here rather than in Lua
+ * spares a Lua string per message, and passing a short envelope's
+ * elements a table (allocated, filled, indexed, then collected). Fixed
+ * parameters, not varargs: LuaJIT compiles no trace starting at a vararg
+ * function. Upvalue 1: the lnet_t (its engine is charged). */
 static int deliver_message(lua_State *T) {
-  const char *frame = lua_touserdata(T, 4);
-  size_t len = (size_t)lua_tonumber(T, 5);
+  lnet_t *s = lua_touserdata(T, lua_upvalueindex(1));
+  const char *frame = lua_touserdata(T, 5);
+  size_t len = (size_t)lua_tonumber(T, 6), cost = 0;
   char reason[128];
   int n, i;
-  lua_settop(T, 3);
+  lua_settop(T, 4);
   n = lwire_decode_envelope(T, frame, len, lua_isnil(T, 2) ? 0 : 2,
-                            ENVELOPE_MAX, reason, sizeof reason);
+                            lua_isnil(T, 3) ? 0 : 3, ENVELOPE_MAX, &cost,
+                            reason, sizeof reason);
+  lua_remove(T, 3); /* ext_in_place */
   if (n < 0) {
     lua_pushnil(T);
     lua_pushstring(T, reason);
@@ -148,6 +161,8 @@ static int deliver_message(lua_State *T) {
     lua_remove(T, 5);
   }
   lua_remove(T, 2);
+  if (n >= 0)
+    acoro_mb_charge_next(s->engine, cost + MSG_OVERHEAD);
   lua_call(T, lua_gettop(T) - 1, 0);
   return 0;
 }
@@ -189,10 +204,12 @@ static void cb_message(void *d, uint64_t peer, const char *msg, size_t len) {
   lua_pushvalue(T, 2);
   lua_pushvalue(T, 3);
   lua_pushvalue(T, 4);
+  lua_pushvalue(T, 5);
   lua_pushnumber(T, (lua_Number)peer);
   lua_pushlightuserdata(T, (void *)msg);
   lua_pushnumber(T, (lua_Number)len);
-  call_handler(s, "on_message", 5);
+  call_handler(s, "on_message", 6);
+  acoro_mb_charge_next(s->engine, 0); /* not taken by a send: void */
 }
 
 static void cb_connect(void *d, uint64_t request, int status, uint64_t peer,
@@ -321,7 +338,7 @@ static void test_version(lua_State *L, acoro_net_opts_t *o) {
 
 /* start(opts, handlers) -> location, incarnation (16 hex digits) | nil,
  * message, code. opts: host, port, name, secret, discover_port, heartbeat,
- * missed (acoro_net_opts_t), tls (tls_contexts). */
+ * missed, mailbox_limit (acoro_net_opts_t), tls (tls_contexts). */
 static int n_start(lua_State *L) {
   static const acoro_net_host_t host = {cb_up,      cb_down,     cb_message,
                                         cb_connect, cb_writable, cb_log};
@@ -332,6 +349,10 @@ static int n_start(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   if (s->net != NULL)
     return luaL_error(L, "acoro.node: a node is already running");
+  lua_getfield(L, 2, "ext_in_place");
+  if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+    return luaL_error(L, "acoro.node: ext_in_place must be a table");
+  lua_pop(L, 1);
   memset(&o, 0, sizeof o);
   o.host = opt_string(L, "host", NULL);
   o.name = opt_string(L, "name", NULL);
@@ -340,6 +361,7 @@ static int n_start(lua_State *L) {
   o.discover_port = (int)opt_number(L, "discover_port", 0);
   o.heartbeat = opt_number(L, "heartbeat", 0);
   o.missed = (int)opt_number(L, "missed", 0);
+  o.mailbox_limit = (size_t)opt_number(L, "mailbox_limit", 0);
   test_version(L, &o);
   if (o.port < 0 || o.port > 65535 || o.discover_port < 0 ||
       o.discover_port > 65535)
@@ -351,10 +373,12 @@ static int n_start(lua_State *L) {
   s->T = lua_newthread(L);
   s->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushcfunction(s->T, traceback); /* T's stack: see T_BASE */
-  lua_pushcfunction(s->T, deliver_message);
+  lua_pushlightuserdata(s->T, s);
+  lua_pushcclosure(s->T, deliver_message, 1);
   lua_getfield(L, 2, "on_message");
   lua_getfield(L, 2, "ext_decode");
-  lua_xmove(L, s->T, 2);
+  lua_getfield(L, 2, "ext_in_place");
+  lua_xmove(L, s->T, 3);
   lua_pushvalue(L, 2);
   s->handlers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rc = acoro_net_start(s->engine, &o, &host, s, &s->net);

@@ -2,9 +2,21 @@
  * section 3's message rules): encode(value [, ext_encoder]) -> string,
  * envelope(ext_encoder, msg, e1, ..., en) -> string (the array {e1, ...,
  * en, msg} in one pass, for node messages) and decode(string [,
- * ext_decoder]) -> value | nil, reason. Packing goes
+ * ext_decoder [, in_place]]) -> value | nil, reason. Packing goes
  * through msgpack-c's packer; decoding is a cursor over the frame that
  * builds Lua values directly, and runs only after acoro_wire_check passed.
+ *
+ * EXT NESTING. An ext value's payload counts as one level deeper than the
+ * ext itself, on both sides: an ext_encoder's own encode() of the payload
+ * starts at the depth of the ext (the encode buffer remembers it), and
+ * the decoder decodes the payload of an in-place ext type (in_place[type]
+ * true: the payload is one wire value) where it lies in the frame, with
+ * the levels left, and gives ext_decoder that value instead of a copy of
+ * the bytes. So one message has 64 levels in all however its exts nest,
+ * and no payload is copied once per level. DECODE BUDGET: a decode also
+ * counts what it builds (DEC_COST_*: strings, tables, raw payload copies,
+ * ext results) and refuses a message that would expand past
+ * ACORO_WIRE_MAX_EXPAND bytes of Lua values.
  *
  * Why not msgpack-c's unpacker for decoding: it builds a msgpack_object
  * tree in a zone first, which the Lua values are then copied from (and it
@@ -40,6 +52,7 @@ typedef struct wirebuf_s {
   char *data;
   size_t size, cap;
   int busy, oom, toobig;
+  int ext_depth; /* the depth an ext_encoder's own encode starts at */
 } wirebuf_t;
 
 /* msgpack-c's write callback. Refuses (and remembers why) rather than
@@ -92,6 +105,7 @@ static wirebuf_t *wirebuf_new(lua_State *L) {
 typedef struct enc_s {
   lua_State *L;
   wirebuf_t *buf;
+  wirebuf_t *root; /* the state's buffer: ext_depth for nested encodes */
   msgpack_packer pk;
   int ext;         /* stack index of ext_encoder, 0 for none */
   const char *why; /* the refusal, set where it happened */
@@ -171,14 +185,21 @@ static int refuse(enc_t *E, const char *why) {
 
 /* Asks ext_encoder(v) for (type, payload); returns 1 if it packed the
  * value, 0 if there is no encoder or it declined (returned nil). An error
- * in the encoder is raised again after releasing the buffer. */
-static int enc_ext(enc_t *E, int idx) {
+ * in the encoder is raised again after releasing the buffer. The value is
+ * inside `depth` tables: an encode the encoder makes for the payload
+ * starts one level below (EXT NESTING). */
+static int enc_ext(enc_t *E, int idx, int depth) {
   lua_State *L = E->L;
   lua_Number t;
   const char *payload;
   size_t len;
   if (E->ext == 0)
     return 0;
+  if (depth + 1 > ACORO_WIRE_MAX_DEPTH) {
+    E->why = "nesting deeper than 64";
+    return -1;
+  }
+  E->root->ext_depth = depth + 1;
   lua_pushvalue(L, E->ext);
   lua_pushvalue(L, idx);
   if (lua_pcall(L, 1, 2, 0) != 0) {
@@ -337,9 +358,12 @@ static int enc_value(enc_t *E, int idx, int depth) {
     break;
   case LUA_TTABLE:
     if (lua_getmetatable(L, idx)) {
+      int rc;
       lua_pop(L, 1);
-      if (enc_ext(E, idx))
+      if ((rc = enc_ext(E, idx, depth)) > 0)
         break;
+      if (rc < 0)
+        return -1;
       return refuse(E, "a table with a metatable");
     }
     if (enc_table(E, idx, depth + 1) != 0)
@@ -347,9 +371,13 @@ static int enc_value(enc_t *E, int idx, int depth) {
     break;
   case LUA_TUSERDATA:
   case LUA_TLIGHTUSERDATA:
-  default: /* cdata */
-    if (enc_ext(E, idx))
+  default: /* cdata */ {
+    int rc = enc_ext(E, idx, depth);
+    if (rc > 0)
       break;
+    if (rc < 0)
+      return -1;
+  }
     snprintf(E->why_buf, sizeof E->why_buf, "a %s", luaL_typename(L, idx));
     return refuse(E, E->why_buf);
   case LUA_TNIL:
@@ -364,11 +392,16 @@ static int enc_value(enc_t *E, int idx, int depth) {
 
 /* Starts an encode into this state's buffer (a fresh one if an
  * ext_encoder is encoding inside another encode); ext is the stack index
- * of the ext_encoder, 0 for none. */
-static void enc_begin(lua_State *L, enc_t *E, int ext) {
+ * of the ext_encoder, 0 for none. Returns the depth the value is at: 0,
+ * or below the ext being encoded (EXT NESTING). */
+static int enc_begin(lua_State *L, enc_t *E, int ext) {
   wirebuf_t *w = lua_touserdata(L, lua_upvalueindex(1));
-  if (w->busy)
+  int base = 0;
+  E->root = w;
+  if (w->busy) { /* an ext_encoder's encode of its payload */
+    base = w->ext_depth;
     w = wirebuf_new(L); /* anchored on the stack until we return */
+  }
   w->busy = 1;
   w->size = 0;
   w->oom = w->toobig = 0;
@@ -379,6 +412,7 @@ static void enc_begin(lua_State *L, enc_t *E, int ext) {
   E->path_start = PATH_LEN;
   E->path[PATH_LEN] = '\0';
   msgpack_packer_init(&E->pk, w, wirebuf_write);
+  return base;
 }
 
 /* Ends an encode: rc is enc_value's for the message. Raises, naming the
@@ -408,12 +442,13 @@ static int enc_end(enc_t *E, int rc) {
  * value that cannot be sent. */
 static int wire_encode(lua_State *L) {
   enc_t E;
+  int depth;
   luaL_checkany(L, 1);
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_settop(L, 2);
-  enc_begin(L, &E, lua_isnil(L, 2) ? 0 : 2);
-  return enc_end(&E, enc_value(&E, 1, 0));
+  depth = enc_begin(L, &E, lua_isnil(L, 2) ? 0 : 2);
+  return enc_end(&E, enc_value(&E, 1, depth));
 }
 
 /* envelope(ext_encoder | nil, msg, e1, ..., en) -> the encoding of the
@@ -426,25 +461,39 @@ static int wire_encode(lua_State *L) {
  * encoded is a bug of the caller and raises saying which. */
 static int wire_envelope(lua_State *L) {
   enc_t E;
-  int i, n = lua_gettop(L);
+  int i, n = lua_gettop(L), depth;
   if (!lua_isnil(L, 1))
     luaL_checktype(L, 1, LUA_TFUNCTION);
   luaL_checkany(L, 2);
-  enc_begin(L, &E, lua_isnil(L, 1) ? 0 : 1);
+  depth = enc_begin(L, &E, lua_isnil(L, 1) ? 0 : 1);
   msgpack_pack_array(&E.pk, (size_t)(n - 1));
   for (i = 3; i <= n; i++)
-    if (enc_value(&E, i, 0) != 0 && !E.buf->oom && !E.buf->toobig)
+    if (enc_value(&E, i, depth) != 0 && !E.buf->oom && !E.buf->toobig)
       return enc_raise(&E, "acoro: envelope element %d cannot be sent: %s",
                        i - 2, E.why);
-  return enc_end(&E, enc_value(&E, 2, 0));
+  return enc_end(&E, enc_value(&E, 2, depth));
 }
 
 /* ---- Decoding ---- */
 
+/* DECODE BUDGET: what a decode charges for each thing it builds, close to
+ * LuaJIT's sizes (GC64: a table header, 8-byte array slots, 24-byte hash
+ * nodes rounded up for the power-of-two hash part, a string header), and
+ * for each value an ext_decoder makes from a payload. */
+#define DEC_COST_TABLE 64
+#define DEC_COST_SLOT 8
+#define DEC_COST_PAIR 32
+#define DEC_COST_STRING 24
+#define DEC_COST_EXT 64
+
 typedef struct dec_s {
   lua_State *L;
   const unsigned char *p, *start;
-  int ext; /* stack index of ext_decoder, 0 for none */
+  int ext;      /* stack index of ext_decoder, 0 for none */
+  int in_place; /* stack index of the in-place ext types, 0 for none */
+  int depth;    /* containers (and exts) open around D->p */
+  int max_depth;
+  size_t cost; /* DECODE BUDGET spent */
   char *reason;
   size_t reason_len;
 } dec_t;
@@ -459,6 +508,15 @@ static int dec_fail(dec_t *D, const unsigned char *at, const char *fmt, ...) {
     snprintf(D->reason + n, D->reason_len - (size_t)n, " (at byte %zu)",
              (size_t)(at - D->start));
   return ACORO_EWIRE;
+}
+
+/* Charges `bytes` before building something; refuses past the budget. */
+static int dec_charge(dec_t *D, const unsigned char *at, size_t bytes) {
+  if (bytes > ACORO_WIRE_MAX_EXPAND - D->cost)
+    return dec_fail(D, at, "a message expanding past %u bytes",
+                    (unsigned)ACORO_WIRE_MAX_EXPAND);
+  D->cost += bytes;
+  return 0;
 }
 
 static uint64_t be(const unsigned char *p, int n) {
@@ -478,14 +536,53 @@ static int dec_int(dec_t *D, const unsigned char *at, int64_t v) {
   return 0;
 }
 
+/* An ext value: ext_decoder(type, payload) -> value. For an in-place type
+ * the payload is one wire value, checked with the levels left below this
+ * ext and decoded here from the frame itself (EXT NESTING); for the others
+ * it is a copy of the bytes (charged to the budget). */
 static int dec_ext(dec_t *D, const unsigned char *at, int type, size_t len) {
   lua_State *L = D->L;
+  int in_place = 0, rc;
   if (D->ext == 0)
     return dec_fail(D, at, "ext type %d and no ext_decoder", type);
+  if (!lua_checkstack(L, 4))
+    return dec_fail(D, at, "out of Lua stack");
+  if (D->in_place != 0) {
+    lua_rawgeti(L, D->in_place, type);
+    in_place = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  if ((rc = dec_charge(D, at, DEC_COST_EXT)) != 0)
+    return rc;
   lua_pushvalue(L, D->ext);
   lua_pushinteger(L, type);
-  lua_pushlstring(L, (const char *)D->p, len);
-  D->p += len;
+  if (in_place) {
+    const unsigned char *end = D->p + len;
+    acoro_wire_limits_t limits;
+    size_t used = 0;
+    char why[96];
+    if (D->depth + 1 > D->max_depth)
+      return dec_fail(D, at, "nesting deeper than %d", D->max_depth);
+    limits.max_bytes = len;
+    limits.max_depth = D->max_depth - D->depth - 1;
+    if (acoro_wire_check((const char *)D->p, len, &limits, &used, why,
+                         sizeof why) != 0)
+      return dec_fail(D, at, "ext type %d: %s", type, why);
+    if (used != len)
+      return dec_fail(D, at, "ext type %d: %zu bytes after its value", type,
+                      len - used);
+    D->depth++;
+    rc = dec_value(D);
+    D->depth--;
+    if (rc != 0)
+      return rc;
+    D->p = end;
+  } else {
+    if ((rc = dec_charge(D, at, DEC_COST_STRING + len)) != 0)
+      return rc;
+    lua_pushlstring(L, (const char *)D->p, len);
+    D->p += len;
+  }
   lua_call(L, 2, 1); /* an error in the decoder is the program's: raised */
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
@@ -498,22 +595,27 @@ static int dec_ext(dec_t *D, const unsigned char *at, int type, size_t len) {
 static int dec_container(dec_t *D, size_t n, int map) {
   lua_State *L = D->L;
   size_t i;
+  int rc;
   if (!lua_checkstack(L, 4))
     return dec_fail(D, D->p, "out of Lua stack");
+  if ((rc = dec_charge(D, D->p,
+                       DEC_COST_TABLE +
+                           n * (map ? DEC_COST_PAIR : DEC_COST_SLOT))) != 0)
+    return rc;
+  D->depth++;
   if (!map) {
     lua_createtable(L, n > INT32_MAX ? INT32_MAX : (int)n, 0);
     for (i = 1; i <= n; i++) {
-      int rc = dec_value(D);
-      if (rc != 0)
+      if ((rc = dec_value(D)) != 0)
         return rc;
       lua_rawseti(L, -2, (int)i);
     }
+    D->depth--;
     return 0;
   }
   lua_createtable(L, 0, n > INT32_MAX ? INT32_MAX : (int)n);
   for (i = 0; i < n; i++) {
     const unsigned char *at = D->p;
-    int rc;
     if ((*at >= 0x80 && *at <= 0x9f) || (*at >= 0xdc && *at <= 0xdf))
       return dec_fail(D, at, "an array or map as a map key");
     if ((rc = dec_value(D)) != 0)
@@ -525,6 +627,7 @@ static int dec_container(dec_t *D, size_t n, int map) {
       return rc;
     lua_rawset(L, -3);
   }
+  D->depth--;
   return 0;
 }
 
@@ -642,6 +745,8 @@ static int dec_value(dec_t *D) {
     return dec_fail(D, at, "reserved byte 0x%02x", b);
   }
 str:
+  if (dec_charge(D, at, DEC_COST_STRING + n) != 0)
+    return ACORO_EWIRE;
   lua_pushlstring(L, (const char *)D->p, n);
   D->p += n;
   return 0;
@@ -650,7 +755,7 @@ str:
 /* Validates buf (max_depth: 64 for a value, 65 for an envelope) and sets
  * up D at its start. Returns 0, or ACORO_EWIRE with the reason. */
 static int dec_open(dec_t *D, lua_State *L, const char *buf, size_t len,
-                    int ext_decoder, int max_depth, char *reason,
+                    int ext_decoder, int in_place, int max_depth, char *reason,
                     size_t reason_len) {
   acoro_wire_limits_t limits = {ACORO_WIRE_MAX_BYTES, max_depth};
   size_t used = 0;
@@ -659,9 +764,15 @@ static int dec_open(dec_t *D, lua_State *L, const char *buf, size_t len,
     return rc;
   if (ext_decoder < 0)
     ext_decoder = lua_gettop(L) + 1 + ext_decoder;
+  if (in_place < 0)
+    in_place = lua_gettop(L) + 1 + in_place;
   D->L = L;
   D->p = D->start = (const unsigned char *)buf;
   D->ext = ext_decoder;
+  D->in_place = in_place;
+  D->depth = 0;
+  D->max_depth = max_depth;
+  D->cost = 0;
   D->reason = reason;
   D->reason_len = reason_len;
   if (used != len)
@@ -671,25 +782,25 @@ static int dec_open(dec_t *D, lua_State *L, const char *buf, size_t len,
 }
 
 int lwire_decode(lua_State *L, const char *buf, size_t len, int ext_decoder,
-                 char *reason, size_t reason_len) {
+                 int in_place, char *reason, size_t reason_len) {
   dec_t D;
   int top = lua_gettop(L);
-  int rc = dec_open(&D, L, buf, len, ext_decoder, ACORO_WIRE_MAX_DEPTH, reason,
-                    reason_len);
+  int rc = dec_open(&D, L, buf, len, ext_decoder, in_place,
+                    ACORO_WIRE_MAX_DEPTH, reason, reason_len);
   if (rc == 0 && (rc = dec_value(&D)) != 0)
     lua_settop(L, top);
   return rc;
 }
 
 int lwire_decode_envelope(lua_State *L, const char *buf, size_t len,
-                          int ext_decoder, int max_elems, char *reason,
-                          size_t reason_len) {
+                          int ext_decoder, int in_place, int max_elems,
+                          size_t *cost, char *reason, size_t reason_len) {
   dec_t D;
   int top = lua_gettop(L), rc;
   size_t n, i;
   unsigned b;
-  rc = dec_open(&D, L, buf, len, ext_decoder, ACORO_WIRE_MAX_DEPTH + 1, reason,
-                reason_len);
+  rc = dec_open(&D, L, buf, len, ext_decoder, in_place,
+                ACORO_WIRE_MAX_DEPTH + 1, reason, reason_len);
   if (rc != 0)
     return rc;
   b = *D.p++;
@@ -706,24 +817,31 @@ int lwire_decode_envelope(lua_State *L, const char *buf, size_t len,
                     max_elems);
   if (!lua_checkstack(L, max_elems + 4))
     return dec_fail(&D, D.start, "out of Lua stack");
+  D.depth = 1; /* inside the envelope */
   for (i = 0; i < n; i++)
     if ((rc = dec_value(&D)) != 0) {
       lua_settop(L, top);
       return rc;
     }
+  if (cost != NULL)
+    *cost = D.cost;
   return (int)n;
 }
 
-/* decode(string [, ext_decoder]) -> value | nil, reason. */
+/* decode(string [, ext_decoder [, in_place]]) -> value | nil, reason.
+ * in_place: a table whose in_place[type] is true for the ext types whose
+ * payload is one wire value, decoded in place (EXT NESTING). */
 static int wire_decode(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   char reason[128];
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TFUNCTION);
-  lua_settop(L, 2);
-  if (lwire_decode(L, s, len, lua_isnil(L, 2) ? 0 : 2, reason, sizeof reason) !=
-      0) {
+  if (!lua_isnoneornil(L, 3))
+    luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 3);
+  if (lwire_decode(L, s, len, lua_isnil(L, 2) ? 0 : 2, lua_isnil(L, 3) ? 0 : 3,
+                   reason, sizeof reason) != 0) {
     lua_pushnil(L);
     lua_pushstring(L, reason);
     return 2;
@@ -750,4 +868,6 @@ void lwire_open(lua_State *L) {
   lua_setfield(L, -2, "max_bytes");
   lua_pushinteger(L, ACORO_WIRE_MAX_DEPTH);
   lua_setfield(L, -2, "max_depth");
+  lua_pushnumber(L, ACORO_WIRE_MAX_EXPAND);
+  lua_setfield(L, -2, "max_expand");
 }

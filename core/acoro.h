@@ -149,10 +149,19 @@ ACORO_API int acoro_co_exit(acoro_co_t *co, int keep_mailbox);
 /* Mailboxes. A message is a 64-bit value the host interprets, found by a
  * nonzero key that stays valid until the message is taken or dropped (a host
  * may index its own storage by key). acoro_send queues at the tail and wakes
- * a receiver; it returns the key, or 0 when `to` is dead. acoro_mb_shift takes
+ * a receiver; it returns the key, or 0 when `to` is dead or its mailbox is
+ * full. acoro_mb_shift takes
  * the head (0 when empty); first/next walk the queue in order; acoro_mb_take
- * takes any queued message. Taking a delivered message wakes its sender. */
+ * takes any queued message. Taking a delivered message wakes its sender.
+ * MAILBOX LIMIT: acoro_co_set_mailbox_limit(co, n) (0: none, the default)
+ * makes acoro_send drop the newest message once n are queued: it returns
+ * 0 and counts the drop (acoro_co_mailbox_dropped; the first drop is
+ * logged). acoro_send_always queues past the limit (monitor notices). */
 ACORO_API uint32_t acoro_send(acoro_co_t *to, uint64_t data);
+ACORO_API uint32_t acoro_send_always(acoro_co_t *to, uint64_t data);
+ACORO_API void acoro_co_set_mailbox_limit(acoro_co_t *co, uint32_t n);
+ACORO_API uint32_t acoro_co_mailbox_limit(const acoro_co_t *co);
+ACORO_API uint64_t acoro_co_mailbox_dropped(const acoro_co_t *co);
 ACORO_API uint32_t acoro_mb_shift(acoro_co_t *co);
 ACORO_API uint32_t acoro_mb_first(const acoro_co_t *co);
 ACORO_API uint32_t acoro_mb_next(const acoro_co_t *co, uint32_t key);
@@ -178,6 +187,22 @@ ACORO_API int acoro_register(acoro_co_t *co, const char *name);
 ACORO_API int acoro_unregister(acoro_co_t *co);
 ACORO_API acoro_co_t *acoro_locate(acoro_engine_t *e, const char *name);
 ACORO_API acoro_co_t *acoro_find(acoro_engine_t *e, uint64_t id);
+
+/* MESSAGES FROM PEERS (the engine's share of node-wide flow control).
+ * acoro_mb_charge_next(e, bytes): the next message queued by acoro_send on
+ * this thread came from a peer and holds about `bytes` of memory (0: the
+ * next one does not); the net's message callback sets it around one
+ * delivery. Charged bytes are counted engine-wide until the message is
+ * taken or dropped. Past the limit (acoro_mb_set_remote_limit, 0: none)
+ * acoro_mb_remote_over says 1 until the count is back at half the limit,
+ * when `drained(data)` is called once (on the thread taking the message:
+ * the engine's). acoro_mb_remote_bytes: the bytes charged now. */
+ACORO_API void acoro_mb_charge_next(acoro_engine_t *e, size_t bytes);
+ACORO_API void acoro_mb_set_remote_limit(acoro_engine_t *e, size_t limit,
+                                         void (*drained)(void *data),
+                                         void *data);
+ACORO_API int acoro_mb_remote_over(const acoro_engine_t *e);
+ACORO_API size_t acoro_mb_remote_bytes(const acoro_engine_t *e);
 /* clang-format on */
 
 /* Error codes as an enum, from the map. */
@@ -528,6 +553,9 @@ ACORO_API int acoro_pool_size(int n);
 #define ACORO_WIRE_PREAUTH_BYTES 4096u   /* a frame before it */
 #define ACORO_WIRE_MAX_DEPTH 64
 #define ACORO_WIRE_DEPTH_CAP 256
+/* What one decoded message may build, in bytes of Lua values as the
+ * decoder estimates them (core.wire's DECODE BUDGET): 4 x a frame. */
+#define ACORO_WIRE_MAX_EXPAND (256u << 20)
 typedef struct acoro_wire_limits_s {
   size_t max_bytes;
   int max_depth; /* containers open at once; 0 allows only scalars */
@@ -612,7 +640,11 @@ typedef struct acoro_net_s acoro_net_t;
  * received messages waiting for the engine thread (all peers together)
  * past which the net thread stops reading the peer that sent the last one
  * until the engine has taken the wait below half (16 MB): TCP then slows
- * that sender, whose sends become ACORO_EPEERBUSY in turn. */
+ * that sender, whose sends become ACORO_EPEERBUSY in turn; mailbox_limit
+ * bytes of messages from peers held in mailboxes (the engine's MESSAGES
+ * FROM PEERS count, charged by the host) past which each peer that
+ * delivers one more is read no more until the mailboxes are back at half
+ * (64 MB; net.c's MAILBOX FLOW CONTROL). */
 typedef struct acoro_net_opts_s {
   const char *host;
   int port;
@@ -627,6 +659,7 @@ typedef struct acoro_net_opts_s {
   int version_major, version_minor;
   int discover_port;
   size_t inbound_limit;
+  size_t mailbox_limit;
   /* TLS on every peer link (net_tls.c), both or neither (else EINVAL):
    * tls_server for inbound links, tls_client for outbound ones, made with
    * acoro_tls_ctx_new (server 1 / 0) with this node's cert and key (the

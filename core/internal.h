@@ -15,6 +15,7 @@ typedef struct mb_node_s {
   uint64_t data;
   uint32_t next, prev; /* keys; free list uses next */
   acoro_co_t *notify;  /* sender waiting in deliver, or NULL */
+  uint32_t charged;    /* bytes counted in the engine's mb_remote */
 } mb_node_t;
 
 /* An open-addressing table of coroutine pointers (linear probing, backward
@@ -67,6 +68,8 @@ struct acoro_co_s {
   uint32_t mb_head, mb_tail, mb_count;
   uint32_t wait_key; /* DELIVER: the message's key */
   uint32_t mb_gen;   /* bumped when a message leaves other than by shift */
+  uint32_t mb_limit; /* MAILBOX LIMIT: 0 for none */
+  uint64_t mb_dropped;
   uint8_t state, wait_kind, wake_reason, daemon;
   uint8_t queued;     /* on the ready queue */
   uint8_t registered; /* in the name table */
@@ -95,6 +98,13 @@ struct acoro_engine_s {
   int stop_code;    /* nonzero: acoro_engine_run returns it */
   mb_node_t *nodes; /* message pool */
   uint32_t nnodes, capnodes, free_key;
+  /* MESSAGES FROM PEERS (acoro.h): bytes charged to queued messages, the
+   * limit, the charge of the next send, that of the last charged one (the
+   * net reads it after each delivery) and the hook called at half. */
+  size_t mb_remote, mb_remote_limit, mb_charge, mb_last;
+  int mb_over;
+  void (*mb_drained)(void *data);
+  void *mb_drained_data;
   cotab_t by_id, by_name;
   uv_signal_t *sigint;
   io_obj_t *io_open; /* open I/O objects, closed by acoro_engine_free */

@@ -1,5 +1,7 @@
 /* mailbox.c: per-coroutine message queues over one engine-wide pool of
- * message nodes: FIFO order, selective take, delivery notification. */
+ * message nodes: FIFO order, selective take, delivery notification, the
+ * per-coroutine MAILBOX LIMIT and the count of bytes held by messages from
+ * peers (MESSAGES FROM PEERS in acoro.h). ENGINE THREAD ONLY. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -38,8 +40,21 @@ static void node_free(acoro_engine_t *e, uint32_t key) {
   e->free_key = key;
 }
 
-/* HOT PATH: one pool slot, a link, and a wake-up if the receiver waits. */
-uint32_t acoro_send(acoro_co_t *to, uint64_t data) {
+/* A message past co's MAILBOX LIMIT: dropped, counted, logged the first
+ * time. */
+static uint32_t drop_newest(acoro_co_t *co) {
+  if (co->mb_dropped++ == 0)
+    eng_log(co->engine, 1,
+            "mailbox of coroutine %llu full (limit %u): dropping new "
+            "messages",
+            (unsigned long long)co->id, (unsigned)co->mb_limit);
+  co->engine->mb_charge = 0;
+  return 0;
+}
+
+/* HOT PATH: one pool slot, a link, and a wake-up if the receiver waits.
+ * A charge set by acoro_mb_charge_next goes with this message. */
+static uint32_t queue(acoro_co_t *to, uint64_t data) {
   acoro_engine_t *e = to->engine;
   uint32_t key;
   mb_node_t *n;
@@ -53,6 +68,16 @@ uint32_t acoro_send(acoro_co_t *to, uint64_t data) {
   n->next = 0;
   n->prev = to->mb_tail;
   n->notify = NULL;
+  n->charged = 0;
+  if (e->mb_charge != 0) {
+    n->charged =
+        e->mb_charge > UINT32_MAX ? UINT32_MAX : (uint32_t)e->mb_charge;
+    e->mb_charge = 0;
+    e->mb_last = n->charged;
+    e->mb_remote += n->charged;
+    if (e->mb_remote_limit != 0 && e->mb_remote > e->mb_remote_limit)
+      e->mb_over = 1;
+  }
   if (to->mb_tail)
     e->nodes[to->mb_tail - 1].next = key;
   else
@@ -62,6 +87,54 @@ uint32_t acoro_send(acoro_co_t *to, uint64_t data) {
   if (to->wait_kind == ACORO_WAIT_RECEIVE)
     acoro_co_wake(to, ACORO_WAIT_RECEIVE, ACORO_WAKE_MESSAGE);
   return key;
+}
+
+uint32_t acoro_send(acoro_co_t *to, uint64_t data) {
+  if (to->mb_limit != 0 && to->mb_count >= to->mb_limit &&
+      to->state != ACORO_STATE_DEAD)
+    return drop_newest(to);
+  return queue(to, data);
+}
+
+uint32_t acoro_send_always(acoro_co_t *to, uint64_t data) {
+  return queue(to, data);
+}
+
+void acoro_co_set_mailbox_limit(acoro_co_t *co, uint32_t n) {
+  co->mb_limit = n;
+}
+
+uint32_t acoro_co_mailbox_limit(const acoro_co_t *co) { return co->mb_limit; }
+
+uint64_t acoro_co_mailbox_dropped(const acoro_co_t *co) {
+  return co->mb_dropped;
+}
+
+void acoro_mb_charge_next(acoro_engine_t *e, size_t bytes) {
+  e->mb_charge = bytes;
+}
+
+void acoro_mb_set_remote_limit(acoro_engine_t *e, size_t limit,
+                               void (*drained)(void *data), void *data) {
+  e->mb_remote_limit = limit;
+  e->mb_drained = drained;
+  e->mb_drained_data = data;
+  e->mb_over = limit != 0 && e->mb_remote > limit;
+}
+
+int acoro_mb_remote_over(const acoro_engine_t *e) { return e->mb_over; }
+
+size_t acoro_mb_remote_bytes(const acoro_engine_t *e) { return e->mb_remote; }
+
+/* A charged message left its queue: back at half the limit, the peers
+ * paused for it may send again. */
+static void uncharge(acoro_engine_t *e, uint32_t bytes) {
+  e->mb_remote -= bytes;
+  if (e->mb_over && e->mb_remote <= e->mb_remote_limit / 2) {
+    e->mb_over = 0;
+    if (e->mb_drained)
+      e->mb_drained(e->mb_drained_data);
+  }
 }
 
 /* Unlinks `key` from co's queue; wakes its sender if it was delivered. */
@@ -77,6 +150,10 @@ static void unlink_node(acoro_co_t *co, uint32_t key, int taken) {
   else
     co->mb_tail = n->prev;
   co->mb_count--;
+  if (n->charged != 0) {
+    uncharge(e, n->charged);
+    n->charged = 0;
+  }
   if (n->notify != NULL) {
     acoro_co_t *sender = n->notify;
     n->notify = NULL;

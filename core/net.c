@@ -114,6 +114,19 @@
  * distribution port. A paused link is not checked for missed heartbeats
  * (it is not read; the wait is this node's own): its clock restarts on
  * resume.
+ *
+ * MAILBOX FLOW CONTROL. The same pause, for messages already delivered
+ * but not yet received: the host charges each message from a peer to the
+ * engine (acoro_mb_charge_next) until it leaves its mailbox. Past
+ * mailbox_limit bytes (all mailboxes), a peer that has left another
+ * eighth of the limit in mailboxes since (mb_recent), or any peer that
+ * delivers past twice the limit, is marked mb_paused (net_mb_check,
+ * engine thread) and read no more: the net thread stops its link at its
+ * next message (deliver), the engine's reader hands reading back first.
+ * Back at half, the engine's drained hook clears every mark and count and
+ * sends CMD_RESUME_READ. So the peer that floods is paused, whichever
+ * coroutine it fills, and one that sends a little still gets through:
+ * mailboxes hold at most twice the limit.
  */
 #include "net_internal.h"
 
@@ -225,6 +238,51 @@ static void inbound_taken(acoro_net_t *n, size_t taken) {
     uv_async_send(&n->wake);
 }
 
+void net_mb_check(acoro_net_t *n, uint64_t peer) {
+  acoro_engine_t *e = n->engine;
+  size_t last = e->mb_last;
+  peer_t *p;
+  e->mb_last = 0;
+  if (!e->mb_over)
+    return;
+  uv_mutex_lock(&n->mu);
+  for (p = n->peers; p != NULL; p = p->next)
+    if (p->id == peer) {
+      p->mb_recent += last;
+      if (!p->mb_paused && (p->mb_recent >= n->mailbox_limit / 8 ||
+                            e->mb_remote >= 2 * n->mailbox_limit)) {
+        p->mb_paused = 1;
+        n->stats.read_pauses++;
+      }
+      break;
+    }
+  uv_mutex_unlock(&n->mu);
+}
+
+/* ENGINE THREAD, the engine's drained hook: the mailboxes are back at
+ * half mailbox_limit; every peer paused for them reads again. */
+static void mb_drained(void *data) {
+  acoro_net_t *n = data;
+  peer_t *p;
+  cmd_t *c = NULL;
+  int any = 0;
+  uv_mutex_lock(&n->mu);
+  for (p = n->peers; p != NULL; p = p->next) {
+    p->mb_recent = 0;
+    if (p->mb_paused) {
+      p->mb_paused = 0;
+      any = 1;
+    }
+  }
+  if (any && (c = calloc(1, sizeof *c)) != NULL) {
+    c->kind = CMD_RESUME_READ;
+    net_push_cmd(n, c);
+  }
+  uv_mutex_unlock(&n->mu);
+  if (c != NULL)
+    uv_async_send(&n->wake);
+}
+
 /* ENGINE THREAD: runs the host's callbacks for every queued event, in
  * order. The list is taken whole first: callbacks may send. */
 static void on_events(uv_async_t *h) {
@@ -262,6 +320,7 @@ void net_run_events(acoro_net_t *n, ev_t *ev) {
       taken += ev->len;
       if (cb->message)
         cb->message(n->cb_data, ev->peer, ev->data, ev->len);
+      net_mb_check(n, ev->peer);
       break;
     case EV_CONNECT:
       if (cb->connect_done)
@@ -398,12 +457,21 @@ static void shut_down(acoro_net_t *n) {
   net_discover_close(n);
 }
 
-/* CMD_RESUME_READ: every link stopped at inbound_limit reads again; the
- * time it was paused does not count as missed heartbeats. */
+/* CMD_RESUME_READ: every link stopped at inbound_limit reads again, but
+ * those still held by MAILBOX FLOW CONTROL; the time it was paused does
+ * not count as missed heartbeats. */
 static void resume_reads(acoro_net_t *n) {
   link_t *l;
   for (l = n->links; l != NULL; l = l->next)
     if (l->read_paused && !l->closing) {
+      int held = 0;
+      if (l->peer != NULL) {
+        uv_mutex_lock(&n->mu);
+        held = l->peer->mb_paused;
+        uv_mutex_unlock(&n->mu);
+      }
+      if (held)
+        continue;
       l->read_paused = 0;
       l->last_rx = net_now();
       net_link_resume_read(l, NULL, 0);
@@ -616,6 +684,7 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   n->hs_timeout = opts->handshake_timeout > 0 ? opts->handshake_timeout : 5.0;
   n->busy_limit = opts->busy_limit > 0 ? opts->busy_limit : 4u << 20;
   n->inbound_limit = opts->inbound_limit > 0 ? opts->inbound_limit : 16u << 20;
+  n->mailbox_limit = opts->mailbox_limit > 0 ? opts->mailbox_limit : 64u << 20;
   n->inc = opts->incarnation ? opts->incarnation : acoro_engine_incarnation(e);
   n->vmajor = opts->version_major || opts->version_minor
                   ? opts->version_major
@@ -684,6 +753,7 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
             "listening on %s without a secret: any node that can reach it "
             "may peer with it",
             n->location);
+  acoro_mb_set_remote_limit(e, n->mailbox_limit, mb_drained, n);
   *out = n;
   return 0;
 }
@@ -691,6 +761,7 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
 void acoro_net_stop(acoro_net_t *n) {
   if (n == NULL)
     return;
+  acoro_mb_set_remote_limit(n->engine, 0, NULL, NULL);
   uv_mutex_lock(&n->mu);
   n->stopping = 1;
   uv_mutex_unlock(&n->mu);

@@ -62,7 +62,7 @@ void net_eread_handover(link_t *l) {
       l->closing || l->eread || l->read_paused || l->rlen != 0 || l->in_asm)
     return;
   uv_mutex_lock(&n->mu);
-  busy = l->reclaimed && n->ev_drains == l->reclaim_drains;
+  busy = (l->reclaimed && n->ev_drains == l->reclaim_drains) || p->mb_paused;
   uv_mutex_unlock(&n->mu);
   if (busy || uv_fileno((const uv_handle_t *)&l->tcp, &fd) != 0)
     return;
@@ -221,8 +221,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   evs = n->ev_head;
   n->ev_head = n->ev_tail = NULL;
   n->ev_drains++;
-  if (status < 0 || !epend_room(p)) {
-    back = 1;
+  if (status < 0 || p->mb_paused || !epend_room(p)) {
+    back = 1; /* (MAILBOX FLOW CONTROL: the net thread stops the link) */
   } else {
     do
       got = recv(r->fd, p->epend + p->epend_len, p->epend_cap - p->epend_len,
@@ -286,8 +286,11 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   for (pos = 0; pos < off && !r->stopped;) {
     const unsigned char *f = (const unsigned char *)r->buf + pos;
     uint32_t flen = net_get32(f);
-    if (f[4] == F_MSG && n->cb.message)
+    if (f[4] == F_MSG && n->cb.message) {
       n->cb.message(n->cb_data, r->peer, (const char *)f + HDR, flen - 1);
+      if (!r->stopped)
+        net_mb_check(n, r->peer);
+    }
     pos += 4 + (size_t)flen;
   }
   if (back)

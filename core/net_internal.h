@@ -168,6 +168,10 @@ typedef struct peer_s {
   double erx;
   char *epend;
   size_t epend_len, epend_cap;
+  /* SHARED (mutex): MAILBOX FLOW CONTROL (net.c) stopped reading it;
+   * mb_recent: bytes it left in mailboxes since the node went over. */
+  int mb_paused;
+  size_t mb_recent;
 } peer_t;
 
 /* A connect request whose link lost a duplicate race: it ends when the
@@ -235,7 +239,7 @@ struct acoro_net_s {
   int has_secret;
   double hb, hs_timeout, tick_s;
   int missed;
-  size_t busy_limit, inbound_limit;
+  size_t busy_limit, inbound_limit, mailbox_limit;
   uint64_t inc;
   int vmajor, vminor;
   /* TLS on every link when set (both or neither); the caller's. */
@@ -330,6 +334,9 @@ void net_stat_add(acoro_net_t *n, uint32_t *field, int d);
 void net_push_cmd(acoro_net_t *n, cmd_t *c); /* mutex held */
 /* ENGINE THREAD: runs the host callbacks for an event list and frees it. */
 void net_run_events(acoro_net_t *n, ev_t *ev);
+/* ENGINE THREAD, after a message from `peer` was delivered: MAILBOX FLOW
+ * CONTROL (net.c) stops reading it if the mailboxes hold too much. */
+void net_mb_check(acoro_net_t *n, uint64_t peer);
 void net_free_events(ev_t *ev); /* closes EV_READ's fds too */
 
 /* net_link.c (NET THREAD) */

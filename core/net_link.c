@@ -562,11 +562,12 @@ static void on_refuse(link_t *l, const unsigned char *p, size_t len) {
 
 /* Queues a message for the engine: copied inline into the event, or (a
  * reassembled one) handed over. Past inbound_limit bytes waiting for the
- * engine, this link stops reading (INBOUND FLOW CONTROL in net.c). */
+ * engine, or when the engine marked the peer (MAILBOX FLOW CONTROL), this
+ * link stops reading (INBOUND FLOW CONTROL in net.c). */
 static void deliver(link_t *l, char *data, size_t len, int copy) {
   acoro_net_t *n = l->net;
   ev_t *ev = net_ev_new(EV_MSG, l->peer->id, NULL, copy ? len : 0);
-  int over;
+  int over, held;
   if (ev == NULL) {
     if (!copy)
       free(data);
@@ -587,9 +588,10 @@ static void deliver(link_t *l, char *data, size_t len, int copy) {
     n->read_paused = 1;
     n->stats.read_pauses++;
   }
+  held = l->peer->mb_paused && !l->read_paused;
   uv_mutex_unlock(&n->mu);
   net_post(n, ev);
-  if (over) {
+  if (over || held) {
     l->read_paused = 1;
     uv_read_stop((uv_stream_t *)&l->tcp);
   }

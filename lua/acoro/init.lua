@@ -192,8 +192,8 @@ local function exit_message(h, res)
   return setmetatable(m, Exit)
 end
 
-local function send_rec(rec, msg)
-  local key = C.acoro_send(rec, 0)
+local function send_rec(rec, msg) -- Exit notices: past a mailbox limit too
+  local key = C.acoro_send_always(rec, 0)
   if key ~= 0 then vals[key] = msg end
   return key ~= 0
 end
@@ -327,6 +327,20 @@ function Coro:send(msg)
   return true
 end
 
+-- The mailbox limit (docs/lua-api-notes.md): past n queued messages, new
+-- ones are dropped and counted; nil or 0: no limit.
+function Coro:set_mailbox_limit(n)
+  local rec = check_handle(self, "set_mailbox_limit")
+  if n ~= nil and (type(n) ~= "number" or not (n >= 0 and n < 2^32) or n ~= math.floor(n)) then
+    error("acoro: set_mailbox_limit: expected a whole number of messages or nil, got " .. tostring(n), 2)
+  end
+  C.acoro_co_set_mailbox_limit(rec, n or 0)
+end
+
+function Coro:mailbox_dropped()
+  return tonumber(C.acoro_co_mailbox_dropped(check_handle(self, "mailbox_dropped")))
+end
+
 local function take(key)
   local m = vals[key]
   vals[key] = nil
@@ -440,7 +454,7 @@ function Coro:deliver(msg, timeout)
   deliver_tag = deliver_tag + 1
   local tag = deliver_tag
   local key = C.acoro_send(to, tag)
-  if key == 0 then return nil, "dead" end
+  if key == 0 then return nil, C.acoro_co_state(to) == S_DEAD and "dead" or "full" end
   vals[key] = msg
   if timeout and timeout <= 0 then
     take_back(to, tag)

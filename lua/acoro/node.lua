@@ -20,6 +20,10 @@
 -- {location, id, name | false, incarnation}: the incarnation (random per
 -- node start, 16 hex digits) tells a restarted node on the same location
 -- apart, so a message for a coroutine of the old one never reaches the new.
+-- Every other ext type's payload is one wire value that the decoder
+-- decodes in place (IN_PLACE: core.wire's EXT NESTING): its decoder gets
+-- that value, and however exts nest (an Exit of an Exit of ...) a message
+-- has 64 levels in all and no payload is copied per level.
 --
 -- REMOTE HANDLES. A handle of a coroutine on another node is a table with
 -- the metatable Remote; they are cached weakly by "location/id/incarnation", so the
@@ -31,7 +35,10 @@
 -- runs there in a daemon coroutine spawned for it, which answers when done
 -- (DELIVERED, JOINED, EXIT). The asking side waits for the answer or the
 -- peer's going down ("unreachable"); a proxy whose asker went down stays
--- until its target ends (it then sends to nobody).
+-- until its target ends (it then sends to nobody). A peer has at most
+-- MAX_PROXIES deliver and join proxies here at once, its delivers holding
+-- at most PROXY_BYTES of messages (one always may): past that the answer
+-- is "busy" at once.
 --
 -- LOCATE. A locate asks every peer (or the one at `location`) with LOCATE;
 -- a peer that does not have the name holds the request until the name is
@@ -39,6 +46,10 @@
 -- answers FOUND (the handle, or false at once when no wait was asked). A
 -- pending locate also asks each peer that comes up while it waits, so a
 -- client started before its server finds it when the server appears.
+-- HELD LOCATEs cost O(log n) each whatever a peer sends: a set per name
+-- and per peer, and a heap by deadline that drops expired ones as new
+-- ones come; past MAX_HELD held for one peer, its next LOCATE is answered
+-- false at once.
 --
 -- EXTENSIONS. Remote channels, RCI and file transfer live in their own
 -- modules over the internal table A._dist (D below): they add operations
@@ -50,6 +61,10 @@ local M = {}
 -- they are defined).
 M.EXT = { coro = 1, exit = 2, peer_status = 3, channel = 4, rci = 5 }
 local EXT_CORO = M.EXT.coro
+-- The ext types decoded in place: all but coro, whose payload string is
+-- the key of the decode cache (W6's hot path).
+local IN_PLACE = {}
+for _, t in pairs(M.EXT) do IN_PLACE[t] = t ~= EXT_CORO or nil end
 
 -- Operation numbers of the extension modules (the one place they are
 -- defined): each module owns a range.
@@ -76,6 +91,15 @@ local OP_JOIN, OP_JOINED = 8, 9
 -- answered by DELIVERED with true | false.
 local OP_CONTROL = 10
 
+-- Raises unless t is nil or a number that is not NaN (a NaN deadline
+-- never passes and never arrives).
+local function check_timeout(t, what)
+  if t ~= nil and type(t) ~= "number" then
+    error(what .. ": timeout must be a number or nil, got " .. type(t), 3)
+  end
+  if t ~= t then error(what .. ": timeout is NaN", 3) end
+end
+
 function M.init(A, net, wire, coro_mt)
   local encode, decode, envelope = wire.encode, wire.decode, wire.envelope
   local orig_locate = A.locate
@@ -89,11 +113,14 @@ function M.init(A, net, wire, coro_mt)
   local remotes = setmetatable({}, { __mode = "v" })  -- "loc/id" -> Remote
   local connects = {} -- request -> {waiter=, done=, status=, reason=}
   local pending = {}  -- request -> a locate in progress (see find)
-  local held = {}     -- "kind:name" -> {{peer=, req=, deadline=}, ...}: LOCATEs waiting here
+  local held = {}     -- "kind:name" -> {[entry] = true}: LOCATEs waiting here (see hold)
+  local held_by = {}  -- peer id -> {n = count, entries = {[entry] = true}}
+  local held_heap = {} -- entries by deadline (entry.hi: its index)
   local busy = {}     -- peer id -> {handle, ...} waiting for on_writable
   local status_subs = {} -- handle -> true: coroutines told of peer status
   local rmonitors = {} -- location -> {{target=, watcher=}, ...}: our monitors of its coroutines
   local delivers = {}  -- request -> {waiter=, peer=, done=, result=}: remote delivers waiting
+  local proxied = {}   -- peer id -> {n = proxies, bytes = of their messages} (see proxy_take)
   local next_req = 0
   local send_exit, monitor_proxy, deliver_proxy, join_proxy, bad -- defined with on_message
   local ops = {}          -- op -> fn(peer, m): the extensions' operations
@@ -168,6 +195,7 @@ function M.init(A, net, wire, coro_mt)
   end
 
   -- A malformed payload gives nil: the whole message is then refused.
+  -- payload: the string for EXT_CORO, the decoded value for the others.
   local function ext_decode(t, payload)
     if t ~= EXT_CORO then
       local f = ext_dec[t]
@@ -310,9 +338,7 @@ function M.init(A, net, wire, coro_mt)
   -- there (with the timeout) and answers OP_DELIVERED.
   function Remote:deliver(msg, timeout)
     if msg == nil then error("acoro: deliver: message is nil", 2) end
-    if timeout ~= nil and type(timeout) ~= "number" then
-      error("acoro.deliver: timeout must be a number or nil, got " .. type(timeout), 2)
-    end
+    check_timeout(timeout, "acoro.deliver")
     local me = A._running()
     if me == nil then error("acoro.deliver: called outside an acoro coroutine", 2) end
     local ok, body = pcall(encode, msg, ext_encode)
@@ -332,9 +358,7 @@ function M.init(A, net, wire, coro_mt)
   -- Remote join: the target's node runs a proxy coroutine that joins it
   -- there (with the timeout) and sends back what join returned.
   function Remote:join(timeout)
-    if timeout ~= nil and type(timeout) ~= "number" then
-      error("acoro.join: timeout must be a number or nil, got " .. type(timeout), 2)
-    end
+    check_timeout(timeout, "acoro.join")
     local me = A._running()
     if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
     local peer = peer_of(self)
@@ -424,10 +448,8 @@ function M.init(A, net, wire, coro_mt)
   -- dropped answer would leave its asker waiting).
   local function reply(peer, data)
     if not peers[peer] then return end
-    if A._running() == nil then
-      local ok, why = send_peer(peer, data)
-      if ok or why ~= "busy" then return end
-    end
+    local ok, why = net.send(peer, data)
+    if ok or why ~= "busy" then return end
     A.spawn(function() send_peer(peer, data) end):set_daemon(true)
   end
 
@@ -451,6 +473,7 @@ function M.init(A, net, wire, coro_mt)
   -- or nil and "not found" | "unreachable" (the peer at `location` went
   -- down while asked). `what` names the caller in errors.
   local function find(kind, name, location, timeout, what)
+    if timeout ~= timeout then error(what .. ": timeout is NaN", 3) end
     local me = A._running()
     if me == nil then error(what .. ": called outside an acoro coroutine", 3) end
     next_req = next_req + 1
@@ -476,15 +499,91 @@ function M.init(A, net, wire, coro_mt)
     return nil, q.unreachable and "unreachable" or "not found"
   end
 
+  -- HELD LOCATEs (see LOCATE at the top). An entry {peer=, req=, key=,
+  -- deadline=, hi=} is in held[key], in held_by[peer] and at held_heap[hi],
+  -- a binary min-heap on deadline.
+  local MAX_HELD = 1000 -- per peer
+
+  local function heap_swap(i, j)
+    local a, b = held_heap[i], held_heap[j]
+    held_heap[i], held_heap[j], a.hi, b.hi = b, a, j, i
+  end
+
+  local function heap_fix(i) -- moves entry i up or down to its place
+    local h, floor = held_heap, math.floor
+    while i > 1 and h[i].deadline < h[floor(i / 2)].deadline do
+      heap_swap(i, floor(i / 2))
+      i = floor(i / 2)
+    end
+    while true do
+      local l, s = 2 * i, i
+      if h[l] and h[l].deadline < h[s].deadline then s = l end
+      if h[l + 1] and h[l + 1].deadline < h[s].deadline then s = l + 1 end
+      if s == i then return end
+      heap_swap(i, s)
+      i = s
+    end
+  end
+
+  local function unhold(e)
+    local set = held[e.key]
+    set[e] = nil
+    if next(set) == nil then held[e.key] = nil end
+    local mine = held_by[e.peer]
+    mine.entries[e] = nil
+    mine.n = mine.n - 1
+    if mine.n == 0 then held_by[e.peer] = nil end
+    local i, last = e.hi, #held_heap
+    if i ~= last then -- the last entry takes its place
+      heap_swap(i, last)
+      held_heap[last] = nil
+      heap_fix(i)
+    else
+      held_heap[last] = nil
+    end
+  end
+
+  -- Drops the held LOCATEs whose deadline passed (their askers have given up).
+  local function expire_held(t)
+    while held_heap[1] and held_heap[1].deadline < t do unhold(held_heap[1]) end
+  end
+
+  -- Holds peer's LOCATE req for key until its deadline; false (not held)
+  -- when that peer already has MAX_HELD held here.
+  local function hold(peer, req, key, wait)
+    local t = A.now()
+    expire_held(t)
+    local mine = held_by[peer]
+    if mine and mine.n >= MAX_HELD then return false end
+    if not mine then
+      mine = { n = 0, entries = {} }
+      held_by[peer] = mine
+    end
+    local e = { peer = peer, req = req, key = key, deadline = t + wait, hi = #held_heap + 1 }
+    local set = held[key]
+    if not set then
+      set = {}
+      held[key] = set
+    end
+    set[e] = true
+    mine.entries[e] = true
+    mine.n = mine.n + 1
+    held_heap[e.hi] = e
+    heap_fix(e.hi)
+    return true
+  end
+
   -- A name of `kind` registered here: answers the LOCATEs held for it and
   -- the local finds waiting for it.
   local function registered(kind, name, v)
-    local list = held[kind .. ":" .. name]
-    if list and node then
-      held[kind .. ":" .. name] = nil
+    local set = held[kind .. ":" .. name]
+    if set and node then
       local t = A.now()
+      local list = {}
+      for e in pairs(set) do list[#list + 1] = e end
       for i = 1, #list do
         local e = list[i]
+        unhold(e)
         if e.deadline >= t then reply_found(e.peer, e.req, v) end
       end
     end
@@ -496,17 +595,6 @@ function M.init(A, net, wire, coro_mt)
     end
   end
 
-  local function hold(peer, req, key, wait)
-    local t = A.now()
-    local list = held[key] or {}
-    local kept = {}
-    for i = 1, #list do -- expired ones go now (no timer needed)
-      if list[i].deadline >= t and peers[list[i].peer] then kept[#kept + 1] = list[i] end
-    end
-    kept[#kept + 1] = { peer = peer, req = req, deadline = t + wait }
-    held[key] = kept
-  end
-
   local function on_locate(peer, m)
     local req, name, wait, kind = m[2], m[3], m[4], m[5]
     local dir = dirs[kind]
@@ -514,8 +602,9 @@ function M.init(A, net, wire, coro_mt)
       return bad(peer, "bad LOCATE")
     end
     local v = dir.lookup(name)
-    if v or wait <= 0 then return reply_found(peer, req, v) end
-    hold(peer, req, kind .. ":" .. name, wait)
+    if v or wait ~= wait or wait <= 0 or not hold(peer, req, kind .. ":" .. name, wait) then
+      return reply_found(peer, req, v)
+    end
   end
 
   local function on_found(peer, m)
@@ -545,12 +634,11 @@ function M.init(A, net, wire, coro_mt)
         A._wake(q.waiter)
       end
     end
-    for key, entries in pairs(held) do -- its held LOCATEs go
-      local kept = {}
-      for i = 1, #entries do
-        if entries[i].peer ~= id then kept[#kept + 1] = entries[i] end
-      end
-      held[key] = #kept > 0 and kept or nil
+    local mine = held_by[id] -- its held LOCATEs go
+    if mine then
+      local list = {}
+      for e in pairs(mine.entries) do list[#list + 1] = e end
+      for i = 1, #list do unhold(list[i]) end
     end
   end
 
@@ -567,9 +655,7 @@ function M.init(A, net, wire, coro_mt)
       error("acoro.locate: options must be a table, got " .. type(opts), 2)
     end
     local location, timeout = opts and opts.location, opts and opts.timeout
-    if timeout ~= nil and type(timeout) ~= "number" then
-      error("acoro.locate: timeout must be a number or nil, got " .. type(timeout), 2)
-    end
+    check_timeout(timeout, "acoro.locate")
     if location ~= nil and type(location) ~= "string" then
       error("acoro.locate: location must be a string, got " .. type(location), 2)
     end
@@ -614,6 +700,7 @@ function M.init(A, net, wire, coro_mt)
     locate_on_down(id, p.location)
     local list = busy[id]
     busy[id] = nil
+    proxied[id] = nil -- (its proxies still count themselves off the old table)
     if list then for i = 1, #list do A._wake(list[i]) end end
     for _, d in pairs(delivers) do
       if d.peer == id and not d.done then
@@ -667,10 +754,28 @@ function M.init(A, net, wire, coro_mt)
     target:monitor(proxy)
   end
 
+  -- The deliver and join proxies of each peer (see PROXIES at the top).
+  local MAX_PROXIES, PROXY_BYTES = 1000, 16 * 2^20
+
+  -- Counts a proxy for peer holding `bytes`: its count, or nil when the
+  -- peer has too many; proxy_done(p, bytes) when it ends.
+  local function proxy_take(peer, bytes)
+    local p = proxied[peer]
+    if not p then
+      p = { n = 0, bytes = 0 }
+      proxied[peer] = p
+    end
+    if p.n >= MAX_PROXIES or (p.n > 0 and p.bytes + bytes > PROXY_BYTES) then return nil end
+    p.n, p.bytes = p.n + 1, p.bytes + bytes
+    return p
+  end
+  local function proxy_done(p, bytes) p.n, p.bytes = p.n - 1, p.bytes - bytes end
+
   -- A daemon on this node that delivers for a remote deliverer.
-  function deliver_proxy(peer, req, target, msg, timeout)
+  function deliver_proxy(peer, req, target, msg, timeout, p, bytes)
     local proxy = A.spawn(function()
       local ok, why = target:deliver(msg, timeout)
+      proxy_done(p, bytes)
       if peers[peer] then send_peer(peer, encode({ OP_DELIVERED, req, ok and true or why })) end
     end)
     proxy:set_daemon(true)
@@ -678,11 +783,12 @@ function M.init(A, net, wire, coro_mt)
 
   -- A daemon on this node that joins target for a remote joiner. Results
   -- that cannot travel (a function, ...) come back as false and the reason.
-  function join_proxy(peer, req, target, timeout)
+  function join_proxy(peer, req, target, timeout, p)
     local proxy = A.spawn(function()
       local r = { n = 0 }
       local function pack(...) r = { n = select("#", ...), ... } end
       pack(target:join(timeout))
+      proxy_done(p, 0)
       local ok, body = pcall(encode, r, ext_encode)
       if not ok then body = encode({ n = 2, false, "result cannot be sent: " .. tostring(body) }) end
       if peers[peer] then send_peer(peer, encode({ OP_JOINED, req, body })) end
@@ -712,7 +818,7 @@ function M.init(A, net, wire, coro_mt)
       end
       monitor_proxy(peer, target, watcher)
     elseif op == OP_EXIT then
-      local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode)
+      local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode, IN_PLACE)
       if type(info) ~= "table" or type(info.reason) ~= "string" then return bad(peer, "bad EXIT") end
       local list = rmonitors[peers[peer].location]
       for i = #(list or {}), 1, -1 do -- its "unreachable" is spent
@@ -731,9 +837,14 @@ function M.init(A, net, wire, coro_mt)
       end
       local target = exported[id]
       if target == nil then return send_peer(peer, encode({ OP_DELIVERED, req, "dead" })) end
-      local msg, why2 = decode(body, ext_decode)
-      if msg == nil then return bad(peer, why2) end
-      deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil)
+      local p = proxy_take(peer, #body)
+      if not p then return send_peer(peer, encode({ OP_DELIVERED, req, "busy" })) end
+      local msg, why2 = decode(body, ext_decode, IN_PLACE)
+      if msg == nil then
+        proxy_done(p, #body)
+        return bad(peer, why2)
+      end
+      deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil, p, #body)
     elseif op == OP_JOIN then
       local req, id, timeout = m[2], m[3], m[4]
       if type(req) ~= "number" or type(id) ~= "number" or type(timeout) ~= "number" then
@@ -743,11 +854,13 @@ function M.init(A, net, wire, coro_mt)
       if target == nil then
         return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, false, "dead" }) }))
       end
-      join_proxy(peer, req, target, timeout >= 0 and timeout or nil)
+      local p = proxy_take(peer, 0)
+      if not p then return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, nil, "busy" }) })) end
+      join_proxy(peer, req, target, timeout >= 0 and timeout or nil, p)
     elseif op == OP_JOINED then
       local d = delivers[m[2]]
       if not d or d.peer ~= peer then return end
-      local r = type(m[3]) == "string" and decode(m[3], ext_decode)
+      local r = type(m[3]) == "string" and decode(m[3], ext_decode, IN_PLACE)
       if type(r) ~= "table" or type(r.n) ~= "number" then return bad(peer, "bad JOINED") end
       d.done, d.result = true, r
       A._wake(d.waiter)
@@ -760,7 +873,7 @@ function M.init(A, net, wire, coro_mt)
       if target and what == "terminate" then
         done = target:terminate()
       elseif target then
-        local e, why2 = decode(type(body) == "string" and body or "", ext_decode)
+        local e, why2 = decode(type(body) == "string" and body or "", ext_decode, IN_PLACE)
         if e == nil then return bad(peer, why2 or "bad CONTROL") end
         done = target:throw(e)
       end
@@ -796,6 +909,7 @@ function M.init(A, net, wire, coro_mt)
   -- PATH: a SEND goes to its coroutine without a table for the envelope;
   -- the other operations get theirs, m, in on_op.
   handlers.ext_decode = ext_decode
+  handlers.ext_in_place = IN_PLACE
   function handlers.on_message(peer, n, op, id, msg, m)
     if op == OP_SEND and n == 3 then
       if type(id) ~= "number" then return bad(peer, "bad SEND") end
@@ -840,9 +954,7 @@ function M.init(A, net, wire, coro_mt)
     if type(location) ~= "string" then
       error("acoro.peer: location must be a \"host:port\" string, got " .. type(location), 2)
     end
-    if timeout ~= nil and type(timeout) ~= "number" then
-      error("acoro.peer: timeout must be a number or nil, got " .. type(timeout), 2)
-    end
+    check_timeout(timeout, "acoro.peer")
     if by_loc[location] then return true end
     if A._running() == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
     local id, why = connect_peer(location, timeout)
@@ -917,6 +1029,10 @@ function M.init(A, net, wire, coro_mt)
     check_opt(opts, "name", "string")
     check_opt(opts, "tls", "table")
     if check_opt(opts, "secret", "string") == "" then error("acoro.node: secret is empty", 2) end
+    local mailbox_bytes = check_opt(opts, "mailbox_bytes", "number")
+    if mailbox_bytes and not (mailbox_bytes >= 1 and mailbox_bytes < 2^53) then
+      error("acoro.node: mailbox_bytes must be a positive number of bytes, got " .. tostring(mailbox_bytes), 2)
+    end
     local starts = {}
     for i = 1, #hooks.check do -- the extensions' options, checked before anything starts
       local ok, start = pcall(hooks.check[i], opts)
@@ -934,6 +1050,7 @@ function M.init(A, net, wire, coro_mt)
     local location, inc, code = net.start({
       host = host, port = port, name = opts.name, secret = opts.secret,
       discover_port = discover ~= false and udp_port or 0, tls = opts.tls,
+      mailbox_limit = mailbox_bytes,
     }, handlers)
     if code == "ETLS" then error("acoro.node: " .. inc, 2) end
     if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. inc, 2) end
@@ -959,6 +1076,7 @@ function M.init(A, net, wire, coro_mt)
     end
     node, A._location, my_inc = nil, nil, nil
     peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
+    held_by, held_heap, proxied = {}, {}, {}
     rmonitors, delivers = {}, {}
   end
 
@@ -969,16 +1087,14 @@ function M.init(A, net, wire, coro_mt)
   ext_enc[A.Exit] = function(v)
     return M.EXT.exit, encode({ v.coro, v.reason, v.value, v.error, v.traceback }, ext_encode)
   end
-  ext_dec[M.EXT.exit] = function(payload)
-    local d = decode(payload, ext_decode)
+  ext_dec[M.EXT.exit] = function(d) -- in place: the payload's value
     if type(d) ~= "table" or type(d[2]) ~= "string" then return nil end
     return setmetatable({ coro = d[1], reason = d[2], value = d[3], error = d[4], traceback = d[5] }, A.Exit)
   end
   ext_enc[PeerStatus] = function(v)
     return M.EXT.peer_status, encode({ v.status, v.location, v.name })
   end
-  ext_dec[M.EXT.peer_status] = function(payload)
-    local d = decode(payload)
+  ext_dec[M.EXT.peer_status] = function(d)
     if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "string" then return nil end
     return setmetatable({ status = d[1], location = d[2], name = d[3] }, PeerStatus)
   end
@@ -989,7 +1105,7 @@ function M.init(A, net, wire, coro_mt)
   local D = {
     EXT = M.EXT, OP = M.OP,
     encode = function(v) return encode(v, ext_encode) end,
-    decode = function(s) return decode(s, ext_decode) end,
+    decode = function(s) return decode(s, ext_decode, IN_PLACE) end,
     ext_encode = ext_encode, ext_decode = ext_decode,
     send_peer = send_peer, wait_until = wait_until, bad = bad,
     remote_handle = remote_handle, peer_of = peer_of,
@@ -1007,10 +1123,13 @@ function M.init(A, net, wire, coro_mt)
     ops[op] = fn
   end
   -- Values with metatable mt travel as ext type t: enc(v) -> payload
-  -- string, dec(payload) -> value (nil refuses the whole message).
+  -- string (D.encode of one value), dec(v) -> value, v being the payload
+  -- decoded in place (nil refuses the whole message).
   function D.add_ext(t, mt, enc, dec)
+    assert(t ~= EXT_CORO, "ext type of coroutine handles")
     ext_enc[mt] = function(v) return t, enc(v) end
     ext_dec[t] = dec
+    IN_PLACE[t] = true
   end
   -- check(opts) when acoro.node(opts) is called: raises "acoro.node: ..."
   -- for a bad option of the module's, else returns a function run once the

@@ -109,8 +109,7 @@ function M.init(A, D)
     return cid
   end
 
-  local function decode_channel(payload)
-    local d = decode(payload)
+  local function decode_channel(d) -- the payload, decoded in place
     if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "number"
       or type(d[3]) ~= "string" or type(d[4]) ~= "string" then
       return nil

@@ -80,8 +80,7 @@ function M.init(A, D, coro_mt)
       return D.encode({ node.location, inc, r.name })
     end
     return D.encode({ r.location, incs[r], r.name })
-  end, function(payload)
-    local d = D.decode(payload)
+  end, function(d) -- the payload, decoded in place
     if type(d) ~= "table" or type(d[1]) ~= "string" or type(d[2]) ~= "string"
       or type(d[3]) ~= "string" then
       return nil
@@ -140,6 +139,7 @@ function M.init(A, D, coro_mt)
     if timeout ~= nil and type(timeout) ~= "number" then
       error("acoro.rci.locate: timeout must be a number or nil, got " .. type(timeout), 2)
     end
+    if timeout ~= timeout then error("acoro.rci.locate: timeout is NaN", 2) end
     if location ~= nil and type(location) ~= "string" then
       error("acoro.rci.locate: location must be a string, got " .. type(location), 2)
     end
@@ -248,7 +248,7 @@ function M.init(A, D, coro_mt)
       error("acoro.rci: call: options must be a table or nil, got " .. type(opts), 2)
     end
     local timeout = opts and opts.timeout
-    if timeout ~= nil and (type(timeout) ~= "number" or timeout <= 0) then
+    if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0) then
       error("acoro.rci: call: timeout must be a positive number or nil", 2)
     end
     local watcher = opts and opts.monitor

@@ -13,6 +13,8 @@
   XX(mailbox_fifo_and_selective_take)                                          \
   XX(send_wakes_receiver_once)                                                 \
   XX(send_to_dead_is_refused)                                                  \
+  XX(mailbox_limit_drops_newest_and_counts)                                    \
+  XX(mailbox_bytes_from_peers_over_limit_until_half)                           \
   XX(timed_wait_never_ends_early)                                              \
   XX(wait_zero_timeout_wakes_next_turn)                                        \
   XX(timer_due_before_poll_does_not_block)                                     \

@@ -124,3 +124,67 @@ TEST(deliver_to_dying_receiver_reports_dead) {
   acoro_co_release(t);
   acoro_engine_free(e);
 }
+
+TEST(mailbox_limit_drops_newest_and_counts) {
+  acoro_engine_t *e = test_engine();
+  acoro_co_t *co = test_spawn(e, idle_exit, NULL);
+  acoro_co_set_mailbox_limit(co, 2);
+  ASSERT_EQ(acoro_co_mailbox_limit(co), 2);
+  ASSERT_TRUE(acoro_send(co, 1) != 0);
+  ASSERT_TRUE(acoro_send(co, 2) != 0);
+  ASSERT_EQ(acoro_send(co, 3), 0);
+  ASSERT_EQ(acoro_co_mailbox_dropped(co), 1);
+  ASSERT_EQ(acoro_mb_count(co), 2);
+  /* Past the limit anyway: a monitor's notice. */
+  ASSERT_TRUE(acoro_send_always(co, 4) != 0);
+  ASSERT_EQ(acoro_mb_count(co), 3);
+  /* The oldest stay, in order; taking one makes room for one. */
+  ASSERT_EQ(acoro_mb_data(co, acoro_mb_shift(co)), 1);
+  ASSERT_EQ(acoro_mb_data(co, acoro_mb_shift(co)), 2);
+  ASSERT_TRUE(acoro_send(co, 5) != 0);
+  ASSERT_EQ(acoro_co_mailbox_dropped(co), 1);
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  acoro_co_release(co);
+  acoro_engine_free(e);
+}
+
+static int drained_calls;
+static void on_drained(void *data) {
+  (void)data;
+  drained_calls++;
+}
+
+TEST(mailbox_bytes_from_peers_over_limit_until_half) {
+  acoro_engine_t *e = test_engine();
+  acoro_co_t *co = test_spawn(e, idle_exit, NULL);
+  uint32_t k[4];
+  int i;
+  acoro_mb_set_remote_limit(e, 300, on_drained, NULL);
+  acoro_send(co, 0); /* not charged: not from a peer */
+  for (i = 0; i < 4; i++) {
+    acoro_mb_charge_next(e, 100);
+    k[i] = acoro_send(co, (uint64_t)i + 1);
+    ASSERT_TRUE(k[i] != 0);
+  }
+  ASSERT_EQ(acoro_mb_remote_bytes(e), 400);
+  ASSERT_EQ(acoro_mb_remote_over(e), 1);
+  /* A charge is for one message: the next send is not charged. */
+  acoro_send(co, 9);
+  ASSERT_EQ(acoro_mb_remote_bytes(e), 400);
+  /* 400 -> 300 -> 200: still over (above half); 100: drained, once. */
+  ASSERT_EQ(acoro_mb_take(co, k[0]), 0);
+  ASSERT_EQ(acoro_mb_take(co, k[1]), 0);
+  ASSERT_EQ(acoro_mb_remote_over(e), 1);
+  ASSERT_EQ(drained_calls, 0);
+  ASSERT_EQ(acoro_mb_take(co, k[2]), 0);
+  ASSERT_EQ(acoro_mb_remote_over(e), 0);
+  ASSERT_EQ(drained_calls, 1);
+  /* Dropped with the mailbox: uncharged too. */
+  acoro_mb_clear(co);
+  ASSERT_EQ(acoro_mb_remote_bytes(e), 0);
+  ASSERT_EQ(drained_calls, 1);
+  acoro_mb_set_remote_limit(e, 0, NULL, NULL);
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  acoro_co_release(co);
+  acoro_engine_free(e);
+}

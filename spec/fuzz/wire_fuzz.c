@@ -2,7 +2,10 @@
  * builds and runs it). Each input goes through acoro_wire_check under the
  * pre-authentication and the full limits, then through core.wire's decode
  * path (lwire_decode: check, then the cursor into Lua values); whatever
- * decodes must encode again and that must decode. A crash, a sanitizer
+ * decodes must encode again and that must decode. Then once more with an
+ * ext_decoder and every ext type in place (core.wire's EXT NESTING: each
+ * payload checked and decoded where it lies, within the levels left), which
+ * may refuse but must leave the stack as it was. A crash, a sanitizer
  * report, a check that claims more bytes than it was given, or a decoded
  * value that does not survive a round trip stops the fuzzer.
  * The seed corpus spec/fuzz/corpus/wire/ holds the cases of
@@ -46,9 +49,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       die("luaL_newstate", NULL);
     lwire_open(L);
     lua_setglobal(L, "wire");
+    /* ext_decoder(type, value) -> {type, value}; every type in place */
+    if (luaL_dostring(L, "ext_decoder = function(t, v) return {t, v} end "
+                         "in_place = {} for t = -128, 127 do "
+                         "in_place[t] = true end") != 0)
+      die("setup", lua_tostring(L, -1));
   }
   lua_settop(L, 0);
-  if (lwire_decode(L, buf, size, 0, reason, sizeof reason) != 0) {
+  lua_getglobal(L, "ext_decoder");
+  lua_getglobal(L, "in_place");
+  if (lwire_decode(L, buf, size, 1, 2, reason, sizeof reason) == 0)
+    lua_pop(L, 1);
+  if (lua_gettop(L) != 2)
+    die("an in-place decode left the stack changed", reason);
+  lua_settop(L, 0);
+  if (lwire_decode(L, buf, size, 0, 0, reason, sizeof reason) != 0) {
     if (lua_gettop(L) != 0)
       die("failed decode left values on the stack", reason);
     return 0;
@@ -63,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   {
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    if (lwire_decode(L, s, len, 0, reason, sizeof reason) != 0)
+    if (lwire_decode(L, s, len, 0, 0, reason, sizeof reason) != 0)
       die("decode of a re-encoded value", reason);
   }
   lua_settop(L, 0);

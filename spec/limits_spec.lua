@@ -176,7 +176,7 @@ describe("acoro.node's options and timeouts", function()
   it("raise for a NaN timeout and a bad mailbox_bytes", function()
     acoro.run(function()
       assert.has_error(function() acoro.locate("x", { timeout = 0 / 0 }) end,
-        "acoro.locate: timeout is NaN")
+        "bad argument #2 to 'acoro.locate' (opts.timeout is NaN)")
       for _, bad in ipairs({ 0, -1, 0 / 0, 1 / 0 }) do
         assert.has_error(function()
           acoro.node({ host = "127.0.0.1", port = 0, discover = false, mailbox_bytes = bad })
@@ -184,9 +184,10 @@ describe("acoro.node's options and timeouts", function()
       end
       assert.is_nil(acoro.node())
       acoro.node({ host = "127.0.0.1", port = 0, discover = false, mailbox_bytes = 2^20 })
-      assert.has_error(function() acoro.peer("127.0.0.1:1", 0 / 0) end, "acoro.peer: timeout is NaN")
+      assert.has_error(function() acoro.peer("127.0.0.1:1", 0 / 0) end,
+        "bad argument #2 to 'acoro.peer' (timeout is NaN)")
       assert.has_error(function() acoro.locate("x", { timeout = 0 / 0 }) end,
-        "acoro.locate: timeout is NaN")
+        "bad argument #2 to 'acoro.locate' (opts.timeout is NaN)")
       assert.has_error(function() acoro.locate_channel("x", { timeout = 0 / 0 }) end)
     end)
   end)

@@ -55,6 +55,7 @@
 -- modules over the internal table A._dist (D below): they add operations
 -- (D.on_op), ext types (D.add_ext), hooks on peers going up or down and on
 -- the node stopping, and use D.send_peer / D.ask / D.answer for requests.
+local check = require "acoro.check"
 local M = {}
 
 -- MessagePack ext type numbers used by acoro's messages (the one place
@@ -92,12 +93,10 @@ local OP_JOIN, OP_JOINED = 8, 9
 local OP_CONTROL = 10
 
 -- Raises unless t is nil or a number that is not NaN (a NaN deadline
--- never passes and never arrives).
-local function check_timeout(t, what)
-  if t ~= nil and type(t) ~= "number" then
-    error(what .. ": timeout must be a number or nil, got " .. type(t), 3)
-  end
-  if t ~= t then error(what .. ": timeout is NaN", 3) end
+-- never passes and never arrives), blaming the caller of `what`, with the
+-- rule and the words every module uses (acoro.check).
+local function check_timeout(t, what, argn, name)
+  check.timeout(t, what, argn, 4, name)
 end
 
 function M.init(A, net, wire, coro_mt)
@@ -338,7 +337,7 @@ function M.init(A, net, wire, coro_mt)
   -- there (with the timeout) and answers OP_DELIVERED.
   function Remote:deliver(msg, timeout)
     if msg == nil then error("acoro: deliver: message is nil", 2) end
-    check_timeout(timeout, "acoro.deliver")
+    check_timeout(timeout, "co:deliver", 2)
     local me = A._running()
     if me == nil then error("acoro.deliver: called outside an acoro coroutine", 2) end
     local ok, body = pcall(encode, msg, ext_encode)
@@ -358,7 +357,7 @@ function M.init(A, net, wire, coro_mt)
   -- Remote join: the target's node runs a proxy coroutine that joins it
   -- there (with the timeout) and sends back what join returned.
   function Remote:join(timeout)
-    check_timeout(timeout, "acoro.join")
+    check_timeout(timeout, "co:join", 1)
     local me = A._running()
     if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
     local peer = peer_of(self)
@@ -473,7 +472,7 @@ function M.init(A, net, wire, coro_mt)
   -- or nil and "not found" | "unreachable" (the peer at `location` went
   -- down while asked). `what` names the caller in errors.
   local function find(kind, name, location, timeout, what)
-    if timeout ~= timeout then error(what .. ": timeout is NaN", 3) end
+    check.timeout(timeout, what, 2, 4, "opts.timeout")
     local me = A._running()
     if me == nil then error(what .. ": called outside an acoro coroutine", 3) end
     next_req = next_req + 1
@@ -655,7 +654,7 @@ function M.init(A, net, wire, coro_mt)
       error("acoro.locate: options must be a table, got " .. type(opts), 2)
     end
     local location, timeout = opts and opts.location, opts and opts.timeout
-    check_timeout(timeout, "acoro.locate")
+    check_timeout(timeout, "acoro.locate", 2, "opts.timeout")
     if location ~= nil and type(location) ~= "string" then
       error("acoro.locate: location must be a string, got " .. type(location), 2)
     end
@@ -954,7 +953,7 @@ function M.init(A, net, wire, coro_mt)
     if type(location) ~= "string" then
       error("acoro.peer: location must be a \"host:port\" string, got " .. type(location), 2)
     end
-    check_timeout(timeout, "acoro.peer")
+    check_timeout(timeout, "acoro.peer", 2)
     if by_loc[location] then return true end
     if A._running() == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
     local id, why = connect_peer(location, timeout)
@@ -1135,7 +1134,7 @@ function M.init(A, net, wire, coro_mt)
   -- for a bad option of the module's, else returns a function run once the
   -- node is up. fn(id, p) when a peer comes up / goes down; fn() when the
   -- node stops.
-  function D.on_node(check) hooks.check[#hooks.check + 1] = check end
+  function D.on_node(fn) hooks.check[#hooks.check + 1] = fn end
   function D.on_up(fn) hooks.up[#hooks.up + 1] = fn end
   function D.on_down(fn) hooks.down[#hooks.down + 1] = fn end
   function D.on_stop(fn) hooks.stop[#hooks.stop + 1] = fn end

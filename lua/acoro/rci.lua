@@ -21,6 +21,7 @@
 -- `location`) is asked; with a timeout, a peer without the name holds the
 -- request until the name is registered there or the asker's deadline
 -- passes, and a peer that comes up during the wait is asked too.
+local check = require "acoro.check"
 local M = {}
 
 function M.init(A, D, coro_mt)
@@ -136,10 +137,7 @@ function M.init(A, D, coro_mt)
       error("acoro.rci.locate: options must be a table, got " .. type(opts), 2)
     end
     local location, timeout = opts and opts.location, opts and opts.timeout
-    if timeout ~= nil and type(timeout) ~= "number" then
-      error("acoro.rci.locate: timeout must be a number or nil, got " .. type(timeout), 2)
-    end
-    if timeout ~= timeout then error("acoro.rci.locate: timeout is NaN", 2) end
+    check.timeout(timeout, "acoro.rci.locate", 2, 3, "opts.timeout")
     if location ~= nil and type(location) ~= "string" then
       error("acoro.rci.locate: location must be a string, got " .. type(location), 2)
     end

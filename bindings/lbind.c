@@ -77,20 +77,74 @@ void lbind_funcs(lua_State *L, acoro_engine_t *e, const luaL_Reg *funcs) {
   }
 }
 
-/* A metatable whose methods (and __index) carry the engine upvalue. */
-void lio_metatable(lua_State *L, acoro_engine_t *e, const char *name,
-                   const luaL_Reg *methods, lua_CFunction gc) {
+/* A metatable whose methods (and __index) carry the engine upvalue; the
+ * function on the top of the stack becomes __gc and __close (popped). */
+static void metatable(lua_State *L, acoro_engine_t *e, const char *name,
+                      const luaL_Reg *methods) {
   luaL_newmetatable(L, name);
   lua_newtable(L);
   lbind_funcs(L, e, methods);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, gc);
+  lua_pushvalue(L, -2);
   lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, gc);
+  lua_pushvalue(L, -2);
   lua_setfield(L, -2, "__close");
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__name");
-  lua_pop(L, 1);
+  lua_pop(L, 2);
+}
+
+void lio_metatable(lua_State *L, acoro_engine_t *e, const char *name,
+                   const luaL_Reg *methods, lua_CFunction gc) {
+  lua_pushcfunction(L, gc);
+  metatable(L, e, name, methods);
+}
+
+/* The life methods; upvalue 1 is the lbind_life_t. */
+
+static int life_gc(lua_State *L) {
+  const lbind_life_t *t = lua_touserdata(L, lua_upvalueindex(1));
+  lbind_box_t *b = luaL_checkudata(L, 1, t->mt);
+  if (b->p != NULL)
+    t->release(b->p);
+  b->p = NULL;
+  return 0;
+}
+
+static int life_close(lua_State *L) {
+  const lbind_life_t *t = lua_touserdata(L, lua_upvalueindex(1));
+  lbind_box_t *b = luaL_checkudata(L, 1, t->mt);
+  if (b->p != NULL)
+    t->close(b->p);
+  return 0;
+}
+
+static int life_is_open(lua_State *L) {
+  const lbind_life_t *t = lua_touserdata(L, lua_upvalueindex(1));
+  lbind_box_t *b = luaL_checkudata(L, 1, t->mt);
+  lua_pushboolean(L, b->p != NULL && t->is_open(b->p));
+  return 1;
+}
+
+static void life_method(lua_State *L, const lbind_life_t *t, const char *name,
+                        lua_CFunction f) {
+  lua_pushlightuserdata(L, (void *)t);
+  lua_pushcclosure(L, f, 1);
+  lua_setfield(L, -2, name);
+}
+
+void lbind_type(lua_State *L, acoro_engine_t *e, const luaL_Reg *methods,
+                const lbind_life_t *life) {
+  lua_pushlightuserdata(L, (void *)life);
+  lua_pushcclosure(L, life_gc, 1);
+  metatable(L, e, life->mt, methods);
+  luaL_getmetatable(L, life->mt);
+  lua_getfield(L, -1, "__index");
+  if (life->close != NULL)
+    life_method(L, life, "close", life_close);
+  if (life->is_open != NULL)
+    life_method(L, life, "is_open", life_is_open);
+  lua_pop(L, 2);
 }
 
 void lbind_tostring(lua_State *L, const char *name, lua_CFunction f) {

@@ -38,6 +38,20 @@ void lbind_funcs(lua_State *L, acoro_engine_t *e, const luaL_Reg *funcs);
 void lio_metatable(lua_State *L, acoro_engine_t *e, const char *name,
                    const luaL_Reg *methods, lua_CFunction gc);
 void lbind_tostring(lua_State *L, const char *name, lua_CFunction f);
+/* A box type's life: its metatable's name, how __gc (and __close) lets go
+ * of the object (the box is emptied), and the "close" (the box is kept: a
+ * closed object still answers) and "is_open" methods where the type has
+ * them (NULL: none), each a one-line wrapper over the core's typed call.
+ * lbind_type makes the metatable as lio_metatable does, with those; life
+ * must outlive the Lua state (a static). */
+typedef struct lbind_life_s {
+  const char *mt;
+  void (*release)(void *p);
+  void (*close)(void *p);
+  int (*is_open)(const void *p);
+} lbind_life_t;
+void lbind_type(lua_State *L, acoro_engine_t *e, const luaL_Reg *methods,
+                const lbind_life_t *life);
 /* The read-buffer methods streams and files share (each returns its
  * count of results): _buffered; _take(n) and _peek(n), the first n bytes
  * (fewer if fewer), taken or kept; _take_line(max[, from]), the line with

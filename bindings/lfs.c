@@ -372,13 +372,8 @@ static int op_result(lua_State *L) {
   }
 }
 
-static int op_gc(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, FSOP_MT);
-  if (b->p != NULL)
-    acoro_fsop_release(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void op_release(void *p) { acoro_fsop_release(p); }
+static const lbind_life_t op_life = {FSOP_MT, op_release, NULL, NULL};
 
 /* Files. */
 
@@ -524,19 +519,10 @@ static int f_tell(lua_State *L) {
   return 1;
 }
 
-static int f_is_open(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, FILE_MT);
-  lua_pushboolean(L, b->p != NULL && acoro_file_is_open(b->p));
-  return 1;
-}
-
-static int f_gc(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, FILE_MT);
-  if (b->p != NULL)
-    acoro_file_release(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void file_release(void *p) { acoro_file_release(p); }
+static int file_is_open(const void *p) { return acoro_file_is_open(p); }
+static const lbind_life_t file_life = {FILE_MT, file_release, NULL,
+                                       file_is_open};
 
 static int f_tostring(lua_State *L) {
   lbind_box_t *b = lbind_box(L, 1, FILE_MT);
@@ -545,25 +531,16 @@ static int f_tostring(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg file_methods[] = {{"_fill", f_fill},
-                                        {"_write", f_write},
-                                        {"_seek", f_seek},
-                                        {"_close", f_close},
-                                        {"_chmod", f_chmod},
-                                        {"_utime", f_utime},
-                                        {"_stat", f_stat},
-                                        {"_buffered", f_buffered},
-                                        {"_take", f_take},
-                                        {"_take_line", f_take_line},
-                                        {"_status", f_status},
-                                        {"_tell", f_tell},
-                                        {"_openat", f_openat},
-                                        {"_mkdirat", f_mkdirat},
-                                        {"_lstatat", f_lstatat},
-                                        {"_renameat", f_renameat},
-                                        {"_unlinkat", f_unlinkat},
-                                        {"is_open", f_is_open},
-                                        {NULL, NULL}};
+static const luaL_Reg file_methods[] = {
+    {"_fill", f_fill},         {"_write", f_write},
+    {"_seek", f_seek},         {"_close", f_close},
+    {"_chmod", f_chmod},       {"_utime", f_utime},
+    {"_stat", f_stat},         {"_buffered", f_buffered},
+    {"_take", f_take},         {"_take_line", f_take_line},
+    {"_status", f_status},     {"_tell", f_tell},
+    {"_openat", f_openat},     {"_mkdirat", f_mkdirat},
+    {"_lstatat", f_lstatat},   {"_renameat", f_renameat},
+    {"_unlinkat", f_unlinkat}, {NULL, NULL}};
 
 static const luaL_Reg op_methods[] = {
     {"_wait", op_wait}, {"_result", op_result}, {NULL, NULL}};
@@ -590,9 +567,9 @@ static const luaL_Reg sha_methods[] = {
     {"update", sha_update}, {"hex", sha_hex}, {NULL, NULL}};
 
 void lfs_open(lua_State *L, acoro_engine_t *e) {
-  lio_metatable(L, e, FILE_MT, file_methods, f_gc);
+  lbind_type(L, e, file_methods, &file_life);
   lbind_tostring(L, FILE_MT, f_tostring);
-  lio_metatable(L, e, FSOP_MT, op_methods, op_gc);
+  lbind_type(L, e, op_methods, &op_life);
   lio_metatable(L, e, SHA256_MT, sha_methods, sha_gc);
   lua_newtable(L);
   lbind_funcs(L, e, fs_funcs);

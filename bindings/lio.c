@@ -157,26 +157,11 @@ static int s_shutdown(lua_State *L) {
 }
 
 /* close ends the stream (waiters wake); the memory goes with the userdata. */
-static int s_close(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, STREAM_MT);
-  if (b->p != NULL)
-    acoro_stream_close(b->p);
-  return 0;
-}
-
-static int s_gc(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, STREAM_MT);
-  if (b->p != NULL)
-    acoro_stream_release(b->p);
-  b->p = NULL;
-  return 0;
-}
-
-static int s_is_open(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, STREAM_MT);
-  lua_pushboolean(L, b->p != NULL && acoro_stream_is_open(b->p));
-  return 1;
-}
+static void stream_close(void *p) { acoro_stream_close(p); }
+static void stream_release(void *p) { acoro_stream_release(p); }
+static int stream_is_open(const void *p) { return acoro_stream_is_open(p); }
+static const lbind_life_t stream_life = {STREAM_MT, stream_release,
+                                         stream_close, stream_is_open};
 
 static int s_name(lua_State *L) {
   acoro_stream_t *s =
@@ -337,26 +322,11 @@ static int srv_accept(lua_State *L) {
   return lio_fail(L, rc);
 }
 
-static int srv_close(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, SERVER_MT);
-  if (b->p != NULL)
-    acoro_server_close(b->p);
-  return 0;
-}
-
-static int srv_gc(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, SERVER_MT);
-  if (b->p != NULL)
-    acoro_server_release(b->p);
-  b->p = NULL;
-  return 0;
-}
-
-static int srv_is_open(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, SERVER_MT);
-  lua_pushboolean(L, b->p != NULL && acoro_server_is_open(b->p));
-  return 1;
-}
+static void server_close(void *p) { acoro_server_close(p); }
+static void server_release(void *p) { acoro_server_release(p); }
+static int server_is_open(const void *p) { return acoro_server_is_open(p); }
+static const lbind_life_t server_life = {SERVER_MT, server_release,
+                                         server_close, server_is_open};
 
 static int srv_name(lua_State *L) {
   acoro_server_t *srv = check_box(L, 1, SERVER_MT, "server");
@@ -387,32 +357,23 @@ static int tls_context(lua_State *L) {
   return 1;
 }
 
-static int tls_gc(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, TLSCTX_MT);
-  if (b->p != NULL)
-    acoro_tls_ctx_free(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void tls_release(void *p) { acoro_tls_ctx_free(p); }
+static const lbind_life_t tls_life = {TLSCTX_MT, tls_release, NULL, NULL};
 
 static const luaL_Reg stream_methods[] = {
     {"_read", s_read},           {"_buffered", s_buffered},
     {"_take", s_take},           {"_peek", s_peek},
     {"_take_line", s_take_line}, {"_read_status", s_read_status},
     {"_write", s_write},         {"_write_status", s_write_status},
-    {"_shutdown", s_shutdown},   {"close", s_close},
-    {"is_open", s_is_open},      {"_name", s_name},
+    {"_shutdown", s_shutdown},   {"_name", s_name},
     {"_nodelay", s_nodelay},     {"_starttls", s_starttls},
     {"_handshake", s_handshake}, {NULL, NULL}};
 
 static const luaL_Reg connect_methods[] = {
     {"_wait", c_wait}, {"_result", c_result}, {"_free", c_free}, {NULL, NULL}};
 
-static const luaL_Reg server_methods[] = {{"_accept", srv_accept},
-                                          {"close", srv_close},
-                                          {"is_open", srv_is_open},
-                                          {"_name", srv_name},
-                                          {NULL, NULL}};
+static const luaL_Reg server_methods[] = {
+    {"_accept", srv_accept}, {"_name", srv_name}, {NULL, NULL}};
 
 static const luaL_Reg no_methods[] = {{NULL, NULL}};
 
@@ -423,11 +384,11 @@ static const luaL_Reg io_funcs[] = {{"open_fd", open_fd},
                                     {NULL, NULL}};
 
 void lio_open(lua_State *L, acoro_engine_t *e) {
-  lio_metatable(L, e, STREAM_MT, stream_methods, s_gc);
+  lbind_type(L, e, stream_methods, &stream_life);
   lbind_tostring(L, STREAM_MT, s_tostring);
   lio_metatable(L, e, CONNECT_MT, connect_methods, c_free);
-  lio_metatable(L, e, SERVER_MT, server_methods, srv_gc);
-  lio_metatable(L, e, TLSCTX_MT, no_methods, tls_gc);
+  lbind_type(L, e, server_methods, &server_life);
+  lbind_type(L, e, no_methods, &tls_life);
   lua_newtable(L);
   lbind_funcs(L, e, io_funcs);
   /* The method tables, for io.lua to add the Lua half to. */

@@ -134,13 +134,9 @@ static int p_kill(lua_State *L) {
   return 1;
 }
 
-static int p_gc(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, PROCESS_MT);
-  if (b->p != NULL)
-    acoro_process_release(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void process_release(void *p) { acoro_process_release(p); }
+static const lbind_life_t process_life = {PROCESS_MT, process_release, NULL,
+                                          NULL};
 
 static const luaL_Reg process_methods[] = {
     {"_wait", p_wait}, {"_status", p_status}, {"_kill", p_kill}, {NULL, NULL}};
@@ -159,7 +155,7 @@ static const struct {
 
 void lproc_open(lua_State *L, acoro_engine_t *e) {
   size_t i;
-  lio_metatable(L, e, PROCESS_MT, process_methods, p_gc);
+  lbind_type(L, e, process_methods, &process_life);
   lua_newtable(L);
   lbind_funcs(L, e, process_funcs);
   lua_newtable(L);

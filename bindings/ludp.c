@@ -112,26 +112,11 @@ static int u_dropped(lua_State *L) {
   return 1;
 }
 
-static int u_close(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, UDP_MT);
-  if (b->p != NULL)
-    acoro_udp_close(b->p);
-  return 0;
-}
-
-static int u_is_open(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, UDP_MT);
-  lua_pushboolean(L, b->p != NULL && acoro_udp_is_open(b->p));
-  return 1;
-}
-
-static int u_gc(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, UDP_MT);
-  if (b->p != NULL)
-    acoro_udp_release(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void udp_close(void *p) { acoro_udp_close(p); }
+static void udp_release(void *p) { acoro_udp_release(p); }
+static int udp_is_open(const void *p) { return acoro_udp_is_open(p); }
+static const lbind_life_t udp_life = {UDP_MT, udp_release, udp_close,
+                                      udp_is_open};
 
 static int u_tostring(lua_State *L) {
   lbind_box_t *b = lbind_box(L, 1, UDP_MT);
@@ -140,17 +125,12 @@ static int u_tostring(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg udp_methods[] = {{"_recv", u_recv},
-                                       {"_send", u_send},
-                                       {"_send_status", u_send_status},
-                                       {"_name", u_name},
-                                       {"dropped", u_dropped},
-                                       {"close", u_close},
-                                       {"is_open", u_is_open},
-                                       {NULL, NULL}};
+static const luaL_Reg udp_methods[] = {
+    {"_recv", u_recv}, {"_send", u_send},      {"_send_status", u_send_status},
+    {"_name", u_name}, {"dropped", u_dropped}, {NULL, NULL}};
 
 void ludp_open(lua_State *L, acoro_engine_t *e) {
-  lio_metatable(L, e, UDP_MT, udp_methods, u_gc);
+  lbind_type(L, e, udp_methods, &udp_life);
   lbind_tostring(L, UDP_MT, u_tostring);
   lua_newtable(L);
   lua_pushlightuserdata(L, e);

@@ -24,6 +24,17 @@ ACORO_API int acoro_lua_openlib(lua_State *L, const char *lua_dir);
  * adding libuv handles or calling acoro_engine_catch_sigint. */
 ACORO_API acoro_engine_t *acoro_lua_engine(lua_State *L);
 
+/* Where every log line of L's acoro goes: the engine's (acoro_host_t.log)
+ * and the Lua library's (acoro.log's default writer), one line each
+ * without the "acoro: " prefix nor a newline; level 0 error, 1 warning, 2
+ * info, 3 debug, already filtered by acoro.log's level. NULL restores the
+ * default, stderr. Called on the engine thread; it must not call into L.
+ * A script's acoro.log.set_writer takes the Lua library's lines before
+ * they reach it. Returns 0, or ACORO_EINVAL before acoro.core was opened
+ * in L (call it after acoro_lua_openlib). */
+typedef void (*acoro_lua_log_fn)(void *data, int level, const char *msg);
+ACORO_API int acoro_lua_set_log(lua_State *L, acoro_lua_log_fn fn, void *data);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,7 @@
 
 #define CORO_MT "acoro.coro"
 #define BINDING_KEY "acoro.binding"
+#define LOG_QUEUE 64
 
 /* One per Lua universe, a userdata in the registry (its __gc frees the
  * engine). Per coroutine the binding keeps a slot: threads[slot] anchors
@@ -23,6 +24,21 @@ typedef struct binding_s {
   int threads_ref, objs_ref, finished_ref, vals_ref;
   int *free_slots;
   int nfree, capfree, next_slot;
+  /* The embedder's log hook (acoro_lua_set_log), NULL for stderr, and the
+   * threshold acoro.log sets: lines above it are dropped. */
+  acoro_lua_log_fn log_fn;
+  void *log_data;
+  int log_level;
+  /* While a script's writer is set (core.log_redirect), the engine's lines
+   * wait here for acoro.log's drain function (log_ref), which the binding
+   * calls once the coroutine that logged yields; past LOG_QUEUE lines the
+   * newest are counted in log_lost. OWNERSHIP: the msg strings. */
+  int log_ref, nlogq;
+  unsigned log_lost;
+  struct {
+    int level;
+    char *msg;
+  } logq[LOG_QUEUE];
 } binding_t;
 
 static binding_t *get_binding(lua_State *L) {
@@ -68,9 +84,96 @@ static void unanchor(binding_t *b, lua_State *L, acoro_co_t *co) {
   slot_free(b, slot);
 }
 
-static void log_to_stderr(void *data, int level, const char *msg) {
-  (void)data;
-  fprintf(stderr, "acoro: %s%s\n", level == 0 ? "error: " : "", msg);
+/* The engine's log lines (and, through l_log, acoro.log's default writer):
+ * to the embedder's hook when it set one, else to stderr. The engine may
+ * log from inside an FFI call, so this never calls into Lua. */
+static void host_log(void *data, int level, const char *msg) {
+  binding_t *b = data;
+  if (level > b->log_level)
+    return;
+  if (b->log_ref != LUA_NOREF) {
+    char *copy = b->nlogq < LOG_QUEUE ? strdup(msg) : NULL;
+    if (copy == NULL) {
+      b->log_lost++;
+      return;
+    }
+    b->logq[b->nlogq].level = level;
+    b->logq[b->nlogq++].msg = copy;
+    return;
+  }
+  if (b->log_fn != NULL)
+    b->log_fn(b->log_data, level, msg);
+  else
+    fprintf(stderr, "acoro: %s%s\n", level == 0 ? "error: " : "", msg);
+}
+
+/* core.log(level, msg) -> true when the embedder's hook took the line,
+ * false when there is none (acoro.log then writes to stderr itself). */
+static int l_log(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  int level = (int)luaL_checkinteger(L, 1);
+  const char *msg = luaL_checkstring(L, 2);
+  if (b->log_fn == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  b->log_fn(b->log_data, level, msg);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Hands the queued engine lines to acoro.log's drain function (on L, the
+ * state running the engine, between two coroutine runs: never inside an
+ * FFI call). */
+static void log_flush(binding_t *b, lua_State *L) {
+  if (b->log_ref == LUA_NOREF || (b->nlogq == 0 && b->log_lost == 0))
+    return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, b->log_ref);
+  if (lua_pcall(L, 0, 0, 0) != 0)
+    lua_pop(L, 1);
+}
+
+/* core.log_take() -> level, msg | nil: the oldest queued engine line (a
+ * count of lost ones comes as one line, after the rest). */
+static int l_log_take(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  if (b->nlogq > 0) {
+    lua_pushinteger(L, b->logq[0].level);
+    lua_pushstring(L, b->logq[0].msg);
+    free(b->logq[0].msg);
+    memmove(&b->logq[0], &b->logq[1], (size_t)--b->nlogq * sizeof b->logq[0]);
+    return 2;
+  }
+  if (b->log_lost > 0) {
+    lua_pushinteger(L, 1);
+    lua_pushfstring(L, "%d engine log lines lost (more than %d waited)",
+                    (int)b->log_lost, LOG_QUEUE);
+    b->log_lost = 0;
+    return 2;
+  }
+  return 0;
+}
+
+/* core.log_redirect(drain | nil): with a function, the engine's lines are
+ * queued for it (a script's writer is set); nil writes them again (hook or
+ * stderr), the queue being drained first by the caller. */
+static int l_log_redirect(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  luaL_unref(L, LUA_REGISTRYINDEX, b->log_ref);
+  b->log_ref = LUA_NOREF;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushvalue(L, 1);
+    b->log_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return 0;
+}
+
+/* core.log_level(n): the threshold of the engine's own lines. */
+static int l_log_level(lua_State *L) {
+  binding_t *b = lua_touserdata(L, lua_upvalueindex(1));
+  b->log_level = (int)luaL_checkinteger(L, 1);
+  return 0;
 }
 
 /* Hands the end of co's thread T to the Lua side: finished(handle, true,
@@ -140,6 +243,8 @@ static void host_resume(void *data, acoro_co_t *co) {
     nargs = lua_gettop(T) - 1;
   }
   status = lua_resume(T, nargs);
+  if (b->nlogq > 0)
+    log_flush(b, b->L);
   if (status == LUA_YIELD) {
     lua_settop(T, 0);
     if (acoro_co_state(co) == ACORO_STATE_DEAD) /* it terminated itself */
@@ -353,6 +458,8 @@ static int binding_gc(lua_State *L) {
   }
   free(b->free_slots);
   b->free_slots = NULL;
+  while (b->nlogq > 0)
+    free(b->logq[--b->nlogq].msg);
   return 0;
 }
 
@@ -367,19 +474,29 @@ static int l_path(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg core_funcs[] = {
-    {"spawn", l_spawn},     {"restart", l_restart},
-    {"release", l_release}, {"rethread", l_rethread},
-    {"reset", l_reset},     {"run", l_run},
-    {"init", l_init},       {"engine", l_engine},
-    {"path", l_path},       {NULL, NULL}};
+static const luaL_Reg core_funcs[] = {{"spawn", l_spawn},
+                                      {"restart", l_restart},
+                                      {"release", l_release},
+                                      {"rethread", l_rethread},
+                                      {"reset", l_reset},
+                                      {"run", l_run},
+                                      {"init", l_init},
+                                      {"engine", l_engine},
+                                      {"path", l_path},
+                                      {"log", l_log},
+                                      {"log_level", l_log_level},
+                                      {"log_take", l_log_take},
+                                      {"log_redirect", l_log_redirect},
+                                      {NULL, NULL}};
 
 static binding_t *binding_new(lua_State *L) {
-  static const acoro_host_t host = {host_resume, NULL, log_to_stderr};
+  static const acoro_host_t host = {host_resume, NULL, host_log};
   binding_t *b = lua_newuserdata(L, sizeof *b);
   int rc;
   memset(b, 0, sizeof *b);
   b->threads_ref = b->objs_ref = b->finished_ref = b->vals_ref = LUA_NOREF;
+  b->log_level = 2; /* info, as acoro.log's default */
+  b->log_ref = LUA_NOREF;
   b->L = L;
   lua_newtable(L);
   lua_pushcfunction(L, binding_gc);
@@ -451,6 +568,15 @@ int acoro_lua_openlib(lua_State *L, const char *lua_dir) {
   }
   lua_setfield(L, -2, "acoro.core");
   lua_settop(L, top);
+  return 0;
+}
+
+int acoro_lua_set_log(lua_State *L, acoro_lua_log_fn fn, void *data) {
+  binding_t *b = get_binding(L);
+  if (b == NULL)
+    return ACORO_EINVAL;
+  b->log_fn = fn;
+  b->log_data = data;
   return 0;
 }
 

@@ -47,6 +47,9 @@ typedef struct lnet_s {
   int in_cb; /* a handler is running: stop() must not run now */
   /* TLS contexts of the links (opts.tls), freed once the net is stopped. */
   acoro_tls_ctx_t *tls_server, *tls_client;
+  /* TESTS ONLY (n_test_version): the protocol version the next start
+   * speaks; 0.0: this build's. */
+  int test_major, test_minor;
 } lnet_t;
 
 static lnet_t *state_of(lua_State *L) {
@@ -317,23 +320,13 @@ static int tls_contexts(lua_State *L, lnet_t *s) {
   return 0;
 }
 
-/* TESTS ONLY: ACORO_TEST_NET_VERSION="MAJOR.MINOR" in the environment makes
- * this node speak that protocol version (acoro_net_opts_t version_major /
- * minor), so that a spec can check how a peer of another version is
+/* TESTS ONLY: the version test_version set (acoro_net_opts_t version_major
+ * / minor), so that a spec can check how a peer of another version is
  * refused. Not an option of acoro.node: real nodes speak this build's. */
 static void test_version(lua_State *L, acoro_net_opts_t *o) {
-  const char *v = getenv("ACORO_TEST_NET_VERSION");
-  int major, minor;
-  if (v == NULL || *v == '\0')
-    return;
-  if (sscanf(v, "%d.%d", &major, &minor) != 2 || major < 0 || major > 65535 ||
-      minor < 0 || minor > 65535 || (major | minor) == 0)
-    luaL_error(L,
-               "acoro.node: ACORO_TEST_NET_VERSION must be MAJOR.MINOR "
-               "(not both 0), got %s",
-               v);
-  o->version_major = major;
-  o->version_minor = minor;
+  const lnet_t *s = state_of(L);
+  o->version_major = s->test_major;
+  o->version_minor = s->test_minor;
 }
 
 /* start(opts, handlers) -> location, incarnation (16 hex digits) | nil,
@@ -506,6 +499,23 @@ static int n_interfaces(lua_State *L) {
   return 1;
 }
 
+/* test_version(major, minor): TESTS ONLY (spec/node_liveness_spec.lua, run
+ * as `acoro -e 'require("acoro.core").net.test_version(9, 0)' ...`): the
+ * node started next speaks that protocol version; (0, 0): this build's.
+ * Not part of acoro.node's API and read by no node that does not call it. */
+static int n_test_version(lua_State *L) {
+  lnet_t *s = state_of(L);
+  lua_Integer major = luaL_checkinteger(L, 1);
+  lua_Integer minor = luaL_checkinteger(L, 2);
+  if (major < 0 || major > 65535)
+    return luaL_argerror(L, 1, "0..65535 expected");
+  if (minor < 0 || minor > 65535)
+    return luaL_argerror(L, 2, "0..65535 expected");
+  s->test_major = (int)major;
+  s->test_minor = (int)minor;
+  return 0;
+}
+
 /* gen_secret() -> a strong shared secret (acoro_net_gen_secret: 32 random
  * bytes as 64 hex digits) | nil, message. Needs no running node. */
 static int n_gen_secret(lua_State *L) {
@@ -541,6 +551,7 @@ static const luaL_Reg net_funcs[] = {{"start", n_start},
                                      {"interfaces", n_interfaces},
                                      {"linger", n_linger},
                                      {"gen_secret", n_gen_secret},
+                                     {"test_version", n_test_version},
                                      {NULL, NULL}};
 
 void lnet_open(lua_State *L, acoro_engine_t *e) {

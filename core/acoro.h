@@ -687,6 +687,10 @@ typedef struct acoro_net_opts_s {
    * alive until acoro_net_stop. A node with TLS refuses plain nodes and
    * the other way round; the secret's HMAC handshake runs inside TLS. */
   acoro_tls_ctx_t *tls_server, *tls_client;
+  /* TESTS ONLY (spec/c/test-net.c), 0 in real use: 1 keeps every link's
+   * reading on the network thread (no engine reads, core/net_eread.c), to
+   * test that path alone. */
+  int test_no_engine_reads;
 } acoro_net_opts_t;
 /* Callbacks, all optional, all called on the engine thread. peer_up: a peer
  * passed the handshake; peer_down: it went (once per peer; reason says

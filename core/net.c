@@ -1,8 +1,10 @@
 /* net.c: the peer transport. A network thread holds every connection to
  * other nodes; payloads are opaque bytes (the codec is the engine side's).
  * This file: threads, queues, events, peers, heartbeat tick and the API;
- * net_link.c: one connection (handshake, frames, writes); net_internal.h:
- * the structures both share.
+ * net_link.c: one connection (opening, reading, writes, closing);
+ * net_handshake.c: its handshake and the pair's duplicate-link
+ * arbitration; net_frame.h: the frame codec; net_internal.h: the
+ * structures they share and who owns each field.
  *
  * THREADS AND QUEUES. acoro_net_start binds the listener, then starts the
  * NETWORK THREAD, which runs its own uv_loop (listener, connections, the
@@ -15,10 +17,11 @@
  * The engine thread may be busy for seconds: the net thread keeps reading,
  * answering heartbeats and queueing events meanwhile.
  *
- * OWNERSHIP. Links (TCP connections) and peers belong to the net thread. A
- * peer is on net->peers, a list changed only by the net thread and only
- * under the mutex, so that acoro_net_send (engine thread) can look a peer up
- * under the mutex; its `queued` and `want_writable` are SHARED (mutex). A
+ * OWNERSHIP (field by field: net_internal.h's OWNERSHIP TABLE, which
+ * tools/tsan checks). Links (TCP connections) and peers belong to the net
+ * thread. A peer is on net->peers, a list changed only by the net thread and
+ * only under the mutex, so that acoro_net_send (engine thread) can look a peer
+ * up under the mutex; its `queued` and `want_writable` are SHARED (mutex). A
  * SEND command carries the message copy; the net thread moves it onto the
  * peer's out queue (per PEER, not per link: a link that loses a duplicate
  * race never carried data) and frees it once copied into a write batch.
@@ -54,7 +57,8 @@
  * a link up only on SELECT. So two nodes connecting to each other at once
  * keep exactly one link, and no data ever flows on the other. The whole
  * handshake has a deadline; unauthenticated inbound links are bounded per
- * source and in all (net_link.c admit: the idlest is closed for room).
+ * source and in all (net_hs_admit: the idlest is closed for room). All
+ * of it is net_handshake.c's.
  *
  * LIVENESS. Every `heartbeat` seconds each up link gets a HEARTBEAT frame;
  * any frame received counts as life (bytes read, by this thread or the
@@ -670,6 +674,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   n->cb_data = cb_data;
   n->tls_server = opts->tls_server;
   n->tls_client = opts->tls_client;
+  n->no_eread = opts->test_no_engine_reads;
+  n->direct_cap = (size_t)-1;
   snprintf(n->host, sizeof n->host, "%s",
            opts->host ? opts->host : "127.0.0.1");
   if (opts->secret) {
@@ -789,8 +795,6 @@ void net_push_cmd(acoro_net_t *n, cmd_t *c) {
   n->cmd_tail = c;
 }
 
-size_t net_direct_cap = (size_t)-1;
-
 /* ENGINE THREAD, mutex held, p->dfd >= 0 and no command queued: writes
  * the message as one MSG frame straight to the link's socket (non-blocking,
  * no SIGPIPE). Returns 1 when the frame is written or its rest handed to the
@@ -804,18 +808,17 @@ static int direct_write(acoro_net_t *n, peer_t *p, const char *data, size_t len,
   struct msghdr mh;
   ssize_t w;
   size_t total = HDR + len, rest;
-  net_put32(hdr, (uint32_t)(len + 1));
-  hdr[4] = F_MSG;
+  net_frame_header(hdr, F_MSG, len);
   iov[0].iov_base = hdr;
   iov[0].iov_len = HDR;
   iov[1].iov_base = (void *)data;
   iov[1].iov_len = len;
-  if (total > net_direct_cap) { /* a test simulating a short write */
-    if (net_direct_cap < HDR) {
-      iov[0].iov_len = net_direct_cap;
+  if (total > n->direct_cap) { /* a test simulating a short write */
+    if (n->direct_cap < HDR) {
+      iov[0].iov_len = n->direct_cap;
       iov[1].iov_len = 0;
     } else {
-      iov[1].iov_len = net_direct_cap - HDR;
+      iov[1].iov_len = n->direct_cap - HDR;
     }
   }
   memset(&mh, 0, sizeof mh);

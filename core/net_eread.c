@@ -44,8 +44,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int net_eread_enabled = 1;
-
 /* ---- the net thread's half ---- */
 
 /* Links the engine thread may read: plain TCP, not TLS (its state lives
@@ -58,7 +56,7 @@ void net_eread_handover(link_t *l) {
   uv_os_fd_t fd;
   int fd2, busy;
   ev_t *ev;
-  if (!net_eread_enabled || !link_plain(l) || p == NULL || l->state != L_UP ||
+  if (n->no_eread || !link_plain(l) || p == NULL || l->state != L_UP ||
       l->closing || l->eread || l->read_paused || l->rlen != 0 || l->in_asm)
     return;
   uv_mutex_lock(&n->mu);
@@ -238,22 +236,25 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   }
   /* The whole frames this thread handles, from the front. */
   while (p->epend_len - off >= 4) {
-    const unsigned char *f = (const unsigned char *)p->epend + off;
-    uint32_t flen = net_get32(f);
-    if (flen == 0 || flen > CHUNK + 1) {
+    net_frame_t f;
+    uint32_t flen;
+    int parsed =
+        net_frame_parse((const unsigned char *)p->epend + off,
+                        p->epend_len - off, EREAD_PAYLOAD_MAX + 1, &f, &flen);
+    if (parsed == NET_FRAME_SHORT)
+      break;
+    if (parsed == NET_FRAME_BAD) {
       back = 1;
       break;
     }
-    if (p->epend_len - off - 4 < flen)
-      break;
-    if (f[4] == F_HEARTBEAT && flen == 1) {
+    if (f.type == F_HEARTBEAT && f.plen == 0) {
       hbs++;
-    } else if (f[4] != F_MSG) {
+    } else if (f.type != F_MSG) {
       back = 1;
       break;
     }
     frames++;
-    off += 4 + (size_t)flen;
+    off += f.size;
   }
   if (off > r->cap) {
     char *nb = realloc(r->buf, off);

@@ -1,36 +1,27 @@
 /* net_internal.h: the peer transport's private structures, shared by
- * net.c (threads, queues, events, the API) and net_link.c (one connection:
- * handshake, frames, writes). See net.c's top comment for the design. */
+ * net.c (threads, queues, events, the API), net_link.c (one connection:
+ * opening, reading, writing, closing), net_handshake.c (its handshake),
+ * net_eread.c, net_tls.c and net_discover.c; the frame format is
+ * net_frame.h's. See net.c's top comment for the design. */
 #ifndef ACORO_NET_INTERNAL_H
 #define ACORO_NET_INTERNAL_H
 
 #include "internal.h"
+#include "net_frame.h"
 
 #include <string.h>
 
-#define HDR 5 /* length + type */
-#define PREAUTH_MAX 4096u
-#define FRAME_MAX (ACORO_NET_MSG_MAX + 1u)
-#define CHUNK (64u * 1024)
 #define BATCH (256u * 1024)
 #define DIRECT_MAX (16u * 1024) /* largest message written directly */
-/* TESTS ONLY (spec/c/test-net.c): offers a direct write at most this many
- * bytes of its frame, to make short writes happen at will. Read on the
- * engine thread only; (size_t)-1, the default: the whole frame. */
-extern size_t net_direct_cap;
-/* TESTS ONLY: 0 keeps every link's reading on the net thread (no ENGINE
- * READS, net_eread.c). Set before acoro_net_start. */
-extern int net_eread_enabled;
-#define EREAD_ROOM (64u * 1024)          /* an engine read's free room */
-#define EREAD_FRAME_MAX (CHUNK + 1u + 4) /* larger frames: the net thread */
+#define EREAD_ROOM (64u * 1024) /* an engine read's free room */
 #define READ_ROOM (64u * 1024)
 #define CHAL_LEN 32
 #define PROOF_LEN 32
 #define FIELD 64
 #define CTL_MAX 1024
 #define REFUSE_TEXT_MAX 200
-/* UNAUTHENTICATED INBOUND LINKS (net_link.c admit): at most this many in
- * all and from one source address; a newcomer past either bound closes
+/* UNAUTHENTICATED INBOUND LINKS (net_handshake.c net_hs_admit): at most this
+ * many in all and from one source address; a newcomer past either bound closes
  * the oldest idle one (fewest bytes sent, longest silent) instead of being
  * refused. Outbound links this node started are never counted. */
 #define MAX_HANDSHAKING 64
@@ -80,20 +71,6 @@ extern int net_eread_enabled;
 #define DISC_REFUSED_S 30.0
 #define DISC_RECENT 256
 
-#define FRAME_MAP(XX)                                                          \
-  XX(HELLO, 1)                                                                 \
-  XX(PROOF, 2)                                                                 \
-  XX(SELECT, 3)                                                                \
-  XX(REFUSE, 4)                                                                \
-  XX(HEARTBEAT, 5)                                                             \
-  XX(MSG, 6)                                                                   \
-  XX(PART, 7)                                                                  \
-  XX(LAST, 8)
-enum {
-#define FRAME_ENUM(name, v) F_##name = v,
-  FRAME_MAP(FRAME_ENUM)
-#undef FRAME_ENUM
-};
 /* REFUSE codes; any other: log the text. WRONG: the acceptor's answer to a
  * proof that did not check (the initiator says so as the acceptor does). */
 enum { REFUSE_DUP = 1, REFUSE_WRONG = 2 };
@@ -135,6 +112,48 @@ typedef struct ev_s {
   size_t len;
   char text[];
 } ev_t;
+
+/* OWNERSHIP TABLE: who may touch each field of peer_t, link_t and
+ * acoro_net_s (checked by tools/tsan). Four kinds:
+ *   ONCE    written once before the readers can see it: the net's options
+ *           before acoro_net_start creates the thread (uv_thread_create is
+ *           a barrier), a peer's identity before link_up puts it on
+ *           net->peers under mu; read-only after, on any thread.
+ *   NET     NET THREAD ONLY: no lock.
+ *   ENGINE  ENGINE THREAD ONLY: no lock.
+ *   MU      SHARED: read and written under net->mu, on both threads.
+ *
+ * peer_t        next            MU; written by the net thread only, which
+ *                               may read net->peers without the lock
+ *               id inc location name                              ONCE
+ *               link out_head out_tail                            NET
+ *               queued want_writable (busy sends)                 MU
+ *               dfd draw draw_len (DIRECT WRITES)                 MU
+ *               idle_fd ereading egen erx epend epend_len
+ *               epend_cap (ENGINE READS)                          MU
+ *               mb_paused mb_recent (MAILBOX FLOW CONTROL)        MU
+ * link_t        every field                                       NET
+ *               (the engine thread never sees a link: it reaches
+ *               a peer's socket through p->dfd and its EV_READ dup)
+ * acoro_net_s   engine cb cb_data host location name key
+ *               has_secret hb hs_timeout tick_s missed busy_limit
+ *               inbound_limit mailbox_limit inc vmajor vminor
+ *               tls_server
+ *               tls_client no_eread udp_port                      ONCE
+ *               eng_wake      ONCE; the net thread only uv_async_sends
+ *                             it (thread-safe), the engine closes it
+ *                             after the join
+ *               wake          NET handle; the engine thread only
+ *                             uv_async_sends it (thread-safe)
+ *               loop listener tick udp dgram links dupwaits
+ *               next_peer handshaking evict_log_at hs_log_at
+ *               disc_* (made on the engine thread before the
+ *               thread starts, as ONCE)                           NET
+ *               thread direct_cap readers                         ENGINE
+ *               cmd_head cmd_tail ev_head ev_tail stopping stats
+ *               ev_drains read_paused                             MU
+ *               peers         MU; written by the net thread only
+ * After acoro_net_stop's join the engine thread owns everything left. */
 
 typedef struct link_s link_t;
 typedef struct net_tls_s net_tls_t;
@@ -244,6 +263,13 @@ struct acoro_net_s {
   int vmajor, vminor;
   /* TLS on every link when set (both or neither); the caller's. */
   acoro_tls_ctx_t *tls_server, *tls_client;
+  /* TESTS ONLY (acoro_net_opts_t test_no_engine_reads): no ENGINE READS. */
+  int no_eread;
+  /* TESTS ONLY, ENGINE THREAD ONLY: a direct write offers at most this
+   * many bytes of its frame, to make short writes happen at will;
+   * spec/c/test-net.c sets it on a running net. (size_t)-1, set at
+   * start: the whole frame. */
+  size_t direct_cap;
   /* NET THREAD ONLY. */
   uv_loop_t loop;
   uv_tcp_t listener;
@@ -285,24 +311,6 @@ struct acoro_net_s {
 };
 
 static inline double net_now(void) { return (double)uv_hrtime() * 1e-9; }
-
-static inline void net_put32(unsigned char *p, uint32_t v) {
-  p[0] = (unsigned char)(v >> 24);
-  p[1] = (unsigned char)(v >> 16);
-  p[2] = (unsigned char)(v >> 8);
-  p[3] = (unsigned char)v;
-}
-static inline uint32_t net_get32(const unsigned char *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
-}
-static inline void net_put64(unsigned char *p, uint64_t v) {
-  net_put32(p, (uint32_t)(v >> 32));
-  net_put32(p + 4, (uint32_t)v);
-}
-static inline uint64_t net_get64(const unsigned char *p) {
-  return (uint64_t)net_get32(p) << 32 | net_get32(p + 4);
-}
 
 /* Copies at most cap - 1 bytes of src (n bytes, stopping at a NUL) into dst
  * with every byte outside printable ASCII replaced: peer-supplied text goes
@@ -358,6 +366,17 @@ void net_on_connection(uv_stream_t *server, int status);
 /* Reads again on the net thread: len bytes the engine read first, then
  * the socket. */
 void net_link_resume_read(link_t *l, char *bytes, size_t len);
+
+/* net_handshake.c (NET THREAD). begin: a fresh challenge (-1: no random
+ * bytes); hello: queues this side's HELLO (kept for the proofs); frame: a
+ * frame of a link not yet up, 0 if not expected there (malformed); refuse:
+ * the other side's REFUSE, in any state; admit: bounds unauthenticated
+ * inbound links, closing the idlest for room (a newcomer l is counted). */
+int net_hs_begin(link_t *l);
+void net_hs_hello(link_t *l);
+int net_hs_frame(link_t *l, int type, const unsigned char *p, size_t len);
+void net_hs_refuse(link_t *l, const unsigned char *p, size_t len);
+void net_hs_admit(acoro_net_t *n, link_t *l);
 
 /* net_eread.c, ENGINE READS. NET THREAD: */
 void net_eread_handover(link_t *l); /* on_read done: hand reading over? */

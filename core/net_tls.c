@@ -229,8 +229,7 @@ ssize_t net_tls_in(link_t *l, const char *raw, size_t n) {
      * version number": recognise its HELLO to say what is wrong. */
     unsigned char hello[PLAIN_PREFIX];
     size_t k = n < PLAIN_PREFIX - t->nfirst ? n : PLAIN_PREFIX - t->nfirst;
-    net_put32(hello, HELLO_LEN + 1);
-    hello[4] = F_HELLO;
+    net_frame_header(hello, F_HELLO, HELLO_LEN);
     memcpy(hello + HDR, MAGIC, 8);
     memcpy(t->first + t->nfirst, raw, k);
     t->nfirst += k;

@@ -7,7 +7,6 @@
 -- lines of output; the few time figures are printed, and bounded only generously.
 
 local support = require "support"
-local net = require "net_support"
 local ns = require "node_support"
 
 local q = support.shell_quote
@@ -318,7 +317,7 @@ describe("a peer of another protocol version", function()
     local w, wloc = start(PRELUDE .. "acoro.receive()\n", "--name here")
     local v = start(PRELUDE .. [[
 say("peer", acoro.peer(arg[1], 10))
-]], "--name old", q(wloc), "ACORO_TEST_NET_VERSION=9.0")
+]], "--name old -e " .. q('require("acoro.core").net.test_version(9, 0)'), q(wloc))
     assert.equal("nil refused: protocol version 3.0, this node speaks 9.0", v:expect("^peer (.*)$"))
     local ok = start(PRELUDE .. [[
 say("peer", acoro.peer(arg[1], 10))
@@ -338,11 +337,17 @@ say("peer", acoro.peer(arg[1], 10))
     assert.equal(0, count(ok), ok:output())
   end)
 
-  it("ACORO_TEST_NET_VERSION (a test knob) that is not MAJOR.MINOR is refused", function()
-    local c = net.spawn(("env ACORO_TEST_NET_VERSION=nine %s --listen 127.0.0.1:0 %s")
-      :format(q(support.bin), q(support.write_temp("print('started')\n"))))
-    local out = c:close() -- it has ended
-    assert.matches("ACORO_TEST_NET_VERSION must be MAJOR%.MINOR", out)
+  it("the version is a test call only: no environment variable changes it, and the call "
+    .. "checks its arguments", function()
+    local _, loc = start(PRELUDE .. "acoro.receive()\n", "--name env", nil,
+      "ACORO_TEST_NET_VERSION=9.0")
+    local ok = start(PRELUDE .. [[
+say("peer", acoro.peer(arg[1], 10))
+]], "--name fine", q(loc))
+    assert.equal("true", ok:expect("^peer (.*)$"))
+    local core = require("acoro.core")
+    assert.has_error(function() core.net.test_version("nine") end)
+    assert.has_error(function() core.net.test_version(70000, 0) end)
   end)
 end)
 

@@ -49,7 +49,7 @@ end
 local function chal_of(h) return h:sub(21, 20 + CHAL_LEN) end
 
 -- Whether HELLO a's node arbitrates against b's: the lower (incarnation,
--- location), as core/net_link.c key_cmp.
+-- location), as core/net_handshake.c key_cmp.
 local function arbiter(a, b)
   local ia, ib = a:sub(13, 20), b:sub(13, 20)
   if ia ~= ib then return ia < ib end

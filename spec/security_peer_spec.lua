@@ -107,8 +107,8 @@ describe("a hostile authenticated peer", function()
   it("sends acoro.Exit values nested 4,000 deep around a 1 MB string: refused at "
     .. "64 levels without copying a payload per level; the target stays small and answers", function()
     -- 3 GB of address space: a regression fails here instead of taking the machine
-    -- (not under AddressSanitizer, whose shadow memory needs far more)
-    local asan = (os.getenv("LD_PRELOAD") or ""):match("asan")
+    -- (not under AddressSanitizer or ThreadSanitizer, whose shadow memory needs far more)
+    local asan = (os.getenv("LD_PRELOAD") or ""):match("[at]san") or os.getenv("ACORO_BUILD") == "build-tsan"
     local t, loc, pid = start_target(nil, nil, not asan and "ulimit -v 3000000 &&" or nil)
     local h = hostile("nest", loc, "sink 4000 1048576")
     h:expect("^up$")

@@ -22,6 +22,8 @@ local channel = {}
 
 local core = require "acoro.core"
 local check = require "acoro.check"
+local log = require "acoro.log"
+local fail = check.fail -- nil, why, code: expected failures (docs/lua-api-notes.md, Errors)
 local coro_mt = core.coro_mt
 
 local acoro -- the main module, given by channel.init (it requires this file)
@@ -250,15 +252,15 @@ function Channel:subscribe(sub, timeout)
     if sub._closed then error("acoro: channel " .. sub.name .. " is closed", 2) end
     if self._pos[sub] then return true end
     if reaches(sub, self) then
-      return nil, "cycle: channel " .. sub.name .. " already reaches channel " .. self.name
+      return fail("cycle: channel " .. sub.name .. " already reaches channel " .. self.name, "ELOOP")
     end
   elseif mt == coro_mt then
     if self._pos[sub] then return true end
-    if not sub:is_alive() then return nil, "dead" end
+    if not sub:is_alive() then return fail("dead") end
     co_send = co_send or sub.send
   elseif remote and remote.accepts(sub) then
     if self._pos[sub] then return true end
-    if not remote.reachable(sub) then return nil, "unreachable" end
+    if not remote.reachable(sub) then return fail("unreachable") end
   else
     error("acoro.Channel:subscribe: expected a coroutine or a channel, got " .. type(sub), 2)
   end
@@ -274,7 +276,7 @@ function Channel:unsubscribe(sub, timeout)
     error("acoro.Channel:unsubscribe: expected a coroutine or a channel, got " .. type(sub), 2)
   end
   if remove_sub(self, sub) then return true end
-  return nil, "not subscribed"
+  return fail("not subscribed")
 end
 
 -- Applies ch's transform: the message to pass on, or nil (dropped). An error
@@ -285,8 +287,8 @@ local function transformed(ch, msg)
   local ok, r = pcall(fn, ch.name, msg)
   if ok then return r end
   local ok2, text = pcall(tostring, r)
-  io.stderr:write("acoro: channel ", ch.name, ": transform failed, message dropped: ",
-    (ok2 and text or "(error object)"):gsub("\n", " "), "\n")
+  log.error("channel ", ch.name, ": transform failed, message dropped: ",
+    ((ok2 and text or "(error object)"):gsub("\n", " ")))
   return nil
 end
 
@@ -318,6 +320,7 @@ function Channel:send(msg)
   check_open(self, "send")
   if msg == nil then error("acoro.Channel:send: message is nil", 2) end
   broadcast(self, msg)
+  return true -- as a remote channel's send (which may also fail)
 end
 
 -- Gathers the end point coroutines below ch with the message each gets (after
@@ -466,7 +469,7 @@ function Channel:register()
   check_open(self, "register")
   local other = registry[self.name]
   if other == self then return true end
-  if other then return nil, "name taken" end
+  if other then return fail("name taken") end
   registry[self.name] = self
   local w = locate_waiters[self.name]
   if w then
@@ -506,15 +509,15 @@ channel.check_locate = check_locate
 function channel.locate(name, opts)
   local location, timeout = check_locate(name, opts)
   if location ~= nil then
-    return nil, "not found" -- no remote nodes before distribution starts
+    return fail("not found") -- no remote nodes before distribution starts
   end
   local ch = registry[name]
   if ch then return ch end
-  if not timeout or timeout <= 0 then return nil, "not found" end
+  if not timeout or timeout <= 0 then return fail("not found") end
   local deadline = acoro.now() + timeout
   while true do
     local left = deadline - acoro.now()
-    if left <= 0 then return nil, "not found" end
+    if left <= 0 then return fail("not found") end
     local w = locate_waiters[name]
     if not w then
       w = {}

@@ -1,7 +1,8 @@
 -- acoro.check (internal): the argument checks every acoro module shares, so
 -- that one rule reads the same everywhere: timeouts (nil, or a number that
 -- is not NaN), counts, and the `self` of methods (a wrong self raises instead
--- of reaching an FFI cast or a C pointer).
+-- of reaching an FFI cast or a C pointer), and the codes of expected
+-- failures (check.fail).
 local check = {}
 
 local type, error, tostring, getmetatable, rawget = type, error, tostring, getmetatable, rawget
@@ -57,6 +58,32 @@ function check.bad_self(x, what, expected, level)
     if type(name) == "string" then t = name end
   end
   error(("bad self to %s (%s expected, got %s)"):format(what, expected, t), level or 3)
+end
+
+-- Expected failures (docs/lua-api-notes.md, "Errors"): every call that can
+-- fail in an expected way returns nil, message, code. I/O messages are
+-- "ECODE: text"; coroutines, channels and distribution keep their bare word
+-- as the message (what callers compare today) and add the code below, the
+-- same upper-case E-name I/O uses for the same thing (a timeout is
+-- ETIMEDOUT everywhere), or the engine's ACORO_E* name.
+check.CODES = {
+  ["timeout"] = "ETIMEDOUT",
+  ["dead"] = "EDEAD",
+  ["full"] = "ENOBUFS",
+  ["name taken"] = "EEXIST",
+  ["exists"] = "EEXIST",
+  ["not found"] = "ENOENT",
+  ["not subscribed"] = "ENOENT",
+  ["unknown channel"] = "ENOENT",
+  ["unreachable"] = "ENOPEER",
+  ["busy"] = "EBUSY",
+  ["closed"] = "ECLOSED",
+}
+
+-- check.fail(why [, code]) -> nil, why, code: code defaults to CODES[why]
+-- (a message with detail, such as "cycle: ...", passes its own code).
+function check.fail(why, code)
+  return nil, why, code or check.CODES[why] or "EINVAL"
 end
 
 return check

@@ -33,8 +33,16 @@ The script runs as the main coroutine with `arg` set as `lua` does; acoro
 exits 0 once every non-daemon coroutine has ended, and 1 if the main
 coroutine raised an error (its traceback goes to stderr).]==]
 
+-- The CLI's own reports (a bad command line, the main coroutine's error)
+-- are the program's last words: they go to acoro.log's default writer
+-- ("acoro: MSG" on stderr), past any writer the script set, which may
+-- write to something gone with the run.
+local function report(msg)
+  acoro.log.default_writer("error", msg)
+end
+
 local function fail(msg)
-  io.stderr:write("acoro: ", msg, "\n")
+  report(msg)
   return 1
 end
 
@@ -42,10 +50,10 @@ local function run_chunk(chunk, ...)
   local ok, err = pcall(acoro.run, chunk, ...)
   if ok then return 0 end
   if err == "acoro: interrupted" then
-    io.stderr:write("acoro: interrupted\n")
+    report("interrupted")
     return 130
   end
-  io.stderr:write(tostring(err):find("^acoro: ") and "" or "acoro: ", tostring(err), "\n")
+  report((tostring(err):gsub("^acoro: ", "", 1)))
   return 1
 end
 

@@ -6,6 +6,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local core = require "acoro.core"
 local check = require "acoro.check"
+local log = require "acoro.log"
 require "acoro.cdef"
 
 local C
@@ -33,7 +34,9 @@ local EEXIST = C.ACORO_EEXIST
 -- Host flags kept in each record (acoro_co_flags).
 local F_SWAPPABLE, F_PENDING = 1, 2
 
-local M = { version = core.version }
+local M = { version = core.version, log = log }
+log.init(core)
+local fail = check.fail -- nil, why, code: the one rule of expected failures
 
 -- Per-coroutine Lua state. threads/objs are indexed by the record's slot
 -- (host_ref) and anchor the Lua thread and the handle while it lives; vals
@@ -167,8 +170,8 @@ end
 
 local function log_failure(h, err, tb)
   local ok, text = pcall(tostring, err)
-  io.stderr:write("acoro: coroutine ", tostring(h), " failed: ",
-    ok and text or "(error object cannot be converted to a string)", "\n", tb or "", tb and "\n" or "")
+  log.error("coroutine ", tostring(h), " failed: ",
+    ok and text or "(error object cannot be converted to a string)", tb and "\n" or "", tb or "")
 end
 
 -- Clears the Lua side of co's queued messages (the engine drops them next).
@@ -454,16 +457,16 @@ function Coro:deliver(msg, timeout)
   deliver_tag = deliver_tag + 1
   local tag = deliver_tag
   local key = C.acoro_send(to, tag)
-  if key == 0 then return nil, C.acoro_co_state(to) == S_DEAD and "dead" or "full" end
+  if key == 0 then return fail(C.acoro_co_state(to) == S_DEAD and "dead" or "full") end
   vals[key] = msg
   if timeout and timeout <= 0 then
     take_back(to, tag)
-    return nil, "timeout"
+    return fail("timeout")
   end
   local deadline = timeout and now() + timeout
   while true do
     local rc = C.acoro_deliver_wait(rec, to, key, remaining(deadline))
-    if rc == EDEAD then return nil, "dead" end
+    if rc == EDEAD then return fail("dead") end
     if rc ~= 0 then
       take_back(to, tag)
       nested_wait("deliver")
@@ -475,8 +478,8 @@ function Coro:deliver(msg, timeout)
     end
     if r == K_DELIVERED then return true end
     if r ~= K_INTERRUPT then
-      if r == K_TIMEOUT and take_back(to, tag) then return nil, "timeout" end
-      if C.acoro_co_state(to) == S_DEAD then return nil, "dead" end
+      if r == K_TIMEOUT and take_back(to, tag) then return fail("timeout") end
+      if C.acoro_co_state(to) == S_DEAD then return fail("dead") end
       return true -- taken just as the wait ended
     end
     -- interrupted for something that does not apply here: wait on, if the
@@ -526,14 +529,14 @@ function Coro:join(timeout)
   if target == rec then error("acoro: join: a coroutine cannot join itself", 2) end
   if C.acoro_co_state(target) ~= S_DEAD then
     before_block(rec, "join", false)
-    if timeout and timeout <= 0 then return nil, "timeout" end
+    if timeout and timeout <= 0 then return fail("timeout") end
     local deadline = timeout and now() + timeout
     repeat
       local rc = C.acoro_co_join(rec, target, remaining(deadline))
       if rc == EDEAD then break end
       if rc ~= 0 then nested_wait("join") end
       local r = park(rec, false)
-      if r == K_TIMEOUT then return nil, "timeout" end
+      if r == K_TIMEOUT then return fail("timeout") end
     until r ~= K_INTERRUPT
   end
   return result_of(self)
@@ -575,8 +578,8 @@ function Coro:register(name)
     error("acoro: register: name must be a string, got " .. type(name), 2)
   end
   local rc = C.acoro_register(rec, name)
-  if rc == EEXIST then return nil, "name taken" end
-  if rc == EDEAD then return nil, "dead" end
+  if rc == EEXIST then return fail("name taken") end
+  if rc == EDEAD then return fail("dead") end -- a dead coroutine takes no name
   if rc ~= 0 then error("acoro: register: " .. ffi.string(C.acoro_strerror(rc)), 2) end
   name = ffi.string(C.acoro_co_name(rec))
   local waiting = locate_waiters[name]
@@ -602,11 +605,11 @@ function M.locate(name, opts)
   local timeout = opts and opts.timeout
   check_timeout(timeout, "acoro.locate", 2, 3, "opts.timeout")
   if opts and opts.location ~= nil then
-    return nil, "not found" -- no remote nodes before distribution starts
+    return fail("not found") -- no remote nodes before distribution starts
   end
   local rec = C.acoro_locate(E, name)
   if rec ~= nil then return handle_of(rec) end
-  if not timeout or timeout <= 0 then return nil, "not found" end
+  if not timeout or timeout <= 0 then return fail("not found") end
   local me = current("locate")
   before_block(me, "locate", false)
   local h = handle_of(me)
@@ -630,7 +633,7 @@ function M.locate(name, opts)
     if not ok then error(r, 0) end
     rec = C.acoro_locate(E, name)
     if rec ~= nil then return handle_of(rec) end
-    if r == K_TIMEOUT then return nil, "not found" end
+    if r == K_TIMEOUT then return fail("not found") end
   end
 end
 
@@ -703,7 +706,9 @@ coro_mt.__tostring = function(h)
   local rec = rec_of(h)
   if rec == nil then return "coro:(released)" end
   local n = C.acoro_co_name(rec)
+  local loc = M._location -- the node's, once one runs (as co.location)
   return "coro:" .. (n ~= nil and ffi.string(n) or "-") .. "/" .. tostring(tonumber(C.acoro_co_id(rec)))
+    .. (loc and "@" .. loc or "")
 end
 Exit.__tostring = function(m)
   return "acoro.Exit(" .. tostring(m.coro) .. ", " .. m.reason .. ")"
@@ -744,6 +749,7 @@ function M.run(fn, ...)
   is_running = true
   local ok, rc = pcall(core.run)
   is_running = false
+  log._drain() -- the engine's lines of the run's last moments
   if M._on_run_end then M._on_run_end() end -- acoro.node stops its node
   local stuck, which
   if ok and rc == EDEADLK then stuck, which = alive_summary() end

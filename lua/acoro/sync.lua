@@ -371,6 +371,13 @@ function Semaphore:release(n)
   self._value = self._value + n
 end
 
+-- locked(): an acquire now would wait (as asyncio.Semaphore.locked): the
+-- value is 0, or live waiters are queued ahead.
+function Semaphore:locked()
+  check_prim(self, Semaphore, "Semaphore:locked")
+  return self._value == 0 or self._q:has_live()
+end
+
 function Semaphore:_forfeit()
   self:release()
 end
@@ -440,6 +447,12 @@ end
 function Condition:release()
   check_prim(self, Condition, "Condition:release")
   return self._lock:release()
+end
+
+-- locked(): its lock's (held by any coroutine).
+function Condition:locked()
+  check_prim(self, Condition, "Condition:locked")
+  return self._lock:locked()
 end
 
 function Condition:_owned() return self._lock:_owned() end

@@ -55,6 +55,7 @@
   XX(wire_check_size_limit)                                                    \
   XX(wire_check_reserved_byte_and_short_reason)                                \
   XX(wire_check_random_bytes)                                                  \
+  XX(net_frame_codec_checks_lengths_before_buffering)                          \
   XX(net_exchange_keeps_order_both_ways)                                       \
   XX(net_direct_writes_short_or_whole_keep_order)                              \
   XX(net_large_message_split_while_heartbeats_continue)                        \

@@ -4,7 +4,7 @@
  * always killed and reaped. */
 #include "net_support.h"
 
-#include "net_internal.h" /* DIRECT_MAX, net_direct_cap */
+#include "net_internal.h" /* DIRECT_MAX, acoro_net_s direct_cap */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +38,45 @@ static void send_waiting(acoro_engine_t *e, side_t *s, uint32_t seq,
     ASSERT_TRUE(s->writables > w);
   }
   ASSERT_EQ(rc, 0);
+}
+
+/* The frame codec (net_frame.h), as both readers use it: a length of 0 or
+ * past the limit is refused as soon as its 4 bytes are in (4 KB before
+ * authentication, 64 MB + 1 after), a frame is whole only once all of it
+ * is in, and a header written is one parsed back. */
+TEST(net_frame_codec_checks_lengths_before_buffering) {
+  unsigned char b[HDR + 8] = {0};
+  net_frame_t f;
+  uint32_t len = 0;
+  ASSERT_EQ(net_frame_parse(b, 3, FRAME_MAX, &f, &len), NET_FRAME_SHORT);
+  net_put32(b, 0);
+  ASSERT_EQ(net_frame_parse(b, 4, FRAME_MAX, &f, &len), NET_FRAME_BAD);
+  net_put32(b, PREAUTH_MAX); /* the limit itself is allowed */
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(0), &f, &len),
+            NET_FRAME_SHORT);
+  net_put32(b, PREAUTH_MAX + 1);
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(0), &f, &len), NET_FRAME_BAD);
+  ASSERT_EQ(len, PREAUTH_MAX + 1);
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(1), &f, &len),
+            NET_FRAME_SHORT);
+  net_put32(b, FRAME_MAX + 1);
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(1), &f, &len), NET_FRAME_BAD);
+  net_put32(b, 0xffffffffu);
+  ASSERT_EQ(net_frame_parse(b, 4, net_frame_limit(1), &f, &len), NET_FRAME_BAD);
+  net_frame_header(b, F_MSG, 8);
+  memcpy(b + HDR, "payload!", 8);
+  ASSERT_EQ(net_frame_parse(b, HDR + 7, PREAUTH_MAX, &f, &len),
+            NET_FRAME_SHORT);
+  ASSERT_EQ(net_frame_parse(b, HDR + 8, PREAUTH_MAX, &f, &len),
+            NET_FRAME_WHOLE);
+  ASSERT_EQ(f.type, F_MSG);
+  ASSERT_EQ(f.plen, 8);
+  ASSERT_EQ(f.size, HDR + 8);
+  ASSERT_TRUE(memcmp(f.payload, "payload!", 8) == 0);
+  net_frame_header(b, F_HEARTBEAT, 0);
+  ASSERT_EQ(net_frame_parse(b, HDR, PREAUTH_MAX, &f, &len), NET_FRAME_WHOLE);
+  ASSERT_EQ(f.type, F_HEARTBEAT);
+  ASSERT_EQ(f.plen, 0);
 }
 
 TEST(net_exchange_keeps_order_both_ways) {
@@ -85,7 +124,7 @@ static void send_seq_big(side_t *s, uint32_t seq, size_t len) {
 
 /* Round trips (b echoes), the traffic that goes by DIRECT WRITES (net.c),
  * mixed with bursts that queue, messages on both sides of DIRECT_MAX, and
- * direct writes cut short at every kind of place (net_direct_cap: nothing,
+ * direct writes cut short at every kind of place (direct_cap: nothing,
  * inside the header, inside the payload): every message arrives, once, in
  * order, both ways, and the link stays up. */
 TEST(net_direct_writes_short_or_whole_keep_order) {
@@ -98,13 +137,14 @@ TEST(net_direct_writes_short_or_whole_keep_order) {
   b.echo = 1;
   for (i = 0; i < 3000; i++) {
     uint32_t burst = i % 100 == 99 ? 40 : 1;
-    net_direct_cap = caps[i % (sizeof caps / sizeof caps[0])];
+    a.net->direct_cap = b.net->direct_cap =
+        caps[i % (sizeof caps / sizeof caps[0])];
     for (k = 0; k < burst; k++, seq++)
       send_seq_big(&a, seq, 4 + (seq * 131u) % (DIRECT_MAX + 200));
     PUMP_UNTIL(e, 10, a.msgs == seq || a.downs + b.downs > 0);
     ASSERT_EQ(a.msgs, seq);
   }
-  net_direct_cap = (size_t)-1;
+  a.net->direct_cap = b.net->direct_cap = (size_t)-1;
   ASSERT_EQ(b.msgs, seq);
   ASSERT_EQ(a.order_broken, 0);
   ASSERT_EQ(b.order_broken, 0);
@@ -1009,14 +1049,14 @@ TEST(net_engine_reads_taken_back_from_busy_engine) {
   nt_finish(e, &a, &b);
 }
 
-/* With engine reads off (net_eread_enabled 0), the same traffic goes
+/* With engine reads off (test_no_engine_reads), the same traffic goes
  * through the net thread alone, in order, and no reader is ever made. */
 TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
   acoro_engine_t *e = nt_engine();
   side_t a = {0}, b = {0};
   acoro_net_opts_t o = nt_opts("s3cret");
   uint32_t i;
-  net_eread_enabled = 0;
+  o.test_no_engine_reads = 1;
   nt_start_pair(e, &a, &b, &o);
   b.echo = 1;
   for (i = 0; i < 500; i++) {
@@ -1026,7 +1066,6 @@ TEST(net_engine_reads_off_keeps_the_net_thread_reading) {
     ASSERT_TRUE(!engine_reads(&a) && !engine_reads(&b));
   }
   ASSERT_EQ(a.order_broken + b.order_broken, 0);
-  net_eread_enabled = 1;
   nt_finish(e, &a, &b);
 }
 
@@ -1040,7 +1079,8 @@ TEST(net_inbound_limit_pauses_reading_until_the_engine_delivers) {
   acoro_net_opts_t oa = nt_opts("s3cret"), ob = nt_opts("s3cret");
   acoro_net_stats_t st;
   uint32_t i, n = 4000;
-  net_eread_enabled = 0; /* the net thread reads: the queue can grow */
+  /* the net thread reads: the queue can grow */
+  oa.test_no_engine_reads = ob.test_no_engine_reads = 1;
   oa.heartbeat = ob.heartbeat = 0.1;
   ob.inbound_limit = 64 * 1024;
   nt_start(e, &a, &oa);

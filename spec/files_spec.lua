@@ -313,7 +313,7 @@ describe("dest_path and the receiver's checks", function()
     -- A sender that breaks the protocol on purpose, through the internal
     -- extension table: announces 10 bytes, sends 20.
     local s = sender([[
-local D = acoro._dist
+local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
 local OP = D.OP.file
 assert(acoro.peer(loc, 10))
 local peer = D.peer_at(loc)

@@ -204,7 +204,7 @@ acoro.receive()
 local net, wire = require("acoro.core").net, require("acoro.core").wire
 assert(acoro.peer(arg[1], 10))
 local h = assert(acoro.locate("s", { timeout = 10, location = arg[1] }))
-local peer = acoro._dist.peer_at(arg[1])
+local peer = require("acoro.internal").dist.peer_at(arg[1])
 local big = {}
 for i = 1, 33 do big[i] = i end
 for _, frame in ipairs({ wire.encode({ op = 1 }), wire.encode(7), wire.encode(big),

@@ -7,7 +7,7 @@
 --     up in the file's place;
 --   * an authenticated but hostile peer skips send_file's own checks and
 --     speaks the protocol itself (through the internal extension table
---     acoro._dist): sizes, timeouts, modes, times and names out of range
+--     acoro.internal's dist): sizes, timeouts, modes, times and names out of range
 --     must be refused at once, with the reason, and leave no file behind.
 -- Each test prints its figures (time to refuse, the receiver's VmRSS).
 
@@ -74,7 +74,7 @@ local function receiver(dest, extra)
 end
 
 -- A node that peers with loc (its arg[1]) and runs body with, in scope:
--- D (acoro._dist), OP (the files operations' base), peer (loc's id),
+-- D (acoro.internal's dist), OP (the files operations' base), peer (loc's id),
 -- clock() (monotonic seconds) and begin(fields) (sends a BEGIN with the
 -- valid fields below, overridden by `fields`, and returns ok, answer and
 -- the milliseconds the answer took).
@@ -89,7 +89,7 @@ local function clock()
   ffi.C.clock_gettime(1, ts)
   return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
 end
-local D = acoro._dist
+local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
 local OP = D.OP.file
 assert(acoro.peer(loc, 10))
 local peer = D.peer_at(loc)

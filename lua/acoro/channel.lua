@@ -1,5 +1,5 @@
 -- acoro.channel: asyncoro's broadcasting channels (publish/subscribe), in pure
--- Lua over acoro's messages and its internal _wait / _wake / end hook.
+-- Lua over acoro's messages and its internal wait / wake / "end" hook.
 --
 -- A channel is named; its subscribers are coroutine handles or other channels
 -- (a hierarchy without cycles). send() broadcasts without blocking; deliver()
@@ -24,6 +24,7 @@ local core = require "acoro.core"
 local check = require "acoro.check"
 local log = require "acoro.log"
 local fail = check.fail -- nil, why, code: expected failures (docs/lua-api-notes.md, Errors)
+local I = require "acoro.internal"
 local coro_mt = core.coro_mt
 
 local acoro -- the main module, given by channel.init (it requires this file)
@@ -57,7 +58,7 @@ local on_end
 
 function channel.init(m)
   acoro = m
-  m._on_end(on_end)
+  I.hook("end", "channel", on_end)
 end
 
 -- Sets the hooks of acoro.rchannel (see `remote` above).
@@ -104,13 +105,13 @@ local check_timeout = timeout_checker("acoro.Channel")
 local function wait_in(set, timeout)
   local me = acoro.self()
   set[me], waiting_in[me] = true, set
-  local ok, err = pcall(acoro._wait, timeout)
+  local ok, err = pcall(I.wait, timeout)
   set[me], waiting_in[me] = nil, nil
   if not ok then error(err, 0) end
 end
 
 local function wake_all(set)
-  for co in pairs(set) do acoro._wake(co) end
+  for co in pairs(set) do I.wake(co) end
 end
 
 ------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ local function add_sub(ch, sub)
   local first = m == nil or next(m) == nil
   membership(sub)[ch] = true
   if type(sub) == "userdata" then
-    acoro._watch_end(sub, true)
+    I.watch_end(sub, true)
   elseif first and remote and getmetatable(sub) ~= Channel then
     remote.added(sub)
   end
@@ -167,7 +168,7 @@ local function remove_sub(ch, sub)
     if next(m) == nil then
       member_of[sub] = nil
       if type(sub) == "userdata" then
-        if sub:is_alive() then acoro._watch_end(sub, false) end
+        if sub:is_alive() then I.watch_end(sub, false) end
       elseif remote and getmetatable(sub) ~= Channel then
         remote.removed(sub)
       end
@@ -220,7 +221,7 @@ function channel.new(name, transform)
     error("acoro.channel: transform must be a function or nil, got " .. type(transform), 2)
   end
   return setmetatable({
-    name = name, location = acoro._location, _transform = transform, _closed = false,
+    name = name, location = I.location, _transform = transform, _closed = false,
     _list = {}, _pos = {}, _n = 0, _count = 0, _holes = 0, _depth = 0,
     _sub_waiters = {},
   }, Channel)
@@ -372,7 +373,7 @@ local function deliver_one(st, i, co, msg, deadline)
     st.count = st.count + r
   end
   st.pending = st.pending - 1
-  if st.pending == 0 then acoro._wake(st.owner) end
+  if st.pending == 0 then I.wake(st.owner) end
 end
 
 -- The deliverer left (error, or its end): the helpers stop, and those in
@@ -406,7 +407,7 @@ local function do_deliver(self, msg, timeout, n, origin, hops)
   end
   delivering[me] = st
   while st.pending > 0 do
-    local ok, err = pcall(acoro._wait)
+    local ok, err = pcall(I.wait)
     if not ok then
       delivering[me] = nil
       cancel(st)
@@ -463,7 +464,7 @@ function Channel:close()
 end
 
 ------------------------------------------------------------------------------
--- Names (here; acoro.rchannel wraps locate for other nodes).
+-- Names (here; acoro.rchannel's resolvers look at other nodes).
 
 function Channel:register()
   check_open(self, "register")
@@ -528,6 +529,22 @@ function channel.locate(name, opts)
     ch = registry[name]
     if ch then return ch end
   end
+end
+
+-- acoro.locate_channel: the resolvers first (acoro.rchannel's, for other
+-- nodes), then here.
+function channel.locate_any(name, opts)
+  check_locate(name, opts)
+  local r = I.resolve("locate_channel", name, opts)
+  if r then return unpack(r, 1, r.n) end
+  return channel.locate(name, opts)
+end
+
+-- acoro.is_channel: a local channel, or what a resolver says is one (a
+-- remote channel of acoro.rchannel's).
+function channel.is_any(x)
+  if getmetatable(x) == Channel then return true end
+  return I.resolve("is_channel", x) ~= nil
 end
 
 return channel

@@ -30,6 +30,7 @@
 -- killed cannot remove its own: the next transfer into that directory
 -- removes the temporary files of processes that no longer run (the PID in
 -- the name; the check is this host's, as the default dest_path is).
+local I = require "acoro.internal"
 local M = {}
 
 local bit = require "bit"
@@ -110,7 +111,7 @@ function M.init(A, D)
   local function prepare()
     if ready and ready.done and ready.err then ready = nil end
     if ready then
-      local r, me = ready, A._running()
+      local r, me = ready, I.running()
       r.waiters[me] = true
       D.wait_until(function() return r.done end, A.now() + DEFAULT_TIMEOUT)
       r.waiters[me] = nil
@@ -130,7 +131,7 @@ function M.init(A, D)
       if not st2 or st2.type ~= "directory" then err = "dest_path " .. cfg.root .. " is not a directory" end
     end
     r.err, r.done = err, true
-    for co in pairs(r.waiters) do A._wake(co) end
+    for co in pairs(r.waiters) do I.wake(co) end
     if err then log(err) end
     return err == nil or nil, err
   end
@@ -237,7 +238,7 @@ function M.init(A, D)
   local function fail(t, why)
     if t.failed then return end
     t.failed = why
-    A._wake(t.writer)
+    I.wake(t.writer)
   end
 
   -- Before the rename: mode and mtime set on the descriptor (never through
@@ -453,7 +454,7 @@ function M.init(A, D)
       idle = timeout + 10, file = f, sha = fs.sha256(), queue = {}, qhead = 1, qtail = 0,
       queued = 0, received = 0, written = 0,
     }
-    t.writer = A._running()
+    t.writer = I.running()
     recvs[tid] = t
     if not D.peer(peer) then fail(t, "unreachable") end
     D.answer(peer, req, { true, tid })
@@ -519,7 +520,7 @@ function M.init(A, D)
     t.qtail = t.qtail + 1
     t.queue[t.qtail] = s
     t.queued = t.queued + #s
-    A._wake(t.writer)
+    I.wake(t.writer)
   end)
 
   D.on_op(OP_END, function(peer, m)
@@ -531,7 +532,7 @@ function M.init(A, D)
       return D.answer(peer, m[2], g and g.peer == peer and g.why or "transfer given up")
     end
     t.end_req = m[2]
-    A._wake(t.writer)
+    I.wake(t.writer)
   end)
 
   D.on_op(OP_ABORT, function(peer, m)
@@ -550,7 +551,7 @@ function M.init(A, D)
     elseif type(m[3]) == "number" and m[3] > s.acked then
       s.acked = m[3]
     end
-    A._wake(s.waiter)
+    I.wake(s.waiter)
   end)
 
   -- DEL: removes the file, then its parents while they are empty (never
@@ -595,7 +596,7 @@ function M.init(A, D)
 
   -- A peer gone: its transfers here end (temporary files removed), ours to
   -- it fail with "unreachable".
-  D.on_down(function(id)
+  I.hook("peer_down", "files", function(id)
     for _, t in pairs(recvs) do
       if t.peer == id then fail(t, "unreachable") end
     end
@@ -605,7 +606,7 @@ function M.init(A, D)
     for _, s in pairs(sends) do
       if s.peer == id and not s.failed then
         s.failed = "unreachable"
-        A._wake(s.waiter)
+        I.wake(s.waiter)
       end
     end
   end)
@@ -613,7 +614,7 @@ function M.init(A, D)
   -- The node stops (the engine run ends): writer coroutines will not run
   -- again, so their temporary files are removed here, synchronously (the
   -- engine is going; a blocking unlink is acceptable now).
-  D.on_stop(function()
+  I.hook("node_stop", "files", function()
     for _, t in pairs(recvs) do os.remove(t.path) end
     recvs, sends, gone, cfg, ready = {}, {}, {}, nil, nil
   end)
@@ -621,7 +622,7 @@ function M.init(A, D)
   ----------------------------------------------------------------------------
   -- Node options: dest_path=, max_file_size=.
 
-  D.on_node(function(opts)
+  I.hook("node_check", "files", function(opts)
     local root, max = opts.dest_path, opts.max_file_size
     if root ~= nil and (type(root) ~= "string" or root == "" or root:find("\0", 1, true)) then
       error("acoro.node: dest_path must be a non-empty string, got " .. tostring(root), 0)
@@ -666,7 +667,7 @@ function M.init(A, D)
         :format(what, MAX_TIMEOUT, tostring(tm)), 3)
     end
     if not A.node() then error(("acoro.%s: no node is running (call acoro.node first)"):format(what), 3) end
-    if A._running() == nil then error(("acoro.%s: called outside an acoro coroutine"):format(what), 3) end
+    if I.running() == nil then error(("acoro.%s: called outside an acoro coroutine"):format(what), 3) end
     return opts, opts.timeout or DEFAULT_TIMEOUT
   end
 
@@ -722,7 +723,7 @@ function M.init(A, D)
     if not hash then return nil, err end
     next_key = next_key + 1
     local skey = next_key
-    local s = { peer = peer, waiter = A._running(), acked = 0 }
+    local s = { peer = peer, waiter = I.running(), acked = 0 }
     sends[skey] = s
     local f, tid
     local ok, r1, r2 = pcall(function()

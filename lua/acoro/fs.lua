@@ -55,6 +55,7 @@ local function path_call(what, path, timeout)
 end
 
 local left = require("acoro.io").left
+local I = require "acoro.internal"
 
 -- Waits for an operation: true once done, false if the deadline came first.
 local function await(op, deadline)
@@ -481,7 +482,7 @@ end
 
 function fs.init(m, c)
   cfs = c
-  park, check, now, K_TIMEOUT = m._io_park, m._io_check, m.now, m._K_TIMEOUT
+  park, check, now, K_TIMEOUT = I.io_park, I.io_check, m.now, I.TIMEOUT
   file_mt = c.file_mt
   for k, f in pairs(File) do file_mt.__index[k] = f end
   m.fs = fs

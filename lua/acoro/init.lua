@@ -2,11 +2,16 @@
 -- The engine (C, core/) keeps records, mailboxes, timers and the ready queue;
 -- this module maps them onto Lua: hot calls go through the FFI (compiled by
 -- the JIT), calls that must touch Lua state go through acoro.core (classic C).
+-- SIZE: over 800 lines because the hot paths (send, receive, sleep, the
+-- waits acoro.internal hands out) share file-local upvalues (the engine, the
+-- record casts, the message table) that the JIT keeps as constants; a split
+-- would turn them into table look-ups.
 local ffi = require "ffi"
 local bit = require "bit"
 local core = require "acoro.core"
 local check = require "acoro.check"
 local log = require "acoro.log"
+local I = require "acoro.internal"
 require "acoro.cdef"
 
 local C
@@ -204,12 +209,12 @@ end
 -- ENDS co: records its result, tells its monitors, and ends the record. A
 -- monitored coroutine that failed keeps its messages so that a monitor can
 -- restart it with hot_swap.
-local end_hook -- acoro.sync's: grants a coroutine never took pass on
+local end_hooks = I.hooks("end") -- acoro.sync's, acoro.channel's
 
 local function finish(h, res)
   local rec = rec_of(h)
   if res then results[h] = res end
-  if end_hook then end_hook(h) end
+  for i = 1, #end_hooks do end_hooks[i](h) end
   local nmon = C.acoro_co_monitor_count(rec)
   if nmon > 0 then
     local m = exit_message(h, res)
@@ -277,7 +282,7 @@ local function sleep_until(deadline)
     left = deadline - C.acoro_now(E)
   end
 end
-M.sleep_until = sleep_until -- for the spec on its frame size
+I.sleep_until = sleep_until -- for the spec on its frame size
 
 function M.sleep(s)
   if s ~= nil and type(s) ~= "number" then
@@ -387,7 +392,7 @@ local function receive_any()
   vals[key] = nil
   return m
 end
-M.receive_any = receive_any -- for the spec on its frame size
+I.receive_any = receive_any -- for the spec on its frame size
 
 function M.receive(timeout, alarm)
   if timeout ~= nil then return receive_wait(timeout, alarm) end
@@ -557,8 +562,9 @@ end
 function Coro:monitor(watcher)
   local rec = self_rec(self, "monitor")
   if watcher == nil then watcher = handle_of(current("monitor")) end
-  if M._remote_monitor and M.is_remote(watcher) then -- acoro.node's: a watcher on another node
-    return M._remote_monitor(self, watcher)
+  if getmetatable(watcher) ~= coro_mt then -- a watcher on another node (acoro.node's)
+    local r = I.resolve("monitor", self, watcher)
+    if r then return r[1] end
   end
   local wrec = check_handle(watcher, "monitor")
   if C.acoro_co_state(rec) == S_DEAD then
@@ -590,7 +596,7 @@ function Coro:register(name)
       C.acoro_co_wake(w, W_OTHER, K_RESUME)
     end
   end
-  if M._on_register then M._on_register(name, self) end -- acoro.node's remote locates
+  I.run("register", name, self) -- acoro.node's remote locates
   return true
 end
 
@@ -598,12 +604,10 @@ function Coro:unregister()
   return C.acoro_unregister(self_rec(self, "unregister")) == 0
 end
 
-function M.locate(name, opts)
-  if type(name) ~= "string" then
-    error("acoro.locate: name must be a string, got " .. type(name), 2)
-  end
+-- Here only (a resolver of acoro.node's looks at other nodes); the
+-- arguments are checked.
+local function locate_here(name, opts)
   local timeout = opts and opts.timeout
-  check_timeout(timeout, "acoro.locate", 2, 3, "opts.timeout")
   if opts and opts.location ~= nil then
     return fail("not found") -- no remote nodes before distribution starts
   end
@@ -635,6 +639,24 @@ function M.locate(name, opts)
     if rec ~= nil then return handle_of(rec) end
     if r == K_TIMEOUT then return fail("not found") end
   end
+end
+I.locate_here = locate_here
+
+function M.locate(name, opts)
+  if type(name) ~= "string" then
+    error("acoro.locate: name must be a string, got " .. type(name), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("acoro.locate: options must be a table, got " .. type(opts), 2)
+  end
+  check_timeout(opts and opts.timeout, "acoro.locate", 2, 3, "opts.timeout")
+  local location = opts and opts.location
+  if location ~= nil and type(location) ~= "string" then
+    error("acoro.locate: location must be a string, got " .. type(location), 2)
+  end
+  local r = I.resolve("locate", name, opts)
+  if r then return unpack(r, 1, r.n) end
+  return locate_here(name, opts)
 end
 
 ------------------------------------------------------------------------------
@@ -691,7 +713,7 @@ local getters = {
     local n = C.acoro_co_name(rec)
     return n ~= nil and ffi.string(n) or nil
   end,
-  location = function() return M._location end, -- the node's, once one runs
+  location = function() return I.location end, -- the node's, once one runs
 }
 
 coro_mt.__index = function(h, k)
@@ -706,7 +728,7 @@ coro_mt.__tostring = function(h)
   local rec = rec_of(h)
   if rec == nil then return "coro:(released)" end
   local n = C.acoro_co_name(rec)
-  local loc = M._location -- the node's, once one runs (as co.location)
+  local loc = I.location -- the node's, once one runs (as co.location)
   return "coro:" .. (n ~= nil and ffi.string(n) or "-") .. "/" .. tostring(tonumber(C.acoro_co_id(rec)))
     .. (loc and "@" .. loc or "")
 end
@@ -750,7 +772,7 @@ function M.run(fn, ...)
   local ok, rc = pcall(core.run)
   is_running = false
   log._drain() -- the engine's lines of the run's last moments
-  if M._on_run_end then M._on_run_end() end -- acoro.node stops its node
+  I.run("run_end") -- acoro.node stops its node
   local stuck, which
   if ok and rc == EDEADLK then stuck, which = alive_summary() end
   terminate_all() -- daemons, and whatever a deadlock or a stop left
@@ -773,106 +795,162 @@ function M.run(fn, ...)
   return unpack(res, 1, res.n)
 end
 
--- For acoro.sync and acoro.channel (internal): fn(h) is called with each
--- coroutine that ends through Lua; every call adds a hook (run in that order).
-function M._on_end(fn)
-  local prev = end_hook
-  end_hook = prev and function(h) prev(h) fn(h) end or fn
-end
+------------------------------------------------------------------------------
+-- The internal interface (acoro.internal) for the other modules.
 
--- For acoro.sync (internal): a lean wait, woken by M._wake (no value passed),
--- the timeout (seconds, nil for none) or what is pending (throw, hot swap:
--- raised here). Returns the wake reason.
-function M._wait(timeout)
-  local rec = C.acoro_current(E)
-  if rec == nil then current("acquire") end
-  if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
-  if C.acoro_co_wait(rec, W_OTHER, timeout or -1) ~= 0 then nested_wait("acquire") end
-  local r = yield()
-  if r == K_INTERRUPT then raise_pending(rec, true) end
-  return r
-end
-
--- For acoro.node (internal): the running coroutine's handle, or nil.
-function M._running()
+-- The running coroutine's handle, or nil.
+function I.running()
   local rec = C.acoro_current(E)
   if rec == nil then return nil end
   return handle_of(rec)
 end
 
-function M._wake(h)
+function I.wake(h)
   return C.acoro_co_wake(rec_of(h), W_OTHER, K_RESUME) == 1
 end
 
--- For the I/O layer (internal): the checks before a blocking call, and the
--- park after the C side registered the coroutine's wait. Returns the wake
--- reason; a throw (or a hot swap at this swappable point) raises here.
-function M._io_check(what)
+-- For the I/O layer: the checks before a blocking call, and the park after
+-- the C side registered the coroutine's wait. Returns the wake reason; a
+-- throw (or a hot swap at this swappable point) raises here.
+function I.io_check(what)
   local rec = C.acoro_current(E)
   if rec == nil then current(what) end
   check_thread(rec, what)
   if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
 end
 
-function M._io_park()
+function I.io_park()
   local r = yield()
   if r == K_INTERRUPT then raise_pending(C.acoro_current(E), true) end
   return r
 end
-M._K_TIMEOUT = K_TIMEOUT
 
--- For acoro.sync (internal): _wait in parts, for a caller whose code after
--- the wake must stay JIT-compiled. The JIT continues a trace after a yield
--- in a stitched trace, which cannot return through a pcall frame ("NYI:
--- return to lower frame"): code after pcall(_wait) runs interpreted, with
--- every FFI call there on the slow path. So: _wait_begin(timeout) raises
--- what is pending (throw, hot swap) and registers the wait (same wake-ups as
--- _wait); the caller queues itself (no yield in between) and calls _park(),
--- which yields and returns the wake reason (_RESUME, _TIMEOUT, _INTERRUPT)
--- and never raises. After an _INTERRUPT the caller undoes what it must and
--- calls _raise_pending(), which raises what is pending or returns (nothing
--- applies here: wait again).
-function M._wait_begin(timeout)
+-- For acoro.sync: I.wait in parts, for a caller whose code after the wake
+-- must stay JIT-compiled. The JIT continues a trace after a yield in a
+-- stitched trace, which cannot return through a pcall frame ("NYI: return
+-- to lower frame"): code after pcall(I.wait) runs interpreted, with every
+-- FFI call there on the slow path. So: wait_begin(timeout) raises what is
+-- pending (throw, hot swap) and registers the wait (same wake-ups as wait);
+-- the caller queues itself (no yield in between) and calls park(), which
+-- yields and returns the wake reason (RESUME, TIMEOUT, INTERRUPT) and never
+-- raises. After an INTERRUPT the caller undoes what it must and calls
+-- raise_pending(), which raises what is pending or returns (nothing applies
+-- here: wait again). I.wait(timeout) is the whole: a lean wait, woken by
+-- I.wake (no value passed), the timeout (seconds, nil for none) or what is
+-- pending (throw, hot swap: raised there); returns the wake reason.
+function I.wait_begin(timeout)
   local rec = C.acoro_current(E)
   if rec == nil then current("acquire") end
   if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
   if C.acoro_co_wait(rec, W_OTHER, timeout or -1) ~= 0 then nested_wait("acquire") end
 end
 
-function M._park()
+function I.wait(timeout)
+  I.wait_begin(timeout)
+  local r = yield()
+  if r == K_INTERRUPT then raise_pending(C.acoro_current(E), true) end
+  return r
+end
+
+function I.park()
   local r = yield() -- not `return yield()`: the JIT cannot return from a tail-called yield
   return r
 end
 
-function M._raise_pending()
+function I.raise_pending()
   raise_pending(current("acquire"), true)
 end
 
-M._RESUME, M._TIMEOUT, M._INTERRUPT = K_RESUME, K_TIMEOUT, K_INTERRUPT
+I.RESUME, I.TIMEOUT, I.INTERRUPT = K_RESUME, K_TIMEOUT, K_INTERRUPT
 
-local sync = require "acoro.sync"
-sync.init(M)
-M.Lock, M.RLock, M.Condition, M.Event, M.Semaphore = sync.Lock, sync.RLock, sync.Condition, sync.Event, sync.Semaphore
-
--- For acoro.channel (internal): on (default true) makes h's end go through
--- Lua, so that the end hooks see it even when it returns nothing, unwatched.
+-- For acoro.channel: on (default true) makes h's end go through Lua, so that
+-- the "end" hooks see it even when it returns nothing, unwatched.
 local F_END_HOOK = 4 -- a host flag, after F_SWAPPABLE and F_PENDING
-function M._watch_end(h, on)
+function I.watch_end(h, on)
   set_flag(rec_of(h), F_END_HOOK, on ~= false)
 end
-local channel = require "acoro.channel"
-channel.init(M)
-M.channel, M.locate_channel, M.is_channel = channel.new, channel.locate, channel.is_channel
 
-local io = require "acoro.io"
-io.init(M, core.io)
-require("acoro.process").init(M, core.process, core.io.metatables.stream)
-require("acoro.udp").init(M, core.udp)
-require("acoro.fs").init(M, core.fs)
-require("acoro.pool").init(M, core.pool)
-require("acoro.node").init(M, core.net, core.wire, coro_mt)
-require("acoro.rci").init(M, M._dist, coro_mt)
-require("acoro.files").init(M, M._dist)
-require("acoro.rchannel").init(M, M._dist)
+------------------------------------------------------------------------------
+-- The other modules, loaded on first use: `require "acoro"` costs the
+-- coroutine API only. Reading a name below loads its module, which puts its
+-- public names on M (rawset: the next read does not come here).
+
+local function once(fn)
+  local done = false
+  return function()
+    if done then return end
+    done = true
+    fn()
+  end
+end
+
+local load_sync = once(function()
+  local sync = require "acoro.sync"
+  sync.init(M)
+  M.Lock, M.RLock, M.Condition, M.Event, M.Semaphore = sync.Lock, sync.RLock, sync.Condition,
+    sync.Event, sync.Semaphore
+end)
+
+local load_channel = once(function()
+  local channel = require "acoro.channel"
+  channel.init(M)
+  M.channel, M.locate_channel, M.is_channel = channel.new, channel.locate_any, channel.is_any
+end)
+
+local io_std -- acoro.stdin / stdout / stderr, made on first use
+local load_io = once(function()
+  io_std = require("acoro.io").init(M, core.io)
+  require("acoro.process").init(M, core.process, core.io.metatables.stream)
+  require("acoro.udp").init(M, core.udp)
+end)
+
+-- Distribution: the node and the extensions that plug into it.
+local load_dist = once(function()
+  load_channel()
+  load_io()
+  require("acoro.node").init(M, core.net, core.wire, coro_mt)
+  require("acoro.rci").init(M, I.dist, coro_mt)
+  require("acoro.files").init(M, I.dist)
+  require("acoro.rchannel").init(M, I.dist)
+end)
+
+local loaders = {
+  Lock = load_sync, RLock = load_sync, Condition = load_sync, Event = load_sync,
+  Semaphore = load_sync,
+  channel = load_channel, locate_channel = load_channel, is_channel = load_channel,
+  tcp = load_io, stream = load_io, process = load_io, udp = load_io,
+  fs = once(function()
+    load_io() -- (acoro.fs waits as acoro.io does)
+    require("acoro.fs").init(M, core.fs)
+  end),
+  pool = once(function() require("acoro.pool").init(M, core.pool) end),
+  node = load_dist, peer = load_dist, peers = load_dist, close_peer = load_dist,
+  discover = load_dist, is_remote = load_dist, peer_status = load_dist,
+  is_peer_status = load_dist, PeerStatus = load_dist, rci = load_dist, send_file = load_dist,
+  del_file = load_dist, is_remote_channel = load_dist,
+}
+local std = { stdin = 0, stdout = 1, stderr = 2 }
+
+setmetatable(M, {
+  __index = function(_, k)
+    local load = loaders[k]
+    if load then
+      load()
+      return rawget(M, k)
+    end
+    if std[k] then
+      if not io_std then load_io() end
+      local s = io_std(std[k])
+      rawset(M, k, s)
+      return s
+    end
+    return nil
+  end,
+})
+
+-- Loads every module now (the API fuzzer enumerates the whole table).
+function I.load_all()
+  for _, load in pairs(loaders) do load() end
+end
 
 return M

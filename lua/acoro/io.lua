@@ -12,6 +12,7 @@ local argcheck = require "acoro.check"
 local io = {}
 
 local cio, park, check, now
+local acoro -- the main module, given by io.init
 local K_TIMEOUT
 local type, error, setmetatable, tostring = type, error, setmetatable, tostring
 local band, rshift, byte, char = bit.band, bit.rshift, string.byte, string.char
@@ -471,7 +472,10 @@ end
 local function std_stream(fd)
   local s, err, code = cio.open_fd(fd)
   if s then return s end
-  if code == "EINVAL" then return require("acoro.fs")._from_fd(fd) end
+  if code == "EINVAL" then
+    local _ = acoro.fs -- loads and starts acoro.fs
+    return require("acoro.fs")._from_fd(fd)
+  end
   error("acoro: cannot open fd " .. fd .. " as a stream: " .. tostring(err), 3)
 end
 
@@ -488,23 +492,15 @@ end
 
 function io.init(m, c)
   cio = c
-  park, check, now, K_TIMEOUT = m._io_park, m._io_check, m.now, m._K_TIMEOUT
+  local I = require "acoro.internal"
+  acoro = m
+  park, check, now, K_TIMEOUT = I.io_park, I.io_check, m.now, I.TIMEOUT
   stream_mt, server_mt = c.metatables.stream, c.metatables.server
   for k, f in pairs(Stream) do stream_mt.__index[k] = f end
   for k, f in pairs(Server) do c.metatables.server.__index[k] = f end
   m.tcp = tcp
   m.stream = io.stream
-  -- acoro.stdin / stdout / stderr, made on first use.
-  local std = { stdin = 0, stdout = 1, stderr = 2 }
-  local cache = {}
-  setmetatable(m, {
-    __index = function(_, k)
-      local d = std[k]
-      if not d then return nil end
-      if not cache[k] then cache[k] = std_stream(d) end
-      return cache[k]
-    end,
-  })
+  return std_stream -- acoro.stdin / stdout / stderr: init.lua makes them on first use
 end
 
 return io

@@ -3,10 +3,16 @@
 -- status, remote coroutine handles (send, deliver, monitor, join, throw,
 -- terminate) and locating coroutines on other nodes.
 --
+-- SIZE: over 800 lines: one closure (M.init) still holds the remote handles,
+-- locate and its directories, the proxies and the node's life cycle, which
+-- share its state (peers, exported, the request tables). The protocol's
+-- numbers are already apart (acoro.dist.protocol); moving the rest into
+-- lua/acoro/dist/ modules over one shared state table is the next step.
+--
 -- THREADS. Everything here runs on the engine thread. The transport's
 -- events (on_up, on_down, on_message, on_connect, on_writable, on_log) are
 -- called by lnet.c from libuv callbacks, outside any coroutine: they never
--- yield; they queue messages and wake coroutines (M._wake), and the woken
+-- yield; they queue messages and wake coroutines (I.wake), and the woken
 -- coroutine does the rest.
 --
 -- WIRE. Every message between nodes is one MessagePack value (core.wire):
@@ -46,51 +52,35 @@
 -- answers FOUND (the handle, or false at once when no wait was asked). A
 -- pending locate also asks each peer that comes up while it waits, so a
 -- client started before its server finds it when the server appears.
--- HELD LOCATEs cost O(log n) each whatever a peer sends: a set per name
--- and per peer, and a heap by deadline that drops expired ones as new
--- ones come; past MAX_HELD held for one peer, its next LOCATE is answered
+-- HELD LOCATEs (acoro.dist.held) cost O(log n) each whatever a peer
+-- sends; past MAX_HELD held for one peer, its next LOCATE is answered
 -- false at once.
 --
 -- EXTENSIONS. Remote channels, RCI and file transfer live in their own
--- modules over the internal table A._dist (D below): they add operations
--- (D.on_op), ext types (D.add_ext), hooks on peers going up or down and on
--- the node stopping, and use D.send_peer / D.ask / D.answer for requests.
+-- modules over the internal table D (acoro.internal's `dist`): they add
+-- operations (D.on_op) and ext types (D.add_ext), register hooks in
+-- acoro.internal ("node_check", "peer_up", "peer_down", "node_stop"), and
+-- use D.send_peer / D.ask / D.answer for requests.
 local check = require "acoro.check"
+local I = require "acoro.internal"
+local P = require "acoro.dist.protocol"
+local Held = require "acoro.dist.held"
+
 local M = {}
 
--- MessagePack ext type numbers used by acoro's messages (the one place
--- they are defined).
-M.EXT = { coro = 1, exit = 2, peer_status = 3, channel = 4, rci = 5 }
+-- Operation and ext type numbers: acoro.dist.protocol, the one list.
+M.EXT, M.OP = P.EXT, P.OP
 local EXT_CORO = M.EXT.coro
 -- The ext types decoded in place: all but coro, whose payload string is
 -- the key of the decode cache (W6's hot path).
 local IN_PLACE = {}
 for _, t in pairs(M.EXT) do IN_PLACE[t] = t ~= EXT_CORO or nil end
 
--- Operation numbers of the extension modules (the one place they are
--- defined): each module owns a range.
-M.OP = {
-  answer = 11,                                -- {ANSWER, request, value}: D.answer
-  monitored = 12,                             -- {MONITORED, watcher id, target}
-  channel = 20,                               -- 20..29: acoro.rchannel
-  rci = 30,                                   -- 30..39: acoro.rci
-  file = 40,                                  -- 40..49: acoro.files
-}
-local OP_ANSWER, OP_MONITORED = M.OP.answer, M.OP.monitored
-
--- Operations: {SEND, id, message}, {LOCATE, request, name, wait
--- seconds}, {FOUND, request, handle | false}.
-local OP_SEND, OP_LOCATE, OP_FOUND = 1, 2, 3
--- {MONITOR, id, watcher}, {EXIT, watcher id, target, encoded {reason=,
--- value=, error=}}, {DELIVER, request, id, encoded message, timeout | -1},
--- {DELIVERED, request, true | why}.
-local OP_MONITOR, OP_EXIT, OP_DELIVER, OP_DELIVERED = 4, 5, 6, 7
--- {JOIN, request, id, timeout | -1}, {JOINED, request, encoded {n=, ...}
--- (what join returned there)}.
-local OP_JOIN, OP_JOINED = 8, 9
--- {CONTROL, request, id, "throw" | "terminate", encoded error | false},
--- answered by DELIVERED with true | false.
-local OP_CONTROL = 10
+local OP = P.OP
+local OP_SEND, OP_LOCATE, OP_FOUND, OP_MONITOR, OP_EXIT = OP.send, OP.locate, OP.found, OP.monitor,
+  OP.exit
+local OP_DELIVER, OP_DELIVERED, OP_JOIN, OP_JOINED = OP.deliver, OP.delivered, OP.join, OP.joined
+local OP_CONTROL, OP_ANSWER, OP_MONITORED, OP_HELLO = OP.control, OP.answer, OP.monitored, OP.hello
 
 -- Raises unless t is nil or a number that is not NaN (a NaN deadline
 -- never passes and never arrives), blaming the caller of `what`, with the
@@ -101,7 +91,7 @@ end
 
 function M.init(A, net, wire, coro_mt)
   local encode, decode, envelope = wire.encode, wire.decode, wire.envelope
-  local orig_locate = A.locate
+  local orig_locate = I.locate_here
 
   local node          -- the running node: {location=, name=}, or nil
   local my_inc        -- its incarnation
@@ -112,9 +102,8 @@ function M.init(A, net, wire, coro_mt)
   local remotes = setmetatable({}, { __mode = "v" })  -- "loc/id" -> Remote
   local connects = {} -- request -> {waiter=, done=, status=, reason=}
   local pending = {}  -- request -> a locate in progress (see find)
-  local held = {}     -- "kind:name" -> {[entry] = true}: LOCATEs waiting here (see hold)
-  local held_by = {}  -- peer id -> {n = count, entries = {[entry] = true}}
-  local held_heap = {} -- entries by deadline (entry.hi: its index)
+  local MAX_HELD = 1000 -- held LOCATEs per peer
+  local held = Held.new(MAX_HELD) -- LOCATEs waiting here for a name (acoro.dist.held)
   local busy = {}     -- peer id -> {handle, ...} waiting for on_writable
   local status_subs = {} -- handle -> true: coroutines told of peer status
   local rmonitors = {} -- location -> {{target=, watcher=}, ...}: our monitors of its coroutines
@@ -125,7 +114,6 @@ function M.init(A, net, wire, coro_mt)
   local ops = {}          -- op -> fn(peer, m): the extensions' operations
   local ext_dec = {}      -- ext type -> fn(payload) -> value | nil
   local ext_enc = {}      -- metatable -> fn(v) -> type, payload
-  local hooks = { check = {}, up = {}, down = {}, stop = {} }
 
   local PeerStatus = { __name = "acoro.PeerStatus" }
   PeerStatus.__tostring = function(m)
@@ -225,7 +213,7 @@ function M.init(A, net, wire, coro_mt)
   -- coroutine the message is dropped with "busy".
   local function send_busy(peer, data)
     while true do
-      local me = A._running()
+      local me = I.running()
       if me == nil then return nil, "busy" end
       local list = busy[peer]
       if not list then
@@ -233,7 +221,7 @@ function M.init(A, net, wire, coro_mt)
         busy[peer] = list
       end
       list[#list + 1] = me
-      local ok2, err = pcall(A._wait, nil)
+      local ok2, err = pcall(I.wait, nil)
       if not ok2 then -- a throw: take our entry out (no stale wake later), raise on
         for i = #list, 1, -1 do
           if list[i] == me then table.remove(list, i) end
@@ -285,7 +273,7 @@ function M.init(A, net, wire, coro_mt)
   end
 
   function Remote:monitor(watcher)
-    if watcher == nil then watcher = A._running() end
+    if watcher == nil then watcher = I.running() end
     if getmetatable(watcher) ~= coro_mt then
       error("acoro: monitor: the watcher must be a local coroutine, got " .. type(watcher), 2)
     end
@@ -301,13 +289,13 @@ function M.init(A, net, wire, coro_mt)
     return true
   end
 
-  -- Waits (woken by the event handlers through A._wake) until done() or
+  -- Waits (woken by the event handlers through I.wake) until done() or
   -- the deadline (nil: none). A throw or hot swap raised meanwhile goes on.
   local function wait_until(done, deadline)
     while not done() do
       local left = deadline and deadline - A.now()
       if left and left <= 0 then return end
-      A._wait(left)
+      I.wait(left)
     end
   end
 
@@ -338,7 +326,7 @@ function M.init(A, net, wire, coro_mt)
   function Remote:deliver(msg, timeout)
     if msg == nil then error("acoro: deliver: message is nil", 2) end
     check_timeout(timeout, "co:deliver", 2)
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro.deliver: called outside an acoro coroutine", 2) end
     local ok, body = pcall(encode, msg, ext_encode)
     if not ok then error(type(body) == "string" and body:gsub("^acoro: ", "acoro: deliver: ", 1) or body, 2) end
@@ -358,7 +346,7 @@ function M.init(A, net, wire, coro_mt)
   -- there (with the timeout) and sends back what join returned.
   function Remote:join(timeout)
     check_timeout(timeout, "co:join", 1)
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
     local peer = peer_of(self)
     if not peer then return nil, "unreachable" end
@@ -374,7 +362,7 @@ function M.init(A, net, wire, coro_mt)
 
   -- throw and terminate run on h's node, which answers whether h was alive.
   local function control(h, what, arg)
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro." .. what .. ": called outside an acoro coroutine", 3) end
     local body = false
     if what == "throw" then
@@ -404,13 +392,14 @@ function M.init(A, net, wire, coro_mt)
   -- co:monitor(remote watcher) for a local co: a proxy here sends co's Exit
   -- to the watcher's node, which is told first (MONITORED) so that it gives
   -- the watcher "unreachable" if this node goes down before co ends.
-  A._remote_monitor = function(target, watcher)
+  I.resolver("monitor", "node", function(target, watcher)
+    if getmetatable(watcher) ~= remote_mt then return false end
     local peer = peer_of(watcher)
-    if not peer then return false end
-    if not send_peer(peer, encode({ OP_MONITORED, watcher.id, target }, ext_encode)) then return false end
+    if not peer then return true, false end
+    if not send_peer(peer, encode({ OP_MONITORED, watcher.id, target }, ext_encode)) then return true, false end
     monitor_proxy(peer, target, watcher)
-    return true
-  end
+    return true, true
+  end)
 
   ----------------------------------------------------------------------------
   -- Peer status.
@@ -473,7 +462,7 @@ function M.init(A, net, wire, coro_mt)
   -- down while asked). `what` names the caller in errors.
   local function find(kind, name, location, timeout, what)
     check.timeout(timeout, what, 2, 4, "opts.timeout")
-    local me = A._running()
+    local me = I.running()
     if me == nil then error(what .. ": called outside an acoro coroutine", 3) end
     next_req = next_req + 1
     local req = next_req
@@ -498,98 +487,21 @@ function M.init(A, net, wire, coro_mt)
     return nil, q.unreachable and "unreachable" or "not found"
   end
 
-  -- HELD LOCATEs (see LOCATE at the top). An entry {peer=, req=, key=,
-  -- deadline=, hi=} is in held[key], in held_by[peer] and at held_heap[hi],
-  -- a binary min-heap on deadline.
-  local MAX_HELD = 1000 -- per peer
-
-  local function heap_swap(i, j)
-    local a, b = held_heap[i], held_heap[j]
-    held_heap[i], held_heap[j], a.hi, b.hi = b, a, j, i
-  end
-
-  local function heap_fix(i) -- moves entry i up or down to its place
-    local h, floor = held_heap, math.floor
-    while i > 1 and h[i].deadline < h[floor(i / 2)].deadline do
-      heap_swap(i, floor(i / 2))
-      i = floor(i / 2)
-    end
-    while true do
-      local l, s = 2 * i, i
-      if h[l] and h[l].deadline < h[s].deadline then s = l end
-      if h[l + 1] and h[l + 1].deadline < h[s].deadline then s = l + 1 end
-      if s == i then return end
-      heap_swap(i, s)
-      i = s
-    end
-  end
-
-  local function unhold(e)
-    local set = held[e.key]
-    set[e] = nil
-    if next(set) == nil then held[e.key] = nil end
-    local mine = held_by[e.peer]
-    mine.entries[e] = nil
-    mine.n = mine.n - 1
-    if mine.n == 0 then held_by[e.peer] = nil end
-    local i, last = e.hi, #held_heap
-    if i ~= last then -- the last entry takes its place
-      heap_swap(i, last)
-      held_heap[last] = nil
-      heap_fix(i)
-    else
-      held_heap[last] = nil
-    end
-  end
-
-  -- Drops the held LOCATEs whose deadline passed (their askers have given up).
-  local function expire_held(t)
-    while held_heap[1] and held_heap[1].deadline < t do unhold(held_heap[1]) end
-  end
-
-  -- Holds peer's LOCATE req for key until its deadline; false (not held)
-  -- when that peer already has MAX_HELD held here.
-  local function hold(peer, req, key, wait)
-    local t = A.now()
-    expire_held(t)
-    local mine = held_by[peer]
-    if mine and mine.n >= MAX_HELD then return false end
-    if not mine then
-      mine = { n = 0, entries = {} }
-      held_by[peer] = mine
-    end
-    local e = { peer = peer, req = req, key = key, deadline = t + wait, hi = #held_heap + 1 }
-    local set = held[key]
-    if not set then
-      set = {}
-      held[key] = set
-    end
-    set[e] = true
-    mine.entries[e] = true
-    mine.n = mine.n + 1
-    held_heap[e.hi] = e
-    heap_fix(e.hi)
-    return true
-  end
-
   -- A name of `kind` registered here: answers the LOCATEs held for it and
   -- the local finds waiting for it.
   local function registered(kind, name, v)
-    local set = held[kind .. ":" .. name]
-    if set and node then
+    local list = node and held:take(kind .. ":" .. name)
+    if list then
       local t = A.now()
-      local list = {}
-      for e in pairs(set) do list[#list + 1] = e end
       for i = 1, #list do
         local e = list[i]
-        unhold(e)
         if e.deadline >= t then reply_found(e.peer, e.req, v) end
       end
     end
     for _, q in pairs(pending) do
       if q.kind == kind and q.name == name and q.here and not q.found then
         q.found = v
-        A._wake(q.waiter)
+        I.wake(q.waiter)
       end
     end
   end
@@ -601,7 +513,7 @@ function M.init(A, net, wire, coro_mt)
       return bad(peer, "bad LOCATE")
     end
     local v = dir.lookup(name)
-    if v or wait ~= wait or wait <= 0 or not hold(peer, req, kind .. ":" .. name, wait) then
+    if v or wait ~= wait or wait <= 0 or not held:hold(peer, req, kind .. ":" .. name, A.now(), wait) then
       return reply_found(peer, req, v)
     end
   end
@@ -612,7 +524,7 @@ function M.init(A, net, wire, coro_mt)
     q.asked[peer] = nil
     q.outstanding = q.outstanding - 1
     if m[3] and dirs[q.kind].accept(m[3]) then q.found = q.found or m[3] end
-    A._wake(q.waiter)
+    I.wake(q.waiter)
   end
 
   local function locate_on_up(id, location)
@@ -630,15 +542,10 @@ function M.init(A, net, wire, coro_mt)
         q.asked[id] = nil
         q.outstanding = q.outstanding - 1
         if q.location == location then q.unreachable = true end
-        A._wake(q.waiter)
+        I.wake(q.waiter)
       end
     end
-    local mine = held_by[id] -- its held LOCATEs go
-    if mine then
-      local list = {}
-      for e in pairs(mine.entries) do list[#list + 1] = e end
-      for i = 1, #list do unhold(list[i]) end
-    end
+    held:drop_peer(id) -- its held LOCATEs go
   end
 
   dirs.coro = {
@@ -646,29 +553,21 @@ function M.init(A, net, wire, coro_mt)
     accept = function(v) return getmetatable(v) == remote_mt or getmetatable(v) == coro_mt end,
   }
 
-  function A.locate(name, opts)
-    if type(name) ~= "string" then
-      error("acoro.locate: name must be a string, got " .. type(name), 2)
-    end
-    if opts ~= nil and type(opts) ~= "table" then
-      error("acoro.locate: options must be a table, got " .. type(opts), 2)
-    end
+  -- acoro.locate (init.lua) checked the arguments; without a node it
+  -- looks here only.
+  I.resolver("locate", "node", function(name, opts)
+    if not node then return false end
     local location, timeout = opts and opts.location, opts and opts.timeout
-    check_timeout(timeout, "acoro.locate", 2, "opts.timeout")
-    if location ~= nil and type(location) ~= "string" then
-      error("acoro.locate: location must be a string, got " .. type(location), 2)
-    end
-    if not node then return orig_locate(name, opts) end
-    if location == node.location then return orig_locate(name, { timeout = timeout }) end
+    if location == node.location then return true, orig_locate(name, { timeout = timeout }) end
     if location == nil then
       local h = orig_locate(name)
-      if h then return h end
+      if h then return true, h end
     end
-    return find("coro", name, location, timeout, "acoro.locate")
-  end
+    return true, find("coro", name, location, timeout, "acoro.locate")
+  end)
 
   -- A coroutine name registered here.
-  A._on_register = function(name, h) registered("coro", name, h) end
+  I.hook("register", "node", function(name, h) registered("coro", name, h) end)
 
   ----------------------------------------------------------------------------
   -- Transport events (lnet.c calls these; they never yield).
@@ -683,11 +582,12 @@ function M.init(A, net, wire, coro_mt)
   end
 
   function handlers.on_up(id, location, name, inc)
+    net.send(id, encode({ OP_HELLO, P.VERSION })) -- first on the link, before any other
     local p = { id = id, location = location, name = name, inc = inc }
     peers[id] = p
     by_loc[location] = id
     broadcast_status(p, "online")
-    run_hooks(hooks.up, id, p)
+    run_hooks(I.hooks("peer_up"), id, p)
     locate_on_up(id, location)
   end
 
@@ -700,11 +600,11 @@ function M.init(A, net, wire, coro_mt)
     local list = busy[id]
     busy[id] = nil
     proxied[id] = nil -- (its proxies still count themselves off the old table)
-    if list then for i = 1, #list do A._wake(list[i]) end end
+    if list then for i = 1, #list do I.wake(list[i]) end end
     for _, d in pairs(delivers) do
       if d.peer == id and not d.done then
         d.done, d.result, d.down = true, "unreachable", true
-        A._wake(d.waiter)
+        I.wake(d.waiter)
       end
     end
     local mons = rmonitors[p.location]
@@ -712,21 +612,21 @@ function M.init(A, net, wire, coro_mt)
     if mons then
       for i = 1, #mons do exit_to(mons[i].watcher, mons[i].target, "unreachable", nil, "unreachable") end
     end
-    run_hooks(hooks.down, id, p)
+    run_hooks(I.hooks("peer_down"), id, p)
     broadcast_status(p, "offline")
   end
 
   function handlers.on_writable(id)
     local list = busy[id]
     busy[id] = nil
-    if list then for i = 1, #list do A._wake(list[i]) end end
+    if list then for i = 1, #list do I.wake(list[i]) end end
   end
 
   function handlers.on_connect(req, status, peer, reason)
     local c = connects[req]
     if not c then return end
     c.done, c.status, c.peer, c.reason = true, status, peer, reason
-    A._wake(c.waiter)
+    I.wake(c.waiter)
   end
 
   function handlers.on_log(level, line)
@@ -800,106 +700,134 @@ function M.init(A, net, wire, coro_mt)
     io.stderr:write("acoro: node: dropped a message from ", p and p.location or "?", ": ", why, "\n")
   end
 
-  -- Every operation but SEND, m = {op, ...} (see handlers.on_message).
-  local function on_op(peer, m)
-    local op = m[1]
-    if op == OP_LOCATE then
-      on_locate(peer, m)
-    elseif op == OP_FOUND then
-      on_found(peer, m)
-    elseif op == OP_MONITOR then
-      local id, watcher = m[2], m[3]
-      if type(id) ~= "number" or getmetatable(watcher) ~= remote_mt then return bad(peer, "bad MONITOR") end
-      local target = exported[id]
-      if target == nil then -- gone, and its result with it
-        return send_exit(peer, watcher, remote_handle(node.location, id, nil, my_inc),
-          { reason = "dead", error = "dead" })
-      end
-      monitor_proxy(peer, target, watcher)
-    elseif op == OP_EXIT then
-      local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode, IN_PLACE)
-      if type(info) ~= "table" or type(info.reason) ~= "string" then return bad(peer, "bad EXIT") end
-      local list = rmonitors[peers[peer].location]
-      for i = #(list or {}), 1, -1 do -- its "unreachable" is spent
-        if list[i].target == target and list[i].watcher == watcher then
-          table.remove(list, i)
-          break
-        end
-      end
-      -- (no entry: a monitor set up on the target's node, co:monitor(remote watcher))
-      if watcher then exit_to(watcher, target, info.reason, info.value, info.error) end
-    elseif op == OP_DELIVER then
-      local req, id, body, timeout = m[2], m[3], m[4], m[5]
-      if type(req) ~= "number" or type(id) ~= "number" or type(body) ~= "string"
-        or type(timeout) ~= "number" then
-        return bad(peer, "bad DELIVER")
-      end
-      local target = exported[id]
-      if target == nil then return send_peer(peer, encode({ OP_DELIVERED, req, "dead" })) end
-      local p = proxy_take(peer, #body)
-      if not p then return send_peer(peer, encode({ OP_DELIVERED, req, "busy" })) end
-      local msg, why2 = decode(body, ext_decode, IN_PLACE)
-      if msg == nil then
-        proxy_done(p, #body)
-        return bad(peer, why2)
-      end
-      deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil, p, #body)
-    elseif op == OP_JOIN then
-      local req, id, timeout = m[2], m[3], m[4]
-      if type(req) ~= "number" or type(id) ~= "number" or type(timeout) ~= "number" then
-        return bad(peer, "bad JOIN")
-      end
-      local target = exported[id]
-      if target == nil then
-        return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, false, "dead" }) }))
-      end
-      local p = proxy_take(peer, 0)
-      if not p then return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, nil, "busy" }) })) end
-      join_proxy(peer, req, target, timeout >= 0 and timeout or nil, p)
-    elseif op == OP_JOINED then
-      local d = delivers[m[2]]
-      if not d or d.peer ~= peer then return end
-      local r = type(m[3]) == "string" and decode(m[3], ext_decode, IN_PLACE)
-      if type(r) ~= "table" or type(r.n) ~= "number" then return bad(peer, "bad JOINED") end
-      d.done, d.result = true, r
-      A._wake(d.waiter)
-    elseif op == OP_CONTROL then
-      local req, id, what, body = m[2], m[3], m[4], m[5]
-      if type(req) ~= "number" or type(id) ~= "number" or (what ~= "throw" and what ~= "terminate") then
-        return bad(peer, "bad CONTROL")
-      end
-      local target, done = exported[id], false
-      if target and what == "terminate" then
-        done = target:terminate()
-      elseif target then
-        local e, why2 = decode(type(body) == "string" and body or "", ext_decode, IN_PLACE)
-        if e == nil then return bad(peer, why2 or "bad CONTROL") end
-        done = target:throw(e)
-      end
-      send_peer(peer, encode({ OP_DELIVERED, req, done and true or "dead" }))
-    elseif op == OP_DELIVERED then
-      local d = delivers[m[2]]
-      if not d or d.peer ~= peer then return end
-      d.done, d.result = true, m[3] == true or (type(m[3]) == "string" and m[3] or "dead")
-      A._wake(d.waiter)
-    elseif op == OP_ANSWER then
-      local d = delivers[m[2]]
-      if not d or d.peer ~= peer then return end
-      d.done, d.result = true, m[3]
-      A._wake(d.waiter)
-    elseif op == OP_MONITORED then
-      local watcher, target = exported[m[2]], m[3]
-      if type(m[2]) ~= "number" or getmetatable(target) ~= remote_mt then return bad(peer, "bad MONITORED") end
-      if not watcher then return end
-      local loc = peers[peer].location
-      local list = rmonitors[loc] or {}
-      rmonitors[loc] = list
-      list[#list + 1] = { target = target, watcher = watcher }
-    else
-      local f = ops[op]
-      if f then return f(peer, m) end
-      bad(peer, "unknown operation " .. tostring(op))
+  -- The operations from peers, one table for node.lua's and the
+  -- extensions' (D.on_op): ops[op](peer, m), m = {op, ...}. SEND's hot
+  -- path is handlers.on_message's own.
+  ops[OP_LOCATE] = function(peer, m) on_locate(peer, m) end
+  ops[OP_FOUND] = function(peer, m) on_found(peer, m) end
+
+  ops[OP_MONITOR] = function(peer, m)
+    local id, watcher = m[2], m[3]
+    if type(id) ~= "number" or getmetatable(watcher) ~= remote_mt then return bad(peer, "bad MONITOR") end
+    local target = exported[id]
+    if target == nil then -- gone, and its result with it
+      return send_exit(peer, watcher, remote_handle(node.location, id, nil, my_inc),
+        { reason = "dead", error = "dead" })
     end
+    monitor_proxy(peer, target, watcher)
+  end
+
+  ops[OP_EXIT] = function(peer, m)
+    local watcher, target, info = exported[m[2]], m[3], m[4] and decode(m[4], ext_decode, IN_PLACE)
+    if type(info) ~= "table" or type(info.reason) ~= "string" then return bad(peer, "bad EXIT") end
+    local list = rmonitors[peers[peer].location]
+    for i = #(list or {}), 1, -1 do -- its "unreachable" is spent
+      if list[i].target == target and list[i].watcher == watcher then
+        table.remove(list, i)
+        break
+      end
+    end
+    -- (no entry: a monitor set up on the target's node, co:monitor(remote watcher))
+    if watcher then exit_to(watcher, target, info.reason, info.value, info.error) end
+  end
+
+  ops[OP_DELIVER] = function(peer, m)
+    local req, id, body, timeout = m[2], m[3], m[4], m[5]
+    if type(req) ~= "number" or type(id) ~= "number" or type(body) ~= "string"
+      or type(timeout) ~= "number" then
+      return bad(peer, "bad DELIVER")
+    end
+    local target = exported[id]
+    if target == nil then return send_peer(peer, encode({ OP_DELIVERED, req, "dead" })) end
+    local p = proxy_take(peer, #body)
+    if not p then return send_peer(peer, encode({ OP_DELIVERED, req, "busy" })) end
+    local msg, why2 = decode(body, ext_decode, IN_PLACE)
+    if msg == nil then
+      proxy_done(p, #body)
+      return bad(peer, why2)
+    end
+    deliver_proxy(peer, req, target, msg, timeout >= 0 and timeout or nil, p, #body)
+  end
+
+  ops[OP_JOIN] = function(peer, m)
+    local req, id, timeout = m[2], m[3], m[4]
+    if type(req) ~= "number" or type(id) ~= "number" or type(timeout) ~= "number" then
+      return bad(peer, "bad JOIN")
+    end
+    local target = exported[id]
+    if target == nil then
+      return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, false, "dead" }) }))
+    end
+    local p = proxy_take(peer, 0)
+    if not p then return send_peer(peer, encode({ OP_JOINED, req, encode({ n = 2, nil, "busy" }) })) end
+    join_proxy(peer, req, target, timeout >= 0 and timeout or nil, p)
+  end
+
+  ops[OP_JOINED] = function(peer, m)
+    local d = delivers[m[2]]
+    if not d or d.peer ~= peer then return end
+    local r = type(m[3]) == "string" and decode(m[3], ext_decode, IN_PLACE)
+    if type(r) ~= "table" or type(r.n) ~= "number" then return bad(peer, "bad JOINED") end
+    d.done, d.result = true, r
+    I.wake(d.waiter)
+  end
+
+  ops[OP_CONTROL] = function(peer, m)
+    local req, id, what, body = m[2], m[3], m[4], m[5]
+    if type(req) ~= "number" or type(id) ~= "number" or (what ~= "throw" and what ~= "terminate") then
+      return bad(peer, "bad CONTROL")
+    end
+    local target, done = exported[id], false
+    if target and what == "terminate" then
+      done = target:terminate()
+    elseif target then
+      local e, why2 = decode(type(body) == "string" and body or "", ext_decode, IN_PLACE)
+      if e == nil then return bad(peer, why2 or "bad CONTROL") end
+      done = target:throw(e)
+    end
+    send_peer(peer, encode({ OP_DELIVERED, req, done and true or "dead" }))
+  end
+
+  ops[OP_DELIVERED] = function(peer, m)
+    local d = delivers[m[2]]
+    if not d or d.peer ~= peer then return end
+    d.done, d.result = true, m[3] == true or (type(m[3]) == "string" and m[3] or "dead")
+    I.wake(d.waiter)
+  end
+
+  ops[OP_ANSWER] = function(peer, m)
+    local d = delivers[m[2]]
+    if not d or d.peer ~= peer then return end
+    d.done, d.result = true, m[3]
+    I.wake(d.waiter)
+  end
+
+  ops[OP_MONITORED] = function(peer, m)
+    local watcher, target = exported[m[2]], m[3]
+    if type(m[2]) ~= "number" or getmetatable(target) ~= remote_mt then return bad(peer, "bad MONITORED") end
+    if not watcher then return end
+    local loc = peers[peer].location
+    local list = rmonitors[loc] or {}
+    rmonitors[loc] = list
+    list[#list + 1] = { target = target, watcher = watcher }
+  end
+
+  -- HELLO: the first message on a link, each way (handlers.on_up sends
+  -- ours). A peer speaking another Lua protocol is taken down at once.
+  ops[OP_HELLO] = function(peer, m)
+    local p = peers[peer]
+    if m[2] == P.VERSION then
+      return
+    end
+    io.stderr:write("acoro: node: closing the link to ", p and p.location or "?",
+      ": it speaks acoro's Lua protocol ", tostring(m[2]), ", this node ", P.VERSION, "\n")
+    net.close_peer(peer)
+  end
+
+  local function on_op(peer, m)
+    local f = ops[m[1]]
+    if f then return f(peer, m) end
+    bad(peer, "unknown operation " .. tostring(m[1]))
   end
 
   -- A frame from a peer, decoded by lnet.c with ext_decode: its n elements
@@ -935,7 +863,7 @@ function M.init(A, net, wire, coro_mt)
     if by_loc[location] then return by_loc[location] end
     next_req = next_req + 1
     local req = next_req
-    local c = { waiter = A._running() }
+    local c = { waiter = I.running() }
     local ok, why = net.connect(location, req)
     if not ok then return nil, why end
     connects[req] = c
@@ -955,7 +883,7 @@ function M.init(A, net, wire, coro_mt)
     end
     check_timeout(timeout, "acoro.peer", 2)
     if by_loc[location] then return true end
-    if A._running() == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
+    if I.running() == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
     local id, why = connect_peer(location, timeout)
     if id then return true end
     return nil, why
@@ -1033,8 +961,9 @@ function M.init(A, net, wire, coro_mt)
       error("acoro.node: mailbox_bytes must be a positive number of bytes, got " .. tostring(mailbox_bytes), 2)
     end
     local starts = {}
-    for i = 1, #hooks.check do -- the extensions' options, checked before anything starts
-      local ok, start = pcall(hooks.check[i], opts)
+    local checks = I.hooks("node_check")
+    for i = 1, #checks do -- the extensions' options, checked before anything starts
+      local ok, start = pcall(checks[i], opts)
       if not ok then error(start, 2) end
       starts[#starts + 1] = start
     end
@@ -1054,7 +983,7 @@ function M.init(A, net, wire, coro_mt)
     if code == "ETLS" then error("acoro.node: " .. inc, 2) end
     if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. inc, 2) end
     node, my_inc = { location = location, name = opts.name or location }, inc
-    A._location = location
+    I.location = location
     for i = 1, #list do keep_trying(list[i], node) end
     for i = 1, #starts do starts[i]() end
     return node
@@ -1064,20 +993,20 @@ function M.init(A, net, wire, coro_mt)
   -- Messages already sent are written out first (at most LINGER seconds):
   -- a client that sends and ends does not lose its last messages.
   local LINGER = 5
-  A._on_run_end = function()
+  I.hook("run_end", "node", function()
     if not node then return end
     net.linger(LINGER)
     net.stop()
-    run_hooks(hooks.stop)
+    run_hooks(I.hooks("node_stop"))
     for _, q in pairs(pending) do -- no peer will answer now: waits end by their deadlines
       q.asked, q.outstanding = {}, 0
-      A._wake(q.waiter)
+      I.wake(q.waiter)
     end
-    node, A._location, my_inc = nil, nil, nil
-    peers, by_loc, connects, pending, held, busy, status_subs = {}, {}, {}, {}, {}, {}, {}
-    held_by, held_heap, proxied = {}, {}, {}
+    node, I.location, my_inc = nil, nil, nil
+    peers, by_loc, connects, pending, busy, status_subs = {}, {}, {}, {}, {}, {}
+    held, proxied = Held.new(MAX_HELD), {}
     rmonitors, delivers = {}, {}
-  end
+  end)
 
   ----------------------------------------------------------------------------
   -- Exit and PeerStatus messages travel too (a watcher on another node may
@@ -1118,6 +1047,7 @@ function M.init(A, net, wire, coro_mt)
   function D.each_peer() return pairs(peers) end
   -- fn(peer, m) for messages {op, ...}; op from the module's OP range.
   function D.on_op(op, fn)
+    assert(type(op) == "number" and op % 1 == 0 and op > 0, "an operation is a positive whole number")
     assert(ops[op] == nil, "operation defined twice")
     ops[op] = fn
   end
@@ -1130,14 +1060,11 @@ function M.init(A, net, wire, coro_mt)
     ext_dec[t] = dec
     IN_PLACE[t] = true
   end
-  -- check(opts) when acoro.node(opts) is called: raises "acoro.node: ..."
-  -- for a bad option of the module's, else returns a function run once the
-  -- node is up. fn(id, p) when a peer comes up / goes down; fn() when the
+  -- Hooks (acoro.internal): "node_check" fn(opts) when acoro.node(opts) is
+  -- called: raises "acoro.node: ..." for a bad option of the module's, else
+  -- returns a function run once the node is up; "peer_up" / "peer_down"
+  -- fn(id, p) when a peer comes up / goes down; "node_stop" fn() when the
   -- node stops.
-  function D.on_node(fn) hooks.check[#hooks.check + 1] = fn end
-  function D.on_up(fn) hooks.up[#hooks.up + 1] = fn end
-  function D.on_down(fn) hooks.down[#hooks.down + 1] = fn end
-  function D.on_stop(fn) hooks.stop[#hooks.stop + 1] = fn end
   -- A kind of name that nodes look up with D.find (see Locate above):
   -- lookup(name) -> a value registered here | nil; accept(v) -> whether
   -- a FOUND value is of this kind.
@@ -1151,7 +1078,7 @@ function M.init(A, net, wire, coro_mt)
   -- or the peer goes down). Returns true, value; nil, "unreachable"; or
   -- nil, "timeout". Must run in a coroutine.
   function D.ask(peer, build, bound)
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro: called outside an acoro coroutine", 3) end
     local d = ask_peer(me, peer, function(req) return build(req) end, bound)
     if not d then return nil, "unreachable" end
@@ -1166,7 +1093,7 @@ function M.init(A, net, wire, coro_mt)
     if not ok then data = encode({ OP_ANSWER, req, false }) end
     return net.send(peer, data) == true
   end
-  A._dist = D
+  I.dist = D
 end
 
 return M

@@ -7,6 +7,7 @@
 local pool = {}
 
 local argcheck = require "acoro.check"
+local I = require "acoro.internal"
 
 local cpool, park, check, now, K_TIMEOUT
 local type, error, tostring, pcall, unpack = type, error, tostring, pcall, unpack
@@ -101,7 +102,7 @@ end
 
 function pool.init(m, c)
   cpool = c
-  park, check, now, K_TIMEOUT = m._io_park, m._io_check, m.now, m._K_TIMEOUT
+  park, check, now, K_TIMEOUT = I.io_park, I.io_check, m.now, I.TIMEOUT
   m.pool = pool
   return pool
 end

@@ -9,6 +9,7 @@
 local process = {}
 
 local argcheck = require "acoro.check"
+local I = require "acoro.internal"
 
 local cproc, park, check, now, K_TIMEOUT, acoro
 local stream_mt
@@ -198,7 +199,7 @@ end
 
 function process.init(m, c, smt)
   acoro, cproc, stream_mt = m, c, smt
-  park, check, now, K_TIMEOUT = m._io_park, m._io_check, m.now, m._K_TIMEOUT
+  park, check, now, K_TIMEOUT = I.io_park, I.io_check, m.now, I.TIMEOUT
   m.process = process
 end
 

@@ -1,5 +1,5 @@
 -- acoro.rchannel: channels across nodes (issue 6, point 7), over the local
--- channels of acoro.channel and the node's extension table (A._dist, D).
+-- channels of acoro.channel and the node's extension table (D, acoro.internal's `dist`).
 --
 -- WIRE. A channel travels as the ext type D.EXT.channel with the payload
 -- {location, cid, name, incarnation}: cid numbers the channels of this node
@@ -17,7 +17,7 @@
 -- answers with the count of its own end points).
 --
 -- CLEANUP. A remote subscriber leaves the owner's channels when its node goes
--- down (D.on_down), when its coroutine ends (a watcher daemon here monitors
+-- down (a "peer_down" hook), when its coroutine ends (a watcher daemon here monitors
 -- every remote coroutine subscriber), or, for a channel, when a forwarded
 -- SEND or DELIVER finds it gone or closed there (its node answers GONE).
 --
@@ -30,6 +30,7 @@
 local M = {}
 
 local channel = require "acoro.channel"
+local I = require "acoro.internal"
 local coro_mt = require("acoro.core").coro_mt
 
 local MAX_HOPS = 16
@@ -40,7 +41,7 @@ local SUB_BOUND = 60
 function M.init(A, D)
   local Channel = channel.Channel
   local encode, decode = D.encode, D.decode
-  local orig_locate, orig_is_channel = A.locate_channel, A.is_channel
+  local orig_locate, orig_is_channel = channel.locate, channel.is_channel
   local base = D.OP.channel
   -- (base and base + 1 are free: locating is node.lua's, directory "channel")
   -- {SUB, request, cid, encoded subscriber, unsubscribe?} answered (D.answer)
@@ -150,7 +151,7 @@ function M.init(A, D)
   local check_timeout = channel.timeout_checker("acoro.RemoteChannel")
 
   local function need_coroutine(what)
-    if A._running() == nil then error("acoro.RemoteChannel:" .. what .. ": called outside an acoro coroutine", 3) end
+    if I.running() == nil then error("acoro.RemoteChannel:" .. what .. ": called outside an acoro coroutine", 3) end
   end
 
   -- SUB to the owner: true | nil, why ("timeout", "unreachable", "unknown
@@ -241,7 +242,7 @@ function M.init(A, D)
     need_coroutine("deliver")
     local ok, body = pcall(encode, msg)
     if not ok then raise_as(body, "deliver", 2) end
-    return deliver_request(self, body, timeout, n, A._running(), 1)
+    return deliver_request(self, body, timeout, n, I.running(), 1)
   end
 
   for _, m in ipairs({ "register", "unregister", "close", "set_transform", "subscribers" }) do
@@ -250,7 +251,7 @@ function M.init(A, D)
     end
   end
 
-  function A.is_channel(x) return orig_is_channel(x) or is_proxy(x) end
+  I.resolver("is_channel", "rchannel", function(x) return is_proxy(x) end)
   function A.is_remote_channel(x) return is_proxy(x) end
 
   ----------------------------------------------------------------------------
@@ -269,7 +270,7 @@ function M.init(A, D)
             monitored[m.coro] = nil
             channel.drop(m.coro)
           elseif type(m) == "table" and m.watch then
-            m.watch:monitor(A._running()) -- in a coroutine: waits while the link is busy
+            m.watch:monitor(I.running()) -- in a coroutine: waits while the link is busy
           end
         end
       end)
@@ -363,17 +364,19 @@ function M.init(A, D)
   D.directory("channel", function(name) return orig_locate(name) end,
     function(v) return is_proxy(v) or orig_is_channel(v) end)
 
-  function A.locate_channel(name, opts)
-    local location, timeout = channel.check_locate(name, opts)
+  -- acoro.locate_channel (channel.locate_any checked the arguments):
+  -- without a node it looks here only.
+  I.resolver("locate_channel", "rchannel", function(name, opts)
     local node = D.node()
-    if not node then return orig_locate(name, opts) end
-    if location == node.location then return orig_locate(name, { timeout = timeout }) end
+    if not node then return false end
+    local location, timeout = opts and opts.location, opts and opts.timeout
+    if location == node.location then return true, orig_locate(name, { timeout = timeout }) end
     if location == nil then
       local ch = orig_locate(name)
-      if ch then return ch end
+      if ch then return true, ch end
     end
-    return D.find("channel", name, location, timeout, "acoro.locate_channel")
-  end
+    return true, D.find("channel", name, location, timeout, "acoro.locate_channel")
+  end)
 
   ----------------------------------------------------------------------------
   -- Operations from peers (outside any coroutine: they never wait).
@@ -457,7 +460,7 @@ function M.init(A, D)
   ----------------------------------------------------------------------------
   -- Peers and the node.
 
-  D.on_down(function(_, p)
+  I.hook("peer_down", "rchannel", function(_, p)
     local set, gone = subs_at[p.location], {}
     for sub in pairs(set or {}) do
       if not reachable(sub) then gone[#gone + 1] = sub end
@@ -473,7 +476,7 @@ function M.init(A, D)
     end
   end)
 
-  D.on_stop(function()
+  I.hook("node_stop", "rchannel", function()
     if watcher then pcall(watcher.terminate, watcher) end
     watcher = nil
     subs_at, monitored, anchors = {}, {}, {}

@@ -22,6 +22,7 @@
 -- request until the name is registered there or the asker's deadline
 -- passes, and a peer that comes up during the wait is asked too.
 local check = require "acoro.check"
+local I = require "acoro.internal"
 local M = {}
 
 function M.init(A, D, coro_mt)
@@ -208,7 +209,7 @@ function M.init(A, D, coro_mt)
       if watcher then res[2]:monitor(watcher) end
       return res[2]
     end
-    local me = A._running()
+    local me = I.running()
     if me == nil then error("acoro.rci: " .. tostring(r) .. ": called outside an acoro coroutine", 3) end
     if select("#", ...) > MAX_ARGS then
       error("acoro.rci: " .. tostring(r) .. ": more than " .. MAX_ARGS .. " arguments", 3)

@@ -1,6 +1,6 @@
 -- acoro.sync: Python threading-style synchronisation between acoro coroutines
 -- (Lock, RLock, Condition, Event, Semaphore), in pure Lua on top of
--- acoro's internal waits (_wait_begin / _park, _wait) and _wake. Only the
+-- acoro's internal waits (acoro.internal: wait_begin / park, wait) and wake. Only the
 -- calling coroutine is suspended.
 --
 -- Every primitive keeps a FIFO queue of waiters. A waiter is an entry
@@ -16,6 +16,7 @@
 local sync = {}
 
 local check = require "acoro.check"
+local I = require "acoro.internal"
 
 local acoro -- the main module, given by sync.init (it requires this file)
 local type, error, pcall, select, setmetatable, getmetatable = type, error, pcall, select,
@@ -24,12 +25,11 @@ local unpack = unpack
 local check_timeout, check_count, bad_self = check.timeout, check.count, check.bad_self
 
 local on_end
-local R_RESUME, R_INTERRUPT -- wake reasons of acoro._park
+local R_RESUME, R_INTERRUPT = I.RESUME, I.INTERRUPT -- wake reasons of I.park
 
 function sync.init(m)
   acoro = m
-  R_RESUME, R_INTERRUPT = m._RESUME, m._INTERRUPT
-  m._on_end(on_end)
+  I.hook("end", "sync", on_end)
 end
 
 ------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ end
 local function grant(e)
   e.granted = true
   if e.prim._forfeit then pending[e.co] = e end -- only grants that can be lost
-  acoro._wake(e.co) -- false if it is not waiting yet: it sees `granted`
+  I.wake(e.co) -- false if it is not waiting yet: it sees `granted`
 end
 
 -- Waits on until e is granted or the deadline passes; false, err if an
@@ -109,7 +109,7 @@ local function wait_more(e, deadline)
       left = deadline - acoro.now()
       if left <= 0 then return true end
     end
-    local ok, err = pcall(acoro._wait, left)
+    local ok, err = pcall(I.wait, left)
     if not ok then return false, err end
   end
   return true
@@ -151,7 +151,7 @@ end
 -- an error the wait is undone, a grant passed on, and the error goes on.
 local function block_slow(prim, me, e, r, deadline)
   local ok, err = true, nil
-  if r == R_INTERRUPT then ok, err = pcall(acoro._raise_pending) end
+  if r == R_INTERRUPT then ok, err = pcall(I.raise_pending) end
   if ok and not e.granted then ok, err = wait_more(e, deadline) end
   waiting[me] = nil
   if not ok then
@@ -177,11 +177,11 @@ end
 -- that the trace after the wake runs on into the caller's loop.
 local function block(prim, me, timeout)
   local deadline = timeout and acoro.now() + timeout
-  acoro._wait_begin(timeout)
+  I.wait_begin(timeout)
   local e = new_entry(me, prim)
   prim._q:push(e)
   waiting[me] = e
-  local r = acoro._park()
+  local r = I.park()
   if r ~= R_RESUME or not e.granted then return block_slow(prim, me, e, r, deadline) end
   waiting[me] = nil
   pending[me] = nil

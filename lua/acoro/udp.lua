@@ -8,6 +8,7 @@
 local udp = {}
 
 local argcheck = require "acoro.check"
+local I = require "acoro.internal"
 
 local cudp, park, check, now, K_TIMEOUT, Lock
 local type, error, tostring, getmetatable = type, error, tostring, getmetatable
@@ -113,7 +114,7 @@ end
 
 function udp.init(m, c)
   cudp = c
-  park, check, now, K_TIMEOUT, Lock = m._io_park, m._io_check, m.now, m._K_TIMEOUT, m.Lock
+  park, check, now, K_TIMEOUT, Lock = I.io_park, I.io_check, m.now, I.TIMEOUT, m.Lock
   udp_mt = c.metatable
   for k, f in pairs(Udp) do udp_mt.__index[k] = f end
   m.udp = udp

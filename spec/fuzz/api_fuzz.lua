@@ -470,6 +470,7 @@ end
 local have_methods = {}
 local function build_calls()
   if #calls == 0 then
+    require("acoro.internal").load_all() -- the modules acoro loads on first use
     add_functions("acoro.", acoro)
     for _, sub_name in ipairs({ "tcp", "udp", "process", "pool", "fs", "rci" }) do
       add_functions("acoro." .. sub_name .. ".", acoro[sub_name])

@@ -6,18 +6,70 @@
 
 #include <lauxlib.h>
 
-/* lio.c: opens core.io (leaves its table on the stack); streams as
- * userdata for other binding files (processes' pipes, stdio). */
-void lio_open(lua_State *L, acoro_engine_t *e);
-void lio_metatable(lua_State *L, acoro_engine_t *e, const char *name,
-                   const luaL_Reg *methods, lua_CFunction gc);
-void lio_push_stream(lua_State *L, acoro_stream_t *s);
-acoro_stream_t *lio_check_stream(lua_State *L, int i);
+/* lbind.c: what every binding file uses.
+ * A box is the userdata of a core object: p is NULL once released (by
+ * __gc, or an explicit free), so a closed object still answers; kind is
+ * the file's own (an operation's result kind). lbind_push_box pushes a new
+ * one with metatable mt; lbind_box is luaL_checkudata; lbind_check gives
+ * the object or raises `released` (a whole message) if it was released.
+ * lbind_engine: the engine, upvalue 1 of every function and method;
+ * lbind_running: the running coroutine, or raises msg (NULL: the I/O
+ * message) outside one; lbind_misuse raises "acoro: what: <the error>" for
+ * a misuse the core reported (EWAITING, ECLOSED, ...). */
+typedef struct lbind_box_s {
+  void *p;
+  int kind;
+} lbind_box_t;
+acoro_engine_t *lbind_engine(lua_State *L);
+acoro_co_t *lbind_running(lua_State *L, const char *msg);
+int lbind_misuse(lua_State *L, int rc, const char *what);
+lbind_box_t *lbind_push_box(lua_State *L, void *p, const char *mt);
+lbind_box_t *lbind_box(lua_State *L, int i, const char *mt);
+void *lbind_check(lua_State *L, int i, const char *mt, const char *released);
 /* Pushes nil, "ECODE: message", "ECODE" for a libuv error; returns 3. */
 int lio_fail(lua_State *L, int uverr);
 /* A timeout argument at stack index i: -1 (none) when absent, nil or
  * negative, else the seconds; NaN raises (luaL_argerror). */
 double lio_opt_timeout(lua_State *L, int i);
+/* lbind_funcs sets funcs into the table on the top, each a closure over
+ * the engine; lio_metatable makes metatable `name` whose methods do, with
+ * gc as __gc and __close; lbind_tostring sets its __tostring. */
+void lbind_funcs(lua_State *L, acoro_engine_t *e, const luaL_Reg *funcs);
+void lio_metatable(lua_State *L, acoro_engine_t *e, const char *name,
+                   const luaL_Reg *methods, lua_CFunction gc);
+void lbind_tostring(lua_State *L, const char *name, lua_CFunction f);
+/* A box type's life: its metatable's name, how __gc (and __close) lets go
+ * of the object (the box is emptied), and the "close" (the box is kept: a
+ * closed object still answers) and "is_open" methods where the type has
+ * them (NULL: none), each a one-line wrapper over the core's typed call.
+ * lbind_type makes the metatable as lio_metatable does, with those; life
+ * must outlive the Lua state (a static). */
+typedef struct lbind_life_s {
+  const char *mt;
+  void (*release)(void *p);
+  void (*close)(void *p);
+  int (*is_open)(const void *p);
+} lbind_life_t;
+void lbind_type(lua_State *L, acoro_engine_t *e, const luaL_Reg *methods,
+                const lbind_life_t *life);
+/* The read-buffer methods streams and files share (each returns its
+ * count of results): _buffered; _take(n) and _peek(n), the first n bytes
+ * (fewer if fewer), taken or kept; _take_line(max[, from]), the line with
+ * its "\n" if one is among the first max bytes (searching from offset
+ * from), else nothing; lbind_read_status: nothing for 0 (more may come),
+ * "eof", or message, code. */
+int lbind_buffered(lua_State *L, acoro_reader_t *r);
+int lbind_take(lua_State *L, acoro_reader_t *r, lua_Integer n);
+int lbind_peek(lua_State *L, acoro_reader_t *r, lua_Integer n);
+int lbind_take_line(lua_State *L, acoro_reader_t *r, lua_Integer max,
+                    lua_Integer from);
+int lbind_read_status(lua_State *L, int st);
+
+/* lio.c: opens core.io (leaves its table on the stack); streams as
+ * userdata for other binding files (processes' pipes, stdio). */
+void lio_open(lua_State *L, acoro_engine_t *e);
+void lio_push_stream(lua_State *L, acoro_stream_t *s);
+acoro_stream_t *lio_check_stream(lua_State *L, int i);
 
 /* lproc.c, ludp.c: open core.process and core.udp (each leaves its table
  * on the stack). */

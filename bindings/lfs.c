@@ -21,29 +21,13 @@
 /* What an operation's result means to Lua. */
 enum { K_OPEN = 1, K_STAT, K_DONE, K_NAMES, K_FILL, K_COUNT, K_STATFS };
 
-typedef struct {
-  acoro_fsop_t *p; /* NULL once released */
-  int kind;
-} op_box_t;
-
-typedef struct {
-  acoro_file_t *p; /* NULL once released */
-} file_box_t;
-
-static acoro_engine_t *engine_of(lua_State *L) {
-  return lua_touserdata(L, lua_upvalueindex(1));
-}
-
 static int nomem(lua_State *L) {
   return luaL_error(L, "acoro: fs: out of memory");
 }
 
+/* An operation's box: kind says what its result means to Lua. */
 static void push_op(lua_State *L, acoro_fsop_t *op, int kind) {
-  op_box_t *b = lua_newuserdata(L, sizeof *b);
-  b->p = op;
-  b->kind = kind;
-  luaL_getmetatable(L, FSOP_MT);
-  lua_setmetatable(L, -2);
+  lbind_push_box(L, op, FSOP_MT)->kind = kind;
 }
 
 /* Pushes the operation, or the failure to start it. */
@@ -59,15 +43,12 @@ static int started(lua_State *L, int rc, acoro_fsop_t *op, int kind) {
 }
 
 static void push_file(lua_State *L, acoro_file_t *f) {
-  file_box_t *b = lua_newuserdata(L, sizeof *b);
-  b->p = f;
-  luaL_getmetatable(L, FILE_MT);
-  lua_setmetatable(L, -2);
+  lbind_push_box(L, f, FILE_MT);
 }
 
 /* An open file (misuse of a closed one raises). */
 static acoro_file_t *check_file(lua_State *L, int i) {
-  file_box_t *b = luaL_checkudata(L, i, FILE_MT);
+  lbind_box_t *b = lbind_box(L, i, FILE_MT);
   if (b->p == NULL || !acoro_file_is_open(b->p))
     luaL_error(L, "acoro: file: the file is closed");
   return b->p;
@@ -122,8 +103,8 @@ static int fs_open(lua_State *L) {
     return luaL_argerror(
         L, 2,
         lua_pushfstring(L, "invalid mode '%s' (r, w, a, r+, w+, a+, b)", mode));
-  int rc =
-      acoro_fs_start(engine_of(L), ACORO_FS_OPEN, path, NULL, flags, perm, &op);
+  int rc = acoro_fs_start(lbind_engine(L), ACORO_FS_OPEN, path, NULL, flags,
+                          perm, &op);
   return started(L, rc, op, K_OPEN);
 }
 
@@ -133,7 +114,7 @@ static int fs_opendir(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   acoro_fsop_t *op = NULL;
   int rc =
-      acoro_fs_start(engine_of(L), ACORO_FS_OPEN, path, NULL,
+      acoro_fs_start(lbind_engine(L), ACORO_FS_OPEN, path, NULL,
                      UV_FS_O_RDONLY | UV_FS_O_DIRECTORY | O_CLOEXEC, 0, &op);
   return started(L, rc, op, K_OPEN);
 }
@@ -145,7 +126,7 @@ static int path_op(lua_State *L, int kind, int rkind) {
              : kind == ACORO_FS_CHMOD ? (int)luaL_checkinteger(L, 2)
                                       : 0;
   acoro_fsop_t *op = NULL;
-  int rc = acoro_fs_start(engine_of(L), kind, path, path2, 0, mode, &op);
+  int rc = acoro_fs_start(lbind_engine(L), kind, path, path2, 0, mode, &op);
   return started(L, rc, op, rkind);
 }
 
@@ -172,7 +153,7 @@ static int fs_utime(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   double atime = luaL_checknumber(L, 2), mtime = luaL_checknumber(L, 3);
   acoro_fsop_t *op = NULL;
-  int rc = acoro_fs_utime(engine_of(L), path, atime, mtime, &op);
+  int rc = acoro_fs_utime(lbind_engine(L), path, atime, mtime, &op);
   return started(L, rc, op, K_DONE);
 }
 
@@ -266,7 +247,8 @@ static int sha_gc(lua_State *L) {
 /* core.fs.from_fd(fd) -> file: stdin redirected from a regular file. */
 static int fs_from_fd(lua_State *L) {
   acoro_file_t *f;
-  int rc = acoro_file_from_fd(engine_of(L), (int)luaL_checkinteger(L, 1), &f);
+  int rc =
+      acoro_file_from_fd(lbind_engine(L), (int)luaL_checkinteger(L, 1), &f);
   if (rc == ACORO_ENOMEM)
     return nomem(L);
   if (rc != 0)
@@ -277,24 +259,17 @@ static int fs_from_fd(lua_State *L) {
 
 /* Operations. */
 
-static acoro_fsop_t *check_op(lua_State *L, op_box_t **box) {
-  op_box_t *b = luaL_checkudata(L, 1, FSOP_MT);
-  if (b->p == NULL)
-    luaL_error(L, "acoro: fs: the operation was released");
-  if (box != NULL)
-    *box = b;
-  return b->p;
+static acoro_fsop_t *check_op(lua_State *L) {
+  return lbind_check(L, 1, FSOP_MT, "acoro: fs: the operation was released");
 }
 
 /* op:_wait(timeout) -> true (done) | false (the coroutine now waits) */
 static int op_wait(lua_State *L) {
-  acoro_fsop_t *op = check_op(L, NULL);
+  acoro_fsop_t *op = check_op(L);
   double timeout = lio_opt_timeout(L, 2);
-  acoro_co_t *co = acoro_current(engine_of(L));
-  int rc;
-  if (co == NULL)
-    return luaL_error(L, "acoro: fs calls must run inside an acoro coroutine");
-  rc = acoro_fsop_wait(co, op, timeout);
+  int rc = acoro_fsop_wait(
+      lbind_running(L, "acoro: fs calls must run inside an acoro coroutine"),
+      op, timeout);
   if (rc == ACORO_EWAITING)
     return luaL_error(L, "acoro: file: another coroutine is already reading "
                          "this file");
@@ -327,8 +302,8 @@ static const char *type_name(int mode) {
 
 /* op:_result() -> what the operation gave, or nil, err, code. */
 static int op_result(lua_State *L) {
-  op_box_t *b;
-  acoro_fsop_t *op = check_op(L, &b);
+  acoro_fsop_t *op = check_op(L);
+  lbind_box_t *b = lbind_box(L, 1, FSOP_MT);
   int64_t r = acoro_fsop_result(op);
   if (!acoro_fsop_done(op))
     return luaL_error(L, "acoro: fs: the operation is not done");
@@ -397,13 +372,8 @@ static int op_result(lua_State *L) {
   }
 }
 
-static int op_gc(lua_State *L) {
-  op_box_t *b = luaL_checkudata(L, 1, FSOP_MT);
-  if (b->p != NULL)
-    acoro_fsop_release(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void op_release(void *p) { acoro_fsop_release(p); }
+static const lbind_life_t op_life = {FSOP_MT, op_release, NULL, NULL};
 
 /* Files. */
 
@@ -522,52 +492,26 @@ static int f_close(lua_State *L) {
 }
 
 static int f_buffered(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)acoro_file_buffered(check_file(L, 1), NULL));
-  return 1;
+  return lbind_buffered(L, acoro_file_reader(check_file(L, 1)));
 }
 
 static int f_take(lua_State *L) {
   acoro_file_t *f = check_file(L, 1);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  const char *p;
-  size_t have = acoro_file_buffered(f, &p);
-  size_t k = n < 0 ? 0 : (size_t)n < have ? (size_t)n : have;
-  lua_pushlstring(L, p, k);
-  acoro_file_consume(f, k);
-  return 1;
+  return lbind_take(L, acoro_file_reader(f), luaL_checkinteger(L, 2));
 }
 
-/* f:_take_line(max) -> the line with its '\n' among the first max
- * buffered bytes, else nothing. f:_has_line(max) says whether one is. */
+/* f:_take_line(max, from) searches from offset from (what an earlier call
+ * looked at already). */
 static int f_take_line(lua_State *L) {
   acoro_file_t *f = check_file(L, 1);
-  lua_Integer max = luaL_checkinteger(L, 2);
-  const char *p, *nl;
-  size_t have = acoro_file_buffered(f, &p);
-  size_t look = max < 0 ? 0 : (size_t)max < have ? (size_t)max : have;
-  size_t from = (size_t)luaL_optinteger(L, 3, 0);
-  if (from > look)
-    from = look;
-  nl = memchr(p + from, '\n', look - from);
-  if (nl == NULL)
-    return 0;
-  lua_pushlstring(L, p, (size_t)(nl - p + 1));
-  acoro_file_consume(f, (size_t)(nl - p + 1));
-  return 1;
+  return lbind_take_line(L, acoro_file_reader(f), luaL_checkinteger(L, 2),
+                         luaL_optinteger(L, 3, 0));
 }
 
 /* f:_status() -> nothing while more may come, "eof", or message, code */
 static int f_status(lua_State *L) {
-  int st = acoro_file_read_status(check_file(L, 1));
-  if (st == 0)
-    return 0;
-  if (st == UV_EOF) {
-    lua_pushliteral(L, "eof");
-    return 1;
-  }
-  lio_fail(L, st);
-  lua_remove(L, -3);
-  return 2;
+  return lbind_read_status(
+      L, acoro_reader_status(acoro_file_reader(check_file(L, 1))));
 }
 
 static int f_tell(lua_State *L) {
@@ -575,46 +519,28 @@ static int f_tell(lua_State *L) {
   return 1;
 }
 
-static int f_is_open(lua_State *L) {
-  file_box_t *b = luaL_checkudata(L, 1, FILE_MT);
-  lua_pushboolean(L, b->p != NULL && acoro_file_is_open(b->p));
-  return 1;
-}
-
-static int f_gc(lua_State *L) {
-  file_box_t *b = luaL_checkudata(L, 1, FILE_MT);
-  if (b->p != NULL)
-    acoro_file_release(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void file_release(void *p) { acoro_file_release(p); }
+static int file_is_open(const void *p) { return acoro_file_is_open(p); }
+static const lbind_life_t file_life = {FILE_MT, file_release, NULL,
+                                       file_is_open};
 
 static int f_tostring(lua_State *L) {
-  file_box_t *b = luaL_checkudata(L, 1, FILE_MT);
+  lbind_box_t *b = lbind_box(L, 1, FILE_MT);
   int open = b->p != NULL && acoro_file_is_open(b->p);
   lua_pushfstring(L, "acoro.file (%p%s)", (void *)b->p, open ? "" : ", closed");
   return 1;
 }
 
-static const luaL_Reg file_methods[] = {{"_fill", f_fill},
-                                        {"_write", f_write},
-                                        {"_seek", f_seek},
-                                        {"_close", f_close},
-                                        {"_chmod", f_chmod},
-                                        {"_utime", f_utime},
-                                        {"_stat", f_stat},
-                                        {"_buffered", f_buffered},
-                                        {"_take", f_take},
-                                        {"_take_line", f_take_line},
-                                        {"_status", f_status},
-                                        {"_tell", f_tell},
-                                        {"_openat", f_openat},
-                                        {"_mkdirat", f_mkdirat},
-                                        {"_lstatat", f_lstatat},
-                                        {"_renameat", f_renameat},
-                                        {"_unlinkat", f_unlinkat},
-                                        {"is_open", f_is_open},
-                                        {NULL, NULL}};
+static const luaL_Reg file_methods[] = {
+    {"_fill", f_fill},         {"_write", f_write},
+    {"_seek", f_seek},         {"_close", f_close},
+    {"_chmod", f_chmod},       {"_utime", f_utime},
+    {"_stat", f_stat},         {"_buffered", f_buffered},
+    {"_take", f_take},         {"_take_line", f_take_line},
+    {"_status", f_status},     {"_tell", f_tell},
+    {"_openat", f_openat},     {"_mkdirat", f_mkdirat},
+    {"_lstatat", f_lstatat},   {"_renameat", f_renameat},
+    {"_unlinkat", f_unlinkat}, {NULL, NULL}};
 
 static const luaL_Reg op_methods[] = {
     {"_wait", op_wait}, {"_result", op_result}, {NULL, NULL}};
@@ -641,20 +567,12 @@ static const luaL_Reg sha_methods[] = {
     {"update", sha_update}, {"hex", sha_hex}, {NULL, NULL}};
 
 void lfs_open(lua_State *L, acoro_engine_t *e) {
-  const luaL_Reg *f;
-  lio_metatable(L, e, FILE_MT, file_methods, f_gc);
-  luaL_getmetatable(L, FILE_MT);
-  lua_pushcfunction(L, f_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-  lio_metatable(L, e, FSOP_MT, op_methods, op_gc);
+  lbind_type(L, e, file_methods, &file_life);
+  lbind_tostring(L, FILE_MT, f_tostring);
+  lbind_type(L, e, op_methods, &op_life);
   lio_metatable(L, e, SHA256_MT, sha_methods, sha_gc);
   lua_newtable(L);
-  for (f = fs_funcs; f->name != NULL; f++) {
-    lua_pushlightuserdata(L, e);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  lbind_funcs(L, e, fs_funcs);
   luaL_getmetatable(L, FILE_MT);
   lua_setfield(L, -2, "file_mt");
 }

@@ -14,69 +14,19 @@
 #define CONNECT_MT "acoro.connect"
 #define TLSCTX_MT "acoro.tls_context"
 
-typedef struct {
-  void *p; /* the core object; NULL once released */
-} box_t;
+static acoro_co_t *running_co(lua_State *L) { return lbind_running(L, NULL); }
 
-static acoro_engine_t *engine_of(lua_State *L) {
-  return lua_touserdata(L, lua_upvalueindex(1));
-}
-
-/* The running coroutine, for calls that may wait. */
-static acoro_co_t *running_co(lua_State *L) {
-  acoro_co_t *co = acoro_current(engine_of(L));
-  if (co == NULL)
-    luaL_error(L, "acoro: I/O that waits must run inside an acoro coroutine");
-  return co;
-}
-
-int lio_fail(lua_State *L, int uverr) {
-  lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", uv_err_name(uverr), uv_strerror(uverr));
-  lua_pushstring(L, uv_err_name(uverr));
-  return 3;
-}
-
-/* Raises for misuse the core reported (EWAITING, ECLOSED, ...). */
-static int misuse(lua_State *L, int rc, const char *what) {
-  return luaL_error(L, "acoro: %s: %s", what, acoro_strerror(rc));
-}
-
-/* The core object of a box; the box is emptied only by __gc (or an explicit
- * free), so a closed object still answers (with ECLOSED). */
 static void *check_box(lua_State *L, int i, const char *mt, const char *what) {
-  box_t *b = luaL_checkudata(L, i, mt);
+  lbind_box_t *b = lbind_box(L, i, mt);
   if (b->p == NULL)
     luaL_error(L, "acoro: %s: the object is closed", what);
   return b->p;
 }
 
-/* The C half of acoro.check's timeout rule, for every binding that takes
- * a timeout: none or nil = -1 (no timer); a negative number = -1 too (the
- * Lua layer has already made "<= 0" mean "do not wait"); NaN raises here,
- * before the engine would refuse it (ACORO_EINVAL) under a misleading
- * error. */
-double lio_opt_timeout(lua_State *L, int i) {
-  lua_Number t;
-  if (lua_isnoneornil(L, i))
-    return -1.0;
-  t = luaL_checknumber(L, i);
-  if (t != t)
-    luaL_argerror(L, i, "timeout is NaN");
-  return t < 0 ? -1.0 : (double)t;
-}
-
-static void push_box(lua_State *L, void *p, const char *mt) {
-  box_t *b = lua_newuserdata(L, sizeof *b);
-  b->p = p;
-  luaL_getmetatable(L, mt);
-  lua_setmetatable(L, -2);
-}
-
 /* Streams. */
 
 void lio_push_stream(lua_State *L, acoro_stream_t *s) {
-  push_box(L, s, STREAM_MT);
+  lbind_push_box(L, s, STREAM_MT);
 }
 
 acoro_stream_t *lio_check_stream(lua_State *L, int i) {
@@ -96,66 +46,37 @@ static int s_read(lua_State *L) {
     return luaL_error(L, "acoro: read: another coroutine is already reading "
                          "this stream");
   if (rc < 0)
-    return misuse(L, rc, "read");
+    return lbind_misuse(L, rc, "read");
   lua_pushboolean(L, rc == 1);
   return 1;
 }
 
 static int s_buffered(lua_State *L) {
-  acoro_stream_t *s = lio_check_stream(L, 1);
-  lua_pushinteger(L, (lua_Integer)acoro_stream_buffered(s, NULL));
-  return 1;
+  return lbind_buffered(L, acoro_stream_reader(lio_check_stream(L, 1)));
 }
 
-/* s:take(n) -> the first n buffered bytes (fewer if fewer are there). */
 static int s_take(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  const char *p;
-  size_t have = acoro_stream_buffered(s, &p);
-  size_t k = n < 0 ? 0 : (size_t)n < have ? (size_t)n : have;
-  lua_pushlstring(L, p, k);
-  acoro_stream_consume(s, k);
-  return 1;
+  return lbind_take(L, acoro_stream_reader(s), luaL_checkinteger(L, 2));
 }
 
-/* s:peek(n) -> the first n buffered bytes (fewer if fewer), kept. */
 static int s_peek(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  const char *p;
-  size_t have = acoro_stream_buffered(s, &p);
-  lua_pushlstring(L, p, n < 0 ? 0 : (size_t)n < have ? (size_t)n : have);
-  return 1;
+  return lbind_peek(L, acoro_stream_reader(s), luaL_checkinteger(L, 2));
 }
 
-/* s:take_line(max) -> the line with its '\n' if one is among the first
- * max buffered bytes, else nil. */
 static int s_take_line(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
-  lua_Integer max = luaL_checkinteger(L, 2);
-  const char *p, *nl;
-  size_t have = acoro_stream_buffered(s, &p);
-  size_t look = max < 0 ? 0 : (size_t)max < have ? (size_t)max : have;
-  nl = memchr(p, '\n', look);
-  if (nl == NULL)
-    return 0;
-  lua_pushlstring(L, p, (size_t)(nl - p + 1));
-  acoro_stream_consume(s, (size_t)(nl - p + 1));
-  return 1;
+  return lbind_take_line(L, acoro_stream_reader(s), luaL_checkinteger(L, 2), 0);
 }
 
 /* s:read_status() -> nil (more may come) | "eof" | nil-less message, code */
 static int s_read_status(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
-  int st = acoro_stream_read_status(s);
+  int st = acoro_reader_status(acoro_stream_reader(s));
   const char *tls;
-  if (st == 0)
-    return 0;
-  if (st == UV_EOF) {
-    lua_pushliteral(L, "eof");
-    return 1;
-  }
+  if (st == 0 || st == UV_EOF)
+    return lbind_read_status(L, st);
   tls = acoro_stream_tls_error(s);
   if (st == UV_EPROTO && tls != NULL) {
     lua_pushstring(L, tls);
@@ -167,9 +88,7 @@ static int s_read_status(lua_State *L) {
     lua_pushliteral(L, "ECLOSED");
     return 2;
   }
-  lio_fail(L, st);
-  lua_remove(L, -3);
-  return 2;
+  return lbind_read_status(L, st);
 }
 
 static int write_failure(lua_State *L, acoro_stream_t *s) {
@@ -203,7 +122,7 @@ static int s_write(lua_State *L) {
     return luaL_error(L, "acoro: write: another coroutine is already writing "
                          "this stream");
   if (rc < 0)
-    return misuse(L, rc, "write");
+    return lbind_misuse(L, rc, "write");
   lua_pushboolean(L, rc == 1);
   return 1;
 }
@@ -238,26 +157,11 @@ static int s_shutdown(lua_State *L) {
 }
 
 /* close ends the stream (waiters wake); the memory goes with the userdata. */
-static int s_close(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, STREAM_MT);
-  if (b->p != NULL)
-    acoro_stream_close(b->p);
-  return 0;
-}
-
-static int s_gc(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, STREAM_MT);
-  if (b->p != NULL)
-    acoro_stream_release(b->p);
-  b->p = NULL;
-  return 0;
-}
-
-static int s_is_open(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, STREAM_MT);
-  lua_pushboolean(L, b->p != NULL && acoro_stream_is_open(b->p));
-  return 1;
-}
+static void stream_close(void *p) { acoro_stream_close(p); }
+static void stream_release(void *p) { acoro_stream_release(p); }
+static int stream_is_open(const void *p) { return acoro_stream_is_open(p); }
+static const lbind_life_t stream_life = {STREAM_MT, stream_release,
+                                         stream_close, stream_is_open};
 
 static int s_name(lua_State *L) {
   acoro_stream_t *s =
@@ -294,7 +198,7 @@ static int s_starttls(lua_State *L) {
   if (rc == ACORO_ESTATE)
     return luaL_error(L, "acoro: starttls: the stream is already TLS");
   if (rc != 0)
-    return misuse(L, rc, "starttls");
+    return lbind_misuse(L, rc, "starttls");
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -311,20 +215,21 @@ static int s_handshake(lua_State *L) {
     return 3;
   }
   if (rc < 0)
-    return misuse(L, rc, "handshake");
+    return lbind_misuse(L, rc, "handshake");
   lua_pushboolean(L, rc == 1);
   return 1;
 }
 
 static int s_tostring(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, STREAM_MT);
+  lbind_box_t *b = lbind_box(L, 1, STREAM_MT);
   lua_pushfstring(L, "acoro.stream (%p%s)", b->p, b->p ? "" : ", closed");
   return 1;
 }
 
 static int open_fd(lua_State *L) {
   acoro_stream_t *s;
-  int rc = acoro_stream_open_fd(engine_of(L), (int)luaL_checkinteger(L, 1), &s);
+  int rc =
+      acoro_stream_open_fd(lbind_engine(L), (int)luaL_checkinteger(L, 1), &s);
   if (rc == ACORO_EINVAL) {
     lua_pushnil(L);
     lua_pushliteral(L, "not a stream (a regular file?)");
@@ -343,12 +248,12 @@ static int tcp_connect(lua_State *L) {
   const char *host = luaL_checkstring(L, 1);
   int port = (int)luaL_checkinteger(L, 2);
   acoro_connect_t *c;
-  int rc = acoro_tcp_connect(engine_of(L), host, port, &c);
+  int rc = acoro_tcp_connect(lbind_engine(L), host, port, &c);
   if (rc == ACORO_EINVAL)
     return luaL_argerror(L, 2, "port out of range");
   if (rc != 0)
     return lio_fail(L, rc);
-  push_box(L, c, CONNECT_MT);
+  lbind_push_box(L, c, CONNECT_MT);
   return 1;
 }
 
@@ -356,7 +261,7 @@ static int c_wait(lua_State *L) {
   acoro_connect_t *c = check_box(L, 1, CONNECT_MT, "connect");
   int rc = acoro_connect_wait(running_co(L), c, lio_opt_timeout(L, 2));
   if (rc < 0)
-    return misuse(L, rc, "connect");
+    return lbind_misuse(L, rc, "connect");
   lua_pushboolean(L, rc == 1);
   return 1;
 }
@@ -372,7 +277,7 @@ static int c_result(lua_State *L) {
 }
 
 static int c_free(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, CONNECT_MT);
+  lbind_box_t *b = lbind_box(L, 1, CONNECT_MT);
   if (b->p != NULL)
     acoro_connect_free(b->p);
   b->p = NULL;
@@ -384,12 +289,12 @@ static int tcp_listen(lua_State *L) {
   int port = (int)luaL_checkinteger(L, 2);
   int backlog = (int)luaL_optinteger(L, 3, 128);
   acoro_server_t *srv;
-  int rc = acoro_tcp_listen(engine_of(L), host, port, backlog, &srv);
+  int rc = acoro_tcp_listen(lbind_engine(L), host, port, backlog, &srv);
   if (rc == ACORO_EINVAL)
     return luaL_argerror(L, 2, "port out of range");
   if (rc != 0)
     return lio_fail(L, rc);
-  push_box(L, srv, SERVER_MT);
+  lbind_push_box(L, srv, SERVER_MT);
   return 1;
 }
 
@@ -413,30 +318,15 @@ static int srv_accept(lua_State *L) {
     return 3;
   }
   if (rc == ACORO_EWAITING || rc == ACORO_ESTATE)
-    return misuse(L, rc, "accept");
+    return lbind_misuse(L, rc, "accept");
   return lio_fail(L, rc);
 }
 
-static int srv_close(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, SERVER_MT);
-  if (b->p != NULL)
-    acoro_server_close(b->p);
-  return 0;
-}
-
-static int srv_gc(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, SERVER_MT);
-  if (b->p != NULL)
-    acoro_server_release(b->p);
-  b->p = NULL;
-  return 0;
-}
-
-static int srv_is_open(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, SERVER_MT);
-  lua_pushboolean(L, b->p != NULL && acoro_server_is_open(b->p));
-  return 1;
-}
+static void server_close(void *p) { acoro_server_close(p); }
+static void server_release(void *p) { acoro_server_release(p); }
+static int server_is_open(const void *p) { return acoro_server_is_open(p); }
+static const lbind_life_t server_life = {SERVER_MT, server_release,
+                                         server_close, server_is_open};
 
 static int srv_name(lua_State *L) {
   acoro_server_t *srv = check_box(L, 1, SERVER_MT, "server");
@@ -463,36 +353,27 @@ static int tls_context(lua_State *L) {
     lua_pushliteral(L, "ETLS");
     return 3;
   }
-  push_box(L, ctx, TLSCTX_MT);
+  lbind_push_box(L, ctx, TLSCTX_MT);
   return 1;
 }
 
-static int tls_gc(lua_State *L) {
-  box_t *b = luaL_checkudata(L, 1, TLSCTX_MT);
-  if (b->p != NULL)
-    acoro_tls_ctx_free(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void tls_release(void *p) { acoro_tls_ctx_free(p); }
+static const lbind_life_t tls_life = {TLSCTX_MT, tls_release, NULL, NULL};
 
 static const luaL_Reg stream_methods[] = {
     {"_read", s_read},           {"_buffered", s_buffered},
     {"_take", s_take},           {"_peek", s_peek},
     {"_take_line", s_take_line}, {"_read_status", s_read_status},
     {"_write", s_write},         {"_write_status", s_write_status},
-    {"_shutdown", s_shutdown},   {"close", s_close},
-    {"is_open", s_is_open},      {"_name", s_name},
+    {"_shutdown", s_shutdown},   {"_name", s_name},
     {"_nodelay", s_nodelay},     {"_starttls", s_starttls},
     {"_handshake", s_handshake}, {NULL, NULL}};
 
 static const luaL_Reg connect_methods[] = {
     {"_wait", c_wait}, {"_result", c_result}, {"_free", c_free}, {NULL, NULL}};
 
-static const luaL_Reg server_methods[] = {{"_accept", srv_accept},
-                                          {"close", srv_close},
-                                          {"is_open", srv_is_open},
-                                          {"_name", srv_name},
-                                          {NULL, NULL}};
+static const luaL_Reg server_methods[] = {
+    {"_accept", srv_accept}, {"_name", srv_name}, {NULL, NULL}};
 
 static const luaL_Reg no_methods[] = {{NULL, NULL}};
 
@@ -502,43 +383,14 @@ static const luaL_Reg io_funcs[] = {{"open_fd", open_fd},
                                     {"tls_context", tls_context},
                                     {NULL, NULL}};
 
-/* A metatable whose methods (and __index) carry the engine upvalue. */
-void lio_metatable(lua_State *L, acoro_engine_t *e, const char *name,
-                   const luaL_Reg *methods, lua_CFunction gc) {
-  const luaL_Reg *f;
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  for (f = methods; f->name != NULL; f++) {
-    lua_pushlightuserdata(L, e);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__close");
-  lua_pushstring(L, name);
-  lua_setfield(L, -2, "__name");
-  lua_pop(L, 1);
-}
-
 void lio_open(lua_State *L, acoro_engine_t *e) {
-  const luaL_Reg *f;
-  lio_metatable(L, e, STREAM_MT, stream_methods, s_gc);
-  luaL_getmetatable(L, STREAM_MT);
-  lua_pushcfunction(L, s_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  lbind_type(L, e, stream_methods, &stream_life);
+  lbind_tostring(L, STREAM_MT, s_tostring);
   lio_metatable(L, e, CONNECT_MT, connect_methods, c_free);
-  lio_metatable(L, e, SERVER_MT, server_methods, srv_gc);
-  lio_metatable(L, e, TLSCTX_MT, no_methods, tls_gc);
+  lbind_type(L, e, server_methods, &server_life);
+  lbind_type(L, e, no_methods, &tls_life);
   lua_newtable(L);
-  for (f = io_funcs; f->name != NULL; f++) {
-    lua_pushlightuserdata(L, e);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  lbind_funcs(L, e, io_funcs);
   /* The method tables, for io.lua to add the Lua half to. */
   lua_newtable(L);
   luaL_getmetatable(L, STREAM_MT);

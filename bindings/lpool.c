@@ -282,7 +282,7 @@ static void job_run(void *data) {
 /* core.pool.submit(bytecode, ...) -> job. Raises naming the argument that
  * cannot be copied. */
 static int pool_submit(lua_State *L) {
-  acoro_engine_t *eng = lua_touserdata(L, lua_upvalueindex(1));
+  acoro_engine_t *eng = lbind_engine(L);
   size_t len;
   const char *code = luaL_checklstring(L, 1, &len);
   int nargs = lua_gettop(L) - 1, i, rc;
@@ -325,13 +325,10 @@ static acoro_work_t *check_job(lua_State *L) {
 /* job:_wait(timeout) -> true (done) | false (the coroutine now waits) */
 static int job_wait(lua_State *L) {
   acoro_work_t *w = check_job(L);
-  acoro_engine_t *eng = lua_touserdata(L, lua_upvalueindex(1));
-  acoro_co_t *co = acoro_current(eng);
   double timeout = lio_opt_timeout(L, 2);
-  int rc;
-  if (co == NULL)
-    return luaL_error(L, "acoro.pool: must run inside an acoro coroutine");
-  rc = acoro_work_wait(co, w, timeout);
+  int rc = acoro_work_wait(
+      lbind_running(L, "acoro.pool: must run inside an acoro coroutine"), w,
+      timeout);
   if (rc < 0)
     return luaL_error(L, "acoro.pool: %s", acoro_strerror(rc));
   lua_pushboolean(L, rc == 1);
@@ -386,12 +383,7 @@ static const luaL_Reg pool_funcs[] = {
     {"submit", pool_submit}, {"size", pool_size}, {NULL, NULL}};
 
 void lpool_open(lua_State *L, acoro_engine_t *e) {
-  const luaL_Reg *f;
   lio_metatable(L, e, JOB_MT, job_methods, job_gc);
   lua_newtable(L);
-  for (f = pool_funcs; f->name != NULL; f++) {
-    lua_pushlightuserdata(L, e);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
+  lbind_funcs(L, e, pool_funcs);
 }

@@ -10,19 +10,9 @@
 
 #define PROCESS_MT "acoro.process"
 
-typedef struct {
-  acoro_process_t *p; /* NULL once released */
-} pbox_t;
-
-static acoro_engine_t *engine_of(lua_State *L) {
-  return lua_touserdata(L, lua_upvalueindex(1));
-}
-
 static acoro_process_t *check_process(lua_State *L, int i) {
-  pbox_t *b = luaL_checkudata(L, i, PROCESS_MT);
-  if (b->p == NULL)
-    luaL_error(L, "acoro: process: the object is released");
-  return b->p;
+  return lbind_check(L, i, PROCESS_MT,
+                     "acoro: process: the object is released");
 }
 
 /* A NULL-terminated array of the strings of the list at index i, in a
@@ -77,7 +67,7 @@ static int p_spawn(lua_State *L) {
   acoro_process_t *p;
   char **args, **env = NULL;
   const char *cwd;
-  pbox_t *b;
+  lbind_box_t *b;
   int i, rc;
   luaL_checktype(L, 1, LUA_TTABLE);
   if (!lua_isnoneornil(L, 2))
@@ -92,11 +82,8 @@ static int p_spawn(lua_State *L) {
   if (!lua_isnil(L, 2))
     env = string_array(L, 2, "env");
   /* The box first: nothing may raise once the process exists. */
-  b = lua_newuserdata(L, sizeof *b);
-  b->p = NULL;
-  luaL_getmetatable(L, PROCESS_MT);
-  lua_setmetatable(L, -2);
-  rc = acoro_process_spawn(engine_of(L), args, env, cwd, stdio, &p);
+  b = lbind_push_box(L, NULL, PROCESS_MT);
+  rc = acoro_process_spawn(lbind_engine(L), args, env, cwd, stdio, &p);
   if (rc != 0)
     return lio_fail(L, rc);
   b->p = p;
@@ -114,12 +101,7 @@ static int p_spawn(lua_State *L) {
 static int p_wait(lua_State *L) {
   acoro_process_t *p = check_process(L, 1);
   double timeout = lio_opt_timeout(L, 2);
-  acoro_co_t *co = acoro_current(engine_of(L));
-  int rc;
-  if (co == NULL)
-    return luaL_error(
-        L, "acoro: I/O that waits must run inside an acoro coroutine");
-  rc = acoro_process_wait(co, p, timeout);
+  int rc = acoro_process_wait(lbind_running(L, NULL), p, timeout);
   if (rc == ACORO_EWAITING)
     return luaL_error(
         L,
@@ -152,16 +134,14 @@ static int p_kill(lua_State *L) {
   return 1;
 }
 
-static int p_gc(lua_State *L) {
-  pbox_t *b = luaL_checkudata(L, 1, PROCESS_MT);
-  if (b->p != NULL)
-    acoro_process_release(b->p);
-  b->p = NULL;
-  return 0;
-}
+static void process_release(void *p) { acoro_process_release(p); }
+static const lbind_life_t process_life = {PROCESS_MT, process_release, NULL,
+                                          NULL};
 
 static const luaL_Reg process_methods[] = {
     {"_wait", p_wait}, {"_status", p_status}, {"_kill", p_kill}, {NULL, NULL}};
+
+static const luaL_Reg process_funcs[] = {{"spawn", p_spawn}, {NULL, NULL}};
 
 /* Signal numbers by name, for kill. */
 static const struct {
@@ -175,11 +155,9 @@ static const struct {
 
 void lproc_open(lua_State *L, acoro_engine_t *e) {
   size_t i;
-  lio_metatable(L, e, PROCESS_MT, process_methods, p_gc);
+  lbind_type(L, e, process_methods, &process_life);
   lua_newtable(L);
-  lua_pushlightuserdata(L, e);
-  lua_pushcclosure(L, p_spawn, 1);
-  lua_setfield(L, -2, "spawn");
+  lbind_funcs(L, e, process_funcs);
   lua_newtable(L);
   for (i = 0; i < sizeof signals / sizeof signals[0]; i++) {
     lua_pushinteger(L, signals[i].num);

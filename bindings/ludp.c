@@ -9,33 +9,8 @@
 
 #define UDP_MT "acoro.udp"
 
-typedef struct {
-  acoro_udp_t *u; /* NULL once released */
-} ubox_t;
-
-static acoro_engine_t *engine_of(lua_State *L) {
-  return lua_touserdata(L, lua_upvalueindex(1));
-}
-
 static acoro_udp_t *check_udp(lua_State *L, int i) {
-  ubox_t *b = luaL_checkudata(L, i, UDP_MT);
-  if (b->u == NULL)
-    luaL_error(L, "acoro: udp: the socket is closed");
-  return b->u;
-}
-
-static acoro_co_t *running_co(lua_State *L) {
-  acoro_co_t *co = acoro_current(engine_of(L));
-  if (co == NULL)
-    luaL_error(L, "acoro: I/O that waits must run inside an acoro coroutine");
-  return co;
-}
-
-static int misuse(lua_State *L, int rc, const char *what) {
-  if (rc == ACORO_EWAITING)
-    return luaL_error(L, "acoro: %s: another coroutine is already waiting",
-                      what);
-  return luaL_error(L, "acoro: %s: %s", what, acoro_strerror(rc));
+  return lbind_check(L, i, UDP_MT, "acoro: udp: the socket is closed");
 }
 
 /* bind(host, port, flags) -> udp | nil, message, code */
@@ -44,18 +19,15 @@ static int u_bind(lua_State *L) {
   int port = (int)luaL_checkinteger(L, 2);
   int flags = (int)luaL_optinteger(L, 3, 0);
   acoro_udp_t *u;
-  ubox_t *b;
+  lbind_box_t *b;
   int rc;
   if (port < 0 || port > 65535)
     return luaL_argerror(L, 2, "port out of range");
-  b = lua_newuserdata(L, sizeof *b);
-  b->u = NULL;
-  luaL_getmetatable(L, UDP_MT);
-  lua_setmetatable(L, -2);
-  rc = acoro_udp_bind(engine_of(L), host, port, flags, &u);
+  b = lbind_push_box(L, NULL, UDP_MT);
+  rc = acoro_udp_bind(lbind_engine(L), host, port, flags, &u);
   if (rc != 0)
     return lio_fail(L, rc);
-  b->u = u;
+  b->p = u;
   return 1;
 }
 
@@ -66,9 +38,9 @@ static int u_recv(lua_State *L) {
   const char *data;
   size_t len;
   char host[64];
-  int port, rc = acoro_udp_recv(running_co(L), u, timeout);
+  int port, rc = acoro_udp_recv(lbind_running(L, NULL), u, timeout);
   if (rc < 0)
-    return misuse(L, rc, "recvfrom");
+    return lbind_misuse(L, rc, "recvfrom");
   if (rc == 0) {
     lua_pushboolean(L, 0);
     return 1;
@@ -94,11 +66,12 @@ static int u_send(lua_State *L) {
   int rc;
   if (port < 0 || port > 65535)
     return luaL_argerror(L, 4, "port out of range");
-  rc = acoro_udp_send(running_co(L), u, data, len, host, port, timeout);
+  rc =
+      acoro_udp_send(lbind_running(L, NULL), u, data, len, host, port, timeout);
   if (rc == ACORO_EIO)
     return lio_fail(L, acoro_udp_send_status(u));
   if (rc < 0)
-    return misuse(L, rc, "sendto");
+    return lbind_misuse(L, rc, "sendto");
   lua_pushboolean(L, rc == 1);
   return 1;
 }
@@ -139,49 +112,26 @@ static int u_dropped(lua_State *L) {
   return 1;
 }
 
-static int u_close(lua_State *L) {
-  ubox_t *b = luaL_checkudata(L, 1, UDP_MT);
-  if (b->u != NULL)
-    acoro_udp_close(b->u);
-  return 0;
-}
-
-static int u_is_open(lua_State *L) {
-  ubox_t *b = luaL_checkudata(L, 1, UDP_MT);
-  lua_pushboolean(L, b->u != NULL && acoro_udp_is_open(b->u));
-  return 1;
-}
-
-static int u_gc(lua_State *L) {
-  ubox_t *b = luaL_checkudata(L, 1, UDP_MT);
-  if (b->u != NULL)
-    acoro_udp_release(b->u);
-  b->u = NULL;
-  return 0;
-}
+static void udp_close(void *p) { acoro_udp_close(p); }
+static void udp_release(void *p) { acoro_udp_release(p); }
+static int udp_is_open(const void *p) { return acoro_udp_is_open(p); }
+static const lbind_life_t udp_life = {UDP_MT, udp_release, udp_close,
+                                      udp_is_open};
 
 static int u_tostring(lua_State *L) {
-  ubox_t *b = luaL_checkudata(L, 1, UDP_MT);
-  lua_pushfstring(L, "acoro.udp (%p%s)", (void *)b->u,
-                  b->u != NULL && acoro_udp_is_open(b->u) ? "" : ", closed");
+  lbind_box_t *b = lbind_box(L, 1, UDP_MT);
+  lua_pushfstring(L, "acoro.udp (%p%s)", b->p,
+                  b->p != NULL && acoro_udp_is_open(b->p) ? "" : ", closed");
   return 1;
 }
 
-static const luaL_Reg udp_methods[] = {{"_recv", u_recv},
-                                       {"_send", u_send},
-                                       {"_send_status", u_send_status},
-                                       {"_name", u_name},
-                                       {"dropped", u_dropped},
-                                       {"close", u_close},
-                                       {"is_open", u_is_open},
-                                       {NULL, NULL}};
+static const luaL_Reg udp_methods[] = {
+    {"_recv", u_recv}, {"_send", u_send},      {"_send_status", u_send_status},
+    {"_name", u_name}, {"dropped", u_dropped}, {NULL, NULL}};
 
 void ludp_open(lua_State *L, acoro_engine_t *e) {
-  lio_metatable(L, e, UDP_MT, udp_methods, u_gc);
-  luaL_getmetatable(L, UDP_MT);
-  lua_pushcfunction(L, u_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  lbind_type(L, e, udp_methods, &udp_life);
+  lbind_tostring(L, UDP_MT, u_tostring);
   lua_newtable(L);
   lua_pushlightuserdata(L, e);
   lua_pushcclosure(L, u_bind, 1);

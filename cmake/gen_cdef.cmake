@@ -1,19 +1,27 @@
-# Writes lua/acoro/cdef.lua: the FFI block of core/acoro.h, given to ffi.cdef,
-# so the Lua hot paths and the public header cannot drift.
-# Usage: cmake -DHEADER=core/acoro.h -DOUT=.../cdef.lua -P gen_cdef.cmake
-file(READ "${HEADER}" text)
-string(FIND "${text}" "/* ACORO_FFI_BEGIN */" begin)
-string(FIND "${text}" "/* ACORO_FFI_END */" end)
-if(begin EQUAL -1 OR end EQUAL -1)
-  message(FATAL_ERROR "${HEADER}: ACORO_FFI_BEGIN/END markers not found")
+# Writes lua/acoro/cdef.lua: core/acoro.h preprocessed with ACORO_CDEF (no
+# system headers, no attributes, the error-code map expanded into its
+# enum), given to ffi.cdef, so the Lua hot paths, the error codes and the
+# public header cannot drift.
+# Usage: cmake -DCC=cc -DHEADER=core/acoro.h -DOUT=.../cdef.lua -P gen_cdef.cmake
+execute_process(
+  COMMAND "${CC}" -E -P -DACORO_CDEF -x c "${HEADER}"
+  OUTPUT_VARIABLE block
+  ERROR_VARIABLE err
+  RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${HEADER}: the preprocessor failed: ${err}")
 endif()
-math(EXPR begin "${begin} + 21")
-math(EXPR len "${end} - ${begin}")
-string(SUBSTRING "${text}" ${begin} ${len} block)
-string(REPLACE "ACORO_API " "" block "${block}")
+string(REGEX REPLACE "\n[ \t]*\n+" "\n" block "${block}")
+# ACORO_API left a space before each prototype.
+string(REGEX REPLACE "\n ([^ ])" "\n\\1" block "${block}")
+string(FIND "${block}" "]]" close)
+if(NOT close EQUAL -1)
+  message(FATAL_ERROR "${HEADER}: ']]' would end the Lua long string")
+endif()
 file(WRITE "${OUT}.tmp"
 "-- Generated from core/acoro.h by cmake/gen_cdef.cmake: do not edit.
 local ffi = require \"ffi\"
-ffi.cdef[[${block}]]
+ffi.cdef[[
+${block}]]
 ")
 file(RENAME "${OUT}.tmp" "${OUT}")

@@ -14,21 +14,26 @@
  * THREADS: every function here is ENGINE THREAD ONLY (the thread that runs
  * acoro_engine_run), unless its comment says otherwise.
  *
- * The block between ACORO_FFI_BEGIN and ACORO_FFI_END is also read by the
- * build and given verbatim to LuaJIT's ffi.cdef (lua/acoro/cdef.lua), so the
- * Lua hot paths and this header cannot drift: keep it to plain C declarations.
+ * The whole header is also given to LuaJIT's ffi.cdef (lua/acoro/cdef.lua):
+ * the build preprocesses it with ACORO_CDEF defined (no system headers, no
+ * attributes), so the Lua hot paths, the error codes Lua names
+ * (ffi.C.ACORO_E*) and this header cannot drift. Keep what the preprocessor
+ * leaves to C declarations LuaJIT parses: no inline code, no attributes but
+ * through ACORO_API.
  */
 #ifndef ACORO_H
 #define ACORO_H
 
+#ifndef ACORO_CDEF /* LuaJIT's FFI knows size_t and the intN_t types */
 #include <stddef.h>
 #include <stdint.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(ACORO_CDEF)
 #define ACORO_API __attribute__((visibility("default")))
 #else
 #define ACORO_API
@@ -38,6 +43,8 @@ extern "C" {
 #define ACORO_VERSION_MINOR 1
 #define ACORO_VERSION_PATCH 0
 #define ACORO_VERSION_STRING "0.1.0"
+
+/* --- Errors -------------------------------------------------------------- */
 
 /* Error codes: XX(name, value, message). */
 #define ACORO_ERRNO_MAP(XX)                                                    \
@@ -60,6 +67,68 @@ extern "C" {
   XX(ENOPEER, -2020, "no such peer, or the peer is down")                      \
   XX(EPEERBUSY, -2021, "the peer's outgoing queue is full: wait for writable")
 
+/* Error codes as an enum, from the map. */
+enum {
+#define ACORO_ERRNO_ENUM(name, value, msg) ACORO_##name = (value),
+  ACORO_ERRNO_MAP(ACORO_ERRNO_ENUM)
+#undef ACORO_ERRNO_ENUM
+};
+/* The message of an ACORO_E* or a libuv error code. */
+ACORO_API const char *acoro_strerror(int err);
+
+/* --- The engine ---------------------------------------------------------- */
+
+typedef struct acoro_engine_s acoro_engine_t;
+typedef struct acoro_co_s acoro_co_t;
+
+/* The host: how the engine asks its embedder to act. */
+typedef struct acoro_host_s {
+  /* Run `co` until it waits, yields or ends. The reason it was made ready is
+   * acoro_co_wake_reason(co). The host must, before returning, have called
+   * acoro_co_wait, acoro_co_yield or acoro_co_exit for `co`; if it did none,
+   * the engine treats it as a yield. Required. */
+  void (*resume)(void *host_data, acoro_co_t *co);
+  /* A message is dropped unread (its receiver ended or was freed). Optional. */
+  void (*drop)(void *host_data, uint64_t data);
+  /* A log line from the engine; level is 0 error, 1 warning, 2 info. Optional.
+   */
+  void (*log)(void *host_data, int level, const char *msg);
+} acoro_host_t;
+
+/* Engine lifecycle. acoro_engine_new also ignores SIGPIPE (unless the
+ * process has a handler of its own): a write to a gone reader fails with
+ * EPIPE instead of killing the process. */
+ACORO_API int acoro_engine_new(const acoro_host_t *host, void *host_data,
+                               acoro_engine_t **out);
+
+/* Frees the engine and every record left; no coroutine may be running. */
+ACORO_API void acoro_engine_free(acoro_engine_t *e);
+/* Runs ready coroutines and the loop until no non-daemon coroutine is left
+ * (returns 0), acoro_engine_stop was called (returns its code), or every
+ * coroutine left waits with nothing armed that could wake it (ACORO_EDEADLK).
+ */
+ACORO_API int acoro_engine_run(acoro_engine_t *e);
+/* SIGINT then stops the engine with ACORO_EINTR instead of killing the process.
+ */
+ACORO_API int acoro_engine_catch_sigint(acoro_engine_t *e);
+/* The libuv loop, to add handles of the embedder's own. */
+ACORO_API struct uv_loop_s *acoro_engine_loop(acoro_engine_t *e);
+ACORO_API uint64_t acoro_engine_incarnation(const acoro_engine_t *e);
+/* Number of coroutines alive: all of them, and those that are not daemons. */
+ACORO_API uint32_t acoro_engine_alive(const acoro_engine_t *e,
+                                      int nondaemon_only);
+/* Iterates the live coroutines: first with NULL, then with the previous one. */
+ACORO_API acoro_co_t *acoro_engine_next_co(acoro_engine_t *e, acoro_co_t *prev);
+
+/* acoro_current: the coroutine the engine is running now, NULL outside a
+ * resume. acoro_now: monotonic seconds. */
+ACORO_API acoro_co_t *acoro_current(acoro_engine_t *e);
+ACORO_API double acoro_now(acoro_engine_t *e);
+/* Makes acoro_engine_run return `code` (negative) soon. */
+ACORO_API void acoro_engine_stop(acoro_engine_t *e, int code);
+
+/* --- Coroutines ---------------------------------------------------------- */
+
 /* Coroutine states as the API reports them: XX(name, lua_name). */
 #define ACORO_STATE_MAP(XX)                                                    \
   XX(READY, "ready")                                                           \
@@ -70,10 +139,6 @@ extern "C" {
   XX(DEAD, "dead")
 
 /* clang-format off */
-/* ACORO_FFI_BEGIN */
-typedef struct acoro_engine_s acoro_engine_t;
-typedef struct acoro_co_s acoro_co_t;
-
 /* States, in the order of ACORO_STATE_MAP. */
 enum {
   ACORO_STATE_READY, ACORO_STATE_RUNNING, ACORO_STATE_SUSPENDED,
@@ -97,17 +162,28 @@ enum {
   ACORO_WAKE_MESSAGE, ACORO_WAKE_TIMEOUT, ACORO_WAKE_EXIT,
   ACORO_WAKE_DELIVERED, ACORO_WAKE_DEAD, ACORO_WAKE_INTERRUPT
 };
-
-/* Engine-wide. acoro_current: the coroutine the engine is running now, NULL
- * outside a resume. acoro_now: monotonic seconds. */
-ACORO_API acoro_co_t *acoro_current(acoro_engine_t *e);
-ACORO_API double acoro_now(acoro_engine_t *e);
-ACORO_API const char *acoro_strerror(int err);
+/* clang-format on */
+/* The Lua name of a state ("ready", ...). */
 ACORO_API const char *acoro_state_name(int state);
-/* Makes acoro_engine_run return `code` (negative) soon. */
-ACORO_API void acoro_engine_stop(acoro_engine_t *e, int code);
 
-/* Coroutine records. The id is unique in this engine's life (never reused);
+/* Coroutine records: created READY (they run with ACORO_WAKE_START once the
+ * engine gets to them). OWNERSHIP: the engine holds one reference while the
+ * coroutine lives; the creator gets another, released with acoro_co_release.
+ * A dead record keeps id, name and (if asked) its mailbox until the last
+ * reference goes. */
+ACORO_API int acoro_co_new(acoro_engine_t *e, int daemon, acoro_co_t **out);
+ACORO_API void acoro_co_retain(acoro_co_t *co);
+ACORO_API void acoro_co_release(acoro_co_t *co);
+ACORO_API acoro_engine_t *acoro_co_engine(const acoro_co_t *co);
+ACORO_API int acoro_co_wake_reason(const acoro_co_t *co);
+/* The host's handle on the coroutine: an integer and a pointer of its own. */
+ACORO_API void acoro_co_set_host(acoro_co_t *co, int ref, void *ptr);
+ACORO_API void *acoro_co_host_ptr(const acoro_co_t *co);
+/* Makes a dead coroutine ready to start again (a restart), keeping its id,
+ * name and mailbox; ACORO_ESTATE unless it is dead. */
+ACORO_API int acoro_co_restart(acoro_co_t *co);
+
+/* A record's fields. The id is unique in this engine's life (never reused);
  * with acoro_engine_incarnation it is unique across processes. host_ref and
  * flags belong to the host: the engine only stores them. */
 ACORO_API uint64_t acoro_co_id(const acoro_co_t *co);
@@ -139,16 +215,19 @@ ACORO_API int acoro_co_wake(acoro_co_t *co, int kind, int reason);
 ACORO_API int acoro_co_yield(acoro_co_t *co);
 ACORO_API int acoro_co_interrupt(acoro_co_t *co);
 ACORO_API int acoro_co_join(acoro_co_t *co, acoro_co_t *target, double timeout);
-ACORO_API int acoro_deliver_wait(acoro_co_t *co, acoro_co_t *to, uint32_t key, double timeout);
+ACORO_API int acoro_deliver_wait(acoro_co_t *co, acoro_co_t *to, uint32_t key,
+                                 double timeout);
 ACORO_API int acoro_co_exit(acoro_co_t *co, int keep_mailbox);
+
+/* --- Mailboxes, monitors and names --------------------------------------- */
 
 /* Mailboxes. A message is a 64-bit value the host interprets, found by a
  * nonzero key that stays valid until the message is taken or dropped (a host
  * may index its own storage by key). acoro_send queues at the tail and wakes
  * a receiver; it returns the key, or 0 when `to` is dead or its mailbox is
- * full. acoro_mb_shift takes
- * the head (0 when empty); first/next walk the queue in order; acoro_mb_take
- * takes any queued message. Taking a delivered message wakes its sender.
+ * full. acoro_mb_shift takes the head (0 when empty); first/next walk the
+ * queue in order; acoro_mb_take takes any queued message. Taking a
+ * delivered message wakes its sender.
  * MAILBOX LIMIT: acoro_co_set_mailbox_limit(co, n) (0: none, the default)
  * makes acoro_send drop the newest message once n are queued: it returns
  * 0 and counts the drop (acoro_co_mailbox_dropped; the first drop is
@@ -164,6 +243,8 @@ ACORO_API uint32_t acoro_mb_next(const acoro_co_t *co, uint32_t key);
 ACORO_API uint32_t acoro_mb_count(const acoro_co_t *co);
 ACORO_API uint64_t acoro_mb_data(const acoro_co_t *co, uint32_t key);
 ACORO_API int acoro_mb_take(acoro_co_t *co, uint32_t key);
+/* Drops every queued message (the host's drop hook sees each). */
+ACORO_API void acoro_mb_clear(acoro_co_t *co);
 /* Changes whenever acoro_mb_take removes a message: a walk of the queue
  * that paused (to wait) is stale if it changed, as keys may be reused. */
 ACORO_API uint32_t acoro_mb_gen(const acoro_co_t *co);
@@ -172,18 +253,6 @@ ACORO_API uint32_t acoro_mb_gen(const acoro_co_t *co);
 ACORO_API int acoro_mb_wait(acoro_co_t *co);
 /* acoro_co_wait(co, ACORO_WAIT_SLEEP, seconds), likewise. */
 ACORO_API int acoro_co_sleep(acoro_co_t *co, double seconds);
-
-/* Monitors (the engine keeps the list; the host tells the watchers) and the
- * local name registry. A name is unique among live coroutines. */
-ACORO_API int acoro_co_monitor(acoro_co_t *co, acoro_co_t *watcher);
-ACORO_API uint32_t acoro_co_monitor_count(const acoro_co_t *co);
-ACORO_API acoro_co_t *acoro_co_monitor_at(const acoro_co_t *co, uint32_t i);
-ACORO_API int acoro_co_set_name(acoro_co_t *co, const char *name);
-ACORO_API int acoro_register(acoro_co_t *co, const char *name);
-ACORO_API int acoro_unregister(acoro_co_t *co);
-ACORO_API acoro_co_t *acoro_locate(acoro_engine_t *e, const char *name);
-ACORO_API acoro_co_t *acoro_find(acoro_engine_t *e, uint64_t id);
-/* ACORO_FFI_END */
 
 /* MESSAGES FROM PEERS (the engine's share of node-wide flow control).
  * acoro_mb_charge_next(e, bytes): the next message queued by acoro_send on
@@ -200,34 +269,20 @@ ACORO_API void acoro_mb_set_remote_limit(acoro_engine_t *e, size_t limit,
                                          void *data);
 ACORO_API int acoro_mb_remote_over(const acoro_engine_t *e);
 ACORO_API size_t acoro_mb_remote_bytes(const acoro_engine_t *e);
-/* clang-format on */
 
-/* Error codes as an enum, from the map. */
-enum {
-#define ACORO_ERRNO_ENUM(name, value, msg) ACORO_##name = (value),
-  ACORO_ERRNO_MAP(ACORO_ERRNO_ENUM)
-#undef ACORO_ERRNO_ENUM
-};
+/* Monitors (the engine keeps the list; the host tells the watchers) and the
+ * local name registry. A name is unique among live coroutines. */
+ACORO_API int acoro_co_monitor(acoro_co_t *co, acoro_co_t *watcher);
+ACORO_API uint32_t acoro_co_monitor_count(const acoro_co_t *co);
+ACORO_API acoro_co_t *acoro_co_monitor_at(const acoro_co_t *co, uint32_t i);
+ACORO_API int acoro_co_set_name(acoro_co_t *co, const char *name);
+ACORO_API int acoro_register(acoro_co_t *co, const char *name);
+ACORO_API int acoro_unregister(acoro_co_t *co);
+ACORO_API acoro_co_t *acoro_locate(acoro_engine_t *e, const char *name);
+ACORO_API acoro_co_t *acoro_find(acoro_engine_t *e, uint64_t id);
 
-/* The host: how the engine asks its embedder to act. */
-typedef struct acoro_host_s {
-  /* Run `co` until it waits, yields or ends. The reason it was made ready is
-   * acoro_co_wake_reason(co). The host must, before returning, have called
-   * acoro_co_wait, acoro_co_yield or acoro_co_exit for `co`; if it did none,
-   * the engine treats it as a yield. Required. */
-  void (*resume)(void *host_data, acoro_co_t *co);
-  /* A message is dropped unread (its receiver ended or was freed). Optional. */
-  void (*drop)(void *host_data, uint64_t data);
-  /* A log line from the engine; level is 0 error, 1 warning, 2 info. Optional.
-   */
-  void (*log)(void *host_data, int level, const char *msg);
-} acoro_host_t;
+/* --- I/O ----------------------------------------------------------------- */
 
-/* Engine lifecycle. acoro_engine_new also ignores SIGPIPE (unless the
- * process has a handler of its own): a write to a gone reader fails with
- * EPIPE instead of killing the process. */
-ACORO_API int acoro_engine_new(const acoro_host_t *host, void *host_data,
-                               acoro_engine_t **out);
 /* I/O waits. An I/O object (a stream, a request) embeds one acoro_io_wait_t
  * per operation a coroutine can wait for, zeroed, with `cancel` set.
  * acoro_io_wait makes `co` wait for it (state WAITING_IO; timeout in
@@ -246,6 +301,21 @@ struct acoro_io_wait_s {
 ACORO_API int acoro_io_wait(acoro_co_t *co, acoro_io_wait_t *w, double timeout);
 ACORO_API int acoro_io_done(acoro_io_wait_t *w);
 
+/* Read buffers (reader.c): a stream and a file each have one, filled in
+ * the background (a stream) or by acoro_file_fill (a file). buffered
+ * points at the unread bytes; consume drops the first n of them (a stream
+ * then reads on, a file's position moves past them); status is 0 while
+ * more may come, then UV_EOF or a libuv error; find gives the length of
+ * the bytes up to and with the first `delim` byte among the first `max`
+ * unread ones, searching from offset `from` (0: none there). */
+typedef struct acoro_reader_s acoro_reader_t;
+ACORO_API size_t acoro_reader_buffered(const acoro_reader_t *r,
+                                       const char **data);
+ACORO_API void acoro_reader_consume(acoro_reader_t *r, size_t n);
+ACORO_API int acoro_reader_status(const acoro_reader_t *r);
+ACORO_API size_t acoro_reader_find(const acoro_reader_t *r, int delim,
+                                   size_t from, size_t max);
+
 /* Streams: TCP connections, pipes and terminals, read and written by
  * coroutines (stream.c). Calls that may wait return 1 when done at once, 0
  * when `co` now waits (WAITING_IO; the host yields it and, once it is
@@ -259,16 +329,11 @@ typedef struct acoro_connect_s acoro_connect_t;
 typedef struct acoro_server_s acoro_server_t;
 typedef struct acoro_tls_ctx_s acoro_tls_ctx_t;
 
-/* Reading: wait until at least `min` bytes are buffered, or a `delim` byte
- * (-1 for none) is, or reading has ended (read_status: 0 while more may
- * come, then UV_EOF or an error). buffered points at the unread bytes;
- * consume drops the first n of them. */
+/* Reading: wait until at least `min` bytes are buffered in the stream's
+ * reader, or a `delim` byte (-1 for none) is, or reading has ended. */
 ACORO_API int acoro_stream_read(acoro_co_t *co, acoro_stream_t *s, size_t min,
                                 int delim, double timeout);
-ACORO_API size_t acoro_stream_buffered(const acoro_stream_t *s,
-                                       const char **data);
-ACORO_API void acoro_stream_consume(acoro_stream_t *s, size_t n);
-ACORO_API int acoro_stream_read_status(const acoro_stream_t *s);
+ACORO_API acoro_reader_t *acoro_stream_reader(acoro_stream_t *s);
 /* Writing: all of data is taken (copied if the kernel does not take it at
  * once); the writer waits until it is written. ACORO_EIO when writing
  * failed (now or before): write_status says why. After a timeout the bytes
@@ -336,6 +401,38 @@ ACORO_API int acoro_tcp_name(acoro_stream_t *s, int peer, char *host,
                              size_t len, int *port);
 ACORO_API int acoro_tcp_nodelay(acoro_stream_t *s, int on);
 
+/* UDP (udp.c). bind binds to host (numeric, "*" or a name resolved once)
+ * and port (0: any) with the ACORO_UDP_* flags and starts receiving: up to
+ * ACORO_UDP_QUEUE datagrams wait for a reader, later ones are dropped
+ * (counted by acoro_udp_dropped). recv returns 1 when a datagram is queued
+ * or receiving has ended (recv_status: 0, a libuv error, or ECANCELED once
+ * closed), 0 when `co` now waits. next looks at the oldest datagram (1, or
+ * 0 for none): its bytes stay valid until pop. send sends to a numeric
+ * address at once (1) or, for a name, resolves it without blocking the
+ * loop and sends then (0: `co` waits; one such send at a time, else
+ * ACORO_EWAITING); ACORO_EIO when it failed: send_status says why.
+ * OWNERSHIP: the caller holds the socket until acoro_udp_release. */
+typedef struct acoro_udp_s acoro_udp_t;
+#define ACORO_UDP_REUSE 1
+#define ACORO_UDP_BROADCAST 2
+#define ACORO_UDP_QUEUE 1024
+ACORO_API int acoro_udp_bind(acoro_engine_t *e, const char *host, int port,
+                             int flags, acoro_udp_t **out);
+ACORO_API int acoro_udp_recv(acoro_co_t *co, acoro_udp_t *u, double timeout);
+ACORO_API int acoro_udp_next(acoro_udp_t *u, const char **data, size_t *len,
+                             char *host, size_t hostlen, int *port);
+ACORO_API void acoro_udp_pop(acoro_udp_t *u);
+ACORO_API int acoro_udp_recv_status(const acoro_udp_t *u);
+ACORO_API uint64_t acoro_udp_dropped(const acoro_udp_t *u);
+ACORO_API int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data,
+                             size_t len, const char *host, int port,
+                             double timeout);
+ACORO_API int acoro_udp_send_status(const acoro_udp_t *u);
+ACORO_API int acoro_udp_name(acoro_udp_t *u, char *host, size_t len, int *port);
+ACORO_API void acoro_udp_close(acoro_udp_t *u);
+ACORO_API void acoro_udp_release(acoro_udp_t *u);
+ACORO_API int acoro_udp_is_open(const acoro_udp_t *u);
+
 /* Processes (process.c, uv_spawn). Each of the child's stdin, stdout and
  * stderr is inherited, /dev/null, a new pipe (PIPE: spawn stores a stream
  * the caller owns in stream, to release with acoro_stream_release), an open
@@ -375,38 +472,6 @@ ACORO_API int acoro_process_pid(const acoro_process_t *p);
 ACORO_API int acoro_process_kill(acoro_process_t *p, int signum);
 ACORO_API void acoro_process_release(acoro_process_t *p);
 
-/* UDP (udp.c). bind binds to host (numeric, "*" or a name resolved once)
- * and port (0: any) with the ACORO_UDP_* flags and starts receiving: up to
- * ACORO_UDP_QUEUE datagrams wait for a reader, later ones are dropped
- * (counted by acoro_udp_dropped). recv returns 1 when a datagram is queued
- * or receiving has ended (recv_status: 0, a libuv error, or ECANCELED once
- * closed), 0 when `co` now waits. next looks at the oldest datagram (1, or
- * 0 for none): its bytes stay valid until pop. send sends to a numeric
- * address at once (1) or, for a name, resolves it without blocking the
- * loop and sends then (0: `co` waits; one such send at a time, else
- * ACORO_EWAITING); ACORO_EIO when it failed: send_status says why.
- * OWNERSHIP: the caller holds the socket until acoro_udp_release. */
-typedef struct acoro_udp_s acoro_udp_t;
-#define ACORO_UDP_REUSE 1
-#define ACORO_UDP_BROADCAST 2
-#define ACORO_UDP_QUEUE 1024
-ACORO_API int acoro_udp_bind(acoro_engine_t *e, const char *host, int port,
-                             int flags, acoro_udp_t **out);
-ACORO_API int acoro_udp_recv(acoro_co_t *co, acoro_udp_t *u, double timeout);
-ACORO_API int acoro_udp_next(acoro_udp_t *u, const char **data, size_t *len,
-                             char *host, size_t hostlen, int *port);
-ACORO_API void acoro_udp_pop(acoro_udp_t *u);
-ACORO_API int acoro_udp_recv_status(const acoro_udp_t *u);
-ACORO_API uint64_t acoro_udp_dropped(const acoro_udp_t *u);
-ACORO_API int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data,
-                             size_t len, const char *host, int port,
-                             double timeout);
-ACORO_API int acoro_udp_send_status(const acoro_udp_t *u);
-ACORO_API int acoro_udp_name(acoro_udp_t *u, char *host, size_t len, int *port);
-ACORO_API void acoro_udp_close(acoro_udp_t *u);
-ACORO_API void acoro_udp_release(acoro_udp_t *u);
-ACORO_API int acoro_udp_is_open(const acoro_udp_t *u);
-
 /* Files and file-system calls (fs.c), run on libuv's thread pool so that
  * the engine thread never blocks. Each call is an operation (acoro_fsop_t)
  * that completes later: acoro_fsop_wait returns 1 when it is done, or 0
@@ -416,10 +481,10 @@ ACORO_API int acoro_udp_is_open(const acoro_udp_t *u);
  * it opened is closed). Results are libuv error codes (< 0) or, for files,
  * bytes (read, write) or the new position (seek).
  * A file runs its operations one at a time in the order asked, keeps a read
- * buffer (fill asks for at least `want` more bytes; buffered / consume /
- * read_status as for streams) and a position of its own: that of the first
- * unread buffered byte, which consume advances. A write drops the buffer
- * and writes at the position (at the end with O_APPEND).
+ * buffer (fill asks for at least `want` more bytes; acoro_file_reader gives
+ * it, as acoro_stream_reader a stream's) and a position of its own: that of
+ * the first unread buffered byte, which consume advances. A write drops the
+ * buffer and writes at the position (at the end with O_APPEND).
  * OWNERSHIP: the host holds each operation until acoro_fsop_release and
  * each file until acoro_file_release (which closes it if open); passing
  * NULL for `out` queues an operation nobody waits for. */
@@ -496,9 +561,7 @@ ACORO_API int acoro_dir_rename(acoro_file_t *d, const char *from,
                                const char *to, acoro_fsop_t **out);
 ACORO_API int acoro_dir_unlink(acoro_file_t *d, const char *name, int rmdir,
                                acoro_fsop_t **out);
-ACORO_API size_t acoro_file_buffered(const acoro_file_t *f, const char **data);
-ACORO_API void acoro_file_consume(acoro_file_t *f, size_t n);
-ACORO_API int acoro_file_read_status(const acoro_file_t *f);
+ACORO_API acoro_reader_t *acoro_file_reader(acoro_file_t *f);
 ACORO_API int64_t acoro_file_tell(const acoro_file_t *f);
 ACORO_API int acoro_file_is_open(const acoro_file_t *f);
 ACORO_API void acoro_file_release(acoro_file_t *f);
@@ -524,6 +587,8 @@ ACORO_API int acoro_work_done(const acoro_work_t *w);
 ACORO_API void *acoro_work_data(const acoro_work_t *w);
 ACORO_API void acoro_work_release(acoro_work_t *w);
 ACORO_API int acoro_pool_size(int n);
+
+/* --- Wire values --------------------------------------------------------- */
 
 /* Wire values (wire.c): the MessagePack frames peers exchange (DESIGN.md
  * section 4). acoro_wire_check validates ONE MessagePack value at the start
@@ -553,43 +618,7 @@ ACORO_API int acoro_wire_check(const char *buf, size_t len,
                                const acoro_wire_limits_t *limits, size_t *used,
                                char *reason, size_t reason_len);
 
-/* Frees the engine and every record left; no coroutine may be running. */
-ACORO_API void acoro_engine_free(acoro_engine_t *e);
-/* Runs ready coroutines and the loop until no non-daemon coroutine is left
- * (returns 0), acoro_engine_stop was called (returns its code), or every
- * coroutine left waits with nothing armed that could wake it (ACORO_EDEADLK).
- */
-ACORO_API int acoro_engine_run(acoro_engine_t *e);
-/* SIGINT then stops the engine with ACORO_EINTR instead of killing the process.
- */
-ACORO_API int acoro_engine_catch_sigint(acoro_engine_t *e);
-/* The libuv loop, to add handles of the embedder's own. */
-ACORO_API struct uv_loop_s *acoro_engine_loop(acoro_engine_t *e);
-ACORO_API uint64_t acoro_engine_incarnation(const acoro_engine_t *e);
-/* Number of coroutines alive: all of them, and those that are not daemons. */
-ACORO_API uint32_t acoro_engine_alive(const acoro_engine_t *e,
-                                      int nondaemon_only);
-/* Iterates the live coroutines: first with NULL, then with the previous one. */
-ACORO_API acoro_co_t *acoro_engine_next_co(acoro_engine_t *e, acoro_co_t *prev);
-
-/* Coroutine records: created READY (they run with ACORO_WAKE_START once the
- * engine gets to them). OWNERSHIP: the engine holds one reference while the
- * coroutine lives; the creator gets another, released with acoro_co_release.
- * A dead record keeps id, name and (if asked) its mailbox until the last
- * reference goes. */
-ACORO_API int acoro_co_new(acoro_engine_t *e, int daemon, acoro_co_t **out);
-ACORO_API void acoro_co_retain(acoro_co_t *co);
-ACORO_API void acoro_co_release(acoro_co_t *co);
-ACORO_API acoro_engine_t *acoro_co_engine(const acoro_co_t *co);
-ACORO_API int acoro_co_wake_reason(const acoro_co_t *co);
-/* The host's handle on the coroutine: an integer and a pointer of its own. */
-ACORO_API void acoro_co_set_host(acoro_co_t *co, int ref, void *ptr);
-ACORO_API void *acoro_co_host_ptr(const acoro_co_t *co);
-/* Makes a dead coroutine ready to start again (a restart), keeping its id,
- * name and mailbox; ACORO_ESTATE unless it is dead. */
-ACORO_API int acoro_co_restart(acoro_co_t *co);
-/* Drops every queued message (the host's drop hook sees each). */
-ACORO_API void acoro_mb_clear(acoro_co_t *co);
+/* --- The peer transport -------------------------------------------------- */
 
 /* The peer transport (net.c): a NETWORK THREAD with a libuv loop of its own
  * listens for and holds the connections to other nodes, runs their

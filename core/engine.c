@@ -187,11 +187,7 @@ void acoro_engine_free(acoro_engine_t *e) {
     uv_close((uv_handle_t *)e->sigint, free_handle);
     e->sigint = NULL;
   }
-  stream_close_all(e);
-  server_close_all(e);
-  process_close_all(e);
-  udp_close_all(e);
-  file_close_all(e);
+  io_close_all(e);
   uv_walk(&e->loop, close_any, NULL);
   uv_run(&e->loop, UV_RUN_DEFAULT);
   uv_loop_close(&e->loop);

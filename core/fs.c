@@ -68,23 +68,18 @@ struct acoro_fsop_s {
   acoro_io_wait_t wait;
 };
 
-/* A file. pos is the offset of rbuf[rpos]; the bytes buffered are those
- * after it. gen changes whenever the buffer is dropped (a write, a seek):
- * a read that completes afterwards is stale and discarded.
+/* A file. pos is the offset of the first unread byte in rd; the bytes
+ * buffered are those after it. gen changes whenever the buffer is dropped (a
+ * write, a seek): a read that completes afterwards is stale and discarded.
  * OWNERSHIP: one reference for the host, one per queued operation. */
 struct acoro_file_s {
-  acoro_engine_t *engine;
-  acoro_file_t *io_next, *io_prev; /* the engine's open files */
+  io_obj_t io; /* open: not closed by the host (operations may run) */
   uv_file fd;
-  uint32_t refs;
-  uint8_t open;   /* not closed by the host (operations may still run) */
   uint8_t append; /* O_APPEND: writes go to the end */
   uint8_t nopos;  /* reads and writes use the fd's own offset (a FIFO) */
   uint8_t keepfd; /* closing leaves the fd open (stdin) */
-  char *rbuf;
-  size_t rpos, rlen, rcap;
+  acoro_reader_t rd;
   int64_t pos;
-  int rstatus; /* 0 while more may come, then UV_EOF or an error */
   uint32_t gen;
   acoro_fsop_t *qhead, *qtail; /* the head runs, the rest wait */
 };
@@ -94,13 +89,22 @@ static int pool_used;
 void pool_note_use(void) { pool_used = 1; }
 int pool_was_used(void) { return pool_used; }
 
-static void cancel_nothing(acoro_io_wait_t *w) { (void)w; }
-
-static void file_unref(acoro_file_t *f) {
-  if (--f->refs > 0)
-    return;
-  free(f->rbuf);
+static void file_free(io_obj_t *o) {
+  acoro_file_t *f = (acoro_file_t *)o;
+  rd_free(&f->rd);
   free(f);
+}
+
+static void file_close_io(io_obj_t *o) {
+  acoro_file_close((acoro_file_t *)o, NULL);
+}
+
+static const io_type_t file_type = {file_close_io, file_free};
+
+/* Consumed bytes move the position. */
+static void file_consumed(acoro_reader_t *r, size_t n) {
+  acoro_file_t *f = (acoro_file_t *)((char *)r - offsetof(acoro_file_t, rd));
+  f->pos += (int64_t)n;
 }
 
 static void op_unref(acoro_fsop_t *op) {
@@ -111,7 +115,7 @@ static void op_unref(acoro_fsop_t *op) {
   if (op->kind == ACORO_FS_OPEN && op->file != NULL)
     acoro_file_release(op->file); /* opened, never taken */
   else if (op->file != NULL)
-    file_unref(op->file);
+    io_unref(&op->file->io);
   if (op->opened != NULL)
     acoro_file_release(op->opened); /* opened under a directory, not taken */
   free(op->buf);
@@ -126,7 +130,7 @@ static acoro_fsop_t *op_new(acoro_engine_t *e, int kind) {
   op->engine = e;
   op->kind = kind;
   op->refs = 2;
-  op->wait.cancel = cancel_nothing;
+  op->wait.cancel = io_cancel_nothing;
   op->req.data = op;
   return op;
 }
@@ -138,67 +142,27 @@ static void op_finish(acoro_fsop_t *op) {
   op_unref(op);
 }
 
-static void unlink_open(acoro_file_t *f) {
-  acoro_engine_t *e = f->engine;
-  if (f->io_prev != NULL)
-    f->io_prev->io_next = f->io_next;
-  else if (e->files == f)
-    e->files = f->io_next;
-  if (f->io_next != NULL)
-    f->io_next->io_prev = f->io_prev;
-  f->io_next = f->io_prev = NULL;
-}
-
 static acoro_file_t *file_new(acoro_engine_t *e, uv_file fd, int append,
                               int keepfd) {
   acoro_file_t *f = calloc(1, sizeof *f);
   if (f == NULL)
     return NULL;
-  f->engine = e;
+  io_init(&f->io, e, &file_type, 1); /* the host's */
   f->fd = fd;
-  f->refs = 1;
-  f->open = 1;
+  f->rd.consumed = file_consumed;
   f->append = (uint8_t)append;
   /* Not seekable (a FIFO, a terminal): the fd's own offset it is. lseek
    * does no I/O. */
   f->nopos = keepfd || lseek(fd, 0, SEEK_CUR) < 0;
   f->keepfd = (uint8_t)keepfd;
-  f->io_next = e->files;
-  if (e->files != NULL)
-    e->files->io_prev = f;
-  e->files = f;
+  io_link(&f->io);
   return f;
 }
 
 /* Drops the read buffer (a write or a seek moved away from it). */
 static void drop_buffer(acoro_file_t *f) {
-  f->rpos = f->rlen = 0;
-  f->rstatus = 0;
+  rd_reset(&f->rd);
   f->gen++;
-}
-
-/* Appends n bytes to the read buffer. */
-static int buffer_append(acoro_file_t *f, const char *p, size_t n) {
-  if (f->rcap - f->rpos - f->rlen < n) {
-    if (f->rpos > 0) {
-      memmove(f->rbuf, f->rbuf + f->rpos, f->rlen);
-      f->rpos = 0;
-    }
-    if (f->rcap - f->rlen < n) {
-      size_t cap = f->rcap ? f->rcap : FILE_CHUNK;
-      char *q;
-      while (cap - f->rlen < n)
-        cap *= 2;
-      q = realloc(f->rbuf, cap);
-      if (q == NULL)
-        return ACORO_ENOMEM;
-      f->rbuf = q;
-      f->rcap = cap;
-    }
-  }
-  memcpy(f->rbuf + f->rpos + f->rlen, p, n);
-  f->rlen += n;
-  return 0;
 }
 
 static void file_next(acoro_file_t *f);
@@ -209,14 +173,14 @@ static void on_at_op(uv_work_t *w, int status);
 
 /* Starts the file's head operation; 1 if it completed at once. */
 static int file_start(acoro_file_t *f, acoro_fsop_t *op) {
-  uv_loop_t *loop = &f->engine->loop;
+  uv_loop_t *loop = &f->io.engine->loop;
   uv_buf_t b;
   int rc = 0;
   op->started = 1;
   switch (op->kind) {
   case OP_READ:
     op->gen = f->gen;
-    op->offset = f->nopos ? -1 : f->pos + (int64_t)f->rlen;
+    op->offset = f->nopos ? -1 : f->pos + (int64_t)f->rd.len;
     b = uv_buf_init(op->buf, (unsigned)op->len);
     rc = uv_fs_read(loop, &op->req, f->fd, &b, 1, op->offset, on_file_op);
     break;
@@ -235,8 +199,8 @@ static int file_start(acoro_file_t *f, acoro_fsop_t *op) {
       int64_t to = op->whence == 0 ? op->offset : f->pos + op->offset;
       if (to < 0) {
         op->result = UV_EINVAL;
-      } else if (to >= f->pos && to <= f->pos + (int64_t)f->rlen) {
-        acoro_file_consume(f, (size_t)(to - f->pos));
+      } else if (to >= f->pos && to <= f->pos + (int64_t)f->rd.len) {
+        acoro_reader_consume(&f->rd, (size_t)(to - f->pos));
         op->result = to;
       } else {
         f->pos = to;
@@ -304,12 +268,12 @@ static void on_file_op(uv_fs_t *req) {
   case OP_READ:
     op->result = n;
     if (op->gen == f->gen &&
-        (f->nopos || op->offset == f->pos + (int64_t)f->rlen)) {
+        (f->nopos || op->offset == f->pos + (int64_t)f->rd.len)) {
       if (n > 0) {
-        if (buffer_append(f, op->buf, (size_t)n) != 0)
-          f->rstatus = UV_ENOMEM;
+        if (rd_append(&f->rd, op->buf, (size_t)n, FILE_CHUNK) != 0)
+          f->rd.status = UV_ENOMEM;
       } else {
-        f->rstatus = n == 0 ? UV_EOF : (int)n;
+        f->rd.status = n == 0 ? UV_EOF : (int)n;
       }
     }
     break;
@@ -424,7 +388,7 @@ static void on_at_op(uv_work_t *w, int status) {
     op->result = status;
   } else if (op->kind == OP_AT_OPEN && op->result >= 0) {
     uv_file fd = (uv_file)op->result;
-    if (op->refs == 1 || e->files_closed) {
+    if (op->refs == 1 || e->io_closed) {
       close(fd); /* as on_path_op: rare, and closing is quick */
       op->result = op->refs == 1 ? op->result : UV_ECANCELED;
     } else {
@@ -445,7 +409,7 @@ static void on_at_op(uv_work_t *w, int status) {
 /* Queues a file operation; it starts once those before it are over. */
 static int file_queue(acoro_file_t *f, acoro_fsop_t *op, acoro_fsop_t **out) {
   op->file = f;
-  f->refs++;
+  f->io.refs++;
   if (f->qtail != NULL)
     f->qtail->next = op;
   else
@@ -467,7 +431,7 @@ static int file_queue(acoro_file_t *f, acoro_fsop_t *op, acoro_fsop_t **out) {
 int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out) {
   /* OWNERSHIP: *out is always the caller's reference, to release. */
   acoro_fsop_t *op;
-  if (!f->open)
+  if (!f->io.open)
     return ACORO_ECLOSED;
   /* A read is on its way already (one that timed out, another
    * coroutine's): wait for that one rather than queue behind it, which on a
@@ -479,7 +443,7 @@ int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out) {
       return 0;
     }
   }
-  op = op_new(f->engine, OP_READ);
+  op = op_new(f->io.engine, OP_READ);
   if (op == NULL)
     return ACORO_ENOMEM;
   op->len = want > FILE_CHUNK ? want : FILE_CHUNK;
@@ -496,9 +460,9 @@ int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out) {
 int acoro_file_write(acoro_file_t *f, const char *data, size_t len,
                      acoro_fsop_t **out) {
   acoro_fsop_t *op;
-  if (!f->open)
+  if (!f->io.open)
     return ACORO_ECLOSED;
-  op = op_new(f->engine, OP_WRITE);
+  op = op_new(f->io.engine, OP_WRITE);
   if (op == NULL)
     return ACORO_ENOMEM;
   op->buf = malloc(len > 0 ? len : 1);
@@ -514,13 +478,13 @@ int acoro_file_write(acoro_file_t *f, const char *data, size_t len,
 int acoro_file_seek(acoro_file_t *f, int whence, int64_t offset,
                     acoro_fsop_t **out) {
   acoro_fsop_t *op;
-  if (!f->open)
+  if (!f->io.open)
     return ACORO_ECLOSED;
   if (whence < 0 || whence > 2)
     return ACORO_EINVAL;
   if (f->nopos)
     return UV_ESPIPE;
-  op = op_new(f->engine, OP_SEEK);
+  op = op_new(f->io.engine, OP_SEEK);
   if (op == NULL)
     return ACORO_ENOMEM;
   op->whence = whence;
@@ -534,11 +498,11 @@ static int time_ok(double t) { return t >= -1e15 && t <= 1e15; }
 
 int acoro_file_chmod(acoro_file_t *f, int mode, acoro_fsop_t **out) {
   acoro_fsop_t *op;
-  if (!f->open)
+  if (!f->io.open)
     return ACORO_ECLOSED;
   if (mode < 0 || mode > 07777)
     return ACORO_EINVAL;
-  op = op_new(f->engine, OP_FCHMOD);
+  op = op_new(f->io.engine, OP_FCHMOD);
   if (op == NULL)
     return ACORO_ENOMEM;
   op->mode = mode;
@@ -548,11 +512,11 @@ int acoro_file_chmod(acoro_file_t *f, int mode, acoro_fsop_t **out) {
 int acoro_file_utime(acoro_file_t *f, double atime, double mtime,
                      acoro_fsop_t **out) {
   acoro_fsop_t *op;
-  if (!f->open)
+  if (!f->io.open)
     return ACORO_ECLOSED;
   if (!time_ok(atime) || !time_ok(mtime))
     return ACORO_EINVAL;
-  op = op_new(f->engine, OP_FUTIME);
+  op = op_new(f->io.engine, OP_FUTIME);
   if (op == NULL)
     return ACORO_ENOMEM;
   op->atime = atime;
@@ -562,9 +526,9 @@ int acoro_file_utime(acoro_file_t *f, double atime, double mtime,
 
 int acoro_file_stat(acoro_file_t *f, acoro_fsop_t **out) {
   acoro_fsop_t *op;
-  if (!f->open)
+  if (!f->io.open)
     return ACORO_ECLOSED;
-  op = op_new(f->engine, OP_FSTAT);
+  op = op_new(f->io.engine, OP_FSTAT);
   if (op == NULL)
     return ACORO_ENOMEM;
   return file_queue(f, op, out);
@@ -589,11 +553,11 @@ static char *copy_name(const char *s) {
 static int at_new(acoro_file_t *d, int kind, const char *name,
                   const char *name2, acoro_fsop_t **out) {
   acoro_fsop_t *op;
-  if (!d->open)
+  if (!d->io.open)
     return ACORO_ECLOSED;
   if (!one_name(name) || (kind == OP_AT_RENAME && !one_name(name2)))
     return ACORO_EINVAL;
-  op = op_new(d->engine, kind);
+  op = op_new(d->io.engine, kind);
   if (op == NULL)
     return ACORO_ENOMEM;
   op->buf = copy_name(name);
@@ -659,16 +623,14 @@ int acoro_dir_unlink(acoro_file_t *d, const char *name, int rmdir_,
 
 int acoro_file_close(acoro_file_t *f, acoro_fsop_t **out) {
   acoro_fsop_t *op;
-  if (!f->open)
+  if (!io_unlink(&f->io))
     return ACORO_ECLOSED;
-  f->open = 0;
-  unlink_open(f);
-  op = op_new(f->engine, OP_CLOSE);
+  op = op_new(f->io.engine, OP_CLOSE);
   if (op == NULL) { /* no memory for a request: close here, at once */
     uv_fs_t req;
     if (f->keepfd)
       return ACORO_ENOMEM;
-    uv_fs_close(&f->engine->loop, &req, f->fd, NULL);
+    uv_fs_close(&f->io.engine->loop, &req, f->fd, NULL);
     uv_fs_req_cleanup(&req);
     f->fd = -1;
     return ACORO_ENOMEM;
@@ -676,54 +638,24 @@ int acoro_file_close(acoro_file_t *f, acoro_fsop_t **out) {
   return file_queue(f, op, out);
 }
 
-size_t acoro_file_buffered(const acoro_file_t *f, const char **data) {
-  if (data != NULL)
-    *data = f->rbuf != NULL ? f->rbuf + f->rpos : "";
-  return f->rlen;
-}
-
-void acoro_file_consume(acoro_file_t *f, size_t n) {
-  if (n > f->rlen)
-    n = f->rlen;
-  f->rpos += n;
-  f->rlen -= n;
-  f->pos += (int64_t)n;
-  if (f->rlen == 0)
-    f->rpos = 0;
-}
-
-int acoro_file_read_status(const acoro_file_t *f) { return f->rstatus; }
+acoro_reader_t *acoro_file_reader(acoro_file_t *f) { return &f->rd; }
 int64_t acoro_file_tell(const acoro_file_t *f) { return f->pos; }
-int acoro_file_is_open(const acoro_file_t *f) { return f->open; }
+int acoro_file_is_open(const acoro_file_t *f) { return f->io.open; }
 
-void acoro_file_release(acoro_file_t *f) {
-  if (f == NULL)
-    return;
-  if (f->open)
-    acoro_file_close(f, NULL);
-  file_unref(f);
-}
+void acoro_file_release(acoro_file_t *f) { io_release((io_obj_t *)f); }
 
 /* A file over an fd the process has (stdin redirected from a file): reads
  * and writes use the fd's own offset, so seeking is not offered, and
  * closing the file leaves the fd open (it is the process's). */
 int acoro_file_from_fd(acoro_engine_t *e, int fd, acoro_file_t **out) {
   acoro_file_t *f;
-  if (e->files_closed)
+  if (e->io_closed)
     return ACORO_ECLOSED;
   f = file_new(e, fd, 0, 1);
   if (f == NULL)
     return ACORO_ENOMEM;
   *out = f;
   return 0;
-}
-
-/* The engine is going: every open file closes (the close requests run as
- * the engine drains its loop); files opened later close at once. */
-void file_close_all(acoro_engine_t *e) {
-  e->files_closed = 1;
-  while (e->files != NULL)
-    acoro_file_close(e->files, NULL);
 }
 
 /* Operations on paths. */
@@ -742,7 +674,7 @@ static void on_path_op(uv_fs_t *req) {
   if (op->kind == ACORO_FS_OPEN && req->result >= 0) {
     uv_file fd = (uv_file)req->result;
     acoro_engine_t *e = op->engine;
-    if (op->refs == 1 || e->files_closed) {
+    if (op->refs == 1 || e->io_closed) {
       /* Nobody takes the file (the host gave up, or the engine is going):
        * close it now, synchronously (this is rare and closing is quick). */
       uv_fs_t c;

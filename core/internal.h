@@ -26,6 +26,28 @@ typedef struct cotab_s {
   uint32_t count;
 } cotab_t;
 
+/* I/O OBJECTS (ioobj.c). Streams, servers, UDP sockets, child processes
+ * and files begin with this head (their first member, as libuv's handles
+ * begin with UV_HANDLE_FIELDS): one list of the engine's open objects, one
+ * reference count, one close path and one close-all. The type says how an
+ * object closes (waiters wake, its libuv handle closes; it must call
+ * io_unlink) and how its memory goes at the last reference.
+ * OWNERSHIP: refs counts the host's reference, the open libuv handle's
+ * (dropped by io_on_close) and whatever else the type says (writes, sends,
+ * queued file operations); io_unref frees at 0. ENGINE THREAD ONLY. */
+typedef struct io_obj_s io_obj_t;
+typedef struct io_type_s {
+  void (*close)(io_obj_t *o);
+  void (*free)(io_obj_t *o);
+} io_type_t;
+struct io_obj_s {
+  acoro_engine_t *engine;
+  const io_type_t *type;
+  io_obj_t *io_next, *io_prev; /* the engine's open objects */
+  uint32_t refs;
+  uint8_t open; /* on the engine's list: not closed yet */
+};
+
 struct acoro_co_s {
   acoro_engine_t *engine;
   uint64_t id;
@@ -85,15 +107,22 @@ struct acoro_engine_s {
   void *mb_drained_data;
   cotab_t by_id, by_name;
   uv_signal_t *sigint;
-  acoro_stream_t *streams; /* open streams, closed by acoro_engine_free */
-  acoro_server_t *servers; /* listening servers, likewise */
-  acoro_file_t *files;     /* open files, likewise (fs.c) */
-  int files_closed;        /* acoro_engine_free closed them: no new ones */
-  uint32_t nrecords;       /* records not yet freed, dead ones included */
-  int freeing;             /* acoro_engine_free called: free at nrecords 0 */
-  /* Children not yet exited, open UDP sockets: closed by acoro_engine_free. */
-  acoro_process_t *processes;
-  acoro_udp_t *udps;
+  io_obj_t *io_open; /* open I/O objects, closed by acoro_engine_free */
+  int io_closed;     /* acoro_engine_free closed them: no new files */
+  uint32_t nrecords; /* records not yet freed, dead ones included */
+  int freeing;       /* acoro_engine_free called: free at nrecords 0 */
+};
+
+/* A read buffer (reader.c), the one streams and files share. The unread
+ * bytes are buf[pos, pos + len); consumed(r, n) is the owner's hook, called
+ * after n bytes were consumed (a stream reads on, a file moves its
+ * position). */
+struct acoro_reader_s {
+  char *buf;
+  size_t pos, len, cap;
+  size_t scan; /* bytes of a delimiter search already looked at */
+  int status;  /* 0 while more may come, then UV_EOF or a libuv error */
+  void (*consumed)(acoro_reader_t *r, size_t n);
 };
 
 /* Reading stops once this much is buffered and nobody waits for more. */
@@ -103,9 +132,9 @@ struct acoro_engine_s {
 
 typedef struct tls_s tls_t;
 
-/* A byte stream (stream.c). The unread bytes are rbuf[rpos, rpos + rlen). */
+/* A byte stream (stream.c). */
 struct acoro_stream_s {
-  acoro_engine_t *engine;
+  io_obj_t io; /* first: see I/O OBJECTS, and stream.c's OWNERSHIP */
   union {
     uv_handle_t handle;
     uv_stream_t stream;
@@ -113,15 +142,10 @@ struct acoro_stream_s {
     uv_pipe_t pipe;
     uv_tty_t tty;
   } u;
-  acoro_stream_t *io_next, *io_prev; /* the engine's open streams */
-  uint32_t refs;                     /* see stream.c's OWNERSHIP */
-  uint8_t open, reading;
-  char *rbuf;
-  size_t rpos, rlen, rcap;
-  size_t rscan; /* bytes of a line search already looked at */
-  int rstatus;  /* 0 while more may come, then UV_EOF or a libuv error */
-  size_t rmin;  /* the waiting reader wants this many bytes ... */
-  int rdelim;   /* ... or this byte (-1: none) */
+  uint8_t reading;
+  acoro_reader_t rd;
+  size_t rmin; /* the waiting reader wants this many bytes ... */
+  int rdelim;  /* ... or this byte (-1: none) */
   acoro_io_wait_t rwait, wwait;
   int wstatus;    /* the first write error, sticky */
   size_t wqueued; /* bytes handed to libuv and not yet written */
@@ -159,24 +183,41 @@ int addr_local(const char *host, int port, int socktype,
 int addr_name(const struct sockaddr_storage *a, char *host, size_t len,
               int *port);
 
+/* ioobj.c (I/O OBJECTS above). io_init: the head of a new object, not
+ * open yet; io_link: open (on the engine's list); io_unlink: off the list,
+ * 0 if it was not open (a close path starts with it); io_release: the
+ * host's release (close, then drop its reference); io_on_close: a
+ * uv_close callback dropping the handle's reference (h->data is the
+ * object); io_close_all: acoro_engine_free closes every open object. */
+void io_init(io_obj_t *o, acoro_engine_t *e, const io_type_t *type,
+             uint32_t refs);
+void io_link(io_obj_t *o);
+int io_unlink(io_obj_t *o);
+void io_unref(io_obj_t *o);
+void io_release(io_obj_t *o);
+void io_on_close(uv_handle_t *h);
+void io_close_all(acoro_engine_t *e);
+void io_cancel_nothing(acoro_io_wait_t *w);
+
+/* reader.c. rd_reserve: room for `want` more bytes at the tail (growing by
+ * doubling from `chunk`); rd_append copies n bytes there; rd_has: the
+ * buffer holds min bytes or a delim byte (-1: none; the search resumes at
+ * scan), or reading ended; rd_reset drops the unread bytes and the status;
+ * rd_free the memory. */
+int rd_reserve(acoro_reader_t *r, size_t want, size_t chunk);
+int rd_append(acoro_reader_t *r, const char *p, size_t n, size_t chunk);
+int rd_has(acoro_reader_t *r, size_t min, int delim);
+void rd_reset(acoro_reader_t *r);
+void rd_free(acoro_reader_t *r);
+
 /* stream.c */
 acoro_stream_t *stream_new(acoro_engine_t *e);
 void stream_opened(acoro_stream_t *s);
 void stream_discard(acoro_stream_t *s);
-int stream_reserve(acoro_stream_t *s, size_t want);
 int stream_read_start(acoro_stream_t *s);
 void stream_read_ended(acoro_stream_t *s, int status);
 void stream_readable(acoro_stream_t *s);
 int stream_raw_write(acoro_stream_t *s, const char *data, size_t len);
-
-void stream_close_all(acoro_engine_t *e);
-
-/* tcp.c */
-void server_close_all(acoro_engine_t *e);
-
-/* process.c, udp.c */
-void process_close_all(acoro_engine_t *e);
-void udp_close_all(acoro_engine_t *e);
 
 /* tls.c */
 void tls_pump(acoro_stream_t *s);
@@ -196,7 +237,6 @@ void tls_reason(SSL *ssl, char *buf, size_t len);
 
 /* fs.c; pool_note_use: something was handed to libuv's thread pool (its
  * size is fixed from then on). */
-void file_close_all(acoro_engine_t *e);
 void pool_note_use(void);
 int pool_was_used(void);
 

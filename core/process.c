@@ -12,41 +12,22 @@
  * child the host let go of keeps its handle, unreferenced so that it does
  * not keep the loop alive, until it exits and is reaped. */
 struct acoro_process_s {
-  acoro_engine_t *engine;
+  io_obj_t io; /* open: spawned and not yet exited (the handle is open) */
   uv_process_t h;
-  acoro_process_t *next, *prev; /* the engine's running children */
-  int refs;
   int pid;
-  int running; /* spawned and not yet exited (the handle is open) */
-  int exited;  /* the exit was seen (not set when the engine went first) */
+  int exited; /* the exit was seen (not set when the engine went first) */
   int64_t exit_status;
   int term_signal;
   acoro_io_wait_t wait;
 };
 
-static void cancel_nothing(acoro_io_wait_t *w) { (void)w; }
-
-static void process_unref(acoro_process_t *p) {
-  if (--p->refs == 0)
-    free(p);
-}
-
-static void on_close(uv_handle_t *h) { process_unref(h->data); }
+static void process_free(io_obj_t *o) { free(o); }
 
 /* Closes the handle of a child that exited (or whose engine goes). */
 static void close_handle(acoro_process_t *p) {
-  acoro_engine_t *e = p->engine;
-  if (!p->running)
+  if (!io_unlink(&p->io))
     return;
-  p->running = 0;
-  if (p->prev != NULL)
-    p->prev->next = p->next;
-  else
-    e->processes = p->next;
-  if (p->next != NULL)
-    p->next->prev = p->prev;
-  p->next = p->prev = NULL;
-  uv_close((uv_handle_t *)&p->h, on_close);
+  uv_close((uv_handle_t *)&p->h, io_on_close);
 }
 
 static void on_child_exit(uv_process_t *h, int64_t exit_status,
@@ -59,15 +40,15 @@ static void on_child_exit(uv_process_t *h, int64_t exit_status,
   acoro_io_done(&p->wait);
 }
 
-/* The engine is going: the handles close (the children run on, and are
- * reaped by whoever inherits them). A waiter is woken. */
-void process_close_all(acoro_engine_t *e) {
-  while (e->processes != NULL) {
-    acoro_process_t *p = e->processes;
-    close_handle(p);
-    acoro_io_done(&p->wait);
-  }
+/* The engine is going: the handle closes (the child runs on, and is
+ * reaped by whoever inherits it). A waiter is woken. */
+static void process_close_io(io_obj_t *o) {
+  acoro_process_t *p = (acoro_process_t *)o;
+  close_handle(p);
+  acoro_io_done(&p->wait);
 }
+
+static const io_type_t process_type = {process_close_io, process_free};
 
 static int stdio_of(const acoro_stdio_t *in, uv_stdio_container_t *c,
                     int child_reads) {
@@ -141,14 +122,13 @@ int acoro_process_spawn(acoro_engine_t *e, char **args, char **env,
     opts.cwd = cwd;
     opts.stdio_count = 3;
     opts.stdio = c;
-    p->engine = e;
-    p->wait.cancel = cancel_nothing;
+    io_init(&p->io, e, &process_type, 1);
+    p->wait.cancel = io_cancel_nothing;
     p->h.data = p;
     rc = uv_spawn(&e->loop, &p->h, &opts);
     if (rc != 0) {
       /* The handle was initialised all the same: it must be closed. */
-      p->refs = 1;
-      uv_close((uv_handle_t *)&p->h, on_close);
+      uv_close((uv_handle_t *)&p->h, io_on_close);
       p = NULL;
     }
   } else {
@@ -164,20 +144,16 @@ int acoro_process_spawn(acoro_engine_t *e, char **args, char **env,
     }
     return rc;
   }
-  p->refs = 2;
-  p->running = 1;
+  p->io.refs = 2; /* the handle's and the host's */
   p->pid = p->h.pid;
-  p->next = e->processes;
-  if (e->processes != NULL)
-    e->processes->prev = p;
-  e->processes = p;
+  io_link(&p->io);
   *out = p;
   return 0;
 }
 
 int acoro_process_wait(acoro_co_t *co, acoro_process_t *p, double timeout) {
   int rc;
-  if (!p->running)
+  if (!p->io.open)
     return 1;
   rc = acoro_io_wait(co, &p->wait, timeout);
   return rc < 0 ? rc : 0;
@@ -199,7 +175,7 @@ int acoro_process_pid(const acoro_process_t *p) { return p->pid; }
 /* Only while the handle is open: after the exit the pid may be another
  * process's already. */
 int acoro_process_kill(acoro_process_t *p, int signum) {
-  if (!p->running)
+  if (!p->io.open)
     return UV_ESRCH;
   return uv_process_kill(&p->h, signum);
 }
@@ -207,7 +183,7 @@ int acoro_process_kill(acoro_process_t *p, int signum) {
 void acoro_process_release(acoro_process_t *p) {
   if (p == NULL)
     return;
-  if (p->running)
+  if (p->io.open)
     uv_unref((uv_handle_t *)&p->h);
-  process_unref(p);
+  io_unref(&p->io);
 }

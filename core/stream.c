@@ -20,25 +20,30 @@ typedef struct write_req_s {
   char data[]; /* a copy of what the kernel did not take at once */
 } write_req_t;
 
-static void stream_unref(acoro_stream_t *s) {
-  if (--s->refs > 0)
-    return;
+static void stream_free(io_obj_t *o) {
+  acoro_stream_t *s = (acoro_stream_t *)o;
   tls_free(s);
-  free(s->rbuf);
+  rd_free(&s->rd);
   free(s);
 }
 
-static void cancel_nothing(acoro_io_wait_t *w) { (void)w; }
+static void stream_close_io(io_obj_t *o) {
+  acoro_stream_close((acoro_stream_t *)o);
+}
+
+static const io_type_t stream_type = {stream_close_io, stream_free};
+
+static void stream_consumed(acoro_reader_t *r, size_t n);
 
 acoro_stream_t *stream_new(acoro_engine_t *e) {
   acoro_stream_t *s = calloc(1, sizeof *s);
   if (s == NULL)
     return NULL;
-  s->engine = e;
-  s->refs = 2; /* the handle (once initialised) and the host */
-  s->rwait.cancel = cancel_nothing;
-  s->wwait.cancel = cancel_nothing;
+  io_init(&s->io, e, &stream_type, 2); /* the handle (once open), the host */
+  s->rwait.cancel = io_cancel_nothing;
+  s->wwait.cancel = io_cancel_nothing;
   s->rdelim = -1;
+  s->rd.consumed = stream_consumed;
   s->u.handle.data = s;
   return s;
 }
@@ -47,67 +52,8 @@ acoro_stream_t *stream_new(acoro_engine_t *e) {
 void stream_discard(acoro_stream_t *s) { free(s); }
 
 void stream_opened(acoro_stream_t *s) {
-  acoro_engine_t *e = s->engine;
-  s->open = 1;
   s->u.handle.data = s;
-  s->io_next = e->streams;
-  if (e->streams != NULL)
-    e->streams->io_prev = s;
-  e->streams = s;
-}
-
-static void unlink_open(acoro_stream_t *s) {
-  if (s->io_prev != NULL)
-    s->io_prev->io_next = s->io_next;
-  else
-    s->engine->streams = s->io_next;
-  if (s->io_next != NULL)
-    s->io_next->io_prev = s->io_prev;
-  s->io_next = s->io_prev = NULL;
-}
-
-/* The engine is going: every stream closes (the host may release its
- * pointers later, without touching the engine). */
-void stream_close_all(acoro_engine_t *e) {
-  while (e->streams != NULL)
-    acoro_stream_close(e->streams);
-}
-
-/* Is what the waiting reader asked for in the buffer (or will nothing more
- * come)? A line search resumes where the last one stopped. */
-static int satisfied(acoro_stream_t *s) {
-  if (s->rstatus != 0 || s->rlen >= s->rmin)
-    return 1;
-  if (s->rdelim >= 0 && s->rscan < s->rlen) {
-    if (memchr(s->rbuf + s->rpos + s->rscan, s->rdelim, s->rlen - s->rscan))
-      return 1;
-    s->rscan = s->rlen;
-  }
-  return 0;
-}
-
-/* Makes room for `want` more bytes at the buffer's tail. */
-int stream_reserve(acoro_stream_t *s, size_t want) {
-  if (s->rcap - s->rpos - s->rlen >= want)
-    return 0;
-  if (s->rpos > 0) { /* slide the unread bytes to the front */
-    memmove(s->rbuf, s->rbuf + s->rpos, s->rlen);
-    s->rpos = 0;
-    if (s->rcap - s->rlen >= want)
-      return 0;
-  }
-  {
-    size_t cap = s->rcap ? s->rcap : READ_CHUNK;
-    char *p;
-    while (cap - s->rlen < want)
-      cap *= 2;
-    p = realloc(s->rbuf, cap);
-    if (p == NULL)
-      return ACORO_ENOMEM;
-    s->rbuf = p;
-    s->rcap = cap;
-  }
-  return 0;
+  io_link(&s->io);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -117,12 +63,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     tls_raw_buffer(s, buf);
     return;
   }
-  if (stream_reserve(s, READ_CHUNK) != 0) {
+  if (rd_reserve(&s->rd, READ_CHUNK, READ_CHUNK) != 0) {
     *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
     return;
   }
-  *buf = uv_buf_init(s->rbuf + s->rpos + s->rlen,
-                     (unsigned)(s->rcap - s->rpos - s->rlen));
+  *buf = uv_buf_init(s->rd.buf + s->rd.pos + s->rd.len,
+                     (unsigned)(s->rd.cap - s->rd.pos - s->rd.len));
 }
 
 static void read_stop(acoro_stream_t *s) {
@@ -135,17 +81,18 @@ static void read_stop(acoro_stream_t *s) {
 /* Wakes the reader if it has what it wants; stops reading when enough is
  * buffered and nobody waits for more (the peer is then held back by TCP). */
 void stream_readable(acoro_stream_t *s) {
-  if (s->rwait.co != NULL && satisfied(s))
+  if (s->rwait.co != NULL && rd_has(&s->rd, s->rmin, s->rdelim))
     acoro_io_done(&s->rwait);
-  if (s->rstatus != 0 || (s->rwait.co == NULL && s->rlen >= READ_HIGH_WATER))
+  if (s->rd.status != 0 ||
+      (s->rwait.co == NULL && s->rd.len >= READ_HIGH_WATER))
     read_stop(s);
 }
 
 /* Reading ended (EOF or an error): the reader learns it, and so does a
  * writer for errors (a reset connection takes both directions). */
 void stream_read_ended(acoro_stream_t *s, int status) {
-  if (s->rstatus == 0)
-    s->rstatus = status;
+  if (s->rd.status == 0)
+    s->rd.status = status;
   read_stop(s);
   if (s->tls != NULL)
     tls_read_ended(s, status);
@@ -161,7 +108,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
     if (s->tls != NULL)
       tls_feed(s, buf->base, (size_t)nread);
     else
-      s->rlen += (size_t)nread;
+      s->rd.len += (size_t)nread;
   } else if (nread < 0) {
     stream_read_ended(s, (int)nread);
   }
@@ -170,11 +117,11 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
 
 int stream_read_start(acoro_stream_t *s) {
   int rc;
-  if (s->reading || s->rstatus != 0 || !s->open)
+  if (s->reading || s->rd.status != 0 || !s->io.open)
     return 0;
   rc = uv_read_start(&s->u.stream, on_alloc, on_read);
   if (rc != 0) {
-    s->rstatus = rc;
+    s->rd.status = rc;
     return rc;
   }
   s->reading = 1;
@@ -184,7 +131,7 @@ int stream_read_start(acoro_stream_t *s) {
 int acoro_stream_read(acoro_co_t *co, acoro_stream_t *s, size_t min, int delim,
                       double timeout) {
   int rc;
-  if (!s->open)
+  if (!s->io.open)
     return ACORO_ECLOSED;
   if (s->rwait.co != NULL)
     return s->rwait.co == co ? ACORO_ESTATE : ACORO_EWAITING;
@@ -192,7 +139,7 @@ int acoro_stream_read(acoro_co_t *co, acoro_stream_t *s, size_t min, int delim,
   s->rdelim = delim;
   if (s->tls != NULL)
     tls_pump(s); /* after rmin is set: see tls_pump */
-  if (satisfied(s))
+  if (rd_has(&s->rd, s->rmin, s->rdelim))
     return 1;
   rc = stream_read_start(s);
   if (rc != 0)
@@ -201,30 +148,20 @@ int acoro_stream_read(acoro_co_t *co, acoro_stream_t *s, size_t min, int delim,
   return rc < 0 ? rc : 0;
 }
 
-size_t acoro_stream_buffered(const acoro_stream_t *s, const char **data) {
-  if (data != NULL)
-    *data = s->rbuf != NULL ? s->rbuf + s->rpos : "";
-  return s->rlen;
-}
+acoro_reader_t *acoro_stream_reader(acoro_stream_t *s) { return &s->rd; }
 
-void acoro_stream_consume(acoro_stream_t *s, size_t n) {
-  if (n > s->rlen)
-    n = s->rlen;
-  s->rpos += n;
-  s->rlen -= n;
-  s->rscan = s->rscan > n ? s->rscan - n : 0;
-  if (s->rlen == 0)
-    s->rpos = 0;
-  /* Room again: reading goes on in the background (and for TLS, the
-   * plaintext OpenSSL holds moves into the buffer). */
-  if (s->open && s->rstatus == 0 && s->rlen < READ_HIGH_WATER) {
+/* Room again: reading goes on in the background (and for TLS, the
+ * plaintext OpenSSL holds moves into the buffer). */
+static void stream_consumed(acoro_reader_t *r, size_t n) {
+  acoro_stream_t *s =
+      (acoro_stream_t *)((char *)r - offsetof(acoro_stream_t, rd));
+  (void)n;
+  if (s->io.open && s->rd.status == 0 && s->rd.len < READ_HIGH_WATER) {
     if (s->tls != NULL)
       tls_pump(s);
     stream_read_start(s);
   }
 }
-
-int acoro_stream_read_status(const acoro_stream_t *s) { return s->rstatus; }
 
 /* Writes. */
 
@@ -237,7 +174,7 @@ static void on_write(uv_write_t *req, int status) {
   if (s->wwait.co != NULL && (s->wqueued == 0 || status < 0))
     acoro_io_done(&s->wwait);
   free(w);
-  stream_unref(s);
+  io_unref(&s->io);
 }
 
 /* Hands `len` bytes to the kernel: what it does not take at once is copied
@@ -272,7 +209,7 @@ int stream_raw_write(acoro_stream_t *s, const char *data, size_t len) {
     free(w);
     return rc;
   }
-  s->refs++;
+  s->io.refs++;
   s->wqueued += len;
   return 0;
 }
@@ -280,7 +217,7 @@ int stream_raw_write(acoro_stream_t *s, const char *data, size_t len) {
 int acoro_stream_write(acoro_co_t *co, acoro_stream_t *s, const char *data,
                        size_t len, double timeout) {
   int rc;
-  if (!s->open)
+  if (!s->io.open)
     return ACORO_ECLOSED;
   if (s->wwait.co != NULL)
     return s->wwait.co == co ? ACORO_ESTATE : ACORO_EWAITING;
@@ -308,35 +245,27 @@ size_t acoro_stream_write_queued(const acoro_stream_t *s) { return s->wqueued; }
 
 /* Closing. */
 
-static void on_close(uv_handle_t *h) { stream_unref(h->data); }
-
 void acoro_stream_close(acoro_stream_t *s) {
-  if (!s->open)
+  if (!s->io.open)
     return;
   if (s->tls != NULL)
     tls_close_notify(s);
-  s->open = 0;
-  unlink_open(s);
+  io_unlink(&s->io);
   read_stop(s);
-  if (s->rstatus == 0)
-    s->rstatus = UV_ECANCELED;
+  if (s->rd.status == 0)
+    s->rd.status = UV_ECANCELED;
   if (s->wstatus == 0)
     s->wstatus = UV_ECANCELED;
   acoro_io_done(&s->rwait);
   acoro_io_done(&s->wwait);
   tls_wake(s);
   if (!uv_is_closing(&s->u.handle))
-    uv_close(&s->u.handle, on_close);
+    uv_close(&s->u.handle, io_on_close);
 }
 
-void acoro_stream_release(acoro_stream_t *s) {
-  if (s == NULL)
-    return;
-  acoro_stream_close(s);
-  stream_unref(s);
-}
+void acoro_stream_release(acoro_stream_t *s) { io_release((io_obj_t *)s); }
 
-int acoro_stream_is_open(const acoro_stream_t *s) { return s->open; }
+int acoro_stream_is_open(const acoro_stream_t *s) { return s->io.open; }
 
 /* A stream over an fd the process already has (stdin, a socket from
  * elsewhere): a terminal, a pipe or a TCP socket. A regular file is not a
@@ -403,7 +332,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 int acoro_stream_shutdown(acoro_stream_t *s) {
   uv_shutdown_t *req;
   int rc;
-  if (!s->open)
+  if (!s->io.open)
     return ACORO_ECLOSED;
   req = malloc(sizeof *req);
   if (req == NULL)

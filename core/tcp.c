@@ -22,8 +22,6 @@ struct acoro_connect_s {
   acoro_io_wait_t wait;
 };
 
-static void cancel_nothing(acoro_io_wait_t *w) { (void)w; }
-
 static void connect_unref_libuv(acoro_connect_t *c) {
   c->busy = 0;
   if (c->ai != NULL) {
@@ -113,7 +111,7 @@ int acoro_tcp_connect(acoro_engine_t *e, const char *host, int port,
   if (c == NULL)
     return ACORO_ENOMEM;
   c->engine = e;
-  c->wait.cancel = cancel_nothing;
+  c->wait.cancel = io_cancel_nothing;
   c->gai.data = c;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -161,21 +159,24 @@ void acoro_connect_free(acoro_connect_t *c) {
   free(c);
 }
 
-static void server_unref(acoro_server_t *srv);
-
 /* Servers. A connection the kernel completed waits in the backlog until a
  * coroutine accepts it: when nobody accepts, libuv holds the one it took
  * and stops polling, so an idle server queues nothing in user space. */
 struct acoro_server_s {
-  acoro_engine_t *engine;
+  io_obj_t io; /* refs: the open handle's and the host's */
   uv_tcp_t tcp;
   int pending; /* connections announced and not yet accepted */
   int status;  /* a listen error, reported by the next accept */
-  int open;
-  int refs;                    /* the open handle's and the host's */
-  acoro_server_t *next, *prev; /* the engine's open servers */
   acoro_io_wait_t wait;
 };
+
+static void server_free(io_obj_t *o) { free(o); }
+
+static void server_close_io(io_obj_t *o) {
+  acoro_server_close((acoro_server_t *)o);
+}
+
+static const io_type_t server_type = {server_close_io, server_free};
 
 static void on_connection(uv_stream_t *h, int status) {
   acoro_server_t *srv = h->data;
@@ -199,20 +200,15 @@ int acoro_tcp_listen(acoro_engine_t *e, const char *host, int port, int backlog,
   srv = calloc(1, sizeof *srv);
   if (srv == NULL)
     return ACORO_ENOMEM;
-  srv->engine = e;
-  srv->wait.cancel = cancel_nothing;
+  io_init(&srv->io, e, &server_type, 2);
+  srv->wait.cancel = io_cancel_nothing;
   rc = uv_tcp_init(&e->loop, &srv->tcp);
   if (rc != 0) {
     free(srv);
     return rc;
   }
   srv->tcp.data = srv;
-  srv->open = 1;
-  srv->refs = 2;
-  srv->next = e->servers;
-  if (e->servers != NULL)
-    e->servers->prev = srv;
-  e->servers = srv;
+  io_link(&srv->io);
   rc = uv_tcp_bind(&srv->tcp, (struct sockaddr *)&addr, 0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&srv->tcp, backlog > 0 ? backlog : 128,
@@ -229,7 +225,7 @@ int acoro_tcp_accept(acoro_co_t *co, acoro_server_t *srv, double timeout,
                      acoro_stream_t **out) {
   acoro_stream_t *s;
   int rc;
-  if (!srv->open)
+  if (!srv->io.open)
     return ACORO_ECLOSED;
   if (srv->pending == 0) {
     if (srv->status != 0) { /* reported once */
@@ -241,10 +237,10 @@ int acoro_tcp_accept(acoro_co_t *co, acoro_server_t *srv, double timeout,
     return rc < 0 ? rc : 0;
   }
   srv->pending--;
-  s = stream_new(srv->engine);
+  s = stream_new(srv->io.engine);
   if (s == NULL)
     return ACORO_ENOMEM;
-  rc = uv_tcp_init(&srv->engine->loop, &s->u.tcp);
+  rc = uv_tcp_init(&srv->io.engine->loop, &s->u.tcp);
   if (rc != 0) {
     stream_discard(s);
     return rc;
@@ -259,47 +255,23 @@ int acoro_tcp_accept(acoro_co_t *co, acoro_server_t *srv, double timeout,
   return 1;
 }
 
-static void server_unref(acoro_server_t *srv) {
-  if (--srv->refs == 0)
-    free(srv);
-}
-
-static void on_server_close(uv_handle_t *h) { server_unref(h->data); }
-
 /* Stops listening; an accept that waits returns (ECLOSED on its retry). */
 void acoro_server_close(acoro_server_t *srv) {
-  if (!srv->open)
+  if (!io_unlink(&srv->io))
     return;
-  srv->open = 0;
-  if (srv->prev != NULL)
-    srv->prev->next = srv->next;
-  else
-    srv->engine->servers = srv->next;
-  if (srv->next != NULL)
-    srv->next->prev = srv->prev;
   acoro_io_done(&srv->wait);
-  uv_close((uv_handle_t *)&srv->tcp, on_server_close);
+  uv_close((uv_handle_t *)&srv->tcp, io_on_close);
 }
 
-void server_close_all(acoro_engine_t *e) {
-  while (e->servers != NULL)
-    acoro_server_close(e->servers);
-}
+void acoro_server_release(acoro_server_t *srv) { io_release((io_obj_t *)srv); }
 
-void acoro_server_release(acoro_server_t *srv) {
-  if (srv == NULL)
-    return;
-  acoro_server_close(srv);
-  server_unref(srv);
-}
-
-int acoro_server_is_open(const acoro_server_t *srv) { return srv->open; }
+int acoro_server_is_open(const acoro_server_t *srv) { return srv->io.open; }
 
 int acoro_tcp_name(acoro_stream_t *s, int peer, char *host, size_t len,
                    int *port) {
   struct sockaddr_storage a;
   int n = sizeof a, rc;
-  if (!s->open)
+  if (!s->io.open)
     return ACORO_ECLOSED;
   if (s->u.handle.type != UV_TCP)
     return ACORO_EINVAL;
@@ -311,14 +283,14 @@ int acoro_tcp_name(acoro_stream_t *s, int peer, char *host, size_t len,
 int acoro_server_name(acoro_server_t *srv, char *host, size_t len, int *port) {
   struct sockaddr_storage a;
   int n = sizeof a, rc;
-  if (!srv->open)
+  if (!srv->io.open)
     return ACORO_ECLOSED;
   rc = uv_tcp_getsockname(&srv->tcp, (struct sockaddr *)&a, &n);
   return rc != 0 ? rc : addr_name(&a, host, len, port);
 }
 
 int acoro_tcp_nodelay(acoro_stream_t *s, int on) {
-  if (!s->open)
+  if (!s->io.open)
     return ACORO_ECLOSED;
   if (s->u.handle.type != UV_TCP)
     return ACORO_EINVAL;

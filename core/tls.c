@@ -162,15 +162,15 @@ void tls_pump(acoro_stream_t *s) {
      * want (rmin) counts even before it waits: the last records may be in
      * OpenSSL's buffers already, with nothing more to come from the socket
      * to make on_read pump them. */
-    while ((s->rlen < READ_HIGH_WATER || s->rwait.co != NULL ||
-            s->rlen < s->rmin) &&
-           s->rstatus == 0) {
-      if (stream_reserve(s, 16 * 1024) != 0)
+    while ((s->rd.len < READ_HIGH_WATER || s->rwait.co != NULL ||
+            s->rd.len < s->rmin) &&
+           s->rd.status == 0) {
+      if (rd_reserve(&s->rd, 16 * 1024, READ_CHUNK) != 0)
         break;
-      r = SSL_read(t->ssl, s->rbuf + s->rpos + s->rlen,
-                   (int)(s->rcap - s->rpos - s->rlen));
+      r = SSL_read(t->ssl, s->rd.buf + s->rd.pos + s->rd.len,
+                   (int)(s->rd.cap - s->rd.pos - s->rd.len));
       if (r > 0) {
-        s->rlen += (size_t)r;
+        s->rd.len += (size_t)r;
         continue;
       }
       e = SSL_get_error(t->ssl, r);
@@ -298,7 +298,7 @@ SSL *tls_ssl_new(acoro_tls_ctx_t *ctx, int server, const char *server_name,
 int acoro_stream_starttls(acoro_stream_t *s, acoro_tls_ctx_t *ctx, int server,
                           const char *server_name) {
   tls_t *t;
-  if (!s->open)
+  if (!s->io.open)
     return ACORO_ECLOSED;
   if (s->tls != NULL)
     return ACORO_ESTATE;
@@ -314,9 +314,9 @@ int acoro_stream_starttls(acoro_stream_t *s, acoro_tls_ctx_t *ctx, int server,
   s->tls = t;
   /* Bytes already buffered in plaintext (starttls after some protocol
    * talk) would be the peer's first TLS records: hand them over. */
-  if (s->rlen > 0) {
-    BIO_write(t->rbio, s->rbuf + s->rpos, (int)s->rlen);
-    s->rpos = s->rlen = s->rscan = 0;
+  if (s->rd.len > 0) {
+    BIO_write(t->rbio, s->rd.buf + s->rd.pos, (int)s->rd.len);
+    s->rd.pos = s->rd.len = s->rd.scan = 0;
   }
   tls_pump(s);
   stream_read_start(s);
@@ -327,7 +327,7 @@ int acoro_stream_handshake(acoro_co_t *co, acoro_stream_t *s, double timeout) {
   int rc;
   if (s->tls == NULL || s->tls->state == TLS_OPEN)
     return 1;
-  if (s->tls->state == TLS_FAILED || !s->open)
+  if (s->tls->state == TLS_FAILED || !s->io.open)
     return ACORO_ETLS;
   rc = stream_read_start(s);
   if (rc != 0)

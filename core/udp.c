@@ -30,11 +30,8 @@ typedef struct udp_send_s {
 /* OWNERSHIP: refs = the open handle's (dropped in the close callback) + the
  * host's (acoro_udp_release) + one per send in flight. */
 struct acoro_udp_s {
-  acoro_engine_t *engine;
+  io_obj_t io;
   uv_udp_t h;
-  acoro_udp_t *next, *prev; /* the engine's open sockets */
-  int refs;
-  int open;
   int family;
   dgram_t *head, *tail;
   uint32_t count;
@@ -46,8 +43,6 @@ struct acoro_udp_s {
   acoro_io_wait_t rwait, swait;
 };
 
-static void cancel_nothing(acoro_io_wait_t *w) { (void)w; }
-
 /* The waiting sender gave up (timeout, interrupt): the send goes on, and its
  * result is dropped. */
 static void cancel_send(acoro_io_wait_t *w) {
@@ -55,10 +50,9 @@ static void cancel_send(acoro_io_wait_t *w) {
   u->spending = NULL;
 }
 
-static void udp_unref(acoro_udp_t *u) {
+static void udp_free(io_obj_t *o) {
+  acoro_udp_t *u = (acoro_udp_t *)o;
   dgram_t *d;
-  if (--u->refs > 0)
-    return;
   while ((d = u->head) != NULL) {
     u->head = d->next;
     free(d);
@@ -67,7 +61,9 @@ static void udp_unref(acoro_udp_t *u) {
   free(u);
 }
 
-static void on_close(uv_handle_t *h) { udp_unref(h->data); }
+static void udp_close_io(io_obj_t *o) { acoro_udp_close((acoro_udp_t *)o); }
+
+static const io_type_t udp_type = {udp_close_io, udp_free};
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   acoro_udp_t *u = h->data;
@@ -129,18 +125,13 @@ int acoro_udp_bind(acoro_engine_t *e, const char *host, int port, int flags,
     free(u);
     return rc;
   }
-  u->engine = e;
+  io_init(&u->io, e, &udp_type, 2);
   u->h.data = u;
-  u->refs = 2;
-  u->open = 1;
   u->family = addr.ss_family;
-  u->rwait.cancel = cancel_nothing;
+  u->rwait.cancel = io_cancel_nothing;
   u->swait.cancel = cancel_send;
   u->swait.data = u;
-  u->next = e->udps;
-  if (e->udps != NULL)
-    e->udps->prev = u;
-  e->udps = u;
+  io_link(&u->io);
   rc = uv_udp_bind(&u->h, (const struct sockaddr *)&addr,
                    (flags & ACORO_UDP_REUSE) ? UV_UDP_REUSEADDR : 0);
   if (rc == 0 && (flags & ACORO_UDP_BROADCAST))
@@ -157,7 +148,7 @@ int acoro_udp_bind(acoro_engine_t *e, const char *host, int port, int flags,
 
 int acoro_udp_recv(acoro_co_t *co, acoro_udp_t *u, double timeout) {
   int rc;
-  if (u->head != NULL || !u->open || u->rstatus != 0)
+  if (u->head != NULL || !u->io.open || u->rstatus != 0)
     return 1;
   rc = acoro_io_wait(co, &u->rwait, timeout);
   return rc < 0 ? rc : 0;
@@ -190,7 +181,7 @@ void acoro_udp_pop(acoro_udp_t *u) {
 }
 
 int acoro_udp_recv_status(const acoro_udp_t *u) {
-  if (!u->open)
+  if (!u->io.open)
     return UV_ECANCELED;
   return u->rstatus;
 }
@@ -207,7 +198,7 @@ static void send_done(udp_send_t *r, int status) {
     acoro_io_done(&u->swait);
   }
   free(r);
-  udp_unref(u);
+  io_unref(&u->io);
 }
 
 static void on_sent(uv_udp_send_t *req, int status) {
@@ -238,7 +229,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
   udp_send_t *r = req->data;
   acoro_udp_t *u = r->u;
   struct addrinfo *a;
-  if (status == 0 && !u->open)
+  if (status == 0 && !u->io.open)
     status = UV_ECANCELED;
   if (status == 0) {
     status = UV_EADDRNOTAVAIL;
@@ -265,7 +256,7 @@ int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data, size_t len,
   struct sockaddr_storage addr;
   udp_send_t *r;
   int rc;
-  if (!u->open)
+  if (!u->io.open)
     return ACORO_ECLOSED;
   if (port < 0 || port > 65535 || host == NULL)
     return ACORO_EINVAL;
@@ -285,7 +276,7 @@ int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data, size_t len,
       rc =
           r == NULL ? UV_ENOMEM : send_start(r, (const struct sockaddr *)&addr);
       if (rc == 0) {
-        u->refs++;
+        u->io.refs++;
         u->sstatus = 0;
         return 1;
       }
@@ -309,7 +300,7 @@ int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data, size_t len,
     memset(&hints, 0, sizeof hints);
     hints.ai_family = u->family;
     hints.ai_socktype = SOCK_DGRAM;
-    rc = uv_getaddrinfo(&u->engine->loop, &r->gai, on_resolved, host, NULL,
+    rc = uv_getaddrinfo(&u->io.engine->loop, &r->gai, on_resolved, host, NULL,
                         &hints);
   }
   if (rc != 0) {
@@ -317,7 +308,7 @@ int acoro_udp_send(acoro_co_t *co, acoro_udp_t *u, const char *data, size_t len,
     u->sstatus = rc;
     return ACORO_EIO;
   }
-  u->refs++;
+  u->io.refs++;
   rc = acoro_io_wait(co, &u->swait, timeout);
   if (rc < 0)
     return rc; /* the send goes on, unwatched */
@@ -330,7 +321,7 @@ int acoro_udp_send_status(const acoro_udp_t *u) { return u->sstatus; }
 int acoro_udp_name(acoro_udp_t *u, char *host, size_t len, int *port) {
   struct sockaddr_storage a;
   int n = sizeof a, rc;
-  if (!u->open)
+  if (!u->io.open)
     return ACORO_ECLOSED;
   rc = uv_udp_getsockname(&u->h, (struct sockaddr *)&a, &n);
   return rc != 0 ? rc : addr_name(&a, host, len, port);
@@ -339,16 +330,8 @@ int acoro_udp_name(acoro_udp_t *u, char *host, size_t len, int *port) {
 /* Closes the socket: queued datagrams stay readable until release; waiters
  * wake (the reader to find receiving ended, the sender ECANCELED). */
 void acoro_udp_close(acoro_udp_t *u) {
-  if (!u->open)
+  if (!io_unlink(&u->io))
     return;
-  u->open = 0;
-  if (u->prev != NULL)
-    u->prev->next = u->next;
-  else
-    u->engine->udps = u->next;
-  if (u->next != NULL)
-    u->next->prev = u->prev;
-  u->next = u->prev = NULL;
   uv_udp_recv_stop(&u->h);
   if (u->spending != NULL) {
     u->spending = NULL;
@@ -356,19 +339,9 @@ void acoro_udp_close(acoro_udp_t *u) {
   }
   acoro_io_done(&u->rwait);
   acoro_io_done(&u->swait);
-  uv_close((uv_handle_t *)&u->h, on_close);
+  uv_close((uv_handle_t *)&u->h, io_on_close);
 }
 
-void udp_close_all(acoro_engine_t *e) {
-  while (e->udps != NULL)
-    acoro_udp_close(e->udps);
-}
+void acoro_udp_release(acoro_udp_t *u) { io_release((io_obj_t *)u); }
 
-void acoro_udp_release(acoro_udp_t *u) {
-  if (u == NULL)
-    return;
-  acoro_udp_close(u);
-  udp_unref(u);
-}
-
-int acoro_udp_is_open(const acoro_udp_t *u) { return u->open; }
+int acoro_udp_is_open(const acoro_udp_t *u) { return u->io.open; }

@@ -37,6 +37,17 @@ function check.count(n, what, min, level)
   return n
 end
 
+-- check.number(v, what, name, min): v nil, or a number (not NaN; >= min
+-- if min is given), else raises "acoro: what: name must be a number ..."
+-- blaming the caller of the function that calls it (I/O arguments: max,
+-- mode, offset).
+function check.number(v, what, name, min)
+  if v ~= nil and (type(v) ~= "number" or v ~= v or (min and v < min)) then
+    error(("acoro: %s: %s must be a number%s, got %s"):format(what, name,
+      min and (" >= " .. min) or "", tostring(v)), 3)
+  end
+end
+
 -- Raises the error of a method called with a wrong self, e.g. co.send(5,
 -- msg): "bad self to co:send (acoro coroutine expected, got number)".
 function check.bad_self(x, what, expected, level)

@@ -20,12 +20,7 @@ local file_mt
 -- NaN passes every comparison's "else" branch (NaN < min is false), so it
 -- is refused by name: as a timeout it would wait for ever or fail deep in
 -- the engine with a misleading "invalid argument".
-local function check_number(v, what, name, min)
-  if v ~= nil and (type(v) ~= "number" or v ~= v or (min and v < min)) then
-    error(("acoro: %s: %s must be a number%s, got %s"):format(what, name,
-      min and (" >= " .. min) or "", tostring(v)), 3)
-  end
-end
+local check_number = require("acoro.check").number
 
 -- A time libuv can set (it casts to time_t): finite, within +-1e15 s.
 local function check_time(v, what, name)

@@ -33,7 +33,8 @@ local W_OTHER = C.ACORO_WAIT_OTHER
 local K_RESUME, K_TIMEOUT = C.ACORO_WAKE_RESUME, C.ACORO_WAKE_TIMEOUT
 local K_DELIVERED, K_INTERRUPT = C.ACORO_WAKE_DELIVERED, C.ACORO_WAKE_INTERRUPT
 local S_DEAD = C.ACORO_STATE_DEAD
-local EDEADLK, EINTR, EDEAD = -2007, -2008, -2003 -- ACORO_E* (core/acoro.h)
+local EDEADLK, EINTR, EDEAD = C.ACORO_EDEADLK, C.ACORO_EINTR, C.ACORO_EDEAD
+local EEXIST = C.ACORO_EEXIST
 
 -- Host flags kept in each record (acoro_co_flags).
 local F_SWAPPABLE, F_PENDING = 1, 2
@@ -586,7 +587,7 @@ function Coro:register(name)
     error("acoro: register: name must be a string, got " .. type(name), 2)
   end
   local rc = C.acoro_register(rec, name)
-  if rc == -2005 then return fail("name taken") end -- ACORO_EEXIST
+  if rc == EEXIST then return fail("name taken") end
   if rc == EDEAD then return fail("dead") end -- a dead coroutine takes no name
   if rc ~= 0 then error("acoro: register: " .. ffi.string(C.acoro_strerror(rc)), 2) end
   name = ffi.string(C.acoro_co_name(rec))

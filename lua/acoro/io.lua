@@ -31,12 +31,7 @@ local stream_mt, server_mt -- the C userdata's metatables
 local DEFAULT_MAX_LINE = 1024 * 1024
 local DEFAULT_MAX_MSG = 64 * 1024 * 1024
 
-local function check_number(v, what, name, min)
-  if v ~= nil and (type(v) ~= "number" or v ~= v or (min and v < min)) then
-    error(("acoro: %s: %s must be a number%s, got %s"):format(what, name,
-      min and (" >= " .. min) or "", tostring(v)), 3)
-  end
-end
+local check_number = argcheck.number
 
 -- Every method checks its self first: a stream method called on a server, a
 -- UDP socket or a number raises "bad self to s:recv (acoro stream

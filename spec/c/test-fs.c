@@ -71,14 +71,14 @@ TEST(file_write_seek_read_back) {
   ASSERT_EQ(acoro_file_fill(f, 1, &op), 0);
   ASSERT_EQ(run_op(e, op), 5);
   acoro_fsop_release(op);
-  ASSERT_EQ(acoro_file_buffered(f, &p), 5);
+  ASSERT_EQ(acoro_reader_buffered(acoro_file_reader(f), &p), 5);
   ASSERT_EQ(memcmp(p, "world", 5), 0);
-  acoro_file_consume(f, 2);
+  acoro_reader_consume(acoro_file_reader(f), 2);
   ASSERT_EQ(acoro_file_tell(f), 8);
   ASSERT_EQ(acoro_file_fill(f, 10, &op), 0);
   ASSERT_EQ(run_op(e, op), 0);
   acoro_fsop_release(op);
-  ASSERT_EQ(acoro_file_read_status(f), UV_EOF);
+  ASSERT_EQ(acoro_reader_status(acoro_file_reader(f)), UV_EOF);
   ASSERT_EQ(acoro_file_close(f, &op), 0);
   ASSERT_EQ(acoro_file_close(f, NULL), ACORO_ECLOSED);
   ASSERT_EQ(run_op(e, op), 0);

@@ -335,7 +335,7 @@ say("end", done, why)
   -- and asks to END; returns its "end" line.
   local function lying_sender(loc, size, announced, data)
     return sender(([[
-local D = acoro._dist
+local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
 local OP = D.OP.file
 assert(acoro.peer(loc, 10))
 local peer = D.peer_at(loc)

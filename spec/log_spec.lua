@@ -64,11 +64,12 @@ describe("acoro.log", function()
 
   it("the writer gets the whole message: the error and its traceback, without prefix nor newline",
     function()
+      support.expect_failures("spec: whole")
       acoro.run(function()
         local got = {}
         acoro.log.set_writer(function(level, msg) got[#got + 1] = { level, msg } end)
         local co = acoro.spawn(function() error("spec: whole", 0) end)
-        acoro.sleep(0.01)
+        assert.is_false((co:join(5))) -- its failure is logged before join returns
         acoro.log.set_writer(nil)
         assert.equal(1, #got)
         assert.equal("error", got[1][1])

@@ -31,6 +31,7 @@
 -- removes the temporary files of processes that no longer run (the PID in
 -- the name; the check is this host's, as the default dest_path is).
 local I = require "acoro.internal"
+local logger = require "acoro.log"
 local M = {}
 
 local bit = require "bit"
@@ -79,7 +80,7 @@ function M.init(A, D)
   local next_key = 0
 
   local function log(...)
-    io.stderr:write("acoro: files: ", table.concat({ ... }), "\n")
+    logger.warn("files: ", table.concat({ ... }))
   end
 
   ----------------------------------------------------------------------------

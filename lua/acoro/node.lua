@@ -62,6 +62,7 @@
 -- acoro.internal ("node_check", "peer_up", "peer_down", "node_stop"), and
 -- use D.send_peer / D.ask / D.answer for requests.
 local check = require "acoro.check"
+local log = require "acoro.log"
 local I = require "acoro.internal"
 local P = require "acoro.dist.protocol"
 local Held = require "acoro.dist.held"
@@ -577,7 +578,7 @@ function M.init(A, net, wire, coro_mt)
   local function run_hooks(list, ...)
     for i = 1, #list do
       local ok, err = pcall(list[i], ...)
-      if not ok then io.stderr:write("acoro: node: hook failed: ", tostring(err), "\n") end
+      if not ok then log.error("node: hook failed: ", tostring(err)) end
     end
   end
 
@@ -630,7 +631,9 @@ function M.init(A, net, wire, coro_mt)
   end
 
   function handlers.on_log(level, line)
-    if level <= 1 then io.stderr:write("acoro: node: ", line, "\n") end
+    -- the transport's 0 and 1 (refusals, lost links) as before; its 2 (a
+    -- peer up, a duplicate link closed) only at the debug level
+    log.write(level == 0 and "error" or level == 1 and "warn" or "debug", "node: ", line)
   end
 
   -- Sends an Exit to a remote watcher. Its value or error may not encode
@@ -697,7 +700,7 @@ function M.init(A, net, wire, coro_mt)
 
   function bad(peer, why)
     local p = peers[peer]
-    io.stderr:write("acoro: node: dropped a message from ", p and p.location or "?", ": ", why, "\n")
+    log.warn("node: dropped a message from ", p and p.location or "?", ": ", why)
   end
 
   -- The operations from peers, one table for node.lua's and the
@@ -819,8 +822,8 @@ function M.init(A, net, wire, coro_mt)
     if m[2] == P.VERSION then
       return
     end
-    io.stderr:write("acoro: node: closing the link to ", p and p.location or "?",
-      ": it speaks acoro's Lua protocol ", tostring(m[2]), ", this node ", P.VERSION, "\n")
+    log.warn("node: closing the link to ", p and p.location or "?",
+      ": it speaks acoro's Lua protocol ", tostring(m[2]), ", this node ", P.VERSION)
     net.close_peer(peer)
   end
 
@@ -971,8 +974,8 @@ function M.init(A, net, wire, coro_mt)
       host = net.interfaces()[1] or "127.0.0.1"
       if not logged_host then
         logged_host = true
-        io.stderr:write("acoro: node: listening on ", host,
-          " (the first non-loopback interface that is up, else loopback; host= chooses)\n")
+        log.info("node: listening on ", host,
+          " (the first non-loopback interface that is up, else loopback; host= chooses)")
       end
     end
     local location, inc, code = net.start({

@@ -27,6 +27,7 @@
 --
 -- THREADS. Engine thread only. The operation handlers run outside any
 -- coroutine (never wait); a DELIVER is served by a daemon coroutine.
+local logger = require "acoro.log"
 local M = {}
 
 local channel = require "acoro.channel"
@@ -64,7 +65,7 @@ function M.init(A, D)
   local anchors = {}
 
   local function log(...)
-    io.stderr:write("acoro: channel ", table.concat({ ... }):gsub("\n", " "), "\n")
+    logger.warn("channel ", (table.concat({ ... }):gsub("\n", " ")))
   end
 
   ----------------------------------------------------------------------------

@@ -71,9 +71,9 @@ function M.stop_all()
   children = {}
 end
 
--- The start of every node script: say(...) prints a line at once; the
--- node's location and pid come first.
-M.PRELUDE = [[
+-- The start of every script a spec runs as a child: acoro, getpid, and
+-- say(...), which prints a line at once.
+M.SAY = [[
 local acoro = require "acoro"
 local ffi = require "ffi"
 ffi.cdef "int getpid(void);"
@@ -83,6 +83,10 @@ local function say(...)
   print(table.concat(t, " "))
   io.stdout:flush()
 end
+]]
+
+-- The start of every node script: SAY, then the node's location and pid.
+M.PRELUDE = M.SAY .. [[
 say("listening", acoro.node().location)
 say("pid", ffi.C.getpid())
 ]]

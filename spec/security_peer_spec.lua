@@ -18,16 +18,7 @@ local HOSTILE = support.root .. "/spec/hostile_peer.lua"
 -- The target: a node of its own (so that it can take node options) with an
 -- echo coroutine and a sink that never receives. arg: key file, mailbox_bytes
 -- or "-", the sink's mailbox limit or "-".
-local TARGET = [[
-local acoro = require "acoro"
-local ffi = require "ffi"
-ffi.cdef "int getpid(void);"
-local function say(...)
-  local t = {}
-  for i = 1, select("#", ...) do t[i] = tostring((select(i, ...))) end
-  print(table.concat(t, " "))
-  io.stdout:flush()
-end
+local TARGET = ns.SAY .. [[
 local f = assert(io.open(arg[1]))
 local secret = f:read("*a"):gsub("\r?\n$", "")
 f:close()

@@ -1,0 +1,202 @@
+-- acoro.discoro with real processes on 127.0.0.1: an acoro-node daemon with
+-- 2 compute servers (discovery off, the client names it in peers=), clients
+-- as acoro node processes. Jobs come back in order, a server killed mid-job
+-- loses none, a wrong secret gets nothing, the daemon keeps its pid file and
+-- refuses to run without a secret.
+
+local support = require "support"
+local net = require "net_support"
+local ns = require "node_support"
+
+local q = support.shell_quote
+local NODE_BIN = support.bin:gsub("acoro$", "acoro-node")
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. q(d)) == 0)
+  return d
+end
+
+-- Starts acoro-node with 2 servers on loopback; returns the child and its
+-- location.
+local function start_node(dest, extra)
+  local c = ns.track(net.spawn(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover --secret-file %s"
+    .. " --dest-path %s %s"):format(q(NODE_BIN), q(ns.secret), q(dest), extra or "")))
+  return c, c:expect("^acoro%-node listening (127%.0%.0%.1:%d+)$")
+end
+
+local function entries(dir)
+  local p = io.popen("ls -A " .. q(dir))
+  local t = {}
+  for l in p:lines() do t[#t + 1] = l end
+  p:close()
+  table.sort(t)
+  return table.concat(t, " ")
+end
+
+local CLIENT = ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ peers = { arg[1] }, name = "squares", code = [=[
+function sq(x) return x * x end
+function boom(x) error("boom " .. x) end
+]=] })
+say("schedule", comp:schedule())
+say("one", comp:run_result("sq", 7))
+say("fails", comp:run_result("boom", 3))
+say("unknown", comp:run_result("nope", 1))
+local list = {}
+for i = 1, 100 do list[i] = i end
+local r, e = comp:run_results("sq", list)
+local ok = #r == 100 and next(e) == nil
+for i = 1, 100 do ok = ok and r[i] == i * i end
+say("results", #r, ok)
+comp:close()
+say("closed")
+]]
+
+describe("discoro", function()
+  after_each(ns.stop_all)
+
+  it("runs jobs on an acoro-node's 2 servers: values in input order, errors per job", function()
+    local dest = tmpdir()
+    local node, loc = start_node(dest)
+    local cli = ns.start(CLIENT, nil, nil, q(loc))
+    assert.equal("true", cli:expect("^schedule (%S+)$"))
+    assert.equal("49", cli:expect("^one (%S+)$"))
+    assert.matches('^nil squares:2: boom 3', cli:expect("^fails (.*)$"))
+    assert.equal('nil no function "nope" in the computation', cli:expect("^unknown (.*)$"))
+    assert.equal("100 true", cli:expect("^results (.*)$"))
+    cli:expect("^closed$")
+    -- the node closes the computation: its directory goes
+    node:expect("computation c1 .*: closed$")
+    assert.equal("acoro-node.pid", entries(dest))
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("a server killed (kill -9) mid-job: its jobs are re-queued and every value comes back", function()
+    local dest = tmpdir()
+    local node, loc = start_node(dest)
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+-- Each job tells the gate where it runs and waits to be let go.
+local main = acoro.self()
+local gate = acoro.spawn(function()
+  local killed, held = nil, {}
+  local n, servers = 0, 0
+  while true do
+    local m = acoro.receive()
+    if m.status == "ServerInitialized" then
+      servers = servers + 1
+      if servers == 2 then main:send("two servers") end
+    elseif m.status == "ServerClosed" then
+      killed = killed or m.location
+      for _, h in ipairs(held) do if h.location ~= killed then h:send("go") end end
+    elseif m.status == "JobRequeued" then
+      say("requeued", m.job)
+    elseif m.start then
+      n = n + 1
+      if killed then
+        if m.co.location ~= killed then m.co:send("go") end
+      else
+        held[#held + 1] = m.co
+        if n == 10 then say("kill", m.pid) end
+      end
+    end
+  end
+end)
+gate:set_daemon()
+local comp = discoro.Computation({ peers = { arg[1] }, status = gate, code = [=[
+local ffi = require "ffi"
+pcall(ffi.cdef, "int getpid(void);")
+function hold(i, gate)
+  gate:send({ start = i, pid = ffi.C.getpid(), co = acoro.self() })
+  acoro.receive()
+  return i * i
+end
+]=] })
+assert(comp:schedule())
+assert(acoro.receive(30) == "two servers")
+local list = {}
+for i = 1, 10 do list[i] = { i, gate } end
+local r, e = comp:run_results("hold", list)
+local got = {}
+for i = 1, 10 do got[i] = tostring(r[i]) .. (e[i] and ("/" .. e[i]) or "") end
+say("results", table.concat(got, " "))
+comp:close()
+]], nil, nil, q(loc))
+    local pid = cli:expect("^kill (%d+)$")
+    -- waits for the 10 starts: 5 jobs in flight on each of the 2 servers
+    assert.equal(0, os.execute("kill -9 " .. pid))
+    assert.equal("1 4 9 16 25 36 49 64 81 100", cli:expect("^results (.*)$"))
+    local requeued = 0
+    for _, l in ipairs(cli.seen) do
+      if l:match("^requeued %d+$") then requeued = requeued + 1 end
+    end
+    assert.equal(5, requeued)
+    node:expect("server %d ended %(status %S+, signal 9%): restarting it")
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("a client with another secret gets nothing: schedule fails, the node runs nothing", function()
+    local dest = tmpdir()
+    local node, loc = start_node(dest)
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ peers = { arg[1] }, code = "function f() return 1 end" })
+say("schedule", comp:schedule({ timeout = 5 }))
+]], nil, ns.other_secret, q(loc))
+    local line = cli:expect("^schedule (.*)$")
+    assert.matches("^nil no node accepted the computation: 127%.0%.0%.1:%d+: refused", line)
+    node:kill()
+    local out = node:close()
+    ns.forget(node)
+    assert.not_matches("accepted", node:output() .. out)
+    assert.matches("proof mismatch", node:output() .. out)
+    assert.equal("acoro-node.pid", entries(dest))
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("the node refuses bytecode sent around the client's own checks", function()
+    local dest = tmpdir()
+    local _, loc = start_node(dest)
+    local cli = ns.start_peer(loc, [[
+local node = assert(acoro.locate("discoro.node", { location = arg[1], timeout = 10 }))
+node:send({ "setup", acoro.self(), string.dump(function() return 1 end), "x" })
+local m = acoro.receive(10)
+say("answer", m[1], m[3])
+]])
+    assert.equal("refused bytecode is refused", cli:expect("^answer (.*)$"))
+    assert.equal("acoro-node.pid", entries(dest))
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("acoro-node refuses to start without a secret, and a second node on one dest path", function()
+    local dest = tmpdir()
+    local c = ns.track(net.spawn(("env -u ACORO_SECRET %s --listen 127.0.0.1:0 --no-discover --dest-path %s")
+      :format(q(NODE_BIN), q(dest))))
+    local out = c:close()
+    assert.matches("refusing to start without a secret", out)
+    ns.forget(c)
+    local _, _ = start_node(dest)
+    local second = ns.track(net.spawn(("%s --listen 127.0.0.1:0 --no-discover --secret-file %s --dest-path %s")
+      :format(q(NODE_BIN), q(ns.secret), q(dest))))
+    out = second:close()
+    assert.matches("another acoro%-node %(pid %d+%) runs with dest path", out)
+    ns.forget(second)
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("--serve 1: the node exits once its one computation is closed, leaving no server and no file", function()
+    local dest = tmpdir()
+    local node, loc = start_node(dest, "--serve 1")
+    local cli = ns.start(CLIENT, nil, nil, q(loc))
+    assert.equal("100 true", cli:expect("^results (.*)$"))
+    cli:expect("^closed$")
+    local out = node:close()
+    ns.forget(node)
+    assert.matches("closed", out)
+    assert.equal("", entries(dest))
+    os.execute("rm -rf " .. q(dest))
+  end)
+end)

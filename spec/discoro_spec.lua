@@ -89,6 +89,7 @@ local gate = acoro.spawn(function()
     if m.status == "ServerInitialized" then
       servers = servers + 1
       if servers == 2 then main:send("two servers") end
+      if servers == 3 then main:send("three servers") end
     elseif m.status == "ServerClosed" then
       killed = killed or m.location
       for _, h in ipairs(held) do if h.location ~= killed then h:send("go") end end
@@ -123,12 +124,15 @@ local r, e = comp:run_results("hold", list)
 local got = {}
 for i = 1, 10 do got[i] = tostring(r[i]) .. (e[i] and ("/" .. e[i]) or "") end
 say("results", table.concat(got, " "))
+-- the node started a server in place of the one killed
+say("replaced", acoro.receive_match(function(m) return m == "three servers" end, 30))
 comp:close()
 ]], nil, nil, q(loc))
     local pid = cli:expect("^kill (%d+)$")
     -- waits for the 10 starts: 5 jobs in flight on each of the 2 servers
     assert.equal(0, os.execute("kill -9 " .. pid))
     assert.equal("1 4 9 16 25 36 49 64 81 100", cli:expect("^results (.*)$"))
+    assert.equal("three servers", cli:expect("^replaced (.*)$"))
     local requeued = 0
     for _, l in ipairs(cli.seen) do
       if l:match("^requeued %d+$") then requeued = requeued + 1 end
@@ -148,11 +152,11 @@ say("schedule", comp:schedule({ timeout = 5 }))
 ]], nil, ns.other_secret, q(loc))
     local line = cli:expect("^schedule (.*)$")
     assert.matches("^nil no node accepted the computation: 127%.0%.0%.1:%d+: refused", line)
+    node:expect("proof mismatch") -- the node says why
     node:kill()
     local out = node:close()
     ns.forget(node)
     assert.not_matches("accepted", node:output() .. out)
-    assert.matches("proof mismatch", node:output() .. out)
     assert.equal("acoro-node.pid", entries(dest))
     os.execute("rm -rf " .. q(dest))
   end)
@@ -196,6 +200,123 @@ say("answer", m[1], m[3])
     local out = node:close()
     ns.forget(node)
     assert.matches("closed", out)
+    assert.equal("", entries(dest))
+    os.execute("rm -rf " .. q(dest))
+  end)
+end)
+
+-- What a job's server's pid says once the node is gone: true while the
+-- process runs (a zombie counts as gone).
+local function running(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local st = f:read("*a")
+  f:close()
+  return st:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+local PID_CODE = [=[
+local ffi = require "ffi"
+pcall(ffi.cdef, "int getpid(void);")
+function pid() return ffi.C.getpid() end
+function sq(x) return x * x end
+function spin() while true do end end
+function later(x) acoro.receive() return x end
+]=]
+
+describe("discoro failures", function()
+  after_each(ns.stop_all)
+
+  it("run_async gives the job's handle on its server; its Exit carries the value", function()
+    local dest = tmpdir()
+    local _, loc = start_node(dest)
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ peers = { arg[1] }, code = ]] .. ("%q"):format(PID_CODE) .. [[ })
+assert(comp:schedule())
+local h = assert(comp:run_async("later", 42))
+say("remote", acoro.is_remote(h), h.location ~= acoro.node().location)
+h:monitor()
+h:send("go")
+local m = acoro.receive(30)
+say("exit", m.reason, m.value)
+comp:close()
+]], nil, nil, q(loc))
+    assert.equal("true true", cli:expect("^remote (.*)$"))
+    assert.equal("normal 42", cli:expect("^exit (.*)$"))
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("a job past its timeout that never yields fails with timeout; its server is replaced; others go on", function()
+    local dest = tmpdir()
+    local node, loc = start_node(dest)
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local main = acoro.self()
+local status = acoro.spawn(function()
+  local servers = 0
+  while true do
+    if acoro.receive().status == "ServerInitialized" then
+      servers = servers + 1
+      if servers == 3 then main:send("three servers") end
+    end
+  end
+end)
+status:set_daemon()
+local comp = discoro.Computation({ peers = { arg[1] }, timeout = 3, window = 1, status = status,
+  code = ]] .. ("%q"):format(PID_CODE) .. [[ })
+assert(comp:schedule())
+say("spin", comp:run_result("spin"))
+local list = {}
+for i = 1, 20 do list[i] = i end
+local r, e = comp:run_results("sq", list)
+say("results", #r, r[20], next(e))
+say("replaced", acoro.receive(30))
+comp:close()
+]], nil, nil, q(loc))
+    assert.equal("nil timeout", cli:expect("^spin (.*)$"))
+    assert.equal("20 400 nil", cli:expect("^results (.*)$"))
+    assert.equal("three servers", cli:expect("^replaced (.*)$"))
+    node:expect("server %d ended %(status %S+, signal 9%): restarting it")
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("a client killed (kill -9): the node closes its computation, servers and directory gone", function()
+    local dest = tmpdir()
+    local node, loc = start_node(dest)
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ peers = { arg[1] }, code = ]] .. ("%q"):format(PID_CODE) .. [[ })
+assert(comp:schedule())
+say("server", comp:run_result("pid"))
+acoro.sleep(60)
+]], nil, nil, q(loc))
+    local cpid = cli:expect("^pid (%d+)$")
+    local spid = cli:expect("^server (%d+)$")
+    assert.equal(0, os.execute("kill -9 " .. cpid))
+    node:expect("computation c1 .*: closing %(its client is gone: unreachable%)$")
+    node:expect("computation c1 .*: closed$")
+    assert.is_false(running(spid))
+    assert.equal("acoro-node.pid", entries(dest))
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("SIGINT: the node kills its servers, removes its directories and pid file, exits 130", function()
+    local dest = tmpdir()
+    local node = ns.track(net.spawn(("sh -c %s"):format(q(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover"
+      .. " --secret-file %s --dest-path %s; echo status $?"):format(q(NODE_BIN), q(ns.secret), q(dest))))))
+    local loc, npid = ns.expect_all(node, { "^acoro%-node listening (127%.0%.0%.1:%d+)$", "ready %(pid (%d+)%)" })
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ peers = { arg[1] }, code = ]] .. ("%q"):format(PID_CODE) .. [[ })
+assert(comp:schedule())
+say("server", comp:run_result("pid"))
+acoro.sleep(60)
+]], nil, nil, q(loc))
+    local spid = cli:expect("^server (%d+)$")
+    assert.equal(0, os.execute("kill -INT " .. npid))
+    assert.equal("130", node:expect("^status (%d+)$"))
+    assert.is_false(running(spid))
     assert.equal("", entries(dest))
     os.execute("rm -rf " .. q(dest))
   end)

@@ -108,15 +108,26 @@ function Computation:_collector()
           status(self, "NodeInitialized", { location = m[2].location })
           if self.schedule_waiter then self.schedule_waiter:resume() end
         end
-      elseif op == "refused" or op == "server_failed" then
-        local why = tostring(m[3])
-        self.refusals[#self.refusals + 1] = why
-        status(self, op == "refused" and "NodeIgnore" or "ServerClosed",
-          { location = acoro.is_remote(m[2]) and m[2].location or nil, error = why })
-        if self.schedule_waiter then self.schedule_waiter:resume() end
+      elseif op == "refused" and acoro.is_remote(m[2]) then
+        self:_unanswered(m[2].location, tostring(m[3]))
+        status(self, "NodeIgnore", { location = m[2].location, error = tostring(m[3]) })
+      elseif op == "closed" and self.node_set[m[2]] then
+        -- the node gave the computation up (its servers cannot run the code)
+        self:_node_lost(m[2], tostring(m[3]))
       end
     end
   end
+end
+
+-- A peer of `peers` that will not take the computation: schedule() stops
+-- waiting once none of them is left.
+function Computation:_unanswered(location, why)
+  self.refusals[#self.refusals + 1] = location .. ": " .. why
+  if self.unanswered[location] then
+    self.unanswered[location] = nil
+    self.nunanswered = self.nunanswered - 1
+  end
+  if self.schedule_waiter then self.schedule_waiter:resume() end
 end
 
 -- Asks the peer at location for an acoro-node and sends it the computation.
@@ -127,6 +138,7 @@ function Computation:_probe(location, timeout)
     local node = acoro.locate("discoro.node", { location = location, timeout = timeout })
     if not node or self.state ~= "scheduled" then
       self.probing[location] = nil
+      self:_unanswered(location, "no acoro-node there")
       return
     end
     status(self, "NodeDiscovered", { location = location })
@@ -179,6 +191,7 @@ function Computation:_server_lost(s, reason)
     self.queue[self.qhead] = job
     status(self, "JobRequeued", { job = job.id, location = s.h.location })
   end
+  if self.nnodes == 0 and #self.server_list == 0 then return self:_fail_queued("unreachable") end
   self:_dispatch()
 end
 
@@ -217,7 +230,7 @@ function Computation:_dispatch()
       best.inflight[job.id] = job
       best.n = best.n + 1
       job.server = best
-      local ok, err = pcall(best.h.send, best.h, { "run", job.id, job.fname, job.args, job.async })
+      local ok, err = pcall(best.h.send, best.h, { "run", job.id, job.fname, job.args, job.async, job.watcher })
       if not ok then
         best.inflight[job.id] = nil
         best.n = best.n - 1
@@ -329,16 +342,26 @@ function Computation:schedule(o)
   self.collector:set_daemon()
   local timeout = o.timeout or 10
   local deadline = acoro.now() + timeout
+  self.unanswered, self.nunanswered = {}, 0
+  for _, loc in ipairs(self.peers) do
+    if not self.unanswered[loc] then
+      self.unanswered[loc] = true
+      self.nunanswered = self.nunanswered + 1
+    end
+  end
+  self.schedule_waiter = acoro.self()
   for _, loc in ipairs(self.peers) do
     local up, why = acoro.peer(loc, math.max(0.1, deadline - acoro.now()))
     if up then
       self:_probe(loc, math.max(0.1, deadline - acoro.now()))
     else
-      self.refusals[#self.refusals + 1] = loc .. ": " .. tostring(why)
+      self:_unanswered(loc, tostring(why))
     end
   end
-  self.schedule_waiter = acoro.self()
-  while self.nnodes == 0 and acoro.now() < deadline do acoro.suspend(deadline - acoro.now()) end
+  -- with `peers` given, the answer is known once each of them answered
+  while self.nnodes == 0 and acoro.now() < deadline and (#self.peers == 0 or self.nunanswered > 0) do
+    acoro.suspend(deadline - acoro.now())
+  end
   self.schedule_waiter = nil
   if self.nnodes == 0 then
     self:close()
@@ -360,9 +383,30 @@ function Computation:run_result(fn, ...)
   return unpack(v, 1, v.n)
 end
 
+-- comp:submit({async=, monitor=}, fn, ...): run_result's or (async = true)
+-- run_async's answer; `monitor` (a coroutine of this process) is made a
+-- monitor of the job's coroutine on its server before it runs.
+function Computation:submit(o, fn, ...)
+  if type(o) ~= "table" then error("acoro.discoro: submit: an options table expected", 2) end
+  if o.monitor ~= nil and not pcall(function() return o.monitor.send end) then
+    error("acoro.discoro: submit: monitor must be a coroutine", 2)
+  end
+  local job = self:_submit(fn, pack(...), o.async and true or false, nil, 3)
+  job.watcher = o.monitor
+  if o.async then return self:_async(job) end
+  self:_dispatch()
+  self:_await(job)
+  if not job.ok then return nil, job.value end
+  local v = job.value
+  return unpack(v, 1, v.n)
+end
+
 -- comp:run_async(fn, ...) -> the job's (remote) coroutine handle | nil, err
 function Computation:run_async(fn, ...)
-  local job = self:_submit(fn, pack(...), true, nil, 3)
+  return self:_async(self:_submit(fn, pack(...), true, nil, 3))
+end
+
+function Computation:_async(job)
   self:_dispatch()
   self:_await(job, true)
   if job.handle then return job.handle end

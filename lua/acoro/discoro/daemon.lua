@@ -203,8 +203,12 @@ function Node:start_server(comp, slot)
     end
     comp.restarts = comp.restarts + 1
     self:status(comp, ("server %d ended (status %s, signal %s)%s"):format(slot, tostring(status),
-      tostring(sig), comp.restarts <= 10 and ": restarting it" or ": too many restarts, not again"))
-    if comp.restarts <= 10 then self:start_server(comp, slot) end
+      tostring(sig), comp.restarts <= 10 and ": restarting it" or ": too many restarts"))
+    if comp.restarts <= 10 then
+      self:start_server(comp, slot)
+    else
+      self:give_up(comp, "its servers ended more than 10 times")
+    end
   end)
 end
 
@@ -232,6 +236,12 @@ function Node:setup(m)
   self:status(comp, ("accepted %q, %d servers"):format(name, self.cpus))
   sched:send({ "accepted", self.me, { name = self.name, location = self.location, cpus = self.cpus } })
   for slot = 1, self.cpus do self:start_server(comp, slot) end
+end
+
+-- Closes comp and tells its client, which stops waiting on this node.
+function Node:give_up(comp, why)
+  comp.sched:send({ "closed", self.me, why })
+  acoro.spawn(self.close, self, comp, why)
 end
 
 -- Kills comp's servers, waits for them, removes its directory.
@@ -278,12 +288,9 @@ function Node:on_message(m)
       m[4]:send({ "code", comp.src, comp.name, comp.sched })
     end
   elseif op == "server_failed" then
+    -- the code fails the same way on every server: the computation is given up
     local comp = self.by_id[m[2]]
-    if comp and not comp.closed then
-      comp.restarts = 11 -- the code fails the same way each time: no restart
-      self:status(comp, "server " .. tostring(m[3]) .. " could not load the code: " .. tostring(m[4]))
-      comp.sched:send({ "server_failed", self.me, tostring(m[4]) })
-    end
+    if comp and not comp.closed then self:give_up(comp, "its code failed on a server: " .. tostring(m[4])) end
   elseif op == "kill" then
     -- a job past its timeout: its server goes (and comes back)
     local comp = self.comps[m[2]]
@@ -301,8 +308,8 @@ function Node:run(o)
   self.host = node.location:match("^(.*):%d+$")
   self.me = acoro.self()
   assert(self.me:register("discoro.node"))
-  log.info(("acoro-node: %s ready, %d servers per computation, dest path %s"):format(
-    node.location, self.cpus, self.dest))
+  log.info(("acoro-node: %s ready (pid %d), %d servers per computation, dest path %s"):format(
+    node.location, ffi.C.getpid(), self.cpus, self.dest))
   io.stdout:write("acoro-node listening ", node.location, "\n")
   io.stdout:flush()
   while not self.quit do

@@ -65,7 +65,10 @@ function M.main(node_loc, comp_id, slot)
   while true do
     m = acoro.receive()
     if type(m) == "table" and m[1] == "run" and type(m[4]) == "table" then
-      spawn(job, env, sched, m[2], m[3], m[4], m[5])
+      local co = spawn(job, env, sched, m[2], m[3], m[4], m[5])
+      -- a watcher asked for: monitoring before the job runs, it gets the Exit
+      -- even of a job that ends at once
+      if m[6] ~= nil and acoro.is_remote(m[6]) then co:monitor(m[6]) end
     end
   end
 end

@@ -314,16 +314,16 @@ describe("dest_path and the receiver's checks", function()
     -- extension table: announces 10 bytes, sends 20.
     local s = sender([[
 local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
-local OP = D.OP.file
+local OP = D.OP
 assert(acoro.peer(loc, 10))
 local peer = D.peer_at(loc)
 local hash = string.rep("0", 64)
 local ok, ans = D.ask(peer, function(req)
-  return { OP, req, 99, "", "liar", 10, 0, 420, false, hash, 10 }
+  return { OP.file_begin, req, 99, "", "liar", 10, 0, 420, false, hash, 10 }
 end, 10)
 say("begin", ok, type(ans) == "table" and ans[1])
-D.send_peer(peer, D.encode({ OP + 1, ans[2], string.rep("x", 20) }))
-local done, why = D.ask(peer, function(req) return { OP + 3, req, ans[2] } end, 10)
+D.send_peer(peer, D.encode({ OP.file_data, ans[2], string.rep("x", 20) }))
+local done, why = D.ask(peer, function(req) return { OP.file_end, req, ans[2] } end, 10)
 say("end", done, why)
 ]], loc)
     assert.equal("true true", s:expect("^begin (.*)$"))
@@ -336,16 +336,16 @@ say("end", done, why)
   local function lying_sender(loc, size, announced, data)
     return sender(([[
 local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
-local OP = D.OP.file
+local OP = D.OP
 assert(acoro.peer(loc, 10))
 local peer = D.peer_at(loc)
 local hash = acoro.fs.sha256():update(%q):hex()
 local ok, ans = D.ask(peer, function(req)
-  return { OP, req, 99, "", "liar", %d, 0, 420, false, hash, 10 }
+  return { OP.file_begin, req, 99, "", "liar", %d, 0, 420, false, hash, 10 }
 end, 10)
 say("begin", ok, type(ans) == "table" and ans[1])
-D.send_peer(peer, D.encode({ OP + 1, ans[2], %q }))
-local done, why = D.ask(peer, function(req) return { OP + 3, req, ans[2] } end, 10)
+D.send_peer(peer, D.encode({ OP.file_data, ans[2], %q }))
+local done, why = D.ask(peer, function(req) return { OP.file_end, req, ans[2] } end, 10)
 say("end", done, why)
 ]]):format(announced, size, data), loc)
   end

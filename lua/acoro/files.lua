@@ -1,10 +1,10 @@
 -- acoro.files: files between nodes. acoro.send_file
 -- streams a regular file to a peer's dest_path in chunks over the node's
 -- links (paced by the busy limit and by the receiver's acknowledgements);
--- acoro.del_file removes one there. Built over node.lua's extension table
+-- acoro.del_file removes one there. Built over the distribution's extension table
 -- (D) and acoro.fs (every disk call on libuv's thread pool).
 --
--- Protocol (operations M.OP.file + 0..5; S = sender, R = receiver):
+-- Protocol (operations file_* of acoro.dist.protocol; S = sender, R = receiver):
 --   S->R {BEGIN, req, skey, dir, name, size, mtime, mode, overwrite, sha256,
 --         timeout}: R checks the path, max_file_size and what is there, then
 --         answers (D.answer) {true, tid} | "identical" | an error string.
@@ -68,9 +68,9 @@ local MAX_RECEIVING = 64         -- transfers from one peer under way at once
 
 function M.init(A, D)
   local fs = A.fs
-  local base = D.OP.file
+  local OP = D.OP
   local OP_BEGIN, OP_DATA, OP_ACK, OP_END, OP_ABORT, OP_DEL =
-    base, base + 1, base + 2, base + 3, base + 4, base + 5
+    OP.file_begin, OP.file_data, OP.file_ack, OP.file_end, OP.file_abort, OP.file_del
 
   local cfg           -- {root=, default=, max=} of the running node, or nil
   local ready         -- {done=, err=, waiters={}}: dest_path prepared (once per node)

@@ -43,14 +43,10 @@ function M.init(A, D)
   local Channel = channel.Channel
   local encode, decode = D.encode, D.decode
   local orig_locate, orig_is_channel = channel.locate, channel.is_channel
-  local base = D.OP.channel
-  -- (base and base + 1 are free: locating is node.lua's, directory "channel")
-  -- {SUB, request, cid, encoded subscriber, unsubscribe?} answered (D.answer)
-  -- with true or why; {SEND, cid, encoded message, hops}
-  local OP_SUB, OP_SEND = base + 2, base + 3
-  -- {DELIVER, request, cid, encoded message, timeout | -1, n | -1, encoded
-  -- origin | false, hops} answered with the count or why; {GONE, cid}
-  local OP_DELIVER, OP_GONE = base + 4, base + 5
+  -- (locating is acoro.dist.locate's, directory "channel"; what each
+  -- operation carries: acoro.dist.protocol)
+  local OP_SUB, OP_SEND = D.OP.channel_sub, D.OP.channel_send
+  local OP_DELIVER, OP_GONE = D.OP.channel_deliver, D.OP.channel_gone
 
   local exported = setmetatable({}, { __mode = "v" }) -- cid -> our channel
   local next_cid = 0 -- never reset: a cid is not reused within the process

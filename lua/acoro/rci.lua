@@ -146,7 +146,7 @@ function M.init(A, D, coro_mt)
     local here = location == nil or (node ~= nil and location == node.location)
     if here and registered[name] then return own(name) end
     local wait = timeout ~= nil and timeout > 0
-    if not wait and (node == nil or location == node.location) then return nil, "not found" end
+    if not wait and (node == nil or location == node.location) then return check.fail("not found") end
     return D.find("rci", name, location, timeout, "acoro.rci.locate")
   end
 

@@ -10,6 +10,7 @@
 -- the module's, else returns a function run once the node is up);
 -- "peer_up" / "peer_down" fn(id, p) when a peer comes up / goes down;
 -- "node_stop" fn() when the node stops.
+local check = require "acoro.check"
 local I = require "acoro.internal"
 local P = require "acoro.dist.protocol"
 
@@ -50,15 +51,15 @@ function M.make(S)
   end
   -- Sends build(req) (an array with req in it) to peer and waits for
   -- D.answer(peer, req, value) at most bound seconds (nil: until answered
-  -- or the peer goes down). Returns true, value; nil, "unreachable"; or
-  -- nil, "timeout". Must run in a coroutine.
+  -- or the peer goes down). Returns true, value; nil, "unreachable",
+  -- "ENOPEER"; or nil, "timeout", "ETIMEDOUT". Must run in a coroutine.
   function D.ask(peer, build, bound)
     local me = I.running()
     if me == nil then error("acoro: called outside an acoro coroutine", 3) end
     local d = S.ask_peer(me, peer, function(req) return build(req) end, bound)
-    if not d then return nil, "unreachable" end
-    if not d.done then return nil, "timeout" end
-    if d.down then return nil, "unreachable" end
+    if not d then return check.fail("unreachable") end
+    if not d.done then return check.fail("timeout") end
+    if d.down then return check.fail("unreachable") end
     return true, d.result
   end
   return D

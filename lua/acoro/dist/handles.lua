@@ -22,6 +22,8 @@ local check = require "acoro.check"
 local I = require "acoro.internal"
 local P = require "acoro.dist.protocol"
 
+local fail = check.fail -- nil, why, code (docs/lua-api-notes.md, Errors)
+
 local M = {}
 
 local MAX_PROXIES, PROXY_BYTES = 1000, 16 * 2^20
@@ -96,15 +98,15 @@ function M.init(S)
     local ok, body = pcall(encode, msg, ext_encode)
     if not ok then error(type(body) == "string" and body:gsub("^acoro: ", "acoro: deliver: ", 1) or body, 2) end
     local peer = peer_of(self)
-    if not peer then return nil, "unreachable" end
+    if not peer then return fail("unreachable") end
     -- the peer enforces the timeout; this bound only covers a lost answer
     local d = ask_peer(me, peer, function(req)
       return { OP_DELIVER, req, self.id, body, timeout or -1 }
     end, timeout and timeout + 10)
-    if not d then return nil, "unreachable" end
-    if not d.done then return nil, "timeout" end
+    if not d then return fail("unreachable") end
+    if not d.done then return fail("timeout") end
     if d.result == true then return true end
-    return nil, d.result
+    return fail(d.result)
   end
 
   -- Remote join: the target's node runs a proxy coroutine that joins it
@@ -114,14 +116,16 @@ function M.init(S)
     local me = I.running()
     if me == nil then error("acoro.join: called outside an acoro coroutine", 2) end
     local peer = peer_of(self)
-    if not peer then return nil, "unreachable" end
+    if not peer then return fail("unreachable") end
     local d = ask_peer(me, peer, function(req)
       return { OP_JOIN, req, self.id, timeout or -1 }
     end, timeout and timeout + 10) -- the bound covers a lost answer only
-    if not d then return nil, "unreachable" end
-    if not d.done then return nil, "timeout" end
+    if not d then return fail("unreachable") end
+    if not d.done then return fail("timeout") end
     local r = d.result
-    if type(r) ~= "table" then return nil, r end
+    if type(r) ~= "table" then return fail(r) end
+    -- a failure of join there (nil, why [, code]) arrives with its code
+    if r[1] == nil and type(r[2]) == "string" then return fail(r[2], r[3]) end
     return unpack(r, 1, r.n)
   end
 

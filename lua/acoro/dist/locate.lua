@@ -23,6 +23,7 @@ local Held = require "acoro.dist.held"
 
 local M = {}
 
+local fail = check.fail -- nil, why, code (docs/lua-api-notes.md, Errors)
 local MAX_HELD = 1000 -- held LOCATEs per peer
 
 function M.init(S)
@@ -52,8 +53,8 @@ function M.init(S)
   -- `location` is nil or ours, waits for it to be registered here too.
   -- With a timeout > 0 a peer without the name answers when it has it,
   -- and a peer that comes up meanwhile is asked too. Returns the value,
-  -- or nil and "not found" | "unreachable" (the peer at `location` went
-  -- down while asked). `what` names the caller in errors.
+  -- or nil, "not found" | "unreachable" (the peer at `location` went
+  -- down while asked), code. `what` names the caller in errors.
   local function find(kind, name, location, timeout, what)
     check.timeout(timeout, what, 2, 4, "opts.timeout")
     local me = I.running()
@@ -78,7 +79,7 @@ function M.init(S)
     pending[req] = nil
     if not ok then error(err, 0) end
     if q.found then return q.found end
-    return nil, q.unreachable and "unreachable" or "not found"
+    return fail(q.unreachable and "unreachable" or "not found")
   end
 
   -- A name of `kind` registered here: answers the LOCATEs held for it and

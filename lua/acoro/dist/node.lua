@@ -197,7 +197,8 @@ function M.init(A, net, wire, coro_mt)
     if I.running() == nil then error("acoro.peer: called outside an acoro coroutine", 2) end
     local id, why = connect_peer(location, timeout)
     if id then return true end
-    return nil, why
+    local code = check.code(why) -- a reason without a word of its own: refused all the same
+    return check.fail(why, code ~= "EINVAL" and code or "ECONNREFUSED")
   end
 
   function A.peers()
@@ -216,7 +217,9 @@ function M.init(A, net, wire, coro_mt)
 
   function A.discover()
     need_node("discover")
-    return net.discover()
+    local ok, why = net.discover()
+    if ok then return ok end
+    return check.fail(why, why == "discovery is off for this node" and "ENOTSUP" or nil)
   end
 
   -- peers= of acoro.node: a daemon per location for as long as this node

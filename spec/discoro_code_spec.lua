@@ -13,6 +13,10 @@ local function uses_module(x)
   return acoro.now() > 0 and x
 end
 
+local function helper(x) return x + 1 end
+
+local function uses_helper(x) return helper(x) * 2 end
+
 local function recursive(n)
   if n <= 1 then return 1 end
   return n * recursive(n - 1)
@@ -32,6 +36,15 @@ describe("discoro code", function()
     local env = assert(code.load_env(src, "t"))
     assert.equal(5, env.uses_module(5))
     assert.equal(120, env.recursive(5))
+  end)
+
+  it("an upvalue that is a function shipped under its own name is that function on the server", function()
+    local src = code.build({ uses_helper, helper })
+    local env = assert(code.load_env(src, "t"))
+    assert.equal(8, env.uses_helper(3))
+    local ok, err = pcall(code.build, { uses_helper })
+    assert.is_false(ok)
+    assert.matches("has upvalue 'helper'", err)
   end)
 
   it("an upvalue that is not a module is refused, naming it and the function", function()

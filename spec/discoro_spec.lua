@@ -321,3 +321,94 @@ acoro.sleep(60)
     os.execute("rm -rf " .. q(dest))
   end)
 end)
+
+describe("discoro: a node lost", function()
+  after_each(ns.stop_all)
+
+  -- Starts acoro-node with 2 servers; returns the child, its location and pid.
+  local function start_node_pid(dest)
+    local c = ns.track(net.spawn(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover --secret-file %s"
+      .. " --dest-path %s"):format(q(NODE_BIN), q(ns.secret), q(dest))))
+    local loc, pid = ns.expect_all(c, { "^acoro%-node listening (127%.0%.0%.1:%d+)$", "ready %(pid (%d+)%)" })
+    return c, loc, pid
+  end
+
+  -- The client: 20 jobs held by a gate until `servers` are up and every job
+  -- started; then it prints the pid of the node to kill and lets go of every
+  -- job that runs elsewhere (or once the loss is seen, when `all` is set).
+  local function client(locs, servers, all)
+    return ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local main = acoro.self()
+local target = tonumber(arg[#arg])
+local gate = acoro.spawn(function()
+  local lost, held, n, up = false, {}, 0, 0
+  while true do
+    local m = acoro.receive()
+    if m.status == "ServerInitialized" then
+      up = up + 1
+      if up == ]] .. servers .. [[ then main:send("up") end
+    elseif m.status == "NodeClosed" or m.status == "ServerClosed" then
+      if not lost then say("lost") end
+      lost = true
+      for _, j in ipairs(held) do if ]] .. (all and "true" or "j.node ~= target") .. [[ then j.co:send("go") end end
+    elseif m.start then
+      n = n + 1
+      if lost then
+        if m.node ~= target then m.co:send("go") end
+      else
+        held[#held + 1] = m
+        if n == 20 then say("kill", target) end
+      end
+    end
+  end
+end)
+gate:set_daemon()
+local peers = {}
+for i = 1, #arg - 1 do peers[i] = arg[i] end
+local comp = discoro.Computation({ peers = peers, status = gate, code = [=[
+local ffi = require "ffi"
+pcall(ffi.cdef, "int getppid(void);")
+function hold(i, gate)
+  gate:send({ start = i, node = ffi.C.getppid(), co = acoro.self() })
+  acoro.receive()
+  return i * i
+end
+]=] })
+assert(comp:schedule())
+assert(acoro.receive(30) == "up")
+local list = {}
+for i = 1, 20 do list[i] = { i, gate } end
+local r, e = comp:run_results("hold", list)
+local got = {}
+for i = 1, 20 do got[i] = e[i] or tostring(r[i]) end
+say("results", table.concat(got, " "))
+comp:close()
+]], nil, nil, table.concat(locs, " "))
+  end
+
+  it("a node killed (kill -9) mid-run: its jobs run on the other node and every value comes back", function()
+    local da, db = tmpdir(), tmpdir()
+    local _, la, pa = start_node_pid(da)
+    local _, lb = start_node_pid(db)
+    local cli = client({ q(la), q(lb), pa }, 4)
+    assert.equal(pa, cli:expect("^kill (%d+)$"))
+    assert.equal(0, os.execute("kill -9 " .. pa))
+    local want = {}
+    for i = 1, 20 do want[i] = tostring(i * i) end
+    assert.equal(table.concat(want, " "), cli:expect("^results (.*)$"))
+    os.execute("rm -rf " .. q(da) .. " " .. q(db))
+  end)
+
+  it("the only node killed: every job not done fails with unreachable, nothing hangs", function()
+    local da = tmpdir()
+    local _, la, pa = start_node_pid(da)
+    local cli = client({ q(la), pa }, 2, true)
+    assert.equal(pa, cli:expect("^kill (%d+)$"))
+    assert.equal(0, os.execute("kill -9 " .. pa))
+    local want = {}
+    for i = 1, 20 do want[i] = "unreachable" end
+    assert.equal(table.concat(want, " "), cli:expect("^results (.*)$"))
+    os.execute("rm -rf " .. q(da))
+  end)
+end)

@@ -37,7 +37,7 @@ end
 -- client, with `local u = require "mod"` before it for each upvalue that
 -- is a loaded module. Raises (at `level`) on anything else: a C function, an
 -- upvalue that is not a module, a source that is not in a readable file.
-local function function_source(fn, name, level)
+local function function_source(fn, name, level, shipped)
   local info = debug.getinfo(fn, "S")
   if info.what ~= "Lua" then
     error(("acoro.discoro: %s is not a Lua function"):format(name or tostring(fn)), level)
@@ -79,7 +79,9 @@ local function function_source(fn, name, level)
   while true do
     local uname, uval = debug.getupvalue(fn, i)
     if not uname then break end
-    if uval ~= fn then
+    -- itself (a recursive local function), or another function shipped under
+    -- the upvalue's own name, is a global of the same name on the server
+    if uval ~= fn and not (type(uval) == "function" and shipped[uval] == uname) then
       local mod = module_name(uval)
       if not mod then
         error(("acoro.discoro: function %s (%s) has upvalue '%s', which is not a loaded module:"
@@ -108,7 +110,7 @@ end
 -- unreadable file.
 function M.build(code, level)
   level = (level or 1) + 1
-  local parts, names = {}, {}
+  local parts, names, shipped = {}, {}, {}
   local function add(v, name)
     if type(v) == "string" then
       if is_bytecode(v) then error("acoro.discoro: code: bytecode is refused (ship Lua source)", level + 1) end
@@ -125,7 +127,7 @@ function M.build(code, level)
         parts[#parts + 1] = v
       end
     elseif type(v) == "function" then
-      local n, text = function_source(v, name, level + 2)
+      local n, text = function_source(v, name, level + 2, shipped)
       names[v] = n
       parts[#parts + 1] = text
     else
@@ -134,6 +136,17 @@ function M.build(code, level)
     end
   end
   if type(code) == "table" then
+    -- the names of the functions shipped, for upvalues naming one another
+    shipped = {}
+    for k, v in pairs(code) do
+      if type(v) == "function" then
+        local info = debug.getinfo(v, "S")
+        local lines = info.source:sub(1, 1) == "@" and lines_of(info.source:sub(2))
+        local first = lines and lines[info.linedefined]
+        shipped[v] = type(k) == "string" and k or first and (first:match("([%a_][%w_]*)%s*=%s*function")
+          or first:match("function%s+[%w_%.:]-([%a_][%w_]*)%s*%("))
+      end
+    end
     for _, v in ipairs(code) do add(v) end
     for k, v in pairs(code) do
       if type(k) == "string" then add(v, k) end

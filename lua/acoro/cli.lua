@@ -46,14 +46,16 @@ local function fail(msg)
   return 1
 end
 
+-- A run a signal ended (after the shutdown hooks) exits 128 + its number,
+-- as a shell reports a process the signal killed: 130 for SIGINT, 143 for
+-- SIGTERM; the one line says which.
 local function run_chunk(chunk, ...)
   local ok, err = pcall(acoro.run, chunk, ...)
   if ok then return 0 end
-  if err == "acoro: interrupted" then
-    report("interrupted")
-    return 130
-  end
   report((tostring(err):gsub("^acoro: ", "", 1)))
+  local sig = require("acoro.internal").stop_signal or 0
+  if sig ~= 0 and type(err) == "string" and err:find("^acoro: ") then return 128 + sig end
+  if err == "acoro: interrupted" then return 130 end
   return 1
 end
 

@@ -253,8 +253,27 @@ core.init(finished, threads, objs, vals)
 ------------------------------------------------------------------------------
 -- Coroutines.
 
+-- acoro.spawn([opts,] fn, ...): opts.name names the coroutine in tostring
+-- and log lines (a label: acoro.locate finds only registered names);
+-- opts.daemon makes it a daemon from the start.
+local function spawn_with(opts, fn, ...)
+  local name, daemon = opts.name, opts.daemon
+  if name ~= nil and type(name) ~= "string" then
+    error("acoro.spawn: opts.name must be a string, got " .. type(name), 3)
+  end
+  if type(fn) ~= "function" then
+    error("acoro.spawn: expected a function after the options, got " .. type(fn), 3)
+  end
+  local h = core.spawn(fn, ...)
+  local rec = rec_of(h)
+  if name then C.acoro_co_set_name(rec, name) end
+  if daemon then C.acoro_co_set_daemon(rec, 1) end
+  return h
+end
+
 function M.spawn(fn, ...)
   if type(fn) ~= "function" then
+    if type(fn) == "table" and getmetatable(fn) == nil then return spawn_with(fn, ...) end
     error("acoro.spawn: expected a function, got " .. type(fn), 2)
   end
   return core.spawn(fn, ...)
@@ -772,10 +791,18 @@ function M.run(fn, ...)
   C.acoro_co_set_name(rec_of(main), "main")
   main_handle = main
   is_running = true
+  local shutdown = package.loaded["acoro.shutdown"]
+  if shutdown then shutdown.run_begin() end
   local ok, rc = pcall(core.run)
+  local sig = C.acoro_engine_stop_signal(E) -- the next run (the hooks') resets it
+  shutdown = package.loaded["acoro.shutdown"] -- (the run may have loaded it)
+  if ok and shutdown then shutdown.run_hooks(core.run) end
   is_running = false
   log._drain() -- the engine's lines of the run's last moments
   I.run("run_end") -- acoro.node stops its node
+  local signame
+  if shutdown then sig, signame = shutdown.run_end(sig) end
+  I.stop_signal = sig -- for the CLI's exit status (128 + the signal's number)
   local stuck, which
   if ok and rc == EDEADLK then stuck, which = alive_summary() end
   terminate_all() -- daemons, and whatever a deadlock or a stop left
@@ -790,6 +817,9 @@ function M.run(fn, ...)
     error(("acoro: deadlock: %d coroutine(s) wait for something that cannot come: %s")
       :format(stuck, which), 0)
   elseif rc == EINTR then
+    if sig == C.acoro_signum("term") then error("acoro: terminated (SIGTERM)", 0) end
+    if sig == C.acoro_signum("int") then error("acoro: interrupted (SIGINT)", 0) end
+    if sig ~= 0 then error("acoro: ended by signal " .. sig .. " (" .. (signame or "?") .. ")", 0) end
     error("acoro: interrupted", 0)
   elseif rc ~= 0 then
     error("acoro: " .. ffi.string(C.acoro_strerror(rc)), 0)
@@ -917,6 +947,10 @@ local load_dist = once(function()
   require("acoro.rchannel").init(M, I.dist)
 end)
 
+local load_shutdown = once(function()
+  require("acoro.shutdown").init(M, C, E, I, coro_mt)
+end)
+
 local loaders = {
   Lock = load_sync, RLock = load_sync, Condition = load_sync, Event = load_sync,
   Semaphore = load_sync,
@@ -927,6 +961,7 @@ local loaders = {
     require("acoro.fs").init(M, core.fs)
   end),
   pool = once(function() require("acoro.pool").init(M, core.pool) end),
+  atexit = load_shutdown, signal = load_shutdown, is_signal = load_shutdown,
   node = load_dist, peer = load_dist, peers = load_dist, close_peer = load_dist,
   discover = load_dist, is_remote = load_dist, peer_status = load_dist,
   is_peer_status = load_dist, PeerStatus = load_dist, rci = load_dist, send_file = load_dist,

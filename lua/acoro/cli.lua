@@ -19,6 +19,10 @@ usage: acoro [options] [script [args...]]
                         RAND_bytes, as 64 hex digits) and exit; put it in
                         the --secret-file of every node
   --no-discover         no UDP discovery pings
+  --insecure            let a node without a secret listen on a network
+                        address and peer with other hosts (without it, such
+                        a node stays on loopback: anyone who reaches it could
+                        run its registered functions)
   --tls-cert FILE       put every peer link on TLS with this certificate (PEM;
                         it must name the node's host) ...
   --tls-key FILE        ... and its key (both needed for TLS) ...
@@ -115,9 +119,9 @@ function M.main(argv0, ...)
         node_opts.max_file_size = n
       end
       i = i + 2
-    elseif a == "--no-discover" then
+    elseif a == "--no-discover" or a == "--insecure" then
       node_opts = node_opts or { peers = {} }
-      node_opts.discover = false
+      if a == "--insecure" then node_opts.insecure = true else node_opts.discover = false end
       i = i + 1
     elseif a == "--" then
       i = i + 1

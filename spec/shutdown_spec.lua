@@ -17,9 +17,10 @@ local function start(source, stock)
   else
     cmd = "exec " .. support.shell_quote(support.bin) .. " " .. support.shell_quote(path)
   end
-  -- (the shell's own report of a child a signal killed, "Hangup", goes to /dev/null)
-  local p = assert(io.popen(("cd %s && { (%s) 2>&1 & echo pid=$!; wait $!; echo rc=$?; } 2>/dev/null")
-    :format(support.shell_quote(support.root), cmd)))
+  -- The pid comes first (sh prints its own, then becomes the process); the shell's own
+  -- report of a child a signal killed ("Hangup") goes to /dev/null.
+  local p = assert(io.popen(("cd %s && { sh -c %s 2>&1 & wait $!; echo rc=$?; } 2>/dev/null")
+    :format(support.shell_quote(support.root), support.shell_quote("echo pid=$$; " .. cmd))))
   local child = { p = p, pid = tonumber(p:read("*l"):match("^pid=(%d+)$")), lines = {} }
   function child.expect(want)
     for _ = 1, 1000 do

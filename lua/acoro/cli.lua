@@ -56,7 +56,7 @@ end
 local function run_chunk(chunk, ...)
   local ok, err = pcall(acoro.run, chunk, ...)
   if ok then return 0 end
-  report((tostring(err):gsub("^acoro: ", "", 1)))
+  report(require("acoro.check").one_prefix((tostring(err):gsub("^acoro: ", "", 1))))
   local sig = require("acoro.internal").stop_signal or 0
   if sig ~= 0 and type(err) == "string" and err:find("^acoro: ") then return 128 + sig end
   if err == "acoro: interrupted" then return 130 end

@@ -53,6 +53,7 @@ local results = setmetatable({}, weak)     -- handle -> {n=, ...} | {err=, tb=} 
 local pending_throw = setmetatable({}, weak)
 local pending_swap = setmetatable({}, weak)
 local resumed = setmetatable({}, weak)     -- handle -> {value} given by co:resume
+local joining = setmetatable({}, weak)     -- handle -> the coroutine it waits to join
 local locate_waiters = {}                  -- name -> {handle, ...}
 local TERMINATED = { err = "terminated" }
 local main_handle                          -- the coroutine acoro.run started
@@ -75,7 +76,7 @@ end
 local function current(what)
   local rec = C.acoro_current(E)
   if rec == nil then
-    error("acoro." .. what .. ": called outside an acoro coroutine (use acoro.run or the acoro command)", 3)
+    check.misuse("acoro." .. what .. ": called outside an acoro coroutine (use acoro.run or the acoro command)")
   end
   return rec
 end
@@ -173,10 +174,16 @@ end
 ------------------------------------------------------------------------------
 -- The end of a coroutine.
 
-local function log_failure(h, err, tb)
+-- One message: the error once, then the frames (the traceback repeats the
+-- error on its first lines). A coroutine a monitor watches failed into
+-- somebody's hands (the Exit has error and traceback): "info", which a script
+-- silences with acoro.log.set_level("warn"); an unwatched one: "error".
+local function log_failure(h, err, tb, watched)
   local ok, text = pcall(tostring, err)
-  log.error("coroutine ", tostring(h), " failed: ",
-    ok and text or "(error object cannot be converted to a string)", tb and "\n" or "", tb or "")
+  local frames = tb and tb:find("stack traceback:", 1, true)
+  if frames then tb = tb:sub(frames) end
+  log.write(watched and "info" or "error", "coroutine ", tostring(h), " failed: ",
+    ok and check.one_prefix(text) or "(error object cannot be converted to a string)", tb and "\n" or "", tb or "")
 end
 
 -- Clears the Lua side of co's queued messages (the engine drops them next).
@@ -241,9 +248,10 @@ local function finished(h, ok, ...)
   if getmetatable(e) == HotSwap then -- the old function let the swap through
     return core.rethread(h, e.fn, unpack(e.args, 1, e.args.n))
   end
+  local watched = C.acoro_co_monitor_count(rec_of(h)) > 0
   finish(h, { err = e, tb = tb })
   if h ~= main_handle then
-    log_failure(h, e, tb)
+    log_failure(h, e, tb, watched)
     I.run("failure", h, e, tb) -- the specs' strict acoro.run watches these
   end
 end
@@ -558,11 +566,14 @@ function Coro:join(timeout)
     before_block(rec, "join", false)
     if timeout and timeout <= 0 then return fail("timeout") end
     local deadline = timeout and now() + timeout
+    local me = handle_of(rec)
     repeat
       local rc = C.acoro_co_join(rec, target, remaining(deadline))
       if rc == EDEAD then break end
       if rc ~= 0 then nested_wait("join") end
+      joining[me] = self -- for a deadlock's report
       local r = park(rec, false)
+      joining[me] = nil
       if r == K_TIMEOUT then return fail("timeout") end
     until r ~= K_INTERRUPT
   end
@@ -761,13 +772,44 @@ end
 ------------------------------------------------------------------------------
 -- Running.
 
+-- What a stuck coroutine waits for, for the deadlock report: the library
+-- call it waits in, as its caller named it ("join of coro:-/2", "acquire",
+-- "receive", "wait"), and where the user's code called it. The Lua thread's
+-- frames tell, so no wait pays for a description it rarely needs.
+local WAIT_WORDS = {
+  [C.ACORO_WAIT_SLEEP] = "sleep", [C.ACORO_WAIT_SUSPEND] = "suspend", [C.ACORO_WAIT_RECEIVE] = "receive",
+  [C.ACORO_WAIT_JOIN] = "join", [C.ACORO_WAIT_DELIVER] = "deliver", [C.ACORO_WAIT_IO] = "I/O",
+}
+local function waits_for(h, rec)
+  local what = WAIT_WORDS[C.acoro_co_wait_kind(rec)] or "wait"
+  local th, call, at = threads[C.acoro_co_host_ref(rec)], nil, nil
+  for level = 0, 50 do
+    local info = th and debug.getinfo(th, level, "Sln")
+    if not info then break end
+    if info.what ~= "C" then
+      if not info.source:find("[/@]acoro/[%w_]+%.lua$") then
+        at = info.short_src .. ":" .. info.currentline
+        break
+      end
+      call = info.name or call
+    end
+  end
+  if what == "join" then
+    local target = joining[h]
+    what = target and "join of " .. tostring(target) or what
+  elseif call and what ~= "receive" and what ~= "sleep" then
+    what = call
+  end
+  return what .. (at and " at " .. at or "")
+end
+
 local function alive_summary()
   local parts, n = {}, 0
   for _, h in pairs(objs) do
     local rec = rec_of(h)
     if C.acoro_co_is_daemon(rec) == 0 then
       n = n + 1
-      if n <= 8 then parts[#parts + 1] = tostring(h) .. " " .. h:status() end
+      if n <= 8 then parts[#parts + 1] = tostring(h) .. " waits in " .. waits_for(h, rec) end
     end
   end
   if n > 8 then parts[#parts + 1] = "..." end

@@ -6,11 +6,17 @@ local acoro = require "acoro"
 local support = require "support"
 
 -- Runs fn in acoro.run with the log captured: the list of {level, msg}.
+-- The writer is set inside the run: the strict run's own (which keeps expected failures
+-- off the output) is under it.
 local function logged(fn)
   local got = {}
-  local prev = acoro.log.set_writer(function(level, msg) got[#got + 1] = { level, msg } end)
-  local ok, err = pcall(acoro.run, fn)
-  acoro.log.set_writer(prev)
+  local outer = acoro.log.set_writer(nil)
+  acoro.log.set_writer(outer)
+  local ok, err = pcall(acoro.run, function()
+    acoro.log.set_writer(function(level, msg) got[#got + 1] = { level, msg } end)
+    fn()
+  end)
+  acoro.log.set_writer(outer)
   assert(ok, err)
   return got
 end
@@ -176,5 +182,29 @@ describe("a node whose peer is down", function()
       if g[2]:find("127.0.0.1:9", 1, true) then dials[#dials + 1] = g[1] .. ": " .. g[2] end
     end
     assert.are.same({ "warn: node: peer 127.0.0.1:9: cannot connect: connection refused" }, dials)
+  end)
+end)
+
+describe("a stock LuaJIT script that spawns and never runs the engine", function()
+  local function luajit(code)
+    local build = os.getenv("ACORO_BUILD") or "build"
+    local p = assert(io.popen(("cd %s && LUA_PATH='%s/share/lua/5.1/?.lua;%s/share/lua/5.1/?/init.lua;;' "
+      .. "LUA_CPATH='%s/lib/lua/5.1/?.so;;' timeout 60 luajit -e %s 2>&1; echo rc=$?")
+      :format(support.shell_quote(support.root), build, build, build, support.shell_quote(code))))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  it("gets a warning as it exits", function()
+    assert.are.equal("acoro: 2 coroutine(s) spawned but never run: acoro.run was never called "
+      .. "(from a stock LuaJIT, wrap the main code in acoro.run(function() ... end))\nrc=0\n",
+      luajit("local acoro = require 'acoro' acoro.spawn(print, 'never') acoro.spawn(print, 'never')"))
+  end)
+
+  it("gets none once acoro.run ran them, nor when it spawned nothing", function()
+    assert.are.equal("ran\nrc=0\n",
+      luajit("local acoro = require 'acoro' acoro.spawn(print, 'ran') acoro.run(function() end)"))
+    assert.are.equal("rc=0\n", luajit("local acoro = require 'acoro' acoro.run(function() end)"))
   end)
 end)

@@ -823,6 +823,21 @@ local function terminate_all()
 end
 
 local is_running = false
+local ever_ran = false -- acoro.run was called once
+
+-- In a stock LuaJIT, coroutines spawned by a script that never calls
+-- acoro.run would end with the process, silently: a sentinel's finalizer,
+-- run as the Lua state closes, warns. (An embedder that runs the engine
+-- from C ends them, so none is left alive for the check.)
+local never_ran_sentinel = newproxy(true)
+getmetatable(never_ran_sentinel).__gc = function()
+  if ever_ran or next(objs) == nil then return end
+  local n = 0
+  for _ in pairs(objs) do n = n + 1 end
+  pcall(log.warn, n, " coroutine(s) spawned but never run: acoro.run was never called ",
+    "(from a stock LuaJIT, wrap the main code in acoro.run(function() ... end))")
+end
+I.never_ran_sentinel = never_ran_sentinel -- anchored: collected only as the state closes
 
 function M.run(fn, ...)
   if type(fn) ~= "function" then
@@ -832,7 +847,7 @@ function M.run(fn, ...)
   local main = core.spawn(fn, ...)
   C.acoro_co_set_name(rec_of(main), "main")
   main_handle = main
-  is_running = true
+  is_running, ever_ran = true, true
   local shutdown = package.loaded["acoro.shutdown"]
   if shutdown then shutdown.run_begin() end
   local ok, rc = pcall(core.run)

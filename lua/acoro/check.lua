@@ -61,15 +61,23 @@ function check.bad_self(x, what, expected, level)
 end
 
 -- check.misuse(msg): raises msg at the user's line: the first caller outside
--- acoro's own Lua files (lua/acoro/*.lua), however deep in the library the
--- check ran (acoro.tcp.connect and acoro.fs.stat check it two or three
--- calls down). A C caller (pcall) gives no position, as error() does.
-local getinfo, find = debug.getinfo, string.find
+-- acoro's own Lua files (the folder of this one, dist/ included), however
+-- deep in the library the check ran (acoro.tcp.connect and acoro.fs.stat
+-- check it two or three calls down). A C caller (pcall) gives no position,
+-- as error() does.
+local getinfo, sub = debug.getinfo, string.sub
+local LIB = getinfo(1, "S").source:match("^(@.*[/\\])check%.lua$") -- "@.../acoro/"
+
+-- Whether a chunk's source (debug.getinfo's) is one of acoro's own files.
+function check.in_library(source)
+  return LIB ~= nil and sub(source, 1, #LIB) == LIB
+end
+
 function check.misuse(msg)
   local level = 2
   while true do
     local info = getinfo(level, "S")
-    if info == nil or not find(info.source, "[/@]acoro/[%w_]+%.lua$") then break end
+    if info == nil or not check.in_library(info.source) then break end
     level = level + 1
   end
   error(msg, level)

@@ -787,7 +787,7 @@ local function waits_for(h, rec)
     local info = th and debug.getinfo(th, level, "Sln")
     if not info then break end
     if info.what ~= "C" then
-      if not info.source:find("[/@]acoro/[%w_]+%.lua$") then
+      if not check.in_library(info.source) then
         at = info.short_src .. ":" .. info.currentline
         break
       end

@@ -88,6 +88,15 @@ describe("expected failures: nil, message, code", function()
       assert.matches("^E[A-Z]+$", code)
     end
   end)
+
+  it("a message with detail gets its word's code: distribution's refusals and I/O's ECODE", function()
+    assert.same({ nil, "cycle: x", "ELOOP" }, { check.fail("cycle: x") })
+    assert.equal("EFBIG", check.code("too large: 5000 > max_file_size 1000"))
+    assert.equal("EACCES", check.code("path escapes dest_path (symbolic link out)"))
+    assert.equal("ECONNREFUSED", check.code("refused: wrong secret (proof mismatch)"))
+    assert.equal("ENOENT", check.code("ENOENT: no such file or directory"))
+    assert.equal("EINVAL", check.code("a message without a word of the table"))
+  end)
 end)
 
 describe("one behaviour where there were two", function()

@@ -74,8 +74,8 @@ b:monitor()
 a:monitor(other)
 local t0
 acoro.spawn(function()
-  local ok, why = idle:deliver("never taken")
-  say("waiting deliver", ok, why, ("%.2f"):format(acoro.now() - t0))
+  local ok, why, code = idle:deliver("never taken")
+  say("waiting deliver", ok, why, code, ("%.2f"):format(acoro.now() - t0))
 end)
 acoro.sleep(0.2) -- the deliver is on its way before the spec stops the server
 t0 = acoro.now()
@@ -149,12 +149,12 @@ say("extra exits", extra, other_exits)
     assert.matches("^unreachable ", seen["exit b"])
     assert.equal("true unreachable", seen["other exit"])
     assert.matches("^true ", seen["offline"])
-    assert.matches("^nil unreachable ", seen["waiting deliver"])
+    assert.matches("^nil unreachable ENOPEER ", seen["waiting deliver"])
     -- detected within heartbeat * missed (4 s) plus a tick; the bound is generous
     for _, key in ipairs({ "exit a", "exit b", "offline" }) do
       assert.is_true(tonumber(seen[key]:match("(%S+)$")) < 20, key .. " " .. seen[key])
     end
-    assert.equal("nil unreachable", seen["deliver after down"])
+    assert.equal("nil unreachable ENOPEER", seen["deliver after down"])
     assert.equal("true", seen["deliver took"])
     if mode == "STOP" then
       os.execute("kill -CONT " .. pid)
@@ -318,7 +318,7 @@ describe("a peer of another protocol version", function()
     local v = start(PRELUDE .. [[
 say("peer", acoro.peer(arg[1], 10))
 ]], "--name old -e " .. q('require("acoro.core").net.test_version(9, 0)'), q(wloc))
-    assert.equal("nil refused: protocol version 3.0, this node speaks 9.0", v:expect("^peer (.*)$"))
+    assert.equal("nil refused: protocol version 3.0, this node speaks 9.0 ECONNREFUSED", v:expect("^peer (.*)$"))
     local ok = start(PRELUDE .. [[
 say("peer", acoro.peer(arg[1], 10))
 ]], "--name fine", q(wloc))

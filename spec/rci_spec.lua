@@ -160,12 +160,12 @@ say("gone", acoro.rci.locate("adder"))
       .. ": cannot send args%[2%]%.cb: a function$", encode)
     assert.matches("^false .*acoro%.rci: rci:adder@.*: more than 250 arguments$", cli:expect("^many (.*)$"))
     assert.equal("error negative: -1", cli:expect("^failed (.*)$"))
-    assert.equal("nil not found", cli:expect("^missing (.*)$"))
-    assert.equal("nil not found", cli:expect("^missing2 (.*)$"))
+    assert.equal("nil not found ENOENT", cli:expect("^missing (.*)$"))
+    assert.equal("nil not found ENOENT", cli:expect("^missing2 (.*)$"))
     assert.equal("true false", srv:expect("^unregistered (.*)$"))
     assert.equal("false acoro.rci: no RCI \"adder\" is registered at " .. sloc,
       cli:expect("^unregistered (.*)$"))
-    assert.equal("nil not found", cli:expect("^gone (.*)$"))
+    assert.equal("nil not found ENOENT", cli:expect("^gone (.*)$"))
   end)
 
   it("a locate that starts before the owner (or before the name is registered) "
@@ -237,8 +237,8 @@ describe("acoro.rci within one process", function()
       assert.same({ h, "normal", 10 }, { m.coro, m.reason, m.value })
       assert.has_error(function() r:call({ timeout = "x" }) end,
         "acoro.rci: call: timeout must be a positive number or nil")
-      assert.same({ nil, "not found" }, { acoro.rci.locate("none") })
-      assert.same({ nil, "not found" }, { acoro.rci.locate("none", { timeout = 0.05 }) })
+      assert.same({ nil, "not found", "ENOENT" }, { acoro.rci.locate("none") })
+      assert.same({ nil, "not found", "ENOENT" }, { acoro.rci.locate("none", { timeout = 0.05 }) })
       -- a wait for a name is answered when it is registered here
       acoro.spawn(function()
         acoro.sleep(0.05)

@@ -42,10 +42,11 @@ describe("a node without a secret", function()
   it("refuses to dial another host, and dials this one", function()
     logged(function()
       local node = acoro.node({ port = 0, discover = false })
-      local ok, why = acoro.peer("192.0.2.1:9", 5)
+      local ok, why, code = acoro.peer("192.0.2.1:9", 5)
       assert.is_nil(ok)
       assert.are.equal("refused: 192.0.2.1:9 is not on this host (a node without a secret peers over "
         .. "loopback only: give it secret=, or insecure = true)", why)
+      assert.are.equal("ECONNREFUSED", code)
       ok, why = acoro.peer("127.0.0.1:9", 5) -- dialled: nothing listens there
       assert.is_nil(ok)
       assert.is_nil(why:find("not on this host", 1, true))

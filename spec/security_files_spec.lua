@@ -74,7 +74,7 @@ local function receiver(dest, extra)
 end
 
 -- A node that peers with loc (its arg[1]) and runs body with, in scope:
--- D (acoro.internal's dist), OP (the files operations' base), peer (loc's id),
+-- D (acoro.internal's dist), OP (the operation numbers), peer (loc's id),
 -- clock() (monotonic seconds) and begin(fields) (sends a BEGIN with the
 -- valid fields below, overridden by `fields`, and returns ok, answer and
 -- the milliseconds the answer took).
@@ -90,7 +90,7 @@ local function clock()
   return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
 end
 local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
-local OP = D.OP.file
+local OP = D.OP
 assert(acoro.peer(loc, 10))
 local peer = D.peer_at(loc)
 local FIELDS = { "skey", "dir", "name", "size", "mtime", "mode", "overwrite", "hash", "timeout" }
@@ -102,7 +102,7 @@ local function begin(fields)
   for k, x in pairs(fields or {}) do v[k] = x end
   local t0 = clock()
   local ok, ans = D.ask(peer, function(req)
-    local m = { OP, req }
+    local m = { OP.file_begin, req }
     for i, k in ipairs(FIELDS) do m[i + 2] = v[k] end
     return m
   end, 5)
@@ -183,9 +183,9 @@ end
 assert(tmp, "no temporary file")
 assert(os.rename(tmp, dest .. "/moved"))
 assert(os.execute(("ln -s %%q %%q"):format(victim, tmp)) == 0)
-D.send_peer(peer, D.encode({ OP + 1, ans[2], data }))
+D.send_peer(peer, D.encode({ OP.file_data, ans[2], data }))
 local t0 = clock()
-local done, why = D.ask(peer, function(req) return { OP + 3, req, ans[2] } end, 10)
+local done, why = D.ask(peer, function(req) return { OP.file_end, req, ans[2] } end, 10)
 say("end", done, why)
 say("ms", (clock() - t0) * 1000)
 ]]):format(dest, victim), loc)
@@ -269,8 +269,8 @@ local data = string.rep("y", 1000)
 local ok, ans = begin({ name = "g", size = #data, hash = sha256(data), overwrite = true })
 assert(ok and type(ans) == "table" and ans[1] == true, tostring(ans))
 assert(os.execute(("ln -s %%q %%q"):format(victim, dest .. "/g")) == 0)
-D.send_peer(peer, D.encode({ OP + 1, ans[2], data }))
-local done, why = D.ask(peer, function(req) return { OP + 3, req, ans[2] } end, 10)
+D.send_peer(peer, D.encode({ OP.file_data, ans[2], data }))
+local done, why = D.ask(peer, function(req) return { OP.file_end, req, ans[2] } end, 10)
 say("end", done, why)
 ]]):format(dest, victim), loc)
     assert.equal("true path escapes dest_path (symbolic link g)", s:expect("^end (.*)$"))

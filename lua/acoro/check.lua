@@ -5,7 +5,8 @@
 -- failures (check.fail).
 local check = {}
 
-local type, error, tostring, getmetatable, rawget = type, error, tostring, getmetatable, rawget
+local type, error, tostring, getmetatable, rawget, pairs = type, error, tostring, getmetatable,
+  rawget, pairs
 
 -- Timeouts, in seconds, across the whole API: nil = the default (usually
 -- forever); a number <= 0, -inf included, = do not wait; +inf = forever
@@ -96,7 +97,8 @@ end
 -- "ECODE: text"; coroutines, channels and distribution keep their bare word
 -- as the message (what callers compare today) and add the code below, the
 -- same upper-case E-name I/O uses for the same thing (a timeout is
--- ETIMEDOUT everywhere), or the engine's ACORO_E* name.
+-- ETIMEDOUT everywhere), or the engine's ACORO_E* name. A message with
+-- detail starts with its word: "word: detail" or "word (detail)".
 check.CODES = {
   ["timeout"] = "ETIMEDOUT",
   ["dead"] = "EDEAD",
@@ -106,15 +108,65 @@ check.CODES = {
   ["not found"] = "ENOENT",
   ["not subscribed"] = "ENOENT",
   ["unknown channel"] = "ENOENT",
+  ["cycle"] = "ELOOP",
   ["unreachable"] = "ENOPEER",
   ["busy"] = "EBUSY",
   ["closed"] = "ECLOSED",
+  -- a peer's handshake refused or failed (acoro.peer), a peer's answer
+  -- that is none of the words here
+  ["refused"] = "ECONNREFUSED",
+  ["cannot connect"] = "ECONNREFUSED",
+  -- files between nodes (acoro.send_file, acoro.del_file: the sender's
+  -- checks and the receiver's refusals, which come back as their message)
+  ["no such file"] = "ENOENT",
+  ["not a regular file"] = "EINVAL",
+  ["not a directory"] = "ENOTDIR",
+  ["too large"] = "EFBIG",
+  ["bad path"] = "EINVAL",
+  ["bad file name"] = "EINVAL",
+  ["bad size"] = "EINVAL",
+  ["bad mtime"] = "EINVAL",
+  ["bad mode"] = "EINVAL",
+  ["bad hash"] = "EINVAL",
+  ["bad timeout"] = "EINVAL",
+  ["path escapes dest_path"] = "EACCES",
+  ["dest_path"] = "EACCES",
+  ["dest_path: timeout"] = "ETIMEDOUT",
+  ["hash mismatch"] = "EIO",
+  ["larger than announced"] = "EIO",
+  ["read failed"] = "EIO",
+  ["the file grew while it was sent"] = "EAGAIN",
+  ["the file shrank while it was sent"] = "EAGAIN",
+  ["the temporary file was replaced"] = "EACCES",
 }
 
--- check.fail(why [, code]) -> nil, why, code: code defaults to CODES[why]
--- (a message with detail, such as "cycle: ...", passes its own code).
+-- The code of an expected failure's message: its word's (the whole
+-- message, else the longest word of CODES it starts with, followed by ":",
+-- " " or "("), or an I/O message's own "ECODE"; "EINVAL" for a message
+-- without a known word. Only failures come here: no hot path.
+local words -- CODES' keys, longest first
+function check.code(why)
+  if type(why) ~= "string" then return "EINVAL" end
+  local c = check.CODES[why]
+  if c then return c end
+  local e = why:match("^(E[A-Z0-9]+): ")
+  if e then return e end
+  if not words then
+    words = {}
+    for k in pairs(check.CODES) do words[#words + 1] = k end
+    table.sort(words, function(a, b) return #a > #b end)
+  end
+  for i = 1, #words do
+    local k = words[i]
+    if why:sub(1, #k) == k and why:sub(#k + 1, #k + 1):match("^[: (]$") then return check.CODES[k] end
+  end
+  return "EINVAL"
+end
+
+-- check.fail(why [, code]) -> nil, why, code: code defaults to
+-- check.code(why).
 function check.fail(why, code)
-  return nil, why, code or check.CODES[why] or "EINVAL"
+  return nil, why, code or check.code(why)
 end
 
 return check

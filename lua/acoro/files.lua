@@ -1,10 +1,10 @@
 -- acoro.files: files between nodes. acoro.send_file
 -- streams a regular file to a peer's dest_path in chunks over the node's
 -- links (paced by the busy limit and by the receiver's acknowledgements);
--- acoro.del_file removes one there. Built over node.lua's extension table
+-- acoro.del_file removes one there. Built over the distribution's extension table
 -- (D) and acoro.fs (every disk call on libuv's thread pool).
 --
--- Protocol (operations M.OP.file + 0..5; S = sender, R = receiver):
+-- Protocol (operations file_* of acoro.dist.protocol; S = sender, R = receiver):
 --   S->R {BEGIN, req, skey, dir, name, size, mtime, mode, overwrite, sha256,
 --         timeout}: R checks the path, max_file_size and what is there, then
 --         answers (D.answer) {true, tid} | "identical" | an error string.
@@ -31,6 +31,7 @@
 -- removes the temporary files of processes that no longer run (the PID in
 -- the name; the check is this host's, as the default dest_path is).
 local I = require "acoro.internal"
+local check = require "acoro.check" -- check.fail: nil, why, code (docs/lua-api-notes.md, Errors)
 local logger = require "acoro.log"
 local M = {}
 
@@ -68,9 +69,9 @@ local MAX_RECEIVING = 64         -- transfers from one peer under way at once
 
 function M.init(A, D)
   local fs = A.fs
-  local base = D.OP.file
+  local OP = D.OP
   local OP_BEGIN, OP_DATA, OP_ACK, OP_END, OP_ABORT, OP_DEL =
-    base, base + 1, base + 2, base + 3, base + 4, base + 5
+    OP.file_begin, OP.file_data, OP.file_ack, OP.file_end, OP.file_abort, OP.file_del
 
   local cfg           -- {root=, default=, max=} of the running node, or nil
   local ready         -- {done=, err=, waiters={}}: dest_path prepared (once per node)
@@ -702,26 +703,26 @@ function M.init(A, D)
     return true
   end
 
-  -- acoro.send_file(location, path [, {dir=, overwrite=, timeout=}]) -> true | nil, err
+  -- acoro.send_file(location, path [, {dir=, overwrite=, timeout=}]) -> true | nil, err, code
   function A.send_file(location, path, opts)
     local timeout
     opts, timeout = check_call("send_file", location, "path", path, opts)
     local dir, name = opts.dir or "", path:match("([^/]+)/*$")
-    if not name then return nil, "bad file name: " .. path end
+    if not name then return check.fail("bad file name: " .. path) end
     local parts, err = split(dir, name)
-    if not parts then return nil, err end
+    if not parts then return check.fail(err) end
     local st
     st, err = fs.stat(path, timeout)
-    if not st then return nil, err end
-    if st.type ~= "file" then return nil, "not a regular file" end
+    if not st then return check.fail(err) end
+    if st.type ~= "file" then return check.fail("not a regular file") end
     local peer = reach(location, timeout)
-    if not peer then return nil, "unreachable" end
+    if not peer then return check.fail("unreachable") end
     -- The hash goes first (the receiver compares it with a file already
     -- there, and checks the bytes it gets against it): the file is read
     -- twice, which the page cache makes cheap, for a simpler protocol.
     local hash
     hash, err = hash_file(path, A.now() + math.max(timeout, DEFAULT_TIMEOUT) + st.size / 1e6)
-    if not hash then return nil, err end
+    if not hash then return check.fail(err) end
     next_key = next_key + 1
     local skey = next_key
     local s = { peer = peer, waiter = I.running(), acked = 0 }
@@ -756,22 +757,22 @@ function M.init(A, D)
     end
     if not ok then error(r1, 0) end
     if r1 then return true end
-    return nil, r2
+    return check.fail(r2)
   end
 
-  -- acoro.del_file(location, name [, {dir=, timeout=}]) -> true | nil, err
+  -- acoro.del_file(location, name [, {dir=, timeout=}]) -> true | nil, err, code
   function A.del_file(location, name, opts)
     local timeout
     opts, timeout = check_call("del_file", location, "name", name, opts)
     local dir = opts.dir or ""
     local parts, err = split(dir, name)
-    if not parts then return nil, err end
+    if not parts then return check.fail(err) end
     local peer = reach(location, timeout)
-    if not peer then return nil, "unreachable" end
+    if not peer then return check.fail("unreachable") end
     local asked, ans = D.ask(peer, function(req) return { OP_DEL, req, dir, name } end, timeout)
-    if not asked then return nil, ans end
+    if not asked then return check.fail(ans) end
     if ans == true then return true end
-    return nil, type(ans) == "string" and ans or "refused"
+    return check.fail(type(ans) == "string" and ans or "refused")
   end
 end
 

@@ -82,7 +82,8 @@ end
 -- The running node's location ("host:port"), or nil (set by acoro.dist).
 I.location = nil
 
--- The extension table of the distribution (acoro.node's D), once it loads.
+-- The extension table of the distribution (D, lua/acoro/dist/ext.lua), once
+-- acoro.node has been read.
 I.dist = nil
 
 return I

@@ -32,6 +32,7 @@ local M = {}
 
 local channel = require "acoro.channel"
 local I = require "acoro.internal"
+local fail = require("acoro.check").fail -- nil, why, code (docs/lua-api-notes.md, Errors)
 local coro_mt = require("acoro.core").coro_mt
 
 local MAX_HOPS = 16
@@ -43,14 +44,10 @@ function M.init(A, D)
   local Channel = channel.Channel
   local encode, decode = D.encode, D.decode
   local orig_locate, orig_is_channel = channel.locate, channel.is_channel
-  local base = D.OP.channel
-  -- (base and base + 1 are free: locating is node.lua's, directory "channel")
-  -- {SUB, request, cid, encoded subscriber, unsubscribe?} answered (D.answer)
-  -- with true or why; {SEND, cid, encoded message, hops}
-  local OP_SUB, OP_SEND = base + 2, base + 3
-  -- {DELIVER, request, cid, encoded message, timeout | -1, n | -1, encoded
-  -- origin | false, hops} answered with the count or why; {GONE, cid}
-  local OP_DELIVER, OP_GONE = base + 4, base + 5
+  -- (locating is acoro.dist.locate's, directory "channel"; what each
+  -- operation carries: acoro.dist.protocol)
+  local OP_SUB, OP_SEND = D.OP.channel_sub, D.OP.channel_send
+  local OP_DELIVER, OP_GONE = D.OP.channel_deliver, D.OP.channel_gone
 
   local exported = setmetatable({}, { __mode = "v" }) -- cid -> our channel
   local next_cid = 0 -- never reset: a cid is not reused within the process
@@ -88,13 +85,13 @@ function M.init(A, D)
   local function is_proxy(x) return getmetatable(x) == rch_mt end
 
   -- The peer id of p's owner if that node (that incarnation) is up; else
-  -- nil and why ("unknown channel": one of ours that is gone).
+  -- nil, why, code ("unknown channel": one of ours that is gone).
   local function owner_of(p)
     local node, inc = D.node()
-    if node and p.location == node.location and p._inc == inc then return nil, "unknown channel" end
+    if node and p.location == node.location and p._inc == inc then return fail("unknown channel") end
     local id = D.peer_at(p.location)
     if id and D.peer(id).inc == p._inc then return id end
-    return nil, "unreachable"
+    return fail("unreachable")
   end
 
   local function cid_of(ch)
@@ -155,18 +152,18 @@ function M.init(A, D)
     if I.running() == nil then error("acoro.RemoteChannel:" .. what .. ": called outside an acoro coroutine", 3) end
   end
 
-  -- SUB to the owner: true | nil, why ("timeout", "unreachable", "unknown
-  -- channel", "closed", "dead", "not subscribed", ...).
+  -- SUB to the owner: true | nil, why, code ("timeout", "unreachable",
+  -- "unknown channel", "closed", "dead", "not subscribed", ...).
   local function sub_request(p, sub, timeout, unsub)
     local ok, body = pcall(encode, sub)
     if not ok then raise_as(body, unsub and "unsubscribe" or "subscribe", 3) end
-    local id, why = owner_of(p)
-    if not id then return nil, why end
-    local ok2, r = D.ask(id, function(req) return { OP_SUB, req, p._cid, body, unsub } end,
+    local id, why, code = owner_of(p)
+    if not id then return nil, why, code end
+    local ok2, r, code2 = D.ask(id, function(req) return { OP_SUB, req, p._cid, body, unsub } end,
       timeout or SUB_BOUND)
-    if not ok2 then return nil, r end
+    if not ok2 then return nil, r, code2 end
     if r == true then return true end
-    return nil, type(r) == "string" and r or "refused"
+    return fail(type(r) == "string" and r or "refused") -- the owner's word, its code here
   end
 
   local function unanchor(ch, p)
@@ -181,9 +178,9 @@ function M.init(A, D)
     check_sub(sub, "subscribe")
     check_timeout(timeout, "subscribe")
     need_coroutine("subscribe")
-    if getmetatable(sub) == coro_mt and not sub:is_alive() then return nil, "dead" end
-    local ok, why = sub_request(self, sub, timeout, false)
-    if not ok then return nil, why end
+    if getmetatable(sub) == coro_mt and not sub:is_alive() then return fail("dead") end
+    local ok, why, code = sub_request(self, sub, timeout, false)
+    if not ok then return nil, why, code end
     if getmetatable(sub) == Channel and not sub._closed then
       local a = anchors[sub] or {}
       anchors[sub] = a
@@ -196,18 +193,18 @@ function M.init(A, D)
     check_sub(sub, "unsubscribe")
     check_timeout(timeout, "unsubscribe")
     need_coroutine("unsubscribe")
-    local ok, why = sub_request(self, sub, timeout, true)
+    local ok, why, code = sub_request(self, sub, timeout, true)
     if ok or why == "not subscribed" then unanchor(sub, self) end
-    if not ok then return nil, why end
+    if not ok then return nil, why, code end
     return true
   end
 
-  -- Sends an encoded message to p's owner: true | nil, why.
+  -- Sends an encoded message to p's owner: true | nil, why, code.
   local function forward(p, body, hops)
-    local id, why = owner_of(p)
-    if not id then return nil, why end
+    local id, why, code = owner_of(p)
+    if not id then return nil, why, code end
     local ok, why2 = D.send_peer(id, encode({ OP_SEND, p._cid, body, hops }))
-    if not ok then return nil, why2 end
+    if not ok then return fail(why2) end
     return true
   end
 
@@ -221,17 +218,17 @@ function M.init(A, D)
     return forward(self, body, hops_now + 1)
   end
 
-  -- Asks p's owner to deliver: the count, or nil and why.
+  -- Asks p's owner to deliver: the count, or nil, why, code.
   local function deliver_request(p, body, timeout, n, origin, hops)
-    local id, why = owner_of(p)
-    if not id then return nil, why end
+    local id, why, code = owner_of(p)
+    if not id then return nil, why, code end
     local obody = origin and encode(origin) or false
-    local ok, r = D.ask(id, function(req)
+    local ok, r, code2 = D.ask(id, function(req)
       return { OP_DELIVER, req, p._cid, body, timeout or -1, n or -1, obody, hops }
     end, timeout and timeout + 10) -- the owner enforces the timeout; the bound covers a lost answer
-    if not ok then return nil, r end
+    if not ok then return nil, r, code2 end
     if type(r) == "number" then return r end
-    return nil, type(r) == "string" and r or "refused"
+    return fail(type(r) == "string" and r or "refused")
   end
 
   function RChannel:deliver(msg, timeout, n)

@@ -1,23 +1,23 @@
 -- acoro.rci: remote coroutine interface (asyncoro's RCI) over the node
--- (lua/acoro/node.lua's extension table D). A node registers a function
+-- (the extension table D, lua/acoro/dist/ext.lua). A node registers a function
 -- under a name; another node locates it and calls it: the owner starts the
 -- function as a new coroutine there and answers with that coroutine's
 -- handle. Only functions the owner registered ever run: the call carries a
 -- name and arguments, never code.
 --
 -- THREADS. Everything runs on the engine thread. The operation handlers are
--- called by node.lua from the transport's events, outside any coroutine:
+-- called by dist/node.lua from the transport's events, outside any coroutine:
 -- they never yield (a reply to a busy peer goes through a daemon, `reply`).
 --
--- WIRE (operations in node.lua's OP.rci range; locating is node.lua's,
--- directory "rci"):
+-- WIRE (the operation rci_call of acoro.dist.protocol; locating is
+-- acoro.dist.locate's, directory "rci"):
 --   {CALL, request, name, encoded {n=, w=watcher | nil, args...}} ->
---     node.lua's ANSWER with {true, handle} or {false, error}   (D.ask)
+--     the ANSWER of D.answer with {true, handle} or {false, error}   (D.ask)
 -- An rci value travels as ext type EXT.rci: core.wire's encoding of
 -- {location, incarnation, name}. Values are cached weakly by that triple,
 -- so one rci always decodes to the same Lua value (== and table keys work).
 --
--- LOCATE is acoro.locate's (node.lua's D.find): every peer (or the one at
+-- LOCATE is acoro.locate's (D.find, acoro.dist.locate): every peer (or the one at
 -- `location`) is asked; with a timeout, a peer without the name holds the
 -- request until the name is registered there or the asker's deadline
 -- passes, and a peer that comes up during the wait is asked too.
@@ -26,7 +26,7 @@ local I = require "acoro.internal"
 local M = {}
 
 function M.init(A, D, coro_mt)
-  local OP_CALL = D.OP.rci + 2
+  local OP_CALL = D.OP.rci_call
   local OP_ANSWER = D.OP.answer
   -- A call with more arguments is refused (the owner unpacks a count that
   -- a peer sent: it must be bounded, LuaJIT's stack is not).
@@ -146,7 +146,7 @@ function M.init(A, D, coro_mt)
     local here = location == nil or (node ~= nil and location == node.location)
     if here and registered[name] then return own(name) end
     local wait = timeout ~= nil and timeout > 0
-    if not wait and (node == nil or location == node.location) then return nil, "not found" end
+    if not wait and (node == nil or location == node.location) then return check.fail("not found") end
     return D.find("rci", name, location, timeout, "acoro.rci.locate")
   end
 

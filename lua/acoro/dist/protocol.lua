@@ -2,7 +2,7 @@
 -- its version, every operation number and every MessagePack ext type
 -- number. Two nodes must agree on all of it; the C transport's framing has
 -- its own version (ACORO_NET_VERSION_MAJOR, checked in the handshake), and
--- this one is checked when a peer comes up (HELLO, in node.lua).
+-- this one is checked when a peer comes up (HELLO, in dist/node.lua).
 local P = {}
 
 -- Bump on any change a peer would misread: an operation's number or
@@ -11,8 +11,8 @@ local P = {}
 P.VERSION = 1
 
 -- Operations: every message between nodes is an array {op, ...}. One
--- line per operation of node.lua; an extension module of acoro owns a
--- range of ten from its base (its own file says what each number is).
+-- line per operation: the package's own (lua/acoro/dist/), then those of
+-- the extensions shipped with acoro (their files say what each carries).
 P.OP = {
   send = 1,       -- {SEND, id, message} (the hot one, W6)
   locate = 2,     -- {LOCATE, request, name, wait seconds, kind}
@@ -27,9 +27,20 @@ P.OP = {
   answer = 11,    -- {ANSWER, request, value}: D.answer
   monitored = 12, -- {MONITORED, watcher id, target}
   hello = 13,     -- {HELLO, protocol version}: sent first on peer up
-  channel = 20,   -- 20..29: acoro.rchannel
-  rci = 30,       -- 30..39: acoro.rci
-  file = 40,      -- 40..49: acoro.files
+  -- acoro.rchannel (lua/acoro/rchannel.lua); 20 and 21 are unused
+  channel_sub = 22,     -- {SUB, request, cid, encoded subscriber, unsubscribe?} -> ANSWER
+  channel_send = 23,    -- {SEND, cid, encoded message, hops}
+  channel_deliver = 24, -- {DELIVER, request, cid, message, timeout, n, origin, hops} -> ANSWER
+  channel_gone = 25,    -- {GONE, cid}
+  -- acoro.rci (lua/acoro/rci.lua); 30 and 31 are unused
+  rci_call = 32,        -- {CALL, request, name, encoded {n=, w=, args...}} -> ANSWER
+  -- acoro.files (lua/acoro/files.lua)
+  file_begin = 40,      -- {BEGIN, request, skey, dir, name, size, mtime, mode, ...} -> ANSWER
+  file_data = 41,       -- {DATA, tid, bytes}
+  file_ack = 42,        -- {ACK, skey, bytes written | false, why}
+  file_end = 43,        -- {END, request, tid} -> ANSWER
+  file_abort = 44,      -- {ABORT, tid}
+  file_del = 45,        -- {DEL, request, dir, name} -> ANSWER
 }
 
 -- Operation numbers from EXTENSION_OPS up are for extensions outside this

@@ -34,7 +34,16 @@ acoro_stream_t *lio_check_stream(lua_State *L, int i) {
 }
 
 /* s:read(min, delim, timeout) -> true (the buffer has it, or reading
- * ended) | false (the coroutine now waits: yield, then call again). */
+ * ended) | false (the coroutine now waits: yield, then call again) | nil,
+ * why, "EWAITING" (another coroutine reads: io.lua raises that misuse at
+ * its user's line, which a C function cannot find). */
+static int busy(lua_State *L, const char *why) {
+  lua_pushnil(L);
+  lua_pushstring(L, why);
+  lua_pushliteral(L, "EWAITING");
+  return 3;
+}
+
 static int s_read(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
   lua_Integer min = luaL_optinteger(L, 2, 1);
@@ -43,8 +52,7 @@ static int s_read(lua_State *L) {
   int rc = acoro_stream_read(running_co(L), s, min > 0 ? (size_t)min : 1, delim,
                              timeout);
   if (rc == ACORO_EWAITING)
-    return luaL_error(L, "acoro: read: another coroutine is already reading "
-                         "this stream");
+    return busy(L, "another coroutine is already reading this stream");
   if (rc < 0)
     return lbind_misuse(L, rc, "read");
   lua_pushboolean(L, rc == 1);
@@ -109,7 +117,8 @@ static int write_failure(lua_State *L, acoro_stream_t *s) {
   return lio_fail(L, st);
 }
 
-/* s:write(data, timeout) -> true (written) | false (waits) | nil, err */
+/* s:write(data, timeout) -> true (written) | false (waits) | nil, err
+ * (nil, why, "EWAITING": another coroutine writes, as for read) */
 static int s_write(lua_State *L) {
   acoro_stream_t *s = lio_check_stream(L, 1);
   size_t len;
@@ -119,8 +128,7 @@ static int s_write(lua_State *L) {
   if (rc == ACORO_EIO)
     return write_failure(L, s);
   if (rc == ACORO_EWAITING)
-    return luaL_error(L, "acoro: write: another coroutine is already writing "
-                         "this stream");
+    return busy(L, "another coroutine is already writing this stream");
   if (rc < 0)
     return lbind_misuse(L, rc, "write");
   lua_pushboolean(L, rc == 1);

@@ -1,10 +1,12 @@
 /* main.c: the `acoro` executable, a thin host over acoro_lua.h: it makes a
- * Lua state, opens acoro in it, lets SIGINT stop the engine, and hands the
+ * Lua state, opens acoro in it, lets SIGINT and SIGTERM stop the engine (the
+ * shutdown hooks run, then the exit status tells which), and hands the
  * command line to the Lua module acoro.cli, whose result is the exit status. */
 #include "acoro_lua.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -47,7 +49,8 @@ int main(int argc, char **argv) {
     lua_close(L);
     return 1;
   }
-  acoro_engine_catch_sigint(acoro_lua_engine(L));
+  acoro_engine_signal(acoro_lua_engine(L), SIGINT, ACORO_SIGNAL_STOP);
+  acoro_engine_signal(acoro_lua_engine(L), SIGTERM, ACORO_SIGNAL_STOP);
   lua_getglobal(L, "require");
   lua_pushstring(L, "acoro.cli");
   if (lua_pcall(L, 1, 1, 0) != 0) {

@@ -108,9 +108,26 @@ ACORO_API void acoro_engine_free(acoro_engine_t *e);
  * coroutine left waits with nothing armed that could wake it (ACORO_EDEADLK).
  */
 ACORO_API int acoro_engine_run(acoro_engine_t *e);
-/* SIGINT then stops the engine with ACORO_EINTR instead of killing the process.
- */
+/* SIGINT then stops the engine with ACORO_EINTR instead of killing the process
+ * (acoro_engine_signal(e, SIGINT, ACORO_SIGNAL_STOP)). */
 ACORO_API int acoro_engine_catch_sigint(acoro_engine_t *e);
+/* Signals. acoro_engine_signal(e, signum, mode) sets what a signal does, and
+ * returns the previous mode (or a negative code): DEFAULT the process's own
+ * action (no handler); STOP acoro_engine_run returns ACORO_EINTR soon, and
+ * acoro_engine_stop_signal tells which signal it was (0: none, reset as each
+ * run starts); QUEUE the signal is queued (one bit per signal: repeats before
+ * a take count once) for acoro_engine_signal_take, which returns a queued
+ * signal number or 0, and the coroutine set with acoro_engine_signal_waiter
+ * (retained; NULL: none) is woken if it waits (ACORO_WAIT_OTHER, RESUME).
+ * The libuv handles are unreferenced: a watched signal alone keeps no run
+ * going. acoro_signum("term") is SIGTERM's number ("int", "hup", "usr1",
+ * "usr2" too; 0 for any other name). */
+enum { ACORO_SIGNAL_DEFAULT, ACORO_SIGNAL_STOP, ACORO_SIGNAL_QUEUE };
+ACORO_API int acoro_engine_signal(acoro_engine_t *e, int signum, int mode);
+ACORO_API int acoro_engine_signal_take(acoro_engine_t *e);
+ACORO_API void acoro_engine_signal_waiter(acoro_engine_t *e, acoro_co_t *co);
+ACORO_API int acoro_engine_stop_signal(const acoro_engine_t *e);
+ACORO_API int acoro_signum(const char *name);
 /* The libuv loop, to add handles of the embedder's own. */
 ACORO_API struct uv_loop_s *acoro_engine_loop(acoro_engine_t *e);
 ACORO_API uint64_t acoro_engine_incarnation(const acoro_engine_t *e);

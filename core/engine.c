@@ -183,10 +183,13 @@ void acoro_engine_free(acoro_engine_t *e) {
   }
   /* Records still referenced by the host outlive the engine only as
    * dangling handles; the host must release them first. */
-  if (e->sigint) {
-    uv_close((uv_handle_t *)e->sigint, free_handle);
-    e->sigint = NULL;
+  for (int i = 1; i < ENG_NSIG; i++) {
+    if (e->sig[i]) {
+      uv_close((uv_handle_t *)e->sig[i], free_handle);
+      e->sig[i] = NULL;
+    }
   }
+  acoro_engine_signal_waiter(e, NULL);
   io_close_all(e);
   uv_walk(&e->loop, close_any, NULL);
   uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -232,6 +235,7 @@ int acoro_engine_run(acoro_engine_t *e) {
     return ACORO_EBUSY;
   e->running = 1;
   e->stop_code = 0;
+  e->stop_signal = 0;
   for (;;) {
     if (e->stop_code != 0) {
       rc = e->stop_code;
@@ -262,28 +266,89 @@ void acoro_engine_stop(acoro_engine_t *e, int code) {
   uv_stop(&e->loop);
 }
 
-static void on_sigint(uv_signal_t *h, int signum) {
+/* ENGINE THREAD ONLY (a libuv signal callback). STOP ends the run; QUEUE
+ * notes the signal and wakes the host's waiter, which takes it. */
+static void on_signal(uv_signal_t *h, int signum) {
   acoro_engine_t *e = h->data;
-  (void)signum;
-  eng_log(e, 1, "interrupted (SIGINT)");
+  if (e->sig_mode[signum] == ACORO_SIGNAL_QUEUE) {
+    e->sig_queued |= (uint64_t)1 << signum;
+    if (e->sig_waiter != NULL)
+      acoro_co_wake(e->sig_waiter, ACORO_WAIT_OTHER, ACORO_WAKE_RESUME);
+    return;
+  }
+  e->stop_signal = signum;
   acoro_engine_stop(e, ACORO_EINTR);
 }
 
-int acoro_engine_catch_sigint(acoro_engine_t *e) {
-  if (e->sigint != NULL)
-    return 0;
-  e->sigint = malloc(sizeof *e->sigint);
-  if (e->sigint == NULL)
-    return ACORO_ENOMEM;
-  if (uv_signal_init(&e->loop, e->sigint) != 0 ||
-      uv_signal_start(e->sigint, on_sigint, SIGINT) != 0) {
-    free(e->sigint);
-    e->sigint = NULL;
-    return ACORO_EUV;
+int acoro_engine_signal(acoro_engine_t *e, int signum, int mode) {
+  int prev;
+  if (signum <= 0 || signum >= ENG_NSIG || mode < ACORO_SIGNAL_DEFAULT ||
+      mode > ACORO_SIGNAL_QUEUE)
+    return ACORO_EINVAL;
+  prev = e->sig_mode[signum];
+  if (mode == ACORO_SIGNAL_DEFAULT) {
+    /* Closing the handle gives the signal its default action back. */
+    if (e->sig[signum] != NULL) {
+      uv_close((uv_handle_t *)e->sig[signum], free_handle);
+      e->sig[signum] = NULL;
+    }
+    e->sig_queued &= ~((uint64_t)1 << signum);
+  } else if (e->sig[signum] == NULL) {
+    uv_signal_t *h = malloc(sizeof *h);
+    if (h == NULL)
+      return ACORO_ENOMEM;
+    if (uv_signal_init(&e->loop, h) != 0) {
+      free(h);
+      return ACORO_EUV;
+    }
+    h->data = e;
+    if (uv_signal_start(h, on_signal, signum) != 0) {
+      uv_close((uv_handle_t *)h, free_handle);
+      return ACORO_EUV;
+    }
+    /* A signal watcher alone must not keep the engine from ending or from
+     * seeing a deadlock. */
+    uv_unref((uv_handle_t *)h);
+    e->sig[signum] = h;
   }
-  e->sigint->data = e;
-  /* A signal watcher alone must not keep the engine from seeing deadlock. */
-  uv_unref((uv_handle_t *)e->sigint);
+  e->sig_mode[signum] = (uint8_t)mode;
+  return prev;
+}
+
+int acoro_engine_catch_sigint(acoro_engine_t *e) {
+  int rc = acoro_engine_signal(e, SIGINT, ACORO_SIGNAL_STOP);
+  return rc < 0 ? rc : 0;
+}
+
+int acoro_engine_signal_take(acoro_engine_t *e) {
+  for (int i = 1; i < ENG_NSIG; i++) {
+    if (e->sig_queued & ((uint64_t)1 << i)) {
+      e->sig_queued &= ~((uint64_t)1 << i);
+      return i;
+    }
+  }
+  return 0;
+}
+
+void acoro_engine_signal_waiter(acoro_engine_t *e, acoro_co_t *co) {
+  if (co != NULL)
+    acoro_co_retain(co);
+  if (e->sig_waiter != NULL)
+    acoro_co_release(e->sig_waiter);
+  e->sig_waiter = co;
+}
+
+int acoro_engine_stop_signal(const acoro_engine_t *e) { return e->stop_signal; }
+
+int acoro_signum(const char *name) {
+  static const struct {
+    const char *name;
+    int num;
+  } names[] = {{"int", SIGINT},   {"term", SIGTERM}, {"hup", SIGHUP},
+               {"usr1", SIGUSR1}, {"usr2", SIGUSR2}, {"quit", SIGQUIT}};
+  for (size_t i = 0; name != NULL && i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(name, names[i].name) == 0)
+      return names[i].num;
   return 0;
 }
 

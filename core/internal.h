@@ -78,6 +78,9 @@ struct acoro_co_s {
   int host_flags;
 };
 
+/* Signal numbers the engine can watch: 1 to ENG_NSIG - 1. */
+#define ENG_NSIG 32
+
 struct acoro_engine_s {
   uv_loop_t loop;
   acoro_host_t host;
@@ -106,7 +109,14 @@ struct acoro_engine_s {
   void (*mb_drained)(void *data);
   void *mb_drained_data;
   cotab_t by_id, by_name;
-  uv_signal_t *sigint;
+  /* SIGNALS (engine.c): a handle per signal watched, by number, its mode,
+   * the queued ones (bit signum), the coroutine woken for them, and the
+   * signal that stopped the last run. */
+  uv_signal_t *sig[ENG_NSIG];
+  uint8_t sig_mode[ENG_NSIG];
+  uint64_t sig_queued;
+  acoro_co_t *sig_waiter;
+  int stop_signal;
   io_obj_t *io_open; /* open I/O objects, closed by acoro_engine_free */
   int io_closed;     /* acoro_engine_free closed them: no new files */
   uint32_t nrecords; /* records not yet freed, dead ones included */

@@ -754,11 +754,6 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
             "handshake can try guesses offline (acoro --gen-secret prints a "
             "strong one)",
             WEAK_SECRET);
-  if (!n->has_secret && !net_is_loopback(n->host))
-    net_log(n, 1,
-            "listening on %s without a secret: any node that can reach it "
-            "may peer with it",
-            n->location);
   acoro_mb_set_remote_limit(e, n->mailbox_limit, mb_drained, n);
   *out = n;
   return 0;

@@ -261,7 +261,9 @@ static void on_proof(link_t *l, const unsigned char *theirs) {
     return;
   }
   l->authed = 1;
-  if (!l->outbound)
+  if (l->outbound)
+    net_dial_up(l->net, l->addr); /* its next failure is news */
+  else
     net_ctl_frame(l, F_PROOF, l->pf_send, PROOF_LEN);
   OPENSSL_cleanse(l->pf_send, PROOF_LEN);
   arbitrate(l);

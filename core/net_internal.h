@@ -70,6 +70,8 @@
 #define DISC_BURST 16.0
 #define DISC_REFUSED_S 30.0
 #define DISC_RECENT 256
+/* Peers dialled whose failures are remembered (QUIET DIALS). */
+#define DIAL_FAIL_SLOTS 32
 
 /* REFUSE codes; any other: log the text. WRONG: the acceptor's answer to a
  * proof that did not check (the initiator says so as the acceptor does). */
@@ -293,6 +295,15 @@ struct acoro_net_s {
   } disc_recent[DISC_RECENT];
   double disc_log_at, disc_fail_log_at;
   uint64_t disc_ignored, disc_failed;
+  /* QUIET DIALS (net_link.c): a peer this node dials that fails the same
+   * way again is logged at most once per QUIET_S; a new reason, or a link
+   * that came up, logs the next failure at once. */
+  struct dial_fail_s {
+    char addr[FIELD];
+    char reason[FIELD];
+    double at;
+    uint64_t quiet; /* failures not logged since */
+  } dial_fail[DIAL_FAIL_SLOTS];
   /* SHARED: under mu. peers: written by the net thread only. */
   uv_mutex_t mu;
   cmd_t *cmd_head, *cmd_tail;
@@ -362,6 +373,7 @@ link_t *net_connect_to(acoro_net_t *n, const char *location, int has_req,
 /* 1 when a line that an attacker could repeat may be logged now (at most
  * one every QUIET_S seconds per *last). */
 int net_quiet_ok(double *last, double now);
+void net_dial_up(acoro_net_t *n, const char *addr);
 void net_on_connection(uv_stream_t *server, int status);
 /* Reads again on the net thread: len bytes the engine read first, then
  * the socket. */

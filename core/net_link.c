@@ -51,6 +51,49 @@ static const char *link_desc(const link_t *l) {
 /* Closes a link once: logs the reason (NULL: silently), takes its peer down
  * or fails its connect request. graceful: write what is already queued in
  * libuv first (a REFUSE), bounded by the tick's force close. */
+/* QUIET DIALS. NETWORK THREAD. Whether a failure of a link this node
+ * dialled to addr is logged now: the first, one with a new reason, or the
+ * same one QUIET_S after the last logged; *quiet gets how many were not
+ * logged since (for the line). A retry loop on a peer that is down (every
+ * 0.25 s to 8 s, for as long as the node runs) so logs once a minute. */
+static int dial_fail_logged(acoro_net_t *n, const char *addr,
+                            const char *reason, uint64_t *quiet) {
+  struct dial_fail_s *d = NULL, *oldest = &n->dial_fail[0];
+  double now = net_now();
+  int i;
+  for (i = 0; i < DIAL_FAIL_SLOTS; i++) {
+    if (strcmp(n->dial_fail[i].addr, addr) == 0) {
+      d = &n->dial_fail[i];
+      break;
+    }
+    if (n->dial_fail[i].at < oldest->at)
+      oldest = &n->dial_fail[i];
+  }
+  if (d != NULL && strncmp(d->reason, reason, FIELD - 1) == 0 &&
+      now - d->at < QUIET_S) {
+    d->quiet++;
+    return 0;
+  }
+  if (d == NULL) {
+    d = oldest;
+    snprintf(d->addr, sizeof d->addr, "%s", addr);
+    d->quiet = 0;
+  }
+  snprintf(d->reason, sizeof d->reason, "%s", reason);
+  d->at = now;
+  *quiet = d->quiet;
+  d->quiet = 0;
+  return 1;
+}
+
+/* A link to addr came up: its next failure is news, logged at once. */
+void net_dial_up(acoro_net_t *n, const char *addr) {
+  int i;
+  for (i = 0; i < DIAL_FAIL_SLOTS; i++)
+    if (strcmp(n->dial_fail[i].addr, addr) == 0)
+      n->dial_fail[i].addr[0] = '\0';
+}
+
 void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
   acoro_net_t *n = l->net;
   char reason[300] = "closed";
@@ -76,6 +119,17 @@ void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
               "peer %s: %s (discovered; %llu failed discovered links so "
               "far, logged at most once a minute)",
               link_desc(l), reason, (unsigned long long)n->disc_failed);
+    }
+  } else if (fmt && l->outbound && !l->authed) {
+    uint64_t quiet = 0;
+    if (dial_fail_logged(n, l->addr, reason, &quiet)) {
+      if (quiet > 0)
+        net_log(n, level,
+                "peer %s: %s (failed %llu more times the same way since; "
+                "logged at most once a minute)",
+                link_desc(l), reason, (unsigned long long)quiet);
+      else
+        net_log(n, level, "peer %s: %s", link_desc(l), reason);
     }
   } else if (fmt) {
     net_log(n, level, "peer %s: %s", link_desc(l), reason);

@@ -2,7 +2,7 @@
 -- assertion inside a spawned coroutine, say) fails the spec, with its message and
 -- traceback, instead of leaving a line on stderr. spec/helper.lua installs it on every
 -- `require "acoro"` of a Busted run; a spec whose coroutines fail on purpose says so first
--- with support.expect_failures.
+-- with support.expect_failures, which also keeps their log lines off the output.
 
 local strict = {}
 
@@ -46,7 +46,22 @@ function strict.install(acoro)
       if allowed == true or (allowed and text:find(allowed, 1, true)) then return end
       failures[#failures + 1] = { co = tostring(h), err = err, text = text, tb = tb }
     end
+    -- The log lines of the failures it expects are part of the test, not its output: a
+    -- passing run stays quiet. Every other line goes where it went.
+    local filter, prev_writer
+    if allowed then
+      filter = function(level, msg)
+        if msg:find("^coroutine [^\n]- failed: ") and (allowed == true or msg:find(allowed, 1, true)) then return end
+        if prev_writer then return prev_writer(level, msg) end
+        acoro.log.default_writer(level, msg)
+      end
+      prev_writer = acoro.log.set_writer(filter)
+    end
     local res = pack(pcall(run, ...))
+    if filter then
+      local now = acoro.log.set_writer(prev_writer)
+      if now ~= filter then acoro.log.set_writer(now) end -- the spec set its own: keep it
+    end
     on_failure = nil
     local f = failures[1]
     if f then

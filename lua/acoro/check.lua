@@ -61,6 +61,37 @@ function check.bad_self(x, what, expected, level)
   error(("bad self to %s (%s expected, got %s)"):format(what, expected, t), level or 3)
 end
 
+-- check.misuse(msg): raises msg at the user's line: the first caller outside
+-- acoro's own Lua files (the folder of this one, dist/ included), however
+-- deep in the library the check ran (acoro.tcp.connect and acoro.fs.stat
+-- check it two or three calls down). A C caller (pcall) gives no position,
+-- as error() does.
+local getinfo, sub = debug.getinfo, string.sub
+local LIB = getinfo(1, "S").source:match("^(@.*[/\\])check%.lua$") -- "@.../acoro/"
+
+-- Whether a chunk's source (debug.getinfo's) is one of acoro's own files.
+function check.in_library(source)
+  return LIB ~= nil and sub(source, 1, #LIB) == LIB
+end
+
+function check.misuse(msg)
+  local level = 2
+  while true do
+    local info = getinfo(level, "S")
+    if info == nil or not check.in_library(info.source) then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+
+-- check.one_prefix(text): the text of an error for a report that starts
+-- with "acoro: " already (the CLI's, a coroutine's failure in the log):
+-- without the library's own "acoro: " after the position, so that a reader
+-- sees one ("acoro: x.lua:4: tcp.connect: opts must be a table").
+function check.one_prefix(text)
+  return (text:gsub("^([^\n]-:%d+: )acoro: ", "%1", 1))
+end
+
 -- Expected failures (docs/lua-api-notes.md, "Errors"): every call that can
 -- fail in an expected way returns nil, message, code. I/O messages are
 -- "ECODE: text"; coroutines, channels and distribution keep their bare word

@@ -19,6 +19,10 @@ usage: acoro [options] [script [args...]]
                         RAND_bytes, as 64 hex digits) and exit; put it in
                         the --secret-file of every node
   --no-discover         no UDP discovery pings
+  --insecure            let a node without a secret listen on a network
+                        address and peer with other hosts (without it, such
+                        a node stays on loopback: anyone who reaches it could
+                        run its registered functions)
   --tls-cert FILE       put every peer link on TLS with this certificate (PEM;
                         it must name the node's host) ...
   --tls-key FILE        ... and its key (both needed for TLS) ...
@@ -46,14 +50,16 @@ local function fail(msg)
   return 1
 end
 
+-- A run a signal ended (after the shutdown hooks) exits 128 + its number,
+-- as a shell reports a process the signal killed: 130 for SIGINT, 143 for
+-- SIGTERM; the one line says which.
 local function run_chunk(chunk, ...)
   local ok, err = pcall(acoro.run, chunk, ...)
   if ok then return 0 end
-  if err == "acoro: interrupted" then
-    report("interrupted")
-    return 130
-  end
-  report((tostring(err):gsub("^acoro: ", "", 1)))
+  report(require("acoro.check").one_prefix((tostring(err):gsub("^acoro: ", "", 1))))
+  local sig = require("acoro.internal").stop_signal or 0
+  if sig ~= 0 and type(err) == "string" and err:find("^acoro: ") then return 128 + sig end
+  if err == "acoro: interrupted" then return 130 end
   return 1
 end
 
@@ -115,9 +121,9 @@ function M.main(argv0, ...)
         node_opts.max_file_size = n
       end
       i = i + 2
-    elseif a == "--no-discover" then
+    elseif a == "--no-discover" or a == "--insecure" then
       node_opts = node_opts or { peers = {} }
-      node_opts.discover = false
+      if a == "--insecure" then node_opts.insecure = true else node_opts.discover = false end
       i = i + 1
     elseif a == "--" then
       i = i + 1

@@ -53,6 +53,7 @@ local results = setmetatable({}, weak)     -- handle -> {n=, ...} | {err=, tb=} 
 local pending_throw = setmetatable({}, weak)
 local pending_swap = setmetatable({}, weak)
 local resumed = setmetatable({}, weak)     -- handle -> {value} given by co:resume
+local joining = setmetatable({}, weak)     -- handle -> the coroutine it waits to join
 local locate_waiters = {}                  -- name -> {handle, ...}
 local TERMINATED = { err = "terminated" }
 local main_handle                          -- the coroutine acoro.run started
@@ -75,7 +76,7 @@ end
 local function current(what)
   local rec = C.acoro_current(E)
   if rec == nil then
-    error("acoro." .. what .. ": called outside an acoro coroutine (use acoro.run or the acoro command)", 3)
+    check.misuse("acoro." .. what .. ": called outside an acoro coroutine (use acoro.run or the acoro command)")
   end
   return rec
 end
@@ -173,10 +174,16 @@ end
 ------------------------------------------------------------------------------
 -- The end of a coroutine.
 
-local function log_failure(h, err, tb)
+-- One message: the error once, then the frames (the traceback repeats the
+-- error on its first lines). A coroutine a monitor watches failed into
+-- somebody's hands (the Exit has error and traceback): "info", which a script
+-- silences with acoro.log.set_level("warn"); an unwatched one: "error".
+local function log_failure(h, err, tb, watched)
   local ok, text = pcall(tostring, err)
-  log.error("coroutine ", tostring(h), " failed: ",
-    ok and text or "(error object cannot be converted to a string)", tb and "\n" or "", tb or "")
+  local frames = tb and tb:find("stack traceback:", 1, true)
+  if frames then tb = tb:sub(frames) end
+  log.write(watched and "info" or "error", "coroutine ", tostring(h), " failed: ",
+    ok and check.one_prefix(text) or "(error object cannot be converted to a string)", tb and "\n" or "", tb or "")
 end
 
 -- Clears the Lua side of co's queued messages (the engine drops them next).
@@ -241,9 +248,10 @@ local function finished(h, ok, ...)
   if getmetatable(e) == HotSwap then -- the old function let the swap through
     return core.rethread(h, e.fn, unpack(e.args, 1, e.args.n))
   end
+  local watched = C.acoro_co_monitor_count(rec_of(h)) > 0
   finish(h, { err = e, tb = tb })
   if h ~= main_handle then
-    log_failure(h, e, tb)
+    log_failure(h, e, tb, watched)
     I.run("failure", h, e, tb) -- the specs' strict acoro.run watches these
   end
 end
@@ -253,8 +261,27 @@ core.init(finished, threads, objs, vals)
 ------------------------------------------------------------------------------
 -- Coroutines.
 
+-- acoro.spawn([opts,] fn, ...): opts.name names the coroutine in tostring
+-- and log lines (a label: acoro.locate finds only registered names);
+-- opts.daemon makes it a daemon from the start.
+local function spawn_with(opts, fn, ...)
+  local name, daemon = opts.name, opts.daemon
+  if name ~= nil and type(name) ~= "string" then
+    error("acoro.spawn: opts.name must be a string, got " .. type(name), 3)
+  end
+  if type(fn) ~= "function" then
+    error("acoro.spawn: expected a function after the options, got " .. type(fn), 3)
+  end
+  local h = core.spawn(fn, ...)
+  local rec = rec_of(h)
+  if name then C.acoro_co_set_name(rec, name) end
+  if daemon then C.acoro_co_set_daemon(rec, 1) end
+  return h
+end
+
 function M.spawn(fn, ...)
   if type(fn) ~= "function" then
+    if type(fn) == "table" and getmetatable(fn) == nil then return spawn_with(fn, ...) end
     error("acoro.spawn: expected a function, got " .. type(fn), 2)
   end
   return core.spawn(fn, ...)
@@ -539,11 +566,14 @@ function Coro:join(timeout)
     before_block(rec, "join", false)
     if timeout and timeout <= 0 then return fail("timeout") end
     local deadline = timeout and now() + timeout
+    local me = handle_of(rec)
     repeat
       local rc = C.acoro_co_join(rec, target, remaining(deadline))
       if rc == EDEAD then break end
       if rc ~= 0 then nested_wait("join") end
+      joining[me] = self -- for a deadlock's report
       local r = park(rec, false)
+      joining[me] = nil
       if r == K_TIMEOUT then return fail("timeout") end
     until r ~= K_INTERRUPT
   end
@@ -742,13 +772,44 @@ end
 ------------------------------------------------------------------------------
 -- Running.
 
+-- What a stuck coroutine waits for, for the deadlock report: the library
+-- call it waits in, as its caller named it ("join of coro:-/2", "acquire",
+-- "receive", "wait"), and where the user's code called it. The Lua thread's
+-- frames tell, so no wait pays for a description it rarely needs.
+local WAIT_WORDS = {
+  [C.ACORO_WAIT_SLEEP] = "sleep", [C.ACORO_WAIT_SUSPEND] = "suspend", [C.ACORO_WAIT_RECEIVE] = "receive",
+  [C.ACORO_WAIT_JOIN] = "join", [C.ACORO_WAIT_DELIVER] = "deliver", [C.ACORO_WAIT_IO] = "I/O",
+}
+local function waits_for(h, rec)
+  local what = WAIT_WORDS[C.acoro_co_wait_kind(rec)] or "wait"
+  local th, call, at = threads[C.acoro_co_host_ref(rec)], nil, nil
+  for level = 0, 50 do
+    local info = th and debug.getinfo(th, level, "Sln")
+    if not info then break end
+    if info.what ~= "C" then
+      if not check.in_library(info.source) then
+        at = info.short_src .. ":" .. info.currentline
+        break
+      end
+      call = info.name or call
+    end
+  end
+  if what == "join" then
+    local target = joining[h]
+    what = target and "join of " .. tostring(target) or what
+  elseif call and what ~= "receive" and what ~= "sleep" then
+    what = call
+  end
+  return what .. (at and " at " .. at or "")
+end
+
 local function alive_summary()
   local parts, n = {}, 0
   for _, h in pairs(objs) do
     local rec = rec_of(h)
     if C.acoro_co_is_daemon(rec) == 0 then
       n = n + 1
-      if n <= 8 then parts[#parts + 1] = tostring(h) .. " " .. h:status() end
+      if n <= 8 then parts[#parts + 1] = tostring(h) .. " waits in " .. waits_for(h, rec) end
     end
   end
   if n > 8 then parts[#parts + 1] = "..." end
@@ -762,6 +823,21 @@ local function terminate_all()
 end
 
 local is_running = false
+local ever_ran = false -- acoro.run was called once
+
+-- In a stock LuaJIT, coroutines spawned by a script that never calls
+-- acoro.run would end with the process, silently: a sentinel's finalizer,
+-- run as the Lua state closes, warns. (An embedder that runs the engine
+-- from C ends them, so none is left alive for the check.)
+local never_ran_sentinel = newproxy(true)
+getmetatable(never_ran_sentinel).__gc = function()
+  if ever_ran or next(objs) == nil then return end
+  local n = 0
+  for _ in pairs(objs) do n = n + 1 end
+  pcall(log.warn, n, " coroutine(s) spawned but never run: acoro.run was never called ",
+    "(from a stock LuaJIT, wrap the main code in acoro.run(function() ... end))")
+end
+I.never_ran_sentinel = never_ran_sentinel -- anchored: collected only as the state closes
 
 function M.run(fn, ...)
   if type(fn) ~= "function" then
@@ -771,11 +847,19 @@ function M.run(fn, ...)
   local main = core.spawn(fn, ...)
   C.acoro_co_set_name(rec_of(main), "main")
   main_handle = main
-  is_running = true
+  is_running, ever_ran = true, true
+  local shutdown = package.loaded["acoro.shutdown"]
+  if shutdown then shutdown.run_begin() end
   local ok, rc = pcall(core.run)
+  local sig = C.acoro_engine_stop_signal(E) -- the next run (the hooks') resets it
+  shutdown = package.loaded["acoro.shutdown"] -- (the run may have loaded it)
+  if ok and shutdown then shutdown.run_hooks(core.run) end
   is_running = false
   log._drain() -- the engine's lines of the run's last moments
   I.run("run_end") -- acoro.node stops its node
+  local signame
+  if shutdown then sig, signame = shutdown.run_end(sig) end
+  I.stop_signal = sig -- for the CLI's exit status (128 + the signal's number)
   local stuck, which
   if ok and rc == EDEADLK then stuck, which = alive_summary() end
   terminate_all() -- daemons, and whatever a deadlock or a stop left
@@ -790,6 +874,9 @@ function M.run(fn, ...)
     error(("acoro: deadlock: %d coroutine(s) wait for something that cannot come: %s")
       :format(stuck, which), 0)
   elseif rc == EINTR then
+    if sig == C.acoro_signum("term") then error("acoro: terminated (SIGTERM)", 0) end
+    if sig == C.acoro_signum("int") then error("acoro: interrupted (SIGINT)", 0) end
+    if sig ~= 0 then error("acoro: ended by signal " .. sig .. " (" .. (signame or "?") .. ")", 0) end
     error("acoro: interrupted", 0)
   elseif rc ~= 0 then
     error("acoro: " .. ffi.string(C.acoro_strerror(rc)), 0)
@@ -917,6 +1004,10 @@ local load_dist = once(function()
   require("acoro.rchannel").init(M, I.dist)
 end)
 
+local load_shutdown = once(function()
+  require("acoro.shutdown").init(M, C, E, I, coro_mt)
+end)
+
 local loaders = {
   Lock = load_sync, RLock = load_sync, Condition = load_sync, Event = load_sync,
   Semaphore = load_sync,
@@ -927,6 +1018,7 @@ local loaders = {
     require("acoro.fs").init(M, core.fs)
   end),
   pool = once(function() require("acoro.pool").init(M, core.pool) end),
+  atexit = load_shutdown, signal = load_shutdown, is_signal = load_shutdown,
   node = load_dist, peer = load_dist, peers = load_dist, close_peer = load_dist,
   discover = load_dist, is_remote = load_dist, peer_status = load_dist,
   is_peer_status = load_dist, PeerStatus = load_dist, rci = load_dist, send_file = load_dist,

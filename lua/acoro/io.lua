@@ -37,6 +37,7 @@ local check_number = argcheck.number
 -- UDP socket or a number raises "bad self to s:recv (acoro stream
 -- expected, got number)".
 local bad_self, check_timeout = argcheck.bad_self, argcheck.timeout
+local misuse = argcheck.misuse -- raises at the user's line
 
 local function check_stream(s, what)
   if getmetatable(s) ~= stream_mt then bad_self(s, "s:" .. what, "acoro stream", 4) end
@@ -138,7 +139,9 @@ local function fill(s, min, delim, deadline)
   end
   while true do
     if not s:is_open() then return "closed" end -- by another coroutine
-    if s:_read(min, delim, left(deadline)) then return true end
+    local r, err, code = s:_read(min, delim, left(deadline))
+    if r then return true end
+    if r == nil and code == "EWAITING" then misuse("acoro: read: " .. err) end
     if park() == K_TIMEOUT then return false end
   end
 end
@@ -248,7 +251,10 @@ function Stream:send(data, timeout)
   local r, err, code = self:_write(data, left(deadline))
   while true do
     if r then return #data end
-    if r == nil then return nil, err, code end
+    if r == nil then
+      if code == "EWAITING" then misuse("acoro: send: " .. err) end
+      return nil, err, code
+    end
     local reason = park()
     r, err, code = self:_write_status()
     if r == false then
@@ -380,7 +386,7 @@ function tcp.connect(host, port, opts)
   local deadline = opts.timeout and now() + opts.timeout
   local c
   c, err, code = cio.tcp_connect(host, port)
-  if not c then return nil, err, code end
+  if not c then return nil, err .. " (" .. host .. ":" .. port .. ")", code end
   while not c:_wait(left(deadline)) do
     if park() == K_TIMEOUT then
       c:_free()
@@ -390,7 +396,7 @@ function tcp.connect(host, port, opts)
   local s
   s, err, code = c:_result()
   c:_free()
-  if not s then return nil, err, code end
+  if not s then return nil, err .. " (" .. host .. ":" .. port .. ")", code end -- the target named
   if opts.nodelay then s:_nodelay(true) end
   if ctx then
     s:_starttls(ctx, false, opts.tls.server_name or host)

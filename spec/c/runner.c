@@ -33,6 +33,8 @@
   XX(daemons_do_not_keep_run_alive)                                            \
   XX(deadlock_is_reported)                                                     \
   XX(stop_returns_code)                                                        \
+  XX(signal_stop_ends_the_run_and_says_which)                                  \
+  XX(signal_queue_wakes_the_waiter_and_repeats_count_once)                     \
   XX(monitors_are_kept_in_order)                                               \
   XX(restart_keeps_id_and_mailbox)                                             \
   XX(records_outlive_engine_free)                                              \

@@ -1,6 +1,7 @@
 /* test-engine.c: run-loop endings, monitors, restart, record lifetime. */
 #include "test.h"
 
+#include <signal.h>
 #include <string.h>
 
 TEST(daemons_do_not_keep_run_alive) {
@@ -43,6 +44,71 @@ TEST(stop_returns_code) {
   acoro_co_exit(co, 0);
   acoro_co_release(co);
   acoro_engine_free(e);
+}
+
+/* Raises SIGUSR1 at its start, then waits (a timer keeps the loop alive). */
+static void raise_usr1(acoro_co_t *co, int reason, void *arg) {
+  (void)arg;
+  if (reason == ACORO_WAKE_START) {
+    raise(SIGUSR1);
+    acoro_co_wait(co, ACORO_WAIT_SUSPEND, 5);
+    return;
+  }
+  acoro_co_exit(co, 0);
+}
+
+TEST(signal_stop_ends_the_run_and_says_which) {
+  acoro_engine_t *e = test_engine();
+  acoro_co_t *co = test_spawn(e, raise_usr1, NULL);
+  ASSERT_EQ(acoro_engine_signal(e, 0, ACORO_SIGNAL_STOP), ACORO_EINVAL);
+  ASSERT_EQ(acoro_engine_signal(e, SIGUSR1, 7), ACORO_EINVAL);
+  ASSERT_EQ(acoro_engine_signal(e, SIGUSR1, ACORO_SIGNAL_STOP),
+            ACORO_SIGNAL_DEFAULT);
+  ASSERT_EQ(acoro_engine_run(e), ACORO_EINTR);
+  ASSERT_EQ(acoro_engine_stop_signal(e), SIGUSR1);
+  ASSERT_EQ(acoro_engine_signal(e, SIGUSR1, ACORO_SIGNAL_DEFAULT),
+            ACORO_SIGNAL_STOP);
+  acoro_co_exit(co, 0);
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  ASSERT_EQ(acoro_engine_stop_signal(e), 0); /* reset as each run starts */
+  acoro_co_release(co);
+  acoro_engine_free(e);
+}
+
+/* The waiter: raises SIGUSR2 twice, waits; woken, takes what is queued. */
+static void usr2_waiter(acoro_co_t *co, int reason, void *arg) {
+  int *got = arg;
+  acoro_engine_t *e = acoro_co_engine(co);
+  if (reason == ACORO_WAKE_START) {
+    acoro_engine_signal_waiter(e, co);
+    raise(SIGUSR2);
+    raise(SIGUSR2);
+    acoro_co_wait(co, ACORO_WAIT_OTHER, 5);
+    return;
+  }
+  got[0] = reason;
+  got[1] = acoro_engine_signal_take(e);
+  got[2] = acoro_engine_signal_take(e);
+  acoro_engine_signal_waiter(e, NULL);
+  acoro_co_exit(co, 0);
+}
+
+TEST(signal_queue_wakes_the_waiter_and_repeats_count_once) {
+  acoro_engine_t *e = test_engine();
+  int got[3] = {-1, -1, -1};
+  acoro_co_t *co;
+  ASSERT_EQ(acoro_engine_signal(e, SIGUSR2, ACORO_SIGNAL_QUEUE),
+            ACORO_SIGNAL_DEFAULT);
+  co = test_spawn(e, usr2_waiter, got);
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  ASSERT_EQ(got[0], ACORO_WAKE_RESUME);
+  ASSERT_EQ(got[1], SIGUSR2);
+  ASSERT_EQ(got[2], 0);
+  ASSERT_EQ(acoro_signum("term"), SIGTERM);
+  ASSERT_EQ(acoro_signum("hup"), SIGHUP);
+  ASSERT_EQ(acoro_signum("kill"), 0);
+  acoro_co_release(co);
+  acoro_engine_free(e); /* closes the handle: SIGUSR2's default again */
 }
 
 TEST(monitors_are_kept_in_order) {

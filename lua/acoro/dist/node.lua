@@ -164,6 +164,14 @@ function M.init(A, net, wire, coro_mt)
   ----------------------------------------------------------------------------
   -- Nodes and peers.
 
+  -- A node without a secret (nor TLS verifying its peers) authenticates
+  -- nobody: it listens and peers on loopback only unless insecure = true
+  -- (docs/security.md). Names other than localhost count as other hosts.
+  local function on_this_host(location)
+    local host = location:match("^%[(.*)%]:%d+$") or location:match("^(.*):%d+$") or location
+    return host:find("^127%.%d+%.%d+%.%d+$") ~= nil or host == "::1" or host == "localhost"
+  end
+
   local function need_node(what)
     if not S.node then error("acoro." .. what .. ": no node is running (call acoro.node first)", 3) end
   end
@@ -173,6 +181,10 @@ function M.init(A, net, wire, coro_mt)
   -- has may be spelled another way), or nil and why. In a coroutine.
   local function connect_peer(location, timeout)
     if by_loc[location] then return by_loc[location] end
+    if S.node.local_only and not on_this_host(location) then
+      return nil, "refused: " .. location .. " is not on this host (a node without a secret peers over loopback "
+        .. "only: give it secret=, or insecure = true)"
+    end
     local req = S.request()
     local c = { waiter = I.running() }
     local ok, why = net.connect(location, req)
@@ -280,9 +292,22 @@ function M.init(A, net, wire, coro_mt)
       if not ok then error(start, 2) end
       starts[#starts + 1] = start
     end
-    if host == nil then
+    local insecure = check_opt(opts, "insecure", "boolean")
+    local local_only = opts.secret == nil and not (opts.tls and opts.tls.ca) and not insecure
+    if local_only then
+      local why = " without a secret: a node without one listens and peers on loopback only "
+        .. "(secret= for a network; insecure = true to open it to any host anyway)"
+      if host ~= nil and not on_this_host(host) then error("acoro.node: host " .. host .. why, 2) end
+      for i = 1, #list do
+        if not on_this_host(list[i]) then error("acoro.node: peer " .. list[i] .. why, 2) end
+      end
+      if host == nil then
+        host = "127.0.0.1"
+        log.info("node: listening on 127.0.0.1 only: no secret (secret= for a network; insecure = true opens it)")
+      end
+    elseif host == nil then
       host = net.interfaces()[1] or "127.0.0.1"
-      if not logged_host then
+      if not logged_host and not insecure then
         logged_host = true
         log.info("node: listening on ", host,
           " (the first non-loopback interface that is up, else loopback; host= chooses)")
@@ -295,7 +320,11 @@ function M.init(A, net, wire, coro_mt)
     }, handlers)
     if code == "ETLS" then error("acoro.node: " .. inc, 2) end
     if not location then error("acoro.node: cannot listen on " .. host .. ":" .. port .. ": " .. inc, 2) end
-    local node = { location = location, name = opts.name or location }
+    if insecure and opts.secret == nil and not on_this_host(host) then -- the one line that says so
+      log.warn("node: listening on ", location, " without a secret (insecure = true): any node that can "
+        .. "reach it may peer with it and run its registered functions")
+    end
+    local node = { location = location, name = opts.name or location, local_only = local_only }
     S.node, S.inc = node, inc
     I.location = location
     for i = 1, #list do keep_trying(list[i], node) end

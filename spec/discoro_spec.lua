@@ -157,7 +157,7 @@ say("schedule", comp:schedule({ timeout = 5 }))
     local out = node:close()
     ns.forget(node)
     assert.not_matches("accepted", node:output() .. out)
-    assert.equal("acoro-node.pid", entries(dest))
+    assert.equal("", entries(dest)) -- SIGTERM: no computation was made, the pid file went
     os.execute("rm -rf " .. q(dest))
   end)
 
@@ -301,25 +301,29 @@ acoro.sleep(60)
     os.execute("rm -rf " .. q(dest))
   end)
 
-  it("SIGINT: the node kills its servers, removes its directories and pid file, exits 130", function()
-    local dest = tmpdir()
-    local node = ns.track(net.spawn(("sh -c %s"):format(q(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover"
-      .. " --secret-file %s --dest-path %s; echo status $?"):format(q(NODE_BIN), q(ns.secret), q(dest))))))
-    local loc, npid = ns.expect_all(node, { "^acoro%-node listening (127%.0%.0%.1:%d+)$", "ready %(pid (%d+)%)" })
-    local cli = ns.start(ns.PRELUDE .. [[
+  for _, sig in ipairs({ { "INT", "130" }, { "TERM", "143" } }) do
+    it("SIG" .. sig[1] .. ": the node closes its computations (servers killed, directories and pid file removed),"
+      .. " exits " .. sig[2], function()
+      local dest = tmpdir()
+      local node = ns.track(net.spawn(("sh -c %s"):format(q(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover"
+        .. " --secret-file %s --dest-path %s; echo status $?"):format(q(NODE_BIN), q(ns.secret), q(dest))))))
+      local loc, npid = ns.expect_all(node, { "^acoro%-node listening (127%.0%.0%.1:%d+)$", "ready %(pid (%d+)%)" })
+      local cli = ns.start(ns.PRELUDE .. [[
 local discoro = require "acoro.discoro"
 local comp = discoro.Computation({ peers = { arg[1] }, code = ]] .. ("%q"):format(PID_CODE) .. [[ })
 assert(comp:schedule())
 say("server", comp:run_result("pid"))
 acoro.sleep(60)
 ]], nil, nil, q(loc))
-    local spid = cli:expect("^server (%d+)$")
-    assert.equal(0, os.execute("kill -INT " .. npid))
-    assert.equal("130", node:expect("^status (%d+)$"))
-    assert.is_false(running(spid))
-    assert.equal("", entries(dest))
-    os.execute("rm -rf " .. q(dest))
-  end)
+      local spid = cli:expect("^server (%d+)$")
+      assert.equal(0, os.execute("kill -" .. sig[1] .. " " .. npid))
+      node:expect("computation c1 .*: closing %(the node quits%)$")
+      assert.equal(sig[2], node:expect("^status (%d+)$"))
+      assert.is_false(running(spid))
+      assert.equal("", entries(dest))
+      os.execute("rm -rf " .. q(dest))
+    end)
+  end
 end)
 
 describe("discoro: a node lost", function()
@@ -334,9 +338,9 @@ describe("discoro: a node lost", function()
   end
 
   -- The client: 20 jobs held by a gate until `servers` are up and every job
-  -- started; then it prints the pid of the node to kill and lets go of every
-  -- job that runs elsewhere (or once the loss is seen, when `all` is set).
-  local function client(locs, servers, all)
+  -- started; then it prints the pid of the node to kill and, once a loss is
+  -- seen, lets go of every job that runs on another node.
+  local function client(locs, servers)
     return ns.start(ns.PRELUDE .. [[
 local discoro = require "acoro.discoro"
 local main = acoro.self()
@@ -351,7 +355,7 @@ local gate = acoro.spawn(function()
     elseif m.status == "NodeClosed" or m.status == "ServerClosed" then
       if not lost then say("lost") end
       lost = true
-      for _, j in ipairs(held) do if ]] .. (all and "true" or "j.node ~= target") .. [[ then j.co:send("go") end end
+      for _, j in ipairs(held) do if j.node ~= target then j.co:send("go") end end
     elseif m.start then
       n = n + 1
       if lost then
@@ -403,7 +407,7 @@ comp:close()
   it("the only node killed: every job not done fails with unreachable, nothing hangs", function()
     local da = tmpdir()
     local _, la, pa = start_node_pid(da)
-    local cli = client({ q(la), pa }, 2, true)
+    local cli = client({ q(la), pa }, 2)
     assert.equal(pa, cli:expect("^kill (%d+)$"))
     assert.equal(0, os.execute("kill -9 " .. pa))
     local want = {}

@@ -270,6 +270,11 @@ function Node:close(comp, why)
 end
 
 function Node:on_message(m)
+  if acoro.is_signal(m) then
+    log.info(("acoro-node: SIG%s: closing every computation, then quitting"):format(m.signal:upper()))
+    self.quit, self.signum = true, m.signum
+    return
+  end
   if acoro.is_exit(m) then
     local comp = self.comps[m.coro]
     if comp then acoro.spawn(self.close, self, comp, "its client is gone: " .. tostring(m.reason)) end
@@ -308,6 +313,10 @@ function Node:run(o)
   self.host = node.location:match("^(.*):%d+$")
   self.me = acoro.self()
   assert(self.me:register("discoro.node"))
+  -- SIGTERM and SIGINT come here as messages: computations are closed (servers
+  -- killed and waited for, directories removed) before the node exits
+  acoro.signal("term", self.me)
+  acoro.signal("int", self.me)
   log.info(("acoro-node: %s ready (pid %d), %d servers per computation, dest path %s"):format(
     node.location, ffi.C.getpid(), self.cpus, self.dest))
   io.stdout:write("acoro-node listening ", node.location, "\n")
@@ -363,15 +372,19 @@ function M.main(argv0, ...)
     end
     self:run(o)
   end)
-  if not run_ok then
-    if err ~= "acoro: interrupted" then status = fail(tostring(err):gsub("^acoro: ", "")) end
-    -- interrupted: no coroutine runs any more; servers end on their stdin's
-    -- end, this kills them first, and the directories go
+  if run_ok then
+    if self.signum then status = 128 + self.signum end
+  else
+    local signalled = tostring(err):match("^acoro: interrupted") or tostring(err):match("^acoro: terminated")
+    if not signalled then status = fail(tostring(err):gsub("^acoro: ", "")) end
+    -- stopped before the signal reached the node's loop (or by a second one):
+    -- no coroutine runs any more; servers end on their stdin's end, this kills
+    -- them first, and the directories go
     for pid in pairs(self.pids) do ffi.C.kill(pid, 9) end
     pcall(acoro.run, function()
       for _, comp in pairs(self.comps) do rmtree(comp.dir) end
     end)
-    if err == "acoro: interrupted" then status = 130 end
+    if signalled then status = tostring(err):match("SIGTERM") and 143 or 130 end
   end
   if pidfile then os.remove(pidfile) end
   return status

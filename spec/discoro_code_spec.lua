@@ -77,6 +77,12 @@ describe("discoro code", function()
     assert.equal("bytecode is refused", why)
   end)
 
+  it("a relative file name that goes up is refused", function()
+    local ok, err = pcall(discoro.Computation, { code = "x = 1", files = { "data/../../etc/passwd" } })
+    assert.is_false(ok)
+    assert.matches("files%[1%] %(data/%.%./%.%./etc/passwd%) goes up with '%.%.'", err)
+  end)
+
   it("a syntax error: schedule() returns nil and the error with its line", function()
     local comp = discoro.Computation({ code = "function ok() end\nfunction bad( return end\n", name = "mycode" })
     local res, err = acoro.run(function() return comp:schedule() end)

@@ -161,6 +161,37 @@ say("schedule", comp:schedule({ timeout = 5 }))
     os.execute("rm -rf " .. q(dest))
   end)
 
+  it("files= go to the computation's directory before the servers start, relative directories kept", function()
+    local dest = tmpdir()
+    local node, loc = start_node(dest)
+    local data = support.write_temp("first line of the data\nsecond\n", ".txt")
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ peers = { arg[1] }, files = { arg[2], "examples/discoro_client1.lua" }, code = [=[
+function head(name)
+  local f = assert(io.open(name))
+  local l = f:read("*l")
+  f:close()
+  return l
+end
+]=] })
+assert(comp:schedule())
+say("abs", comp:run_result("head", arg[2]:match("[^/]+$")))
+say("rel", comp:run_result("head", "examples/discoro_client1.lua"))
+say("up", comp:run_result("head", "../acoro-node.pid") ~= nil)
+comp:close()
+say("closed")
+]], nil, nil, q(loc) .. " " .. q(data))
+    assert.equal("first line of the data", cli:expect("^abs (.*)$"))
+    assert.equal("-- discoro_client1.lua: asyncoro's discoro_client1 on acoro.discoro. The client",
+      cli:expect("^rel (.*)$"))
+    cli:expect("^up true$") -- the servers run in the computation's directory
+    cli:expect("^closed$")
+    node:expect("computation c1 .*: closed$")
+    assert.equal("acoro-node.pid", entries(dest))
+    os.execute("rm -rf " .. q(dest))
+  end)
+
   it("the node refuses bytecode sent around the client's own checks", function()
     local dest = tmpdir()
     local _, loc = start_node(dest)

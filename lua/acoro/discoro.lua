@@ -62,10 +62,26 @@ function M.Computation(o)
     error("acoro.discoro.Computation: retries must be a whole number >= 0", 2)
   end
   check.timeout(o.timeout, "acoro.discoro.Computation", 1, 3, "timeout")
+  -- files: sent to each node before its servers start, under the
+  -- computation's directory there; a relative path keeps its directories
+  local files = {}
+  if o.files ~= nil and type(o.files) ~= "table" then error("acoro.discoro.Computation: files must be a list", 2) end
+  for i, path in ipairs(o.files or {}) do
+    if type(path) ~= "string" or path == "" then
+      error(("acoro.discoro.Computation: files[%d] must be a file name"):format(i), 2)
+    end
+    local dir = path:sub(1, 1) ~= "/" and path:match("^(.*)/[^/]+$") or nil
+    for part in path:gmatch("[^/]+") do
+      if part == ".." and path:sub(1, 1) ~= "/" then
+        error(("acoro.discoro.Computation: files[%d] (%s) goes up with '..': give it absolute"):format(i, path), 2)
+      end
+    end
+    files[#files + 1] = { path = path, dir = dir }
+  end
   return setmetatable({
     src = src, fnames = names, name = o.name or "computation", peers = o.peers or {},
     status_co = o.status, retries = retries, timeout = o.timeout, window = o.window or WINDOW,
-    node_opts = o.node,
+    node_opts = o.node, files = files,
     queue = {}, qhead = 1, qtail = 0, -- jobs waiting for a server
     server_set = {}, server_list = {}, -- dispatcher handle -> server
     node_set = {}, nnodes = 0, probing = {}, refusals = {},
@@ -101,11 +117,16 @@ function Computation:_collector()
       elseif op == "server" then
         self:_server_up(m[2], m[3], m[4])
       elseif op == "accepted" then
-        if acoro.is_remote(m[2]) and not self.node_set[m[2]] then
-          self.node_set[m[2]] = m[3] or {}
+        local node, info = m[2], type(m[3]) == "table" and m[3] or {}
+        if acoro.is_remote(node) and not self.node_set[node] then
+          self.node_set[node] = info
           self.nnodes = self.nnodes + 1
-          m[2]:monitor(me)
-          status(self, "NodeInitialized", { location = m[2].location })
+          node:monitor(me)
+          if #self.files > 0 then
+            acoro.spawn(self._send_files, self, node, info)
+          else
+            status(self, "NodeInitialized", { location = node.location })
+          end
           if self.schedule_waiter then self.schedule_waiter:resume() end
         end
       elseif op == "refused" and acoro.is_remote(m[2]) then
@@ -130,6 +151,27 @@ function Computation:_unanswered(location, why)
   if self.schedule_waiter then self.schedule_waiter:resume() end
 end
 
+-- Sends the computation's files to a node that accepted it, into its
+-- directory there, then lets the node start its servers; a file that cannot
+-- be sent drops that node.
+function Computation:_send_files(node, info)
+  local base = type(info.dir) == "string" and info.dir or nil
+  for _, f in ipairs(self.files) do
+    local dir = base and (f.dir and (base .. "/" .. f.dir) or base)
+    local ok, err = acoro.send_file(node.location, f.path, { dir = dir, overwrite = true })
+    if self.state ~= "scheduled" or not self.node_set[node] then return end
+    if not ok or not base then
+      local why = ("file %s not sent: %s"):format(f.path, tostring(err or "the node gave no directory"))
+      status(self, "NodeIgnore", { location = node.location, error = why })
+      self.refusals[#self.refusals + 1] = node.location .. ": " .. why
+      node:send({ "close", self.collector })
+      return self:_node_lost(node, why)
+    end
+  end
+  node:send({ "start", self.collector })
+  status(self, "NodeInitialized", { location = node.location })
+end
+
 -- Asks the peer at location for an acoro-node and sends it the computation.
 function Computation:_probe(location, timeout)
   if self.probing[location] or self.state ~= "scheduled" then return end
@@ -142,7 +184,7 @@ function Computation:_probe(location, timeout)
       return
     end
     status(self, "NodeDiscovered", { location = location })
-    node:send({ "setup", self.collector, self.src, self.name })
+    node:send({ "setup", self.collector, self.src, self.name, { files = #self.files > 0 } })
   end)
 end
 
@@ -180,6 +222,7 @@ function Computation:_server_lost(s, reason)
         self:_finish(job, false, "unreachable")
       else
         job.tries = job.tries + 1
+        job.avoid = s.node
         requeue[#requeue + 1] = job
       end
     end
@@ -213,20 +256,34 @@ function Computation:_fail_queued(why)
 end
 
 -- Places queued jobs on the servers with the fewest in flight, up to the
--- window of each.
+-- window of each. A re-queued job avoids the node that lost it while another
+-- node has servers: that node's other servers are likely dying too (a killed
+-- node's servers end one by one), and a second loss would spend its retries.
 function Computation:_dispatch()
   local queue, list, window = self.queue, self.server_list, self.window
   while self.qhead <= self.qtail do
-    local best
-    for i = 1, #list do
-      local s = list[i]
-      if s.n < window and (not best or s.n < best.n) then best = s end
-    end
-    if not best then return end
     local job = queue[self.qhead]
-    queue[self.qhead] = nil
-    self.qhead = self.qhead + 1
-    if not job.done then
+    if job.done then
+      queue[self.qhead] = nil
+      self.qhead = self.qhead + 1
+    else
+      local avoid, best, elsewhere = job.avoid, nil, false
+      for i = 1, #list do
+        local s = list[i]
+        if s.node ~= avoid then
+          elsewhere = true
+          if s.n < window and (not best or s.n < best.n) then best = s end
+        end
+      end
+      if not elsewhere then
+        for i = 1, #list do
+          local s = list[i]
+          if s.n < window and (not best or s.n < best.n) then best = s end
+        end
+      end
+      if not best then break end
+      queue[self.qhead] = nil
+      self.qhead = self.qhead + 1
       best.inflight[job.id] = job
       best.n = best.n + 1
       job.server = best

@@ -29,6 +29,7 @@ usage: acoro-node [options]
   --udp-port N          the discovery port (default 51351)
   --dest-path DIR       where computations' directories and files go (default
                         acoro-node-UID in the temp dir); one node per DIR
+  --max-file-size BYTES the largest file a client may send (default: no limit)
   --serve N             exit after N computations
   --clean               remove what is left in DIR from an earlier run first
   --tls-cert FILE, --tls-key FILE, --tls-ca FILE   TLS on every link, as acoro's
@@ -97,6 +98,7 @@ local function parse(argv)
     elseif a == "--udp-port" then o.udp_port = number(a)
     elseif a == "--dest-path" then o.dest_path = value(a)
     elseif a == "--serve" then o.serve = number(a)
+    elseif a == "--max-file-size" then o.max_file_size = number(a)
     elseif a == "--clean" then
       o.clean = true
       i = i + 1
@@ -234,7 +236,15 @@ function Node:setup(m)
   self.active = self.active + 1
   sched:monitor(self.me)
   self:status(comp, ("accepted %q, %d servers"):format(name, self.cpus))
-  sched:send({ "accepted", self.me, { name = self.name, location = self.location, cpus = self.cpus } })
+  sched:send({ "accepted", self.me, { name = self.name, location = self.location, cpus = self.cpus,
+    dir = comp.id } })
+  -- with files, the servers start once the client sent them ("start")
+  comp.waiting_files = type(m[5]) == "table" and m[5].files == true
+  if not comp.waiting_files then self:start_servers(comp) end
+end
+
+function Node:start_servers(comp)
+  comp.waiting_files = false
   for slot = 1, self.cpus do self:start_server(comp, slot) end
 end
 
@@ -284,6 +294,9 @@ function Node:on_message(m)
   local op = m[1]
   if op == "setup" then
     self:setup(m)
+  elseif op == "start" then
+    local comp = self.comps[m[2]]
+    if comp and comp.waiting_files and not comp.closed then self:start_servers(comp) end
   elseif op == "close" then
     local comp = self.comps[m[2]]
     if comp then acoro.spawn(self.close, self, comp, "closed by its client") end
@@ -308,7 +321,8 @@ end
 -- run(o): inside acoro.run; returns when the node quits.
 function Node:run(o)
   local node = acoro.node({ name = o.name, host = o.host, port = o.port or 0, secret = o.secret,
-    discover = o.discover, udp_port = o.udp_port, peers = o.peers, dest_path = self.dest, tls = o.tls })
+    discover = o.discover, udp_port = o.udp_port, peers = o.peers, dest_path = self.dest, tls = o.tls,
+    max_file_size = o.max_file_size })
   self.location, self.name = node.location, node.name
   self.host = node.location:match("^(.*):%d+$")
   self.me = acoro.self()

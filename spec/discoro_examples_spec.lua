@@ -48,3 +48,20 @@ describe("examples/discoro_client1.lua", function()
     os.execute("rm -rf " .. q(dest))
   end)
 end)
+
+describe("examples/discoro_client4.lua", function()
+  after_each(ns.stop_all)
+
+  it("ships 3 files, each job sends its counts back as a file the client prints", function()
+    local _, loc = start_node()
+    local back = os.tmpname()
+    os.remove(back)
+    local cli = ns.track(net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s --dest-path %s %s %s %s")
+      :format(q(ns.secret), q(back), q("examples/discoro_client4.lua"), q(loc), q(back))))
+    for i = 1, 3 do
+      assert.equal(("data%d.txt: %d lines, %d words, %d bytes"):format(i, i * 10, i * i * 10, i * 10 * (5 * i + 1)),
+        cli:expect("^(data%d.txt: .*)$"))
+    end
+    os.execute("rm -rf " .. q(back))
+  end)
+end)

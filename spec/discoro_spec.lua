@@ -294,10 +294,10 @@ local status = acoro.spawn(function()
   end
 end)
 status:set_daemon()
-local comp = discoro.Computation({ peers = { arg[1] }, timeout = 3, window = 1, status = status,
+local comp = discoro.Computation({ peers = { arg[1] }, window = 1, status = status,
   code = ]] .. ("%q"):format(PID_CODE) .. [[ })
 assert(comp:schedule())
-say("spin", comp:run_result("spin"))
+say("spin", comp:submit({ timeout = 2 }, "spin"))
 local list = {}
 for i = 1, 20 do list[i] = i end
 local r, e = comp:run_results("sq", list)
@@ -445,5 +445,38 @@ comp:close()
     for i = 1, 20 do want[i] = "unreachable" end
     assert.equal(table.concat(want, " "), cli:expect("^results (.*)$"))
     os.execute("rm -rf " .. q(da))
+  end)
+end)
+
+describe("acoro-node's commands on stdin", function()
+  after_each(ns.stop_all)
+
+  it("status lists the computations, quit closes them and ends the node", function()
+    local dest = tmpdir()
+    local fifo = net.fifo()
+    local node = ns.track(net.spawn(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover --secret-file %s"
+      .. " --dest-path %s"):format(q(NODE_BIN), q(ns.secret), q(dest)), fifo))
+    local input = assert(io.open(fifo, "w"))
+    local loc = node:expect("^acoro%-node listening (127%.0%.0%.1:%d+)$")
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ peers = { arg[1] }, name = "mine", code = "function f() return 1 end" })
+assert(comp:schedule())
+say("one", comp:run_result("f"))
+acoro.sleep(60)
+]], nil, nil, q(loc))
+    assert.equal("1", cli:expect("^one (%S+)$"))
+    input:write("status\n")
+    input:flush()
+    assert.matches('^computation c1 "mine" from 127%.0%.0%.1:%d+: 2 servers$', node:expect("^(computation c1 .*)$"))
+    assert.equal("1 computations, 0 served", node:expect("^127%.0%.0%.1:%d+: (.*)$"))
+    input:write("quit\n")
+    input:close()
+    node:expect("computation c1 .*: closing %(the node quits%)$")
+    node:close()
+    ns.forget(node)
+    assert.equal("", entries(dest))
+    os.remove(fifo)
+    os.execute("rm -rf " .. q(dest))
   end)
 end)

@@ -180,7 +180,8 @@ function Computation:_probe(location, timeout)
     local node = acoro.locate("discoro.node", { location = location, timeout = timeout })
     if not node or self.state ~= "scheduled" then
       self.probing[location] = nil
-      self:_unanswered(location, "no acoro-node there")
+      -- a peer met otherwise (a server, another client) is no refusal
+      if self.unanswered and self.unanswered[location] then self:_unanswered(location, "no acoro-node there") end
       return
     end
     status(self, "NodeDiscovered", { location = location })
@@ -440,16 +441,19 @@ function Computation:run_result(fn, ...)
   return unpack(v, 1, v.n)
 end
 
--- comp:submit({async=, monitor=}, fn, ...): run_result's or (async = true)
--- run_async's answer; `monitor` (a coroutine of this process) is made a
--- monitor of the job's coroutine on its server before it runs.
+-- comp:submit({async=, monitor=, timeout=}, fn, ...): run_result's or (async
+-- = true) run_async's answer; `monitor` (a coroutine of this process) is made a
+-- monitor of the job's coroutine on its server before it runs; `timeout` is
+-- this job's instead of the computation's.
 function Computation:submit(o, fn, ...)
   if type(o) ~= "table" then error("acoro.discoro: submit: an options table expected", 2) end
   if o.monitor ~= nil and not pcall(function() return o.monitor.send end) then
     error("acoro.discoro: submit: monitor must be a coroutine", 2)
   end
+  check.timeout(o.timeout, "submit", 1, 3, "timeout")
   local job = self:_submit(fn, pack(...), o.async and true or false, nil, 3)
   job.watcher = o.monitor
+  if o.timeout then job.deadline = acoro.now() + o.timeout end
   if o.async then return self:_async(job) end
   self:_dispatch()
   self:_await(job)

@@ -32,6 +32,7 @@ usage: acoro-node [options]
   --max-file-size BYTES the largest file a client may send (default: no limit)
   --serve N             exit after N computations
   --clean               remove what is left in DIR from an earlier run first
+  --daemon              read no commands from stdin (else: status, close, quit)
   --tls-cert FILE, --tls-key FILE, --tls-ca FILE   TLS on every link, as acoro's
   -h                    this help]==]
 
@@ -99,6 +100,9 @@ local function parse(argv)
     elseif a == "--dest-path" then o.dest_path = value(a)
     elseif a == "--serve" then o.serve = number(a)
     elseif a == "--max-file-size" then o.max_file_size = number(a)
+    elseif a == "--daemon" then
+      o.daemon = true
+      i = i + 1
     elseif a == "--clean" then
       o.clean = true
       i = i + 1
@@ -279,6 +283,32 @@ function Node:close(comp, why)
 
 end
 
+-- status, close, quit: typed on stdin (not with --daemon).
+function Node:command(cmd)
+  local out = io.stdout
+  if cmd == "status" then
+    local n = 0
+    for _, comp in pairs(self.comps) do
+      local servers = 0
+      for _ in pairs(comp.procs) do servers = servers + 1 end
+      out:write(("computation %s %q from %s: %d servers%s\n"):format(comp.id, comp.name, comp.sched.location,
+        servers, comp.closed and " (closing)" or ""))
+      n = n + 1
+    end
+    out:write(("%s: %d computations, %d served\n"):format(self.location, n, self.served))
+  elseif cmd == "close" then
+    for _, comp in pairs(self.comps) do
+      comp.sched:send({ "closed", self.me, "closed on the node" })
+      acoro.spawn(self.close, self, comp, "closed on the node")
+    end
+  elseif cmd == "quit" then
+    self.quit = true
+  elseif cmd ~= "" then
+    out:write("commands: status, close, quit\n")
+  end
+  out:flush()
+end
+
 function Node:on_message(m)
   if acoro.is_signal(m) then
     log.info(("acoro-node: SIG%s: closing every computation, then quitting"):format(m.signal:upper()))
@@ -294,6 +324,8 @@ function Node:on_message(m)
   local op = m[1]
   if op == "setup" then
     self:setup(m)
+  elseif op == "command" then
+    self:command(m[2])
   elseif op == "start" then
     local comp = self.comps[m[2]]
     if comp and comp.waiting_files and not comp.closed then self:start_servers(comp) end
@@ -335,6 +367,17 @@ function Node:run(o)
     node.location, ffi.C.getpid(), self.cpus, self.dest))
   io.stdout:write("acoro-node listening ", node.location, "\n")
   io.stdout:flush()
+  if not o.daemon then
+    -- commands on stdin (a terminal, or whatever it is; none at its end)
+    local reader = acoro.spawn(function()
+      while true do
+        local line = acoro.stdin:readline()
+        if not line or line == "" then return end
+        self.me:send({ "command", (line:gsub("%s+$", "")) })
+      end
+    end)
+    reader:set_daemon()
+  end
   while not self.quit do
     self:on_message(acoro.receive())
     if o.serve and self.served >= o.serve and self.active == 0 then self.quit = true end

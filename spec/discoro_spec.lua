@@ -480,3 +480,30 @@ acoro.sleep(60)
     os.execute("rm -rf " .. q(dest))
   end)
 end)
+
+describe("discoro with discovery", function()
+  after_each(ns.stop_all)
+
+  it("a client with no peers= finds the acoro-node by UDP pings alone and runs its jobs", function()
+    -- a discovery port of our own (not 51350/51351), so that other nodes on this host stay out
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "7", 16) % 1000003)
+    local udp = 42000 + math.random(0, 9999)
+    local dest = tmpdir()
+    local node = ns.track(net.spawn(("%s --cpus 2 --listen 127.0.0.1:0 --udp-port %d --secret-file %s"
+      .. " --dest-path %s --daemon"):format(q(NODE_BIN), udp, q(ns.secret), q(dest))))
+    node:expect("^acoro%-node listening (127%.0%.0%.1:%d+)$")
+    local cli = ns.track(net.spawn_acoro(q(support.write_temp(ns.SAY .. [[
+local discoro = require "acoro.discoro"
+local secret = io.open(arg[2]):read("*a"):gsub("\n$", "")
+local comp = discoro.Computation({ node = { host = "127.0.0.1", udp_port = tonumber(arg[1]), secret = secret },
+  code = "function sq(x) return x * x end" })
+say("schedule", comp:schedule({ timeout = 30 }))
+local r, e = comp:run_results("sq", { 1, 2, 3, 4, 5 })
+say("results", table.concat(r, " "), next(e))
+comp:close()
+]])) .. (" %d %s"):format(udp, q(ns.secret))))
+    assert.equal("true", cli:expect("^schedule (%S+)$"))
+    assert.equal("1 4 9 16 25 nil", cli:expect("^results (.*)$"))
+    os.execute("rm -rf " .. q(dest))
+  end)
+end)

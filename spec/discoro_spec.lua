@@ -507,3 +507,42 @@ comp:close()
     os.execute("rm -rf " .. q(dest))
   end)
 end)
+
+describe("discoro server_setup", function()
+  after_each(ns.stop_all)
+
+  local function run(setup_code)
+    local dest = tmpdir()
+    local node, loc = start_node(dest)
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local status = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    if m.status == "ServerClosed" and m.error then say("dropped", m.error) end
+  end
+end)
+status:set_daemon()
+local comp = discoro.Computation({ peers = { arg[1] }, status = status, server_setup = "setup",
+  setup_args = { 40, 2 }, code = ]] .. ("%q"):format(setup_code .. "\nfunction get() return READY end\n") .. [[ })
+assert(comp:schedule())
+say("get", comp:run_result("get"))
+comp:close()
+]], nil, nil, q(loc))
+    return node, cli, dest
+  end
+
+  it("runs once on each server before any job, with its arguments", function()
+    local _, cli, dest = run("function setup(a, b) READY = a + b return true end")
+    assert.equal("42", cli:expect("^get (.*)$"))
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("a setup that fails drops its servers, says why, and the job fails instead of waiting", function()
+    local node, cli, dest = run("function setup() error('no GPU here') end")
+    assert.matches("^server_setup failed: [^\n]*no GPU here$", cli:expect("^dropped (.*)$"))
+    assert.equal("nil unreachable", cli:expect("^get (.*)$"))
+    node:expect("server %d dropped: server_setup failed")
+    os.execute("rm -rf " .. q(dest))
+  end)
+end)

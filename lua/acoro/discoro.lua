@@ -78,7 +78,19 @@ function M.Computation(o)
     end
     files[#files + 1] = { path = path, dir = dir }
   end
+  local setup = o.server_setup
+  if setup ~= nil then
+    if type(setup) == "function" then setup = names[setup] end
+    if type(setup) ~= "string" then
+      error("acoro.discoro.Computation: server_setup must be a function of code or its name", 2)
+    end
+  end
+  if o.setup_args ~= nil and type(o.setup_args) ~= "table" then
+    error("acoro.discoro.Computation: setup_args must be a list", 2)
+  end
   return setmetatable({
+    server_setup = setup, setup_args = o.setup_args and { n = o.setup_args.n or #o.setup_args,
+      unpack(o.setup_args, 1, o.setup_args.n or #o.setup_args) },
     src = src, fnames = names, name = o.name or "computation", peers = o.peers or {},
     status_co = o.status, retries = retries, timeout = o.timeout, window = o.window or WINDOW,
     node_opts = o.node, files = files,
@@ -132,6 +144,8 @@ function Computation:_collector()
       elseif op == "refused" and acoro.is_remote(m[2]) then
         self:_unanswered(m[2].location, tostring(m[3]))
         status(self, "NodeIgnore", { location = m[2].location, error = tostring(m[3]) })
+      elseif op == "server_dropped" and self.node_set[m[2]] then
+        status(self, "ServerClosed", { location = m[2].location, slot = m[3], error = tostring(m[4]) })
       elseif op == "closed" and self.node_set[m[2]] then
         -- the node gave the computation up (its servers cannot run the code)
         self:_node_lost(m[2], tostring(m[3]))
@@ -185,7 +199,8 @@ function Computation:_probe(location, timeout)
       return
     end
     status(self, "NodeDiscovered", { location = location })
-    node:send({ "setup", self.collector, self.src, self.name, { files = #self.files > 0 } })
+    node:send({ "setup", self.collector, self.src, self.name,
+      { files = #self.files > 0, server_setup = self.server_setup, setup_args = self.setup_args } })
   end)
 end
 
@@ -346,6 +361,8 @@ function Computation:_submit(fn, args, async, batch, level)
     local t = self.timeout
     job.deadline = acoro.now() + t
   end
+  -- every node is gone: nothing would ever run it
+  if self.nnodes == 0 and #self.server_list == 0 then self:_fail_queued("unreachable") end
   return job
 end
 

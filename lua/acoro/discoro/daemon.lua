@@ -207,6 +207,7 @@ function Node:start_server(comp, slot)
       if comp.left == 0 and comp.on_empty then comp.on_empty() end
       return
     end
+    if comp.dropped[slot] then return end
     comp.restarts = comp.restarts + 1
     self:status(comp, ("server %d ended (status %s, signal %s)%s"):format(slot, tostring(status),
       tostring(sig), comp.restarts <= 10 and ": restarting it" or ": too many restarts"))
@@ -232,7 +233,10 @@ function Node:setup(m)
   end
   if self.closing then return sched:send({ "refused", self.me, "the node is closing" }) end
   self.seq = self.seq + 1
-  local comp = { id = "c" .. self.seq, sched = sched, src = src, name = name, procs = {}, restarts = 0 }
+  local opts = type(m[5]) == "table" and m[5] or {}
+  local setup = type(opts.server_setup) == "string" and { opts.server_setup, opts.setup_args } or nil
+  local comp = { id = "c" .. self.seq, sched = sched, src = src, name = name, procs = {}, restarts = 0,
+    setup = setup, dropped = {}, ndropped = 0 }
   comp.dir = self.dest .. "/" .. comp.id
   ok, why = mkdirs(comp.dir)
   if not ok then return sched:send({ "refused", self.me, "cannot make its directory: " .. tostring(why) }) end
@@ -243,7 +247,7 @@ function Node:setup(m)
   sched:send({ "accepted", self.me, { name = self.name, location = self.location, cpus = self.cpus,
     dir = comp.id } })
   -- with files, the servers start once the client sent them ("start")
-  comp.waiting_files = type(m[5]) == "table" and m[5].files == true
+  comp.waiting_files = opts.files == true
   if not comp.waiting_files then self:start_servers(comp) end
 end
 
@@ -335,12 +339,26 @@ function Node:on_message(m)
   elseif op == "server_up" then
     local comp = self.by_id[m[2]]
     if comp and not comp.closed and acoro.is_remote(m[4]) then
-      m[4]:send({ "code", comp.src, comp.name, comp.sched })
+      m[4]:send({ "code", comp.src, comp.name, comp.sched, comp.setup })
     end
   elseif op == "server_failed" then
     -- the code fails the same way on every server: the computation is given up
     local comp = self.by_id[m[2]]
     if comp and not comp.closed then self:give_up(comp, "its code failed on a server: " .. tostring(m[4])) end
+  elseif op == "setup_failed" then
+    -- server_setup failed on that server: it is dropped, not restarted; with
+    -- none left the computation is given up
+    local comp = self.by_id[m[2]]
+    local slot = comp and tonumber(m[3])
+    if slot and not comp.closed and not comp.dropped[slot] then
+      comp.dropped[slot] = true
+      comp.ndropped = comp.ndropped + 1
+      local why = "server_setup failed: " .. tostring(m[4])
+      self:status(comp, ("server %d dropped: %s"):format(slot, why))
+      comp.sched:send({ "server_dropped", self.me, slot, why })
+      if comp.procs[slot] then comp.procs[slot]:kill("KILL") end
+      if comp.ndropped >= self.cpus then self:give_up(comp, "every server's " .. why) end
+    end
   elseif op == "kill" then
     -- a job past its timeout: its server goes (and comes back)
     local comp = self.comps[m[2]]

@@ -52,11 +52,29 @@ function M.main(node_loc, comp_id, slot)
   daemon:send({ "server_up", comp_id, slot, me })
   local m = acoro.receive(30)
   if type(m) ~= "table" or m[1] ~= "code" then error("acoro-node server: no code from the node") end
-  local src, name, sched = m[2], m[3], m[4]
+  local src, name, sched, setup = m[2], m[3], m[4], m[5]
   local env, why = code.load_env(src, name)
   if not env then
     daemon:send({ "server_failed", comp_id, slot, why })
     return
+  end
+  if type(setup) == "table" then
+    -- server_setup(args...) once, before any job: an error or a false/nil
+    -- first value (with its reason) drops this server
+    local f = type(setup[1]) == "string" and rawget(env, setup[1])
+    local args = type(setup[2]) == "table" and setup[2] or { n = 0 }
+    local r
+    if type(f) ~= "function" then
+      r = { false, ("no function %q in the computation"):format(tostring(setup[1])) }
+    else
+      r = { pcall(f, unpack(args, 1, args.n or #args)) }
+      if r[1] and not r[2] then r = { false, r[3] or "it returned " .. tostring(r[2]) } end
+    end
+    if not r[1] then
+      daemon:send({ "setup_failed", comp_id, slot, tostring(r[2]) })
+      acoro.receive() -- the node kills it as it drops it
+      return
+    end
   end
   ok, err = acoro.peer(sched.location, 10)
   if not ok then error("acoro-node server: cannot reach the client " .. sched.location .. ": " .. tostring(err)) end

@@ -80,6 +80,22 @@ check.CODES = {
   ["closed"] = "ECLOSED",
 }
 
+-- Lines, one rule for streams and files: a line (with its "\n") is at most
+-- `max` bytes; a longer one is an expected failure of readline, nothing
+-- taken (the bytes stay buffered, as asyncio's LimitOverrunError leaves
+-- them), never a line cut in parts that would pass for whole ones.
+function check.line_too_long(max)
+  return nil, ("line over the %d-byte limit"):format(max), "EMSGSIZE"
+end
+
+-- A lines() iterator cannot return nil, why (a for loop stops at the nil and
+-- drops the rest), so a line that cannot be read raises: a timeout, a line
+-- too long, a read error; only the end of the data ends the loop. `what` is
+-- "s:lines" or "f:lines"; level 3 blames the line of the for loop.
+function check.lines_failed(what, why, code)
+  error(("acoro: %s: %s (%s)"):format(what, tostring(why), tostring(code)), 3)
+end
+
 -- check.fail(why [, code]) -> nil, why, code: code defaults to CODES[why]
 -- (a message with detail, such as "cycle: ...", passes its own code).
 function check.fail(why, code)

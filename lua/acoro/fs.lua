@@ -178,9 +178,9 @@ end
 -- Reading. fill waits until `want` bytes are buffered or reading ended:
 -- true, or false on timeout, or nil, err, code when a read failed.
 
-local function fill(f, want, deadline)
+local function fill(f, want, deadline, all)
   while f:_buffered() < want and not f:_status() do
-    local op = f:_fill(want - f:_buffered())
+    local op = f:_fill(want - f:_buffered(), all)
     if not await(op, deadline) then return false end
     local ok, err, code = op:_result()
     if not ok then return nil, err, code end
@@ -227,10 +227,12 @@ function File:readline(max, timeout)
   return nil, r, code
 end
 
--- Everything to the end of the file.
+-- Everything to the end of the file: on a regular file one pool job (one
+-- fstat, one buffer, reads to EOF) and one string, so that read("a") costs
+-- about what io's does.
 local function read_all(f, deadline)
   while not f:_status() do
-    local ok, err, code = fill(f, f:_buffered() + 1, deadline)
+    local ok, err, code = fill(f, f:_buffered() + 1, deadline, true)
     if ok == false then return nil, "timeout", "ETIMEDOUT" end
     if ok == nil then return nil, err, code end
   end

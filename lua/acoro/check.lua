@@ -80,14 +80,6 @@ check.CODES = {
   ["closed"] = "ECLOSED",
 }
 
--- Lines, one rule for streams and files: a line (with its "\n") is at most
--- `max` bytes; a longer one is an expected failure of readline, nothing
--- taken (the bytes stay buffered, as asyncio's LimitOverrunError leaves
--- them), never a line cut in parts that would pass for whole ones.
-function check.line_too_long(max)
-  return nil, ("line over the %d-byte limit"):format(max), "EMSGSIZE"
-end
-
 -- A lines() iterator cannot return nil, why (a for loop stops at the nil and
 -- drops the rest), so a line that cannot be read raises: a timeout, a line
 -- too long, a read error; only the end of the data ends the loop. `what` is
@@ -100,6 +92,14 @@ end
 -- (a message with detail, such as "cycle: ...", passes its own code).
 function check.fail(why, code)
   return nil, why, code or check.CODES[why] or "EINVAL"
+end
+
+-- Lines, one rule for streams and files: a line (with its "\n") is at most
+-- `max` bytes; a longer one is an expected failure of readline, nothing
+-- taken (the bytes stay buffered, as asyncio's LimitOverrunError leaves
+-- them), never a line cut in parts that would pass for whole ones.
+function check.line_too_long(max)
+  return check.fail(("line over the %d-byte limit"):format(max), "EMSGSIZE")
 end
 
 return check

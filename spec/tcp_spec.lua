@@ -267,13 +267,40 @@ describe("stream reading and writing (TCP)", function()
     end)
   end)
 
-  it("readline with max returns max bytes of a longer line, then the rest", function()
+  it("a line over max: readline returns nil, the limit, EMSGSIZE and takes nothing; lines raises", function()
     acoro.run(function()
       local c, s, srv = pair()
-      c:send("abcdefgh\n")
-      assert.equal("abcd", s:readline(4, T))
-      assert.equal("efgh\n", s:readline(100, T))
+      c:send("abc\nabcdefgh\n")
+      assert.equal("abc\n", s:readline(4, T)) -- max counts the "\n": 4 bytes is not over
+      assert.same({ nil, "line over the 4-byte limit", "EMSGSIZE" }, { s:readline(4, T) })
+      local ok, err = pcall(function()
+        for _ in s:lines(4, T) do error("no line is short enough") end
+      end)
+      assert.is_false(ok)
+      assert.matches("s:lines: line over the 4%-byte limit %(EMSGSIZE%)", err)
+      assert.equal("abcdefgh\n", s:readline(100, T)) -- still all there
       c:close(); s:close(); srv:close()
+    end)
+  end)
+
+  it("lines(max, timeout): a timeout raises, the unfinished line stays for readline", function()
+    acoro.run(function()
+      local c, s, srv = pair()
+      c:send("one\ntwo\npartial")
+      local got = {}
+      local ok, err = pcall(function()
+        for l in s:lines(1024, 0.2) do got[#got + 1] = l end
+      end)
+      assert.same({ "one", "two" }, got)
+      assert.is_false(ok)
+      assert.matches("s:lines: timeout %(ETIMEDOUT%)", err)
+      c:send(" line\nlast")
+      assert.equal("partial line\n", s:readline(nil, T))
+      c:close() -- at EOF the last line comes without its "\n", then the loop ends
+      got = {}
+      for l in s:lines(1024, T) do got[#got + 1] = l end
+      assert.same({ "last" }, got)
+      s:close(); srv:close()
     end)
   end)
 

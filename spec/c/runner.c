@@ -41,6 +41,7 @@
   XX(strerror_names_every_code)                                                \
   XX(fs_open_missing_is_enoent)                                                \
   XX(file_write_seek_read_back)                                                \
+  XX(file_fill_all_reads_the_rest_in_one_operation)                            \
   XX(fs_ops_released_before_done)                                              \
   XX(file_outlives_engine_free)                                                \
   XX(fs_lstat_chmod_utime)                                                     \

@@ -111,9 +111,9 @@ function M.init(A, D, coro_mt)
     if type(fn) ~= "function" then
       error("acoro.rci.register: fn must be a function, got " .. type(fn), 2)
     end
-    if registered[name] then
-      error(("acoro.rci.register: %q is already registered"):format(name), 2)
-    end
+    -- taken: an expected failure, as co:register and ch:register (two
+    -- coroutines may race for a service's name)
+    if registered[name] then return check.fail("name taken") end
     registered[name] = fn
     D.registered("rci", name, own(name))
     return true

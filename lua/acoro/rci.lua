@@ -38,8 +38,11 @@ function M.init(A, D, coro_mt)
 
   local Rci = {}
   local rci_mt = { __name = "acoro.rci", __index = Rci }
+  -- "rci:NAME@HOST:PORT"; one of ours found before any node ran has no
+  -- location of its own and shows the node's once one runs, as tostring(co)
   rci_mt.__tostring = function(r)
-    return "rci:" .. r.name .. "@" .. (r.location or "local")
+    local loc = r.location or (incs[r] == false and I.location)
+    return "rci:" .. r.name .. (loc and "@" .. loc or "")
   end
 
   local function rci_value(location, inc, name)

@@ -774,7 +774,7 @@ function M.run(fn, ...)
   is_running = true
   local ok, rc = pcall(core.run)
   is_running = false
-  log._drain() -- the engine's lines of the run's last moments
+  I.log_drain() -- the engine's lines of the run's last moments (acoro.log)
   I.run("run_end") -- acoro.node stops its node
   local stuck, which
   if ok and rc == EDEADLK then stuck, which = alive_summary() end

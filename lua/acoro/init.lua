@@ -857,7 +857,7 @@ function M.run(fn, ...)
   shutdown = package.loaded["acoro.shutdown"] -- (the run may have loaded it)
   if ok and shutdown then shutdown.run_hooks(core.run) end
   is_running = false
-  log._drain() -- the engine's lines of the run's last moments
+  I.log_drain() -- the engine's lines of the run's last moments (acoro.log)
   I.run("run_end") -- acoro.node stops its node
   local signame
   if shutdown then sig, signame = shutdown.run_end(sig) end

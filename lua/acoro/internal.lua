@@ -85,6 +85,10 @@ end
 -- The running node's location ("host:port"), or nil (set by acoro.dist).
 I.location = nil
 
+-- Hands the engine's queued log lines to the writer (set by acoro.log;
+-- acoro.run calls it as it ends).
+I.log_drain = nil
+
 -- The extension table of the distribution (D, lua/acoro/dist/ext.lua), once
 -- acoro.node has been read.
 I.dist = nil

@@ -8,6 +8,13 @@
 #include <stdlib.h>
 #include <uv.h>
 
+/* Releases a coroutine of test_spawn with its task: these tests check
+ * leaks. */
+static void release_task(acoro_co_t *co) {
+  free(acoro_co_host_ptr(co));
+  acoro_co_release(co);
+}
+
 /* A coroutine that sleeps `*arg` times for 5 ms, then ends. */
 static void step_sleeper(acoro_co_t *co, int reason, void *arg) {
   int *left = arg;
@@ -40,7 +47,7 @@ TEST(run_once_nowait_steps_until_done) {
   ASSERT_EQ(acoro_engine_run_once(e, ACORO_RUN_ONCE), 0);
   ASSERT_EQ(acoro_engine_timeout(e), -1);
   ASSERT_EQ(acoro_engine_run_once(e, 7), ACORO_EINVAL);
-  acoro_co_release(co);
+  release_task(co);
   acoro_engine_free(e);
   LEAK_CHECK();
 }
@@ -62,8 +69,8 @@ TEST(run_once_once_blocks_for_the_timer_and_reports_deadlock) {
   ASSERT_EQ(acoro_engine_hold(e, -1), 0);
   ASSERT_EQ(acoro_engine_hold(e, -1), ACORO_EINVAL);
   acoro_co_exit(stuck, 0);
-  acoro_co_release(stuck);
-  acoro_co_release(co);
+  release_task(stuck);
+  release_task(co);
   acoro_engine_free(e);
   LEAK_CHECK();
 }
@@ -86,9 +93,9 @@ TEST(run_once_returns_the_stop_code_once) {
   ASSERT_EQ(acoro_engine_run_once(e, ACORO_RUN_NOWAIT), ACORO_EDEADLK);
   ASSERT_EQ(acoro_co_state(r), ACORO_STATE_RECEIVING);
   acoro_co_exit(r, 0);
-  acoro_co_release(r);
-  acoro_co_release(s);
-  acoro_co_release(d);
+  release_task(r);
+  release_task(s);
+  release_task(d);
   acoro_engine_free(e);
   LEAK_CHECK();
 }
@@ -129,8 +136,8 @@ TEST(attached_engine_runs_inside_the_hosts_loop) {
   ASSERT_EQ(left, -1);
   ASSERT_EQ(acoro_co_state(co), ACORO_STATE_DEAD);
   ASSERT_TRUE(dleft < 1000000 - 1); /* the daemon ran meanwhile */
-  acoro_co_release(co);
-  acoro_co_release(daemon);
+  release_task(co);
+  release_task(daemon);
   acoro_engine_free(e); /* detaches: its handles close on the next run */
   uv_close((uv_handle_t *)&h.tick, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -217,7 +224,7 @@ TEST(posts_from_threads_lose_nothing_and_keep_each_threads_order) {
   for (i = 0; i < POSTERS; i++)
     uv_thread_join(&th[i]);
   ASSERT_EQ(r.got, POSTERS * PER_POSTER);
-  acoro_co_release(co);
+  release_task(co);
   acoro_engine_free(e);
   LEAK_CHECK();
 }
@@ -321,8 +328,8 @@ static void run_call(double timeout, int *outcome, int *value) {
   ASSERT_TRUE(test_resumes(b) >= 2); /* the other coroutine was not held */
   *outcome = c.outcome;
   *value = c.value;
-  acoro_co_release(a);
-  acoro_co_release(b);
+  release_task(a);
+  release_task(b);
   acoro_engine_free(e);
   uv_sem_destroy(&w.go);
 }
@@ -366,7 +373,7 @@ TEST(call_released_by_its_waiter_cancels_once_then_completion_frees) {
   ASSERT_EQ(acoro_call_complete(c, 0, v), 0);
   acoro_engine_run_once(e, ACORO_RUN_NOWAIT); /* the completion arrives */
   ASSERT_EQ(atomic_load(&results_freed), 1);
-  acoro_co_release(co);
+  release_task(co);
   acoro_engine_free(e);
   LEAK_CHECK();
 }

@@ -1,7 +1,8 @@
 -- Packaging: `cmake --install` into a temporary prefix gives what a C host
 -- and a stock LuaJIT need. A tiny host builds against it both ways (the
 -- pkg-config file, find_package(acoro CONFIG)) and runs scripts; the
--- installed CLI and `require "acoro"` from luajit work from that prefix.
+-- installed CLI and `require "acoro"` from luajit work from that prefix, and
+-- `luarocks make` installs into a LuaRocks tree.
 local support = require "support"
 
 local build = os.getenv("ACORO_BUILD") or "build"
@@ -129,5 +130,32 @@ describe("the installed tree", function()
     rc, out = sh(("cd %s && timeout 60 luajit -e %s"):format(work, support.shell_quote(code)))
     assert.equal(0, rc, out)
     assert.truthy(out:find("luajit ran", 1, true), out)
+  end)
+end)
+
+describe("luarocks make", function()
+  local tree
+
+  teardown(function()
+    if tree then sh("rm -rf " .. support.shell_quote(tree)) end
+  end)
+
+  it("installs into a tree where a stock luajit requires acoro and the CLI is on bin", function()
+    if sanitized() then return pending("a sanitizer build is not packaged") end
+    if sh("command -v luarocks >/dev/null") ~= 0 then return pending("luarocks is not installed") end
+    tree = os.tmpname()
+    os.remove(tree)
+    -- builds in build.luarocks/ of the checkout (incremental after the first time)
+    local rc, out = sh(("cd %s && CMAKE_BUILD_PARALLEL_LEVEL=2 timeout 600 luarocks make --tree=%s "
+      .. "acoro-0.1.0-1.rockspec"):format(support.shell_quote(support.root), tree))
+    assert.equal(0, rc, out)
+    rc, out = sh(("timeout 60 %s/bin/acoro -e 'print(\"cli\", require(\"acoro\").version)'"):format(tree))
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("cli\t0.1.0", 1, true), out)
+    rc, out = sh(("cd /tmp && eval \"$(luarocks --tree=%s path)\" && timeout 60 luajit -e %s"):format(tree,
+      support.shell_quote('local a = require "acoro"; a.run(function() a.sleep(0.001) '
+        .. 'print("luajit ran", package.searchpath("acoro.core", package.cpath)) end)')))
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("luajit ran\t" .. tree .. "/lib/lua/5.1/acoro/core.so", 1, true), out)
   end)
 end)

@@ -1,8 +1,11 @@
 /* embed.c: the embedding figures (bench/run embed; docs/embedding.md).
  *   latency  a host thread posts a number to a Lua coroutine waiting in
  *            acoro.receive; the time from the post to the coroutine having
- *            it (same clock: uv_hrtime), one message in flight; median and
- *            99th percentile of 20,000
+ *            it (same clock: uv_hrtime), one message in flight, each posted
+ *            0.1 ms after the last arrived so that the engine thread sleeps
+ *            in its poll (the uv_async wake-up is in the figure); median
+ *            and 99th percentile of 10,000; then again with no pause (the
+ *            engine thread is still busy: no wake-up)
  *   posts    2 host threads post 1,000,000 numbers each to one coroutine;
  *            posts/s from the first post to the last message received
  *   step     acoro_lua_run_once(L, ACORO_RUN_NOWAIT) with nothing to do
@@ -14,9 +17,10 @@
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <uv.h>
 
-#define LAT_N 20000
+#define LAT_N 10000
 #define POST_THREADS 2
 #define POST_N 1000000
 #define STEP_N 1000000
@@ -60,10 +64,15 @@ static int l_record(lua_State *L) {
   return 0;
 }
 
+static long pause_ns; /* before each post: 0 (busy engine) or 0.1 ms */
+
 static void latency_thread(void *arg) {
   int i;
   (void)arg;
   for (i = 0; i < LAT_N; i++) {
+    struct timespec pause = {0, pause_ns};
+    if (pause_ns > 0)
+      nanosleep(&pause, NULL);
     acoro_lua_post_number(engine, "sink", 0, (double)uv_hrtime());
     uv_sem_wait(&ack); /* one in flight */
   }
@@ -130,14 +139,18 @@ int main(void) {
   int i;
 
   uv_sem_init(&ack, 0);
-  L = open_state("latency");
-  run_threads(L, latency_thread, 1);
-  qsort(samples, (size_t)nsamples, sizeof samples[0], cmp);
-  printf("embed latency: post to waiting coroutine median %.1f us, p99 %.1f "
-         "us (%d messages)\n",
-         samples[nsamples / 2] / 1e3, samples[nsamples * 99 / 100] / 1e3,
-         nsamples);
-  lua_close(L);
+  for (pause_ns = 100000; pause_ns >= 0; pause_ns -= 100000) {
+    nsamples = 0;
+    L = open_state("latency");
+    run_threads(L, latency_thread, 1);
+    qsort(samples, (size_t)nsamples, sizeof samples[0], cmp);
+    printf("embed latency (%s): post to waiting coroutine median %.1f us, "
+           "p99 %.1f us (%d messages)\n",
+           pause_ns > 0 ? "engine asleep" : "engine busy",
+           samples[nsamples / 2] / 1e3, samples[nsamples * 99 / 100] / 1e3,
+           nsamples);
+    lua_close(L);
+  }
 
   L = open_state("posts");
   t0 = uv_hrtime();

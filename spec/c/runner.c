@@ -98,7 +98,9 @@
   XX(posts_queued_before_free_still_run)                                       \
   XX(call_completed_on_a_host_thread_wakes_only_its_waiter)                    \
   XX(call_timed_out_then_completed_frees_the_result_unread)                    \
-  XX(call_released_by_its_waiter_cancels_once_then_completion_frees)
+  XX(call_released_by_its_waiter_cancels_once_then_completion_frees)           \
+  XX(foreign_loop_sleeps_on_backend_fd_and_timeout)                            \
+  XX(attached_engine_takes_posts_from_a_host_thread)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

@@ -4,6 +4,7 @@
 #include "net_support.h" /* LEAK_CHECK */
 #include "test.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -206,6 +207,31 @@ static void step_order(acoro_co_t *co, int reason, void *arg) {
   acoro_mb_wait(co);
 }
 
+/* One poster's messages: ends once it has them all (the poster releases
+ * the hold). */
+static void step_order_one(acoro_co_t *co, int reason, void *arg) {
+  receiver_t *r = arg;
+  uint32_t k;
+  (void)reason;
+  while ((k = acoro_mb_first(co)) != 0) {
+    uint64_t m = acoro_mb_data(co, k);
+    ASSERT_EQ(acoro_mb_take(co, k), 0);
+    ASSERT_EQ((uint32_t)m, r->next[0]);
+    r->next[0]++;
+    r->got++;
+  }
+  if (r->got == PER_POSTER) {
+    acoro_co_exit(co, 0);
+    return;
+  }
+  acoro_mb_wait(co);
+}
+
+static void release_hold_fn(acoro_engine_t *e, void *data) {
+  (void)data;
+  acoro_engine_hold(e, -1);
+}
+
 TEST(posts_from_threads_lose_nothing_and_keep_each_threads_order) {
   acoro_engine_t *e = test_engine();
   receiver_t r = {{0}, 0};
@@ -375,5 +401,59 @@ TEST(call_released_by_its_waiter_cancels_once_then_completion_frees) {
   ASSERT_EQ(atomic_load(&results_freed), 1);
   release_task(co);
   acoro_engine_free(e);
+  LEAK_CHECK();
+}
+
+/* A foreign event loop (here poll(2)) that sleeps on the backend fd for
+ * acoro_engine_timeout, then steps the engine. */
+TEST(foreign_loop_sleeps_on_backend_fd_and_timeout) {
+  acoro_engine_t *e = test_engine();
+  int left = 3, rc, polls = 0;
+  acoro_co_t *co = test_spawn(e, step_sleeper, &left);
+  uint64_t end = uv_hrtime() + 5000000000ull;
+  while ((rc = acoro_engine_run_once(e, ACORO_RUN_NOWAIT)) == 1 &&
+         uv_hrtime() < end) {
+    struct pollfd p = {acoro_engine_backend_fd(e), POLLIN, 0};
+    int t = acoro_engine_timeout(e);
+    ASSERT_TRUE(t >= -1);
+    ASSERT_TRUE(t != -1); /* a sleeper: its timer bounds the wait */
+    ASSERT_TRUE(poll(&p, 1, t) >= 0);
+    polls++;
+  }
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(left, -1);
+  ASSERT_TRUE(polls >= 3 && polls < 1000); /* slept, did not spin */
+  release_task(co);
+  acoro_engine_free(e);
+  LEAK_CHECK();
+}
+
+/* Posts from a host thread into an engine attached to the host's loop: the
+ * receiver's wake-ups come through the host's uv_run. */
+static void attached_poster(void *arg) {
+  poster_t *p = arg;
+  poster_main(p);
+  acoro_engine_post(p->e, release_hold_fn, NULL);
+}
+
+TEST(attached_engine_takes_posts_from_a_host_thread) {
+  uv_loop_t loop;
+  acoro_engine_t *e = test_engine();
+  receiver_t r = {{0}, 0};
+  acoro_co_t *co = test_spawn(e, step_order_one, &r);
+  poster_t p = {e, co, 0};
+  uv_thread_t th;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  ASSERT_EQ(acoro_engine_attach(e, &loop, NULL, NULL), 0);
+  acoro_engine_hold(e, 1); /* released by the poster's last post */
+  ASSERT_EQ(uv_thread_create(&th, attached_poster, &p), 0);
+  uv_run(&loop, UV_RUN_DEFAULT); /* returns once the receiver has all */
+  uv_thread_join(&th);
+  ASSERT_EQ(r.got, PER_POSTER);
+  ASSERT_EQ(acoro_co_state(co), ACORO_STATE_DEAD);
+  release_task(co);
+  acoro_engine_free(e);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
   LEAK_CHECK();
 }

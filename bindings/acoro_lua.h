@@ -39,8 +39,11 @@ ACORO_API int acoro_lua_set_log(lua_State *L, acoro_lua_log_fn fn, void *data);
  * engine (the ACORO_RUN_* modes; DEFAULT runs until done, as acoro.run
  * does without a main function): a frame loop calls it once per frame;
  * the coroutines it resumes are those scripts made with acoro.spawn.
- * ACORO_EINVAL before acoro.core was opened in L. To run inside a host's
- * libuv loop instead, acoro_engine_attach(acoro_lua_engine(L), loop, ...).
+ * ACORO_EINVAL before acoro.core was opened in L. Errors of the scripts
+ * stay in their coroutines (logged); only a Lua error of the binding itself
+ * (out of memory) would propagate: call it under lua_pcall where that
+ * matters. To run inside a host's libuv loop instead,
+ * acoro_engine_attach(acoro_lua_engine(L), loop, ...).
  * ENGINE THREAD ONLY (the thread that owns L). */
 ACORO_API int acoro_lua_run_once(lua_State *L, int mode);
 

@@ -102,12 +102,12 @@ describe("host functions that wait", function()
     local lines, out = host_script([[
       local acoro = require "acoro"
       acoro.run(function()
-        print(host.wait_briefly(300, "late"))
+        print(host.wait_briefly(10000, "late"))
         local thrown = acoro.spawn(function()
-          local ok, err = pcall(host.wait, 300, "late")
+          local ok, err = pcall(host.wait, 10000, "late")
           return ok, err
         end)
-        local ended = acoro.spawn(function() return host.wait(300, "late") end)
+        local ended = acoro.spawn(function() return host.wait(10000, "late") end)
         acoro.sleep(0.02) -- both wait now
         thrown:throw("stop")
         print(thrown:join())
@@ -166,6 +166,7 @@ describe("posts from host threads", function()
         local after = acoro.spawn(collect)
         after:register("after")
         host.post("nobody", 2)
+        host.join() -- its posts are queued: they arrive before the next thread's
         host.post("after", 1)
         print(#select(2, after:join()), host.lost())
         host.join()

@@ -6,9 +6,9 @@
  * queues the SQL text and the call for the database thread, which
  * "executes" it (a short sleep), adds the rows as result values and
  * completes the call, or fails it. A query that takes longer than the
- * function's timeout returns nil, "timeout", "ETIMEDOUT"; the thread,
- * seeing the call cancelled, drops the rows. The database thread is
- * stopped and joined before the Lua state (and the engine) close.
+ * function's timeout (1 s) returns nil, "timeout", "ETIMEDOUT"; the
+ * thread, seeing the call cancelled, stops and drops the rows. The database
+ * thread is stopped and joined before the Lua state (and the engine) close.
  *
  *   build/examples/embed/db_query
  */
@@ -58,6 +58,7 @@ static void db_main(void *arg) {
   (void)arg;
   for (;;) {
     query_t *q;
+    int ms;
     uv_mutex_lock(&db.mu);
     while (db.head == NULL && !db.stop)
       uv_cond_wait(&db.cond, &db.mu);
@@ -67,7 +68,10 @@ static void db_main(void *arg) {
     uv_mutex_unlock(&db.mu);
     if (q == NULL)
       return; /* stopped, and every query completed */
-    uv_sleep(strncmp(q->sql, "slow", 4) == 0 ? 300 : 5);
+    /* "executes" it, and stops early once nobody waits any more */
+    for (ms = strncmp(q->sql, "slow", 4) == 0 ? 5000 : 5;
+         ms > 0 && !acoro_lua_call_cancelled(q->call); ms--)
+      uv_sleep(1);
     if (acoro_lua_call_cancelled(q->call)) {
       acoro_lua_call_fail(q->call, "cancelled", NULL); /* freed unread */
     } else if (strncmp(q->sql, "select name", 11) == 0) {
@@ -122,7 +126,7 @@ int main(void) {
   uv_cond_init(&db.cond);
   uv_thread_create(&db.thread, db_main, NULL);
   lua_newtable(L);
-  if (acoro_lua_push_hostfn(L, "db.query", query_start, NULL, 0.1) != 0) {
+  if (acoro_lua_push_hostfn(L, "db.query", query_start, NULL, 1.0) != 0) {
     fprintf(stderr, "db_query: cannot make db.query\n");
     return 1;
   }

@@ -15,7 +15,8 @@
 #include <uv.h>
 
 /* host.wait(ms, ...) and host.wait_briefly(ms, ...) (a 0.05 s timeout):
- * host functions that a thread completes after ms with the values given
+ * host functions that a thread completes after ms (or as soon as the call
+ * is cancelled) with the values given
  * (numbers and strings; the string "fail" fails the call instead, a table
  * {msgpack = n} gives a MessagePack array 1..n). host.post(target, n,
  * kind): a thread posts n messages (kind "number": 1..n, "string":
@@ -48,7 +49,9 @@ static atomic_int cancelled;
 static void job_main(void *arg) {
   job_t *j = arg;
   int i;
-  uv_sleep((unsigned)j->ms);
+  /* ms of work, cut short when the waiter gives up */
+  for (i = 0; i < j->ms && !acoro_lua_call_cancelled(j->call); i++)
+    uv_sleep(1);
   if (acoro_lua_call_cancelled(j->call))
     atomic_fetch_add(&cancelled, 1);
   if (j->fail) {

@@ -53,15 +53,27 @@ TEST(run_once_nowait_steps_until_done) {
   LEAK_CHECK();
 }
 
+/* Sleeps 50 ms once, then ends. */
+static void step_long_sleeper(acoro_co_t *co, int reason, void *arg) {
+  (void)arg;
+  if (reason == ACORO_WAKE_START)
+    acoro_co_sleep(co, 0.05);
+  else
+    acoro_co_exit(co, 0);
+}
+
 TEST(run_once_once_blocks_for_the_timer_and_reports_deadlock) {
   acoro_engine_t *e = test_engine();
-  int left = 2, steps = 0, rc;
-  acoro_co_t *co = test_spawn(e, step_sleeper, &left), *stuck;
-  while ((rc = acoro_engine_run_once(e, ACORO_RUN_ONCE)) == 1 && steps < 100)
+  int rc, steps = 0;
+  acoro_co_t *co = test_spawn(e, step_long_sleeper, NULL), *stuck;
+  while ((rc = acoro_engine_run_once(e, ACORO_RUN_ONCE)) == 1 &&
+         steps < 1000000)
     steps++;
   ASSERT_EQ(rc, 0);
-  /* start, two wake-ups: ONCE blocked for each timer instead of spinning */
-  ASSERT_TRUE(steps <= 6);
+  /* 50 ms of sleep: spinning would take tens of thousands of steps; ONCE
+   * blocks but for the timer's last millisecond, which the engine spins
+   * (wait.c's timers) */
+  ASSERT_TRUE(steps < 20000);
   stuck = test_spawn(e, test_step_receive, NULL);
   ASSERT_EQ(acoro_engine_run_once(e, ACORO_RUN_ONCE), ACORO_EDEADLK);
   /* A hold (a host thread may post) is not a deadlock. */

@@ -6,8 +6,8 @@
 --     written, chmod'ed or touched outside dest_path, and no link may end
 --     up in the file's place;
 --   * an authenticated but hostile peer skips send_file's own checks and
---     speaks the protocol itself (through the internal extension table
---     acoro.internal's dist): sizes, timeouts, modes, times and names out of range
+--     speaks the protocol itself (the shared lying peer, spec/lying_peer.lua):
+--     sizes, timeouts, modes, times and names out of range
 --     must be refused at once, with the reason, and leave no file behind.
 -- Each test prints its figures (time to refuse, the receiver's VmRSS).
 
@@ -73,13 +73,11 @@ local function receiver(dest, extra)
   return c, loc, tonumber(c:expect("^pid (%d+)$"))
 end
 
--- A node that peers with loc (its arg[1]) and runs body with, in scope:
--- D (acoro.internal's dist), OP (the files operations' base), peer (loc's id),
--- clock() (monotonic seconds) and begin(fields) (sends a BEGIN with the
--- valid fields below, overridden by `fields`, and returns ok, answer and
--- the milliseconds the answer took).
-local ADVERSARY = PRELUDE .. [[
-local loc = arg[1]
+-- The shared lying peer (spec/lying_peer.lua) linked to loc, running body
+-- with, in scope: p (the peer), OP (the files operations' base), clock()
+-- (monotonic seconds) and begin(fields) (p:file_begin, returning also the
+-- milliseconds the answer took).
+local ADVERSARY = [[
 ffi.cdef [=[
 struct acoro_ts { long sec, nsec; };
 int clock_gettime(int clk, struct acoro_ts *ts);
@@ -89,30 +87,17 @@ local function clock()
   ffi.C.clock_gettime(1, ts)
   return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
 end
-local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
-local OP = D.OP.file
-assert(acoro.peer(loc, 10))
-local peer = D.peer_at(loc)
-local FIELDS = { "skey", "dir", "name", "size", "mtime", "mode", "overwrite", "hash", "timeout" }
-local next_skey = 0
+local OP = LP.OP.file
 local function begin(fields)
-  next_skey = next_skey + 1
-  local v = { skey = next_skey, dir = "", name = "f", size = 10, mtime = 1e9, mode = 420,
-    overwrite = false, hash = string.rep("0", 64), timeout = 10 }
-  for k, x in pairs(fields or {}) do v[k] = x end
   local t0 = clock()
-  local ok, ans = D.ask(peer, function(req)
-    local m = { OP, req }
-    for i, k in ipairs(FIELDS) do m[i + 2] = v[k] end
-    return m
-  end, 5)
+  local ok, ans = p:file_begin(fields)
   return ok, ans, (clock() - t0) * 1000
 end
-local function sha256(s) return acoro.fs.sha256():update(s):hex() end
+local sha256 = LP.sha256
 ]]
 
 local function adversary(body, loc)
-  return start(ADVERSARY .. body, nil, nil, q(loc))
+  return ns.liar(ADVERSARY .. body, loc)
 end
 
 describe("a local user who can write dest_path", function()
@@ -183,9 +168,9 @@ end
 assert(tmp, "no temporary file")
 assert(os.rename(tmp, dest .. "/moved"))
 assert(os.execute(("ln -s %%q %%q"):format(victim, tmp)) == 0)
-D.send_peer(peer, D.encode({ OP + 1, ans[2], data }))
+assert(p:file_data(ans[2], data))
 local t0 = clock()
-local done, why = D.ask(peer, function(req) return { OP + 3, req, ans[2] } end, 10)
+local done, why = p:file_end(ans[2])
 say("end", done, why)
 say("ms", (clock() - t0) * 1000)
 ]]):format(dest, victim), loc)
@@ -269,8 +254,8 @@ local data = string.rep("y", 1000)
 local ok, ans = begin({ name = "g", size = #data, hash = sha256(data), overwrite = true })
 assert(ok and type(ans) == "table" and ans[1] == true, tostring(ans))
 assert(os.execute(("ln -s %%q %%q"):format(victim, dest .. "/g")) == 0)
-D.send_peer(peer, D.encode({ OP + 1, ans[2], data }))
-local done, why = D.ask(peer, function(req) return { OP + 3, req, ans[2] } end, 10)
+assert(p:file_data(ans[2], data))
+local done, why = p:file_end(ans[2])
 say("end", done, why)
 ]]):format(dest, victim), loc)
     assert.equal("true path escapes dest_path (symbolic link g)", s:expect("^end (.*)$"))
@@ -378,7 +363,7 @@ for i = 1, 80 do
   end
 end
 say("accepted", accepted, busy)
-acoro.receive() -- the spec reads the receiver's RSS, then stops us
+acoro.suspend() -- the spec reads the receiver's RSS, then stops us
 ]], loc)
     assert.equal("64 busy: 64 transfers from this peer under way", s:expect("^accepted (.*)$"))
     local during = rss_kb(rpid)

@@ -107,7 +107,8 @@ local cases = {
   { O.channel }, { O.channel + 1 }, { O.channel + 2 }, { O.channel + 2, 20, "cid", "b" },
   { O.channel + 2, 21, NaN, "b" }, { O.channel + 2, 22, BIG, "\xc1", true },
   { O.channel + 3, NaN, "x", 1 }, { O.channel + 3, 1, 5, 1 }, { O.channel + 3, BIG, x, NaN },
-  { O.channel + 4 }, { O.channel + 4, 23, 1, "b", NaN, NaN, 5, NaN }, { O.channel + 4, 24, BIG, x, 1, 1e300, false, 1e300 },
+  { O.channel + 4 }, { O.channel + 4, 23, 1, "b", NaN, NaN, 5, NaN },
+  { O.channel + 4, 24, BIG, x, 1, 1e300, false, 1e300 },
   { O.channel + 5 }, { O.channel + 5, NaN }, { O.channel + 5, 1e300 }, { O.channel + 9, 1 },
   -- rci.lua
   { O.rci }, { O.rci + 1 }, { O.rci + 2 }, { O.rci + 2, 25, "add", 5 }, { O.rci + 2, 26, 5, "x" },
@@ -146,7 +147,7 @@ while true do
 end
 say("answers", table.concat(answers, " "))
 ]], loc)
-    local sent = tonumber(liar:expect("^sent (%d+)$"))
+    liar:expect("^sent %d+$")
     assert.equal("42", liar:expect("^echo (.*)$"))
     -- a good peer, a real node, uses the target afterwards
     local good = ns.start_peer(loc, [[
@@ -177,5 +178,183 @@ say("sub", ch:subscribe(acoro.self()))
     assert.is_nil(out:find("acoro: coroutine [^\n]* failed"), out)
     local dropped = select(2, out:gsub("acoro: node: dropped a message from", ""))
     assert.is_true(dropped >= 60, out)
+  end)
+end)
+
+-- Runs `body` as the lying peer against loc, with, in scope: F (the files
+-- operations' base), ACK (the operation of an acknowledgement) and
+-- gave_up(wait) (the reason of the next ACK false from the receiver, or
+-- "none").
+local LIAR_FILES = [[
+local F, ACK = LP.OP.file, LP.OP.file + 2
+local function gave_up(wait)
+  local m = p:next(function(a) return a[1] == ACK and a[3] == false end, wait or 10)
+  return m and m[4] or "none"
+end
+]]
+local function liar(body, loc) return ns.liar(LIAR_FILES .. body, loc) end
+
+-- A .acoro-part file under dir, or nil.
+local function partial(dir)
+  return tree(dir):match("[^\n]*%.acoro%-part")
+end
+
+describe("a node receiving files from a lying peer", function()
+  after_each(cleanup)
+
+  it("refuses every path, name and link out of bounds, with its reason, creating nothing", function()
+    local dest, outside = tmpdir(), tmpdir()
+    assert(sh(("ln -s %s %s/out && ln -s %s/v %s/name && mkdir %s/isdir")
+      :format(q(outside), q(dest), q(outside), q(dest), q(dest))))
+    local _, loc = target(dest)
+    local s = liar([[
+local cases = {
+  { "dotdot_dir", { dir = "../x" } }, { "dotdot_deep", { dir = "a/../../x" } },
+  { "absolute_dir", { dir = "/tmp" } }, { "slash_name", { name = "a/b" } },
+  { "dotdot_name", { name = ".." } }, { "dot_name", { name = "." } }, { "empty_name", { name = "" } },
+  { "part_name", { name = "x.acoro-part" } }, { "nul_name", { name = "a\0b" } }, { "nul_dir", { dir = "a\0" } },
+  { "long_component", { dir = string.rep("c", 256) } },
+  { "link_dir", { dir = "out" } }, { "link_under", { dir = "out/sub" } }, { "link_name", { name = "name" } },
+  { "dir_name", { name = "isdir", overwrite = true } },
+}
+for _, c in ipairs(cases) do
+  local ok, ans = p:file_begin(c[2])
+  say("case", c[1], ok, type(ans) == "table" and "accepted" or ans)
+end
+local del = {
+  { "del_dotdot", "..", "x" }, { "del_link_dir", "out", "v" }, { "del_link", "", "name" },
+  { "del_dir", "", "isdir" }, { "del_absolute", "/tmp", "x" },
+}
+for _, c in ipairs(del) do say("case", c[1], p:ask(F + 5, c[2], c[3])) end
+say("done")
+]], loc)
+    local want = {
+      dotdot_dir = "path escapes dest_path", dotdot_deep = "path escapes dest_path",
+      absolute_dir = "path escapes dest_path", slash_name = "bad file name: a/b",
+      dotdot_name = "bad file name: ..", dot_name = "bad file name: .", empty_name = "bad file name: ",
+      part_name = "bad file name: x.acoro-part", nul_name = "bad path (NUL byte)", nul_dir = "bad path (NUL byte)",
+      long_component = "bad path (a component longer than 255 bytes)",
+      link_dir = "path escapes dest_path (symbolic link out)",
+      link_under = "path escapes dest_path (symbolic link out)",
+      link_name = "path escapes dest_path (symbolic link name)", dir_name = "exists (not a regular file)",
+      del_dotdot = "path escapes dest_path", del_link_dir = "path escapes dest_path (symbolic link out)",
+      del_link = "path escapes dest_path (symbolic link name)", del_dir = "not a regular file",
+      del_absolute = "path escapes dest_path",
+    }
+    local seen = 0
+    while true do
+      local l = s:line()
+      assert(l, "the liar ended:\n" .. s:output())
+      if l == "done" then break end
+      local name, ok, ans = l:match("^case (%S+) (%S+) (.*)$")
+      if name then
+        assert.equal("true " .. assert(want[name], name), ok .. " " .. ans, name)
+        seen = seen + 1
+      end
+    end
+    assert.equal(20, seen)
+    assert.equal("", tree(outside))
+    assert.equal("./isdir\n./name\n./out", tree(dest))
+  end)
+
+  it("gives up a transfer whose sender goes quiet past its announced timeout, leaving no file", function()
+    local dest = tmpdir()
+    local _, loc = target(dest)
+    -- (an announced timeout of 0.1 s: the receiver waits that plus 10 s)
+    local s = liar([[
+local ok, ans = p:file_begin({ name = "quiet", size = 10, timeout = 0.1 })
+say("begin", ok, type(ans) == "table" and ans[1])
+say("part")
+say("gave_up", gave_up(40))
+say("end", p:file_end(ans[2]))
+]], loc)
+    assert.equal("true true", s:expect("^begin (.*)$"))
+    s:expect("^part$")
+    assert.truthy(partial(dest), "no temporary file while the transfer runs")
+    assert.equal("timeout (nothing from the sender)", s:expect("^gave_up (.*)$"))
+    assert.equal("true timeout (nothing from the sender)", s:expect("^end (.*)$"))
+    assert.equal("", tree(dest))
+  end)
+
+  it("ends a transfer on bad DATA, on ABORT and when its sender goes, leaving no file", function()
+    local dest = tmpdir()
+    local _, loc = target(dest)
+    local s = liar([[
+local ok, a = p:file_begin({ name = "a", size = 10 })
+assert(ok and type(a) == "table", tostring(a))
+assert(p:send({ F + 1, a[2], 12345 })) -- DATA that is no string
+say("bad_data", gave_up())
+local ok2, b = p:file_begin({ name = "b", size = 10 })
+assert(ok2 and type(b) == "table", tostring(b))
+assert(p:file_data(b[2], "01234"))
+assert(p:file_data(b[2] + 1000, "56789")) -- DATA of no transfer: ignored
+assert(p:file_abort(b[2]))
+say("abort_end", p:file_end(b[2]))
+local ok3, c = p:file_begin({ name = "c", size = 10 })
+assert(ok3 and type(c) == "table", tostring(c))
+assert(p:file_data(c[2], "01234"))
+say("third")
+acoro.suspend() -- the spec kills this peer
+]], loc)
+    assert.equal("bad DATA", s:expect("^bad_data (.*)$"))
+    assert.equal("true aborted by the sender", s:expect("^abort_end (.*)$"))
+    s:expect("^third$")
+    assert.equal("c", partial(dest):match("^%./%.(%w)%."))
+    s:kill()
+    for _ = 1, 400 do -- the receiver sees the link go down (bounded: 20 s)
+      if tree(dest) == "" then break end
+      sh("sleep 0.05")
+    end
+    assert.equal("", tree(dest))
+  end)
+
+  it("removes the temporary file of a transfer whose write fails (the receiver's file size limit)", function()
+    local dest = tmpdir()
+    -- the receiver may write 64 kB a file (ulimit -f; SIGXFSZ ignored, so
+    -- that a write past it fails with EFBIG instead of ending the process)
+    local path = support.write_temp(TARGET)
+    local c = ns.track(require("net_support").spawn("bash -c " .. q(("trap '' XFSZ; ulimit -f 64; exec %s "
+      .. "--listen 127.0.0.1:0 --no-discover --secret-file %s --dest-path %s %s")
+      :format(q(support.bin), q(ns.secret), q(dest), q(path)))))
+    local loc = c:expect("^listening (127%.0%.0%.1:%d+)$")
+    c:expect("^ready$")
+    local s = liar([[
+local data = string.rep("w", 200000)
+local ok, ans = p:file_begin({ name = "big", size = #data, hash = LP.sha256(data) })
+assert(ok and type(ans) == "table", tostring(ans))
+for i = 1, #data, 50000 do assert(p:file_data(ans[2], data:sub(i, i + 49999))) end
+say("gave_up", gave_up())
+say("end", p:file_end(ans[2]))
+]], loc)
+    assert.matches("^write failed: ", s:expect("^gave_up (.*)$"))
+    assert.matches("^true write failed: ", s:expect("^end (.*)$"))
+    assert.equal("", tree(dest))
+    assert.is_true(sh("kill -0 " .. c.pid), "the receiver ended")
+  end)
+
+  it("removes the temporary file when the receiving node stops mid-transfer", function()
+    local dest = tmpdir()
+    local t, loc = target(dest)
+    local s = liar([[
+local ok, ans = p:file_begin({ name = "half", size = 10 })
+assert(ok and type(ans) == "table", tostring(ans))
+assert(p:file_data(ans[2], "01234"))
+local ack = p:next(function(m) return m[1] == F + 2 end, 10)
+say("written", ack and ack[3])
+acoro.receive_match(function(m) return m == "stop" end) -- (never comes)
+]], loc)
+    assert.equal("5", s:expect("^written (.*)$"))
+    assert.truthy(partial(dest), "no temporary file while the transfer runs")
+    -- the target's node stops: "stop" to its echo, from a good peer
+    local g = ns.start_peer(loc, [[
+local h = assert(acoro.locate("echo", { timeout = 10, location = arg[1] }))
+h:send("stop")
+say("sent")
+]])
+    g:expect("^sent$")
+    t:expect("^stopping$")
+    t:close() -- it ends (its node stopped first)
+    ns.forget(t)
+    assert.equal("", tree(dest))
   end)
 end)

@@ -66,6 +66,7 @@ local log = require "acoro.log"
 local I = require "acoro.internal"
 local P = require "acoro.dist.protocol"
 local Held = require "acoro.dist.held"
+local limits = require "acoro.limits"
 
 local M = {}
 
@@ -919,18 +920,18 @@ function M.init(A, net, wire, coro_mt)
   -- restarted) tries again from the shortest delay. A check by polling
   -- keeps this local to the daemon (no hook in on_down); one table
   -- look-up per second costs nothing measurable.
-  local LINK_CHECK = 1
+  local LINK_CHECK, RETRY_FIRST, RETRY_MAX = limits.PEER_LINK_CHECK, limits.PEER_RETRY_FIRST, limits.PEER_RETRY_MAX
   local function keep_trying(location, this)
     local co = A.spawn(function()
-      local delay, id = 0.25, nil
+      local delay, id = RETRY_FIRST, nil
       while node == this do
         if not (id and peers[id]) then id = connect_peer(location, 10) end
         if id then
-          delay = 0.25
+          delay = RETRY_FIRST
           A.sleep(LINK_CHECK)
         else
           A.sleep(delay)
-          delay = math.min(delay * 2, 8)
+          delay = math.min(delay * 2, RETRY_MAX)
         end
       end
     end)
@@ -995,7 +996,7 @@ function M.init(A, net, wire, coro_mt)
   -- acoro.run returned: the node goes with the engine run that used it.
   -- Messages already sent are written out first (at most LINGER seconds):
   -- a client that sends and ends does not lose its last messages.
-  local LINGER = 5
+  local LINGER = limits.STOP_LINGER
   I.hook("run_end", "node", function()
     if not node then return end
     net.linger(LINGER)

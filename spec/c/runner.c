@@ -89,7 +89,8 @@
   XX(net_engine_reads_mixed_with_split_messages_keep_order)                    \
   XX(net_engine_reads_taken_back_from_busy_engine)                             \
   XX(net_engine_reads_off_keeps_the_net_thread_reading)                        \
-  XX(net_inbound_limit_pauses_reading_until_the_engine_delivers)
+  XX(net_inbound_limit_pauses_reading_until_the_engine_delivers)               \
+  XX(net_inbound_limit_default_pauses_past_16mb)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

@@ -1101,3 +1101,38 @@ TEST(net_inbound_limit_pauses_reading_until_the_engine_delivers) {
   ASSERT_EQ(st.inbound, 0);
   nt_finish(e, &a, &b);
 }
+
+/* The same at the default inbound_limit, ACORO_NET_INBOUND_DEFAULT (16 MB):
+ * 24 MB sent to a busy engine; b's net thread reads past 16 MB (not past
+ * it by more than its last reads), pauses, and delivers all once the
+ * engine runs. */
+TEST(net_inbound_limit_default_pauses_past_16mb) {
+  acoro_engine_t *e = nt_engine();
+  side_t a = {0}, b = {0};
+  acoro_net_opts_t oa = nt_opts("s3cret"), ob = nt_opts("s3cret");
+  acoro_net_stats_t st;
+  uint32_t i, n = 24 * 2048; /* 512 bytes each: 24 MB */
+  int k;
+  oa.test_no_engine_reads = ob.test_no_engine_reads = 1;
+  oa.busy_limit = 64u << 20; /* all of it queued at once */
+  nt_start(e, &a, &oa);
+  nt_start(e, &b, &ob);
+  nt_link_pair(e, &a, &b);
+  for (i = 0; i < n; i++)
+    nt_send_seq(&a, i, 512);
+  /* the busy engine: no loop turn; the net thread reads until it pauses */
+  for (k = 0; k < 1000; k++) { /* 10 s at most */
+    acoro_net_stats(b.net, &st);
+    if (st.read_pauses >= 1)
+      break;
+    usleep(10 * 1000);
+  }
+  ASSERT_EQ(st.read_pauses, 1);
+  ASSERT_TRUE(st.inbound > ACORO_NET_INBOUND_DEFAULT);
+  ASSERT_TRUE(st.inbound < ACORO_NET_INBOUND_DEFAULT + (1u << 20));
+  PUMP_UNTIL(e, 30, b.msgs == n);
+  ASSERT_EQ(b.msgs, n);
+  ASSERT_EQ(b.order_broken, 0);
+  ASSERT_EQ(a.downs + b.downs, 0);
+  nt_finish(e, &a, &b);
+}

@@ -12,7 +12,8 @@
 --   p:raw(bytes)                           -- one frame of raw MessagePack
 --   p:ask(op, ...)     -- {op, req, ...}; waits for the ANSWER, FOUND,
 --                      -- DELIVERED or JOINED with that req: true, value
---                      -- (its third element) | nil, "timeout"
+--                      -- (its third element) | nil, "timeout" (after
+--                      -- p.wait seconds, 10 unless set)
 --   p:next(pred, wait) -- the next message from the target (an array) with
 --                      -- pred(m), else nil after wait seconds
 --   p:locate(name)     -- the id of the coroutine registered there as name
@@ -68,8 +69,7 @@ local REPLY = { [P.OP.answer] = true, [P.OP.found] = true, [P.OP.delivered] = tr
 function Peer:ask(op, ...)
   self.req = self.req + 1
   local req = self.req
-  local wait = 10
-  if type(self.wait) == "number" then wait = self.wait end
+  local wait = type(self.wait) == "number" and self.wait or 10
   assert(self:send({ op, req, ... }), "lying peer: the target reads nothing")
   local m = self:next(function(x) return REPLY[x[1]] and x[2] == req end, wait)
   if not m then return nil, "timeout" end

@@ -47,7 +47,9 @@ describe("#slow peers= at its default back-off", function()
       local gap = times[i + 1] - times[i]
       assert.is_true(gap >= want[i] - 0.02, ("attempt %d came %.3f s after the one before, not %g")
         :format(i + 1, gap, want[i]))
-      assert.is_true(gap < math.min(want[i] * 2, 12), ("attempt %d came %.3f s after the one before, not %g")
+      -- (below the value after it, and 1 s of slack for the short ones on a busy machine)
+      assert.is_true(gap < math.min(math.max(want[i] * 2, want[i] + 1), 12),
+        ("attempt %d came %.3f s after the one before, not %g")
         :format(i + 1, gap, want[i]))
     end
   end)

@@ -765,6 +765,10 @@ typedef struct acoro_net_s acoro_net_t;
  * FROM PEERS count, charged by the host) past which each peer that
  * delivers one more is read no more until the mailboxes are back at half
  * (64 MB; net.c's MAILBOX FLOW CONTROL). */
+/* The defaults of busy_limit, inbound_limit and mailbox_limit (bytes). */
+#define ACORO_NET_BUSY_DEFAULT (4u << 20)
+#define ACORO_NET_INBOUND_DEFAULT (16u << 20)
+#define ACORO_NET_MAILBOX_DEFAULT (64u << 20)
 typedef struct acoro_net_opts_s {
   const char *host;
   int port;

@@ -650,6 +650,27 @@ describe("send_msg / recv_msg", function()
     end)
   end)
 
+  it("recv_msg's default max is the documented 64 MB: a frame of it waits, one byte more closes", function()
+    local max = require("acoro.limits").MSG_MAX
+    assert.equal(64 * 2^20, max)
+    local function header(n) return string.char(math.floor(n / 2^24) % 256, math.floor(n / 2^16) % 256,
+      math.floor(n / 2^8) % 256, n % 256) end
+    acoro.run(function()
+      local c, s, srv = pair()
+      c:send(header(max) .. "abc") -- announced: the whole 64 MB
+      assert.same({ nil, "timeout", "ETIMEDOUT" }, { s:recv_msg(0.05) })
+      assert.is_true(s:is_open())
+      c:close(); s:close()
+      local c2 = assert(acoro.tcp.connect("127.0.0.1", select(2, srv:getsockname()), { timeout = T }))
+      local s2 = assert(srv:accept(T))
+      c2:send(header(max + 1))
+      assert.same({ nil, ("frame of %d bytes is over the %d-byte limit"):format(max + 1, max), "EMSGSIZE" },
+        { s2:recv_msg(T) })
+      assert.is_false(s2:is_open())
+      c2:close(); srv:close()
+    end)
+  end)
+
   it("send_msg over the 64 MB limit raises", function()
     acoro.run(function()
       local c, s, srv = pair()

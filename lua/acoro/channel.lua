@@ -314,7 +314,9 @@ local function transformed(ch, msg)
 end
 
 -- HOT PATH: sends msg (after ch's transform) to ch's subscribers, down the
--- hierarchy. A coroutine found dead is dropped.
+-- hierarchy. A coroutine found dead is dropped; one whose mailbox is full
+-- keeps its subscription (the message is dropped and counted by its
+-- mailbox, as for any send: a slow reader must not lose later messages).
 local function broadcast(ch, msg)
   msg = transformed(ch, msg)
   if msg == nil then return end
@@ -324,7 +326,7 @@ local function broadcast(ch, msg)
     local s = list[i]
     if s then
       if type(s) == "userdata" then
-        if not co_send(s, msg) then remove_sub(ch, s) end
+        if not co_send(s, msg) and not s:is_alive() then remove_sub(ch, s) end
       elseif getmetatable(s) == Channel then
         if not s._closed then broadcast(s, msg) end
       elseif not remote.send(s, msg) then

@@ -29,7 +29,7 @@ local ctx_cache = setmetatable({}, weak)       -- opts.tls table -> {client=, se
 local stream_mt, server_mt -- the C userdata's metatables
 
 local DEFAULT_MAX_LINE = 1024 * 1024
-local DEFAULT_MAX_MSG = 64 * 1024 * 1024
+local DEFAULT_MAX_MSG = require("acoro.limits").MSG_MAX
 
 local check_number = argcheck.number
 

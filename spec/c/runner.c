@@ -93,6 +93,7 @@
   XX(net_engine_reads_taken_back_from_busy_engine)                             \
   XX(net_engine_reads_off_keeps_the_net_thread_reading)                        \
   XX(net_inbound_limit_pauses_reading_until_the_engine_delivers)               \
+  XX(net_inbound_limit_default_pauses_past_16mb)                               \
   XX(run_once_nowait_steps_until_done)                                         \
   XX(run_once_once_blocks_for_the_timer_and_reports_deadlock)                  \
   XX(run_once_returns_the_stop_code_once)                                      \

@@ -3,7 +3,7 @@
 std = "luajit"
 codes = true
 max_line_length = 120
-exclude_files = { "build/**", "build-*/**" }
+exclude_files = { "build/**", "build-*/**", "build.luarocks/**" } -- the last: luarocks make
 files["spec/**/*.lua"] = { std = "+busted" }
 files["examples/**/*.lua"] = { globals = { "arg" } }
 files["bench/**/*.lua"] = { globals = { "arg" } }

@@ -108,4 +108,13 @@ int lwire_decode_envelope(lua_State *L, const char *buf, size_t len,
 void lnet_open(lua_State *L, acoro_engine_t *e);
 void lnet_close(lua_State *L);
 
+/* lcoro.c, for lhost.c: the state and the vals table (registry ref) that
+ * posted messages go to, or NULL while the state closes (or before
+ * acoro.init ran); lcoro_post_lost counts (and logs the first) message
+ * dropped on arrival. lhost.c: lhost_open makes the host calls'
+ * metatable. ENGINE THREAD ONLY. */
+lua_State *lcoro_state(acoro_engine_t *e, int *vals_ref);
+void lcoro_post_lost(acoro_engine_t *e, const char *why);
+void lhost_open(lua_State *L, acoro_engine_t *e);
+
 #endif /* ACORO_LBIND_H */

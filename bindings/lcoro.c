@@ -39,6 +39,8 @@ typedef struct binding_s {
     int level;
     char *msg;
   } logq[LOG_QUEUE];
+  int closing;         /* the state is closing: posts find no Lua */
+  uint64_t posts_lost; /* posted messages dropped on arrival */
 } binding_t;
 
 static binding_t *get_binding(lua_State *L) {
@@ -395,6 +397,14 @@ static int l_run(lua_State *L) {
   return 1;
 }
 
+/* core.run_once(mode) -> acoro_engine_run_once's value: a Lua host's
+ * frame loop steps the engine itself. */
+static int l_run_once(lua_State *L) {
+  int mode = (int)luaL_optinteger(L, 1, ACORO_RUN_NOWAIT);
+  lua_pushinteger(L, acoro_lua_run_once(L, mode));
+  return 1;
+}
+
 /* core.init(finished, threads, objs, vals): the Lua side hands over the
  * function that ends a coroutine, its anchor tables and its message values. */
 static int l_init(lua_State *L) {
@@ -451,6 +461,7 @@ static int coro_gc(lua_State *L) {
 
 static int binding_gc(lua_State *L) {
   binding_t *b = lua_touserdata(L, 1);
+  b->closing = 1;
   if (b->engine != NULL) {
     lnet_close(L); /* the net must stop before its engine goes */
     acoro_engine_free(b->engine);
@@ -480,6 +491,7 @@ static const luaL_Reg core_funcs[] = {{"spawn", l_spawn},
                                       {"rethread", l_rethread},
                                       {"reset", l_reset},
                                       {"run", l_run},
+                                      {"run_once", l_run_once},
                                       {"init", l_init},
                                       {"engine", l_engine},
                                       {"path", l_path},
@@ -543,6 +555,7 @@ int luaopen_acoro_core(lua_State *L) {
   lua_setfield(L, -2, "wire");
   lnet_open(L, b->engine);
   lua_setfield(L, -2, "net");
+  lhost_open(L, b->engine);
   return 1;
 }
 
@@ -583,4 +596,44 @@ int acoro_lua_set_log(lua_State *L, acoro_lua_log_fn fn, void *data) {
 acoro_engine_t *acoro_lua_engine(lua_State *L) {
   binding_t *b = get_binding(L);
   return b ? b->engine : NULL;
+}
+
+/* ENGINE THREAD: a step of the engine from the host (as l_run, one step). */
+int acoro_lua_run_once(lua_State *L, int mode) {
+  binding_t *b = get_binding(L);
+  lua_State *saved;
+  int rc;
+  if (b == NULL || b->engine == NULL)
+    return ACORO_EINVAL;
+  saved = b->L;
+  b->L = L;
+  rc = acoro_engine_run_once(b->engine, mode);
+  b->L = saved;
+  return rc;
+}
+
+uint64_t acoro_lua_posts_lost(lua_State *L) {
+  binding_t *b = get_binding(L);
+  return b != NULL ? b->posts_lost : 0;
+}
+
+lua_State *lcoro_state(acoro_engine_t *e, int *vals_ref) {
+  binding_t *b = acoro_engine_host_data(e);
+  if (b == NULL || b->closing || b->vals_ref == LUA_NOREF)
+    return NULL;
+  *vals_ref = b->vals_ref;
+  return b->L;
+}
+
+/* The first loss is logged (a warning), the others only counted. */
+void lcoro_post_lost(acoro_engine_t *e, const char *why) {
+  binding_t *b = acoro_engine_host_data(e);
+  if (b->posts_lost++ == 0) {
+    char line[200];
+    snprintf(line, sizeof line,
+             "a message posted by the host was dropped (%s); later drops "
+             "are only counted",
+             why);
+    host_log(b, 1, line);
+  }
 }

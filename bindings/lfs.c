@@ -377,11 +377,15 @@ static const lbind_life_t op_life = {FSOP_MT, op_release, NULL, NULL};
 
 /* Files. */
 
+/* f:_fill(want [, all]) -> op: at least want more bytes, or (all) the
+ * rest of the file. */
 static int f_fill(lua_State *L) {
   acoro_file_t *f = check_file(L, 1);
   lua_Integer want = luaL_optinteger(L, 2, 0);
   acoro_fsop_t *op = NULL;
-  int rc = acoro_file_fill(f, want > 0 ? (size_t)want : 0, &op);
+  int rc = lua_toboolean(L, 3)
+               ? acoro_file_fill_all(f, &op)
+               : acoro_file_fill(f, want > 0 ? (size_t)want : 0, &op);
   return started(L, rc, op, K_FILL);
 }
 

@@ -25,6 +25,7 @@ typedef struct {
  * once the work is done. */
 typedef struct {
   buf_t code, args, res;
+  buf_t path, cpath; /* the submitter's package.path and cpath, for require */
   int ok;
   size_t nres; /* values in res */
   size_t nargs;
@@ -63,6 +64,8 @@ static void job_free(void *data) {
   buf_free(&j->code);
   buf_free(&j->args);
   buf_free(&j->res);
+  buf_free(&j->path);
+  buf_free(&j->cpath);
   free(j);
 }
 
@@ -214,11 +217,27 @@ static int decode_all(lua_State *L, const buf_t *b, size_t n) {
  * on that thread. */
 static __thread lua_State *worker_L;
 
+/* THREAD POOL: package[field] = the submitter's, so that require in a job
+ * finds what the script that submitted it finds (a job that replaced
+ * `package` keeps its own). */
+static void set_package(lua_State *L, const char *field, const buf_t *b) {
+  if (b->p == NULL)
+    return;
+  lua_getglobal(L, "package");
+  if (lua_istable(L, -1)) {
+    lua_pushlstring(L, b->p, b->len);
+    lua_setfield(L, -2, field);
+  }
+  lua_pop(L, 1);
+}
+
 static int worker_main(lua_State *L) {
   job_t *j = lua_touserdata(L, 1);
   enc_t e;
   int base, nres, i;
   lua_settop(L, 0);
+  set_package(L, "path", &j->path);
+  set_package(L, "cpath", &j->cpath);
   if (luaL_loadbuffer(L, j->code.p, j->code.len, "=pool") != 0)
     return lua_error(L);
   decode_all(L, &j->args, j->nargs);
@@ -279,13 +298,22 @@ static void job_run(void *data) {
   lua_gc(L, LUA_GCSTEP, 0);
 }
 
-/* core.pool.submit(bytecode, ...) -> job. Raises naming the argument that
- * cannot be copied. */
+/* Copies the string at i (if it is one) into b. */
+static int copy_opt_string(lua_State *L, int i, buf_t *b) {
+  size_t len;
+  const char *p =
+      lua_type(L, i) == LUA_TSTRING ? lua_tolstring(L, i, &len) : NULL;
+  return p != NULL && buf_add(b, p, len) != 0;
+}
+
+/* core.pool.submit(bytecode, path, cpath, ...) -> job: path and cpath (nil:
+ * the worker's own) for package.path and package.cpath. Raises naming the
+ * argument that cannot be copied. */
 static int pool_submit(lua_State *L) {
   acoro_engine_t *eng = lbind_engine(L);
   size_t len;
   const char *code = luaL_checklstring(L, 1, &len);
-  int nargs = lua_gettop(L) - 1, i, rc;
+  int nargs = lua_gettop(L) > 3 ? lua_gettop(L) - 3 : 0, i, rc;
   job_box_t *box = lua_newuserdata(L, sizeof *box);
   job_t *j;
   enc_t e;
@@ -297,14 +325,15 @@ static int pool_submit(lua_State *L) {
   if (j == NULL)
     return luaL_error(L, "acoro.pool: out of memory");
   box->job = j;
-  if (buf_add(&j->code, code, len) != 0)
+  if (buf_add(&j->code, code, len) != 0 || copy_opt_string(L, 2, &j->path) ||
+      copy_opt_string(L, 3, &j->cpath))
     return luaL_error(L, "acoro.pool: out of memory");
   e.L = L;
   e.b = &j->args;
   e.what = "argument";
   for (i = 1; i <= nargs; i++) {
     e.n = i;
-    encode(&e, i + 1, 0);
+    encode(&e, i + 3, 0);
   }
   j->nargs = (size_t)nargs;
   rc = acoro_work_submit(eng, job_run, job_free, j, &box->work);

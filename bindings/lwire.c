@@ -28,7 +28,13 @@
  * needed: acoro_wire_check plays mp_check's part, and the cursor is short.
  *
  * ENGINE THREAD or any Lua state's own thread: nothing here is shared
- * between Lua states (the encode buffer belongs to one state). */
+ * between Lua states (the encode buffer belongs to one state).
+ *
+ * SIZE: over 800 lines (about 870): the encoder and the decoder of one
+ * format, which share the depth and budget rules (EXT NESTING, DECODE
+ * BUDGET), the ext hooks and the Lua-side error paths; they are W6's hot
+ * path (every remote message, both ways), and splitting them would put the
+ * rules they must agree on in two files. */
 #include "lbind.h"
 
 #include <lauxlib.h>

@@ -144,6 +144,88 @@ ACORO_API double acoro_now(acoro_engine_t *e);
 /* Makes acoro_engine_run return `code` (negative) soon. */
 ACORO_API void acoro_engine_stop(acoro_engine_t *e, int code);
 
+/* --- Hosts: driving the engine, posts, host calls ------------------------ */
+
+/* Driving the engine a step at a time (a frame loop, a foreign event loop).
+ * acoro_engine_run_once with libuv's modes: DEFAULT is acoro_engine_run;
+ * NOWAIT takes libuv's pending events without blocking, then runs one
+ * batch of ready coroutines (what they make ready runs at the next call);
+ * ONCE does the same but, when no coroutine is ready and a non-daemon one
+ * lives, first blocks until an event comes. Returns 1 while non-daemon
+ * coroutines live, 0 once none does, the code of acoro_engine_stop, or
+ * ACORO_EDEADLK (non-daemons live, none is ready, nothing could wake one).
+ * acoro_engine_timeout: how long (ms) the host may sleep before calling
+ * again, 0 when coroutines are ready, -1 for as long as it likes (until
+ * the backend fd is readable). acoro_engine_backend_fd: an fd that becomes
+ * readable when the engine has events (epoll's, to watch from a foreign
+ * loop). The values match uv_run_mode's. */
+enum { ACORO_RUN_DEFAULT, ACORO_RUN_ONCE, ACORO_RUN_NOWAIT };
+ACORO_API int acoro_engine_run_once(acoro_engine_t *e, int mode);
+ACORO_API int acoro_engine_timeout(acoro_engine_t *e);
+ACORO_API int acoro_engine_backend_fd(acoro_engine_t *e);
+/* The host_data given to acoro_engine_new. */
+ACORO_API void *acoro_engine_host_data(const acoro_engine_t *e);
+
+/* An engine on a host's libuv loop: the host runs its loop (uv_run) and
+ * the engine runs inside it. The engine's own loop is nested in the
+ * host's through its backend fd, so acoro_engine_loop's handles (and the
+ * engine's I/O) are served by the host's uv_run; the handles acoro adds
+ * to the host's loop keep it alive only while a non-daemon coroutine
+ * lives and could still be woken (daemons alone never do). on_stop(data,
+ * code), if not NULL, is told of acoro_engine_stop's code. While attached,
+ * acoro_engine_run and run_once return ACORO_EBUSY. detach (or
+ * acoro_engine_free) takes the engine off; its handles close the next time
+ * the host's loop runs, which must happen before uv_loop_close. */
+ACORO_API int acoro_engine_attach(acoro_engine_t *e, struct uv_loop_s *loop,
+                                  void (*on_stop)(void *data, int code),
+                                  void *data);
+ACORO_API void acoro_engine_detach(acoro_engine_t *e);
+
+/* Posts: acoro_engine_post queues fn(e, data) to run on the engine thread
+ * (from a libuv callback of its loop) and wakes it. ANY THREAD. Posts run
+ * in the order they were queued, so each thread's keep their order.
+ * Returns 0, ACORO_ENOMEM, or ACORO_ECLOSED once acoro_engine_free began
+ * (posts queued before it still run, during it). Threads must stop
+ * posting before acoro_engine_free returns.
+ * acoro_engine_hold(e, +1/-1): while holds are taken, the engine's loop
+ * stays alive (acoro_engine_run waits for posts instead of reporting
+ * ACORO_EDEADLK); a host takes one while its threads may post. Returns the
+ * count, or ACORO_EINVAL below zero. ENGINE THREAD ONLY. */
+ACORO_API int acoro_engine_post(acoro_engine_t *e,
+                                void (*fn)(acoro_engine_t *e, void *data),
+                                void *data);
+ACORO_API int acoro_engine_hold(acoro_engine_t *e, int delta);
+
+/* Host calls: work a coroutine waits for while the host does it, on any
+ * thread. The engine side (ENGINE THREAD): acoro_call_new makes one (it
+ * holds the engine's loop alive until completed); acoro_call_wait makes
+ * `co` wait for it as acoro_fsop_wait does (1 done, 0 waiting,
+ * ACORO_ESTATE once cancelled); done/status/result read the completion;
+ * acoro_call_cancel gives up waiting (a waiter is woken, on_cancel(data)
+ * called once, acoro_call_cancelled says 1 from then on); release gives
+ * up the waiter's reference (cancelling if not done). The completer's
+ * side (ANY THREAD): acoro_call_complete(c, status, result) hands over the
+ * result (freed with free_result, on the engine thread or, once the engine
+ * is closed, on the caller's) and gives up the completer's reference: c
+ * must not be touched after it, even if it fails (ACORO_ECLOSED: the
+ * engine is closed; ACORO_ESTATE: completed already). acoro_call_cancelled
+ * tells a completer that nobody waits any more (it still completes).
+ * OWNERSHIP: one reference each; the call goes when both are given up. */
+typedef struct acoro_call_s acoro_call_t;
+ACORO_API int acoro_call_new(acoro_engine_t *e,
+                             void (*free_result)(void *result),
+                             acoro_call_t **out);
+ACORO_API int acoro_call_wait(acoro_co_t *co, acoro_call_t *c, double timeout);
+ACORO_API int acoro_call_done(const acoro_call_t *c);
+ACORO_API int acoro_call_status(const acoro_call_t *c);
+ACORO_API void *acoro_call_result(const acoro_call_t *c);
+ACORO_API void acoro_call_on_cancel(acoro_call_t *c, void (*fn)(void *data),
+                                    void *data);
+ACORO_API void acoro_call_cancel(acoro_call_t *c);
+ACORO_API void acoro_call_release(acoro_call_t *c);
+ACORO_API int acoro_call_complete(acoro_call_t *c, int status, void *result);
+ACORO_API int acoro_call_cancelled(const acoro_call_t *c);
+
 /* --- Coroutines ---------------------------------------------------------- */
 
 /* Coroutine states as the API reports them: XX(name, lua_name). */
@@ -547,6 +629,9 @@ ACORO_API int acoro_fsop_next_name(acoro_fsop_t *op, const char **name);
 ACORO_API int acoro_fsop_file(acoro_fsop_t *op, acoro_file_t **out);
 ACORO_API void acoro_fsop_release(acoro_fsop_t *op);
 ACORO_API int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out);
+/* Fills the buffer with the rest of a regular file: one fstat, reads into
+ * one buffer until EOF (as acoro_file_fill on a FIFO or a terminal). */
+ACORO_API int acoro_file_fill_all(acoro_file_t *f, acoro_fsop_t **out);
 ACORO_API int acoro_file_write(acoro_file_t *f, const char *data, size_t len,
                                acoro_fsop_t **out);
 /* whence: 0 from the start, 1 from the position, 2 from the end. */
@@ -680,6 +765,10 @@ typedef struct acoro_net_s acoro_net_t;
  * FROM PEERS count, charged by the host) past which each peer that
  * delivers one more is read no more until the mailboxes are back at half
  * (64 MB; net.c's MAILBOX FLOW CONTROL). */
+/* The defaults of busy_limit, inbound_limit and mailbox_limit (bytes). */
+#define ACORO_NET_BUSY_DEFAULT (4u << 20)
+#define ACORO_NET_INBOUND_DEFAULT (16u << 20)
+#define ACORO_NET_MAILBOX_DEFAULT (64u << 20)
 typedef struct acoro_net_opts_s {
   const char *host;
   int port;

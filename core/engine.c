@@ -156,6 +156,14 @@ int acoro_engine_new(const acoro_host_t *host, void *host_data,
   e->incarnation = random_incarnation();
   wait_init(e);
   uv_idle_init(&e->loop, &e->wake_idle);
+  if (post_init(e) != 0) {
+    uv_close((uv_handle_t *)&e->wake_idle, NULL);
+    uv_close((uv_handle_t *)&e->spin_idle, NULL);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&e->loop);
+    free(e);
+    return ACORO_EUV;
+  }
   ignore_sigpipe();
   *out = e;
   return 0;
@@ -177,6 +185,8 @@ void acoro_engine_free(acoro_engine_t *e) {
   if (e == NULL)
     return;
   assert(e->current == NULL);
+  host_detach(e);
+  post_close(e);
   while (e->live != NULL) {
     acoro_co_t *co = e->live;
     acoro_co_exit(co, 0);
@@ -202,6 +212,7 @@ void acoro_engine_free(acoro_engine_t *e) {
 /* OWNERSHIP: records the host still holds keep the engine's memory (their
  * mailboxes live in its pool); the last one to go frees it. */
 void eng_destroy(acoro_engine_t *e) {
+  post_destroy(e);
   mb_pool_free(e);
   reg_free(e);
   free(e->spin);
@@ -231,7 +242,7 @@ static void run_ready(acoro_engine_t *e) {
 
 int acoro_engine_run(acoro_engine_t *e) {
   int rc = 0;
-  if (e->running)
+  if (e->running || e->attached != NULL)
     return ACORO_EBUSY;
   e->running = 1;
   e->stop_code = 0;
@@ -260,6 +271,63 @@ int acoro_engine_run(acoro_engine_t *e) {
   e->running = 0;
   return rc;
 }
+
+int eng_has_ready(const acoro_engine_t *e) {
+  return e->ready_head != NULL || e->due_head != NULL;
+}
+
+/* One step of a host-driven engine: libuv's events (waiting for one when
+ * `block` and nothing is ready), then one budget of ready coroutines. The
+ * poll comes first so that a frame's step sees what arrived since the last
+ * frame; coroutines made ready by the step run in the next one. Returns
+ * acoro_engine_run_once's value. */
+int eng_step(acoro_engine_t *e, int block) {
+  int rc;
+  uv_turn(e, block && !eng_has_ready(e) && e->nalive_nondaemon > 0
+                 ? UV_RUN_ONCE
+                 : UV_RUN_NOWAIT);
+  run_ready(e);
+  if (e->stop_code != 0) {
+    rc = e->stop_code;
+    e->stop_code = 0;
+    return rc;
+  }
+  if (e->nalive_nondaemon == 0)
+    return 0;
+  if (!eng_has_ready(e) && !uv_loop_alive(&e->loop))
+    return ACORO_EDEADLK;
+  return 1;
+}
+
+int acoro_engine_run_once(acoro_engine_t *e, int mode) {
+  int rc;
+  if (mode == ACORO_RUN_DEFAULT)
+    return acoro_engine_run(e);
+  if (mode != ACORO_RUN_ONCE && mode != ACORO_RUN_NOWAIT)
+    return ACORO_EINVAL;
+  if (e->running || e->attached != NULL)
+    return ACORO_EBUSY;
+  e->running = 1;
+  rc = eng_step(e, mode == ACORO_RUN_ONCE);
+  e->running = 0;
+  return rc;
+}
+
+int acoro_engine_timeout(acoro_engine_t *e) {
+  if (eng_has_ready(e))
+    return 0;
+  /* libuv says 0 for a loop with nothing alive (its run would return at
+   * once); a host would spin on that. */
+  if (!uv_loop_alive(&e->loop))
+    return -1;
+  return uv_backend_timeout(&e->loop);
+}
+
+int acoro_engine_backend_fd(acoro_engine_t *e) {
+  return uv_backend_fd(&e->loop);
+}
+
+void *acoro_engine_host_data(const acoro_engine_t *e) { return e->host_data; }
 
 void acoro_engine_stop(acoro_engine_t *e, int code) {
   e->stop_code = code < 0 ? code : ACORO_EINTR;

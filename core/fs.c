@@ -3,7 +3,13 @@
  * operation object a coroutine waits for; a file runs its operations one at
  * a time, in the order they were asked for, and keeps a read buffer and a
  * position of its own (the position of the first unread buffered byte).
- * ENGINE THREAD ONLY (the requests run on the pool; their callbacks here). */
+ * ENGINE THREAD ONLY (the requests run on the pool; their callbacks here).
+ *
+ * SIZE: over 800 lines (about 850): files, their directory-relative (*at)
+ * operations and path calls share one operation object, one queue per file
+ * and one completion path (op_finish); the *at operations (about 250
+ * lines: at_work, on_at_op, at_new) are the piece that could move to a
+ * file of its own, at the cost of exporting that queue's internals. */
 #include "internal.h"
 
 #include <errno.h>
@@ -29,6 +35,9 @@ enum {
   OP_FCHMOD,
   OP_FUTIME,
   OP_FSTAT,
+  /* Everything from the position to the end of a regular file, in one
+   * buffer: a pool job of its own (fstat, then reads until EOF). */
+  OP_READ_ALL,
   /* Under a directory (the file is one): one name in it, never through a
    * symbolic link; run as uv_queue_work (libuv has no *at calls). */
   OP_AT_OPEN,
@@ -55,6 +64,8 @@ struct acoro_fsop_s {
   int64_t result;
   char *buf;            /* READ: the bytes read; WRITE: a copy of the data */
   size_t len, off;      /* WRITE: bytes to write, bytes written so far */
+  size_t cap;           /* READ_ALL: buf's size (len: the bytes read) */
+  int rstatus;          /* READ_ALL: UV_EOF, or the error that ended it */
   int64_t offset;       /* READ/WRITE: the file offset (-1: the fd's own) */
   int whence, flags;    /* SEEK: 0 set, 1 cur, 2 end; OPEN: open flags */
   uint32_t gen;         /* READ: the file's buffer generation at the start */
@@ -170,6 +181,25 @@ static void file_next(acoro_file_t *f);
 static void on_file_op(uv_fs_t *req);
 static void at_work(uv_work_t *w);
 static void on_at_op(uv_work_t *w, int status);
+static void all_work(uv_work_t *w);
+static void on_all_op(uv_work_t *w, int status);
+
+/* Read bytes for the buffer: taken over whole when the buffer is empty (no
+ * copy: a large read costs one pass over memory, as a plain read), else
+ * appended. The buffer gives up what it had (nothing unread). */
+static void file_got(acoro_file_t *f, char **buf, size_t n, size_t cap) {
+  if (f->rd.len == 0 && cap >= FILE_CHUNK) {
+    free(f->rd.buf);
+    f->rd.buf = *buf;
+    f->rd.cap = cap;
+    f->rd.pos = 0;
+    f->rd.len = n;
+    f->rd.scan = 0;
+    *buf = NULL;
+  } else if (rd_append(&f->rd, *buf, n, FILE_CHUNK) != 0) {
+    f->rd.status = UV_ENOMEM;
+  }
+}
 
 /* Starts the file's head operation; 1 if it completed at once. */
 static int file_start(acoro_file_t *f, acoro_fsop_t *op) {
@@ -209,6 +239,13 @@ static int file_start(acoro_file_t *f, acoro_fsop_t *op) {
       }
       return 1;
     }
+  case OP_READ_ALL:
+    op->gen = f->gen;
+    op->offset = f->pos + (int64_t)f->rd.len;
+    op->dfd = f->fd;
+    op->work.data = op;
+    rc = uv_queue_work(loop, &op->work, all_work, on_all_op);
+    break;
   case OP_FCHMOD:
     rc = uv_fs_fchmod(loop, &op->req, f->fd, op->mode, on_file_op);
     break;
@@ -270,8 +307,7 @@ static void on_file_op(uv_fs_t *req) {
     if (op->gen == f->gen &&
         (f->nopos || op->offset == f->pos + (int64_t)f->rd.len)) {
       if (n > 0) {
-        if (rd_append(&f->rd, op->buf, (size_t)n, FILE_CHUNK) != 0)
-          f->rd.status = UV_ENOMEM;
+        file_got(f, &op->buf, (size_t)n, op->len);
       } else {
         f->rd.status = n == 0 ? UV_EOF : (int)n;
       }
@@ -406,6 +442,67 @@ static void on_at_op(uv_work_t *w, int status) {
   op_finish(op);
 }
 
+/* POOL THREAD: READ_ALL. One fstat sizes one buffer for the rest of the
+ * file (plus a byte, so that the read that finds EOF needs no new room);
+ * reads fill it until EOF, doubling it if the file grew meanwhile. It
+ * touches only op's own fields. */
+static void all_work(uv_work_t *w) {
+  acoro_fsop_t *op = w->data;
+  struct stat sb;
+  size_t cap = FILE_CHUNK, len = 0;
+  char *buf;
+  if (fstat(op->dfd, &sb) == 0 && sb.st_size > op->offset &&
+      (uint64_t)(sb.st_size - op->offset) < SIZE_MAX / 2)
+    cap = (size_t)(sb.st_size - op->offset) + 1;
+  buf = malloc(cap);
+  op->rstatus = buf != NULL ? 0 : UV_ENOMEM;
+  while (op->rstatus == 0) {
+    ssize_t n;
+    if (len == cap) {
+      char *p = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+      if (p == NULL) {
+        op->rstatus = UV_ENOMEM;
+        break;
+      }
+      buf = p;
+      cap *= 2;
+    }
+    n = pread(op->dfd, buf + len, cap - len,
+              (off_t)(op->offset + (int64_t)len));
+    if (n > 0)
+      len += (size_t)n;
+    else if (n == 0)
+      op->rstatus = UV_EOF;
+    else if (errno != EINTR)
+      op->rstatus = -errno;
+  }
+  op->buf = buf;
+  op->cap = cap;
+  op->len = len;
+  op->result = len > 0 || op->rstatus == UV_EOF ? (int64_t)len : op->rstatus;
+}
+
+/* ENGINE THREAD: READ_ALL is over; its bytes and how reading ended go to
+ * the buffer unless a write or a seek moved away meanwhile. */
+static void on_all_op(uv_work_t *w, int status) {
+  acoro_fsop_t *op = w->data;
+  acoro_file_t *f = op->file;
+  op->has_req = 0;
+  if (status != 0) { /* cancelled: all_work never ran */
+    op->result = status;
+  } else if (op->gen == f->gen && op->offset == f->pos + (int64_t)f->rd.len) {
+    if (op->len > 0)
+      file_got(f, &op->buf, op->len, op->cap);
+    if (f->rd.status == 0)
+      f->rd.status = op->rstatus;
+  }
+  f->qhead = op->next;
+  if (f->qhead == NULL)
+    f->qtail = NULL;
+  file_next(f);
+  op_finish(op);
+}
+
 /* Queues a file operation; it starts once those before it are over. */
 static int file_queue(acoro_file_t *f, acoro_fsop_t *op, acoro_fsop_t **out) {
   op->file = f;
@@ -437,7 +534,7 @@ int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out) {
    * coroutine's): wait for that one rather than queue behind it, which on a
    * FIFO could wait for data that the first read already got. */
   for (op = f->qhead; op != NULL; op = op->next) {
-    if (op->kind == OP_READ) {
+    if (op->kind == OP_READ || op->kind == OP_READ_ALL) {
       op->refs++;
       *out = op;
       return 0;
@@ -454,6 +551,27 @@ int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out) {
     free(op);
     return ACORO_ENOMEM;
   }
+  return file_queue(f, op, out);
+}
+
+/* A FIFO or a terminal is read a chunk at a time: a read to its end would
+ * hold a pool thread until the writer closes. */
+int acoro_file_fill_all(acoro_file_t *f, acoro_fsop_t **out) {
+  acoro_fsop_t *op;
+  if (!f->io.open)
+    return ACORO_ECLOSED;
+  if (f->nopos)
+    return acoro_file_fill(f, FILE_CHUNK, out);
+  for (op = f->qhead; op != NULL; op = op->next) {
+    if (op->kind == OP_READ || op->kind == OP_READ_ALL) {
+      op->refs++;
+      *out = op;
+      return 0;
+    }
+  }
+  op = op_new(f->io.engine, OP_READ_ALL);
+  if (op == NULL)
+    return ACORO_ENOMEM;
   return file_queue(f, op, out);
 }
 

@@ -48,6 +48,14 @@ struct io_obj_s {
   uint8_t open; /* on the engine's list: not closed yet */
 };
 
+/* A post (post.c): one function for the engine thread, queued by any
+ * thread. run gets the node and owns it from then on. */
+typedef struct post_node_s post_node_t;
+struct post_node_s {
+  post_node_t *next;
+  void (*run)(acoro_engine_t *e, post_node_t *n);
+};
+
 struct acoro_co_s {
   acoro_engine_t *engine;
   uint64_t id;
@@ -121,6 +129,15 @@ struct acoro_engine_s {
   int io_closed;     /* acoro_engine_free closed them: no new files */
   uint32_t nrecords; /* records not yet freed, dead ones included */
   int freeing;       /* acoro_engine_free called: free at nrecords 0 */
+  /* POSTS (post.c): functions other threads queue for the engine thread,
+   * under post_mu, woken by post_async; holds keep the loop alive for
+   * them (acoro_engine_hold, and each host call not yet completed). */
+  uv_async_t post_async;
+  uv_mutex_t post_mu;
+  post_node_t *post_head, *post_tail;
+  int post_closed;
+  uint32_t holds;
+  struct attach_s *attached; /* host.c: on a host's loop, or NULL */
 };
 
 /* A read buffer (reader.c), the one streams and files share. The unread
@@ -252,6 +269,23 @@ int pool_was_used(void);
 
 /* coro.c */
 void co_free(acoro_co_t *co);
+
+/* post.c. post_init/post_close at the engine's start and end (close runs
+ * what is still queued); post_push queues n (ANY THREAD; ACORO_ECLOSED
+ * once closed); post_hold changes the holds by delta (ENGINE THREAD). */
+int post_init(acoro_engine_t *e);
+void post_close(acoro_engine_t *e);
+void post_destroy(acoro_engine_t *e);
+int post_push(acoro_engine_t *e, post_node_t *n);
+void post_hold(acoro_engine_t *e, int delta);
+
+/* engine.c: one turn of a host-driven engine (acoro_engine_run_once's
+ * NOWAIT), for host.c; and whether coroutines are ready. */
+int eng_step(acoro_engine_t *e, int block);
+int eng_has_ready(const acoro_engine_t *e);
+
+/* host.c: acoro_engine_free detaches from the host's loop. */
+void host_detach(acoro_engine_t *e);
 
 /* engine.c, once the engine is closed and its last record gone. */
 void eng_destroy(acoro_engine_t *e);

@@ -15,8 +15,12 @@ io.stdout:flush()
 
 local rci, err = acoro.rci.locate("server_proc", { timeout = 30 })
 if not rci then error("remote_coro_client: server_proc: " .. err, 0) end
--- starts server_proc(this coroutine) over there; raises if it cannot
-local server = rci(acoro.self())
+-- starts server_proc(this coroutine) over there, this coroutine monitoring
+-- it from the start: its Exit carries its result even when it ends before a
+-- join would reach the server (its handle may be gone there by then); raises
+-- if it cannot start
+local me = acoro.self()
+local server = rci:call({ monitor = me }, me)
 for i = 1, 3 do
   server:send({ i = i, text = ("client %s: message %d"):format(id, i) })
   local m = acoro.receive(30)
@@ -25,6 +29,7 @@ for i = 1, 3 do
   io.stdout:flush()
 end
 server:send("quit")
-local ok, result = server:join(30)
-if not ok then error("remote_coro_client: server_proc: " .. tostring(result), 0) end
-print("done: " .. tostring(result))
+local e = acoro.receive_match(function(m) return acoro.is_exit(m) and m.coro == server end, 30)
+if e == nil then error("remote_coro_client: server_proc did not end in 30 s", 0) end
+if e.reason ~= "normal" then error("remote_coro_client: server_proc: " .. tostring(e.error), 0) end
+print("done: " .. tostring(e.value))

@@ -202,3 +202,23 @@ describe("bench/run w6 (acoro, the floor, and Erlang where erl is installed)", f
     end
   end)
 end)
+
+describe("bench/file_read.lua (FR) and its plain-io floor", function()
+  it("both read the same file whole and in chunks, and bench/run fr prints the rows", function()
+    local path = support.write_temp(string.rep("0123456789abcdef", 40000) .. "tail", ".bin")
+    for _, cmd in ipairs({ q(acoro), "luajit" }) do
+      local p = assert(io.popen(("cd %s && timeout -k 5 60 %s bench/%sfile_read.lua %s 2 2>&1; echo rc=$?")
+        :format(q(support.root), cmd, cmd == "luajit" and "floor/" or "", q(path))))
+      local out = p:read("*a")
+      p:close()
+      assert.truthy(out:match("^FR bytes=640004 all_secs=%S+ chunk_secs=%S+\nrc=0\n$"), out)
+    end
+    local p = assert(io.popen(("cd %s && ACORO=%s FR_MB=1 timeout -k 5 120 bench/run -n 1 fr 2>&1; echo rc=$?")
+      :format(q(support.root), q(acoro))))
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:match("rc=0\n$"), out)
+    assert.truthy(out:match('\nFR read%("a"%) +%S+ ms / 1 MB +%S+ ms %(plain io%) +%S+x'), out)
+    assert.truthy(out:match("\nFR read%(4 MB%) +%S+ ms / 1 MB"), out)
+  end)
+end)

@@ -233,6 +233,35 @@ describe("ch:send", function()
     assert.equal(1, #lines, err)
     assert.matches("^acoro: channel flaky: transform failed, message dropped: .*bad number$", lines[1])
   end)
+
+  it("a subscriber whose mailbox is full keeps its subscription; what it missed is counted", function()
+    acoro.run(function()
+      local ch, me = acoro.channel("busy"), acoro.self()
+      -- reads nothing until resumed; then reads three messages, telling the
+      -- spec once it has read the two its mailbox held
+      local slow = spawn_blocked(function(ready)
+        ready()
+        acoro.suspend(5)
+        local got = { acoro.receive(5, "timeout"), acoro.receive(5, "timeout") }
+        me:send("read")
+        got[3] = acoro.receive(5, "timeout")
+        return got
+      end)
+      slow:set_mailbox_limit(2)
+      local other = collector(4)
+      assert.is_true(ch:subscribe(slow))
+      assert.is_true(ch:subscribe(other))
+      for i = 1, 3 do ch:send(i) end -- the third finds slow's mailbox full
+      assert.equal(1, slow:mailbox_dropped())
+      assert.equal(2, ch:subscribers())
+      assert.is_true(slow:resume())
+      assert.equal("read", acoro.receive(5, "timeout"))
+      ch:send(4)
+      assert.same({ 1, 2, 3, 4 }, joined(other))
+      assert.same({ 1, 2, 4 }, joined(slow))
+      assert.equal(1, slow:mailbox_dropped())
+    end)
+  end)
 end)
 
 describe("ch:deliver", function()

@@ -151,3 +151,12 @@ describe("one behaviour where there were two", function()
     end)
   end)
 end)
+
+describe("the public tables", function()
+  it("acoro.log has no underscore field: what acoro.run needs of it is acoro.internal's", function()
+    local log = require "acoro.log"
+    for k in pairs(log) do assert.is_nil(tostring(k):match("^_"), k) end
+    assert.is_function(require("acoro.internal").log_drain)
+    assert.equal(log, acoro.log)
+  end)
+end)

@@ -10,6 +10,20 @@ local function read(path)
   return s
 end
 
+describe("docs/from-asyncoro.md", function()
+  it("maps asyncoro's names to acoro functions that exist", function()
+    local doc = read("docs/from-asyncoro.md")
+    local n = 0
+    for name in doc:gmatch("acoro%.([%w_]+)%(") do
+      n = n + 1
+      assert.are.equal("function", type(acoro[name]), "acoro." .. name)
+    end
+    assert.is_true(n > 20)
+    assert.truthy(doc:find("CategorizeMessages", 1, true))
+    assert.truthy(read("README.md"):find("docs/from-asyncoro.md", 1, true))
+  end)
+end)
+
 describe("docs/lua-api-notes.md", function()
   local doc = read("docs/lua-api-notes.md")
 

@@ -310,44 +310,27 @@ describe("dest_path and the receiver's checks", function()
   it("stops a stream that goes past its announced size and removes its temporary file", function()
     local dest = tmpdir()
     local _, loc = receiver(dest)
-    -- A sender that breaks the protocol on purpose, through the internal
-    -- extension table: announces 10 bytes, sends 20.
-    local s = sender([[
-local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
-local OP = D.OP
-assert(acoro.peer(loc, 10))
-local peer = D.peer_at(loc)
-local hash = string.rep("0", 64)
-local ok, ans = D.ask(peer, function(req)
-  return { OP.file_begin, req, 99, "", "liar", 10, 0, 420, false, hash, 10 }
-end, 10)
+    -- The lying peer announces 10 bytes and sends 20.
+    local s = ns.liar([[
+local ok, ans = p:file_begin({ name = "liar", size = 10 })
 say("begin", ok, type(ans) == "table" and ans[1])
-D.send_peer(peer, D.encode({ OP.file_data, ans[2], string.rep("x", 20) }))
-local done, why = D.ask(peer, function(req) return { OP.file_end, req, ans[2] } end, 10)
-say("end", done, why)
+assert(p:file_data(ans[2], string.rep("x", 20)))
+say("end", p:file_end(ans[2]))
 ]], loc)
     assert.equal("true true", s:expect("^begin (.*)$"))
     assert.equal("true larger than announced: more than 10 bytes", s:expect("^end (.*)$"))
     eventually(function() return tree(dest) == "" end, "the temporary file removed")
   end)
 
-  -- A sender that announces `size` bytes with the SHA-256 of `announced`, sends `data`
-  -- and asks to END; returns its "end" line.
+  -- The lying peer: announces `size` bytes with the SHA-256 of `announced`,
+  -- sends `data` and asks to END; returns the child ("begin" and "end" lines).
   local function lying_sender(loc, size, announced, data)
-    return sender(([[
-local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
-local OP = D.OP
-assert(acoro.peer(loc, 10))
-local peer = D.peer_at(loc)
-local hash = acoro.fs.sha256():update(%q):hex()
-local ok, ans = D.ask(peer, function(req)
-  return { OP.file_begin, req, 99, "", "liar", %d, 0, 420, false, hash, 10 }
-end, 10)
+    return ns.liar(([[
+local ok, ans = p:file_begin({ name = "liar", size = %d, hash = LP.sha256(%q) })
 say("begin", ok, type(ans) == "table" and ans[1])
-D.send_peer(peer, D.encode({ OP.file_data, ans[2], %q }))
-local done, why = D.ask(peer, function(req) return { OP.file_end, req, ans[2] } end, 10)
-say("end", done, why)
-]]):format(announced, size, data), loc)
+assert(p:file_data(ans[2], %q))
+say("end", p:file_end(ans[2]))
+]]):format(size, announced, data), loc)
   end
 
   it("refuses at END a file whose bytes do not have the announced SHA-256, leaving no file", function()

@@ -1,7 +1,7 @@
 -- An authenticated but hostile peer, for spec/security_peer_spec.lua: it knows
 -- the secret, so it passes the handshake, then sends what acoro.node would never
--- send. It runs the transport itself (core.net, not acoro.node) and writes its
--- frames as raw MessagePack bytes, so nothing on this side checks them.
+-- send: the shared lying peer (spec/lying_peer.lua: core.net, not acoro.node),
+-- writing its frames as raw MessagePack bytes, so nothing on this side checks them.
 --   acoro hostile_peer.lua MODE TARGET KEYFILE [ARGS...]
 -- TARGET has a coroutine registered as "echo" that answers {from = handle, n =
 -- k} with k; the round trip after an attack tells when the target has handled
@@ -22,14 +22,14 @@
 --                          one more, then "register" to "control": counts the
 --                          FOUNDs with a handle
 -- Prints key/value lines: "up", figures, "done".
+local here = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or ".")
+package.path = here .. "/?.lua;" .. package.path
 local acoro = require "acoro"
 local core = require "acoro.core"
-local net, wire = core.net, core.wire
+local LP = require "lying_peer"
+local wire = core.wire
 
 local mode, target, keyfile = arg[1], arg[2], arg[3]
-local f = assert(io.open(keyfile))
-local secret = f:read("*a"):gsub("\r?\n$", "")
-f:close()
 
 local function say(...)
   local t = {}
@@ -45,65 +45,24 @@ local function u32(n)
 end
 local function str32(s) return "\xdb" .. u32(#s) .. s end
 
-local BLOCKED = 3 -- seconds without progress: the target stopped reading us
-
 do -- the CLI runs this chunk as a coroutine
-  local me = acoro.self()
-  local peer
-  local writer -- the coroutine waiting in send for the link to drain
   local found_false, busy = 0, 0
-  local handlers = {}
-  function handlers.on_up(id) peer = id; me:send("up") end
-  function handlers.on_down() me:send("down") end
-  function handlers.on_connect(_, status, _, reason)
-    if status ~= 0 then me:send("refused " .. tostring(reason)) end
-  end
-  function handlers.on_writable()
-    if writer then writer:send("writable") end
-  end
-  function handlers.on_log(level, line)
-    if level <= 1 then io.stderr:write("hostile: ", line, "\n") end
-  end
-  handlers.ext_decode = function(_, payload) return payload end
-  function handlers.on_message(_, _, op, a, b)
-    if op == 3 and b == false then
+  local p = LP.connect(target, keyfile)
+  -- answers a flood brings are counted, not queued
+  function p.filter(m)
+    if m[1] == LP.OP.found and m[3] == false then
       found_false = found_false + 1
-    elseif op == 3 then
-      me:send({ found = a, payload = b })
-    elseif op == 7 and b == "busy" then
+      return true
+    end
+    if m[1] == LP.OP.delivered and m[3] == "busy" then
       busy = busy + 1
-    elseif op == 1 then
-      me:send({ echo = b })
+      return true
     end
   end
-  local loc, inc = net.start({ host = "127.0.0.1", port = 0, secret = secret }, handlers)
-  assert(loc, inc)
-  assert(net.connect(target, 1))
-  local m = acoro.receive_match(function(x) return type(x) == "string" end, 10)
-  assert(m == "up", "not up: " .. tostring(m))
   say("up")
+  local function send(data, patience) return p:raw(data, patience) end
 
-  -- Sends one frame, waiting while the link is busy; false once the target
-  -- has read nothing for `patience` (BLOCKED) seconds.
-  local function send(data, patience)
-    while true do
-      local ok, why = net.send(peer, data)
-      if ok then return true end
-      if why ~= "busy" then error("send: " .. tostring(why)) end
-      writer = acoro.self()
-      local w = acoro.receive_match(function(x) return x == "writable" end, patience or BLOCKED)
-      writer = nil
-      if w == nil then return false end
-    end
-  end
-
-  -- A handle of this coroutine, as acoro.node would encode it.
-  local Me = {}
-  local my_payload = wire.encode({ loc, me.id, false, inc })
-  local function ext_encode(v)
-    if getmetatable(v) == Me then return 1, my_payload end
-  end
-  local handle = setmetatable({}, Me)
+  local handle = p.handle
   local k, echo_id = 0, nil
   -- Sends an echo request (from a coroutine of its own: the link may be
   -- busy until the target reads again); returns a function(wait) -> seconds
@@ -112,24 +71,19 @@ do -- the CLI runs this chunk as a coroutine
   local function echo_start(report)
     k = k + 1
     local n, t0 = k, acoro.now()
-    local data = wire.envelope(ext_encode, { from = handle, n = n, report = report }, 1, echo_id)
+    local data = wire.envelope(p.ext_encode, { from = handle, n = n, report = report }, 1, echo_id)
     acoro.spawn(function() send(data, 60) end)
     local rtt
     return function(wait)
       if rtt then return rtt end
-      local r = acoro.receive_match(function(x) return type(x) == "table" and x.echo == n end, wait)
+      local r = p:next(function(m) return m[1] == LP.OP.send and m[3] == n end, wait)
       rtt = r and acoro.now() - t0
       return rtt
     end
   end
   local function echo(wait, report) return echo_start(report)(wait) end
 
-  -- The id of the coroutine registered as name there.
-  local function locate(name)
-    assert(send(wire.encode({ 2, 0, name, 10, "coro" })))
-    local r = acoro.receive_match(function(x) return type(x) == "table" and x.found == 0 end, 10)
-    return assert(wire.decode(assert(r, "not found: " .. name).payload))[2]
-  end
+  local function locate(name) return p:locate(name) end
   echo_id = locate("echo")
   say("echo_before", ("%.6f"):format(assert(echo(10))))
 
@@ -172,7 +126,7 @@ do -- the CLI runs this chunk as a coroutine
     say("flood_secs", ("%.3f"):format(acoro.now() - t0))
     local wait = echo_start(arg[6] == "report")
     if arg[6] == "paused" then
-      local rtt = wait(BLOCKED)
+      local rtt = wait(LP.BLOCKED)
       say("echo_paused", rtt and ("%.6f"):format(rtt) or "never")
     end
     local rtt = wait(60)
@@ -202,14 +156,14 @@ do -- the CLI runs this chunk as a coroutine
     assert(send(wire.envelope(nil, "register", 1, control)))
     local found = {}
     for _ = 1, long + 1 do
-      local r = acoro.receive_match(function(x) return type(x) == "table" and x.found end, 10)
+      local r = p:next(function(m) return m[1] == LP.OP.found and m[3] end, 10)
       if not r then break end
-      found[#found + 1] = r.found
+      found[#found + 1] = r[2]
     end
     table.sort(found)
     say("found", #found, found[1], found[#found])
     say("found_false", found_false)
   end
   say("done")
-  net.stop()
+  LP.stop()
 end

@@ -224,3 +224,43 @@ describe("restarting a failed coroutine from its monitor", function()
     end)
   end)
 end)
+
+describe("a restarted channel subscriber", function()
+  it("is back on its channels: messages sent after the restart reach it", function()
+    support.expect_failures("spec: subscriber fails on purpose")
+    acoro.run(function()
+      local ch = acoro.channel("spec-restart-sub")
+      local other = acoro.channel("spec-restart-other")
+      local got = {}
+      local function body(tag)
+        return function()
+          while true do
+            local m = acoro.receive(10, "no message")
+            if m == "crash" then error("spec: subscriber fails on purpose", 0) end
+            got[#got + 1] = tag .. ":" .. tostring(m)
+            if m == "last" then return "done" end
+          end
+        end
+      end
+      local sub = acoro.spawn(body("v1"))
+      sub:monitor()
+      assert.is_true(ch:subscribe(sub))
+      assert.is_true(other:subscribe(sub))
+      ch:send("a")
+      ch:send("crash")
+      local m = acoro.receive_match(acoro.is_exit, 10, "no exit")
+      assert.is_true(acoro.is_exit(m))
+      assert.equal("error", m.reason)
+      assert.equal(0, ch:subscribers()) -- a dead coroutine is on no channel
+      other:close() -- closed meanwhile: not joined again
+      assert.is_true(sub:hot_swap(body("v2")))
+      assert.equal(1, ch:subscribers())
+      assert.equal(0, other:subscribers())
+      ch:send("b")
+      ch:send("last")
+      assert.same({ true, "done" }, { sub:join(10) })
+      assert.same({ "v1:a", "v2:b", "v2:last" }, got)
+      assert.equal(0, ch:subscribers()) -- it ended normally: it left
+    end)
+  end)
+end)

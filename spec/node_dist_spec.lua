@@ -58,10 +58,12 @@ local sink = assert(acoro.locate("sink", { timeout = 10 }))
 local job = acoro.spawn(function() acoro.receive() end)
 job:register("job")
 say("monitor", job:monitor(sink))
+sink:send("after monitor") -- one link keeps its order: srv has MONITORED once it prints this
 acoro.receive()
 ]], "--name cli")
     local pid = cli:expect("^pid (%d+)$")
     assert.equal("true", cli:expect("^monitor (.*)$"))
+    assert.equal("after monitor", srv:expect("^other (.*)$")) -- not killed before it arrived
     os.execute("kill -9 " .. pid)
     assert.equal("true job unreachable nil unreachable", srv:expect("^exit (.*)$"))
     -- exactly once: a later marker comes next, not a second Exit

@@ -92,9 +92,8 @@ while (exits < 2 or not offline) and acoro.now() < deadline do
     say("offline", m.location == server, ("%.2f"):format(acoro.now() - t0))
   end
 end
-local t1 = acoro.now()
+-- (at once: "unreachable", not the 5 s "timeout")
 say("deliver after down", a:deliver("x", 5))
-say("deliver took", acoro.now() - t1 < 1)
 if mode == "STOP" then
   -- the spec continues the server now; its old link is gone, a new one comes up
   local ok, why
@@ -126,7 +125,7 @@ say("extra exits", extra, other_exits)
     if mode == "STOP" then frozen[pid] = true end
     -- every line below comes once, in an order that is not fixed (`other` runs apart)
     local keys = { "exit a", "exit b", "other exit", "offline", "waiting deliver",
-      "deliver after down", "deliver took" }
+      "deliver after down" }
     local seen, got = {}, 0
     while got < #keys do
       local l = cli:line()
@@ -155,7 +154,6 @@ say("extra exits", extra, other_exits)
       assert.is_true(tonumber(seen[key]:match("(%S+)$")) < 20, key .. " " .. seen[key])
     end
     assert.equal("nil unreachable ENOPEER", seen["deliver after down"])
-    assert.equal("true", seen["deliver took"])
     if mode == "STOP" then
       os.execute("kill -CONT " .. pid)
       frozen[pid] = nil

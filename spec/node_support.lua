@@ -85,6 +85,22 @@ local function say(...)
 end
 ]]
 
+-- The start of a lying peer's script (spec/lying_peer.lua): SAY, then LP.
+M.LYING = M.SAY .. ([[
+package.path = %q .. package.path
+local LP = require "lying_peer"
+]]):format(support.root .. "/spec/?.lua;")
+
+-- Starts `body` (Lua) as the shared lying peer against the node at
+-- `target`: a process with no node of its own, in which `p` is already
+-- linked with the secret (LP.connect), and `args` (shell words) follow
+-- target and key file in arg. Returns the child; stop_all() stops it.
+function M.liar(body, target, args)
+  local path = support.write_temp(M.LYING .. "local p = LP.connect(arg[1], arg[2])\n" .. body)
+  return M.track(net.spawn(("%s %s %s %s %s"):format(q(support.bin), q(path), q(target), q(M.secret),
+    args or "")))
+end
+
 -- The start of every node script: SAY, then the node's location and pid.
 M.PRELUDE = M.SAY .. [[
 say("listening", acoro.node().location)

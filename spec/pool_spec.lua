@@ -64,6 +64,35 @@ describe("acoro.pool.run", function()
     end)
   end)
 
+  it("a job requires what the submitter can: package.path and cpath as at submit time", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. support.shell_quote(dir)) == 0)
+    local name = "spec_pool_mod_" .. dir:match("([%w_]+)$")
+    local f = assert(io.open(dir .. "/" .. name .. ".lua", "w"))
+    f:write('return { answer = 42, from = "the temp dir" }\n')
+    f:close()
+    local path, cpath = package.path, package.cpath
+    local ok, err = pcall(acoro.run, function()
+      package.path = dir .. "/?.lua;" .. path
+      package.cpath = cpath .. ";" .. dir .. "/?.so"
+      local answer, from, wpath, wcpath = acoro.pool.run(function(mod)
+        local m = require(mod)
+        return m.answer, m.from, package.path, package.cpath
+      end, name)
+      assert.equal(42, answer)
+      assert.equal("the temp dir", from)
+      assert.equal(package.path, wpath)
+      assert.equal(package.cpath, wcpath)
+      package.path = path -- a later job follows the submitter's paths of its own time
+      local job = acoro.pool.submit(function() return package.path end)
+      assert.equal(path, job:result(30))
+    end)
+    package.path, package.cpath = path, cpath
+    os.execute("rm -rf " .. support.shell_quote(dir))
+    assert(ok, err)
+  end)
+
   it("an error inside is raised in the caller with its message", function()
     acoro.run(function()
       local ok, err = pcall(acoro.pool.run, function() error("boom in the pool") end)

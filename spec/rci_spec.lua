@@ -58,8 +58,7 @@ describe("acoro.rci between nodes", function()
   it("locates an RCI, calls it, and the started coroutine's handle works "
     .. "(send, monitor gets its Exit, join returns its result)", function()
     local srv, sloc = start(OWNER, "--name owner")
-    assert.matches("^false .*acoro%.rci%.register: \"adder\" is already registered$",
-      srv:expect("^dup (.*)$"))
+    assert.equal("true nil name taken EEXIST", srv:expect("^dup (.*)$"))
     local cli = start_peer(sloc, [[
 local adder = assert(acoro.rci.locate("adder", { timeout = 10 }))
 local again = assert(acoro.rci.locate("adder", { location = arg[1] }))
@@ -223,13 +222,12 @@ describe("acoro.rci within one process", function()
       assert.has_error(function() acoro.rci.register("x", 1) end,
         "acoro.rci.register: fn must be a function, got number")
       assert.is_true(acoro.rci.register("twice", function(a) return a * 2 end))
-      assert.has_error(function() acoro.rci.register("twice", print) end,
-        "acoro.rci.register: \"twice\" is already registered")
+      assert.same({ nil, "name taken", "EEXIST" }, { acoro.rci.register("twice", print) })
       local r = assert(acoro.rci.locate("twice"))
       assert.equal(r, acoro.rci.locate("twice", { timeout = 1 }))
-      assert.equal("rci:twice@local", tostring(r))
+      assert.equal("rci:twice", tostring(r)) -- no node: no location, as tostring(co)
       assert.is_nil(r.location)
-      assert.same({ true, 42 }, { r(21):join(5) })
+      assert.same({ true, 42 }, { r(21):join(5) }) -- the first function stays
       assert.same({ true, 8 }, { r:call({ timeout = 5 }, 4):join(5) })
       local h = r:call({ monitor = acoro.self() }, 5)
       local m = acoro.receive(5)
@@ -244,7 +242,7 @@ describe("acoro.rci within one process", function()
         acoro.sleep(0.05)
         acoro.rci.register("soon", function() end)
       end)
-      assert.equal("rci:soon@local", tostring(acoro.rci.locate("soon", { timeout = 10 })))
+      assert.equal("rci:soon", tostring(acoro.rci.locate("soon", { timeout = 10 })))
       assert.is_true(acoro.rci.unregister("twice"))
       assert.is_false(acoro.rci.unregister("twice"))
       local ok, err = pcall(r, 1)
@@ -252,5 +250,22 @@ describe("acoro.rci within one process", function()
       assert.equal("acoro.rci: no RCI \"twice\" is registered at this node", err)
       assert.is_true(acoro.rci.unregister("soon"))
     end)
+  end)
+
+  it("tostring(r) of one of ours shows the node's location once a node runs, as tostring(co)", function()
+    local r
+    acoro.run(function()
+      assert.is_true(acoro.rci.register("named", function() end))
+      r = assert(acoro.rci.locate("named"))
+      assert.equal("rci:named", tostring(r))
+      local n = acoro.node { host = "127.0.0.1", discover = false }
+      assert.equal("rci:named@" .. n.location, tostring(r))
+      assert.matches("@" .. n.location:gsub("%p", "%%%0") .. "$", tostring(acoro.self()))
+      local now = assert(acoro.rci.locate("named")) -- bound to the node
+      assert.equal("rci:named@" .. n.location, tostring(now))
+      assert.equal(n.location, now.location)
+      assert.is_true(acoro.rci.unregister("named"))
+    end)
+    assert.equal("rci:named", tostring(r)) -- the node stopped with the run
   end)
 end)

@@ -6,10 +6,11 @@
 --     written, chmod'ed or touched outside dest_path, and no link may end
 --     up in the file's place;
 --   * an authenticated but hostile peer skips send_file's own checks and
---     speaks the protocol itself (through the internal extension table
---     acoro.internal's dist): sizes, timeouts, modes, times and names out of range
+--     speaks the protocol itself (the shared lying peer, spec/lying_peer.lua):
+--     sizes, timeouts, modes, times and names out of range
 --     must be refused at once, with the reason, and leave no file behind.
--- Each test prints its figures (time to refuse, the receiver's VmRSS).
+-- What the refusals cost the receiver (time, VmRSS) is measured by
+-- bench/file_refusals.lua (bench/run rf), not here.
 
 local ns = require "node_support"
 
@@ -52,19 +53,6 @@ local function eventually(cond, what)
   error("never happened: " .. what, 2)
 end
 
--- A process's resident set (kB), from /proc/PID/status.
-local function rss_kb(pid)
-  local f = assert(io.open("/proc/" .. pid .. "/status"))
-  local s = f:read("*a")
-  f:close()
-  return tonumber(s:match("VmRSS:%s*(%d+)"))
-end
-
-local function figure(...)
-  io.stdout:write("    figure: ", table.concat({ ... }, " "), "\n")
-  io.stdout:flush()
-end
-
 -- A receiver node with dest_path `dest`: returns the child, its location
 -- and its pid.
 local RECEIVER = PRELUDE .. "acoro.receive()\n"
@@ -73,46 +61,15 @@ local function receiver(dest, extra)
   return c, loc, tonumber(c:expect("^pid (%d+)$"))
 end
 
--- A node that peers with loc (its arg[1]) and runs body with, in scope:
--- D (acoro.internal's dist), OP (the operation numbers), peer (loc's id),
--- clock() (monotonic seconds) and begin(fields) (sends a BEGIN with the
--- valid fields below, overridden by `fields`, and returns ok, answer and
--- the milliseconds the answer took).
-local ADVERSARY = PRELUDE .. [[
-local loc = arg[1]
-ffi.cdef [=[
-struct acoro_ts { long sec, nsec; };
-int clock_gettime(int clk, struct acoro_ts *ts);
-]=]
-local function clock()
-  local ts = ffi.new("struct acoro_ts")
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
-end
-local D = (acoro.node and require("acoro.internal")).dist -- (acoro.node loads it)
-local OP = D.OP
-assert(acoro.peer(loc, 10))
-local peer = D.peer_at(loc)
-local FIELDS = { "skey", "dir", "name", "size", "mtime", "mode", "overwrite", "hash", "timeout" }
-local next_skey = 0
-local function begin(fields)
-  next_skey = next_skey + 1
-  local v = { skey = next_skey, dir = "", name = "f", size = 10, mtime = 1e9, mode = 420,
-    overwrite = false, hash = string.rep("0", 64), timeout = 10 }
-  for k, x in pairs(fields or {}) do v[k] = x end
-  local t0 = clock()
-  local ok, ans = D.ask(peer, function(req)
-    local m = { OP.file_begin, req }
-    for i, k in ipairs(FIELDS) do m[i + 2] = v[k] end
-    return m
-  end, 5)
-  return ok, ans, (clock() - t0) * 1000
-end
-local function sha256(s) return acoro.fs.sha256():update(s):hex() end
+-- The shared lying peer (spec/lying_peer.lua) linked to loc, running body
+-- with, in scope: p (the peer) and begin(fields) (p:file_begin).
+local ADVERSARY = [[
+local function begin(fields) return p:file_begin(fields) end
+local sha256 = LP.sha256
 ]]
 
 local function adversary(body, loc)
-  return start(ADVERSARY .. body, nil, nil, q(loc))
+  return ns.liar(ADVERSARY .. body, loc)
 end
 
 describe("a local user who can write dest_path", function()
@@ -136,15 +93,11 @@ describe("a local user who can write dest_path", function()
         planted = planted + 1
       end
     end
-    local before = rss_kb(rpid)
     local s = start(PRELUDE .. ([[
-local t0 = acoro.now()
 say("sent", acoro.send_file(arg[1], %q, { overwrite = true }))
-say("took", acoro.now() - t0)
 ]]):format(src .. "/f"), nil, nil, q(loc))
     assert.equal("true", s:expect("^sent (.*)$"))
-    figure(("%d links planted; a 600 kB transfer took %.3f s; receiver VmRSS %d kB before, %d kB after")
-      :format(planted, tonumber(s:expect("^took (.*)$")), before, rss_kb(rpid)))
+    assert.equal(128, planted)
     -- the victims are untouched, the file arrived as a regular file
     for i = 1, 64 do
       local victim = ("%s/v%d"):format(outside, i)
@@ -183,15 +136,12 @@ end
 assert(tmp, "no temporary file")
 assert(os.rename(tmp, dest .. "/moved"))
 assert(os.execute(("ln -s %%q %%q"):format(victim, tmp)) == 0)
-D.send_peer(peer, D.encode({ OP.file_data, ans[2], data }))
-local t0 = clock()
-local done, why = D.ask(peer, function(req) return { OP.file_end, req, ans[2] } end, 10)
+assert(p:file_data(ans[2], data))
+local done, why = p:file_end(ans[2])
 say("end", done, why)
-say("ms", (clock() - t0) * 1000)
 ]]):format(dest, victim), loc)
     assert.equal("true the temporary file was replaced (by a local user of the receiver)",
       s:expect("^end (.*)$"))
-    figure(("swapped temporary file refused at END in %.2f ms"):format(tonumber(s:expect("^ms (.*)$"))))
     assert.equal(want, read("stat -c '%a %Y %s' " .. q(victim))) -- mode, mtime, size untouched
     assert.equal("precious", read("cat " .. q(victim)))
     -- the receiver removed its temporary name (the link itself, not its
@@ -245,7 +195,9 @@ say("reasons", table.concat(list, "; "))
     assert(sh("touch " .. q(stop)))
     local swaps = swapper:expect("^swaps%s+(%d+)$")
     sh("rm -f " .. q(stop))
-    figure(("40 transfers while %s swaps: %s arrived, %s refused (%s)"):format(swaps, ok, refused, reasons))
+    -- (every transfer either arrived or was refused with a reason)
+    assert.equal(40, tonumber(ok) + tonumber(refused), reasons)
+    assert.truthy(tonumber(swaps))
     assert.equal("", tree(outside)) -- nothing created, left or renamed there
     -- every file that arrived is in the real directory (sub or .link now),
     -- and nothing else is: no temporary file left
@@ -269,8 +221,8 @@ local data = string.rep("y", 1000)
 local ok, ans = begin({ name = "g", size = #data, hash = sha256(data), overwrite = true })
 assert(ok and type(ans) == "table" and ans[1] == true, tostring(ans))
 assert(os.execute(("ln -s %%q %%q"):format(victim, dest .. "/g")) == 0)
-D.send_peer(peer, D.encode({ OP.file_data, ans[2], data }))
-local done, why = D.ask(peer, function(req) return { OP.file_end, req, ans[2] } end, 10)
+assert(p:file_data(ans[2], data))
+local done, why = p:file_end(ans[2])
 say("end", done, why)
 ]]):format(dest, victim), loc)
     assert.equal("true path escapes dest_path (symbolic link g)", s:expect("^end (.*)$"))
@@ -285,8 +237,7 @@ describe("an authenticated peer that breaks the protocol on purpose", function()
 
   it("is refused at BEGIN with the reason for every field out of range, leaving no file", function()
     local dest = tmpdir()
-    local r, loc, rpid = receiver(dest)
-    local before = rss_kb(rpid)
+    local r, loc = receiver(dest)
     local s = adversary([[
 local cases = {
   { "size_2^53", { size = 2 ^ 53 } },
@@ -309,17 +260,16 @@ local cases = {
   { "skey_nan", { skey = 0 / 0 } },
 }
 for _, c in ipairs(cases) do
-  local ok, ans, ms = begin(c[2])
-  say("case", c[1], ("%.3f"):format(ms), ok, type(ans) == "table" and "accepted" or ans)
+  local ok, ans = begin(c[2])
+  say("case", c[1], ok, type(ans) == "table" and "accepted" or ans)
 end
 -- a flood: 2000 BEGINs of 2^53 bytes, one after the other
-local t0 = clock()
 local refused = 0
 for _ = 1, 2000 do
   local ok, ans = begin({ size = 2 ^ 53 })
   if ok and type(ans) == "string" and ans:find("^bad size") then refused = refused + 1 end
 end
-say("flood", refused, ("%.3f"):format((clock() - t0) * 1000 / 2000))
+say("flood", refused)
 ]], loc)
     local want = {
       ["size_2^53"] = "bad size 9007199254740992 (a whole number of bytes in 0..4398046511104)",
@@ -342,7 +292,7 @@ say("flood", refused, ("%.3f"):format((clock() - t0) * 1000 / 2000))
       skey_nan = "bad BEGIN: transfer key nan",
     }
     for _ = 1, 18 do
-      local name, ms, ok, ans = s:expect("^case (%S+) (%S+) (%S+) (.*)$")
+      local name, ok, ans = s:expect("^case (%S+) (%S+) (.*)$")
       local w = assert(want[name], name)
       assert.equal("true", ok, name)
       if w:sub(1, 1) == "^" then
@@ -350,13 +300,9 @@ say("flood", refused, ("%.3f"):format((clock() - t0) * 1000 / 2000))
       else
         assert.equal(w, ans, name)
       end
-      figure(("%-20s refused in %s ms: %s"):format(name, ms, ans))
     end
-    local refused, per = s:expect("^flood (%d+) (%S+)$")
+    local refused = s:expect("^flood (%d+)$")
     assert.equal("2000", refused)
-    local after = rss_kb(rpid)
-    figure(("2000 BEGINs of 2^53 bytes refused, %s ms each; receiver VmRSS %d kB before, %d kB after")
-      :format(per, before, after))
     -- each refusal is logged by the receiver, with the reason
     assert.truthy(r:expect("^acoro: files: refused a file from 127%.0%.0%.1:%d+: (bad size 9007199254740992.*)$"))
     assert.equal("", tree(dest))
@@ -364,8 +310,7 @@ say("flood", refused, ("%.3f"):format((clock() - t0) * 1000 / 2000))
 
   it("cannot hold more than 64 transfers open at once; aborted ones leave nothing", function()
     local dest = tmpdir()
-    local _, loc, rpid = receiver(dest)
-    local before = rss_kb(rpid)
+    local _, loc = receiver(dest)
     local s = adversary([[
 local accepted, tids, busy = 0, {}, nil
 for i = 1, 80 do
@@ -378,15 +323,12 @@ for i = 1, 80 do
   end
 end
 say("accepted", accepted, busy)
-acoro.receive() -- the spec reads the receiver's RSS, then stops us
+acoro.suspend() -- the spec reads the receiver's RSS, then stops us
 ]], loc)
     assert.equal("64 busy: 64 transfers from this peer under way", s:expect("^accepted (.*)$"))
-    local during = rss_kb(rpid)
     eventually(function() return select(2, tree(dest):gsub("\n", "")) == 63 end, "64 temporary files")
     s:kill() -- the peer goes: its transfers end, their files go
     eventually(function() return tree(dest) == "" end, "every temporary file removed")
-    figure(("64 open transfers: receiver VmRSS %d kB before, %d kB with them, %d kB after")
-      :format(before, during, rss_kb(rpid)))
   end)
 end)
 

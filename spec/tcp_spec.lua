@@ -267,13 +267,40 @@ describe("stream reading and writing (TCP)", function()
     end)
   end)
 
-  it("readline with max returns max bytes of a longer line, then the rest", function()
+  it("a line over max: readline returns nil, the limit, EMSGSIZE and takes nothing; lines raises", function()
     acoro.run(function()
       local c, s, srv = pair()
-      c:send("abcdefgh\n")
-      assert.equal("abcd", s:readline(4, T))
-      assert.equal("efgh\n", s:readline(100, T))
+      c:send("abc\nabcdefgh\n")
+      assert.equal("abc\n", s:readline(4, T)) -- max counts the "\n": 4 bytes is not over
+      assert.same({ nil, "line over the 4-byte limit", "EMSGSIZE" }, { s:readline(4, T) })
+      local ok, err = pcall(function()
+        for _ in s:lines(4, T) do error("no line is short enough") end
+      end)
+      assert.is_false(ok)
+      assert.matches("s:lines: line over the 4%-byte limit %(EMSGSIZE%)", err)
+      assert.equal("abcdefgh\n", s:readline(100, T)) -- still all there
       c:close(); s:close(); srv:close()
+    end)
+  end)
+
+  it("lines(max, timeout): a timeout raises, the unfinished line stays for readline", function()
+    acoro.run(function()
+      local c, s, srv = pair()
+      c:send("one\ntwo\npartial")
+      local got = {}
+      local ok, err = pcall(function()
+        for l in s:lines(1024, 0.2) do got[#got + 1] = l end
+      end)
+      assert.same({ "one", "two" }, got)
+      assert.is_false(ok)
+      assert.matches("s:lines: timeout %(ETIMEDOUT%)", err)
+      c:send(" line\nlast")
+      assert.equal("partial line\n", s:readline(nil, T))
+      c:close() -- at EOF the last line comes without its "\n", then the loop ends
+      got = {}
+      for l in s:lines(1024, T) do got[#got + 1] = l end
+      assert.same({ "last" }, got)
+      s:close(); srv:close()
     end)
   end)
 
@@ -620,6 +647,27 @@ describe("send_msg / recv_msg", function()
       c2:close()
       assert.same({ nil, "eof in the middle of a frame" }, { s2:recv_msg(T) })
       s1:close(); s2:close(); srv:close()
+    end)
+  end)
+
+  it("recv_msg's default max is the documented 64 MB: a frame of it waits, one byte more closes", function()
+    local max = require("acoro.limits").MSG_MAX
+    assert.equal(64 * 2^20, max)
+    local function header(n) return string.char(math.floor(n / 2^24) % 256, math.floor(n / 2^16) % 256,
+      math.floor(n / 2^8) % 256, n % 256) end
+    acoro.run(function()
+      local c, s, srv = pair()
+      c:send(header(max) .. "abc") -- announced: the whole 64 MB
+      assert.same({ nil, "timeout", "ETIMEDOUT" }, { s:recv_msg(0.05) })
+      assert.is_true(s:is_open())
+      c:close(); s:close()
+      local c2 = assert(acoro.tcp.connect("127.0.0.1", select(2, srv:getsockname()), { timeout = T }))
+      local s2 = assert(srv:accept(T))
+      c2:send(header(max + 1))
+      assert.same({ nil, ("frame of %d bytes is over the %d-byte limit"):format(max + 1, max), "EMSGSIZE" },
+        { s2:recv_msg(T) })
+      assert.is_false(s2:is_open())
+      c2:close(); srv:close()
     end)
   end)
 

@@ -54,11 +54,12 @@ local co_send -- Coro.send, taken from the first coroutine subscribed
 local remote
 channel.remote = nil
 
-local on_end
+local on_end, on_restart
 
 function channel.init(m)
   acoro = m
   I.hook("end", "channel", on_end)
+  I.hook("restart", "channel", on_restart)
 end
 
 -- Sets the hooks of acoro.rchannel (see `remote` above).
@@ -179,13 +180,21 @@ local function remove_sub(ch, sub)
 end
 
 -- The end hook: a coroutine that ends leaves its channels, its waits, and
--- the deliveries it was waiting for (their messages are taken back).
+-- the deliveries it was waiting for (their messages are taken back). One
+-- that a monitor may restart (keep: it failed and is monitored) has the
+-- channels it left noted, and on_restart puts it back on them: a restart
+-- keeps the coroutine's identity, so it keeps its subscriptions too.
 local cancel
-function on_end(co)
+local left_on_failure = setmetatable({}, weak_k) -- co -> {channel = true} (weak)
+function on_end(co, keep)
   local m = member_of[co]
   if m then
-    for ch in pairs(m) do remove_sub(ch, co) end
+    local chans = keep and setmetatable({}, weak_k) or nil
+    for ch in pairs(m) do
+      if remove_sub(ch, co) and chans then chans[ch] = true end
+    end
     member_of[co] = nil
+    left_on_failure[co] = chans
   end
   local w = waiting_in[co]
   if w then w[co], waiting_in[co] = nil, nil end
@@ -193,6 +202,17 @@ function on_end(co)
   if st then
     delivering[co] = nil
     cancel(st)
+  end
+end
+
+-- The restart hook: back on the channels it was on when it failed (those
+-- still open), at the end of each one's order.
+function on_restart(co)
+  local chans = left_on_failure[co]
+  if not chans then return end
+  left_on_failure[co] = nil
+  for ch in pairs(chans) do
+    if not ch._closed and not ch._pos[co] then add_sub(ch, co) end
   end
 end
 
@@ -294,7 +314,9 @@ local function transformed(ch, msg)
 end
 
 -- HOT PATH: sends msg (after ch's transform) to ch's subscribers, down the
--- hierarchy. A coroutine found dead is dropped.
+-- hierarchy. A coroutine found dead is dropped; one whose mailbox is full
+-- keeps its subscription (the message is dropped and counted by its
+-- mailbox, as for any send: a slow reader must not lose later messages).
 local function broadcast(ch, msg)
   msg = transformed(ch, msg)
   if msg == nil then return end
@@ -304,7 +326,7 @@ local function broadcast(ch, msg)
     local s = list[i]
     if s then
       if type(s) == "userdata" then
-        if not co_send(s, msg) then remove_sub(ch, s) end
+        if not co_send(s, msg) and not s:is_alive() then remove_sub(ch, s) end
       elseif getmetatable(s) == Channel then
         if not s._closed then broadcast(s, msg) end
       elseif not remote.send(s, msg) then

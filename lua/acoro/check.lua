@@ -140,6 +140,14 @@ check.CODES = {
   ["the temporary file was replaced"] = "EACCES",
 }
 
+-- A lines() iterator cannot return nil, why (a for loop stops at the nil and
+-- drops the rest), so a line that cannot be read raises: a timeout, a line
+-- too long, a read error; only the end of the data ends the loop. `what` is
+-- "s:lines" or "f:lines"; level 3 blames the line of the for loop.
+function check.lines_failed(what, why, code)
+  error(("acoro: %s: %s (%s)"):format(what, tostring(why), tostring(code)), 3)
+end
+
 -- The code of an expected failure's message: its word's (the whole
 -- message, else the longest word of CODES it starts with, followed by ":",
 -- " " or "("), or an I/O message's own "ECODE"; "EINVAL" for a message
@@ -167,6 +175,14 @@ end
 -- check.code(why).
 function check.fail(why, code)
   return nil, why, code or check.code(why)
+end
+
+-- Lines, one rule for streams and files: a line (with its "\n") is at most
+-- `max` bytes; a longer one is an expected failure of readline, nothing
+-- taken (the bytes stay buffered, as asyncio's LimitOverrunError leaves
+-- them), never a line cut in parts that would pass for whole ones.
+function check.line_too_long(max)
+  return check.fail(("line over the %d-byte limit"):format(max), "EMSGSIZE")
 end
 
 return check

@@ -13,7 +13,8 @@ usage: acoro [options] [script [args...]]
   --name NAME           the node's name (default: its location)
   --secret-file FILE    the node's shared secret, read from FILE (trailing
                         newline dropped); ACORO_SECRET in the environment
-                        works too; never give a secret on the command line
+                        works too; never give a secret on the command line;
+                        an empty one is refused (no secret: give none)
   --peer HOST:PORT      a peer to stay connected to (repeatable; retried until it answers)
   --gen-secret          print a new random secret (32 bytes from OpenSSL's
                         RAND_bytes, as 64 hex digits) and exit; put it in
@@ -107,6 +108,8 @@ function M.main(argv0, ...)
         if not f then return fail("--secret-file: " .. err) end
         node_opts.secret = f:read("*a"):gsub("\r?\n$", "")
         f:close()
+        -- an empty secret is a mistake, never "no secret" (docs/security.md)
+        if node_opts.secret == "" then return fail("--secret-file: " .. v .. " is empty") end
       end
       i = i + 2
     elseif a == "--dest-path" or a == "--max-file-size" then
@@ -163,8 +166,13 @@ function M.main(argv0, ...)
   end
   if not chunk then return fail(err) end
   if node_opts then -- the node starts in the run, before the script
-    if node_opts.secret == nil and os.getenv("ACORO_SECRET") ~= "" then
-      node_opts.secret = os.getenv("ACORO_SECRET")
+    local env = os.getenv("ACORO_SECRET")
+    if node_opts.secret == nil and env ~= nil then
+      -- set but empty: a mistake (a secret file that was not read, ...),
+      -- not a way to say "no secret", which would link with any node
+      -- without one (docs/security.md)
+      if env == "" then return fail("ACORO_SECRET is set but empty (unset it to run a node without a secret)") end
+      node_opts.secret = env
     end
     local script_chunk = chunk
     chunk = function(...)

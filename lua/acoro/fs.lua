@@ -20,7 +20,8 @@ local file_mt
 -- NaN passes every comparison's "else" branch (NaN < min is false), so it
 -- is refused by name: as a timeout it would wait for ever or fail deep in
 -- the engine with a misleading "invalid argument".
-local check_number = require("acoro.check").number
+local argcheck = require "acoro.check"
+local check_number = argcheck.number
 
 -- A time libuv can set (it casts to time_t): finite, within +-1e15 s.
 local function check_time(v, what, name)
@@ -177,9 +178,9 @@ end
 -- Reading. fill waits until `want` bytes are buffered or reading ended:
 -- true, or false on timeout, or nil, err, code when a read failed.
 
-local function fill(f, want, deadline)
+local function fill(f, want, deadline, all)
   while f:_buffered() < want and not f:_status() do
-    local op = f:_fill(want - f:_buffered())
+    local op = f:_fill(want - f:_buffered(), all)
     if not await(op, deadline) then return false end
     local ok, err, code = op:_result()
     if not ok then return nil, err, code end
@@ -193,36 +194,45 @@ local function status(f)
   return r or "eof", code
 end
 
+-- The next line (its "\n" included, at most max bytes), or nil and why
+-- there is none; then nothing is taken: an unfinished line, or the start of
+-- one too long, stays buffered. The rule of streams' (io.lua).
+local function next_line(f, max, deadline)
+  local scanned = 0
+  while true do
+    local line = f:_take_line(max, scanned)
+    if line then return line end
+    local have = f:_buffered()
+    if have > max then return argcheck.line_too_long(max) end
+    if f:_status() then return nil, status(f) end
+    scanned = have
+    local ok, err, code = fill(f, have + 1, deadline)
+    if ok == false then return nil, "timeout", "ETIMEDOUT" end
+    if ok == nil and f:_buffered() == 0 then return nil, err, code end
+  end
+end
+
 -- f:readline([max [, timeout]]) -> the line with its "\n" (the last line
--- may lack it) | nil, "eof" | nil, err, code. A line longer than max (1 MB)
--- comes in parts of max bytes.
+-- may lack it) | nil, "eof" | nil, "line over the N-byte limit", "EMSGSIZE"
+-- (max, 1 MB by default; nothing taken) | nil, err, code.
 function File:readline(max, timeout)
   check("readline")
   check_open(self, "readline")
   check_number(max, "readline", "max", 1)
-  max = max or DEFAULT_MAX_LINE
-  local deadline = deadline_of(timeout, "readline")
-  local scanned = 0
-  while true do
-    local line = self:_take_line(max, scanned)
-    if line then return line end
-    local have = self:_buffered()
-    if have >= max then return self:_take(max) end
-    if self:_status() then
-      if have > 0 then return self:_take(have) end
-      return nil, status(self)
-    end
-    scanned = have
-    local ok, err, code = fill(self, have + 1, deadline)
-    if ok == false then return nil, "timeout", "ETIMEDOUT" end
-    if ok == nil and self:_buffered() == 0 then return nil, err, code end
-  end
+  local line, r, code = next_line(self, max or DEFAULT_MAX_LINE, deadline_of(timeout, "readline"))
+  if line then return line end
+  if code == "EMSGSIZE" or code == "ETIMEDOUT" then return nil, r, code end
+  local have = self:_buffered() -- the last line, without its "\n"
+  if have > 0 then return self:_take(have) end
+  return nil, r, code
 end
 
--- Everything to the end of the file.
+-- Everything to the end of the file: on a regular file one pool job (one
+-- fstat, one buffer, reads to EOF) and one string, so that read("a") costs
+-- about what io's does.
 local function read_all(f, deadline)
   while not f:_status() do
-    local ok, err, code = fill(f, f:_buffered() + 1, deadline)
+    local ok, err, code = fill(f, f:_buffered() + 1, deadline, true)
     if ok == false then return nil, "timeout", "ETIMEDOUT" end
     if ok == nil then return nil, err, code end
   end
@@ -279,18 +289,20 @@ function File:recv(max, timeout)
   return nil, status(self)
 end
 
--- for line in f:lines() do ... end: lines without their "\n"; a read
--- error raises.
+-- for line in f:lines([max [, timeout]]) do ... end: lines without their
+-- "\n"; as s:lines, a line over max, a timeout or a read error raises.
 function File:lines(max, timeout)
   check_open(self, "lines")
+  check_number(max, "lines", "max", 1)
+  check_number(timeout, "lines", "timeout")
   return function()
     local line, err, code = self:readline(max, timeout)
     if not line then
       if err == "eof" then return nil end
-      error(("acoro: lines: %s"):format(tostring(err)), 2)
+      argcheck.lines_failed("f:lines", err, code)
     end
     if line:byte(-1) == 10 then line = line:sub(1, -2) end
-    return line, code
+    return line
   end
 end
 

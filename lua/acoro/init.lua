@@ -221,13 +221,13 @@ local end_hooks = I.hooks("end") -- acoro.sync's, acoro.channel's
 local function finish(h, res)
   local rec = rec_of(h)
   if res then results[h] = res end
-  for i = 1, #end_hooks do end_hooks[i](h) end
   local nmon = C.acoro_co_monitor_count(rec)
+  local keep = nmon > 0 and res and res.tb ~= nil -- a monitor may restart it
+  for i = 1, #end_hooks do end_hooks[i](h, keep) end
   if nmon > 0 then
     local m = exit_message(h, res)
     for i = 0, nmon - 1 do send_rec(C.acoro_co_monitor_at(rec, i), m) end
   end
-  local keep = nmon > 0 and res and res.tb ~= nil
   if not keep then forget_messages(rec) end
   pending_throw[h], pending_swap[h], resumed[h] = nil, nil, nil
   C.acoro_co_exit(rec, keep and 1 or 0)
@@ -726,7 +726,9 @@ function Coro:hot_swap(fn, ...)
     local me = C.acoro_current(E)
     if res and res.tb and me ~= nil and is_monitor(rec, me) then
       results[self] = nil
-      return core.restart(self, fn, ...) == true
+      if core.restart(self, fn, ...) ~= true then return false end
+      I.run("restart", self) -- what the end hooks kept for it comes back
+      return true
     end
     return false
   end
@@ -855,7 +857,7 @@ function M.run(fn, ...)
   shutdown = package.loaded["acoro.shutdown"] -- (the run may have loaded it)
   if ok and shutdown then shutdown.run_hooks(core.run) end
   is_running = false
-  log._drain() -- the engine's lines of the run's last moments
+  I.log_drain() -- the engine's lines of the run's last moments (acoro.log)
   I.run("run_end") -- acoro.node stops its node
   local signame
   if shutdown then sig, signame = shutdown.run_end(sig) end

@@ -8,7 +8,10 @@
 -- registered again replaces its function, in its place); I.hooks(event) is
 -- that list, an array the caller iterates (the same table for the life of
 -- the process: a hot caller keeps it in a local). Events:
---   "end"          (co)             a coroutine ended through Lua (init.lua)
+--   "end"          (co, keep)       a coroutine ended through Lua (init.lua);
+--                                    keep: it failed and is monitored, so a
+--                                    monitor may restart it (co:hot_swap)
+--   "restart"      (co)             such a coroutine was restarted
 --   "register"     (name, co)       a coroutine name was registered
 --   "run_end"      ()               acoro.run returned (the node stops)
 --   "node_check"   (opts) -> fn|nil acoro.node(opts) is called: raise on a bad
@@ -81,6 +84,10 @@ end
 
 -- The running node's location ("host:port"), or nil (set by acoro.dist).
 I.location = nil
+
+-- Hands the engine's queued log lines to the writer (set by acoro.log;
+-- acoro.run calls it as it ends).
+I.log_drain = nil
 
 -- The extension table of the distribution (D, lua/acoro/dist/ext.lua), once
 -- acoro.node has been read.

@@ -29,7 +29,7 @@ local ctx_cache = setmetatable({}, weak)       -- opts.tls table -> {client=, se
 local stream_mt, server_mt -- the C userdata's metatables
 
 local DEFAULT_MAX_LINE = 1024 * 1024
-local DEFAULT_MAX_MSG = 64 * 1024 * 1024
+local DEFAULT_MAX_MSG = require("acoro.limits").MSG_MAX
 
 local check_number = argcheck.number
 
@@ -181,20 +181,29 @@ function Stream:recvall(n, timeout)
   return nil, r, code
 end
 
+-- The next line (its "\n" included, at most max bytes), or nil and why
+-- there is none yet; then nothing is taken: the bytes buffered (an
+-- unfinished line, or the start of one too long) stay for the next call.
+local function next_line(s, max, deadline)
+  local line = s:_take_line(max) -- a line already buffered: no wait at all
+  if line then return line end
+  local ok, e, c = fill(s, max + 1, 10, deadline)
+  line = s:_take_line(max)
+  if line then return line end
+  if s:_buffered() > max then return argcheck.line_too_long(max) end
+  return nil, why(s, ok, e, c)
+end
+
 function Stream:readline(max, timeout)
   check_stream(self, "readline")
   check("readline")
   check_open(self, "readline")
   check_number(max, "readline", "max", 1)
-  max = max or DEFAULT_MAX_LINE
-  local line = self:_take_line(max) -- a line already buffered: no wait at all
+  local line, r, code = next_line(self, max or DEFAULT_MAX_LINE,
+    deadline_of(self, timeout, "readline", 2))
   if line then return line end
-  local ok, e, c = fill(self, max, 10, deadline_of(self, timeout, "readline", 2))
-  line = self:_take_line(max)
-  if line then return line end
-  local have = self:_buffered()
-  if have >= max then return self:_take(max) end
-  local r, code = why(self, ok, e, c)
+  if code == "EMSGSIZE" then return nil, r, code end
+  local have = self:_buffered() -- the partial-data rule
   if have > 0 then return self:_take(have), r, code end
   return nil, r, code
 end
@@ -221,11 +230,25 @@ function Stream:read(n, timeout)
   return self:recvall(n, timeout)
 end
 
+-- for line in s:lines([max [, timeout]]): lines without their "\n", the
+-- last one at EOF even without it. A timeout (per line), a line over max
+-- or a read error raises (argcheck.lines_failed) and takes nothing: after
+-- a timeout the unfinished line is still there for readline.
 function Stream:lines(max, timeout)
   check_stream(self, "lines")
+  check_number(max, "lines", "max", 1)
+  max = max or DEFAULT_MAX_LINE
+  deadline_of(self, timeout, "lines", 2) -- a bad timeout raises here, not in the loop
   return function()
-    local line = self:readline(max, timeout)
-    if line and line:sub(-1) == "\n" then return line:sub(1, -2) end
+    check("lines")
+    check_open(self, "lines")
+    local line, r, code = next_line(self, max, deadline_of(self, timeout, "lines", 2))
+    if not line and r == "eof" then
+      if self:_buffered() == 0 then return nil end
+      line = self:_take(self:_buffered())
+    end
+    if not line then argcheck.lines_failed("s:lines", r, code) end
+    if line:byte(-1) == 10 then return line:sub(1, -2) end
     return line
   end
 end

@@ -86,7 +86,7 @@ function drain()
     level, msg = take()
   end
 end
-log._drain = drain
+require("acoro.internal").log_drain = drain -- acoro.run calls it as it ends
 
 local function write(level, n, ...)
   if n > threshold then return end

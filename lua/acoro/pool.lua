@@ -3,7 +3,9 @@
 -- (bindings/lpool.c, core/pool.c) copies the function as bytecode and the
 -- arguments and results as plain data: nil, booleans, numbers, strings and
 -- nested tables of these. A function's upvalues do not travel, so a
--- function with upvalues is refused (use arguments, or require inside it).
+-- function with upvalues is refused (use arguments, or require inside it:
+-- a job's package.path and package.cpath are the submitter's at submit
+-- time, so it finds the modules the script finds).
 local pool = {}
 
 local argcheck = require "acoro.check"
@@ -63,7 +65,7 @@ end
 function pool.run(fn, ...)
   check("pool.run")
   local code = bytecode(fn, "pool.run")
-  local job = cpool.submit(code, ...)
+  local job = cpool.submit(code, package.path, package.cpath, ...)
   await(job)
   return outcome(job)
 end
@@ -73,7 +75,7 @@ end
 -- longer, and the job goes on: ask again).
 function pool.submit(fn, ...)
   local code = bytecode(fn, "pool.submit")
-  return setmetatable({ job = cpool.submit(code, ...) }, Job)
+  return setmetatable({ job = cpool.submit(code, package.path, package.cpath, ...) }, Job)
 end
 
 function Job:result(timeout)

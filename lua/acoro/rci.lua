@@ -38,8 +38,11 @@ function M.init(A, D, coro_mt)
 
   local Rci = {}
   local rci_mt = { __name = "acoro.rci", __index = Rci }
+  -- "rci:NAME@HOST:PORT"; one of ours found before any node ran has no
+  -- location of its own and shows the node's once one runs, as tostring(co)
   rci_mt.__tostring = function(r)
-    return "rci:" .. r.name .. "@" .. (r.location or "local")
+    local loc = r.location or (incs[r] == false and I.location)
+    return "rci:" .. r.name .. (loc and "@" .. loc or "")
   end
 
   local function rci_value(location, inc, name)
@@ -111,9 +114,9 @@ function M.init(A, D, coro_mt)
     if type(fn) ~= "function" then
       error("acoro.rci.register: fn must be a function, got " .. type(fn), 2)
     end
-    if registered[name] then
-      error(("acoro.rci.register: %q is already registered"):format(name), 2)
-    end
+    -- taken: an expected failure, as co:register and ch:register (two
+    -- coroutines may race for a service's name)
+    if registered[name] then return check.fail("name taken") end
     registered[name] = fn
     D.registered("rci", name, own(name))
     return true

@@ -41,6 +41,7 @@
   XX(strerror_names_every_code)                                                \
   XX(fs_open_missing_is_enoent)                                                \
   XX(file_write_seek_read_back)                                                \
+  XX(file_fill_all_reads_the_rest_in_one_operation)                            \
   XX(fs_ops_released_before_done)                                              \
   XX(file_outlives_engine_free)                                                \
   XX(fs_lstat_chmod_utime)                                                     \
@@ -91,7 +92,19 @@
   XX(net_engine_reads_mixed_with_split_messages_keep_order)                    \
   XX(net_engine_reads_taken_back_from_busy_engine)                             \
   XX(net_engine_reads_off_keeps_the_net_thread_reading)                        \
-  XX(net_inbound_limit_pauses_reading_until_the_engine_delivers)
+  XX(net_inbound_limit_pauses_reading_until_the_engine_delivers)               \
+  XX(net_inbound_limit_default_pauses_past_16mb)                               \
+  XX(run_once_nowait_steps_until_done)                                         \
+  XX(run_once_once_blocks_for_the_timer_and_reports_deadlock)                  \
+  XX(run_once_returns_the_stop_code_once)                                      \
+  XX(attached_engine_runs_inside_the_hosts_loop)                               \
+  XX(posts_from_threads_lose_nothing_and_keep_each_threads_order)              \
+  XX(posts_queued_before_free_still_run)                                       \
+  XX(call_completed_on_a_host_thread_wakes_only_its_waiter)                    \
+  XX(call_timed_out_then_completed_frees_the_result_unread)                    \
+  XX(call_released_by_its_waiter_cancels_once_then_completion_frees)           \
+  XX(foreign_loop_sleeps_on_backend_fd_and_timeout)                            \
+  XX(attached_engine_takes_posts_from_a_host_thread)
 
 #define DECLARE(name) void test_##name(void);
 TEST_LIST(DECLARE)

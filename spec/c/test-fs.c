@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,6 +86,45 @@ TEST(file_write_seek_read_back) {
   acoro_fsop_release(op);
   ASSERT_EQ(acoro_file_fill(f, 1, &op), ACORO_ECLOSED);
   acoro_file_release(f);
+  unlink(path);
+  acoro_engine_free(e);
+}
+
+/* fill_all takes the rest of a regular file from the position in one
+ * operation (one buffer, the bytes in order, EOF known), not a chunk. */
+TEST(file_fill_all_reads_the_rest_in_one_operation) {
+  acoro_engine_t *e = test_engine();
+  char path[] = "/tmp/acoro-test-fs-XXXXXX";
+  size_t n = 3 * 1024 * 1024 + 7, i;
+  char *data = malloc(n);
+  acoro_fsop_t *op = NULL;
+  acoro_file_t *f = NULL;
+  const char *p;
+  int fd = mkstemp(path);
+  ASSERT_TRUE(fd >= 0 && data != NULL);
+  for (i = 0; i < n; i++)
+    data[i] = (char)('a' + i % 23);
+  ASSERT_EQ(write(fd, data, n), (ssize_t)n);
+  close(fd);
+  ASSERT_EQ(
+      acoro_fs_start(e, ACORO_FS_OPEN, path, NULL, UV_FS_O_RDONLY, 0, &op), 0);
+  ASSERT_TRUE(run_op(e, op) >= 0);
+  ASSERT_EQ(acoro_fsop_file(op, &f), 0);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_file_fill(f, 5, &op),
+            0); /* a chunk first: the position moves */
+  ASSERT_TRUE(run_op(e, op) >= 5);
+  acoro_fsop_release(op);
+  acoro_reader_consume(acoro_file_reader(f), 5);
+  ASSERT_EQ(acoro_file_fill_all(f, &op), 0);
+  run_op(e, op);
+  acoro_fsop_release(op);
+  ASSERT_EQ(acoro_reader_status(acoro_file_reader(f)), UV_EOF);
+  ASSERT_EQ(acoro_reader_buffered(acoro_file_reader(f), &p), n - 5);
+  ASSERT_EQ(memcmp(p, data + 5, n - 5), 0);
+  ASSERT_EQ(acoro_file_close(f, NULL), 0);
+  acoro_file_release(f);
+  free(data);
   unlink(path);
   acoro_engine_free(e);
 }

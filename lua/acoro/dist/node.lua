@@ -24,13 +24,15 @@ local log = require "acoro.log"
 local I = require "acoro.internal"
 local P = require "acoro.dist.protocol"
 local S = require "acoro.dist.state"
+local limits = require "acoro.limits"
 
 local M = {}
 
--- peers= of acoro.node: once linked, a daemon checks every LINK_CHECK
+-- peers= of acoro.node (the values: acoro.limits): once linked, a daemon checks every LINK_CHECK
 -- seconds that the peer is still up; at the node's stop, messages already
 -- sent are written out for at most LINGER seconds.
-local LINK_CHECK, LINGER = 1, 5
+local LINK_CHECK, LINGER = limits.PEER_LINK_CHECK, limits.STOP_LINGER
+local RETRY_FIRST, RETRY_MAX = limits.PEER_RETRY_FIRST, limits.PEER_RETRY_MAX
 
 function M.init(A, net, wire, coro_mt)
   S.A, S.net, S.wire, S.coro_mt = A, net, wire, coro_mt
@@ -244,15 +246,15 @@ function M.init(A, net, wire, coro_mt)
   -- look-up per second costs nothing measurable.
   local function keep_trying(location, this)
     local co = A.spawn(function()
-      local delay, id = 0.25, nil
+      local delay, id = RETRY_FIRST, nil
       while S.node == this do
         if not (id and peers[id]) then id = connect_peer(location, 10) end
         if id then
-          delay = 0.25
+          delay = RETRY_FIRST
           A.sleep(LINK_CHECK)
         else
           A.sleep(delay)
-          delay = math.min(delay * 2, 8)
+          delay = math.min(delay * 2, RETRY_MAX)
         end
       end
     end)

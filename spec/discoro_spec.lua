@@ -546,3 +546,22 @@ comp:close()
     os.execute("rm -rf " .. q(dest))
   end)
 end)
+
+describe("acoro-node --peer", function()
+  after_each(ns.stop_all)
+
+  it("a node given the client's location dials it; the client, with no peers= and no discovery, gets it", function()
+    local cli, cloc = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ code = "function sq(x) return x * x end" })
+say("schedule", comp:schedule({ timeout = 30 }))
+say("one", comp:run_result("sq", 12))
+comp:close()
+]])
+    local dest = tmpdir()
+    start_node(dest, "--peer " .. q(cloc))
+    assert.equal("true", cli:expect("^schedule (%S+)$"))
+    assert.equal("144", cli:expect("^one (%S+)$"))
+    os.execute("rm -rf " .. q(dest))
+  end)
+end)

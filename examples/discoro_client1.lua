@@ -2,9 +2,11 @@
 -- ships `compute` to the compute servers of an acoro-node, starts N jobs there
 -- as coroutines (run_async), monitors each and prints its result as it ends.
 -- Start a node first, with the same secret as the client:
---   acoro-node --secret-file KEY [--no-discover]
---   acoro --secret-file KEY examples/discoro_client1.lua [NODE_HOST:PORT [N]]
--- Without NODE_HOST:PORT the node is found by UDP discovery (port 51351).
+--   acoro-node --secret-file KEY
+--   ACORO_SECRET=$(cat KEY) acoro examples/discoro_client1.lua [NODE_HOST:PORT [N]]
+-- Without NODE_HOST:PORT the node is found by UDP discovery on acoro-node's port
+-- (51351): schedule() starts this process's node on it. (A node started by the
+-- CLI's flags, e.g. --secret-file, discovers on acoro's 51350: give the location.)
 local acoro = require "acoro"
 local discoro = require "acoro.discoro"
 

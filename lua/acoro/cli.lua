@@ -66,6 +66,8 @@ end
 
 -- main(argv0, ...) -> exit status
 function M.main(argv0, ...)
+  -- `acoro-node` is a link to this executable: the distributed-computing daemon
+  if argv0 and argv0:match("acoro%-node$") then return require("acoro.discoro.daemon").main(argv0, ...) end
   local argv = { ... }
   local i, code, node_opts = 1, nil, nil
   while i <= #argv do

@@ -1,0 +1,569 @@
+-- acoro.discoro: distributed computing. A Computation ships Lua source to the
+-- acoro-node daemons it finds; each starts compute servers for it, and the
+-- scheduler embedded here places jobs on them, collects results, and
+-- re-queues the jobs of a server or node that is lost.
+local acoro = require "acoro"
+local code = require "acoro.discoro.code"
+local check = require "acoro.check"
+
+local M = {}
+
+local type, tostring, error, pairs, ipairs, select, unpack, setmetatable =
+  type, tostring, error, pairs, ipairs, select, unpack, setmetatable
+
+local DEFAULT_UDP_PORT = 51351 -- acoro-node's discovery port
+local WINDOW = 16              -- jobs in flight per server by default
+
+local Computation = {}
+Computation.__index = Computation
+Computation.__name = "acoro.discoro.Computation"
+
+local function status(comp, kind, fields)
+  if not comp.status_co then return end
+  local m = fields or {}
+  m.status = kind
+  comp.status_co:send(m)
+end
+
+local function wake(job)
+  local w = job.batch and job.batch.waiter or job.waiter
+  if w then w:resume() end
+end
+
+-- Values that cannot travel raise in the caller with their path, before
+-- anything is sent (handles and plain tables nested 64 deep travel).
+local function check_value(v, path, depth, level)
+  local t = type(v)
+  if t == "nil" or t == "boolean" or t == "number" or t == "string" then return end
+  if t == "userdata" and getmetatable(v) ~= nil then return end -- a handle: send decides
+  if t == "table" then
+    if getmetatable(v) ~= nil then return end -- a handle, an Exit...: send decides
+    if depth > 64 then error(("acoro.discoro: %s: nested over 64 levels"):format(path), level) end
+    for k, x in pairs(v) do
+      check_value(k, path .. "[key]", depth + 1, level + 1)
+      check_value(x, path .. "[" .. (type(k) == "string" and ("%q"):format(k) or tostring(k)) .. "]",
+        depth + 1, level + 1)
+    end
+    return
+  end
+  error(("acoro.discoro: cannot send %s: a %s"):format(path, t), level)
+end
+
+-- Computation{code=, name=, peers=, status=, retries=, timeout=, window=, node=}
+function M.Computation(o)
+  if type(o) ~= "table" then error("acoro.discoro.Computation: a table of options expected", 2) end
+  if o.code == nil then error("acoro.discoro.Computation: code is required", 2) end
+  local src, names = code.build(o.code, 2)
+  if o.status ~= nil and not pcall(function() return o.status.send end) then
+    error("acoro.discoro.Computation: status must be a coroutine", 2)
+  end
+  local retries = o.retries == nil and 1 or o.retries
+  if type(retries) ~= "number" or retries < 0 or retries % 1 ~= 0 then
+    error("acoro.discoro.Computation: retries must be a whole number >= 0", 2)
+  end
+  check.timeout(o.timeout, "acoro.discoro.Computation", 1, 3, "timeout")
+  -- files: sent to each node before its servers start, under the
+  -- computation's directory there; a relative path keeps its directories
+  local files = {}
+  if o.files ~= nil and type(o.files) ~= "table" then error("acoro.discoro.Computation: files must be a list", 2) end
+  for i, path in ipairs(o.files or {}) do
+    if type(path) ~= "string" or path == "" then
+      error(("acoro.discoro.Computation: files[%d] must be a file name"):format(i), 2)
+    end
+    local dir = path:sub(1, 1) ~= "/" and path:match("^(.*)/[^/]+$") or nil
+    for part in path:gmatch("[^/]+") do
+      if part == ".." and path:sub(1, 1) ~= "/" then
+        error(("acoro.discoro.Computation: files[%d] (%s) goes up with '..': give it absolute"):format(i, path), 2)
+      end
+    end
+    files[#files + 1] = { path = path, dir = dir }
+  end
+  local setup = o.server_setup
+  if setup ~= nil then
+    if type(setup) == "function" then setup = names[setup] end
+    if type(setup) ~= "string" then
+      error("acoro.discoro.Computation: server_setup must be a function of code or its name", 2)
+    end
+  end
+  if o.setup_args ~= nil and type(o.setup_args) ~= "table" then
+    error("acoro.discoro.Computation: setup_args must be a list", 2)
+  end
+  return setmetatable({
+    server_setup = setup, setup_args = o.setup_args and { n = o.setup_args.n or #o.setup_args,
+      unpack(o.setup_args, 1, o.setup_args.n or #o.setup_args) },
+    src = src, fnames = names, name = o.name or "computation", peers = o.peers or {},
+    status_co = o.status, retries = retries, timeout = o.timeout, window = o.window or WINDOW,
+    node_opts = o.node, files = files,
+    queue = {}, qhead = 1, qtail = 0, -- jobs waiting for a server
+    server_set = {}, server_list = {}, -- dispatcher handle -> server
+    node_set = {}, nnodes = 0, probing = {}, refusals = {},
+    next_id = 0, jobs = {}, state = "new",
+  }, Computation)
+end
+
+-- The scheduler's coroutine: everything that comes back from nodes and
+-- servers (answers, results, monitors' Exits, peers coming up).
+function Computation:_collector()
+  local me = acoro.self()
+  acoro.peer_status(me)
+  while true do
+    local m = acoro.receive()
+    if acoro.is_exit(m) then
+      if self.server_set[m.coro] then
+        self:_server_lost(self.server_set[m.coro], m.reason)
+      elseif self.node_set[m.coro] then
+        self:_node_lost(m.coro, m.reason)
+      end
+    elseif acoro.is_peer_status(m) then
+      if m.status == "online" then self:_probe(m.location, 2) end
+    elseif type(m) == "table" then
+      local op = m[1]
+      if op == "done" then
+        self:_done(m[2], m[3], m[4])
+      elseif op == "started" then
+        local job = self.jobs[m[2]]
+        if job then
+          job.handle = m[3]
+          wake(job)
+        end
+      elseif op == "server" then
+        self:_server_up(m[2], m[3], m[4])
+      elseif op == "accepted" then
+        local node, info = m[2], type(m[3]) == "table" and m[3] or {}
+        if acoro.is_remote(node) and not self.node_set[node] then
+          self.node_set[node] = info
+          self.nnodes = self.nnodes + 1
+          node:monitor(me)
+          if #self.files > 0 then
+            acoro.spawn(self._send_files, self, node, info)
+          else
+            status(self, "NodeInitialized", { location = node.location })
+          end
+          if self.schedule_waiter then self.schedule_waiter:resume() end
+        end
+      elseif op == "refused" and acoro.is_remote(m[2]) then
+        self:_unanswered(m[2].location, tostring(m[3]))
+        status(self, "NodeIgnore", { location = m[2].location, error = tostring(m[3]) })
+      elseif op == "server_dropped" and self.node_set[m[2]] then
+        status(self, "ServerClosed", { location = m[2].location, slot = m[3], error = tostring(m[4]) })
+      elseif op == "closed" and self.node_set[m[2]] then
+        -- the node gave the computation up (its servers cannot run the code)
+        self:_node_lost(m[2], tostring(m[3]))
+      end
+    end
+  end
+end
+
+-- A peer of `peers` that will not take the computation: schedule() stops
+-- waiting once none of them is left.
+function Computation:_unanswered(location, why)
+  self.refusals[#self.refusals + 1] = location .. ": " .. why
+  if self.unanswered[location] then
+    self.unanswered[location] = nil
+    self.nunanswered = self.nunanswered - 1
+  end
+  if self.schedule_waiter then self.schedule_waiter:resume() end
+end
+
+-- Sends the computation's files to a node that accepted it, into its
+-- directory there, then lets the node start its servers; a file that cannot
+-- be sent drops that node.
+function Computation:_send_files(node, info)
+  local base = type(info.dir) == "string" and info.dir or nil
+  for _, f in ipairs(self.files) do
+    local dir = base and (f.dir and (base .. "/" .. f.dir) or base)
+    local ok, err = acoro.send_file(node.location, f.path, { dir = dir, overwrite = true })
+    if self.state ~= "scheduled" or not self.node_set[node] then return end
+    if not ok or not base then
+      local why = ("file %s not sent: %s"):format(f.path, tostring(err or "the node gave no directory"))
+      status(self, "NodeIgnore", { location = node.location, error = why })
+      self.refusals[#self.refusals + 1] = node.location .. ": " .. why
+      node:send({ "close", self.collector })
+      return self:_node_lost(node, why)
+    end
+  end
+  node:send({ "start", self.collector })
+  status(self, "NodeInitialized", { location = node.location })
+end
+
+-- Asks the peer at location for an acoro-node and sends it the computation.
+function Computation:_probe(location, timeout)
+  if self.probing[location] or self.state ~= "scheduled" then return end
+  self.probing[location] = true
+  acoro.spawn(function()
+    local node = acoro.locate("discoro.node", { location = location, timeout = timeout })
+    if not node or self.state ~= "scheduled" then
+      self.probing[location] = nil
+      -- a peer met otherwise (a server, another client) is no refusal
+      if self.unanswered and self.unanswered[location] then self:_unanswered(location, "no acoro-node there") end
+      return
+    end
+    status(self, "NodeDiscovered", { location = location })
+    node:send({ "setup", self.collector, self.src, self.name,
+      { files = #self.files > 0, server_setup = self.server_setup, setup_args = self.setup_args } })
+  end)
+end
+
+function Computation:_server_up(h, node, slot)
+  if not acoro.is_remote(h) or self.server_set[h] or self.state ~= "scheduled" then return end
+  local s = { h = h, node = node, slot = slot, n = 0, inflight = {} }
+  self.server_set[h] = s
+  self.server_list[#self.server_list + 1] = s
+  h:monitor(self.collector)
+  status(self, "ServerInitialized", { location = h.location })
+  self:_dispatch()
+end
+
+local function remove_server(self, s)
+  self.server_set[s.h] = nil
+  for i, x in ipairs(self.server_list) do
+    if x == s then
+      table.remove(self.server_list, i)
+      break
+    end
+  end
+end
+
+-- A server is gone: its jobs go back to the queue while they have retries
+-- left (an async job whose handle was given out is not run again: its
+-- monitors learn "unreachable" from that handle).
+function Computation:_server_lost(s, reason)
+  remove_server(self, s)
+  status(self, "ServerClosed", { location = s.h.location, reason = reason })
+  local requeue = {}
+  for _, job in pairs(s.inflight) do
+    job.server = nil
+    if not job.done then
+      if job.handle or job.tries >= self.retries then
+        self:_finish(job, false, "unreachable")
+      else
+        job.tries = job.tries + 1
+        job.avoid = s.node
+        requeue[#requeue + 1] = job
+      end
+    end
+  end
+  table.sort(requeue, function(a, b) return a.id < b.id end)
+  for i = #requeue, 1, -1 do -- at the head of the queue: they were first
+    local job = requeue[i]
+    self.qhead = self.qhead - 1
+    self.queue[self.qhead] = job
+    status(self, "JobRequeued", { job = job.id, location = s.h.location })
+  end
+  if self.nnodes == 0 and #self.server_list == 0 then return self:_fail_queued("unreachable") end
+  self:_dispatch()
+end
+
+function Computation:_node_lost(node, reason)
+  self.node_set[node] = nil
+  self.nnodes = self.nnodes - 1
+  status(self, "NodeClosed", { location = node.location, reason = reason })
+  self.probing[node.location] = nil
+  if self.nnodes == 0 and #self.server_list == 0 then self:_fail_queued("unreachable") end
+end
+
+function Computation:_fail_queued(why)
+  for i = self.qhead, self.qtail do
+    local job = self.queue[i]
+    self.queue[i] = nil
+    if job and not job.done then self:_finish(job, false, why) end
+  end
+  self.qhead, self.qtail = 1, 0
+end
+
+-- Places queued jobs on the servers with the fewest in flight, up to the
+-- window of each. A re-queued job avoids the node that lost it while another
+-- node has servers: that node's other servers are likely dying too (a killed
+-- node's servers end one by one), and a second loss would spend its retries.
+function Computation:_dispatch()
+  local queue, list, window = self.queue, self.server_list, self.window
+  while self.qhead <= self.qtail do
+    local job = queue[self.qhead]
+    if job.done then
+      queue[self.qhead] = nil
+      self.qhead = self.qhead + 1
+    else
+      local avoid, best, elsewhere = job.avoid, nil, false
+      for i = 1, #list do
+        local s = list[i]
+        if s.node ~= avoid then
+          elsewhere = true
+          if s.n < window and (not best or s.n < best.n) then best = s end
+        end
+      end
+      if not elsewhere then
+        for i = 1, #list do
+          local s = list[i]
+          if s.n < window and (not best or s.n < best.n) then best = s end
+        end
+      end
+      if not best then break end
+      queue[self.qhead] = nil
+      self.qhead = self.qhead + 1
+      best.inflight[job.id] = job
+      best.n = best.n + 1
+      job.server = best
+      local ok, err = pcall(best.h.send, best.h, { "run", job.id, job.fname, job.args, job.async, job.watcher })
+      if not ok then
+        best.inflight[job.id] = nil
+        best.n = best.n - 1
+        job.server = nil
+        self:_finish(job, false, tostring(err))
+      end
+    end
+  end
+  if self.qhead > self.qtail then self.qhead, self.qtail = 1, 0 end
+end
+
+function Computation:_finish(job, ok, v)
+  if job.done then return end
+  job.done, job.ok, job.value = true, ok, v
+  self.jobs[job.id] = nil
+  local b = job.batch
+  if b then
+    b.left = b.left - 1
+    if b.left == 0 then b.waiter:resume() end
+  else
+    wake(job)
+  end
+end
+
+function Computation:_done(id, ok, v)
+  local job = self.jobs[id]
+  if not job then return end
+  local s = job.server
+  if s then
+    s.inflight[id] = nil
+    s.n = s.n - 1
+  end
+  self:_finish(job, ok, v)
+  self:_dispatch()
+end
+
+local function fn_name(self, fn, level)
+  if type(fn) == "string" then return fn end
+  local name = type(fn) == "function" and self.fnames[fn]
+  if not name then error("acoro.discoro: that function is not part of the computation's code", level) end
+  return name
+end
+
+-- Queues one job; raises (at the caller's level) on what cannot be sent.
+function Computation:_submit(fn, args, async, batch, level)
+  if self.state ~= "scheduled" then error("acoro.discoro: the computation is not scheduled", level) end
+  local name = fn_name(self, fn, level + 1)
+  check_value(args, "args", 1, level + 1)
+  self.next_id = self.next_id + 1
+  local job = { id = self.next_id, fname = name, args = args, async = async, tries = 0, batch = batch }
+  self.jobs[job.id] = job
+  self.qtail = self.qtail + 1
+  self.queue[self.qtail] = job
+  if self.timeout then
+    local t = self.timeout
+    job.deadline = acoro.now() + t
+  end
+  -- every node is gone: nothing would ever run it
+  if self.nnodes == 0 and #self.server_list == 0 then self:_fail_queued("unreachable") end
+  return job
+end
+
+-- Waits for job (or a job's handle, for async) until its deadline.
+function Computation:_await(job, want_handle)
+  job.waiter = acoro.self()
+  while not job.done and not (want_handle and job.handle) do
+    if job.deadline then
+      local left = job.deadline - acoro.now()
+      if left <= 0 then
+        self:_timeout(job)
+        break
+      end
+      acoro.suspend(left)
+    else
+      acoro.suspend()
+    end
+  end
+  job.waiter = nil
+end
+
+-- A job past its timeout fails; the server it runs on is killed (a job that
+-- never yields would hold it for ever) and its other jobs are re-queued.
+function Computation:_timeout(job)
+  local s = job.server
+  self:_finish(job, false, "timeout")
+  if s then
+    s.inflight[job.id] = nil
+    s.n = s.n - 1
+    if acoro.is_remote(s.node) then s.node:send({ "kill", self.collector, s.slot }) end
+  end
+end
+
+-- comp:schedule([{timeout=}]) -> true | nil, err: checks the code, finds
+-- acoro-node daemons (the `peers` given, and any peer of this node), and
+-- returns once one accepted the computation.
+function Computation:schedule(o)
+  if self.state ~= "new" then error("acoro.discoro: schedule: already scheduled", 2) end
+  o = o or {}
+  check.timeout(o.timeout, "schedule", 1, 3, "timeout")
+  local ok, err = code.check(self.src, self.name)
+  if not ok then return nil, err end
+  if not acoro.node() then
+    local no = {}
+    for k, v in pairs(self.node_opts or {}) do no[k] = v end
+    if no.secret == nil and (os.getenv("ACORO_SECRET") or "") ~= "" then no.secret = os.getenv("ACORO_SECRET") end
+    if no.udp_port == nil then no.udp_port = DEFAULT_UDP_PORT end
+    acoro.node(no)
+  end
+  self.state = "scheduled"
+  self.collector = acoro.spawn(self._collector, self)
+  self.collector:set_daemon()
+  local timeout = o.timeout or 10
+  local deadline = acoro.now() + timeout
+  self.unanswered, self.nunanswered = {}, 0
+  for _, loc in ipairs(self.peers) do
+    if not self.unanswered[loc] then
+      self.unanswered[loc] = true
+      self.nunanswered = self.nunanswered + 1
+    end
+  end
+  self.schedule_waiter = acoro.self()
+  for _, loc in ipairs(self.peers) do
+    local up, why = acoro.peer(loc, math.max(0.1, deadline - acoro.now()))
+    if up then
+      self:_probe(loc, math.max(0.1, deadline - acoro.now()))
+    else
+      self:_unanswered(loc, tostring(why))
+    end
+  end
+  -- with `peers` given, the answer is known once each of them answered
+  while self.nnodes == 0 and acoro.now() < deadline and (#self.peers == 0 or self.nunanswered > 0) do
+    acoro.suspend(deadline - acoro.now())
+  end
+  self.schedule_waiter = nil
+  if self.nnodes == 0 then
+    self:close()
+    local why = #self.refusals > 0 and table.concat(self.refusals, "; ") or "no acoro-node found"
+    return nil, "no node accepted the computation: " .. why, "ENOPEER"
+  end
+  return true
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- comp:run_result(fn, ...) -> fn's values | nil, err
+function Computation:run_result(fn, ...)
+  local job = self:_submit(fn, pack(...), false, nil, 3)
+  self:_dispatch()
+  self:_await(job)
+  if not job.ok then return nil, job.value end
+  local v = job.value
+  return unpack(v, 1, v.n)
+end
+
+-- comp:submit({async=, monitor=, timeout=}, fn, ...): run_result's or (async
+-- = true) run_async's answer; `monitor` (a coroutine of this process) is made a
+-- monitor of the job's coroutine on its server before it runs; `timeout` is
+-- this job's instead of the computation's.
+function Computation:submit(o, fn, ...)
+  if type(o) ~= "table" then error("acoro.discoro: submit: an options table expected", 2) end
+  if o.monitor ~= nil and not pcall(function() return o.monitor.send end) then
+    error("acoro.discoro: submit: monitor must be a coroutine", 2)
+  end
+  check.timeout(o.timeout, "submit", 1, 3, "timeout")
+  local job = self:_submit(fn, pack(...), o.async and true or false, nil, 3)
+  job.watcher = o.monitor
+  if o.timeout then job.deadline = acoro.now() + o.timeout end
+  if o.async then return self:_async(job) end
+  self:_dispatch()
+  self:_await(job)
+  if not job.ok then return nil, job.value end
+  local v = job.value
+  return unpack(v, 1, v.n)
+end
+
+-- comp:run_async(fn, ...) -> the job's (remote) coroutine handle | nil, err
+function Computation:run_async(fn, ...)
+  return self:_async(self:_submit(fn, pack(...), true, nil, 3))
+end
+
+function Computation:_async(job)
+  self:_dispatch()
+  self:_await(job, true)
+  if job.handle then return job.handle end
+  if job.done and job.ok then return nil, "ended before its handle came" end
+  return nil, job.value
+end
+
+-- comp:run_results(fn, list) -> results, errors: results[i] the first value
+-- of job i, errors[i] its error (nil where it succeeded). Each item of list
+-- is a job's argument list (a table) or its single argument.
+function Computation:run_results(fn, list)
+  if type(list) ~= "table" then error("acoro.discoro: run_results: list must be a table", 2) end
+  local n = #list
+  local batch = { left = n, waiter = acoro.self() }
+  local jobs = {}
+  for i = 1, n do
+    local a = list[i]
+    local args = type(a) == "table" and getmetatable(a) == nil and { n = a.n or #a, unpack(a, 1, a.n or #a) }
+      or { n = 1, a }
+    jobs[i] = self:_submit(fn, args, false, batch, 3)
+  end
+  self:_dispatch()
+  local deadline = self.timeout and acoro.now() + self.timeout
+  while batch.left > 0 do
+    if deadline then
+      local left = deadline - acoro.now()
+      if left <= 0 then
+        for i = 1, n do
+          if not jobs[i].done then self:_timeout(jobs[i]) end
+        end
+        break
+      end
+      acoro.suspend(left)
+    else
+      acoro.suspend()
+    end
+  end
+  local results, errors = {}, {}
+  for i = 1, n do
+    local job = jobs[i]
+    if job.ok then results[i] = job.value[1] else errors[i] = job.value end
+  end
+  return results, errors
+end
+
+-- comp:close(): nodes drop the computation (servers killed, directory
+-- removed); jobs not done fail with "closed". Never waits on a node.
+function Computation:close()
+  if self.state == "closed" then return true end
+  local was = self.state
+  self.state = "closed"
+  if was == "new" then return true end
+  for node in pairs(self.node_set) do pcall(node.send, node, { "close", self.collector }) end
+  self:_fail_queued("closed")
+  for _, s in ipairs(self.server_list) do
+    for _, job in pairs(s.inflight) do self:_finish(job, false, "closed") end
+  end
+  self.server_set, self.server_list, self.node_set, self.nnodes = {}, {}, {}, 0
+  status(self, "ComputationClosed", {})
+  if self.collector ~= acoro.self() then self.collector:terminate() end
+  return true
+end
+
+function Computation:nodes()
+  local t = {}
+  for node, info in pairs(self.node_set) do
+    t[#t + 1] = { location = node.location, name = info.name, cpus = info.cpus }
+  end
+  table.sort(t, function(a, b) return a.location < b.location end)
+  return t
+end
+
+function Computation:servers()
+  local t = {}
+  for _, s in ipairs(self.server_list) do t[#t + 1] = s.h.location end
+  table.sort(t)
+  return t
+end
+
+M.is_computation = function(v) return getmetatable(v) == Computation end
+
+return M

@@ -1,0 +1,94 @@
+-- acoro.discoro.server: a compute server, one process per CPU that an
+-- acoro-node daemon starts for one computation (acoro.discoro.daemon). It
+-- loads the computation's source in an environment of its own, runs each job
+-- it is sent as a coroutine and sends the results to the client's scheduler.
+-- It ends with its daemon: its stdin is a pipe from it, closed when it goes.
+local acoro = require "acoro"
+local code = require "acoro.discoro.code"
+
+local M = {}
+
+local unpack, select, tostring, type, pcall, rawget = unpack, select, tostring, type, pcall, rawget
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- One job: fn looked up among the computation's own globals only (a name
+-- never reaches the standard library), its results or its error sent to the
+-- scheduler; an async job's handle goes first, so its caller holds it while
+-- it runs. The coroutine returns fn's values, as a monitor of it expects.
+local function job(env, sched, id, fname, args, async)
+  if async then sched:send({ "started", id, acoro.self() }) end
+  local f = type(fname) == "string" and rawget(env, fname)
+  if type(f) ~= "function" then
+    sched:send({ "done", id, false, ("no function %q in the computation"):format(tostring(fname)) })
+    return
+  end
+  local r = pack(pcall(f, unpack(args, 1, args.n)))
+  if r[1] then
+    local vals = { n = r.n - 1, unpack(r, 2, r.n) }
+    local ok, err = pcall(sched.send, sched, { "done", id, true, vals })
+    if not ok then sched:send({ "done", id, false, "result cannot be sent: " .. tostring(err) }) end
+    return unpack(vals, 1, vals.n)
+  end
+  sched:send({ "done", id, false, tostring(r[2]) })
+  -- an async job's monitors see its error; a plain job's is in its result
+  if async then error(r[2], 0) end
+end
+
+-- main(node_location, computation id, slot): inside the run of the acoro CLI,
+-- whose node (--listen, the daemon's secret) is already up.
+function M.main(node_loc, comp_id, slot)
+  local stdin_watch = acoro.spawn(function()
+    repeat until not acoro.stdin:recv()
+    os.exit(0)
+  end)
+  stdin_watch:set_daemon()
+  slot = tonumber(slot)
+  local ok, err = acoro.peer(node_loc, 10)
+  if not ok then error("acoro-node server: cannot reach its node " .. node_loc .. ": " .. tostring(err)) end
+  local daemon = acoro.locate("discoro.node", { location = node_loc, timeout = 10 })
+  if not daemon then error("acoro-node server: no acoro-node at " .. node_loc) end
+  local me = acoro.self()
+  daemon:send({ "server_up", comp_id, slot, me })
+  local m = acoro.receive(30)
+  if type(m) ~= "table" or m[1] ~= "code" then error("acoro-node server: no code from the node") end
+  local src, name, sched, setup = m[2], m[3], m[4], m[5]
+  local env, why = code.load_env(src, name)
+  if not env then
+    daemon:send({ "server_failed", comp_id, slot, why })
+    return
+  end
+  if type(setup) == "table" then
+    -- server_setup(args...) once, before any job: an error or a false/nil
+    -- first value (with its reason) drops this server
+    local f = type(setup[1]) == "string" and rawget(env, setup[1])
+    local args = type(setup[2]) == "table" and setup[2] or { n = 0 }
+    local r
+    if type(f) ~= "function" then
+      r = { false, ("no function %q in the computation"):format(tostring(setup[1])) }
+    else
+      r = { pcall(f, unpack(args, 1, args.n or #args)) }
+      if r[1] and not r[2] then r = { false, r[3] or "it returned " .. tostring(r[2]) } end
+    end
+    if not r[1] then
+      daemon:send({ "setup_failed", comp_id, slot, tostring(r[2]) })
+      acoro.receive() -- the node kills it as it drops it
+      return
+    end
+  end
+  ok, err = acoro.peer(sched.location, 10)
+  if not ok then error("acoro-node server: cannot reach the client " .. sched.location .. ": " .. tostring(err)) end
+  sched:send({ "server", me, daemon, slot })
+  local spawn = acoro.spawn
+  while true do
+    m = acoro.receive()
+    if type(m) == "table" and m[1] == "run" and type(m[4]) == "table" then
+      local co = spawn(job, env, sched, m[2], m[3], m[4], m[5])
+      -- a watcher asked for: monitoring before the job runs, it gets the Exit
+      -- even of a job that ends at once
+      if m[6] ~= nil and acoro.is_remote(m[6]) then co:monitor(m[6]) end
+    end
+  end
+end
+
+return M

@@ -1,0 +1,3 @@
+-- The script an acoro-node daemon runs as each compute server:
+-- `acoro --listen HOST:0 ... server_main.lua NODE_LOCATION COMPUTATION SLOT`.
+require("acoro.discoro.server").main(...)

@@ -1,0 +1,67 @@
+-- The discoro examples (examples/discoro_*.lua) as real processes on
+-- 127.0.0.1: an acoro-node with 2 servers, discovery off, the client given the
+-- node's location; the specs check what the client prints.
+
+local support = require "support"
+local net = require "net_support"
+local ns = require "node_support"
+
+local q = ns.q
+local NODE_BIN = support.bin:gsub("acoro$", "acoro-node")
+
+local function start_node()
+  local dest = os.tmpname()
+  os.remove(dest)
+  local c = ns.track(net.spawn(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover --secret-file %s"
+    .. " --dest-path %s --serve 1"):format(q(NODE_BIN), q(ns.secret), q(dest))))
+  return c, c:expect("^acoro%-node listening (127%.0%.0%.1:%d+)$"), dest
+end
+
+describe("examples/discoro_client1.lua", function()
+  after_each(ns.stop_all)
+
+  it("runs 5 jobs on the node's servers and prints each result", function()
+    local node, loc, dest = start_node()
+    local cli = ns.track(net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s 5")
+      :format(q(ns.secret), q("examples/discoro_client1.lua"), q(loc))))
+    local results, at = {}, {}
+    for _ = 1, 10 do
+      local l = assert(cli:line(), cli:output())
+      local i, where = l:match("^job (%d+) runs at (127%.0%.0%.1:%d+)$")
+      if i then
+        at[#at + 1] = where
+      else
+        i = assert(l:match("^result: job (%d+) slept [%d.]+ s$"), l)
+        results[#results + 1] = tonumber(i)
+      end
+    end
+    table.sort(results)
+    assert.same({ 1, 2, 3, 4, 5 }, results)
+    assert.equal(5, #at)
+    for _, where in ipairs(at) do assert.not_equal(loc, where) end -- on a server, not the node
+    -- the node served its one computation and exits, its dest path empty
+    node:close()
+    ns.forget(node)
+    local p = io.popen("ls -A " .. q(dest))
+    assert.equal("", p:read("*a"))
+    p:close()
+    os.execute("rm -rf " .. q(dest))
+  end)
+end)
+
+describe("examples/discoro_client4.lua", function()
+  after_each(ns.stop_all)
+
+  it("ships 3 files, each job sends its counts back as a file the client prints", function()
+    local _, loc = start_node()
+    local back = os.tmpname()
+    os.remove(back)
+    local cli = ns.track(net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s --dest-path %s %s %s %s")
+      :format(q(ns.secret), q(back), q("examples/discoro_client4.lua"), q(loc), q(back))))
+    for i = 1, 3 do
+      assert.equal(("data%d.txt: %d lines, %d words, %d bytes"):format(i, i * 10, i * i * 10, i * 10 * (5 * i + 1)),
+        cli:expect("^(data%d.txt: .*)$"))
+    end
+    os.execute("rm -rf " .. q(back))
+  end)
+end)

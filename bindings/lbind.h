@@ -108,4 +108,8 @@ int lwire_decode_envelope(lua_State *L, const char *buf, size_t len,
 void lnet_open(lua_State *L, acoro_engine_t *e);
 void lnet_close(lua_State *L);
 
+/* lhttp.c: opens core.http, the HTTP/1.1 request parser (leaves its table
+ * on the stack). */
+void lhttp_open(lua_State *L, acoro_engine_t *e);
+
 #endif /* ACORO_LBIND_H */

@@ -543,6 +543,8 @@ int luaopen_acoro_core(lua_State *L) {
   lua_setfield(L, -2, "wire");
   lnet_open(L, b->engine);
   lua_setfield(L, -2, "net");
+  lhttp_open(L, b->engine);
+  lua_setfield(L, -2, "http");
   return 1;
 }
 

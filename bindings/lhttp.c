@@ -5,15 +5,15 @@
  * raw request: it gets finished tables.
  *
  * parser(max_header, max_body) -> p
- * p:execute(data) -> consumed, state [, status, message]
- *   state "done": one request is complete (the parser then stops, so that
- *     the bytes of a pipelined next one are left to the caller);
+ * p:execute(data) -> consumed, state [, request parts | status, message]
+ *   state "done": one request is complete, and its parts follow (the
+ *     parser then stops, so that the bytes of a pipelined next one are left
+ *     to the caller, and is ready for the next request);
  *   "more": all consumed, the request unfinished; "continue": the same,
  *   and the client waits for "100 Continue" before sending its body
  *   (answered once per request); "error": status 400, 413 or 431 and why.
- * p:request() -> {method=, target=, path=, query=, headers=, body=,
- *   version=, keep_alive=} of the request just done
- * p:reset(): ready for the next request. */
+ * query(s) -> the table of a query string. One C call per read: the hot
+ * path of a kept-alive connection. */
 #include "lbind.h"
 
 #include <http_parser.h>
@@ -217,46 +217,6 @@ static int p_new(lua_State *L) {
   return 1;
 }
 
-static int p_execute(lua_State *L) {
-  hp_t *h = check_parser(L);
-  size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  if (h->done)
-    return luaL_error(L, "acoro: http parser: reset it after a request");
-  size_t n = http_parser_execute(&h->hp, &settings, data, len);
-  enum http_errno err = HTTP_PARSER_ERRNO(&h->hp);
-  lua_pushinteger(L, (lua_Integer)n);
-  if (h->done) {
-    lua_pushliteral(L, "done");
-    return 2;
-  }
-  if (err == HPE_OK) {
-    if (h->expect && h->hp.content_length > 0) {
-      h->expect = 0;
-      lua_pushliteral(L, "continue");
-    } else {
-      lua_pushliteral(L, "more");
-    }
-    return 2;
-  }
-  lua_pushliteral(L, "error");
-  if (h->oom)
-    return luaL_error(L, "acoro: http parser: out of memory");
-  if (h->status == 0 && err == HPE_HEADER_OVERFLOW)
-    h->status = 431;
-  if (h->status == 413) {
-    lua_pushinteger(L, 413);
-    lua_pushliteral(L, "request body over the limit");
-  } else if (h->status == 431) {
-    lua_pushinteger(L, 431);
-    lua_pushliteral(L, "request header over the limit");
-  } else {
-    lua_pushinteger(L, 400);
-    lua_pushstring(L, http_errno_description(err));
-  }
-  return 4;
-}
-
 static int hexval(char c) {
   if (c >= '0' && c <= '9')
     return c - '0';
@@ -269,6 +229,10 @@ static int hexval(char c) {
 
 /* Pushes s[0..n) percent-decoded ('+' as a space in a query). */
 static void push_decoded(lua_State *L, const char *s, size_t n, int plus) {
+  if (memchr(s, '%', n) == NULL && (!plus || memchr(s, '+', n) == NULL)) {
+    lua_pushlstring(L, s, n); /* nothing to decode: the common path */
+    return;
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (size_t i = 0; i < n; i++) {
@@ -326,19 +290,13 @@ static void push_query(lua_State *L, const char *q, size_t n) {
   }
 }
 
-static void set_lstring(lua_State *L, const char *k, const char *s, size_t n) {
-  lua_pushlstring(L, s, n);
-  lua_setfield(L, -2, k);
-}
-
-static int p_request(lua_State *L) {
-  hp_t *h = check_parser(L);
-  if (!h->done)
-    return luaL_error(L, "acoro: http parser: no request done");
-  lua_createtable(L, 0, 9);
+/* Pushes the parts of the request just done: method, target, path,
+ * query string, headers (a table), body, version, keep-alive (8 values;
+ * acoro.http makes the request table, a template the JIT compiles, and
+ * decodes the query only when there is one). */
+static void push_request(lua_State *L, hp_t *h) {
   lua_pushstring(L, http_method_str((enum http_method)h->hp.method));
-  lua_setfield(L, -2, "method");
-  set_lstring(L, "target", h->url.p ? h->url.p : "", h->url.len);
+  lua_pushlstring(L, h->url.p ? h->url.p : "", h->url.len);
   struct http_parser_url u;
   http_parser_url_init(&u);
   int connect = h->hp.method == HTTP_CONNECT;
@@ -351,16 +309,11 @@ static int p_request(lua_State *L) {
   } else {
     lua_pushstring(L, h->url.len > 0 && h->url.p[0] == '*' ? "*" : "/");
   }
-  lua_setfield(L, -2, "path");
-  const char *q = "";
-  size_t qlen = 0;
-  if (u.field_set & (1 << UF_QUERY)) {
-    q = h->url.p + u.field_data[UF_QUERY].off;
-    qlen = u.field_data[UF_QUERY].len;
-  }
-  push_query(L, q, qlen);
-  lua_setfield(L, -2, "query");
-  set_lstring(L, "query_string", q, qlen);
+  if (u.field_set & (1 << UF_QUERY))
+    lua_pushlstring(L, h->url.p + u.field_data[UF_QUERY].off,
+                    u.field_data[UF_QUERY].len);
+  else
+    lua_pushliteral(L, "");
   lua_createtable(L, 0, (int)h->nspans);
   for (size_t i = 0; i < h->nspans; i++) {
     const hspan_t *s = &h->spans[i];
@@ -377,19 +330,58 @@ static int p_request(lua_State *L) {
     }
     lua_rawset(L, -3);
   }
-  lua_setfield(L, -2, "headers");
-  set_lstring(L, "body", h->body.p ? h->body.p : "", h->body.len);
+  lua_pushlstring(L, h->body.p ? h->body.p : "", h->body.len);
   lua_pushstring(L, h->hp.http_minor == 0 && h->hp.http_major == 1 ? "1.0"
                                                                    : "1.1");
-  lua_setfield(L, -2, "version");
   lua_pushboolean(L, http_should_keep_alive(&h->hp) && !h->hp.upgrade);
-  lua_setfield(L, -2, "keep_alive");
+}
+
+/* query(s) -> the table of a query string, decoded. */
+static int q_parse(lua_State *L) {
+  size_t n;
+  const char *q = luaL_checklstring(L, 1, &n);
+  push_query(L, q, n);
   return 1;
 }
 
-static int p_reset(lua_State *L) {
-  reset(check_parser(L));
-  return 0;
+static int p_execute(lua_State *L) {
+  hp_t *h = check_parser(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  size_t n = http_parser_execute(&h->hp, &settings, data, len);
+  enum http_errno err = HTTP_PARSER_ERRNO(&h->hp);
+  lua_pushinteger(L, (lua_Integer)n);
+  if (h->done) {
+    lua_pushliteral(L, "done");
+    push_request(L, h);
+    reset(h);
+    return 10;
+  }
+  if (err == HPE_OK) {
+    if (h->expect && h->hp.content_length > 0) {
+      h->expect = 0;
+      lua_pushliteral(L, "continue");
+    } else {
+      lua_pushliteral(L, "more");
+    }
+    return 2;
+  }
+  lua_pushliteral(L, "error");
+  if (h->oom)
+    return luaL_error(L, "acoro: http parser: out of memory");
+  if (h->status == 0 && err == HPE_HEADER_OVERFLOW)
+    h->status = 431;
+  if (h->status == 413) {
+    lua_pushinteger(L, 413);
+    lua_pushliteral(L, "request body over the limit");
+  } else if (h->status == 431) {
+    lua_pushinteger(L, 431);
+    lua_pushliteral(L, "request header over the limit");
+  } else {
+    lua_pushinteger(L, 400);
+    lua_pushstring(L, http_errno_description(err));
+  }
+  return 4;
 }
 
 static void p_release(void *p) {
@@ -411,13 +403,12 @@ static int p_gc(lua_State *L) {
 
 static const luaL_Reg parser_methods[] = {
     {"execute", p_execute},
-    {"request", p_request},
-    {"reset", p_reset},
     {NULL, NULL},
 };
 
 static const luaL_Reg http_funcs[] = {
     {"parser", p_new},
+    {"query", q_parse},
     {NULL, NULL},
 };
 

@@ -16,7 +16,7 @@ local log = require "acoro.log"
 local type, error, tostring, pairs, setmetatable, pcall = type, error, tostring, pairs,
   setmetatable, pcall
 local concat, now = table.concat, acoro.now
-local new_parser = core.http.parser
+local new_parser, parse_query = core.http.parser, core.http.query
 
 local http = {}
 
@@ -67,15 +67,35 @@ function Response:set_status(code)
   return self
 end
 
+-- Headers live in res.headers, made on the first res:header: an answer
+-- without any (the common case) is written without walking a table.
 function Response:header(name, value)
-  self.headers[name] = value == nil and nil or check_header(name, value)
+  local h = self.headers
+  if not h then
+    h = {}
+    self.headers = h
+  end
+  if value == nil then
+    check_header(name, "")
+    h[name:lower()] = nil
+  else
+    h[name:lower()] = check_header(name, value)
+  end
   return self
 end
 
+-- The body: false, one string, or a table of parts once written twice.
 function Response:write(data)
   if self._taken then misuse("res:write after res:sse()") end
-  local body = self._body
-  body[#body + 1] = tostring(data)
+  data = tostring(data)
+  local b = self._body
+  if not b then
+    self._body = data
+  elseif type(b) == "string" then
+    self._body = { b, data }
+  else
+    b[#b + 1] = data
+  end
   return self
 end
 
@@ -88,13 +108,19 @@ end
 local cjson -- loaded on the first res:json
 function Response:json(value, status)
   cjson = cjson or require "cjson"
-  self.headers["content-type"] = "application/json"
+  self:header("content-type", "application/json")
   return self:send(cjson.encode(value), status)
 end
 
+local STATUS_LINES = setmetatable({}, { __index = function(t, code)
+  local line = "HTTP/1.1 " .. code .. " " .. (REASONS[code] or "Status") .. "\r\n"
+  t[code] = line
+  return line
+end })
+
 local function head_of(status, headers, extra)
-  local out = { "HTTP/1.1 ", status, " ", REASONS[status] or "Status", "\r\n" }
-  local n = #out
+  local out = { STATUS_LINES[status] }
+  local n = 1
   for k, v in pairs(headers) do
     out[n + 1], out[n + 2], out[n + 3], out[n + 4] = k, ": ", v, "\r\n"
     n = n + 4
@@ -127,7 +153,7 @@ end
 function Response:sse()
   if self._taken then misuse("res:sse() called twice") end
   self._taken = true
-  local h = self.headers
+  local h = self.headers or {}
   h["content-type"] = "text/event-stream"
   h["cache-control"] = h["cache-control"] or "no-cache"
   h["connection"] = "close"
@@ -200,19 +226,28 @@ local function plain(s, status, text, close, extra)
 end
 
 -- Writes the handler's answer; false if the connection must end.
+local TEXT = "text/plain; charset=utf-8"
 local function finish(s, req, res, timeout)
-  local body = concat(res._body)
+  local body = res._body or ""
+  if type(body) == "table" then body = concat(body) end
   local h = res.headers
-  if not h["content-type"] then h["content-type"] = "text/plain; charset=utf-8" end
+  local keep = req.keep_alive and not (h and h.connection == "close")
+  if not h and keep and req.version == "1.1" and req.method ~= "HEAD" then
+    -- one string built in one go: the hot path of a kept-alive connection
+    return s:send(STATUS_LINES[res.status] .. "content-type: " .. TEXT .. "\r\ncontent-length: "
+      .. #body .. "\r\n\r\n" .. body, timeout) and true
+  end
+  h = h or {}
+  if not h["content-type"] then h["content-type"] = TEXT end
   h["content-length"] = #body
-  local keep = req.keep_alive and h.connection ~= "close"
   if not keep then
     h.connection = "close"
   elseif req.version == "1.0" then
     h.connection = "keep-alive"
   end
+  local head = head_of(res.status, h, "\r\n")
   if req.method == "HEAD" then body = "" end
-  return s:send(head_of(res.status, h, "\r\n") .. body, timeout) and keep
+  return s:send(head .. body, timeout) and keep
 end
 
 local function dispatch(self, s, req)
@@ -225,9 +260,8 @@ local function dispatch(self, s, req)
     return plain(s, 405, "method not allowed", not req.keep_alive, { allow = allowed(r) })
       and req.keep_alive
   end
-  local res = setmetatable({ status = 200, headers = {}, _body = {}, _s = s,
-    _timeout = self.timeout }, Response)
-  req.remote = s
+  local res = setmetatable({ status = 200, _s = s, _timeout = self.timeout, _body = false },
+    Response)
   local ok, err = xpcall(handler, debug.traceback, req, res)
   if not ok then
     log.error("acoro.http: ", req.method, " ", req.path, ": ", tostring(err))
@@ -247,10 +281,10 @@ local function serve_conn(self, s)
   local buf = ""
   while true do
     local deadline = now() + timeout
-    local n, state, status, why
+    local n, state, status, why, path, qs, headers, body, version, keep
     while true do
       if buf ~= "" then
-        n, state, status, why = p:execute(buf)
+        n, state, status, why, path, qs, headers, body, version, keep = p:execute(buf)
         buf = n == #buf and "" or buf:sub(n + 1)
         if state == "done" or state == "error" then break end
         if state == "continue" and not s:send("HTTP/1.1 100 Continue\r\n\r\n", timeout) then
@@ -267,10 +301,11 @@ local function serve_conn(self, s)
       plain(s, status, why, true)
       return
     end
-    local req = p:request()
-    p:reset()
-    local keep = dispatch(self, s, req)
-    if not keep then return end
+    -- "done": the parts of the request
+    local req = { method = status, target = why, path = path, query_string = qs,
+      query = qs == "" and {} or parse_query(qs), headers = headers, body = body,
+      version = version, keep_alive = keep, remote = s }
+    if not dispatch(self, s, req) then return end
   end
 end
 

@@ -12,9 +12,16 @@ local support = require "support"
 
 local T = 20
 
+-- curl runs without this process's sanitizer preloads (tools/test --asan).
+local function tool_env()
+  local env = {}
+  for _, k in ipairs({ "PATH", "HOME", "TMPDIR", "LANG" }) do env[k] = os.getenv(k) end
+  return env
+end
+
 local function curl(...)
   local cmd = { "curl", "-sS", "--max-time", tostring(T), ... }
-  cmd.stderr = "pipe"
+  cmd.stderr, cmd.env = "pipe", tool_env()
   local p = assert(acoro.process.spawn(cmd))
   local out, err, code = p:communicate(nil, T + 5)
   return out, err, code

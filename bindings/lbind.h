@@ -117,4 +117,8 @@ lua_State *lcoro_state(acoro_engine_t *e, int *vals_ref);
 void lcoro_post_lost(acoro_engine_t *e, const char *why);
 void lhost_open(lua_State *L, acoro_engine_t *e);
 
+/* lhttp.c: opens core.http, the HTTP/1.1 request parser (leaves its table
+ * on the stack). */
+void lhttp_open(lua_State *L, acoro_engine_t *e);
+
 #endif /* ACORO_LBIND_H */

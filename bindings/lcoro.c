@@ -556,6 +556,8 @@ int luaopen_acoro_core(lua_State *L) {
   lnet_open(L, b->engine);
   lua_setfield(L, -2, "net");
   lhost_open(L, b->engine);
+  lhttp_open(L, b->engine);
+  lua_setfield(L, -2, "http");
   return 1;
 }
 

@@ -146,6 +146,20 @@ ACORO_API void acoro_engine_stop(acoro_engine_t *e, int code);
 
 /* --- Hosts: driving the engine, posts, host calls ------------------------ */
 
+/* Spin before block: after running coroutines, acoro_engine_run (and
+ * acoro_engine_run_once in ONCE mode) polls for events without blocking for
+ * up to `usec` microseconds, yielding the CPU between polls, before it
+ * sleeps; so does a node's network thread after traffic. A message answered
+ * within the window then costs no thread wake-up (tens of microseconds when
+ * the waker is on another CPU), at the price of that much CPU after each
+ * burst of work; an idle engine sleeps as before, and an engine attached to
+ * a host's loop never spins. 0 turns it off (an embedder that counts its CPU
+ * or shares its core); -1 only reads it. The default is 20, or the
+ * environment's ACORO_SPIN_US (0 to 1000) when the engine is made; a node's
+ * network thread takes the engine's value when the node starts. Returns the
+ * previous value, or ACORO_EINVAL outside -1..1000. ENGINE THREAD ONLY. */
+ACORO_API int acoro_engine_set_spin(acoro_engine_t *e, int usec);
+
 /* Driving the engine a step at a time (a frame loop, a foreign event loop).
  * acoro_engine_run_once with libuv's modes: DEFAULT is acoro_engine_run;
  * NOWAIT takes libuv's pending events without blocking, then runs one

@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +15,45 @@
  * ready: large enough that a poll (a syscall) is cheap next to the work,
  * small enough that I/O and timers are served within a fraction of a ms. */
 #define RUN_BUDGET 128
+
+/* SPIN BEFORE BLOCK. Waking a thread asleep in epoll_wait costs far more
+ * than the work of a small message when the wake-up must reach another,
+ * halted CPU (tens of µs on a VM: an IPI and the CPU's way out of idle).
+ * So after running coroutines, the engine first polls without blocking
+ * for up to spin_ns, yielding the CPU between polls (so a peer process or
+ * thread on the same CPU runs rather than waits), and only then sleeps:
+ * a reply that comes back within the window is taken without any wake-up.
+ * Only after activity and bounded, so an idle engine still sleeps.
+ * ACORO_SPIN_US (environment, read at acoro_engine_new) or
+ * acoro_engine_set_spin set the window; the network thread of a node
+ * started afterwards uses the same. */
+#define SPIN_DEFAULT_US 20
+#define SPIN_MAX_US 1000
+
+static uint64_t spin_from_env(void) {
+  const char *v = getenv("ACORO_SPIN_US");
+  char *end;
+  long us;
+  if (v == NULL || *v == '\0')
+    return (uint64_t)SPIN_DEFAULT_US * 1000;
+  errno = 0;
+  us = strtol(v, &end, 10);
+  if (errno != 0 || *end != '\0' || us < 0 || us > SPIN_MAX_US)
+    return (uint64_t)SPIN_DEFAULT_US * 1000;
+  return (uint64_t)us * 1000;
+}
+
+int acoro_engine_set_spin(acoro_engine_t *e, int usec) {
+  int prev;
+  if (e == NULL || usec < -1 || usec > SPIN_MAX_US)
+    return ACORO_EINVAL;
+  prev = (int)(e->spin_ns / 1000);
+  if (usec >= 0)
+    e->spin_ns = (uint64_t)usec * 1000;
+  return prev;
+}
+
+uint64_t eng_spin_ns(const acoro_engine_t *e) { return e->spin_ns; }
 
 void eng_log(acoro_engine_t *e, int level, const char *fmt, ...) {
   char buf[512];
@@ -154,6 +195,7 @@ int acoro_engine_new(const acoro_host_t *host, void *host_data,
   e->host_data = host_data;
   e->next_id = 1;
   e->incarnation = random_incarnation();
+  e->spin_ns = spin_from_env();
   wait_init(e);
   uv_idle_init(&e->loop, &e->wake_idle);
   if (post_init(e) != 0) {
@@ -226,6 +268,7 @@ static void run_ready(acoro_engine_t *e) {
   while ((e->ready_head != NULL || e->due_head != NULL) && budget-- > 0 &&
          e->stop_code == 0) {
     acoro_co_t *co = pop_ready(e);
+    e->spin_due = 1;
     co->state = ACORO_STATE_RUNNING;
     e->current = co;
     acoro_co_retain(co);
@@ -238,6 +281,26 @@ static void run_ready(acoro_engine_t *e) {
     }
     acoro_co_release(co);
   }
+}
+
+/* Before a blocking turn: if coroutines ran since the last one, polls
+ * without blocking (yielding between polls) until one is ready, the run
+ * must stop or end, or spin_ns passed. Returns 1 when the blocking turn
+ * is no longer needed. */
+static int spin(acoro_engine_t *e) {
+  uint64_t until;
+  if (!e->spin_due || e->spin_ns == 0)
+    return 0;
+  e->spin_due = 0;
+  until = uv_hrtime() + e->spin_ns;
+  do {
+    sched_yield();
+    uv_turn(e, UV_RUN_NOWAIT);
+    if (e->ready_head != NULL || e->due_head != NULL || e->stop_code != 0 ||
+        !uv_loop_alive(&e->loop))
+      return 1;
+  } while (uv_hrtime() < until);
+  return 0;
 }
 
 int acoro_engine_run(acoro_engine_t *e) {
@@ -265,7 +328,8 @@ int acoro_engine_run(acoro_engine_t *e) {
       rc = ACORO_EDEADLK;
       break;
     }
-    uv_turn(e, UV_RUN_ONCE);
+    if (!spin(e))
+      uv_turn(e, UV_RUN_ONCE);
   }
   e->stop_code = 0;
   e->running = 0;
@@ -283,9 +347,10 @@ int eng_has_ready(const acoro_engine_t *e) {
  * acoro_engine_run_once's value. */
 int eng_step(acoro_engine_t *e, int block) {
   int rc;
-  uv_turn(e, block && !eng_has_ready(e) && e->nalive_nondaemon > 0
-                 ? UV_RUN_ONCE
-                 : UV_RUN_NOWAIT);
+  if (!block || eng_has_ready(e) || e->nalive_nondaemon == 0)
+    uv_turn(e, UV_RUN_NOWAIT);
+  else if (!spin(e))
+    uv_turn(e, UV_RUN_ONCE);
   run_ready(e);
   if (e->stop_code != 0) {
     rc = e->stop_code;

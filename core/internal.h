@@ -100,6 +100,11 @@ struct acoro_engine_s {
   uv_idle_t spin_idle; /* active while spin is not empty */
   uv_idle_t wake_idle; /* active while a callback made a coroutine ready */
   uint8_t in_uv_run, wake_idle_active;
+  /* SPIN BEFORE BLOCK (engine.c): how long the loop polls without blocking
+   * after running coroutines (0: never), and whether it ran any since its
+   * last sleep. */
+  uint64_t spin_ns;
+  uint8_t spin_due;
   acoro_co_t *current;
   acoro_co_t *live;
   uint64_t next_id;
@@ -187,6 +192,7 @@ void eng_log(acoro_engine_t *e, int level, const char *fmt, ...)
     ;
 void eng_ready(acoro_engine_t *e, acoro_co_t *co, int reason);
 void eng_unready(acoro_engine_t *e, acoro_co_t *co);
+uint64_t eng_spin_ns(const acoro_engine_t *e);
 
 /* wait.c */
 void wait_init(acoro_engine_t *e);

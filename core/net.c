@@ -149,6 +149,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,7 @@ void net_post(acoro_net_t *n, ev_t *ev) {
   else
     n->ev_head = ev;
   n->ev_tail = ev;
+  n->posts++;
   uv_mutex_unlock(&n->mu);
   uv_async_send(n->eng_wake);
 }
@@ -496,6 +498,7 @@ static void on_wake(uv_async_t *h) {
   cmd_t *c, *next;
   link_t *l;
   int stopping;
+  n->wakes++;
   uv_mutex_lock(&n->mu);
   c = n->cmd_head;
   n->cmd_head = n->cmd_tail = NULL;
@@ -583,10 +586,44 @@ static void on_tick(uv_timer_t *t) {
   }
 }
 
+/* What counts as traffic for SPIN BEFORE BLOCK: commands from the engine
+ * and events for it (messages this thread read, links up and down). Not a
+ * heartbeat, nor frames the engine thread reads itself: while it serves a
+ * link alone, this thread has nothing to wait for. */
+static uint64_t traffic(acoro_net_t *n) {
+  uint64_t t;
+  uv_mutex_lock(&n->mu);
+  t = n->posts;
+  uv_mutex_unlock(&n->mu);
+  return t + n->wakes;
+}
+
+/* The net thread's loop, with the engine's SPIN BEFORE BLOCK (engine.c):
+ * after a turn that saw traffic, it polls without blocking, yielding
+ * between polls, until spin_ns pass with no more traffic, then sleeps. A
+ * stream's next command or a reply's frame is then taken without a
+ * wake-up; an idle node's thread sleeps between its ticks. */
 static void net_thread(void *arg) {
   acoro_net_t *n = arg;
+  uint64_t seen, now, until;
   net_discover_ping(n);
-  uv_run(&n->loop, UV_RUN_DEFAULT);
+  seen = traffic(n);
+  while (uv_run(&n->loop, UV_RUN_ONCE) != 0) {
+    now = traffic(n);
+    if (n->spin_ns == 0 || now == seen)
+      continue;
+    seen = now;
+    until = uv_hrtime() + n->spin_ns;
+    do {
+      sched_yield();
+      if (uv_run(&n->loop, UV_RUN_NOWAIT) == 0)
+        return;
+      if ((now = traffic(n)) != seen) {
+        seen = now;
+        until = uv_hrtime() + n->spin_ns;
+      }
+    } while (uv_hrtime() < until);
+  }
 }
 
 /* ---- the API (ENGINE THREAD) ---- */
@@ -684,6 +721,7 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   n->tls_server = opts->tls_server;
   n->tls_client = opts->tls_client;
   n->no_eread = opts->test_no_engine_reads;
+  n->spin_ns = eng_spin_ns(e);
   n->direct_cap = (size_t)-1;
   snprintf(n->host, sizeof n->host, "%s",
            opts->host ? opts->host : "127.0.0.1");

@@ -141,19 +141,19 @@ typedef struct ev_s {
  *               has_secret hb hs_timeout tick_s missed busy_limit
  *               inbound_limit mailbox_limit inc vmajor vminor
  *               tls_server
- *               tls_client no_eread udp_port                      ONCE
+ *               tls_client no_eread udp_port spin_ns              ONCE
  *               eng_wake      ONCE; the net thread only uv_async_sends
  *                             it (thread-safe), the engine closes it
  *                             after the join
  *               wake          NET handle; the engine thread only
  *                             uv_async_sends it (thread-safe)
  *               loop listener tick udp dgram links dupwaits
- *               next_peer handshaking evict_log_at hs_log_at
+ *               next_peer handshaking evict_log_at hs_log_at wakes
  *               disc_* (made on the engine thread before the
  *               thread starts, as ONCE)                           NET
  *               thread direct_cap readers                         ENGINE
  *               cmd_head cmd_tail ev_head ev_tail stopping stats
- *               ev_drains read_paused                             MU
+ *               ev_drains read_paused posts                       MU
  *               peers         MU; written by the net thread only
  * After acoro_net_stop's join the engine thread owns everything left. */
 
@@ -267,6 +267,8 @@ struct acoro_net_s {
   acoro_tls_ctx_t *tls_server, *tls_client;
   /* TESTS ONLY (acoro_net_opts_t test_no_engine_reads): no ENGINE READS. */
   int no_eread;
+  /* SPIN BEFORE BLOCK (net.c net_thread): the engine's, at start. */
+  uint64_t spin_ns;
   /* TESTS ONLY, ENGINE THREAD ONLY: a direct write offers at most this
    * many bytes of its frame, to make short writes happen at will;
    * spec/c/test-net.c sets it on a running net. (size_t)-1, set at
@@ -285,6 +287,7 @@ struct acoro_net_s {
   dupwait_t *dupwaits;
   uint64_t next_peer;
   int handshaking;
+  uint64_t wakes;      /* on_wake's runs: commands from the engine */
   double evict_log_at; /* QUIET_S: the last eviction logged */
   double hs_log_at;    /* QUIET_S: the last inbound handshake timeout */
   /* DISCOVERY LIMITS: the token bucket, failed locations, quiet logs. */
@@ -312,6 +315,7 @@ struct acoro_net_s {
   int stopping;
   acoro_net_stats_t stats;
   uint64_t ev_drains; /* times the engine thread took the event queue */
+  uint64_t posts;     /* events queued (net_post) */
   /* INBOUND FLOW CONTROL: a link stopped reading at inbound_limit; the
    * engine thread sends CMD_RESUME_READ once stats.inbound is below half. */
   int read_paused;

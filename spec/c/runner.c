@@ -94,6 +94,10 @@
   XX(net_engine_reads_off_keeps_the_net_thread_reading)                        \
   XX(net_inbound_limit_pauses_reading_until_the_engine_delivers)               \
   XX(net_inbound_limit_default_pauses_past_16mb)                               \
+  XX(spin_setter_reads_sets_and_refuses)                                       \
+  XX(spin_from_the_environment)                                                \
+  XX(spinning_run_ends_and_sees_deadlock)                                      \
+  XX(spinning_engine_takes_posts)                                              \
   XX(run_once_nowait_steps_until_done)                                         \
   XX(run_once_once_blocks_for_the_timer_and_reports_deadlock)                  \
   XX(run_once_returns_the_stop_code_once)                                      \

@@ -41,6 +41,7 @@ typedef struct binding_s {
   } logq[LOG_QUEUE];
   int closing;         /* the state is closing: posts find no Lua */
   uint64_t posts_lost; /* posted messages dropped on arrival */
+  int resumed;         /* a coroutine ran (by acoro.run or a host's steps) */
 } binding_t;
 
 static binding_t *get_binding(lua_State *L) {
@@ -234,6 +235,7 @@ static void host_resume(void *data, acoro_co_t *co) {
   binding_t *b = data;
   lua_State *T = acoro_co_host_ptr(co);
   int nargs, status;
+  b->resumed = 1;
   if (T == NULL) { /* no thread: ended while queued */
     acoro_co_exit(co, 0);
     return;
@@ -405,6 +407,15 @@ static int l_run_once(lua_State *L) {
   return 1;
 }
 
+/* core.resumed() -> true once the engine ran a coroutine, whoever drove
+ * it (acoro.run, a host's run-once steps or its own libuv loop): init.lua's
+ * never-ran warning is for a script whose coroutines never ran. */
+static int l_resumed(lua_State *L) {
+  binding_t *b = get_binding(L);
+  lua_pushboolean(L, b != NULL && b->resumed);
+  return 1;
+}
+
 /* core.init(finished, threads, objs, vals): the Lua side hands over the
  * function that ends a coroutine, its anchor tables and its message values. */
 static int l_init(lua_State *L) {
@@ -492,6 +503,7 @@ static const luaL_Reg core_funcs[] = {{"spawn", l_spawn},
                                       {"reset", l_reset},
                                       {"run", l_run},
                                       {"run_once", l_run_once},
+                                      {"resumed", l_resumed},
                                       {"init", l_init},
                                       {"engine", l_engine},
                                       {"path", l_path},

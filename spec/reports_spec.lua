@@ -207,4 +207,10 @@ describe("a stock LuaJIT script that spawns and never runs the engine", function
       luajit("local acoro = require 'acoro' acoro.spawn(print, 'ran') acoro.run(function() end)"))
     assert.are.equal("rc=0\n", luajit("local acoro = require 'acoro' acoro.run(function() end)"))
   end)
+
+  it("gets none when a host stepped the engine and left a coroutine waiting", function()
+    assert.are.equal("stepped\nrc=0\n", luajit("local acoro = require 'acoro' "
+      .. "acoro.spawn(function() print('stepped') acoro.receive() end) "
+      .. "require('acoro.core').run_once()"))
+  end)
 end)

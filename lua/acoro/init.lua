@@ -829,11 +829,11 @@ local ever_ran = false -- acoro.run was called once
 
 -- In a stock LuaJIT, coroutines spawned by a script that never calls
 -- acoro.run would end with the process, silently: a sentinel's finalizer,
--- run as the Lua state closes, warns. (An embedder that runs the engine
--- from C ends them, so none is left alive for the check.)
+-- run as the Lua state closes, warns; not once a coroutine ran, as it does
+-- when a C host drives the engine (run-once steps, its own libuv loop).
 local never_ran_sentinel = newproxy(true)
 getmetatable(never_ran_sentinel).__gc = function()
-  if ever_ran or next(objs) == nil then return end
+  if ever_ran or next(objs) == nil or core.resumed() then return end
   local n = 0
   for _ in pairs(objs) do n = n + 1 end
   pcall(log.warn, n, " coroutine(s) spawned but never run: acoro.run was never called ",

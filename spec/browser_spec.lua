@@ -3,7 +3,8 @@
 -- loads a page served by this process, whose own script shows the values the
 -- server pushes by Server-Sent Events, live, as text: a value holding
 -- <script>alert(1)</script> opens no dialog. The screenshot goes to
--- build/browser/. Pending only when Chromium cannot start here.
+-- build/browser/. Pending only when Chromium cannot start here, or when
+-- npm could not install the driver.
 
 local acoro = require "acoro"
 local http = require "acoro.http"
@@ -64,9 +65,12 @@ end
 
 describe("acoro.http in a real browser", function()
   it("shows values pushed by Server-Sent Events live, markup as text, no dialog", function()
-    local node_modules = DIR .. "/node_modules/playwright-core"
-    assert.truthy(io.open(node_modules .. "/package.json"),
-      "playwright-core is not installed: run tools/setup (npm ci in spec/browser)")
+    local driver = io.open(DIR .. "/node_modules/playwright-core/package.json")
+    if not driver then
+      return pending("playwright-core is not installed in spec/browser "
+        .. "(tools/setup runs npm ci there; it said why it could not)")
+    end
+    driver:close()
     os.execute("mkdir -p " .. support.shell_quote(BUILD .. "/browser"))
     local shot = BUILD .. "/browser/sse_page.png"
     os.remove(shot)

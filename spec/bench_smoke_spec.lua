@@ -27,7 +27,7 @@ local function with_server(server, client)
     "pid=$!",
     "i=0",
     -- waits for the event (the PORT line), bounded in count
-    "while ! grep -q '^PORT=' " .. q(base .. ".srv") .. " && kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do",
+    "while ! grep -qs '^PORT=' " .. q(base .. ".srv") .. " && kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do",
     "  sleep 0.1; i=$((i + 1))",
     "done",
     "PORT=$(sed -n 's/^PORT=//p' " .. q(base .. ".srv") .. ")",
@@ -220,5 +220,19 @@ describe("bench/file_read.lua (FR) and its plain-io floor", function()
     assert.truthy(out:match("rc=0\n$"), out)
     assert.truthy(out:match('\nFR read%("a"%) +%S+ ms / 1 MB +%S+ ms %(plain io%) +%S+x'), out)
     assert.truthy(out:match("\nFR read%(4 MB%) +%S+ ms / 1 MB"), out)
+  end)
+end)
+
+describe("bench/liveness.lua (LV) and bench/handshake_attacks.lua (HS)", function()
+  it("run once each under bench/run and print their rows", function()
+    local p = assert(io.popen(("cd %s && ACORO=%s BENCH_TIMEOUT=60 timeout -k 5 150 bench/run -n 1 lv hs 2>&1;"
+      .. " echo rc=$?"):format(q(support.root), q(acoro))))
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:match("rc=0\n$"), out)
+    assert.truthy(out:match("LV liveness +frozen: Exit %S+ s +offline %S+ s +killed: Exit %S+ s"), out)
+    assert.truthy(out:match("\nHS handshake +refused: reflect %S+ s +relay %S+ s, guess %S+ s "
+      .. "+lock%-out: peer in %S+ s, %d+/100"), out)
+    assert.truthy(out:match("storm: 2000 pings in %S+ s +%-> %d+ connects"), out)
   end)
 end)

@@ -235,6 +235,9 @@ describe("ch:send", function()
   end)
 
   it("a subscriber whose mailbox is full keeps its subscription; what it missed is counted", function()
+    local logged = {}
+    local prev = acoro.log.set_writer(function(_, msg) logged[#logged + 1] = msg end)
+    finally(function() acoro.log.set_writer(prev) end)
     acoro.run(function()
       local ch, me = acoro.channel("busy"), acoro.self()
       -- reads nothing until resumed; then reads three messages, telling the
@@ -261,6 +264,8 @@ describe("ch:send", function()
       assert.same({ 1, 2, 4 }, joined(slow))
       assert.equal(1, slow:mailbox_dropped())
     end)
+    assert.equal(1, #logged, table.concat(logged, "\n"))
+    assert.matches("^mailbox of coroutine %d+ full %(limit 2%): dropping new messages$", logged[1])
   end)
 end)
 

@@ -160,3 +160,30 @@ describe("the public tables", function()
     assert.equal(log, acoro.log)
   end)
 end)
+
+describe("the public tables", function()
+  it("no table reachable from require 'acoro' has a field starting with '_'", function()
+    local I = require "acoro.internal"
+    I.load_all() -- the lazy modules (tcp, fs, node, rci, ...) fill their fields
+    local roots = { acoro = acoro }
+    for _, name in ipairs({ "acoro.discoro", "acoro.limits" }) do
+      local ok, m = pcall(require, name)
+      if ok and type(m) == "table" then roots[name] = m end
+    end
+    local seen, bad = {}, {}
+    local function walk(t, path, depth)
+      if seen[t] or depth > 4 then return end
+      seen[t] = true
+      for k, v in pairs(t) do
+        -- "__index", "__tostring": metamethods of an exposed class are no fields
+        if type(k) == "string" and k:match("^_") and not k:match("^__") then
+          bad[#bad + 1] = path .. "." .. k
+        end
+        if type(v) == "table" and type(k) == "string" then walk(v, path .. "." .. k, depth + 1) end
+      end
+    end
+    for name, t in pairs(roots) do walk(t, name, 0) end
+    table.sort(bad)
+    assert.same({}, bad)
+  end)
+end)

@@ -26,7 +26,10 @@ describe("#slow peers= at its default back-off", function()
   it("tries again after 0.25, 0.5, 1, 2, 4 and 8 s, then every 8 s", function()
     assert.equal(0.25, limits.PEER_RETRY_FIRST)
     assert.equal(8, limits.PEER_RETRY_MAX)
-    local times = {}
+    local times, logged = {}, {}
+    -- the node's lines (the short secret, each failed link) are kept, not shown
+    local prev = acoro.log.set_writer(function(_, msg) logged[#logged + 1] = msg end)
+    finally(function() acoro.log.set_writer(prev) end)
     acoro.run(function()
       -- the peer: a TCP server that drops every connection (the handshake fails)
       local srv = assert(acoro.tcp.listen("127.0.0.1", 0))
@@ -42,6 +45,9 @@ describe("#slow peers= at its default back-off", function()
       srv:close()
     end)
     assert.equal(8, #times)
+    for _, msg in ipairs(logged) do
+      assert.truthy(msg:find("secret is shorter", 1, true) or msg:find("connection lost", 1, true), msg)
+    end
     local want = { 0.25, 0.5, 1, 2, 4, 8, 8 }
     for i = 1, 7 do
       local gap = times[i + 1] - times[i]

@@ -161,7 +161,6 @@ describe("discovery on a virtual LAN (network namespaces)", function()
       end
       table.sort(others)
       local line = nodes[i].c:expect("^(peers .*)$")
-      print(("\n  node%d at %s: %s"):format(i, nodes[i].loc, line))
       assert.equal("peers " .. table.concat(others, " "), line)
     end
   end)

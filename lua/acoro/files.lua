@@ -400,7 +400,7 @@ function M.init(A, D)
   local function create_temp(d, name, idle)
     local why = "?"
     for _ = 1, 4 do
-      local r, rerr = fs._random_hex(16)
+      local r, rerr = I.fs_random_hex(16)
       if not r then return nil, rerr end
       local tmp = (".%s.%d-%s.acoro-part"):format(name:sub(1, 180), MY_PID, r)
       local f, err, code = d:openat(tmp, "wbx", idle)

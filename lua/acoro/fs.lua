@@ -469,8 +469,8 @@ function File:close(timeout)
   return finish(deadline, self:_close())
 end
 
--- acoro.stdin (stdout, stderr) when it is a regular file.
-function fs._from_fd(fd)
+-- acoro.stdin (stdout, stderr) when it is a regular file (acoro.io).
+function I.fs_from_fd(fd)
   return cfs.from_fd(fd)
 end
 
@@ -479,7 +479,7 @@ function fs.sha256() return cfs.sha256() end
 
 -- n random bytes (OpenSSL's CSPRNG) as 2n hex digits | nil, err: names
 -- nobody can predict (acoro.files' temporary files).
-function fs._random_hex(n)
+function I.fs_random_hex(n)
   local b, err = cfs.random(n)
   if not b then return nil, err end
   return (b:gsub(".", function(c) return ("%02x"):format(c:byte()) end))

@@ -89,6 +89,12 @@ I.location = nil
 -- acoro.run calls it as it ends).
 I.log_drain = nil
 
+-- acoro.fs's helpers for other modules (set when acoro.fs is loaded):
+-- fs_from_fd(fd) a regular file as a standard stream (acoro.io),
+-- fs_random_hex(n) n CSPRNG bytes as hex | nil, err (acoro.files).
+I.fs_from_fd = nil
+I.fs_random_hex = nil
+
 -- The extension table of the distribution (D, lua/acoro/dist/ext.lua), once
 -- acoro.node has been read.
 I.dist = nil

@@ -503,7 +503,7 @@ local function std_stream(fd)
   if s then return s end
   if code == "EINVAL" then
     local _ = acoro.fs -- loads and starts acoro.fs
-    return require("acoro.fs")._from_fd(fd)
+    return require("acoro.internal").fs_from_fd(fd)
   end
   error("acoro: cannot open fd " .. fd .. " as a stream: " .. tostring(err), 3)
 end

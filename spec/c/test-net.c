@@ -279,7 +279,6 @@ TEST(net_idle_connections_lock_out_no_peer) {
     closed += raw_closed(fds[i]);
     close(fds[i]);
   }
-  fprintf(stderr, "%d of 100 idle connections closed for room\n", closed);
   ASSERT_TRUE(closed >= 100 - MAX_HANDSHAKING_PER_SOURCE);
   ASSERT_TRUE(nt_has(b.logs, "closing the idlest one"));
   nt_stop_side(&c);

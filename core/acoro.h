@@ -692,9 +692,9 @@ ACORO_API int acoro_pool_size(int n);
 
 /* --- Wire values --------------------------------------------------------- */
 
-/* Wire values (wire.c): the MessagePack frames peers exchange (DESIGN.md
- * section 4). acoro_wire_check validates ONE MessagePack value at the start
- * of buf in place: iteratively (a fixed stack, no recursion), allocating
+/* Wire values (wire.c): the MessagePack frames peers exchange (docs/design.md,
+ * "Wire and trust"). acoro_wire_check validates ONE MessagePack value at the
+ * start of buf in place: iteratively (a fixed stack, no recursion), allocating
  * nothing, reading no byte past buf + len. Every declared str/bin/ext length
  * is checked against the bytes left, every array/map count too (each element
  * needs at least one byte) before anything is trusted; nesting deeper than

@@ -238,7 +238,10 @@ int acoro_lua_call_fail(acoro_lua_call_t *c, const char *message,
     return ACORO_EINVAL;
   c->error = strdup(message != NULL ? message : "host call failed");
   c->code = strdup(code != NULL ? code : "EHOST");
-  return acoro_call_complete(c->call, -1, c);
+  /* without its message the failure would read as a success */
+  if (c->error == NULL || c->code == NULL)
+    c->nomem = 1;
+  return acoro_call_complete(c->call, c->nomem ? ACORO_ENOMEM : -1, c);
 }
 
 /* The host function's start and data (upvalue 2 of begin). */

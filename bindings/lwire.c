@@ -1,5 +1,5 @@
-/* lwire.c: `core.wire`, Lua values to MessagePack and back (DESIGN.md
- * section 3's message rules): encode(value [, ext_encoder]) -> string,
+/* lwire.c: `core.wire`, Lua values to MessagePack and back (docs/design.md,
+ * "Wire and trust"): encode(value [, ext_encoder]) -> string,
  * envelope(ext_encoder, msg, e1, ..., en) -> string (the array {e1, ...,
  * en, msg} in one pass, for node messages) and decode(string [,
  * ext_decoder [, in_place]]) -> value | nil, reason. Packing goes

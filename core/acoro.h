@@ -644,7 +644,7 @@ ACORO_API int acoro_fsop_file(acoro_fsop_t *op, acoro_file_t **out);
 ACORO_API void acoro_fsop_release(acoro_fsop_t *op);
 ACORO_API int acoro_file_fill(acoro_file_t *f, size_t want, acoro_fsop_t **out);
 /* Fills the buffer with the rest of a regular file: one fstat, reads into
- * one buffer until EOF (as acoro_file_fill on a FIFO or a terminal). */
+ * one buffer until EOF (one chunk, as acoro_file_fill, on anything else). */
 ACORO_API int acoro_file_fill_all(acoro_file_t *f, acoro_fsop_t **out);
 ACORO_API int acoro_file_write(acoro_file_t *f, const char *data, size_t len,
                                acoro_fsop_t **out);
@@ -706,9 +706,9 @@ ACORO_API int acoro_pool_size(int n);
 
 /* --- Wire values --------------------------------------------------------- */
 
-/* Wire values (wire.c): the MessagePack frames peers exchange (DESIGN.md
- * section 4). acoro_wire_check validates ONE MessagePack value at the start
- * of buf in place: iteratively (a fixed stack, no recursion), allocating
+/* Wire values (wire.c): the MessagePack frames peers exchange (docs/design.md,
+ * "Wire and trust"). acoro_wire_check validates ONE MessagePack value at the
+ * start of buf in place: iteratively (a fixed stack, no recursion), allocating
  * nothing, reading no byte past buf + len. Every declared str/bin/ext length
  * is checked against the bytes left, every array/map count too (each element
  * needs at least one byte) before anything is trusted; nesting deeper than

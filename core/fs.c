@@ -444,14 +444,17 @@ static void on_at_op(uv_work_t *w, int status) {
 
 /* POOL THREAD: READ_ALL. One fstat sizes one buffer for the rest of the
  * file (plus a byte, so that the read that finds EOF needs no new room);
- * reads fill it until EOF, doubling it if the file grew meanwhile. It
- * touches only op's own fields. */
+ * reads fill it until EOF, doubling it if the file grew meanwhile. A file
+ * that is not regular but seekable (/dev/zero, a disk) may have no end:
+ * one chunk per job, as acoro_file_fill, so that the caller's timeout
+ * stops the reading. It touches only op's own fields. */
 static void all_work(uv_work_t *w) {
   acoro_fsop_t *op = w->data;
   struct stat sb;
   size_t cap = FILE_CHUNK, len = 0;
   char *buf;
-  if (fstat(op->dfd, &sb) == 0 && sb.st_size > op->offset &&
+  int whole = fstat(op->dfd, &sb) == 0 && S_ISREG(sb.st_mode);
+  if (whole && sb.st_size > op->offset &&
       (uint64_t)(sb.st_size - op->offset) < SIZE_MAX / 2)
     cap = (size_t)(sb.st_size - op->offset) + 1;
   buf = malloc(cap);
@@ -469,12 +472,15 @@ static void all_work(uv_work_t *w) {
     }
     n = pread(op->dfd, buf + len, cap - len,
               (off_t)(op->offset + (int64_t)len));
-    if (n > 0)
+    if (n > 0) {
       len += (size_t)n;
-    else if (n == 0)
+      if (!whole)
+        break;
+    } else if (n == 0) {
       op->rstatus = UV_EOF;
-    else if (errno != EINTR)
+    } else if (errno != EINTR) {
       op->rstatus = -errno;
+    }
   }
   op->buf = buf;
   op->cap = cap;

@@ -48,9 +48,6 @@ static const char *link_desc(const link_t *l) {
   return l->their_loc[0] ? l->their_loc : l->addr;
 }
 
-/* Closes a link once: logs the reason (NULL: silently), takes its peer down
- * or fails its connect request. graceful: write what is already queued in
- * libuv first (a REFUSE), bounded by the tick's force close. */
 /* QUIET DIALS. NETWORK THREAD. Whether a failure of a link this node
  * dialled to addr is logged now: the first, one with a new reason, or the
  * same one QUIET_S after the last logged; *quiet gets how many were not
@@ -94,6 +91,9 @@ void net_dial_up(acoro_net_t *n, const char *addr) {
       n->dial_fail[i].addr[0] = '\0';
 }
 
+/* Closes a link once: logs the reason (NULL: silently), takes its peer down
+ * or fails its connect request. graceful: write what is already queued in
+ * libuv first (a REFUSE), bounded by the tick's force close. */
 void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
   acoro_net_t *n = l->net;
   char reason[300] = "closed";

@@ -52,11 +52,14 @@ int post_push(acoro_engine_t *e, post_node_t *n) {
   else
     e->post_head = n;
   e->post_tail = n;
-  uv_mutex_unlock(&e->post_mu);
-  /* Sent while the engine may be taking the list: at worst one wake-up
-   * finds it empty. The handle lives until post_destroy, after close. */
+  /* Sent under the lock, so that post_close, which takes it, knows no
+   * sender is still on its way to the handle: once acoro_engine_free has
+   * closed the loop, a late send would write to a closed fd (libuv aborts).
+   * Sent while the engine may be taking the list: at worst one wake-up
+   * finds it empty. */
   if (wake)
     uv_async_send(&e->post_async);
+  uv_mutex_unlock(&e->post_mu);
   return 0;
 }
 

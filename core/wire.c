@@ -1,7 +1,8 @@
 /* wire.c: the validator every frame from a peer goes through before anything
- * decodes it (DESIGN.md section 4). It walks one MessagePack value with an
- * explicit stack, allocates nothing and trusts no declared length: a 5-byte
- * header may claim 4 GB, and only what is really in the buffer counts. */
+ * decodes it (docs/design.md, "Wire and trust"). It walks one MessagePack
+ * value with an explicit stack, allocates nothing and trusts no declared
+ * length: a 5-byte header may claim 4 GB, and only what is really in the
+ * buffer counts. */
 #include "acoro.h"
 
 #include <stdarg.h>

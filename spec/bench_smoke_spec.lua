@@ -26,7 +26,8 @@ local function with_server(server, client)
     "timeout -k 5 120 " .. server .. " >" .. q(base .. ".srv") .. " 2>" .. q(base .. ".err") .. " &",
     "pid=$!",
     "i=0",
-    -- waits for the event (the PORT line), bounded in count
+    -- waits for the event (the PORT line), bounded in count; the file may not
+    -- be there yet (the background shell makes it)
     "while ! grep -qs '^PORT=' " .. q(base .. ".srv") .. " && kill -0 $pid 2>/dev/null && [ $i -lt 300 ]; do",
     "  sleep 0.1; i=$((i + 1))",
     "done",

@@ -39,6 +39,16 @@ describe("a node without a secret", function()
     end)
   end)
 
+  it("listens on ::1 or localhost when told: both are this host", function()
+    for _, host in ipairs({ "::1", "localhost" }) do
+      acoro.run(function()
+        local ok, err = pcall(acoro.node, { host = host, port = 0, discover = false })
+        -- a machine without IPv6 may fail to listen there, but not refuse it as another host
+        assert(ok or not tostring(err):find("without a secret", 1, true), err)
+      end)
+    end
+  end)
+
   it("refuses to dial another host, and dials this one", function()
     logged(function()
       local node = acoro.node({ port = 0, discover = false })

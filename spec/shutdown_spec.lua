@@ -157,6 +157,24 @@ acoro.sleep(30)
   end)
 end)
 
+describe("a signal while the hooks run", function()
+  after_each(support.cleanup)
+
+  it("after a normal end, ends them with its line and status", function()
+    local c = start([[
+local acoro = require "acoro"
+acoro.atexit(function() print("hook waits") io.stdout:flush() acoro.sleep(30) end, 60)
+print("main done")
+io.stdout:flush()
+]])
+    c.expect("hook waits")
+    c.signal("TERM")
+    local rest, rc = c.finish()
+    assert.are.same({ "acoro: terminated (SIGTERM)" }, rest)
+    assert.are.equal(143, rc)
+  end)
+end)
+
 describe("acoro.signal", function()
   after_each(support.cleanup)
 

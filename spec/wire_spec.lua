@@ -1,4 +1,4 @@
--- core.wire: the message codec of the distribution layer (DESIGN.md sections 3 and 4).
+-- core.wire: the message codec of the distribution layer (docs/design.md, "Wire and trust").
 -- Round trips of every value kind, every refusal with its path, and hostile input
 -- decoded safely (nil and a reason, never a crash, never a large allocation).
 

@@ -855,7 +855,13 @@ function M.run(fn, ...)
   local ok, rc = pcall(core.run)
   local sig = C.acoro_engine_stop_signal(E) -- the next run (the hooks') resets it
   shutdown = package.loaded["acoro.shutdown"] -- (the run may have loaded it)
-  if ok and shutdown then shutdown.run_hooks(core.run) end
+  if ok and shutdown then
+    shutdown.run_hooks(core.run)
+    -- a signal that cut the hooks of a run that had ended well ends it as
+    -- during its work: one line, 128 + its number from the CLI
+    local hook_sig = C.acoro_engine_stop_signal(E)
+    if sig == 0 and hook_sig ~= 0 and rc == 0 then sig, rc = hook_sig, EINTR end
+  end
   is_running = false
   I.log_drain() -- the engine's lines of the run's last moments (acoro.log)
   I.run("run_end") -- acoro.node stops its node

@@ -3,7 +3,7 @@
 -- buffers and registers waits; this file turns them into calls that look
 -- blocking: each loops "try; if it must wait, park; try again".
 --
--- Errors (as DESIGN.md says): misuse raises; an expected failure returns
+-- Errors (docs/design.md, "Errors"): misuse raises; an expected failure returns
 -- nil, message, code (code as libuv names it, e.g. "ECONNREFUSED");
 -- "timeout" (code "ETIMEDOUT") and "eof" are reasons of their own.
 local bit = require "bit"

@@ -190,7 +190,7 @@ local function block(prim, me, timeout)
 end
 
 -- acquire([blocking=true [, timeout]]); a number as first argument is taken
--- as the timeout (acquire(timeout), as in DESIGN.md). Returns the timeout to
+-- as the timeout (acquire(timeout)). Returns the timeout to
 -- wait with: nil = forever, 0 = not at all.
 local function acquire_args(blocking, timeout, prim)
   local argn = 2

@@ -104,6 +104,7 @@
   XX(attached_engine_runs_inside_the_hosts_loop)                               \
   XX(posts_from_threads_lose_nothing_and_keep_each_threads_order)              \
   XX(posts_queued_before_free_still_run)                                       \
+  XX(free_waits_for_a_post_still_sending)                                      \
   XX(call_completed_on_a_host_thread_wakes_only_its_waiter)                    \
   XX(call_timed_out_then_completed_frees_the_result_unread)                    \
   XX(call_released_by_its_waiter_cancels_once_then_completion_frees)           \

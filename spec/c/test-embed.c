@@ -4,6 +4,7 @@
 #include "net_support.h" /* LEAK_CHECK */
 #include "test.h"
 
+#include <dlfcn.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -281,6 +282,72 @@ TEST(posts_queued_before_free_still_run) {
   ASSERT_EQ(acoro_engine_post(NULL, count_run, NULL), ACORO_EINVAL);
   acoro_engine_free(e);
   ASSERT_EQ(ran_at_free, 2);
+  LEAK_CHECK();
+}
+
+/* A post racing acoro_engine_free: the poster's wake-up (uv_async_send) is
+ * held up by the wrapper below until the engine is freed, or 300 ms at
+ * most. Free must not get past the queue while a send is still on its way:
+ * after free the loop is closed, and libuv aborts on a send to it. The
+ * wrapper replaces libuv's for this program (the core is linked in). */
+static atomic_int hold_send;
+static int send_saw_free; /* under hs_mu */
+static uv_mutex_t hs_mu;
+static uv_cond_t hs_cond;
+static int hs_in_send, hs_freed;
+static int (*real_async_send)(uv_async_t *h);
+static uv_once_t real_once = UV_ONCE_INIT;
+
+static void find_real_async_send(void) {
+  *(void **)&real_async_send = dlsym(RTLD_NEXT, "uv_async_send");
+}
+
+int uv_async_send(uv_async_t *h) {
+  uv_once(&real_once, find_real_async_send);
+  if (atomic_exchange(&hold_send, 0)) {
+    int freed;
+    uv_mutex_lock(&hs_mu);
+    hs_in_send = 1;
+    uv_cond_signal(&hs_cond);
+    if (!hs_freed)
+      (void)uv_cond_timedwait(&hs_cond, &hs_mu, 300 * 1000000ull);
+    freed = send_saw_free = hs_freed;
+    uv_mutex_unlock(&hs_mu);
+    if (freed) /* the loop is closed: the real send would abort */
+      return 0;
+  }
+  return real_async_send(h);
+}
+
+static void late_poster(void *arg) {
+  (void)acoro_engine_post(arg, count_run, NULL);
+}
+
+TEST(free_waits_for_a_post_still_sending) {
+  acoro_engine_t *e = test_engine();
+  /* a record the test holds keeps the engine's memory past free */
+  acoro_co_t *co = test_spawn(e, test_step_receive, NULL);
+  uv_thread_t th;
+  ASSERT_EQ(uv_mutex_init(&hs_mu), 0);
+  ASSERT_EQ(uv_cond_init(&hs_cond), 0);
+  ran_at_free = 0;
+  atomic_store(&hold_send, 1);
+  ASSERT_EQ(uv_thread_create(&th, late_poster, e), 0);
+  uv_mutex_lock(&hs_mu);
+  while (!hs_in_send)
+    uv_cond_wait(&hs_cond, &hs_mu);
+  uv_mutex_unlock(&hs_mu);
+  acoro_engine_free(e);
+  uv_mutex_lock(&hs_mu);
+  hs_freed = 1;
+  uv_cond_signal(&hs_cond);
+  uv_mutex_unlock(&hs_mu);
+  uv_thread_join(&th);
+  ASSERT_EQ(send_saw_free, 0);
+  ASSERT_EQ(ran_at_free, 1);
+  release_task(co);
+  uv_cond_destroy(&hs_cond);
+  uv_mutex_destroy(&hs_mu);
   LEAK_CHECK();
 }
 

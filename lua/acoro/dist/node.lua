@@ -169,9 +169,15 @@ function M.init(A, net, wire, coro_mt)
   -- A node without a secret (nor TLS verifying its peers) authenticates
   -- nobody: it listens and peers on loopback only unless insecure = true
   -- (docs/security.md). Names other than localhost count as other hosts.
-  local function on_this_host(location)
-    local host = location:match("^%[(.*)%]:%d+$") or location:match("^(.*):%d+$") or location
+  local function is_loopback(host)
     return host:find("^127%.%d+%.%d+%.%d+$") ~= nil or host == "::1" or host == "localhost"
+  end
+
+  -- location: "host:port", "[v6]:port", or a bare host (host=), which is
+  -- tried whole first: "::1" would otherwise split as ":" and port 1.
+  local function on_this_host(location)
+    if is_loopback(location) then return true end
+    return is_loopback(location:match("^%[(.*)%]:%d+$") or location:match("^(.*):%d+$") or location)
   end
 
   local function need_node(what)

@@ -399,10 +399,46 @@ void acoro_engine_stop(acoro_engine_t *e, int code) {
   uv_stop(&e->loop);
 }
 
+/* A stop signal that comes again before the engine took the first (its
+ * loop never turned: a script in a loop that never yields) ends the process
+ * with the signal's default action, as a second Ctrl-C is expected to.
+ * libuv's own handler only writes to a pipe that the loop reads, so this one
+ * is put in front of it and calls it. Process-wide, as signals are. */
+static volatile sig_atomic_t stop_mode[ENG_NSIG], stop_pending[ENG_NSIG];
+static struct sigaction libuv_action[ENG_NSIG];
+
+static void on_signal_raw(int signum) {
+  if (stop_mode[signum] && stop_pending[signum]) {
+    signal(signum, SIG_DFL);
+    raise(signum);
+    return;
+  }
+  stop_pending[signum] = 1;
+  if (libuv_action[signum].sa_flags & SA_SIGINFO)
+    libuv_action[signum].sa_sigaction(signum, NULL, NULL);
+  else if (libuv_action[signum].sa_handler != SIG_DFL &&
+           libuv_action[signum].sa_handler != SIG_IGN)
+    libuv_action[signum].sa_handler(signum);
+}
+
+/* After uv_signal_start: puts on_signal_raw in front of libuv's handler
+ * (once: libuv installs its handler for the first watcher of a signal). */
+static void chain_signal(int signum) {
+  struct sigaction cur, sa;
+  if (sigaction(signum, NULL, &cur) != 0 || cur.sa_handler == on_signal_raw)
+    return;
+  libuv_action[signum] = cur;
+  sa = cur;
+  sa.sa_flags &= ~SA_SIGINFO;
+  sa.sa_handler = on_signal_raw;
+  sigaction(signum, &sa, NULL);
+}
+
 /* ENGINE THREAD ONLY (a libuv signal callback). STOP ends the run; QUEUE
  * notes the signal and wakes the host's waiter, which takes it. */
 static void on_signal(uv_signal_t *h, int signum) {
   acoro_engine_t *e = h->data;
+  stop_pending[signum] = 0;
   if (e->sig_mode[signum] == ACORO_SIGNAL_QUEUE) {
     e->sig_queued |= (uint64_t)1 << signum;
     if (e->sig_waiter != NULL)
@@ -443,8 +479,11 @@ int acoro_engine_signal(acoro_engine_t *e, int signum, int mode) {
      * seeing a deadlock. */
     uv_unref((uv_handle_t *)h);
     e->sig[signum] = h;
+    chain_signal(signum);
   }
   e->sig_mode[signum] = (uint8_t)mode;
+  stop_mode[signum] = mode == ACORO_SIGNAL_STOP;
+  stop_pending[signum] = 0;
   return prev;
 }
 

@@ -127,6 +127,30 @@ end))
   end)
 end)
 
+describe("a script that never yields", function()
+  after_each(support.cleanup)
+
+  -- The first signal waits for the loop, which never turns; the next one
+  -- (sent until the process is gone, bounded) takes the default action.
+  for _, sig in ipairs({ { "TERM", 143 }, { "INT", 130 } }) do
+    it("is ended by a second SIG" .. sig[1] .. " with the signal's default action", function()
+      local c = start([[
+print("ready")
+io.stdout:flush()
+local t = os.time()
+while os.time() - t < 30 do end -- never yields
+print("the loop ended")
+]])
+      c.expect("ready")
+      os.execute(("for i in $(seq 150); do kill -%s %d 2>/dev/null || break; sleep 0.2; done")
+        :format(sig[1], c.pid))
+      local rest, rc = c.finish()
+      assert.are.same({}, rest)
+      assert.are.equal(sig[2], rc)
+    end)
+  end
+end)
+
 describe("acoro on SIGINT", function()
   after_each(support.cleanup)
 

@@ -20,6 +20,11 @@
  * (ffi.C.ACORO_E*) and this header cannot drift. Keep what the preprocessor
  * leaves to C declarations LuaJIT parses: no inline code, no attributes but
  * through ACORO_API.
+ *
+ * SIZE: over 800 lines on purpose: the one public header (as libuv's uv.h),
+ * each declaration with its contract, in sections by subject (errors, the
+ * engine, hosts, coroutines, mailboxes and names, I/O, wire values, the
+ * peer transport); a host reads one file.
  */
 #ifndef ACORO_H
 #define ACORO_H

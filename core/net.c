@@ -132,7 +132,7 @@
  * coroutine it fills, and one that sends a little still gets through:
  * mailboxes hold at most twice the limit.
  *
- * SIZE: over 800 lines (about 960): 130 of them are this design note, the
+ * SIZE: over 800 lines (about 1,000): 130 of them are this design note, the
  * transport's one description, which the other net files point to. The
  * code is the part of the transport both threads meet in (the queues and
  * their mutex, the event delivery, the peer table, the thread's loop and

@@ -53,7 +53,6 @@ local results = setmetatable({}, weak)     -- handle -> {n=, ...} | {err=, tb=} 
 local pending_throw = setmetatable({}, weak)
 local pending_swap = setmetatable({}, weak)
 local resumed = setmetatable({}, weak)     -- handle -> {value} given by co:resume
-local joining = setmetatable({}, weak)     -- handle -> the coroutine it waits to join
 local locate_waiters = {}                  -- name -> {handle, ...}
 local TERMINATED = { err = "terminated" }
 local main_handle                          -- the coroutine acoro.run started
@@ -566,14 +565,11 @@ function Coro:join(timeout)
     before_block(rec, "join", false)
     if timeout and timeout <= 0 then return fail("timeout") end
     local deadline = timeout and now() + timeout
-    local me = handle_of(rec)
     repeat
       local rc = C.acoro_co_join(rec, target, remaining(deadline))
       if rc == EDEAD then break end
       if rc ~= 0 then nested_wait("join") end
-      joining[me] = self -- for a deadlock's report
       local r = park(rec, false)
-      joining[me] = nil
       if r == K_TIMEOUT then return fail("timeout") end
     until r ~= K_INTERRUPT
   end
@@ -782,12 +778,16 @@ local WAIT_WORDS = {
   [C.ACORO_WAIT_SLEEP] = "sleep", [C.ACORO_WAIT_SUSPEND] = "suspend", [C.ACORO_WAIT_RECEIVE] = "receive",
   [C.ACORO_WAIT_JOIN] = "join", [C.ACORO_WAIT_DELIVER] = "deliver", [C.ACORO_WAIT_IO] = "I/O",
 }
-local function waits_for(h, rec)
+local function waits_for(rec)
   local what = WAIT_WORDS[C.acoro_co_wait_kind(rec)] or "wait"
-  local th, call, at = threads[C.acoro_co_host_ref(rec)], nil, nil
+  local th, call, at, target = threads[C.acoro_co_host_ref(rec)], nil, nil, nil
   for level = 0, 50 do
-    local info = th and debug.getinfo(th, level, "Sln")
+    local info = th and debug.getinfo(th, level, "Slnf")
     if not info then break end
+    if info.func == Coro.join then -- its first local is self: whom it joins
+      local _, v = debug.getlocal(th, level, 1)
+      target = v
+    end
     if info.what ~= "C" then
       if not check.in_library(info.source) then
         at = info.short_src .. ":" .. info.currentline
@@ -797,7 +797,6 @@ local function waits_for(h, rec)
     end
   end
   if what == "join" then
-    local target = joining[h]
     what = target and "join of " .. tostring(target) or what
   elseif call and what ~= "receive" and what ~= "sleep" then
     what = call
@@ -811,7 +810,7 @@ local function alive_summary()
     local rec = rec_of(h)
     if C.acoro_co_is_daemon(rec) == 0 then
       n = n + 1
-      if n <= 8 then parts[#parts + 1] = tostring(h) .. " waits in " .. waits_for(h, rec) end
+      if n <= 8 then parts[#parts + 1] = tostring(h) .. " waits in " .. waits_for(rec) end
     end
   end
   if n > 8 then parts[#parts + 1] = "..." end

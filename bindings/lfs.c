@@ -270,9 +270,12 @@ static int op_wait(lua_State *L) {
   int rc = acoro_fsop_wait(
       lbind_running(L, "acoro: fs calls must run inside an acoro coroutine"),
       op, timeout);
-  if (rc == ACORO_EWAITING)
-    return luaL_error(L, "acoro: file: another coroutine is already reading "
-                         "this file");
+  if (rc == ACORO_EWAITING) { /* misuse: fs.lua raises at the user's line */
+    lua_pushnil(L);
+    lua_pushliteral(L, "another coroutine is already reading this file");
+    lua_pushliteral(L, "EWAITING");
+    return 3;
+  }
   if (rc < 0)
     return luaL_error(L, "acoro: fs: %s", acoro_strerror(rc));
   lua_pushboolean(L, rc == 1);

@@ -325,8 +325,12 @@ static int srv_accept(lua_State *L) {
     lua_pushliteral(L, "ECLOSED");
     return 3;
   }
-  if (rc == ACORO_EWAITING || rc == ACORO_ESTATE)
-    return lbind_misuse(L, rc, "accept");
+  if (rc == ACORO_EWAITING || rc == ACORO_ESTATE) { /* io.lua raises */
+    lua_pushnil(L);
+    lua_pushstring(L, acoro_strerror(rc));
+    lua_pushliteral(L, "EWAITING");
+    return 3;
+  }
   return lio_fail(L, rc);
 }
 

@@ -102,10 +102,13 @@ static int p_wait(lua_State *L) {
   acoro_process_t *p = check_process(L, 1);
   double timeout = lio_opt_timeout(L, 2);
   int rc = acoro_process_wait(lbind_running(L, NULL), p, timeout);
-  if (rc == ACORO_EWAITING)
-    return luaL_error(
-        L,
-        "acoro: wait: another coroutine is already waiting for this process");
+  if (rc ==
+      ACORO_EWAITING) { /* misuse: process.lua raises at the user's line */
+    lua_pushnil(L);
+    lua_pushliteral(L, "another coroutine is already waiting for this process");
+    lua_pushliteral(L, "EWAITING");
+    return 3;
+  }
   if (rc < 0)
     return luaL_error(L, "acoro: wait: %s", acoro_strerror(rc));
   lua_pushboolean(L, rc == 1);

@@ -75,6 +75,47 @@ describe("misuse", function()
     assert.are.equal("spec/reports_spec.lua:" .. line .. ": acoro: send: another coroutine is already writing "
       .. "this stream", err:gsub("^%./", ""))
   end)
+
+  -- A second waiter on a listener or a process: the error names the user's
+  -- line, as for streams.
+  local function second_waiter(first, second)
+    local err
+    acoro.run(function()
+      local waiter = support.spawn_blocked(function(ready)
+        ready()
+        first()
+      end)
+      local ok
+      ok, err = pcall(second)
+      assert.is_false(ok)
+      waiter:terminate()
+    end)
+    return (err:gsub("^%./", ""))
+  end
+
+  it("a second accept on one listener names the caller's line", function()
+    local srv, line
+    local err = second_waiter(function()
+      srv = assert(acoro.tcp.listen("127.0.0.1", 0))
+      srv:accept(30)
+    end, function()
+      line = debug.getinfo(1, "l").currentline; srv:accept(30)
+    end)
+    srv:close()
+    assert.matches("^spec/reports_spec%.lua:" .. line .. ": acoro: accept: ", err)
+  end)
+
+  it("a second wait for one process names the caller's line", function()
+    local p, line
+    local err = second_waiter(function()
+      p = assert(acoro.process.spawn({ "sleep", "30" }))
+      p:wait(30)
+    end, function()
+      line = debug.getinfo(1, "l").currentline; p:wait(30)
+    end)
+    p:kill()
+    assert.matches("^spec/reports_spec%.lua:" .. line .. ": acoro: wait: another coroutine is already waiting", err)
+  end)
 end)
 
 describe("failed connections", function()

@@ -60,10 +60,12 @@ local I = require "acoro.internal"
 
 -- Waits for an operation: true once done, false if the deadline came first.
 local function await(op, deadline)
-  while not op:_wait(left(deadline)) do
+  while true do
+    local done, err, code = op:_wait(left(deadline))
+    if done then return true end
+    if code == "EWAITING" then argcheck.misuse("acoro: file: " .. err) end
     if park() == K_TIMEOUT then return false end
   end
-  return true
 end
 
 -- Waits and returns the operation's result (or nil, "timeout").

@@ -466,6 +466,7 @@ function Server:accept(timeout)
   local deadline = deadline_of(self, timeout, "accept", 1)
   while true do
     local s, err, code = self:_accept(left(deadline))
+    if code == "EWAITING" then misuse("acoro: accept: " .. err) end
     if s then
       local ctx = server_tls[self]
       if ctx then

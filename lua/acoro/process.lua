@@ -105,7 +105,10 @@ function Process:wait(timeout)
   if code then return code, sig end
   check("wait")
   local deadline = timeout and now() + timeout
-  while not self._h:_wait(left(deadline)) do
+  while true do
+    local done, err, ecode = self._h:_wait(left(deadline))
+    if done then break end
+    if ecode == "EWAITING" then argcheck.misuse("acoro: wait: " .. err) end
     if park() == K_TIMEOUT then return nil, "timeout", "ETIMEDOUT" end
   end
   code, sig = self._h:_status()

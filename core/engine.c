@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,16 +405,18 @@ void acoro_engine_stop(acoro_engine_t *e, int code) {
  * with the signal's default action, as a second Ctrl-C is expected to.
  * libuv's own handler only writes to a pipe that the loop reads, so this one
  * is put in front of it and calls it. Process-wide, as signals are. */
-static volatile sig_atomic_t stop_mode[ENG_NSIG], stop_pending[ENG_NSIG];
+/* Lock-free atomics (async-signal-safe): the handler runs on whichever
+ * thread the kernel picks, the network thread's included. */
+static atomic_int stop_mode[ENG_NSIG], stop_pending[ENG_NSIG];
 static struct sigaction libuv_action[ENG_NSIG];
 
 static void on_signal_raw(int signum) {
-  if (stop_mode[signum] && stop_pending[signum]) {
+  if (atomic_exchange(&stop_pending[signum], 1) &&
+      atomic_load(&stop_mode[signum])) {
     signal(signum, SIG_DFL);
     raise(signum);
     return;
   }
-  stop_pending[signum] = 1;
   if (libuv_action[signum].sa_flags & SA_SIGINFO)
     libuv_action[signum].sa_sigaction(signum, NULL, NULL);
   else if (libuv_action[signum].sa_handler != SIG_DFL &&
@@ -438,7 +441,7 @@ static void chain_signal(int signum) {
  * notes the signal and wakes the host's waiter, which takes it. */
 static void on_signal(uv_signal_t *h, int signum) {
   acoro_engine_t *e = h->data;
-  stop_pending[signum] = 0;
+  atomic_store(&stop_pending[signum], 0);
   if (e->sig_mode[signum] == ACORO_SIGNAL_QUEUE) {
     e->sig_queued |= (uint64_t)1 << signum;
     if (e->sig_waiter != NULL)
@@ -482,8 +485,8 @@ int acoro_engine_signal(acoro_engine_t *e, int signum, int mode) {
     chain_signal(signum);
   }
   e->sig_mode[signum] = (uint8_t)mode;
-  stop_mode[signum] = mode == ACORO_SIGNAL_STOP;
-  stop_pending[signum] = 0;
+  atomic_store(&stop_mode[signum], mode == ACORO_SIGNAL_STOP);
+  atomic_store(&stop_pending[signum], 0);
   return prev;
 }
 

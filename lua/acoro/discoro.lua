@@ -18,11 +18,28 @@ local Computation = {}
 Computation.__index = Computation
 Computation.__name = "acoro.discoro.Computation"
 
+-- Every event goes to each subscriber (the status coroutine is the first):
+-- one stream of computation, node, server and job state that a monitor can
+-- follow. A subscriber that is gone is dropped.
+local function publish(comp, m)
+  local subs = comp.subscribers
+  for i = #subs, 1, -1 do
+    if not pcall(subs[i].send, subs[i], m) then table.remove(subs, i) end
+  end
+end
+
 local function status(comp, kind, fields)
-  if not comp.status_co then return end
+  if #comp.subscribers == 0 then return end
   local m = fields or {}
   m.status = kind
-  comp.status_co:send(m)
+  m.time = acoro.now()
+  publish(comp, m)
+end
+
+local function node_initialized(comp, node, info)
+  local a = info.avail or {}
+  status(comp, "NodeInitialized", { location = node.location, name = info.name, cpus = info.cpus,
+    cpu = a.cpu, memory = a.memory, disk = a.disk, swap = a.swap })
 end
 
 local function wake(job)
@@ -62,6 +79,15 @@ function M.Computation(o)
     error("acoro.discoro.Computation: retries must be a whole number >= 0", 2)
   end
   check.timeout(o.timeout, "acoro.discoro.Computation", 1, 3, "timeout")
+  check.timeout(o.pulse_interval, "acoro.discoro.Computation", 1, 3, "pulse_interval")
+  check.timeout(o.zombie_period, "acoro.discoro.Computation", 1, 3, "zombie_period")
+  local pulse = o.pulse_interval or 10
+  if pulse < 0.1 or pulse > 3600 then
+    error("acoro.discoro.Computation: pulse_interval must be between 0.1 and 3600 seconds", 2)
+  end
+  if o.zombie_period and o.zombie_period <= pulse then
+    error("acoro.discoro.Computation: zombie_period must be longer than pulse_interval", 2)
+  end
   -- files: sent to each node before its servers start, under the
   -- computation's directory there; a relative path keeps its directories
   local files = {}
@@ -92,8 +118,8 @@ function M.Computation(o)
     server_setup = setup, setup_args = o.setup_args and { n = o.setup_args.n or #o.setup_args,
       unpack(o.setup_args, 1, o.setup_args.n or #o.setup_args) },
     src = src, fnames = names, name = o.name or "computation", peers = o.peers or {},
-    status_co = o.status, retries = retries, timeout = o.timeout, window = o.window or WINDOW,
-    node_opts = o.node, files = files,
+    subscribers = { o.status }, retries = retries, timeout = o.timeout, window = o.window or WINDOW,
+    node_opts = o.node, files = files, pulse_interval = pulse, zombie_period = o.zombie_period,
     queue = {}, qhead = 1, qtail = 0, -- jobs waiting for a server
     server_set = {}, server_list = {}, -- dispatcher handle -> server
     node_set = {}, nnodes = 0, probing = {}, refusals = {},
@@ -124,7 +150,22 @@ function Computation:_collector()
         local job = self.jobs[m[2]]
         if job then
           job.handle = m[3]
+          status(self, "CoroCreated", { job = job.id, fn = job.fname, coro = m[3], location = m[3].location })
           wake(job)
+        end
+      elseif op == "pulse" then
+        local info = self.node_set[m[2]]
+        if info then
+          info.last_pulse = acoro.now()
+          if type(m[3]) == "table" then
+            info.avail = m[3]
+            status(self, "NodeAvailInfo", { location = m[2].location, cpu = m[3].cpu, memory = m[3].memory,
+              disk = m[3].disk, swap = m[3].swap })
+          end
+        end
+      elseif op == "server_started" then
+        if self.node_set[m[2]] and type(m[4]) == "string" then
+          status(self, "ServerDiscovered", { location = m[4], node = m[2].location, slot = m[3] })
         end
       elseif op == "server" then
         self:_server_up(m[2], m[3], m[4])
@@ -132,12 +173,14 @@ function Computation:_collector()
         local node, info = m[2], type(m[3]) == "table" and m[3] or {}
         if acoro.is_remote(node) and not self.node_set[node] then
           self.node_set[node] = info
+          info.last_pulse = acoro.now()
+          if type(info.avail) ~= "table" then info.avail = nil end
           self.nnodes = self.nnodes + 1
           node:monitor(me)
           if #self.files > 0 then
             acoro.spawn(self._send_files, self, node, info)
           else
-            status(self, "NodeInitialized", { location = node.location })
+            node_initialized(self, node, info)
           end
           if self.schedule_waiter then self.schedule_waiter:resume() end
         end
@@ -183,7 +226,7 @@ function Computation:_send_files(node, info)
     end
   end
   node:send({ "start", self.collector })
-  status(self, "NodeInitialized", { location = node.location })
+  node_initialized(self, node, info)
 end
 
 -- Asks the peer at location for an acoro-node and sends it the computation.
@@ -200,7 +243,8 @@ function Computation:_probe(location, timeout)
     end
     status(self, "NodeDiscovered", { location = location })
     node:send({ "setup", self.collector, self.src, self.name,
-      { files = #self.files > 0, server_setup = self.server_setup, setup_args = self.setup_args } })
+      { files = #self.files > 0, server_setup = self.server_setup, setup_args = self.setup_args,
+        pulse_interval = self.pulse_interval } })
   end)
 end
 
@@ -229,6 +273,8 @@ end
 -- monitors learn "unreachable" from that handle).
 function Computation:_server_lost(s, reason)
   remove_server(self, s)
+  -- lost, not closed: its link went (killed, its node gone) or it was dropped
+  if reason ~= "normal" then status(self, "ServerDisconnected", { location = s.h.location, reason = reason }) end
   status(self, "ServerClosed", { location = s.h.location, reason = reason })
   local requeue = {}
   for _, job in pairs(s.inflight) do
@@ -255,11 +301,33 @@ function Computation:_server_lost(s, reason)
 end
 
 function Computation:_node_lost(node, reason)
+  if not self.node_set[node] then return end
   self.node_set[node] = nil
   self.nnodes = self.nnodes - 1
   status(self, "NodeClosed", { location = node.location, reason = reason })
   self.probing[node.location] = nil
   if self.nnodes == 0 and #self.server_list == 0 then self:_fail_queued("unreachable") end
+end
+
+function Computation:_zombies()
+  local period = self.zombie_period
+  while self.state ~= "closed" do
+    acoro.suspend(period / 4)
+    local now = acoro.now()
+    for node, info in pairs(self.node_set) do
+      if self.state == "closed" then return end
+      if now - info.last_pulse > period then
+        local why = ("zombie: no pulse for %g s"):format(period)
+        pcall(node.send, node, { "close", self.collector })
+        local lost = {}
+        for _, s in ipairs(self.server_list) do
+          if s.node == node then lost[#lost + 1] = s end
+        end
+        for _, s in ipairs(lost) do self:_server_lost(s, why) end
+        self:_node_lost(node, why)
+      end
+    end
+  end
 end
 
 function Computation:_fail_queued(why)
@@ -309,6 +377,8 @@ function Computation:_dispatch()
         best.n = best.n - 1
         job.server = nil
         self:_finish(job, false, tostring(err))
+      elseif #self.subscribers > 0 then
+        status(self, "JobCreated", { job = job.id, fn = job.fname, location = best.h.location })
       end
     end
   end
@@ -319,6 +389,11 @@ function Computation:_finish(job, ok, v)
   if job.done then return end
   job.done, job.ok, job.value = true, ok, v
   self.jobs[job.id] = nil
+  -- the status coroutine gets an acoro.Exit per job, as a monitor of it would
+  if #self.subscribers > 0 then
+    publish(self, setmetatable({ coro = job.handle, job = job.id, fn = job.fname,
+      reason = ok and "normal" or "error", value = ok and v[1] or nil, error = not ok and v or nil }, acoro.Exit))
+  end
   local b = job.batch
   if b then
     b.left = b.left - 1
@@ -415,6 +490,12 @@ function Computation:schedule(o)
   self.state = "scheduled"
   self.collector = acoro.spawn(self._collector, self)
   self.collector:set_daemon()
+  if self.zombie_period then
+    -- a node whose pulses stopped (stopped, swapping, its loop stuck) while its
+    -- link still stands is dropped, with its servers
+    local watch = acoro.spawn(self._zombies, self)
+    watch:set_daemon()
+  end
   local timeout = o.timeout or 10
   local deadline = acoro.now() + timeout
   self.unanswered, self.nunanswered = {}, 0
@@ -548,10 +629,26 @@ function Computation:close()
   return true
 end
 
+-- comp:subscribe(co): co gets every status message and job Exit from now on
+-- (as the status coroutine does); comp:unsubscribe(co) stops it.
+function Computation:subscribe(co)
+  if not pcall(function() return co.send end) then error("acoro.discoro: subscribe: a coroutine expected", 2) end
+  self:unsubscribe(co)
+  self.subscribers[#self.subscribers + 1] = co
+  return true
+end
+
+function Computation:unsubscribe(co)
+  for i = #self.subscribers, 1, -1 do
+    if self.subscribers[i] == co then table.remove(self.subscribers, i) end
+  end
+  return true
+end
+
 function Computation:nodes()
   local t = {}
   for node, info in pairs(self.node_set) do
-    t[#t + 1] = { location = node.location, name = info.name, cpus = info.cpus }
+    t[#t + 1] = { location = node.location, name = info.name, cpus = info.cpus, avail = info.avail }
   end
   table.sort(t, function(a, b) return a.location < b.location end)
   return t

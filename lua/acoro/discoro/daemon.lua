@@ -6,6 +6,7 @@
 -- computation or is gone.
 local acoro = require "acoro"
 local code = require "acoro.discoro.code"
+local avail = require "acoro.discoro.avail"
 local ffi = require "ffi"
 
 local M = {}
@@ -244,8 +245,21 @@ function Node:setup(m)
   self.active = self.active + 1
   sched:monitor(self.me)
   self:status(comp, ("accepted %q, %d servers"):format(name, self.cpus))
+  comp.avail = avail.reader(self.dest)
   sched:send({ "accepted", self.me, { name = self.name, location = self.location, cpus = self.cpus,
-    dir = comp.id } })
+    dir = comp.id, avail = comp.avail() } })
+  -- a pulse with what the host has free, until the computation ends: its
+  -- scheduler learns the node lives (zombie_period) and what it can take
+  local every = tonumber(opts.pulse_interval)
+  every = every and math.min(math.max(every, 0.1), 3600) or 10
+  local pulse = acoro.spawn(function()
+    while true do
+      acoro.suspend(every)
+      if comp.closed then return end
+      pcall(sched.send, sched, { "pulse", self.me, comp.avail() })
+    end
+  end)
+  pulse:set_daemon()
   -- with files, the servers start once the client sent them ("start")
   comp.waiting_files = opts.files == true
   if not comp.waiting_files then self:start_servers(comp) end
@@ -340,6 +354,7 @@ function Node:on_message(m)
     local comp = self.by_id[m[2]]
     if comp and not comp.closed and acoro.is_remote(m[4]) then
       m[4]:send({ "code", comp.src, comp.name, comp.sched, comp.setup })
+      comp.sched:send({ "server_started", self.me, m[3], m[4].location })
     end
   elseif op == "server_failed" then
     -- the code fails the same way on every server: the computation is given up

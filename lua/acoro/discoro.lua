@@ -14,6 +14,8 @@ local type, tostring, error, pairs, ipairs, select, unpack, setmetatable =
 local DEFAULT_UDP_PORT = 51351 -- acoro-node's discovery port
 local WINDOW = 16              -- jobs in flight per server by default
 
+local function pack(...) return { n = select("#", ...), ... } end
+
 local Computation = {}
 Computation.__index = Computation
 Computation.__name = "acoro.discoro.Computation"
@@ -66,6 +68,73 @@ local function check_value(v, path, depth, level)
   error(("acoro.discoro: cannot send %s: a %s"):format(path, t), level)
 end
 
+-- NodeAllocate{host=, name=, cpus=, memory=, disk=}: an allocation rule. A
+-- node whose host (its address, or its location) and name match the globs
+-- (`*`, `?`; default `*`) gets `cpus` servers (all its CPUs by default, -K
+-- all but K, 0 none) if it has `memory` and `disk` bytes free; the first rule
+-- that matches decides.
+local NodeAllocate = { __name = "acoro.discoro.NodeAllocate" }
+NodeAllocate.__index = NodeAllocate
+
+local function glob(p)
+  return "^" .. p:gsub("[%^%$%(%)%%%.%[%]%+%-]", "%%%0"):gsub("%*", ".*"):gsub("%?", ".") .. "$"
+end
+
+local function matches(where, info)
+  if where == info.location or where == info.host or where == info.name then return true end
+  local p = glob(where)
+  return (info.location and info.location:match(p) or info.host and tostring(info.host):match(p)
+    or info.name and tostring(info.name):match(p)) and true or false
+end
+
+function M.NodeAllocate(o)
+  if type(o) ~= "table" then error("acoro.discoro.NodeAllocate: a table expected", 2) end
+  for _, k in ipairs({ "host", "name" }) do
+    if o[k] ~= nil and type(o[k]) ~= "string" then
+      error("acoro.discoro.NodeAllocate: " .. k .. " must be a string", 2)
+    end
+  end
+  for _, k in ipairs({ "cpus", "memory", "disk" }) do
+    if o[k] ~= nil and (type(o[k]) ~= "number" or o[k] % 1 ~= 0) then
+      error("acoro.discoro.NodeAllocate: " .. k .. " must be a whole number", 2)
+    end
+  end
+  return setmetatable({ host = o.host, name = o.name, cpus = o.cpus, memory = o.memory, disk = o.disk,
+    host_p = glob(o.host or "*"), name_p = glob(o.name or "*") }, NodeAllocate)
+end
+
+-- allocate(rules, info) -> servers | nil, why: the first rule that decides.
+-- A function rule gets the node's info ({location=, host=, name=, cpus=,
+-- cpu=, memory=, disk=, swap=}) and returns a count of CPUs (0 or false: not
+-- this node, with a reason second) or nil to let the next rule decide.
+local function allocate(rules, info)
+  for i, a in ipairs(rules) do
+    local n, why
+    if type(a) == "function" then
+      local ok, r, r2 = pcall(a, info)
+      if not ok then return nil, ("allocations[%d] failed: %s"):format(i, tostring(r)) end
+      n, why = r, r2
+    elseif (tostring(info.host or ""):match(a.host_p) or tostring(info.location):match(a.host_p))
+      and tostring(info.name or ""):match(a.name_p) then
+      if a.memory and (tonumber(info.memory) or 0) < a.memory then
+        return nil, ("allocations[%d]: memory %s bytes available, %d wanted"):format(i, tostring(info.memory), a.memory)
+      end
+      if a.disk and (tonumber(info.disk) or 0) < a.disk then
+        return nil, ("allocations[%d]: disk %s bytes free, %d wanted"):format(i, tostring(info.disk), a.disk)
+      end
+      n = a.cpus or info.cpus
+    end
+    if n ~= nil then
+      if type(n) ~= "number" then return nil, why and tostring(why) or ("allocations[%d] gives it no CPU"):format(i) end
+      local cpus = tonumber(info.cpus) or 1
+      n = n < 0 and cpus + n or math.min(n, cpus)
+      if n < 1 then return nil, why and tostring(why) or ("allocations[%d] gives it no CPU"):format(i) end
+      return math.floor(n)
+    end
+  end
+  return nil, "no allocation matches it"
+end
+
 -- Computation{code=, name=, peers=, status=, retries=, timeout=, window=, node=}
 function M.Computation(o)
   if type(o) ~= "table" then error("acoro.discoro.Computation: a table of options expected", 2) end
@@ -114,10 +183,36 @@ function M.Computation(o)
   if o.setup_args ~= nil and type(o.setup_args) ~= "table" then
     error("acoro.discoro.Computation: setup_args must be a list", 2)
   end
+  local node_setup = o.node_setup
+  if node_setup ~= nil then
+    if type(node_setup) == "function" then node_setup = names[node_setup] end
+    if type(node_setup) ~= "string" then
+      error("acoro.discoro.Computation: node_setup must be a function of code or its name", 2)
+    end
+  end
+  if o.node_args ~= nil and type(o.node_args) ~= "table" then
+    error("acoro.discoro.Computation: node_args must be a list", 2)
+  end
+  local allocations
+  if o.allocations ~= nil then
+    if type(o.allocations) ~= "table" then error("acoro.discoro.Computation: allocations must be a list", 2) end
+    allocations = {}
+    for i, a in ipairs(o.allocations) do
+      if type(a) ~= "function" and getmetatable(a) ~= NodeAllocate then
+        error(("acoro.discoro.Computation: allocations[%d] must be a NodeAllocate or a function"):format(i), 2)
+      end
+      allocations[i] = a
+    end
+  end
   return setmetatable({
     server_setup = setup, setup_args = o.setup_args and { n = o.setup_args.n or #o.setup_args,
       unpack(o.setup_args, 1, o.setup_args.n or #o.setup_args) },
     src = src, fnames = names, name = o.name or "computation", peers = o.peers or {},
+    node_setup = node_setup, node_args = o.node_args and { n = o.node_args.n or #o.node_args,
+      unpack(o.node_args, 1, o.node_args.n or #o.node_args) },
+    allocations = allocations, disable_nodes = o.disable_nodes and true or false,
+    disable_servers = o.disable_servers and true or false,
+    pending = {}, npending = 0, setting = {}, nsetting = 0, enables = {}, pending_servers = {}, server_enables = {},
     subscribers = { o.status }, retries = retries, timeout = o.timeout, window = o.window or WINDOW,
     node_opts = o.node, files = files, pulse_interval = pulse, zombie_period = o.zombie_period,
     queue = {}, qhead = 1, qtail = 0, -- jobs waiting for a server
@@ -125,6 +220,14 @@ function M.Computation(o)
     node_set = {}, nnodes = 0, probing = {}, refusals = {},
     next_id = 0, jobs = {}, state = "new",
   }, Computation)
+end
+
+-- A node sent the computation answered it.
+local function settled(self, node)
+  if self.setting[node] then
+    self.setting[node] = nil
+    self.nsetting = self.nsetting - 1
+  end
 end
 
 -- The scheduler's coroutine: everything that comes back from nodes and
@@ -163,6 +266,15 @@ function Computation:_collector()
               disk = m[3].disk, swap = m[3].swap })
           end
         end
+      elseif op == "server_waiting" then
+        local h = m[2]
+        if acoro.is_remote(h) and self.node_set[m[3]] then
+          local args
+          for _, e in ipairs(self.server_enables) do
+            if matches(e.where, { location = h.location }) then args = e.args end
+          end
+          if args then h:send({ "enable", args }) else self.pending_servers[h.location] = h end
+        end
       elseif op == "server_started" then
         if self.node_set[m[2]] and type(m[4]) == "string" then
           status(self, "ServerDiscovered", { location = m[4], node = m[2].location, slot = m[3] })
@@ -172,6 +284,7 @@ function Computation:_collector()
       elseif op == "accepted" then
         local node, info = m[2], type(m[3]) == "table" and m[3] or {}
         if acoro.is_remote(node) and not self.node_set[node] then
+          settled(self, node)
           self.node_set[node] = info
           info.last_pulse = acoro.now()
           if type(info.avail) ~= "table" then info.avail = nil end
@@ -185,6 +298,7 @@ function Computation:_collector()
           if self.schedule_waiter then self.schedule_waiter:resume() end
         end
       elseif op == "refused" and acoro.is_remote(m[2]) then
+        settled(self, m[2])
         self:_unanswered(m[2].location, tostring(m[3]))
         status(self, "NodeIgnore", { location = m[2].location, error = tostring(m[3]) })
       elseif op == "server_dropped" and self.node_set[m[2]] then
@@ -241,11 +355,108 @@ function Computation:_probe(location, timeout)
       if self.unanswered and self.unanswered[location] then self:_unanswered(location, "no acoro-node there") end
       return
     end
-    status(self, "NodeDiscovered", { location = location })
-    node:send({ "setup", self.collector, self.src, self.name,
-      { files = #self.files > 0, server_setup = self.server_setup, setup_args = self.setup_args,
-        pulse_interval = self.pulse_interval } })
+    local info, cpus = { location = location }, nil
+    if self.allocations or self.disable_nodes then
+      -- what the node has, for the allocations and enable_node
+      node:send({ "info", acoro.self() })
+      local m = acoro.receive_match(function(x)
+        return type(x) == "table" and x[1] == "info" and x[2] == node and type(x[3]) == "table"
+      end, timeout)
+      if not m or self.state ~= "scheduled" then
+        if self.unanswered and self.unanswered[location] then self:_unanswered(location, "no answer from the node") end
+        self.probing[location] = nil
+        return
+      end
+      info = m[3]
+      info.location = location
+    end
+    if self.allocations then
+      local why
+      cpus, why = allocate(self.allocations, info)
+      if not cpus then
+        status(self, "NodeIgnore", { location = location, error = why })
+        return self:_unanswered(location, why)
+      end
+    end
+    status(self, "NodeDiscovered", { location = location, name = info.name, cpus = cpus or info.cpus })
+    if self.disable_nodes then
+      -- held until comp:enable_node names it (or named it already)
+      local p = { node = node, info = info, cpus = cpus }
+      for _, e in ipairs(self.enables) do
+        if matches(e.where, info) then return self:_setup_node(p, e.args) end
+      end
+      self.pending[location] = p
+      self.npending = self.npending + 1
+      return self:_answered(location)
+    end
+    self:_setup_node({ node = node, info = info, cpus = cpus }, self.node_args)
   end)
+end
+
+-- No node could ever run a job: none accepted, none is being set up, none
+-- waits to be enabled.
+function Computation:_hopeless()
+  return self.nnodes == 0 and #self.server_list == 0 and self.npending == 0 and self.nsetting == 0
+end
+
+function Computation:_setup_node(p, node_args)
+  if not self.setting[p.node] then
+    self.setting[p.node] = true
+    self.nsetting = self.nsetting + 1
+  end
+  p.node:send({ "setup", self.collector, self.src, self.name,
+    { files = #self.files > 0, server_setup = self.server_setup, setup_args = self.setup_args,
+      pulse_interval = self.pulse_interval, cpus = p.cpus, node_setup = self.node_setup, node_args = node_args,
+      disable_servers = self.disable_servers } })
+end
+
+-- A peer of `peers` that answered without a refusal (a node held disabled).
+function Computation:_answered(location)
+  if self.unanswered and self.unanswered[location] then
+    self.unanswered[location] = nil
+    self.nunanswered = self.nunanswered - 1
+  end
+  if self.schedule_waiter then self.schedule_waiter:resume() end
+end
+
+
+-- comp:enable_node(where, ...): nodes held by disable_nodes whose location,
+-- address or name is `where` (or matches it as a glob) get the computation,
+-- node_setup getting `...`; a node found later that matches is enabled as it
+-- comes. Returns how many were enabled now.
+function Computation:enable_node(where, ...)
+  if type(where) ~= "string" then error("acoro.discoro: enable_node: a location, address or name expected", 2) end
+  if self.state ~= "scheduled" then error("acoro.discoro: enable_node: the computation is not scheduled", 2) end
+  local args = pack(...)
+  self.enables[#self.enables + 1] = { where = where, args = args }
+  local n = 0
+  for loc, p in pairs(self.pending) do
+    if matches(where, p.info) then
+      self.pending[loc] = nil
+      self.npending = self.npending - 1
+      self:_setup_node(p, args)
+      n = n + 1
+    end
+  end
+  return n
+end
+
+-- comp:enable_server(location, ...): a server held by disable_servers (its
+-- location, or a glob) runs server_setup(...) and takes jobs; one that
+-- reports later is enabled as it comes. Returns how many were enabled now.
+function Computation:enable_server(where, ...)
+  if type(where) ~= "string" then error("acoro.discoro: enable_server: a server location expected", 2) end
+  local args = pack(...)
+  self.server_enables[#self.server_enables + 1] = { where = where, args = args }
+  local n = 0
+  for loc, h in pairs(self.pending_servers) do
+    if matches(where, { location = loc }) then
+      self.pending_servers[loc] = nil
+      h:send({ "enable", args })
+      n = n + 1
+    end
+  end
+  return n
 end
 
 function Computation:_server_up(h, node, slot)
@@ -296,7 +507,7 @@ function Computation:_server_lost(s, reason)
     self.queue[self.qhead] = job
     status(self, "JobRequeued", { job = job.id, location = s.h.location })
   end
-  if self.nnodes == 0 and #self.server_list == 0 then return self:_fail_queued("unreachable") end
+  if self:_hopeless() then return self:_fail_queued("unreachable") end
   self:_dispatch()
 end
 
@@ -306,7 +517,7 @@ function Computation:_node_lost(node, reason)
   self.nnodes = self.nnodes - 1
   status(self, "NodeClosed", { location = node.location, reason = reason })
   self.probing[node.location] = nil
-  if self.nnodes == 0 and #self.server_list == 0 then self:_fail_queued("unreachable") end
+  if self:_hopeless() then self:_fail_queued("unreachable") end
 end
 
 function Computation:_zombies()
@@ -434,10 +645,10 @@ function Computation:_submit(fn, args, async, batch, level)
   self.queue[self.qtail] = job
   if self.timeout then
     local t = self.timeout
-    job.deadline = acoro.now() + t
+    job.deadline, job.limit = acoro.now() + t, t
   end
   -- every node is gone: nothing would ever run it
-  if self.nnodes == 0 and #self.server_list == 0 then self:_fail_queued("unreachable") end
+  if self:_hopeless() then self:_fail_queued("unreachable") end
   return job
 end
 
@@ -463,6 +674,17 @@ end
 -- never yields would hold it for ever) and its other jobs are re-queued.
 function Computation:_timeout(job)
   local s = job.server
+  if not s and (#self.server_list == 0 or self.npending > 0 or next(self.pending_servers)) then
+    -- never placed, and no server could take it: only this job fails, saying why
+    local why = {}
+    if #self.server_list == 0 then why[#why + 1] = "no server is up" end
+    if self.npending > 0 then why[#why + 1] = ("%d node(s) not enabled"):format(self.npending) end
+    local held = 0
+    for _ in pairs(self.pending_servers) do held = held + 1 end
+    if held > 0 then why[#why + 1] = ("%d server(s) not enabled"):format(held) end
+    return self:_finish(job, false, ("no server matches the job %s(%s) in %g s: %s"):format(job.fname,
+      job.id, job.limit, table.concat(why, ", ")))
+  end
   self:_finish(job, false, "timeout")
   if s then
     s.inflight[job.id] = nil
@@ -515,11 +737,12 @@ function Computation:schedule(o)
     end
   end
   -- with `peers` given, the answer is known once each of them answered
-  while self.nnodes == 0 and acoro.now() < deadline and (#self.peers == 0 or self.nunanswered > 0) do
+  while self.nnodes == 0 and self.npending == 0 and acoro.now() < deadline
+    and (#self.peers == 0 or self.nunanswered > 0) do
     acoro.suspend(deadline - acoro.now())
   end
   self.schedule_waiter = nil
-  if self.nnodes == 0 then
+  if self.nnodes == 0 and self.npending == 0 then
     self:close()
     local why = #self.refusals > 0 and table.concat(self.refusals, "; ") or "no acoro-node found"
     return nil, "no node accepted the computation: " .. why, "ENOPEER"
@@ -527,7 +750,6 @@ function Computation:schedule(o)
   return true
 end
 
-local function pack(...) return { n = select("#", ...), ... } end
 
 -- comp:run_result(fn, ...) -> fn's values | nil, err
 function Computation:run_result(fn, ...)
@@ -551,7 +773,7 @@ function Computation:submit(o, fn, ...)
   check.timeout(o.timeout, "submit", 1, 3, "timeout")
   local job = self:_submit(fn, pack(...), o.async and true or false, nil, 3)
   job.watcher = o.monitor
-  if o.timeout then job.deadline = acoro.now() + o.timeout end
+  if o.timeout then job.deadline, job.limit = acoro.now() + o.timeout, o.timeout end
   if o.async then return self:_async(job) end
   self:_dispatch()
   self:_await(job)

@@ -4,6 +4,7 @@
 -- re-queues the jobs of a server or node that is lost.
 local acoro = require "acoro"
 local code = require "acoro.discoro.code"
+local progress = require "acoro.discoro.progress"
 local check = require "acoro.check"
 
 local M = {}
@@ -183,6 +184,9 @@ function M.Computation(o)
   if o.setup_args ~= nil and type(o.setup_args) ~= "table" then
     error("acoro.discoro.Computation: setup_args must be a list", 2)
   end
+  if o.progress ~= nil and type(o.progress) ~= "boolean" and type(o.progress) ~= "function" then
+    error("acoro.discoro.Computation: progress must be a boolean or a function", 2)
+  end
   local node_setup = o.node_setup
   if node_setup ~= nil then
     if type(node_setup) == "function" then node_setup = names[node_setup] end
@@ -208,11 +212,12 @@ function M.Computation(o)
     server_setup = setup, setup_args = o.setup_args and { n = o.setup_args.n or #o.setup_args,
       unpack(o.setup_args, 1, o.setup_args.n or #o.setup_args) },
     src = src, fnames = names, name = o.name or "computation", peers = o.peers or {},
-    node_setup = node_setup, node_args = o.node_args and { n = o.node_args.n or #o.node_args,
+    progress = o.progress, node_setup = node_setup, node_args = o.node_args and { n = o.node_args.n or #o.node_args,
       unpack(o.node_args, 1, o.node_args.n or #o.node_args) },
     allocations = allocations, disable_nodes = o.disable_nodes and true or false,
     disable_servers = o.disable_servers and true or false,
-    pending = {}, npending = 0, setting = {}, nsetting = 0, enables = {}, pending_servers = {}, server_enables = {},
+    at_jobs = {}, pending = {}, npending = 0, setting = {}, nsetting = 0, enables = {},
+    pending_servers = {}, server_enables = {},
     subscribers = { o.status }, retries = retries, timeout = o.timeout, window = o.window or WINDOW,
     node_opts = o.node, files = files, pulse_interval = pulse, zombie_period = o.zombie_period,
     queue = {}, qhead = 1, qtail = 0, -- jobs waiting for a server
@@ -503,8 +508,12 @@ function Computation:_server_lost(s, reason)
   table.sort(requeue, function(a, b) return a.id < b.id end)
   for i = #requeue, 1, -1 do -- at the head of the queue: they were first
     local job = requeue[i]
-    self.qhead = self.qhead - 1
-    self.queue[self.qhead] = job
+    if job.where then
+      table.insert(self.at_jobs, 1, job)
+    else
+      self.qhead = self.qhead - 1
+      self.queue[self.qhead] = job
+    end
     status(self, "JobRequeued", { job = job.id, location = s.h.location })
   end
   if self:_hopeless() then return self:_fail_queued("unreachable") end
@@ -542,6 +551,11 @@ function Computation:_zombies()
 end
 
 function Computation:_fail_queued(why)
+  local at = self.at_jobs
+  self.at_jobs = {}
+  for _, job in ipairs(at) do
+    if not job.done then self:_finish(job, false, why) end
+  end
   for i = self.qhead, self.qtail do
     local job = self.queue[i]
     self.queue[i] = nil
@@ -554,7 +568,49 @@ end
 -- window of each. A re-queued job avoids the node that lost it while another
 -- node has servers: that node's other servers are likely dying too (a killed
 -- node's servers end one by one), and a second loss would spend its retries.
+-- A server is `where` when its location, its node's location, address or
+-- name is (or matches as a glob) where.
+function Computation:_server_at(s, where)
+  if s.h.location == where then return true end
+  local info = self.node_set[s.node]
+  local host = info and info.location and info.location:match("^(.*):%d+$")
+  return matches(where, { location = s.h.location, host = host, name = info and info.name })
+    or (info and info.location and matches(where, { location = info.location })) or false
+end
+
+-- run_at jobs wait in a list of their own: one that no server can take now
+-- must not hold the queue behind it.
+function Computation:_dispatch_at()
+  local at, window, keep = self.at_jobs, self.window, {}
+  for _, job in ipairs(at) do
+    if not job.done then
+      local best
+      for _, s in ipairs(self.server_list) do
+        if s.n < window and (not best or s.n < best.n) and self:_server_at(s, job.where) then best = s end
+      end
+      if best then self:_send_job(job, best) else keep[#keep + 1] = job end
+    end
+  end
+  self.at_jobs = keep
+end
+
+function Computation:_send_job(job, best)
+  best.inflight[job.id] = job
+  best.n = best.n + 1
+  job.server = best
+  local ok, err = pcall(best.h.send, best.h, { "run", job.id, job.fname, job.args, job.async, job.watcher })
+  if not ok then
+    best.inflight[job.id] = nil
+    best.n = best.n - 1
+    job.server = nil
+    self:_finish(job, false, tostring(err))
+  elseif #self.subscribers > 0 then
+    status(self, "JobCreated", { job = job.id, fn = job.fname, location = best.h.location })
+  end
+end
+
 function Computation:_dispatch()
+  if #self.at_jobs > 0 then self:_dispatch_at() end
   local queue, list, window = self.queue, self.server_list, self.window
   while self.qhead <= self.qtail do
     local job = queue[self.qhead]
@@ -579,18 +635,7 @@ function Computation:_dispatch()
       if not best then break end
       queue[self.qhead] = nil
       self.qhead = self.qhead + 1
-      best.inflight[job.id] = job
-      best.n = best.n + 1
-      job.server = best
-      local ok, err = pcall(best.h.send, best.h, { "run", job.id, job.fname, job.args, job.async, job.watcher })
-      if not ok then
-        best.inflight[job.id] = nil
-        best.n = best.n - 1
-        job.server = nil
-        self:_finish(job, false, tostring(err))
-      elseif #self.subscribers > 0 then
-        status(self, "JobCreated", { job = job.id, fn = job.fname, location = best.h.location })
-      end
+      self:_send_job(job, best)
     end
   end
   if self.qhead > self.qtail then self.qhead, self.qtail = 1, 0 end
@@ -600,6 +645,7 @@ function Computation:_finish(job, ok, v)
   if job.done then return end
   job.done, job.ok, job.value = true, ok, v
   self.jobs[job.id] = nil
+  if job.async and self.close_waiter then self.close_waiter:resume() end
   -- the status coroutine gets an acoro.Exit per job, as a monitor of it would
   if #self.subscribers > 0 then
     publish(self, setmetatable({ coro = job.handle, job = job.id, fn = job.fname,
@@ -634,15 +680,20 @@ local function fn_name(self, fn, level)
 end
 
 -- Queues one job; raises (at the caller's level) on what cannot be sent.
-function Computation:_submit(fn, args, async, batch, level)
+function Computation:_submit(fn, args, async, batch, level, where)
   if self.state ~= "scheduled" then error("acoro.discoro: the computation is not scheduled", level) end
   local name = fn_name(self, fn, level + 1)
   check_value(args, "args", 1, level + 1)
   self.next_id = self.next_id + 1
   local job = { id = self.next_id, fname = name, args = args, async = async, tries = 0, batch = batch }
   self.jobs[job.id] = job
-  self.qtail = self.qtail + 1
-  self.queue[self.qtail] = job
+  if where then
+    job.where = where
+    self.at_jobs[#self.at_jobs + 1] = job
+  else
+    self.qtail = self.qtail + 1
+    self.queue[self.qtail] = job
+  end
   if self.timeout then
     local t = self.timeout
     job.deadline, job.limit = acoro.now() + t, t
@@ -674,9 +725,17 @@ end
 -- never yields would hold it for ever) and its other jobs are re-queued.
 function Computation:_timeout(job)
   local s = job.server
-  if not s and (#self.server_list == 0 or self.npending > 0 or next(self.pending_servers)) then
+  if not s and (job.where or #self.server_list == 0 or self.npending > 0 or next(self.pending_servers)) then
     -- never placed, and no server could take it: only this job fails, saying why
     local why = {}
+    if job.where then
+      local there = 0
+      for _, x in ipairs(self.server_list) do
+        if self:_server_at(x, job.where) then there = there + 1 end
+      end
+      why[#why + 1] = there == 0 and ("no server at %s"):format(job.where)
+        or ("%d server(s) at %s, all busy"):format(there, job.where)
+    end
     if #self.server_list == 0 then why[#why + 1] = "no server is up" end
     if self.npending > 0 then why[#why + 1] = ("%d node(s) not enabled"):format(self.npending) end
     local held = 0
@@ -795,11 +854,41 @@ function Computation:_async(job)
   return nil, job.value
 end
 
+local function where_arg(where, what)
+  if type(where) ~= "string" or where == "" then
+    error(("acoro.discoro: %s: where must be a server's or node's location, an address or a name"):format(what), 3)
+  end
+end
+
+-- comp:run_result_at(where, fn, ...) -> fn's values | nil, err: the job runs
+-- on a server at `where` (a server's location, or its node's location,
+-- address or name, or a glob of them) and waits there for one.
+function Computation:run_result_at(where, fn, ...)
+  where_arg(where, "run_result_at")
+  local job = self:_submit(fn, pack(...), false, nil, 3, where)
+  self:_dispatch()
+  self:_await(job)
+  if not job.ok then return nil, job.value end
+  local v = job.value
+  return unpack(v, 1, v.n)
+end
+
+-- comp:run_async_at(where, fn, ...) -> handle | nil, err; run_at is its
+-- other name (asyncoro's).
+function Computation:run_async_at(where, fn, ...)
+  where_arg(where, "run_async_at")
+  return self:_async(self:_submit(fn, pack(...), true, nil, 3, where))
+end
+Computation.run_at = Computation.run_async_at
+
 -- comp:run_results(fn, list) -> results, errors: results[i] the first value
 -- of job i, errors[i] its error (nil where it succeeded). Each item of list
 -- is a job's argument list (a table) or its single argument.
-function Computation:run_results(fn, list)
+function Computation:run_results(fn, list, o)
   if type(list) ~= "table" then error("acoro.discoro: run_results: list must be a table", 2) end
+  if o ~= nil and type(o) ~= "table" then error("acoro.discoro: run_results: an options table expected", 2) end
+  local p = o and o.progress
+  if p == nil then p = self.progress end
   local n = #list
   local batch = { left = n, waiter = acoro.self() }
   local jobs = {}
@@ -810,8 +899,11 @@ function Computation:run_results(fn, list)
     jobs[i] = self:_submit(fn, args, false, batch, 3)
   end
   self:_dispatch()
+  local line = progress.new(n, p)
   local deadline = self.timeout and acoro.now() + self.timeout
   while batch.left > 0 do
+    if line then line:draw(n - batch.left) end
+    local wait = line and progress.EVERY
     if deadline then
       local left = deadline - acoro.now()
       if left <= 0 then
@@ -820,11 +912,11 @@ function Computation:run_results(fn, list)
         end
         break
       end
-      acoro.suspend(left)
-    else
-      acoro.suspend()
+      wait = wait and math.min(wait, left) or left
     end
+    acoro.suspend(wait)
   end
+  if line then line:draw(n - batch.left, true) end
   local results, errors = {}, {}
   for i = 1, n do
     local job = jobs[i]
@@ -835,7 +927,34 @@ end
 
 -- comp:close(): nodes drop the computation (servers killed, directory
 -- removed); jobs not done fail with "closed". Never waits on a node.
-function Computation:close()
+function Computation:close(o)
+  if o ~= nil and type(o) ~= "table" then error("acoro.discoro: close: an options table expected", 2) end
+  o = o or {}
+  check.timeout(o.timeout, "close", 1, 3, "timeout")
+  if o.await_async and self.state == "scheduled" then
+    -- the async jobs whose handles were given out end first (each sends its
+    -- result here as any job does); `timeout` bounds the wait
+    local deadline = o.timeout and acoro.now() + o.timeout
+    self.close_waiter = acoro.self()
+    while self.state == "scheduled" do
+      local left = false
+      for _, job in pairs(self.jobs) do
+        if job.async and not job.done then
+          left = true
+          break
+        end
+      end
+      if not left then break end
+      if deadline then
+        local t = deadline - acoro.now()
+        if t <= 0 then break end
+        acoro.suspend(t)
+      else
+        acoro.suspend()
+      end
+    end
+    self.close_waiter = nil
+  end
   if self.state == "closed" then return true end
   local was = self.state
   self.state = "closed"

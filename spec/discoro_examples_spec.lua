@@ -65,3 +65,54 @@ describe("examples/discoro_client4.lua", function()
     os.execute("rm -rf " .. q(back))
   end)
 end)
+
+-- Runs examples/NAME with the node's location and `args`; returns the client.
+local function run_example(name, loc, args)
+  return ns.track(net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
+    :format(q(ns.secret), q("examples/" .. name), q(loc), args or "")))
+end
+
+describe("examples/discoro_client3.lua", function()
+  after_each(ns.stop_all)
+
+  it("objects of a registered class go to a job and come back as the client's class", function()
+    local _, loc = start_node()
+    local cli = run_example("discoro_client3.lua", loc, "3")
+    for i = 1, 3 do
+      assert.equal(("C(i=%d, v=%d, at "):format(i, (i + 1) ^ 2), cli:expect("^got (C%(i=%d+, v=%d+, at )127"))
+    end
+    assert.equal("done", cli:expect("^job ended: (.*)$"))
+  end)
+end)
+
+describe("examples/discoro_client7.lua", function()
+  after_each(ns.stop_all)
+
+  it("starts jobs from the status messages, one more per job that ends, until 6 ran", function()
+    local _, loc = start_node()
+    local cli = run_example("discoro_client7.lua", loc, "6")
+    local got, up = {}, 0
+    while #got < 6 do
+      local l = assert(cli:line(), cli:output())
+      if l == "server up" then up = up + 1 end
+      local i = l:match("^result: job (%d+) slept")
+      if i then got[#got + 1] = tonumber(i) end
+      assert.falsy(l:match("failed"), l)
+    end
+    table.sort(got)
+    assert.same({ 1, 2, 3, 4, 5, 6 }, got)
+    assert.is_true(up >= 1)
+  end)
+end)
+
+describe("examples/discoro_client8.lua", function()
+  after_each(ns.stop_all)
+
+  it("jobs that never yield for their whole run come back, one per server at a time", function()
+    local _, loc = start_node()
+    local cli = run_example("discoro_client8.lua", loc, "3 0.3")
+    for i = 1, 3 do
+      assert.equal(tostring(i), cli:expect("^result: job (%d+) computed 0%.3 s %(%d+ rounds%)$"))
+    end
+  end)
+end)

@@ -116,3 +116,49 @@ describe("examples/discoro_client8.lua", function()
     end
   end)
 end)
+
+describe("examples/discoro_client5.lua", function()
+  after_each(ns.stop_all)
+
+  it("a program sent with files= runs on a server, fed and read through pipes by a job", function()
+    local _, loc = start_node()
+    local cli = run_example("discoro_client5.lua", loc, "3")
+    local pid
+    for i = 1, 3 do
+      local line = cli:expect("^output: (%d+ LINE %d+) %(pid %d+%)$")
+      local p = cli.seen[#cli.seen]:match("pid (%d+)")
+      assert.equal(("%d LINE %d"):format(i, i), line)
+      pid = pid or p
+      assert.equal(pid, p) -- one program for all the lines
+    end
+    cli:expect("^output: end after 3 lines$")
+    cli:expect("^program exited: normal 0$")
+  end)
+end)
+
+for _, name in ipairs({ "discoro_client6.lua", "discoro_client6_channel.lua" }) do
+  describe("examples/" .. name, function()
+    after_each(ns.stop_all)
+
+    it("streams 200 values to 2 jobs, which send alerts as they come and their summaries at the end", function()
+      local _, loc = start_node()
+      local cli = run_example(name, loc, "2 200")
+      local summaries, alerts = {}, { job1 = 0, job2 = 0 }
+      while #summaries < 2 do
+        local l = assert(cli:line(), cli:output())
+        local job = l:match("^alert (job%d) at %d+: average [%d.]+$")
+        if job then
+          alerts[job] = alerts[job] + 1
+        else
+          summaries[#summaries + 1] = assert(l:match("^summary (.*)$"), l)
+        end
+      end
+      table.sort(summaries)
+      -- every alert came before its job's summary (one stream from each job)
+      local want = name == "discoro_client6.lua" and 36 or 33
+      assert.same({ ("job1: 200 values, %d alerts"):format(want), ("job2: 200 values, %d alerts"):format(want) },
+        summaries)
+      assert.same({ job1 = want, job2 = want }, alerts)
+    end)
+  end)
+end

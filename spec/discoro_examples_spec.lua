@@ -162,3 +162,15 @@ for _, name in ipairs({ "discoro_client6.lua", "discoro_client6_channel.lua" }) 
     end)
   end)
 end
+
+describe("examples/discoro_client9_server.lua", function()
+  after_each(ns.stop_all)
+
+  it("each server enabled with a file of its own, read into its memory, and jobs run on that memory", function()
+    local _, loc = start_node()
+    local cli = run_example("discoro_client9_server.lua", loc, "2")
+    -- server k holds 1..10k: twice their sum is 10k(10k+1)
+    assert.equal("10 numbers, twice their sum 110", cli:expect("^server 1: (.*)$"))
+    assert.equal("20 numbers, twice their sum 420", cli:expect("^server 2: (.*)$"))
+  end)
+end)

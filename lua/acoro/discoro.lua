@@ -42,7 +42,8 @@ end
 local function node_initialized(comp, node, info)
   local a = info.avail or {}
   status(comp, "NodeInitialized", { location = node.location, name = info.name, cpus = info.cpus,
-    cpu = a.cpu, memory = a.memory, disk = a.disk, swap = a.swap })
+    dir = type(info.dir) == "string" and info.dir or nil, cpu = a.cpu, memory = a.memory, disk = a.disk,
+    swap = a.swap })
 end
 
 local function wake(job)

@@ -174,3 +174,32 @@ describe("examples/discoro_client9_server.lua", function()
     assert.equal("20 numbers, twice their sum 420", cli:expect("^server 2: (.*)$"))
   end)
 end)
+
+describe("examples/discoro_client9_node.lua", function()
+  after_each(ns.stop_all)
+
+  it("two nodes, each enabled with its part: node_setup writes it once, servers hold it in memory", function()
+    local _, la = start_node()
+    local _, lb = start_node()
+    local cli = ns.track(net.spawn_acoro(("--listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
+      :format(q(ns.secret), q("examples/discoro_client9_node.lua"), q(la), q(lb))))
+    local got = {}
+    got[1] = cli:expect("^at 127%.0%.0%.1:%d+: (.*)$")
+    got[2] = cli:expect("^at 127%.0%.0%.1:%d+: (.*)$")
+    table.sort(got)
+    -- the odd lines on one node, the even on the other
+    assert.same({ "50 values, sum 2500", "50 values, sum 2550" }, got)
+  end)
+end)
+
+describe("examples/discoro_ssh_ec2.lua", function()
+  after_each(ns.stop_all)
+
+  it("a client that starts its own node with discovery off reaches a node by its location alone", function()
+    local _, loc = start_node()
+    local key = io.open(ns.secret):read("*l")
+    local cli = ns.track(net.spawn(("env ACORO_SECRET=%s %s %s %s 0 3"):format(q(key), q(support.bin),
+      q("examples/discoro_ssh_ec2.lua"), q(loc))))
+    for i = 1, 3 do assert.equal(tostring(i), cli:expect("^job (%d+) ran on %S+$")) end
+  end)
+end)

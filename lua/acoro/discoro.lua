@@ -798,7 +798,7 @@ function Computation:schedule(o)
   end
   -- with `peers` given, the answer is known once each of them answered
   while self.nnodes == 0 and self.npending == 0 and acoro.now() < deadline
-    and (#self.peers == 0 or self.nunanswered > 0) do
+    and (#self.peers == 0 or self.nunanswered > 0 or self.nsetting > 0) do
     acoro.suspend(deadline - acoro.now())
   end
   self.schedule_waiter = nil

@@ -1009,6 +1009,7 @@ local load_dist = once(function()
   require("acoro.rci").init(M, I.dist, coro_mt)
   require("acoro.files").init(M, I.dist)
   require("acoro.rchannel").init(M, I.dist)
+  require("acoro.types").init(M, I.dist)
 end)
 
 local load_shutdown = once(function()
@@ -1029,7 +1030,7 @@ local loaders = {
   node = load_dist, peer = load_dist, peers = load_dist, close_peer = load_dist,
   discover = load_dist, is_remote = load_dist, peer_status = load_dist,
   is_peer_status = load_dist, PeerStatus = load_dist, rci = load_dist, send_file = load_dist,
-  del_file = load_dist, is_remote_channel = load_dist,
+  del_file = load_dist, is_remote_channel = load_dist, register_type = load_dist,
 }
 local std = { stdin = 0, stdout = 1, stderr = 2 }
 

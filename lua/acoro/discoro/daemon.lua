@@ -6,6 +6,7 @@
 -- computation or is gone.
 local acoro = require "acoro"
 local code = require "acoro.discoro.code"
+local avail = require "acoro.discoro.avail"
 local ffi = require "ffi"
 
 local M = {}
@@ -208,6 +209,12 @@ function Node:start_server(comp, slot)
       return
     end
     if comp.dropped[slot] then return end
+    if slot == 0 then
+      -- node_setup's process ended without its answer
+      if not comp.node_ready then self:give_up(comp, ("node_setup failed: its process ended (status %s, signal %s)")
+        :format(tostring(status), tostring(sig))) end
+      return
+    end
     comp.restarts = comp.restarts + 1
     self:status(comp, ("server %d ended (status %s, signal %s)%s"):format(slot, tostring(status),
       tostring(sig), comp.restarts <= 10 and ": restarting it" or ": too many restarts"))
@@ -235,25 +242,57 @@ function Node:setup(m)
   self.seq = self.seq + 1
   local opts = type(m[5]) == "table" and m[5] or {}
   local setup = type(opts.server_setup) == "string" and { opts.server_setup, opts.setup_args } or nil
+  local node_setup = type(opts.node_setup) == "string" and { opts.node_setup, opts.node_args } or nil
+  -- the client's allocation may ask for fewer servers than this node's CPUs
+  local want = tonumber(opts.cpus)
+  local nservers = (want and want >= 1 and want % 1 == 0) and math.min(want, self.cpus) or self.cpus
   local comp = { id = "c" .. self.seq, sched = sched, src = src, name = name, procs = {}, restarts = 0,
-    setup = setup, dropped = {}, ndropped = 0 }
+    setup = setup, node_setup = node_setup, nservers = nservers, dropped = {}, ndropped = 0,
+    disable_servers = opts.disable_servers == true }
   comp.dir = self.dest .. "/" .. comp.id
   ok, why = mkdirs(comp.dir)
   if not ok then return sched:send({ "refused", self.me, "cannot make its directory: " .. tostring(why) }) end
   self.comps[sched], self.by_id[comp.id] = comp, comp
   self.active = self.active + 1
   sched:monitor(self.me)
-  self:status(comp, ("accepted %q, %d servers"):format(name, self.cpus))
-  sched:send({ "accepted", self.me, { name = self.name, location = self.location, cpus = self.cpus,
-    dir = comp.id } })
+  self:status(comp, ("accepted %q, %d servers"):format(name, nservers))
+  comp.avail = avail.reader(self.dest)
+  sched:send({ "accepted", self.me, { name = self.name, location = self.location, cpus = nservers,
+    dir = comp.id, avail = comp.avail() } })
+  -- a pulse with what the host has free, until the computation ends: its
+  -- scheduler learns the node lives (zombie_period) and what it can take
+  local every = tonumber(opts.pulse_interval)
+  every = every and math.min(math.max(every, 0.1), 3600) or 10
+  local pulse = acoro.spawn(function()
+    while true do
+      acoro.suspend(every)
+      if comp.closed then return end
+      pcall(sched.send, sched, { "pulse", self.me, comp.avail() })
+    end
+  end)
+  pulse:set_daemon()
   -- with files, the servers start once the client sent them ("start")
   comp.waiting_files = opts.files == true
   if not comp.waiting_files then self:start_servers(comp) end
 end
 
+-- With node_setup, a process of its own (slot 0) runs it first, in the
+-- computation's directory with its files; the servers start once it answered.
 function Node:start_servers(comp)
   comp.waiting_files = false
-  for slot = 1, self.cpus do self:start_server(comp, slot) end
+  if comp.node_setup and not comp.node_ready then return self:start_server(comp, 0) end
+  for slot = 1, comp.nservers do self:start_server(comp, slot) end
+end
+
+-- Answers what a client's allocations look at before it sends a computation.
+function Node:info(m)
+  local to = m[2]
+  if not acoro.is_remote(to) then return end
+  local host = self.location:match("^(.*):%d+$")
+  local info = { name = self.name, location = self.location, host = host, cpus = self.cpus }
+  local a = avail.reader(self.dest)()
+  for k, v in pairs(a) do info[k] = v end
+  pcall(to.send, to, { "info", self.me, info })
 end
 
 -- Closes comp and tells its client, which stops waiting on this node.
@@ -328,6 +367,8 @@ function Node:on_message(m)
   local op = m[1]
   if op == "setup" then
     self:setup(m)
+  elseif op == "info" then
+    self:info(m)
   elseif op == "command" then
     self:command(m[2])
   elseif op == "start" then
@@ -339,7 +380,25 @@ function Node:on_message(m)
   elseif op == "server_up" then
     local comp = self.by_id[m[2]]
     if comp and not comp.closed and acoro.is_remote(m[4]) then
-      m[4]:send({ "code", comp.src, comp.name, comp.sched, comp.setup })
+      if m[3] == 0 then
+        m[4]:send({ "node_setup", comp.src, comp.name, comp.node_setup })
+      else
+        m[4]:send({ "code", comp.src, comp.name, comp.sched, comp.setup, comp.disable_servers })
+        comp.sched:send({ "server_started", self.me, m[3], m[4].location })
+      end
+    end
+  elseif op == "node_setup_done" then
+    local comp = self.by_id[m[2]]
+    if comp and not comp.closed and not comp.node_ready then
+      if comp.procs[0] then comp.procs[0]:kill("KILL") end
+      if m[3] == true then
+        comp.node_ready = true
+        self:status(comp, "node_setup done")
+        self:start_servers(comp)
+      else
+        comp.node_ready = "failed"
+        self:give_up(comp, "node_setup failed: " .. tostring(m[4]))
+      end
     end
   elseif op == "server_failed" then
     -- the code fails the same way on every server: the computation is given up
@@ -357,7 +416,7 @@ function Node:on_message(m)
       self:status(comp, ("server %d dropped: %s"):format(slot, why))
       comp.sched:send({ "server_dropped", self.me, slot, why })
       if comp.procs[slot] then comp.procs[slot]:kill("KILL") end
-      if comp.ndropped >= self.cpus then self:give_up(comp, "every server's " .. why) end
+      if comp.ndropped >= comp.nservers then self:give_up(comp, "every server's " .. why) end
     end
   elseif op == "kill" then
     -- a job past its timeout: its server goes (and comes back)

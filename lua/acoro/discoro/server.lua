@@ -35,6 +35,20 @@ local function job(env, sched, id, fname, args, async)
   if async then error(r[2], 0) end
 end
 
+-- A setup function {name, args} of the computation, as a coroutine (it may
+-- wait): an error, or a false or nil first value (the second says why), fails.
+local function run_setup(env, setup)
+  local f = type(setup) == "table" and type(setup[1]) == "string" and rawget(env, setup[1])
+  if type(f) ~= "function" then
+    return false, ("no function %q in the computation"):format(tostring(type(setup) == "table" and setup[1]))
+  end
+  local args = type(setup[2]) == "table" and setup[2] or { n = 0 }
+  local r = { pcall(f, unpack(args, 1, args.n or #args)) }
+  if not r[1] then return false, r[2] end
+  if not r[2] then return false, r[3] or "it returned " .. tostring(r[2]) end
+  return true
+end
+
 -- main(node_location, computation id, slot): inside the run of the acoro CLI,
 -- whose node (--listen, the daemon's secret) is already up.
 function M.main(node_loc, comp_id, slot)
@@ -51,33 +65,39 @@ function M.main(node_loc, comp_id, slot)
   local me = acoro.self()
   daemon:send({ "server_up", comp_id, slot, me })
   local m = acoro.receive(30)
-  if type(m) ~= "table" or m[1] ~= "code" then error("acoro-node server: no code from the node") end
+  if type(m) ~= "table" or (m[1] ~= "code" and m[1] ~= "node_setup") then
+    error("acoro-node server: no code from the node")
+  end
   local src, name, sched, setup = m[2], m[3], m[4], m[5]
   local env, why = code.load_env(src, name)
+  if m[1] == "node_setup" then
+    -- slot 0: node_setup once for the node, then the node kills this process
+    local ok2, why2 = false, why
+    if env then ok2, why2 = run_setup(env, m[4]) end
+    daemon:send({ "node_setup_done", comp_id, ok2, why2 and tostring(why2) })
+    acoro.receive()
+    return
+  end
   if not env then
     daemon:send({ "server_failed", comp_id, slot, why })
     return
   end
+  ok, err = acoro.peer(sched.location, 10)
+  if not ok then error("acoro-node server: cannot reach the client " .. sched.location .. ": " .. tostring(err)) end
+  if m[6] == true then
+    -- disable_servers: the client enables it, with server_setup's arguments
+    sched:send({ "server_waiting", me, daemon, slot })
+    local e = acoro.receive_match(function(x) return type(x) == "table" and x[1] == "enable" end)
+    if type(setup) == "table" and type(e[2]) == "table" then setup = { setup[1], e[2] } end
+  end
   if type(setup) == "table" then
-    -- server_setup(args...) once, before any job: an error or a false/nil
-    -- first value (with its reason) drops this server
-    local f = type(setup[1]) == "string" and rawget(env, setup[1])
-    local args = type(setup[2]) == "table" and setup[2] or { n = 0 }
-    local r
-    if type(f) ~= "function" then
-      r = { false, ("no function %q in the computation"):format(tostring(setup[1])) }
-    else
-      r = { pcall(f, unpack(args, 1, args.n or #args)) }
-      if r[1] and not r[2] then r = { false, r[3] or "it returned " .. tostring(r[2]) } end
-    end
-    if not r[1] then
-      daemon:send({ "setup_failed", comp_id, slot, tostring(r[2]) })
+    local setup_ok, setup_why = run_setup(env, setup)
+    if not setup_ok then
+      daemon:send({ "setup_failed", comp_id, slot, tostring(setup_why) })
       acoro.receive() -- the node kills it as it drops it
       return
     end
   end
-  ok, err = acoro.peer(sched.location, 10)
-  if not ok then error("acoro-node server: cannot reach the client " .. sched.location .. ": " .. tostring(err)) end
   sched:send({ "server", me, daemon, slot })
   local spawn = acoro.spawn
   while true do

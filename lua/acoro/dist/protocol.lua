@@ -49,6 +49,6 @@ P.OP = {
 P.EXTENSION_OPS = 100
 
 -- MessagePack ext types of values inside messages.
-P.EXT = { coro = 1, exit = 2, peer_status = 3, channel = 4, rci = 5 }
+P.EXT = { coro = 1, exit = 2, peer_status = 3, channel = 4, rci = 5, typed = 6 }
 
 return P

@@ -9,35 +9,8 @@ local support = require "support"
 
 local q, start, PRELUDE = ns.q, ns.start, ns.PRELUDE
 
-local function sh(cmd) return os.execute(cmd) == 0 end
-
-local function read(cmd)
-  local p = assert(io.popen(cmd))
-  local s = p:read("*a")
-  p:close()
-  return (s:gsub("%s+$", ""))
-end
-
-local dirs = {}
-local function tmpdir()
-  local d = read("mktemp -d")
-  assert(d:match("^/"), "mktemp -d failed")
-  dirs[#dirs + 1] = d
-  return d
-end
-
-local function cleanup()
-  ns.stop_all()
-  for _, d in ipairs(dirs) do sh("rm -rf " .. q(d)) end
-  dirs = {}
-end
-
-local function exists(path) return sh("test -e " .. q(path)) end
-
--- Every name under dir (recursive, hidden ones too), sorted, one a line.
-local function tree(dir)
-  return read("cd " .. q(dir) .. " && find . -mindepth 1 | sort")
-end
+local ds = require "dir_support"
+local sh, read, tmpdir, cleanup, exists, tree = ds.sh, ds.read, ds.tmpdir, ds.cleanup, ds.exists, ds.tree
 
 -- A receiver node: prints "offline LOCATION" when a peer goes away.
 local RECEIVER = PRELUDE .. [[
@@ -62,14 +35,7 @@ local function sender(body, loc, extra)
   return start(PRELUDE .. "local loc = arg[1]\n" .. body, extra, nil, q(loc))
 end
 
--- Waits until cond() holds (checked every 50 ms, at most 20 s).
-local function eventually(cond, what)
-  for _ = 1, 400 do
-    if cond() then return end
-    sh("sleep 0.05")
-  end
-  error("never happened: " .. what, 2)
-end
+local eventually = ds.eventually
 
 describe("acoro.send_file", function()
   after_each(cleanup)

@@ -18,33 +18,8 @@ local support = require "support"
 
 local q, start, PRELUDE = ns.q, ns.start, ns.PRELUDE
 
-local function sh(cmd) return os.execute(cmd) == 0 end
-
-local function read(cmd)
-  local p = assert(io.popen(cmd))
-  local s = p:read("*a")
-  p:close()
-  return (s:gsub("%s+$", ""))
-end
-
-local dirs = {}
-local function tmpdir()
-  local d = read("mktemp -d")
-  assert(d:match("^/"), "mktemp -d failed")
-  dirs[#dirs + 1] = d
-  return d
-end
-
-local function cleanup()
-  ns.stop_all()
-  for _, d in ipairs(dirs) do sh("chmod -R u+w " .. q(d) .. " 2>/dev/null; rm -rf " .. q(d)) end
-  dirs = {}
-end
-
--- Every name under dir (recursive, hidden ones too), sorted, one a line.
-local function tree(dir)
-  return read("cd " .. q(dir) .. " && find . -mindepth 1 | sort")
-end
+local ds = require "dir_support"
+local sh, tmpdir, cleanup, tree = ds.sh, ds.tmpdir, ds.cleanup, ds.tree
 
 -- The target: a node with dest_path `dest`, a coroutine registered as
 -- "echo" (answers {from=, n=} with n), a channel "news" and an RCI "add";

@@ -1028,8 +1028,8 @@ end
 
 M.is_computation = function(v) return getmetatable(v) == Computation end
 
--- For acoro.discoro's own modules (the shared scheduler's two sides), not
--- for applications.
-M._internal = { Computation = Computation, publish = publish, DEFAULT_UDP_PORT = DEFAULT_UDP_PORT }
+-- For acoro.discoro's own modules (the shared scheduler's two sides).
+local internal = require "acoro.discoro.internal"
+internal.Computation, internal.publish, internal.DEFAULT_UDP_PORT = Computation, publish, DEFAULT_UDP_PORT
 
 return M

@@ -18,7 +18,8 @@ local GRACE = 1
 local function pack(...) return { n = select("#", ...), ... } end
 
 local function internal()
-  return require("acoro.discoro")._internal
+  require "acoro.discoro"
+  return require "acoro.discoro.internal"
 end
 
 local function status(comp, kind, fields)

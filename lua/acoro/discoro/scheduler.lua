@@ -152,7 +152,7 @@ function Scheduler:computation(client, d)
     log.warn(("acoro-scheduler: computation from %s refused: %s"):format(client.location, tostring(comp or o)))
     return client:send({ "refused", tostring(comp or o) })
   end
-  local Computation = discoro._internal.Computation
+  local Computation = require("acoro.discoro.internal").Computation
   -- each job's end goes to the client (then the embedded path: its Exit)
   function comp._finish(c, job, jok, v)
     if job.done then return end

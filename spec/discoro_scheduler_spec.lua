@@ -22,14 +22,14 @@ local function tmpdir()
 end
 
 -- An acoro-node with 2 servers per computation, and a scheduler that peers
--- with it; returns both children and the scheduler's location.
+-- with it; returns both children, the scheduler's location and the node's.
 local function start_pair(dest)
   local node = ns.track(net.spawn(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover --daemon --secret-file %s"
     .. " --dest-path %s"):format(q(NODE_BIN), q(ns.secret), q(dest))))
   local nloc = node:expect("^acoro%-node listening (127%.0%.0%.1:%d+)$")
   local sched = ns.track(net.spawn(("%s --listen 127.0.0.1:0 --no-discover --daemon --secret-file %s --peer %s")
     :format(q(SCHED_BIN), q(ns.secret), q(nloc))))
-  return node, sched, sched:expect("^acoro%-scheduler listening (127%.0%.0%.1:%d+)$")
+  return node, sched, sched:expect("^acoro%-scheduler listening (127%.0%.0%.1:%d+)$"), nloc
 end
 
 -- Client A: N jobs that each report their start to A's coroutine "order"
@@ -161,6 +161,96 @@ describe("acoro-scheduler", function()
     -- the second computation was closed by its client on the scheduler
     sched:expect('computation 2 closed %(closed by its client%)$')
     node:expect("computation c2 .*: closed$")
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("the client API through it: values, files, handles, monitors, run_at, timeouts, status, close", function()
+    local dest = tmpdir()
+    local _, _, sloc, nloc = start_pair(dest)
+    local data = support.write_temp("first line of the data\nsecond\n", ".txt")
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local kinds, exits = {}, 0
+local main = acoro.self()
+local st = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    if acoro.is_exit(m) then exits = exits + 1 elseif m.status then kinds[m.status] = (kinds[m.status] or 0) + 1 end
+    if m.status == "ServerInitialized" and kinds.ServerInitialized == 2 then main:send("servers up") end
+    if m == "report" then
+      local k = {}
+      for n, c in pairs(kinds) do if n ~= "NodeAvailInfo" then k[#k + 1] = n .. "=" .. c end end
+      table.sort(k)
+      say("kinds", table.concat(k, " "), "exits", exits)
+    end
+  end
+end)
+st:set_daemon()
+local comp = discoro.Computation({ name = "api", status = st, files = { arg[3] }, code = [=[
+function head(name)
+  local f = assert(io.open(name))
+  local l = f:read("*l")
+  f:close()
+  return l
+end
+function two(x) return x, x + 1 end
+function sq(x) return x * x end
+function boom(x) error("boom " .. x) end
+function slow(x) acoro.suspend(30) return x end
+function where() return acoro.node().location end
+]=] })
+say("schedule", comp:schedule({ scheduler = arg[1] }))
+say("two", comp:run_result("two", 3))
+say("file", comp:run_result("head", (arg[3]:gsub("^.*/", ""))))
+say("fails", comp:run_result("boom", 3))
+say("unknown", comp:run_result("nope", 1))
+local me = acoro.self()
+local h = comp:submit({ async = true, monitor = me }, "sq", 6)
+local ex = acoro.receive_match(acoro.is_exit, 10)
+say("monitor", ex.reason, ex.value, acoro.is_remote(h))
+local h2 = comp:run_async("two", 2)
+say("join", h2:join(10))
+local node = comp:nodes()[1]
+say("nodes", #comp:nodes(), node.location == arg[2], node.cpus)
+acoro.receive_match(function(m) return m == "servers up" end, 30)
+local servers = comp:servers()
+say("servers", #servers)
+say("at server", comp:run_result_at(servers[2], "where") == servers[2])
+say("at node", comp:run_result_at(arg[2], "sq", 5))
+comp.timeout = 0.5
+say("at nowhere", comp:run_result_at("nowhere", "sq", 1))
+say("timeout", comp:run_result("slow", 1))
+comp.timeout = nil
+local r = comp:run_results("sq", { 1, 2, 3 }, { progress = false })
+say("results", table.concat(r, " "))
+comp:run_async("two", 7)
+say("close", comp:close({ await_async = true, timeout = 10 }))
+st:send("report")
+]], nil, nil, q(sloc) .. " " .. q(nloc) .. " " .. q(data))
+    assert.equal("true", cli:expect("^schedule (%S+)$"))
+    assert.equal("3 4", cli:expect("^two (.*)$"))
+    assert.equal("first line of the data", cli:expect("^file (.*)$"))
+    assert.matches("^nil api:9: boom 3", cli:expect("^fails (.*)$"))
+    assert.equal('nil no function "nope" in the computation', cli:expect("^unknown (.*)$"))
+    assert.equal("normal 36 true", cli:expect("^monitor (.*)$"))
+    assert.equal("true 2 3", cli:expect("^join (.*)$"))
+    assert.equal("1 true 2", cli:expect("^nodes (.*)$"))
+    assert.equal("2", cli:expect("^servers (.*)$"))
+    assert.equal("true", cli:expect("^at server (.*)$"))
+    assert.equal("25", cli:expect("^at node (.*)$"))
+    assert.matches("^nil no server matches the job sq%(%d+%) in 0.5 s: no server at nowhere$",
+      cli:expect("^at nowhere (.*)$"))
+    assert.equal("nil timeout", cli:expect("^timeout (.*)$"))
+    assert.equal("1 4 9", cli:expect("^results (.*)$"))
+    assert.equal("true", cli:expect("^close (.*)$"))
+    -- an Exit per job (14), a CoroCreated per async job; the server killed at
+    -- the timeout makes the rest vary (jobs re-queued, a server restarted)
+    local kinds = cli:expect("^kinds (.*)$")
+    assert.matches("exits 14$", kinds)
+    for _, k in ipairs({ "ComputationClosed=1", "CoroCreated=3", "NodeDiscovered=1", "NodeInitialized=1",
+      "ServerInitialized=%d", "JobCreated=%d", "ServerClosed=1" }) do
+      assert.matches(k, kinds)
+    end
     os.execute("rm -rf " .. q(dest))
   end)
 

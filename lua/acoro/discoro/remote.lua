@@ -35,8 +35,7 @@ local function wake(job)
   if w then w:resume() end
 end
 
--- The scheduler side cannot take these: code (a function) or files of this
--- host.
+-- The scheduler side cannot run code of this process.
 local function portable(comp, level)
   for i, a in ipairs(comp.allocations or {}) do
     if type(a) == "function" then
@@ -44,12 +43,31 @@ local function portable(comp, level)
         .. " use discoro.NodeAllocate"):format(i), level)
     end
   end
-  if #comp.files > 0 then
-    error("acoro.discoro: schedule: files= is not supported through a shared scheduler", level)
+end
+
+-- files=: they are on this host, so this process sends them to each node
+-- the scheduler names (into the computation's directory there, `base`) and
+-- tells the scheduler's coroutine that asked.
+local function send_files(comp, reply, node_loc, base)
+  local ok, why = acoro.peer(node_loc, 10)
+  if ok then
+    for _, f in ipairs(comp.files) do
+      local sent, err = acoro.send_file(node_loc, f.path,
+        { dir = f.dir and (base .. "/" .. f.dir) or base, overwrite = true })
+      if not sent then
+        ok, why = false, ("file %s not sent: %s"):format(f.path, tostring(err))
+        break
+      end
+    end
+  else
+    why = ("files not sent: %s"):format(tostring(why))
   end
+  pcall(reply.send, reply, { "files_sent", ok and true or false, why and tostring(why) })
 end
 
 local function description(comp, o)
+  local files = {}
+  for i, f in ipairs(comp.files) do files[i] = f.path end
   local allocations
   if comp.allocations then
     allocations = {}
@@ -61,7 +79,7 @@ local function description(comp, o)
     pulse_interval = comp.pulse_interval, zombie_period = comp.zombie_period, server_setup = comp.server_setup,
     setup_args = comp.setup_args, node_setup = comp.node_setup, node_args = comp.node_args,
     allocations = allocations, disable_nodes = comp.disable_nodes, disable_servers = comp.disable_servers,
-    peers = comp.peers, watch = #comp.subscribers > 0, timeout = o.timeout }
+    peers = comp.peers, watch = #comp.subscribers > 0, timeout = o.timeout, files = files }
 end
 
 -- What comes from the scheduler: its answer, results, handles, status.
@@ -90,6 +108,8 @@ local function collector(comp)
         -- it (send, monitor, join work on it as on any remote handle)
         local loc = m[2]
         acoro.spawn(function() acoro.peer(loc, 10) end)
+      elseif op == "send_files" and acoro.is_remote(m[2]) and type(m[3]) == "string" and type(m[4]) == "string" then
+        acoro.spawn(send_files, comp, m[2], m[3], m[4])
       elseif (op == "scheduled" or op == "refused") and not comp.answer then
         comp.answer = m
         if comp.schedule_waiter then comp.schedule_waiter:resume() end

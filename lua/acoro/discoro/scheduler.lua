@@ -106,7 +106,7 @@ end
 
 -- The options of the scheduler's side of a computation, from what its client
 -- sent; what cannot make one raises (its client is told).
-function Scheduler:options(client, d, forward)
+function Scheduler:options(d, forward)
   local discoro = require "acoro.discoro"
   if type(d) ~= "table" or type(d.src) ~= "string" or type(d.name) ~= "string" then error("bad computation", 0) end
   local peers = {}
@@ -124,7 +124,7 @@ function Scheduler:options(client, d, forward)
     server_setup = str(d.server_setup), setup_args = tab(d.setup_args), node_setup = str(d.node_setup),
     node_args = tab(d.node_args), allocations = allocations, disable_nodes = d.disable_nodes == true,
     disable_servers = d.disable_servers == true, peers = peers, status = forward, progress = false,
-    client = client }
+    files = #list(d.files) > 0 and list(d.files) or nil }
 end
 
 -- One computation, in the coroutine that relays between it and its client.
@@ -145,7 +145,7 @@ function Scheduler:computation(client, d)
     if kind == "ComputationClosed" or not watching then return true end
     return client:send({ "status", m })
   end }
-  local ok, o = pcall(self.options, self, client, d, forward)
+  local ok, o = pcall(self.options, self, d, forward)
   local comp
   if ok then ok, comp = pcall(discoro.Computation, o) end
   if not ok then
@@ -160,6 +160,29 @@ function Scheduler:computation(client, d)
     pcall(client.send, client, { "done", job.id, jok, v })
   end
   comp.client_handle = client
+  -- files= are on the client's host: the client sends them to each node
+  function comp._send_files(c, node, info)
+    local base = type(info.dir) == "string" and info.dir or nil
+    local fok, why = false, "the node gave no directory"
+    if base then
+      client:send({ "send_files", acoro.self(), node.location, base })
+      local a = acoro.receive_match(function(x) return type(x) == "table" and x[1] == "files_sent" end, 600)
+      fok, why = a and a[2] == true, a and a[3] or "the client did not send them"
+    end
+    if c.state ~= "scheduled" or not c.node_set[node] then return end
+    if not fok then
+      -- as the embedded scheduler does with a file it cannot send
+      why = tostring(why)
+      forward:send({ status = "NodeIgnore", time = acoro.now(), location = node.location, error = why })
+      c.refusals[#c.refusals + 1] = node.location .. ": " .. why
+      node:send({ "close", c.collector })
+      return c:_node_lost(node, why)
+    end
+    local files = c.files
+    c.files = {} -- sent: the embedded path lets the node start its servers
+    Computation._send_files(c, node, info)
+    c.files = files
+  end
   local entry = { id = id, comp = comp, client = client, name = d.name }
   self.comps[me] = entry
   client:monitor(me)

@@ -274,6 +274,64 @@ st:send("report")
     os.execute("rm -rf " .. q(dest))
   end)
 
+  it("disable_nodes, enable_node with node_setup's arguments, a NodeAllocate: as embedded", function()
+    local dest = tmpdir()
+    local _, _, sloc, nloc = start_pair(dest)
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local main = acoro.self()
+local st = acoro.spawn(function()
+  while true do
+    local m = acoro.receive()
+    if m.status == "NodeDiscovered" or m.status == "ServerInitialized" then main:send(m) end
+  end
+end)
+st:set_daemon()
+local comp = discoro.Computation({ status = st, disable_nodes = true, node_setup = "check", node_args = { 1 },
+  allocations = { discoro.NodeAllocate({ cpus = 1 }) }, code = [=[
+function check(x) return x == 5, "wants 5" end
+function sq(x) return x * x end
+]=] })
+say("schedule", comp:schedule({ scheduler = arg[1] }))
+local m = acoro.receive_match(function(x) return type(x) == "table" and x.status == "NodeDiscovered" end, 10)
+say("discovered", m.location == arg[2])
+say("enabled", comp:enable_node(m.location, 5))
+say("sq", comp:run_result("sq", 4))
+acoro.receive_match(function(x) return type(x) == "table" and x.status == "ServerInitialized" end, 10)
+say("servers", #comp:servers())
+comp:close()
+]], nil, nil, q(sloc) .. " " .. q(nloc))
+    assert.equal("true", cli:expect("^schedule (%S+)$"))
+    assert.equal("true", cli:expect("^discovered (%S+)$"))
+    assert.equal("1", cli:expect("^enabled (%S+)$"))
+    assert.equal("16", cli:expect("^sq (%S+)$"))
+    assert.equal("1", cli:expect("^servers (%S+)$")) -- the NodeAllocate's 1 CPU of 2
+    os.execute("rm -rf " .. q(dest))
+  end)
+
+  it("the scheduler killed (kill -9): its clients' jobs fail unreachable, its nodes close its computations",
+    function()
+      local dest = tmpdir()
+      local node, sched, sloc = start_pair(dest)
+      local spid = sched:output():match("acoro%-scheduler: %S+ ready %(pid (%d+)%)")
+      local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local comp = discoro.Computation({ code = "function held() acoro.receive() end" })
+say("schedule", comp:schedule({ scheduler = arg[1] }))
+local h = comp:run_async("held")
+say("started", acoro.is_remote(h))
+say("held", comp:run_result("held"))
+say("after", comp:run_result("held"))
+]], nil, nil, q(sloc))
+      assert.equal("true", cli:expect("^schedule (%S+)$"))
+      assert.equal("true", cli:expect("^started (%S+)$"))
+      assert.equal(0, os.execute("kill -9 " .. spid))
+      assert.equal("nil unreachable", cli:expect("^held (.*)$"))
+      assert.equal("nil unreachable", cli:expect("^after (.*)$"))
+      node:expect("computation c1 .*: closed$")
+      os.execute("rm -rf " .. q(dest))
+    end)
+
   it("a client with another secret gets nothing: no computation on the scheduler or the node", function()
     local dest = tmpdir()
     local node, sched, sloc = start_pair(dest)

@@ -9,11 +9,14 @@
 -- gone is closed.
 local acoro = require "acoro"
 local share_mod = require "acoro.discoro.share"
+local ffi = require "ffi"
 
 local M = {}
 
 local log = acoro.log
 local type, tostring, tonumber, pairs, ipairs, pcall = type, tostring, tonumber, pairs, ipairs, pcall
+
+pcall(ffi.cdef, "int getpid(void);")
 
 local usage = [==[
 usage: acoro-scheduler [options]
@@ -281,7 +284,8 @@ function Scheduler:run(o)
   assert(self.me:register("discoro.scheduler"))
   acoro.signal("term", self.me)
   acoro.signal("int", self.me)
-  log.info(("acoro-scheduler: %s ready, %d jobs in flight per CPU of a node"):format(node.location, o.per_cpu))
+  log.info(("acoro-scheduler: %s ready (pid %d), %d jobs in flight per CPU of a node"):format(node.location,
+    ffi.C.getpid(), o.per_cpu))
   io.stdout:write("acoro-scheduler listening ", node.location, "\n")
   io.stdout:flush()
   if not o.daemon then

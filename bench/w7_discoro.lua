@@ -2,13 +2,15 @@
 -- comp:run_results to one acoro-node with 2 compute servers on loopback, and
 -- the cost of one trivial run_result at a time.
 --   acoro --listen 127.0.0.1:0 --no-discover --secret-file KEY \
---     bench/w7_discoro.lua NODE_LOCATION [N [ONE]]
+--     bench/w7_discoro.lua NODE_LOCATION [N [ONE [SCHEDULER]]]
 -- prints "W7 jobs=N secs=S jobs_per_s=R one_median_us=M" (M over ONE, 1,000,
--- single jobs). bench/run starts the node and runs this.
+-- single jobs). With SCHEDULER (an acoro-scheduler's location) the jobs go
+-- through that shared scheduler instead of the one embedded here. bench/run
+-- starts the node (and the scheduler) and runs this.
 local acoro = require "acoro"
 local discoro = require "acoro.discoro"
 
-local loc, n, one = arg[1], tonumber(arg[2]) or 10000, tonumber(arg[3]) or 1000
+local loc, n, one, sched = arg[1], tonumber(arg[2]) or 10000, tonumber(arg[3]) or 1000, arg[4]
 
 local main = acoro.self()
 local status = acoro.spawn(function()
@@ -23,8 +25,11 @@ end)
 status:set_daemon()
 
 local comp = discoro.Computation({ peers = { loc }, status = status, code = "function sq(x) return x * x end" })
-assert(comp:schedule())
+assert(comp:schedule(sched and { scheduler = sched } or nil))
 assert(acoro.receive(30) == "ready", "the node's 2 servers did not come up")
+-- through a shared scheduler, status messages read here cross the network
+-- (one per job): none is read from now on, as none is used
+if sched then comp:unsubscribe(status) end
 assert(comp:run_result("sq", 3) == 9)
 
 local list = {}

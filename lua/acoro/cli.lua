@@ -68,6 +68,8 @@ end
 function M.main(argv0, ...)
   -- `acoro-node` is a link to this executable: the distributed-computing daemon
   if argv0 and argv0:match("acoro%-node$") then return require("acoro.discoro.daemon").main(argv0, ...) end
+  -- `acoro-scheduler` too: the scheduler that several clients share
+  if argv0 and argv0:match("acoro%-scheduler$") then return require("acoro.discoro.scheduler").main(argv0, ...) end
   local argv = { ... }
   local i, code, node_opts = 1, nil, nil
   while i <= #argv do

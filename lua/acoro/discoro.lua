@@ -582,14 +582,20 @@ end
 -- run_at jobs wait in a list of their own: one that no server can take now
 -- must not hold the queue behind it.
 function Computation:_dispatch_at()
-  local at, window, keep = self.at_jobs, self.window, {}
+  local at, window, keep, share = self.at_jobs, self.window, {}, self.share
   for _, job in ipairs(at) do
     if not job.done then
       local best
       for _, s in ipairs(self.server_list) do
-        if s.n < window and (not best or s.n < best.n) and self:_server_at(s, job.where) then best = s end
+        if s.n < window and (not best or s.n < best.n) and self:_server_at(s, job.where)
+          and (not share or share:room(self, s)) then best = s end
       end
-      if best then self:_send_job(job, best) else keep[#keep + 1] = job end
+      if best then
+        self:_send_job(job, best)
+        if share then share:placed(best) end
+      else
+        keep[#keep + 1] = job
+      end
     end
   end
   self.at_jobs = keep
@@ -610,9 +616,19 @@ function Computation:_send_job(job, best)
   end
 end
 
+-- Places queued jobs until no server can take one. A computation of a
+-- shared scheduler (acoro-scheduler) has `share` (acoro.discoro.share): the
+-- share places the jobs of all its computations in turn.
 function Computation:_dispatch()
+  if self.share then return self.share:dispatch() end
   if #self.at_jobs > 0 then self:_dispatch_at() end
-  local queue, list, window = self.queue, self.server_list, self.window
+  while self:_place_one() do end
+end
+
+-- Places the job at the head of the queue -> the server it went to, or nil
+-- (the queue is empty, or no server has room).
+function Computation:_place_one()
+  local queue, list, window, share = self.queue, self.server_list, self.window, self.share
   while self.qhead <= self.qtail do
     local job = queue[self.qhead]
     if job.done then
@@ -624,22 +640,25 @@ function Computation:_dispatch()
         local s = list[i]
         if s.node ~= avoid then
           elsewhere = true
-          if s.n < window and (not best or s.n < best.n) then best = s end
+          if s.n < window and (not best or s.n < best.n) and (not share or share:room(self, s)) then best = s end
         end
       end
       if not elsewhere then
         for i = 1, #list do
           local s = list[i]
-          if s.n < window and (not best or s.n < best.n) then best = s end
+          if s.n < window and (not best or s.n < best.n) and (not share or share:room(self, s)) then best = s end
         end
       end
-      if not best then break end
+      if not best then return nil end
       queue[self.qhead] = nil
       self.qhead = self.qhead + 1
       self:_send_job(job, best)
+      if self.qhead > self.qtail then self.qhead, self.qtail = 1, 0 end
+      return best
     end
   end
-  if self.qhead > self.qtail then self.qhead, self.qtail = 1, 0 end
+  self.qhead, self.qtail = 1, 0
+  return nil
 end
 
 function Computation:_finish(job, ok, v)
@@ -762,6 +781,10 @@ function Computation:schedule(o)
   check.timeout(o.timeout, "schedule", 1, 3, "timeout")
   local ok, err = code.check(self.src, self.name)
   if not ok then return nil, err end
+  if o.scheduler ~= nil then
+    -- a shared scheduler (acoro-scheduler) places the jobs
+    return require("acoro.discoro.remote").schedule(self, o)
+  end
   if not acoro.node() then
     local no = {}
     for k, v in pairs(self.node_opts or {}) do no[k] = v end
@@ -1004,5 +1027,9 @@ function Computation:servers()
 end
 
 M.is_computation = function(v) return getmetatable(v) == Computation end
+
+-- For acoro.discoro's own modules (the shared scheduler's two sides).
+local internal = require "acoro.discoro.internal"
+internal.Computation, internal.publish, internal.DEFAULT_UDP_PORT = Computation, publish, DEFAULT_UDP_PORT
 
 return M

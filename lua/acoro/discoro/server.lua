@@ -103,10 +103,14 @@ function M.main(node_loc, comp_id, slot)
   while true do
     m = acoro.receive()
     if type(m) == "table" and m[1] == "run" and type(m[4]) == "table" then
+      local w = m[6] ~= nil and acoro.is_remote(m[6]) and m[6] or nil
+      -- the watcher's node may be one this server has not met (the client
+      -- of a shared scheduler): linked first, or its Exit could not go there
+      if w then acoro.peer(w.location, 10) end
       local co = spawn(job, env, sched, m[2], m[3], m[4], m[5])
       -- a watcher asked for: monitoring before the job runs, it gets the Exit
       -- even of a job that ends at once
-      if m[6] ~= nil and acoro.is_remote(m[6]) then co:monitor(m[6]) end
+      if w then co:monitor(w) end
     end
   end
 end

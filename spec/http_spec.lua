@@ -4,6 +4,7 @@
 -- concurrent keep-alive connections, TLS and Server-Sent Events. Every wait is
 -- bounded; nothing is asserted on timings.
 
+local ffi = require "ffi"
 local acoro = require "acoro"
 local http = require "acoro.http"
 local cjson = require "cjson"
@@ -51,6 +52,32 @@ local function raw(srv, data)
   local got = c:read(nil, T) or ""
   c:close()
   return got
+end
+
+-- A raw client that reads until the server ends the connection: the bytes
+-- and how reading ended (nil: the server closed; "timeout": it did not).
+local function raw_to_close(srv, data)
+  local c = assert(acoro.tcp.connect("127.0.0.1", srv.port, { timeout = T }))
+  assert(c:send(data))
+  local got, why = c:read(nil, T)
+  c:close()
+  return got, why
+end
+
+-- The descriptor limit of this process, raised towards `need` if the hard
+-- limit lets it: the soft limit after.
+pcall(ffi.cdef, "struct acoro_spec_rlimit { unsigned long cur, max; };" ..
+  "int getrlimit(int, struct acoro_spec_rlimit *); int setrlimit(int, const struct acoro_spec_rlimit *);")
+local RLIMIT_NOFILE = 7 -- Linux
+local function raise_fd_limit(need)
+  local rl = ffi.new("struct acoro_spec_rlimit")
+  if ffi.C.getrlimit(RLIMIT_NOFILE, rl) ~= 0 then return 0 end
+  if rl.cur < need then
+    rl.cur = rl.max < need and rl.max or need
+    ffi.C.setrlimit(RLIMIT_NOFILE, rl)
+    ffi.C.getrlimit(RLIMIT_NOFILE, rl)
+  end
+  return tonumber(rl.cur)
 end
 
 describe("acoro.http", function()
@@ -116,6 +143,23 @@ describe("acoro.http", function()
       -- chunked: no length up front, refused once the body passes the limit
       assert.matches("^HTTP/1.1 413 ", raw(srv, "POST /echo HTTP/1.1\r\nHost: a\r\n" ..
         "Transfer-Encoding: chunked\r\n\r\n7d0\r\n" .. big .. "\r\n0\r\n\r\n"))
+      -- the refusal is the last answer: the server then closes the connection
+      -- (raw: curl hides whether it closed)
+      local got, why = raw_to_close(srv, "GET /hello HTTP/1.1\r\nHost: a\r\nX-Big: " .. big ..
+        "\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.is_nil(why)
+      assert.matches("^HTTP/1.1 431 [^\n]*\r\n", got)
+      assert.matches("\r\nconnection: close\r\n", got)
+      assert.equal(1, select(2, got:gsub("HTTP/1.1 ", ""))) -- the second request unanswered
+      got, why = raw_to_close(srv, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n")
+      assert.is_nil(why)
+      assert.matches("^HTTP/1.1 413 [^\n]*\r\n", got)
+      assert.matches("\r\nconnection: close\r\n", got)
+      -- after a served request on the same connection too
+      got, why = raw_to_close(srv, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n" ..
+        "GET /hello?q=" .. big .. " HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.is_nil(why)
+      assert.matches("^HTTP/1.1 200 .*\r\n\r\nhello you\nHTTP/1.1 431 ", got)
       -- at the limit: served
       local out = curl("--data-binary", ("b"):rep(1000), url(srv, "/echo"))
       assert.equal(1000, #cjson.decode(out).body)
@@ -143,14 +187,28 @@ describe("acoro.http", function()
       assert.is_true(sent < #request)
       c:close()
       sender:join(T)
+      -- a kept-alive connection left idle after its answer: closed too
+      c = assert(acoro.tcp.connect("127.0.0.1", srv.port, { timeout = T }))
+      assert(c:send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+      local got, why2 = c:read(nil, T)
+      assert.is_nil(why2)
+      assert.matches("^HTTP/1.1 200 .*hello you\n$", got)
+      c:close()
       srv:close()
     end)
   end)
 
   it("serves 1,000 concurrent keep-alive connections", function()
+    local N = 1000
+    -- both ends live in this process: two descriptors a connection
+    local limit = raise_fd_limit(2 * N + 200)
+    if limit < 2 * N + 200 then
+      return pending(("the descriptor limit is %d (ulimit -n): 1,000 connections need %d"):format(
+        limit, 2 * N + 200))
+    end
     acoro.run(function()
       local srv = server()
-      local N, done, max_active = 1000, 0, 0
+      local done, max_active = 0, 0
       local main, clients = acoro.self(), {}
       for i = 1, N do
         clients[i] = acoro.spawn(function()

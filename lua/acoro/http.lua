@@ -274,13 +274,16 @@ end
 
 -- One connection: requests until the client closes, errs, stays silent
 -- past the timeout (per request, from its first wait: a client sending a
--- byte at a time gains nothing), or asks to close.
+-- byte at a time gains nothing), or asks to close. The reads wait without
+-- a timeout of their own: the server's sweeper closes a connection whose
+-- request is overdue (one timer per server, not one per read).
 local function serve_conn(self, s)
   local p = new_parser(self.max_header, self.max_body)
-  local timeout = self.timeout
+  local timeout, conns = self.timeout, self._conns
   local buf = ""
   while true do
     local deadline = now() + timeout
+    conns[s] = deadline
     local n, state, status, why, path, qs, headers, body, version, keep
     while true do
       if buf ~= "" then
@@ -291,12 +294,12 @@ local function serve_conn(self, s)
           return
         end
       end
-      local left = deadline - now()
-      if left <= 0 then return end
-      local data = s:recv(65536, left)
-      if not data then return end -- closed, reset or timed out
+      if now() >= deadline then return end
+      local data = s:recv(65536)
+      if not data then return end -- closed (by the client, or the sweeper) or reset
       buf = data
     end
+    conns[s] = false -- the handler's time is its own
     if state == "error" then
       plain(s, status, why, true)
       return
@@ -310,7 +313,7 @@ local function serve_conn(self, s)
 end
 
 local function run_conn(self, s)
-  self._conns[s] = true
+  self._conns[s] = false
   self.active = self.active + 1
   local ok, err = pcall(serve_conn, self, s)
   if not ok then log.error("acoro.http: connection: ", tostring(err)) end
@@ -319,9 +322,30 @@ local function run_conn(self, s)
   s:close()
 end
 
+-- The sweeper: closes the connections whose request is overdue, every
+-- quarter of the timeout (at most every second, at least every 10 ms), so
+-- a slow client is closed between timeout and timeout plus that period.
+local function sweep(self)
+  local conns = self._conns
+  local every = math.max(0.01, math.min(1, self.timeout / 4))
+  while not self._closed do
+    acoro.receive(every) -- close() wakes it
+    local t = now()
+    for s, deadline in pairs(conns) do
+      if deadline and deadline <= t then
+        conns[s] = false
+        s:close()
+      end
+    end
+  end
+end
+
 -- serve(): the accept loop, in the calling coroutine, until close().
 function Server:serve()
   local listener = self._listener
+  if not self._sweeper then
+    self._sweeper = acoro.spawn({ name = "acoro.http sweeper", daemon = true }, sweep, self)
+  end
   while not self._closed do
     local s, err = listener:accept()
     if s then
@@ -351,6 +375,7 @@ function Server:close()
   if self._closed then return end
   self._closed = true
   self._listener:close()
+  if self._sweeper then self._sweeper:send("stop") end
   for s in pairs(self._conns) do s:close() end
 end
 

@@ -99,7 +99,14 @@ describe("acoro.http", function()
 
   it("keeps a connection alive across requests", function()
     acoro.run(function()
-      local srv = server()
+      local kept = {}
+      local srv = server(nil, function(s)
+        s:route("GET", "/teapot", function(req, res)
+          kept.path, kept.headers = req.path, req.headers
+          res:header("X-Tea", "green")
+          res:send("tea\n", 418)
+        end)
+      end)
       local out, err = curl("-v", url(srv, "/hello"), url(srv, "/hello?name=2"))
       assert.equal("hello you\nhello 2\n", out)
       assert.matches("Re%-using existing connection", err)
@@ -108,6 +115,17 @@ describe("acoro.http", function()
       local got = raw(srv, "GET /hello?name=p1 HTTP/1.1\r\nHost: a\r\n\r\n" ..
         "GET /hello?name=p2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
       assert.matches("hello p1\n.*hello p2\n$", got)
+      -- the next request on the connection starts from a clean answer: no
+      -- header, status or body of the one before
+      got = raw(srv, "GET /teapot HTTP/1.1\r\nHost: a\r\n\r\n" ..
+        "GET /hello?name=p3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      local first, second = got:match("^(.-\r\n\r\ntea\n)(.*)$")
+      assert.matches("^HTTP/1.1 418 .*x%-tea: green\r\n", first)
+      assert.matches("^HTTP/1.1 200 OK\r\n", second)
+      assert.not_matches("x%-tea", second)
+      assert.matches("\r\n\r\nhello p3\n$", second)
+      assert.equal("/teapot", kept.path) -- what the first handler kept is its own
+      assert.equal("a", kept.headers.host)
       srv:close()
     end)
   end)

@@ -250,7 +250,7 @@ local function finish(s, req, res, timeout)
   return s:send(head .. body, timeout) and keep
 end
 
-local function dispatch(self, s, req)
+local function dispatch(self, s, req, res)
   local r = find_route(self, req.path)
   if not r then
     return plain(s, 404, "not found", not req.keep_alive) and req.keep_alive
@@ -260,8 +260,7 @@ local function dispatch(self, s, req)
     return plain(s, 405, "method not allowed", not req.keep_alive, { allow = allowed(r) })
       and req.keep_alive
   end
-  local res = setmetatable({ status = 200, _s = s, _timeout = self.timeout, _body = false },
-    Response)
+  res.status, res.headers, res._body = 200, nil, false
   local ok, err = xpcall(handler, debug.traceback, req, res)
   if not ok then
     log.error("acoro.http: ", req.method, " ", req.path, ": ", tostring(err))
@@ -276,11 +275,19 @@ end
 -- past the timeout (per request, from its first wait: a client sending a
 -- byte at a time gains nothing), or asks to close. The reads wait without
 -- a timeout of their own: the server's sweeper closes a connection whose
--- request is overdue (one timer per server, not one per read).
+-- request is overdue (one timer per server, not one per read). The req and
+-- res tables are the connection's, filled anew for each request: two tables
+-- less per request to collect (docs/http.md: they belong to the handler's
+-- call).
 local function serve_conn(self, s)
   local p = new_parser(self.max_header, self.max_body)
   local timeout, conns = self.timeout, self._conns
   local buf = ""
+  local req = { method = false, target = false, path = false, query_string = false,
+    query = false, headers = false, body = false, version = false, keep_alive = false,
+    remote = s }
+  local res = setmetatable({ status = 200, headers = false, _s = s, _timeout = timeout,
+    _body = false }, Response)
   while true do
     local deadline = now() + timeout
     conns[s] = deadline
@@ -305,10 +312,10 @@ local function serve_conn(self, s)
       return
     end
     -- "done": the parts of the request
-    local req = { method = status, target = why, path = path, query_string = qs,
-      query = qs == "" and {} or parse_query(qs), headers = headers, body = body,
-      version = version, keep_alive = keep, remote = s }
-    if not dispatch(self, s, req) then return end
+    req.method, req.target, req.path, req.query_string = status, why, path, qs
+    req.query = qs == "" and {} or parse_query(qs)
+    req.headers, req.body, req.version, req.keep_alive = headers, body, version, keep
+    if not dispatch(self, s, req, res) then return end
   end
 end
 

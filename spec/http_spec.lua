@@ -90,6 +90,12 @@ describe("acoro.http", function()
       assert.same({ body = "k=v", method = "POST", path = "/echo", agent = true, header = "yes",
         query = { x = { "1", "2" }, flag = true } }, j)
       assert.equal("/files/a/b c", curl(url(srv, "/files/a/b%20c")))
+      -- a header sent twice is one value; names lower-cased
+      out = raw(srv, "POST /echo HTTP/1.1\r\nHost: a\r\nX-TEST: 1\r\nx-test: 2\r\n" ..
+        "Content-Length: 2\r\nConnection: close\r\n\r\nhi")
+      j = cjson.decode(out:match("\r\n\r\n(.*)$"))
+      assert.equal("1, 2", j.header)
+      assert.equal("hi", j.body)
       local head = curl("-I", url(srv, "/hello"))
       assert.matches("^HTTP/1.1 200 OK\r\n", head)
       assert.matches("content%-length: 10\r\n", head)

@@ -1,27 +1,31 @@
-/* lhttp.c: the C half of acoro.http (core.http): HTTP/1.1 requests parsed
- * by Node's http_parser (Debian's libhttp-parser), with the limits a server
- * needs enforced while the bytes arrive, so that an oversized or endless
- * request is refused before it is buffered. Lua never pattern-matches the
- * raw request: it gets finished tables.
+/* lhttp.c: the C half of acoro.http: HTTP/1.1 requests parsed by Node's
+ * http_parser (Debian's libhttp-parser), with the limits a server needs
+ * enforced while the bytes arrive, so that an oversized or endless request
+ * is refused before it is buffered. Lua never pattern-matches the raw
+ * request.
  *
- * parser(max_header, max_body) -> p
- * p:execute(data) -> consumed, state [, request parts | status, message]
- *   state "done": one request is complete, and its parts follow (the
- *     parser then stops, so that the bytes of a pipelined next one are left
- *     to the caller, and is ready for the next request);
- *   "more": all consumed, the request unfinished; "continue": the same,
- *   and the client waits for "100 Continue" before sending its body
- *   (answered once per request); "error": status 400, 413 or 431 and why.
- * query(s) -> the table of a query string. One C call per read: the hot
- * path of a kept-alive connection. */
+ * The parser is called through LuaJIT's FFI (acoro.http declares these
+ * functions and acoro_http_out_t in its cdef; keep the two in step): a
+ * classic C call per read cost twice as much, in the call itself and in
+ * the strings it had to intern ("done", the method, the version).
+ *   acoro_http_new(max_header, max_body) -> parser (NULL: no memory);
+ *   acoro_http_free(parser);
+ *   acoro_http_execute(parser, data, len, out) -> ACORO_HTTP_MORE (all
+ *     consumed, the request unfinished), _CONTINUE (the same, and the
+ *     client waits for "100 Continue": once per request), _DONE (one
+ *     request is complete: out holds its parts until the next call; the
+ *     parser stops there, so that the bytes of a pipelined next one are
+ *     left to the caller), _ERROR (out->status 400, 413 or 431, out->why)
+ *     or _NOMEM; out->consumed in every case;
+ *   acoro_http_method(code) -> the method's name.
+ * core.http.query(s) -> the table of a query string (classic: it makes a
+ * table, and only requests with a query string need it). */
 #include "lbind.h"
 
 #include <http_parser.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PARSER_MT "acoro.http_parser"
 
 typedef struct {
   char *p;
@@ -35,7 +39,7 @@ typedef struct {
 
 typedef struct {
   http_parser hp;
-  hbuf_t url, body, hdrs;
+  hbuf_t url, body, hdrs, path; /* path: the decoded path, when it had a % */
   hspan_t *spans;
   size_t nspans, cap_spans;
   size_t header_bytes, max_header, max_body;
@@ -63,6 +67,30 @@ static int hbuf_add(hp_t *h, hbuf_t *b, const char *at, size_t n) {
   b->len += n;
   return 0;
 }
+
+/* What acoro_http_execute tells (mirrored in acoro.http's cdef). */
+enum {
+  ACORO_HTTP_MORE,
+  ACORO_HTTP_CONTINUE,
+  ACORO_HTTP_DONE,
+  ACORO_HTTP_ERROR,
+  ACORO_HTTP_NOMEM
+};
+
+typedef struct {
+  size_t consumed;
+  const char *url, *path, *query, *hdrs, *body, *why;
+  size_t url_len, path_len, query_len, body_len, nspans;
+  const hspan_t *spans;
+  int method, minor, keep_alive, status;
+} acoro_http_out_t;
+
+/* Exported (ACORO_API) for the FFI only: no C header declares them. */
+ACORO_API hp_t *acoro_http_new(size_t max_header, size_t max_body);
+ACORO_API void acoro_http_free(hp_t *h);
+ACORO_API int acoro_http_execute(hp_t *h, const char *data, size_t len,
+                                 acoro_http_out_t *out);
+ACORO_API const char *acoro_http_method(int method);
 
 static hp_t *of(http_parser *p) { return (hp_t *)p->data; }
 
@@ -193,28 +221,35 @@ static const http_parser_settings settings = {
 static void reset(hp_t *h) {
   http_parser_init(&h->hp, HTTP_REQUEST);
   h->hp.data = h;
-  h->url.len = h->body.len = h->hdrs.len = 0;
+  h->url.len = h->body.len = h->hdrs.len = h->path.len = 0;
   h->nspans = 0;
   h->header_bytes = 0;
   h->in_value = h->done = h->status = h->expect = h->oom = 0;
 }
 
-static hp_t *check_parser(lua_State *L) {
-  return lbind_check(L, 1, PARSER_MT, "acoro: http parser: released");
-}
-
-static int p_new(lua_State *L) {
-  lua_Integer mh = luaL_checkinteger(L, 1), mb = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, mh > 0, 1, "max_header must be positive");
-  luaL_argcheck(L, mb >= 0, 2, "max_body must not be negative");
+hp_t *acoro_http_new(size_t max_header, size_t max_body) {
   hp_t *h = calloc(1, sizeof *h);
   if (h == NULL)
-    return luaL_error(L, "acoro: http parser: out of memory");
-  h->max_header = (size_t)mh;
-  h->max_body = (size_t)mb;
+    return NULL;
+  h->max_header = max_header;
+  h->max_body = max_body;
   reset(h);
-  lbind_push_box(L, h, PARSER_MT);
-  return 1;
+  return h;
+}
+
+void acoro_http_free(hp_t *h) {
+  if (h == NULL)
+    return;
+  free(h->url.p);
+  free(h->body.p);
+  free(h->hdrs.p);
+  free(h->path.p);
+  free(h->spans);
+  free(h);
+}
+
+const char *acoro_http_method(int method) {
+  return http_method_str((enum http_method)method);
 }
 
 static int hexval(char c) {
@@ -225,6 +260,21 @@ static int hexval(char c) {
   if (c >= 'A' && c <= 'F')
     return c - 'A' + 10;
   return -1;
+}
+
+/* Appends s[0..n) percent-decoded to b: -1 without memory. */
+static int decode_into(hp_t *h, hbuf_t *b, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+        hexval(s[i + 2]) >= 0) {
+      c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    }
+    if (hbuf_add(h, b, &c, 1) != 0)
+      return -1;
+  }
+  return 0;
 }
 
 /* Pushes s[0..n) percent-decoded ('+' as a space in a query). */
@@ -290,13 +340,11 @@ static void push_query(lua_State *L, const char *q, size_t n) {
   }
 }
 
-/* Pushes the parts of the request just done: method, target, path,
- * query string, headers (a table), body, version, keep-alive (8 values;
- * acoro.http makes the request table, a template the JIT compiles, and
- * decodes the query only when there is one). */
-static void push_request(lua_State *L, hp_t *h) {
-  lua_pushstring(L, http_method_str((enum http_method)h->hp.method));
-  lua_pushlstring(L, h->url.p ? h->url.p : "", h->url.len);
+/* Fills out with the parts of the request just done; -1 without memory. */
+static int fill_request(hp_t *h, acoro_http_out_t *out) {
+  static const char root[] = "/", star[] = "*";
+  out->url = h->url.p ? h->url.p : "";
+  out->url_len = h->url.len;
   struct http_parser_url u;
   http_parser_url_init(&u);
   int connect = h->hp.method == HTTP_CONNECT;
@@ -304,36 +352,67 @@ static void push_request(lua_State *L, hp_t *h) {
       http_parser_parse_url(h->url.p, h->url.len, connect, &u) != 0)
     u.field_set = 0;
   if (u.field_set & (1 << UF_PATH)) {
-    push_decoded(L, h->url.p + u.field_data[UF_PATH].off,
-                 u.field_data[UF_PATH].len, 0);
-  } else {
-    lua_pushstring(L, h->url.len > 0 && h->url.p[0] == '*' ? "*" : "/");
-  }
-  if (u.field_set & (1 << UF_QUERY))
-    lua_pushlstring(L, h->url.p + u.field_data[UF_QUERY].off,
-                    u.field_data[UF_QUERY].len);
-  else
-    lua_pushliteral(L, "");
-  lua_createtable(L, 0, (int)h->nspans);
-  for (size_t i = 0; i < h->nspans; i++) {
-    const hspan_t *s = &h->spans[i];
-    lua_pushlstring(L, h->hdrs.p + s->name, s->name_len);
-    lua_pushvalue(L, -1);
-    lua_rawget(L, -3);
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_pushlstring(L, h->hdrs.p + s->value, s->value_len);
-    } else { /* repeated: one value, comma-separated (RFC 9110, 5.3) */
-      lua_pushliteral(L, ", ");
-      lua_pushlstring(L, h->hdrs.p + s->value, s->value_len);
-      lua_concat(L, 3);
+    const char *p = h->url.p + u.field_data[UF_PATH].off;
+    size_t n = u.field_data[UF_PATH].len;
+    if (memchr(p, '%', n) != NULL) {
+      if (decode_into(h, &h->path, p, n) != 0)
+        return -1;
+      p = h->path.p;
+      n = h->path.len;
     }
-    lua_rawset(L, -3);
+    out->path = p;
+    out->path_len = n;
+  } else {
+    out->path = h->url.len > 0 && h->url.p[0] == '*' ? star : root;
+    out->path_len = 1;
   }
-  lua_pushlstring(L, h->body.p ? h->body.p : "", h->body.len);
-  lua_pushstring(L, h->hp.http_minor == 0 && h->hp.http_major == 1 ? "1.0"
-                                                                   : "1.1");
-  lua_pushboolean(L, http_should_keep_alive(&h->hp) && !h->hp.upgrade);
+  if (u.field_set & (1 << UF_QUERY)) {
+    out->query = h->url.p + u.field_data[UF_QUERY].off;
+    out->query_len = u.field_data[UF_QUERY].len;
+  } else {
+    out->query = "";
+    out->query_len = 0;
+  }
+  out->hdrs = h->hdrs.p;
+  out->spans = h->spans;
+  out->nspans = h->nspans;
+  out->body = h->body.p ? h->body.p : "";
+  out->body_len = h->body.len;
+  out->method = (int)h->hp.method;
+  out->minor = h->hp.http_minor == 0 && h->hp.http_major == 1 ? 0 : 1;
+  out->keep_alive = http_should_keep_alive(&h->hp) && !h->hp.upgrade;
+  return 0;
+}
+
+int acoro_http_execute(hp_t *h, const char *data, size_t len,
+                       acoro_http_out_t *out) {
+  if (h->done || h->status != 0) /* the last call's request was taken */
+    reset(h);
+  out->consumed = http_parser_execute(&h->hp, &settings, data, len);
+  enum http_errno err = HTTP_PARSER_ERRNO(&h->hp);
+  if (h->oom)
+    return ACORO_HTTP_NOMEM;
+  if (h->done)
+    return fill_request(h, out) == 0 ? ACORO_HTTP_DONE : ACORO_HTTP_NOMEM;
+  if (err == HPE_OK) {
+    if (h->expect && h->hp.content_length > 0) {
+      h->expect = 0;
+      return ACORO_HTTP_CONTINUE;
+    }
+    return ACORO_HTTP_MORE;
+  }
+  if (h->status == 0 && err == HPE_HEADER_OVERFLOW)
+    h->status = 431;
+  if (h->status == 413) {
+    out->why = "request body over the limit";
+  } else if (h->status == 431) {
+    out->why = "request header over the limit";
+  } else {
+    h->status = 400;
+    out->why = http_errno_description(err);
+  }
+  out->status = h->status;
+  return ACORO_HTTP_ERROR;
 }
 
 /* query(s) -> the table of a query string, decoded. */
@@ -344,76 +423,12 @@ static int q_parse(lua_State *L) {
   return 1;
 }
 
-static int p_execute(lua_State *L) {
-  hp_t *h = check_parser(L);
-  size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  size_t n = http_parser_execute(&h->hp, &settings, data, len);
-  enum http_errno err = HTTP_PARSER_ERRNO(&h->hp);
-  lua_pushinteger(L, (lua_Integer)n);
-  if (h->done) {
-    lua_pushliteral(L, "done");
-    push_request(L, h);
-    reset(h);
-    return 10;
-  }
-  if (err == HPE_OK) {
-    if (h->expect && h->hp.content_length > 0) {
-      h->expect = 0;
-      lua_pushliteral(L, "continue");
-    } else {
-      lua_pushliteral(L, "more");
-    }
-    return 2;
-  }
-  lua_pushliteral(L, "error");
-  if (h->oom)
-    return luaL_error(L, "acoro: http parser: out of memory");
-  if (h->status == 0 && err == HPE_HEADER_OVERFLOW)
-    h->status = 431;
-  if (h->status == 413) {
-    lua_pushinteger(L, 413);
-    lua_pushliteral(L, "request body over the limit");
-  } else if (h->status == 431) {
-    lua_pushinteger(L, 431);
-    lua_pushliteral(L, "request header over the limit");
-  } else {
-    lua_pushinteger(L, 400);
-    lua_pushstring(L, http_errno_description(err));
-  }
-  return 4;
-}
-
-static void p_release(void *p) {
-  hp_t *h = p;
-  free(h->url.p);
-  free(h->body.p);
-  free(h->hdrs.p);
-  free(h->spans);
-  free(h);
-}
-
-static int p_gc(lua_State *L) {
-  lbind_box_t *b = lbind_box(L, 1, PARSER_MT);
-  if (b->p != NULL)
-    p_release(b->p);
-  b->p = NULL;
-  return 0;
-}
-
-static const luaL_Reg parser_methods[] = {
-    {"execute", p_execute},
-    {NULL, NULL},
-};
-
 static const luaL_Reg http_funcs[] = {
-    {"parser", p_new},
     {"query", q_parse},
     {NULL, NULL},
 };
 
 void lhttp_open(lua_State *L, acoro_engine_t *e) {
-  lio_metatable(L, e, PARSER_MT, parser_methods, p_gc);
   lua_newtable(L);
   lbind_funcs(L, e, http_funcs);
 }

@@ -4,6 +4,7 @@
 -- concurrent keep-alive connections, TLS and Server-Sent Events. Every wait is
 -- bounded; nothing is asserted on timings.
 
+local ffi = require "ffi"
 local acoro = require "acoro"
 local http = require "acoro.http"
 local cjson = require "cjson"
@@ -53,6 +54,32 @@ local function raw(srv, data)
   return got
 end
 
+-- A raw client that reads until the server ends the connection: the bytes
+-- and how reading ended (nil: the server closed; "timeout": it did not).
+local function raw_to_close(srv, data)
+  local c = assert(acoro.tcp.connect("127.0.0.1", srv.port, { timeout = T }))
+  assert(c:send(data))
+  local got, why = c:read(nil, T)
+  c:close()
+  return got, why
+end
+
+-- The descriptor limit of this process, raised towards `need` if the hard
+-- limit lets it: the soft limit after.
+pcall(ffi.cdef, "struct acoro_spec_rlimit { unsigned long cur, max; };" ..
+  "int getrlimit(int, struct acoro_spec_rlimit *); int setrlimit(int, const struct acoro_spec_rlimit *);")
+local RLIMIT_NOFILE = 7 -- Linux
+local function raise_fd_limit(need)
+  local rl = ffi.new("struct acoro_spec_rlimit")
+  if ffi.C.getrlimit(RLIMIT_NOFILE, rl) ~= 0 then return 0 end
+  if rl.cur < need then
+    rl.cur = rl.max < need and rl.max or need
+    ffi.C.setrlimit(RLIMIT_NOFILE, rl)
+    ffi.C.getrlimit(RLIMIT_NOFILE, rl)
+  end
+  return tonumber(rl.cur)
+end
+
 describe("acoro.http", function()
   it("serves routes: query, headers, JSON bodies, prefixes, HEAD", function()
     acoro.run(function()
@@ -63,6 +90,12 @@ describe("acoro.http", function()
       assert.same({ body = "k=v", method = "POST", path = "/echo", agent = true, header = "yes",
         query = { x = { "1", "2" }, flag = true } }, j)
       assert.equal("/files/a/b c", curl(url(srv, "/files/a/b%20c")))
+      -- a header sent twice is one value; names lower-cased
+      out = raw(srv, "POST /echo HTTP/1.1\r\nHost: a\r\nX-TEST: 1\r\nx-test: 2\r\n" ..
+        "Content-Length: 2\r\nConnection: close\r\n\r\nhi")
+      j = cjson.decode(out:match("\r\n\r\n(.*)$"))
+      assert.equal("1, 2", j.header)
+      assert.equal("hi", j.body)
       local head = curl("-I", url(srv, "/hello"))
       assert.matches("^HTTP/1.1 200 OK\r\n", head)
       assert.matches("content%-length: 10\r\n", head)
@@ -72,7 +105,14 @@ describe("acoro.http", function()
 
   it("keeps a connection alive across requests", function()
     acoro.run(function()
-      local srv = server()
+      local kept = {}
+      local srv = server(nil, function(s)
+        s:route("GET", "/teapot", function(req, res)
+          kept.path, kept.headers = req.path, req.headers
+          res:header("X-Tea", "green")
+          res:send("tea\n", 418)
+        end)
+      end)
       local out, err = curl("-v", url(srv, "/hello"), url(srv, "/hello?name=2"))
       assert.equal("hello you\nhello 2\n", out)
       assert.matches("Re%-using existing connection", err)
@@ -81,6 +121,17 @@ describe("acoro.http", function()
       local got = raw(srv, "GET /hello?name=p1 HTTP/1.1\r\nHost: a\r\n\r\n" ..
         "GET /hello?name=p2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
       assert.matches("hello p1\n.*hello p2\n$", got)
+      -- the next request on the connection starts from a clean answer: no
+      -- header, status or body of the one before
+      got = raw(srv, "GET /teapot HTTP/1.1\r\nHost: a\r\n\r\n" ..
+        "GET /hello?name=p3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+      local first, second = got:match("^(.-\r\n\r\ntea\n)(.*)$")
+      assert.matches("^HTTP/1.1 418 .*x%-tea: green\r\n", first)
+      assert.matches("^HTTP/1.1 200 OK\r\n", second)
+      assert.not_matches("x%-tea", second)
+      assert.matches("\r\n\r\nhello p3\n$", second)
+      assert.equal("/teapot", kept.path) -- what the first handler kept is its own
+      assert.equal("a", kept.headers.host)
       srv:close()
     end)
   end)
@@ -116,6 +167,23 @@ describe("acoro.http", function()
       -- chunked: no length up front, refused once the body passes the limit
       assert.matches("^HTTP/1.1 413 ", raw(srv, "POST /echo HTTP/1.1\r\nHost: a\r\n" ..
         "Transfer-Encoding: chunked\r\n\r\n7d0\r\n" .. big .. "\r\n0\r\n\r\n"))
+      -- the refusal is the last answer: the server then closes the connection
+      -- (raw: curl hides whether it closed)
+      local got, why = raw_to_close(srv, "GET /hello HTTP/1.1\r\nHost: a\r\nX-Big: " .. big ..
+        "\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.is_nil(why)
+      assert.matches("^HTTP/1.1 431 [^\n]*\r\n", got)
+      assert.matches("\r\nconnection: close\r\n", got)
+      assert.equal(1, select(2, got:gsub("HTTP/1.1 ", ""))) -- the second request unanswered
+      got, why = raw_to_close(srv, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n")
+      assert.is_nil(why)
+      assert.matches("^HTTP/1.1 413 [^\n]*\r\n", got)
+      assert.matches("\r\nconnection: close\r\n", got)
+      -- after a served request on the same connection too
+      got, why = raw_to_close(srv, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n" ..
+        "GET /hello?q=" .. big .. " HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.is_nil(why)
+      assert.matches("^HTTP/1.1 200 .*\r\n\r\nhello you\nHTTP/1.1 431 ", got)
       -- at the limit: served
       local out = curl("--data-binary", ("b"):rep(1000), url(srv, "/echo"))
       assert.equal(1000, #cjson.decode(out).body)
@@ -143,14 +211,28 @@ describe("acoro.http", function()
       assert.is_true(sent < #request)
       c:close()
       sender:join(T)
+      -- a kept-alive connection left idle after its answer: closed too
+      c = assert(acoro.tcp.connect("127.0.0.1", srv.port, { timeout = T }))
+      assert(c:send("GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"))
+      local got, why2 = c:read(nil, T)
+      assert.is_nil(why2)
+      assert.matches("^HTTP/1.1 200 .*hello you\n$", got)
+      c:close()
       srv:close()
     end)
   end)
 
   it("serves 1,000 concurrent keep-alive connections", function()
+    local N = 1000
+    -- both ends live in this process: two descriptors a connection
+    local limit = raise_fd_limit(2 * N + 200)
+    if limit < 2 * N + 200 then
+      return pending(("the descriptor limit is %d (ulimit -n): 1,000 connections need %d"):format(
+        limit, 2 * N + 200))
+    end
     acoro.run(function()
       local srv = server()
-      local N, done, max_active = 1000, 0, 0
+      local done, max_active = 0, 0
       local main, clients = acoro.self(), {}
       for i = 1, N do
         clients[i] = acoro.spawn(function()

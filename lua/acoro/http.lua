@@ -1,6 +1,6 @@
 -- acoro.http: a small HTTP/1.1 server on acoro's TCP and TLS streams, one
 -- coroutine per connection. Requests are parsed in C by Node's http_parser
--- (core.http), which also enforces the header and body limits as bytes
+-- (bindings/lhttp.c), which also enforces the header and body limits as bytes
 -- arrive; this file routes, times out slow clients and writes answers.
 --
 --   local http = require "acoro.http"
@@ -9,14 +9,47 @@
 --   srv:serve()       -- or srv:start(): the accept loop in its own coroutine
 --
 -- The contract is in docs/http.md.
+local ffi = require "ffi"
 local acoro = require "acoro"
 local core = require "acoro.core"
 local log = require "acoro.log"
+local new_table = require "table.new"
 
-local type, error, tostring, pairs, setmetatable, pcall = type, error, tostring, pairs,
-  setmetatable, pcall
-local concat, now = table.concat, acoro.now
-local new_parser, parse_query = core.http.parser, core.http.query
+local type, error, tostring, pairs, setmetatable, pcall, tonumber = type, error, tostring,
+  pairs, setmetatable, pcall, tonumber
+local concat, now, ffi_string = table.concat, acoro.now, ffi.string
+local parse_query = core.http.query
+
+-- The parser (bindings/lhttp.c, which says what each call does): through
+-- the FFI, so that the JIT compiles a request's way from the bytes to req.
+-- This declaration mirrors lhttp.c's.
+ffi.cdef [[
+typedef struct acoro_http acoro_http_t;
+typedef struct { size_t name, name_len, value, value_len; } acoro_http_span_t;
+typedef struct {
+  size_t consumed;
+  const char *url, *path, *query, *hdrs, *body, *why;
+  size_t url_len, path_len, query_len, body_len, nspans;
+  const acoro_http_span_t *spans;
+  int method, minor, keep_alive, status;
+} acoro_http_out_t;
+acoro_http_t *acoro_http_new(size_t max_header, size_t max_body);
+void acoro_http_free(acoro_http_t *h);
+int acoro_http_execute(acoro_http_t *h, const char *data, size_t len, acoro_http_out_t *out);
+const char *acoro_http_method(int method);
+]]
+local C
+do -- global in the acoro executable, else in the library acoro.core loaded
+  local ok = pcall(function() return ffi.C.acoro_http_execute end)
+  C = ok and ffi.C or ffi.load(assert(core.path(), "acoro: cannot locate acoro.core"))
+end
+local out_t = ffi.typeof("acoro_http_out_t")
+local CONTINUE, DONE, NOMEM = 1, 2, 4 -- lhttp.c's ACORO_HTTP_*: 0 more, 3 error
+local METHODS = setmetatable({}, { __index = function(t, code)
+  local name = ffi_string(C.acoro_http_method(code))
+  t[code] = name
+  return name
+end })
 
 local http = {}
 
@@ -250,7 +283,7 @@ local function finish(s, req, res, timeout)
   return s:send(head .. body, timeout) and keep
 end
 
-local function dispatch(self, s, req)
+local function dispatch(self, s, req, res)
   local r = find_route(self, req.path)
   if not r then
     return plain(s, 404, "not found", not req.keep_alive) and req.keep_alive
@@ -260,8 +293,7 @@ local function dispatch(self, s, req)
     return plain(s, 405, "method not allowed", not req.keep_alive, { allow = allowed(r) })
       and req.keep_alive
   end
-  local res = setmetatable({ status = 200, _s = s, _timeout = self.timeout, _body = false },
-    Response)
+  res.status, res.headers, res._body = 200, nil, false
   local ok, err = xpcall(handler, debug.traceback, req, res)
   if not ok then
     log.error("acoro.http: ", req.method, " ", req.path, ": ", tostring(err))
@@ -272,45 +304,90 @@ local function dispatch(self, s, req)
   return finish(s, req, res, self.timeout)
 end
 
+-- The request's headers: names lower-cased by the parser; a header sent
+-- twice is one value, comma-separated (RFC 9110, 5.3).
+local function headers_of(out)
+  local n = tonumber(out.nspans)
+  local h = new_table(0, n)
+  local spans, text = out.spans, out.hdrs
+  for i = 0, n - 1 do
+    local sp = spans[i]
+    local k = ffi_string(text + sp.name, sp.name_len)
+    local v = ffi_string(text + sp.value, sp.value_len)
+    local old = h[k]
+    h[k] = old and old .. ", " .. v or v
+  end
+  return h
+end
+
+-- Fills req with the request the parser just finished.
+local function fill_request(req, out)
+  local target = ffi_string(out.url, out.url_len)
+  local path = target
+  if out.path ~= out.url or out.path_len ~= out.url_len then
+    path = ffi_string(out.path, out.path_len)
+  end
+  local qs = out.query_len == 0 and "" or ffi_string(out.query, out.query_len)
+  req.method, req.target, req.path, req.query_string = METHODS[out.method], target, path, qs
+  req.query = qs == "" and {} or parse_query(qs)
+  req.headers = headers_of(out)
+  req.body = out.body_len == 0 and "" or ffi_string(out.body, out.body_len)
+  req.version = out.minor == 0 and "1.0" or "1.1"
+  req.keep_alive = out.keep_alive ~= 0
+end
+
 -- One connection: requests until the client closes, errs, stays silent
 -- past the timeout (per request, from its first wait: a client sending a
--- byte at a time gains nothing), or asks to close.
+-- byte at a time gains nothing), or asks to close. The reads wait without
+-- a timeout of their own: the server's sweeper closes a connection whose
+-- request is overdue (one timer per server, not one per read). The req and
+-- res tables are the connection's, filled anew for each request: two tables
+-- less per request to collect (docs/http.md: they belong to the handler's
+-- call).
 local function serve_conn(self, s)
-  local p = new_parser(self.max_header, self.max_body)
-  local timeout = self.timeout
+  local p = C.acoro_http_new(self.max_header, self.max_body)
+  if p == nil then error("acoro.http: out of memory") end
+  p = ffi.gc(p, C.acoro_http_free)
+  local out = out_t()
+  local timeout, conns = self.timeout, self._conns
   local buf = ""
+  local req = { method = false, target = false, path = false, query_string = false,
+    query = false, headers = false, body = false, version = false, keep_alive = false,
+    remote = s }
+  local res = setmetatable({ status = 200, headers = false, _s = s, _timeout = timeout,
+    _body = false }, Response)
   while true do
     local deadline = now() + timeout
-    local n, state, status, why, path, qs, headers, body, version, keep
+    conns[s] = deadline
+    local state
     while true do
       if buf ~= "" then
-        n, state, status, why, path, qs, headers, body, version, keep = p:execute(buf)
+        state = C.acoro_http_execute(p, buf, #buf, out)
+        local n = tonumber(out.consumed)
         buf = n == #buf and "" or buf:sub(n + 1)
-        if state == "done" or state == "error" then break end
-        if state == "continue" and not s:send("HTTP/1.1 100 Continue\r\n\r\n", timeout) then
+        if state >= DONE then break end
+        if state == CONTINUE and not s:send("HTTP/1.1 100 Continue\r\n\r\n", timeout) then
           return
         end
       end
-      local left = deadline - now()
-      if left <= 0 then return end
-      local data = s:recv(65536, left)
-      if not data then return end -- closed, reset or timed out
+      if now() >= deadline then return end
+      local data = s:recv(65536)
+      if not data then return end -- closed (by the client, or the sweeper) or reset
       buf = data
     end
-    if state == "error" then
-      plain(s, status, why, true)
+    conns[s] = false -- the handler's time is its own
+    if state ~= DONE then
+      if state == NOMEM then error("acoro.http: out of memory") end
+      plain(s, out.status, ffi_string(out.why), true)
       return
     end
-    -- "done": the parts of the request
-    local req = { method = status, target = why, path = path, query_string = qs,
-      query = qs == "" and {} or parse_query(qs), headers = headers, body = body,
-      version = version, keep_alive = keep, remote = s }
-    if not dispatch(self, s, req) then return end
+    fill_request(req, out)
+    if not dispatch(self, s, req, res) then return end
   end
 end
 
 local function run_conn(self, s)
-  self._conns[s] = true
+  self._conns[s] = false
   self.active = self.active + 1
   local ok, err = pcall(serve_conn, self, s)
   if not ok then log.error("acoro.http: connection: ", tostring(err)) end
@@ -319,9 +396,30 @@ local function run_conn(self, s)
   s:close()
 end
 
+-- The sweeper: closes the connections whose request is overdue, every
+-- quarter of the timeout (at most every second, at least every 10 ms), so
+-- a slow client is closed between timeout and timeout plus that period.
+local function sweep(self)
+  local conns = self._conns
+  local every = math.max(0.01, math.min(1, self.timeout / 4))
+  while not self._closed do
+    acoro.receive(every) -- close() wakes it
+    local t = now()
+    for s, deadline in pairs(conns) do
+      if deadline and deadline <= t then
+        conns[s] = false
+        s:close()
+      end
+    end
+  end
+end
+
 -- serve(): the accept loop, in the calling coroutine, until close().
 function Server:serve()
   local listener = self._listener
+  if not self._sweeper then
+    self._sweeper = acoro.spawn({ name = "acoro.http sweeper", daemon = true }, sweep, self)
+  end
   while not self._closed do
     local s, err = listener:accept()
     if s then
@@ -351,6 +449,7 @@ function Server:close()
   if self._closed then return end
   self._closed = true
   self._listener:close()
+  if self._sweeper then self._sweeper:send("stop") end
   for s in pairs(self._conns) do s:close() end
 end
 

@@ -649,8 +649,11 @@ function Computation:_finish(job, ok, v)
   if job.async and self.close_waiter then self.close_waiter:resume() end
   -- the status coroutine gets an acoro.Exit per job, as a monitor of it would
   if #self.subscribers > 0 then
+    -- (not `ok and v[1] or nil`: a first value false travels as false)
+    local value, err
+    if ok then value = v[1] else err = v end
     publish(self, setmetatable({ coro = job.handle, job = job.id, fn = job.fname,
-      reason = ok and "normal" or "error", value = ok and v[1] or nil, error = not ok and v or nil }, acoro.Exit))
+      reason = ok and "normal" or "error", value = value, error = err }, acoro.Exit))
   end
   local b = job.batch
   if b then

@@ -89,3 +89,120 @@ say("closed")
       "4 normal boolean false", "5 normal boolean false", "6 normal number 0" }, exits)
   end)
 end)
+
+describe("discoro: a late answer", function()
+  after_each(cleanup)
+
+  -- Two nodes of one server each, window 1, three jobs held by a gate. Node A's
+  -- daemon is stopped (SIGSTOP) past zombie_period: its server is dropped and
+  -- job 1 re-queued, while that server still runs job 1. Once job 1 runs again
+  -- on B, A's copy is let go: its "done" comes late, from a server job 1 no
+  -- longer runs on. It must neither complete job 1 nor free B's one slot (which
+  -- would start job 3 beside job 1 on B).
+  it("a done from a server the job was re-queued away from: ignored, the new server's slot kept", function()
+    local _, la, pa = start_node(1)
+    local _, lb, pb = start_node(1)
+    local cli = ns.start(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local main = acoro.self()
+local name = {} -- server location -> "A" (job 1's first server) or "B"
+local gate = acoro.spawn(function()
+  local up, lost, held, bloc = 0, false, {}, nil
+  -- server location -> the job that runs there, until its coroutine's Exit
+  -- (which comes after anything that server's other jobs sent before it)
+  local on = {}
+  while true do
+    local m = acoro.receive()
+    if m.status == "ServerInitialized" then
+      up = up + 1
+      if up == 2 then main:send("up") end
+    elseif m.status == "JobRequeued" then
+      say("requeued", m.job)
+    elseif m.status == "NodeClosed" then
+      lost = true
+      say("node closed")
+      for _, j in ipairs(held) do
+        if name[j.co.location] == "B" then j.co:send("go") end -- B's slot frees: job 1 goes there
+      end
+    elseif m == "late answer ignored" then
+      -- the scheduler has had A's answer: B's job 1 may end now (a slot freed
+      -- by that answer would have started job 3 on B before)
+      say(m)
+      on[bloc].co:send("go")
+    elseif acoro.is_exit(m) and m.coro and on[m.coro.location] and on[m.coro.location].co == m.coro then
+      on[m.coro.location] = nil
+    elseif m.start then
+      local loc = m.co.location
+      if on[loc] then
+        say("two at once on", name[loc])
+        m.co:send("go")
+      else
+        on[loc] = m
+        m.co:monitor()
+        if not lost then
+          held[#held + 1] = m
+          if m.start == 1 then
+            name[loc] = "A"
+          else
+            bloc, name[loc] = loc, "B"
+          end
+          if #held == 2 then say("stop", m.start == 1 and m.node or held[1].node) end
+        elseif m.start == 1 then
+          -- job 1 again, on B: now A's copy answers, late
+          for _, j in ipairs(held) do
+            if j.start == 1 and name[j.co.location] == "A" then j.co:send("go") end
+          end
+        else
+          m.co:send("go")
+        end
+      end
+    end
+  end
+end)
+gate:set_daemon()
+-- the scheduler's debug line says when it had the late answer
+acoro.log.set_level("debug")
+acoro.log.set_writer(function(level, msg)
+  if msg:find("a late answer from", 1, true) then
+    gate:send("late answer ignored")
+  elseif level ~= "debug" then
+    acoro.log.default_writer(level, msg)
+  end
+end)
+local comp = discoro.Computation({ peers = { arg[1], arg[2] }, status = gate, window = 1, pulse_interval = 0.2,
+  zombie_period = 1, code = [=[
+local ffi = require "ffi"
+pcall(ffi.cdef, "int getppid(void);")
+function hold(i, gate)
+  gate:send({ start = i, node = ffi.C.getppid(), co = acoro.self() })
+  acoro.receive()
+  return i .. "@" .. acoro.node().location
+end
+]=] })
+assert(comp:schedule())
+assert(acoro.receive(30) == "up")
+local r, e = comp:run_results("hold", { { 1, gate }, { 2, gate }, { 3, gate } })
+local got = {}
+for i = 1, 3 do
+  local n, loc = tostring(r[i]):match("^(%d+)@(.*)$")
+  got[i] = e[i] or (n .. "@" .. tostring(name[loc]))
+end
+say("results", table.concat(got, " "))
+comp:close()
+]], nil, nil, q(la) .. " " .. q(lb))
+    local pid = cli:expect("^stop (%d+)$")
+    assert.truthy(pid == pa or pid == pb)
+    stopped[#stopped + 1] = pid
+    assert.equal(0, os.execute("kill -STOP " .. pid))
+    cli:expect("^node closed$")
+    cli:expect("^late answer ignored$")
+    assert.equal("1@B 2@B 3@B", cli:expect("^results (.*)$"))
+    local requeued, twice = {}, {}
+    for _, l in ipairs(cli.seen) do
+      requeued[#requeued + 1] = l:match("^requeued (%d+)$")
+      twice[#twice + 1] = l:match("^two at once on (.*)$")
+    end
+    assert.same({ "1" }, requeued)
+    assert.same({}, twice)
+  end)
+end)

@@ -206,3 +206,38 @@ comp:close()
     assert.same({}, twice)
   end)
 end)
+
+describe("discoro: the progress line goes through acoro.log", function()
+  after_each(cleanup)
+
+  -- Under script(1) stderr is a terminal: without a progress writer the line
+  -- is drawn there (spec/discoro_run_at_spec.lua); with one, the writer takes
+  -- every state and the terminal gets none.
+  it("a progress writer takes run_results' line: nothing is drawn on the terminal", function()
+    local _, loc = start_node(2)
+    local path = support.write_temp(ns.PRELUDE .. [[
+local discoro = require "acoro.discoro"
+local lines, last = 0, nil
+acoro.log.set_progress_writer(function(line, final)
+  lines = lines + 1
+  last = line .. (final and " (final)" or "")
+end)
+local comp = discoro.Computation({ peers = { arg[1] }, code = "function sq(x) return x * x end" })
+assert(comp:schedule())
+local list = {}
+for i = 1, 20 do list[i] = i end
+local r = comp:run_results("sq", list)
+say("results", #r, lines >= 1)
+say("last", last)
+comp:close()
+]])
+    local inner = ("%s --listen 127.0.0.1:0 --no-discover --secret-file %s %s %s")
+      :format(q(support.bin), q(ns.secret), q(path), q(loc))
+    local tty = ns.track(net.spawn("script -qec " .. q(inner) .. " /dev/null"))
+    assert.equal("20 true", tty:expect("^results (%d+ %a+)"))
+    assert.matches("^discoro: 20/20 jobs, [%d.]+ jobs/s, ETA 0 s %(final%)", tty:expect("^last (.*)$"))
+    -- the writer's last state, said by the script, is the only one on the terminal
+    local _, drawn = tty:output():gsub("discoro: %d+/20 jobs", "")
+    assert.equal(1, drawn, tty:output())
+  end)
+end)

@@ -241,3 +241,20 @@ comp:close()
     assert.equal(1, drawn, tty:output())
   end)
 end)
+
+describe("discoro: a node killed mid-run", function()
+  after_each(cleanup)
+
+  -- bench/discoro_lost.lua, which bench/run's `lost` row times, with short
+  -- jobs: it fails when a job fails or when anything takes past its bound
+  -- (60 s here, a safety net only: the figure is bench/run's).
+  it("its jobs are re-queued on the other node and every value comes back, within a generous bound", function()
+    local _, la, pa = start_node(2)
+    local _, lb = start_node(2)
+    local c = ns.track(net.spawn(("%s --listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s %s 0.2 60")
+      :format(q(support.bin), q(ns.secret), q(support.root .. "/bench/discoro_lost.lua"), q(la), pa, q(lb))))
+    local line = c:expect("^(LOST .*)$")
+    assert.matches(" requeued=2$", line)
+    assert.matches("^LOST job_s=0.2 ref_s=[%d.]+ detect_s=[%d.]+ last_s=[%d.]+ over_s=%-?[%d.]+ requeued=2$", line)
+  end)
+end)

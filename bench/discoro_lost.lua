@@ -3,10 +3,13 @@
 -- window 2), node A killed (SIGKILL) once all 4 run; its 2 jobs are re-queued
 -- on B. The figure: from the kill to the last re-queued job's result, minus
 -- L (what detection and re-placing cost); the reference, in the same run: 4
--- jobs of L with no loss, from submission to the last result, minus L.
+-- jobs of L with no loss, from submission to the last result, minus L. MODE
+-- "kill" (the default) kills A's daemon (its sockets close: its servers end
+-- with it); "stop" freezes the daemon and its servers (SIGSTOP: a host gone
+-- without a word, found by missed heartbeats), killed at the end.
 --   acoro --listen 127.0.0.1:0 --no-discover --secret-file KEY \
---     bench/discoro_lost.lua LOC_A PID_A LOC_B [L [BOUND]]
--- prints "LOST job_s=L ref_s=R detect_s=D last_s=T over_s=O requeued=2";
+--     bench/discoro_lost.lua LOC_A PID_A LOC_B [L [BOUND [MODE]]]
+-- prints "LOST mode=M job_s=L ref_s=R detect_s=D last_s=T over_s=O requeued=2";
 -- fails (a job's error) past BOUND seconds (30): the safety net of the spec
 -- that runs it. bench/run starts the nodes and runs this.
 local acoro = require "acoro"
@@ -15,8 +18,9 @@ local ffi = require "ffi"
 pcall(ffi.cdef, "int kill(int pid, int sig);")
 
 local la, pa, lb = arg[1], tonumber(arg[2]), arg[3]
-local L, BOUND = tonumber(arg[4]) or 1, tonumber(arg[5]) or 30
-assert(la and pa and lb, "usage: discoro_lost.lua LOC_A PID_A LOC_B [L [BOUND]]")
+local L, BOUND, MODE = tonumber(arg[4]) or 1, tonumber(arg[5]) or 30, arg[6] or "kill"
+assert(la and pa and lb and (MODE == "kill" or MODE == "stop"),
+  "usage: discoro_lost.lua LOC_A PID_A LOC_B [L [BOUND [kill|stop]]]")
 
 local main = acoro.self()
 local requeued, ended = {}, {}
@@ -66,9 +70,22 @@ local runner = acoro.spawn(function()
   main:send("done")
 end)
 for _ = 1, 4 do assert(acoro.receive(BOUND) == "started", "the jobs did not start") end
+local frozen = {}
+if MODE == "stop" then
+  local f = assert(io.open(("/proc/%d/task/%d/children"):format(pa, pa)))
+  for pid in f:read("*a"):gmatch("%d+") do frozen[#frozen + 1] = tonumber(pid) end
+  f:close()
+  frozen[#frozen + 1] = pa
+end
 local t_kill = acoro.now()
-assert(ffi.C.kill(pa, 9) == 0, "cannot kill node A")
-assert(acoro.receive_match(function(m) return m == "done" end, BOUND) == "done", "the jobs did not end")
+if MODE == "stop" then
+  for _, pid in ipairs(frozen) do assert(ffi.C.kill(pid, 19) == 0, "cannot stop node A") end
+else
+  assert(ffi.C.kill(pa, 9) == 0, "cannot kill node A")
+end
+local ended_ok = acoro.receive_match(function(m) return m == "done" end, BOUND) == "done"
+for _, pid in ipairs(frozen) do ffi.C.kill(pid, 9) end
+assert(ended_ok, "the jobs did not end")
 runner:join(BOUND)
 comp:close()
 
@@ -78,5 +95,5 @@ for _, q in ipairs(requeued) do
   first = math.min(first, q.t)
   last = math.max(last, (assert(ended[q.job], "a re-queued job has no end")))
 end
-print(("LOST job_s=%g ref_s=%.4f detect_s=%.4f last_s=%.4f over_s=%.4f requeued=%d"):format(L, ref,
+print(("LOST mode=%s job_s=%g ref_s=%.4f detect_s=%.4f last_s=%.4f over_s=%.4f requeued=%d"):format(MODE, L, ref,
   first - t_kill, last - t_kill, last - t_kill - L, #requeued))

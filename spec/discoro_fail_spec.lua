@@ -1,8 +1,9 @@
 -- acoro.discoro's failure handling, with real processes on 127.0.0.1: values
 -- that are false travel as they are (result, status Exit, a monitor's Exit); a
--- late answer from a server a job no longer runs on is ignored; a node killed
--- mid-run gives its jobs to the other node (bounded only as a safety net:
--- bench/run `lost` measures how long it takes).
+-- late answer from a server a job no longer runs on is ignored; run_results'
+-- progress line goes through acoro.log's progress sink; a node killed mid-run
+-- gives its jobs to the other node (bounded only as a safety net: bench/run
+-- `lost` measures how long it takes).
 
 local support = require "support"
 local net = require "net_support"

@@ -182,3 +182,46 @@ describe("acoro.log module", function()
     assert.equal(require "acoro.log", acoro.log)
   end)
 end)
+
+-- The progress line (run_results'): one sink in acoro.log, drawn on stderr
+-- only when it is a terminal, taken by a progress writer wherever stderr goes.
+describe("acoro.log progress", function()
+  after_each(support.cleanup)
+
+  it("nothing on a pipe by default; a progress writer gets each state and the last; the level hides it",
+    function()
+      local out, err, code = run_script([[
+        local acoro = require "acoro"
+        local log = acoro.log
+        local function print(...)
+          local t = { ... }
+          for i = 1, select("#", ...) do t[i] = tostring(t[i]) end
+          io.write(table.concat(t, " "), "\n")
+        end
+        print("default", log.progress_enabled())
+        log.progress("spec: not on a pipe", true)
+        local got = {}
+        print("prev", log.set_progress_writer(function(line, final) got[#got + 1] = line .. "|" .. tostring(final) end))
+        print("set", log.progress_enabled())
+        log.progress("one")
+        log.progress("two", true)
+        log.set_level("warn")
+        print("warn", log.progress_enabled())
+        log.progress("hidden", true)
+        log.set_level("info")
+        print("got", table.concat(got, " "))
+        print("back", type(log.set_progress_writer(nil)), log.progress_enabled())
+        print("bad", (select(2, pcall(log.set_progress_writer, 42))))
+        log.set_progress_writer(function() error("spec: progress writer") end)
+        log.progress("x")
+      ]])
+      assert.equal(0, code, err)
+      assert.same({ "default false", "prev nil", "set true", "warn false", "got one|false two|true",
+        "back function false",
+        "bad bad argument #1 to 'acoro.log.set_progress_writer' (a function or nil expected, got number)" },
+        support.lines(out))
+      assert.falsy(err:find("not on a pipe", 1, true), err)
+      assert.truthy(err:find("acoro: log progress writer failed: ", 1, true), err)
+      assert.truthy(err:find("spec: progress writer", 1, true), err)
+    end)
+end)

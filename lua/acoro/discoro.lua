@@ -254,10 +254,10 @@ function Computation:_collector()
     elseif type(m) == "table" then
       local op = m[1]
       if op == "done" then
-        self:_done(m[2], m[3], m[4])
+        self:_done(m[2], m[3], m[4], m[5])
       elseif op == "started" then
         local job = self.jobs[m[2]]
-        if job then
+        if job and job.server and job.server.h == m[4] then
           job.handle = m[3]
           status(self, "CoroCreated", { job = job.id, fn = job.fname, coro = m[3], location = m[3].location })
           wake(job)
@@ -668,8 +668,11 @@ function Computation:_finish(job, ok, v)
   if job.async and self.close_waiter then self.close_waiter:resume() end
   -- the status coroutine gets an acoro.Exit per job, as a monitor of it would
   if #self.subscribers > 0 then
+    -- (not `ok and v[1] or nil`: a first value false travels as false)
+    local value, err
+    if ok then value = v[1] else err = v end
     publish(self, setmetatable({ coro = job.handle, job = job.id, fn = job.fname,
-      reason = ok and "normal" or "error", value = ok and v[1] or nil, error = not ok and v or nil }, acoro.Exit))
+      reason = ok and "normal" or "error", value = value, error = err }, acoro.Exit))
   end
   local b = job.batch
   if b then
@@ -680,14 +683,21 @@ function Computation:_finish(job, ok, v)
   end
 end
 
-function Computation:_done(id, ok, v)
+-- An answer counts only from the server the job runs on now: one from a
+-- server it was re-queued away from (dropped as a zombie, say, but still
+-- running) comes late and must not end the job nor free a slot elsewhere.
+function Computation:_done(id, ok, v, from)
   local job = self.jobs[id]
-  if not job then return end
-  local s = job.server
-  if s then
-    s.inflight[id] = nil
-    s.n = s.n - 1
+  local s = job and job.server
+  if not s or s.h ~= from then
+    if job then
+      acoro.log.debug("discoro: job ", id, " (", job.fname, "): a late answer from ",
+        from and from.location or "?", " ignored (it runs on ", s and s.h.location or "no server", " now)")
+    end
+    return
   end
+  s.inflight[id] = nil
+  s.n = s.n - 1
   self:_finish(job, ok, v)
   self:_dispatch()
 end

@@ -1,9 +1,11 @@
 -- acoro.log: the one way the Lua library writes a message. Four levels
 -- (error, warn, info, debug), a threshold, and a writer: by default the
 -- embedding host's log hook when it set one (acoro_lua_set_log), else one
--- line on stderr, "acoro: MESSAGE". Scripts may set both.
+-- line on stderr, "acoro: MESSAGE". Scripts may set both. And the one sink of
+-- a progress line (a display redrawn in place): log.progress.
 local log = {}
 
+local ffi = require "ffi"
 local type, tostring, select, pcall, error = type, tostring, select, pcall, error
 local concat = table.concat
 
@@ -136,6 +138,50 @@ function log.set_writer(fn)
   if prev then drain() end
   writer = fn
   redirect(fn and drain or nil) -- the engine's lines: queued for fn, or written again
+  return prev
+end
+
+-- The progress line: a display redrawn in place (run_results' "120/1000
+-- jobs"), not a message: acoro.log's writers take whole lines, which a
+-- redrawn one is not. The library hands each state of it here and nowhere
+-- else, so that a script or an embedding host can take it.
+pcall(ffi.cdef, "int isatty(int fd);")
+
+local progress_writer -- the script's, or nil for the default
+
+-- The default: "\r" and the line on stderr, a newline after the last one;
+-- only when stderr is a terminal (never into a pipe or a file).
+local function tty_progress(line, final)
+  io.stderr:write("\r", line, "   ", final and "\n" or "")
+  io.stderr:flush()
+end
+
+-- log.progress_enabled() -> bool: whether a progress line would be shown
+-- (a progress writer is set, or stderr is a terminal) at this level (info
+-- and below: set_level("warn") hides it too).
+function log.progress_enabled()
+  if threshold < LEVELS.info then return false end
+  return progress_writer ~= nil or ffi.C.isatty(2) == 1
+end
+
+-- log.progress(line[, final]): the line's new state (no "\r", no newline),
+-- final for its last.
+function log.progress(line, final)
+  if not log.progress_enabled() then return end
+  local w = progress_writer or tty_progress
+  local ok, err = pcall(w, tostring(line), final and true or false)
+  if not ok then log.default_writer("error", "log progress writer failed: " .. text(err)) end
+end
+
+-- log.set_progress_writer(fn) -> the previous (nil: the default): fn(line,
+-- final) gets each state of a progress line instead, wherever stderr goes;
+-- as a writer of messages, it must not wait.
+function log.set_progress_writer(fn)
+  if fn ~= nil and type(fn) ~= "function" then
+    error("bad argument #1 to 'acoro.log.set_progress_writer' (a function or nil expected, got " .. type(fn) .. ")", 2)
+  end
+  local prev = progress_writer
+  progress_writer = fn
   return prev
 end
 

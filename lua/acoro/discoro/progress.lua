@@ -1,29 +1,21 @@
 -- acoro.discoro.progress: run_results' progress line, "done/total, jobs/s,
--- ETA", redrawn in place at most twice a second and ended with a newline. It
--- is a terminal's display, not a message: it goes to stderr only when stderr
--- is a terminal (acoro.log's writers take whole lines, which a redrawn line
--- is not), or to a function given instead.
+-- ETA", redrawn at most twice a second and ended by a last state. It goes
+-- through acoro.log's progress sink (log.progress: on stderr only when it
+-- is a terminal, unless a script or host set a progress writer), or to a
+-- function given instead.
 local acoro = require "acoro"
-local ffi = require "ffi"
-
-pcall(ffi.cdef, "int isatty(int fd);")
 
 local M = {}
 
 M.EVERY = 0.5 -- seconds between redraws
 
-local function tty_writer(s)
-  io.stderr:write(s)
-  io.stderr:flush()
-end
-
 -- new(total, opt) -> a progress line, or nil when there is none to draw:
--- opt false, or nil/true with stderr not a terminal; a function opt gets
--- (done, total, rate, eta) instead of a line being drawn.
+-- opt false, or nil/true with acoro.log showing no progress line; a function
+-- opt gets (done, total, rate, eta) instead of a line being drawn.
 function M.new(total, opt)
   if opt == false or total == 0 then return nil end
   local fn = type(opt) == "function" and opt or nil
-  if not fn and ffi.C.isatty(2) ~= 1 then return nil end
+  if not fn and not acoro.log.progress_enabled() then return nil end
   return setmetatable({ total = total, start = acoro.now(), last = -math.huge, fn = fn }, { __index = M })
 end
 
@@ -35,8 +27,8 @@ function M:draw(done, final)
   local rate = elapsed > 0 and done / elapsed or 0
   local eta = rate > 0 and (self.total - done) / rate or nil
   if self.fn then return self.fn(done, self.total, rate, eta) end
-  tty_writer(("\rdiscoro: %d/%d jobs, %.1f jobs/s, ETA %s   %s"):format(done, self.total, rate,
-    eta and ("%.0f s"):format(eta) or "?", final and "\n" or ""))
+  acoro.log.progress(("discoro: %d/%d jobs, %.1f jobs/s, ETA %s"):format(done, self.total, rate,
+    eta and ("%.0f s"):format(eta) or "?"), final)
 end
 
 return M

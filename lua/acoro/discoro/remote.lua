@@ -91,7 +91,10 @@ local function collector(comp)
     elseif type(m) == "table" then
       local op = m[1]
       if op == "done" then
-        comp:_done(m[2], m[3], m[4])
+        -- every answer comes from the scheduler, the one "server" of this
+        -- computation's jobs: never a late one from a lost server
+        local job = comp.jobs[m[2]]
+        comp:_done(m[2], m[3], m[4], job and job.server and job.server.h)
       elseif op == "started" then
         local job = comp.jobs[m[2]]
         if job and acoro.is_remote(m[3]) then

@@ -15,22 +15,24 @@ local function pack(...) return { n = select("#", ...), ... } end
 -- One job: fn looked up among the computation's own globals only (a name
 -- never reaches the standard library), its results or its error sent to the
 -- scheduler; an async job's handle goes first, so its caller holds it while
--- it runs. The coroutine returns fn's values, as a monitor of it expects.
-local function job(env, sched, id, fname, args, async)
-  if async then sched:send({ "started", id, acoro.self() }) end
+-- it runs. Each answer names this server (`me`): the scheduler ignores one from
+-- a server the job was taken from (re-queued elsewhere). The coroutine returns
+-- fn's values, as a monitor of it expects.
+local function job(env, sched, me, id, fname, args, async)
+  if async then sched:send({ "started", id, acoro.self(), me }) end
   local f = type(fname) == "string" and rawget(env, fname)
   if type(f) ~= "function" then
-    sched:send({ "done", id, false, ("no function %q in the computation"):format(tostring(fname)) })
+    sched:send({ "done", id, false, ("no function %q in the computation"):format(tostring(fname)), me })
     return
   end
   local r = pack(pcall(f, unpack(args, 1, args.n)))
   if r[1] then
     local vals = { n = r.n - 1, unpack(r, 2, r.n) }
-    local ok, err = pcall(sched.send, sched, { "done", id, true, vals })
-    if not ok then sched:send({ "done", id, false, "result cannot be sent: " .. tostring(err) }) end
+    local ok, err = pcall(sched.send, sched, { "done", id, true, vals, me })
+    if not ok then sched:send({ "done", id, false, "result cannot be sent: " .. tostring(err), me }) end
     return unpack(vals, 1, vals.n)
   end
-  sched:send({ "done", id, false, tostring(r[2]) })
+  sched:send({ "done", id, false, tostring(r[2]), me })
   -- an async job's monitors see its error; a plain job's is in its result
   if async then error(r[2], 0) end
 end
@@ -107,7 +109,7 @@ function M.main(node_loc, comp_id, slot)
       -- the watcher's node may be one this server has not met (the client
       -- of a shared scheduler): linked first, or its Exit could not go there
       if w then acoro.peer(w.location, 10) end
-      local co = spawn(job, env, sched, m[2], m[3], m[4], m[5])
+      local co = spawn(job, env, sched, me, m[2], m[3], m[4], m[5])
       -- a watcher asked for: monitoring before the job runs, it gets the Exit
       -- even of a job that ends at once
       if w then co:monitor(w) end

@@ -329,8 +329,9 @@ static void test_version(lua_State *L, acoro_net_opts_t *o) {
   o->version_minor = s->test_minor;
 }
 
-/* start(opts, handlers) -> location, incarnation (16 hex digits) | nil,
- * message, code. opts: host, port, name, secret, discover_port, heartbeat,
+/* start(opts, handlers) -> location, incarnation (16 hex digits), the
+ * listener's location | nil, message, code. opts: host, port, name,
+ * ext_location, secret, discover_port, heartbeat,
  * missed, mailbox_limit (acoro_net_opts_t), tls (tls_contexts). */
 static int n_start(lua_State *L) {
   static const acoro_net_host_t host = {cb_up,      cb_down,     cb_message,
@@ -349,6 +350,7 @@ static int n_start(lua_State *L) {
   memset(&o, 0, sizeof o);
   o.host = opt_string(L, "host", NULL);
   o.name = opt_string(L, "name", NULL);
+  o.ext_location = opt_string(L, "ext_location", NULL);
   o.secret = opt_string(L, "secret", &o.secret_len);
   o.port = (int)opt_number(L, "port", 0);
   o.discover_port = (int)opt_number(L, "discover_port", 0);
@@ -382,7 +384,8 @@ static int n_start(lua_State *L) {
   }
   lua_pushstring(L, acoro_net_location(s->net));
   push_incarnation(L, acoro_net_incarnation(s->net));
-  return 2;
+  lua_pushstring(L, acoro_net_listen_location(s->net));
+  return 3;
 }
 
 static int n_stop(lua_State *L) {

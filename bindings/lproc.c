@@ -4,8 +4,13 @@
  * (lua/acoro/process.lua) parks and calls again. */
 #include "lbind.h"
 
+#include <errno.h>
+#include <grp.h>
 #include <lauxlib.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define PROCESS_MT "acoro.process"
@@ -137,6 +142,47 @@ static int p_kill(lua_State *L) {
   return 1;
 }
 
+/* limit_memory(bytes) -> true | nil, message, code: this process's address
+ * space (RLIMIT_AS, soft and hard: it cannot be raised again), so that an
+ * allocation past it fails (LuaJIT: "not enough memory") rather than the
+ * host swapping. The CLI's --max-memory, before the script runs: libuv's
+ * spawn has no hook between fork and exec, so a child limits itself. */
+static int p_limit_memory(lua_State *L) {
+  lua_Number n = luaL_checknumber(L, 1);
+  struct rlimit rl;
+  if (!(n >= 1 && n < 9e18))
+    return luaL_argerror(L, 1, "expected a number of bytes");
+  rl.rlim_cur = rl.rlim_max = (rlim_t)n;
+  if (setrlimit(RLIMIT_AS, &rl) != 0)
+    return lio_fail(L, uv_translate_sys_error(errno));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* run_as(name) -> uid | nil, message, code: this process becomes the user
+ * `name` for good: the groups initgroups gives it, its group, then its uid
+ * (last: it takes the right to do the others). Only root may (EPERM). The
+ * CLI's --user, before the script runs (see limit_memory for why here). */
+static int p_run_as(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  struct passwd *pw;
+  errno = 0;
+  pw = getpwnam(name);
+  if (pw == NULL) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "ENOENT: no user %s", name);
+    lua_pushliteral(L, "ENOENT");
+    return 3;
+  }
+  if (initgroups(name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+      setuid(pw->pw_uid) != 0)
+    return lio_fail(L, uv_translate_sys_error(errno));
+  if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid)
+    return lio_fail(L, UV_EPERM);
+  lua_pushinteger(L, (lua_Integer)pw->pw_uid);
+  return 1;
+}
+
 static void process_release(void *p) { acoro_process_release(p); }
 static const lbind_life_t process_life = {PROCESS_MT, process_release, NULL,
                                           NULL};
@@ -144,7 +190,10 @@ static const lbind_life_t process_life = {PROCESS_MT, process_release, NULL,
 static const luaL_Reg process_methods[] = {
     {"_wait", p_wait}, {"_status", p_status}, {"_kill", p_kill}, {NULL, NULL}};
 
-static const luaL_Reg process_funcs[] = {{"spawn", p_spawn}, {NULL, NULL}};
+static const luaL_Reg process_funcs[] = {{"spawn", p_spawn},
+                                         {"limit_memory", p_limit_memory},
+                                         {"run_as", p_run_as},
+                                         {NULL, NULL}};
 
 /* Signal numbers by name, for kill. */
 static const struct {

@@ -812,6 +812,12 @@ typedef struct acoro_net_opts_s {
    * alive until acoro_net_stop. A node with TLS refuses plain nodes and
    * the other way round; the secret's HMAC handshake runs inside TLS. */
   acoro_tls_ctx_t *tls_server, *tls_client;
+  /* "host:port" where peers reach this node when that is not the listener
+   * (behind NAT or a tunnel that forwards there): the node's location, in
+   * its HELLO and its discovery pings, which acoro_net_location returns
+   * (the listener's is acoro_net_listen_location). NULL: the listener's.
+   * Under 64 bytes with a port, else EINVAL. */
+  const char *ext_location;
   /* TESTS ONLY (spec/c/test-net.c), 0 in real use: 1 keeps every link's
    * reading on the network thread (no engine reads, core/net_eread.c), to
    * test that path alone. */
@@ -852,8 +858,11 @@ ACORO_API int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
                               const acoro_net_host_t *cb, void *cb_data,
                               acoro_net_t **out);
 ACORO_API void acoro_net_stop(acoro_net_t *net);
-/* "host:port" of the listener; valid until acoro_net_stop. */
+/* The node's "host:port": ext_location if given, else the listener's;
+ * valid until acoro_net_stop. */
 ACORO_API const char *acoro_net_location(const acoro_net_t *net);
+/* "host:port" of the listener (the location without ext_location). */
+ACORO_API const char *acoro_net_listen_location(const acoro_net_t *net);
 ACORO_API uint64_t acoro_net_incarnation(const acoro_net_t *net);
 /* Queues a copy of data for the peer (order kept per peer): 0, ACORO_ENOPEER
  * (unknown or down), ACORO_EPEERBUSY (over busy_limit: wait for writable),

@@ -706,8 +706,10 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   if (opts == NULL)
     opts = &none;
   if ((opts->host && strlen(opts->host) >= FIELD - 8) ||
-      (opts->name && strlen(opts->name) >= FIELD) || opts->port < 0 ||
-      opts->port > 65535 || opts->discover_port < 0 ||
+      (opts->name && strlen(opts->name) >= FIELD) ||
+      (opts->ext_location && (strlen(opts->ext_location) >= FIELD ||
+                              strrchr(opts->ext_location, ':') == NULL)) ||
+      opts->port < 0 || opts->port > 65535 || opts->discover_port < 0 ||
       opts->discover_port > 65535 ||
       (opts->tls_server == NULL) != (opts->tls_client == NULL))
     return ACORO_EINVAL;
@@ -766,6 +768,9 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   uv_timer_init(&n->loop, &n->tick);
   n->tick.data = n;
   rc = listen_on(n, opts->port);
+  memcpy(n->listen_loc, n->location, FIELD);
+  if (opts->ext_location) /* what peers see: HELLO, pings, "myself" */
+    snprintf(n->location, sizeof n->location, "%s", opts->ext_location);
   snprintf(n->name, sizeof n->name, "%s",
            opts->name ? opts->name : n->location);
   if (rc == 0 && opts->discover_port > 0) {
@@ -829,6 +834,10 @@ void acoro_net_stop(acoro_net_t *n) {
 }
 
 const char *acoro_net_location(const acoro_net_t *n) { return n->location; }
+
+const char *acoro_net_listen_location(const acoro_net_t *n) {
+  return n->listen_loc;
+}
 
 uint64_t acoro_net_incarnation(const acoro_net_t *n) { return n->inc; }
 

@@ -137,7 +137,7 @@ typedef struct ev_s {
  * link_t        every field                                       NET
  *               (the engine thread never sees a link: it reaches
  *               a peer's socket through p->dfd and its EV_READ dup)
- * acoro_net_s   engine cb cb_data host location name key
+ * acoro_net_s   engine cb cb_data host location listen_loc name key
  *               has_secret hb hs_timeout tick_s missed busy_limit
  *               inbound_limit mailbox_limit inc vmajor vminor
  *               tls_server
@@ -254,6 +254,9 @@ struct acoro_net_s {
   void *cb_data;
   /* Options, fixed at start. */
   char host[FIELD], location[FIELD], name[FIELD];
+  /* The listener's location; `location` is the one announced (the
+   * ext_location option, or the same). */
+  char listen_loc[FIELD];
   /* KEY: derived from the secret at start (the secret is not kept);
    * zeros without one. */
   unsigned char key[KEY_LEN];

@@ -32,6 +32,13 @@ usage: acoro [options] [script [args...]]
   --dest-path DIR       where files sent by peers go (default: acoro-UID in
                         the temp dir)
   --max-file-size BYTES the largest file a peer may send (default: no limit)
+  --ext-addr HOST:PORT  where peers reach this node when that is not where it
+                        listens (NAT, an ssh tunnel forwarding there): the
+                        location it announces
+  --max-memory BYTES    limit this process's address space (RLIMIT_AS): an
+                        allocation past it fails ("not enough memory")
+  --user NAME           (root only) become that user (its groups, gid, uid)
+                        once the options are read, before the script runs
   --        stop handling options
   -         run the script read from standard input
 The script runs as the main coroutine with `arg` set as `lua` does; acoro
@@ -72,6 +79,7 @@ function M.main(argv0, ...)
   if argv0 and argv0:match("acoro%-scheduler$") then return require("acoro.discoro.scheduler").main(argv0, ...) end
   local argv = { ... }
   local i, code, node_opts = 1, nil, nil
+  local max_memory, run_as
   while i <= #argv do
     local a = argv[i]
     if a == "-v" then
@@ -114,11 +122,24 @@ function M.main(argv0, ...)
         if node_opts.secret == "" then return fail("--secret-file: " .. v .. " is empty") end
       end
       i = i + 2
-    elseif a == "--dest-path" or a == "--max-file-size" then
+    elseif a == "--max-memory" or a == "--user" then
+      local v = argv[i + 1]
+      if not v then return fail(a .. " needs an argument\n" .. usage) end
+      if a == "--user" then
+        run_as = v
+      else
+        max_memory = v:match("^%d+$") and tonumber(v)
+        if not max_memory or max_memory < 1 then return fail("--max-memory needs a number of bytes, got " .. v) end
+      end
+      i = i + 2
+    elseif a == "--dest-path" or a == "--max-file-size" or a == "--ext-addr" then
       local v = argv[i + 1]
       if not v then return fail(a .. " needs an argument\n" .. usage) end
       node_opts = node_opts or { peers = {} }
-      if a == "--dest-path" then
+      if a == "--ext-addr" then
+        if not v:match("^.+:%d+$") then return fail("--ext-addr needs HOST:PORT, got " .. v) end
+        node_opts.ext_addr = v
+      elseif a == "--dest-path" then
         node_opts.dest_path = v
       else
         local n = v:match("^%d+$") and tonumber(v)
@@ -141,6 +162,20 @@ function M.main(argv0, ...)
   end
   if node_opts and node_opts.tls and not (node_opts.tls.cert and node_opts.tls.key) then
     return fail("--tls-cert and --tls-key go together (TLS needs both)")
+  end
+  -- Limits and the user before any code of the script: the secret file
+  -- has been read (it may be root's alone); the script and the modules
+  -- still to load must be readable by the user.
+  local proc = require("acoro.core").process
+  if max_memory then
+    local ok, err = proc.limit_memory(max_memory)
+    if not ok then return fail("--max-memory: " .. err) end
+  end
+  if run_as then
+    local uid = acoro.fs.getuid()
+    if uid ~= 0 then return fail(("--user needs root: this process runs as uid %d"):format(uid)) end
+    local ok, err = proc.run_as(run_as)
+    if not ok then return fail("--user: " .. err) end
   end
   local script = argv[i]
   -- `arg` as lua sets it: the script at 0, its arguments from 1, the

@@ -23,9 +23,9 @@ void nt_put_seq(char *buf, uint32_t seq) {
 static void on_up(void *d, uint64_t peer, const char *loc, const char *name,
                   uint64_t inc) {
   side_t *s = d;
-  (void)loc;
   (void)name;
   (void)inc;
+  snprintf(s->up_location, sizeof s->up_location, "%s", loc);
   s->ups++;
   s->peer = peer;
 }

@@ -30,6 +30,7 @@ typedef struct side_s {
   int connect_status;
   uint64_t peer, connect_peer;
   char down_reason[256], connect_reason[256];
+  char up_location[64]; /* the location the last peer up announced */
   char logs[16384];
   uint64_t msgs, bigs;
   uint32_t next_seq;

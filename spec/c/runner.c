@@ -78,6 +78,7 @@
   XX(net_busy_engine_thread_keeps_peers_up)                                    \
   XX(net_close_peer_downs_both_sides_once)                                     \
   XX(net_connect_failures_are_reported)                                        \
+  XX(net_ext_location_is_announced_and_known_as_itself)                        \
   XX(net_postauth_malformed_frames_close_only_that_peer)                       \
   XX(net_discovery_on_loopback_finds_each_other)                               \
   XX(net_discovery_finds_a_restarted_node_again)                               \

@@ -740,6 +740,35 @@ TEST(net_connect_failures_are_reported) {
   nt_finish(e, &a, &b);
 }
 
+/* ext_location: the node's location is the one given (its HELLO says it:
+ * the peer knows it by that), the listener's is apart; dialling its own
+ * listener is still "itself"; an ext_location without a port is EINVAL. */
+TEST(net_ext_location_is_announced_and_known_as_itself) {
+  acoro_engine_t *e = nt_engine();
+  side_t a = {0}, b = {0}, c = {0};
+  acoro_net_opts_t o = nt_opts("s3cret"), oa = o;
+  char listen[64];
+  oa.ext_location = "127.0.0.2:4242";
+  nt_start(e, &a, &oa);
+  nt_start(e, &b, &o);
+  ASSERT_TRUE(strcmp(acoro_net_location(a.net), "127.0.0.2:4242") == 0);
+  snprintf(listen, sizeof listen, "%s", acoro_net_listen_location(a.net));
+  ASSERT_TRUE(strncmp(listen, "127.0.0.1:", 10) == 0);
+  ASSERT_TRUE(
+      strcmp(acoro_net_listen_location(b.net), acoro_net_location(b.net)) == 0);
+  ASSERT_EQ(acoro_net_connect(b.net, listen, 1), 0);
+  PUMP_UNTIL(e, 10, b.connects == 1 && a.ups == 1);
+  ASSERT_EQ(b.connect_status, 0);
+  ASSERT_TRUE(strcmp(b.up_location, "127.0.0.2:4242") == 0);
+  ASSERT_EQ(acoro_net_connect(a.net, listen, 2), 0);
+  PUMP_UNTIL(e, 5, a.connects == 1);
+  ASSERT_TRUE(a.connect_status < 0);
+  ASSERT_TRUE(nt_has(a.connect_reason, "itself"));
+  oa.ext_location = "127.0.0.2";
+  ASSERT_EQ(acoro_net_start(e, &oa, NULL, &c, &c.net), ACORO_EINVAL);
+  nt_finish(e, &a, &b);
+}
+
 /* A raw client (location 127.0.0.1:port) that passes the handshake as the
  * initiator and the arbiter (its incarnation, 1, is lower than any
  * engine's but a few) and then sends `bad`: HELLO, PROOF_I over the

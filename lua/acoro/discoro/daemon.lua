@@ -7,6 +7,8 @@
 local acoro = require "acoro"
 local code = require "acoro.discoro.code"
 local avail = require "acoro.discoro.avail"
+local service = require "acoro.discoro.service"
+local users = require "acoro.discoro.user"
 local ffi = require "ffi"
 
 local M = {}
@@ -35,6 +37,17 @@ usage: acoro-node [options]
   --clean               remove what is left in DIR from an earlier run first
   --daemon              read no commands from stdin (else: status, close, quit)
   --tls-cert FILE, --tls-key FILE, --tls-ca FILE   TLS on every link, as acoro's
+  --ext-addr HOST:PORT  where clients reach this node when that is not where
+                        it listens (NAT, an ssh tunnel forwarding there): the
+                        location it announces
+  --max-memory BYTES    each compute server's address space (RLIMIT_AS): a job
+                        that allocates past it fails ("not enough memory") and
+                        its server is started again
+  --service-start HH:MM take no computations before this time of day ...
+  --service-stop HH:MM  ... nor new ones after this one (running ones go on) ...
+  --service-end HH:MM   ... and close the running ones at this one (each day)
+  --user NAME           (root only) servers run as this user, in directories
+                        given to it
   -h                    this help]==]
 
 local function fail(msg)
@@ -107,6 +120,16 @@ local function parse(argv)
     elseif a == "--clean" then
       o.clean = true
       i = i + 1
+    elseif a == "--ext-addr" then
+      o.ext_addr = value(a)
+      if not o.ext_addr:match("^.+:%d+$") then error("--ext-addr needs HOST:PORT, got " .. o.ext_addr, 0) end
+    elseif a == "--max-memory" then
+      o.max_memory = number(a)
+      if o.max_memory < 1 then error("--max-memory needs a number of bytes", 0) end
+    elseif a == "--service-start" or a == "--service-stop" or a == "--service-end" then
+      o.service = o.service or {}
+      o.service[a:sub(11)] = value(a)
+    elseif a == "--user" then o.user = value(a)
     elseif a == "--tls-cert" or a == "--tls-key" or a == "--tls-ca" then
       o.tls = o.tls or {}
       o.tls[a:sub(7)] = value(a)
@@ -178,6 +201,14 @@ end
 -- for a computation, so code that kills its server at once stops somewhere).
 function Node:start_server(comp, slot)
   local args = { self.acoro_bin, "--listen", self.host .. ":0", "--no-discover" }
+  if self.max_memory then
+    args[#args + 1] = "--max-memory"
+    args[#args + 1] = tostring(self.max_memory)
+  end
+  if self.user then
+    args[#args + 1] = "--user"
+    args[#args + 1] = self.user.name
+  end
   if self.secret_file then
     args[#args + 1] = "--secret-file"
     args[#args + 1] = self.secret_file
@@ -190,7 +221,8 @@ function Node:start_server(comp, slot)
       end
     end
   end
-  for _, v in ipairs({ self.server_main, self.location, comp.id, slot }) do args[#args + 1] = v end
+  -- the server dials where the node listens; it knows the node by its location
+  for _, v in ipairs({ self.server_main, self.location, comp.id, slot, self.listen }) do args[#args + 1] = v end
   args.stdin, args.stdout, args.stderr, args.cwd = "pipe", "inherit", "inherit", comp.dir
   local p, err = acoro.process.spawn(args)
   if not p then
@@ -239,6 +271,10 @@ function Node:setup(m)
     return sched:send({ "refused", self.me, why })
   end
   if self.closing then return sched:send({ "refused", self.me, "the node is closing" }) end
+  if self.service then
+    local taking, out = self.service:taking()
+    if not taking then return sched:send({ "refused", self.me, out }) end
+  end
   self.seq = self.seq + 1
   local opts = type(m[5]) == "table" and m[5] or {}
   local setup = type(opts.server_setup) == "string" and { opts.server_setup, opts.setup_args } or nil
@@ -251,6 +287,7 @@ function Node:setup(m)
     disable_servers = opts.disable_servers == true }
   comp.dir = self.dest .. "/" .. comp.id
   ok, why = mkdirs(comp.dir)
+  if ok and self.user then ok, why = users.give(comp.dir, self.user) end
   if not ok then return sched:send({ "refused", self.me, "cannot make its directory: " .. tostring(why) }) end
   self.comps[sched], self.by_id[comp.id] = comp, comp
   self.active = self.active + 1
@@ -280,6 +317,11 @@ end
 -- computation's directory with its files; the servers start once it answered.
 function Node:start_servers(comp)
   comp.waiting_files = false
+  -- files= arrived as the node's: the servers' user gets them
+  if self.user then
+    local ok, why = users.give(comp.dir, self.user)
+    if not ok then return self:give_up(comp, why) end
+  end
   if comp.node_setup and not comp.node_ready then return self:start_server(comp, 0) end
   for slot = 1, comp.nservers do self:start_server(comp, slot) end
 end
@@ -431,9 +473,9 @@ end
 function Node:run(o)
   local node = acoro.node({ name = o.name, host = o.host, port = o.port or 0, secret = o.secret,
     discover = o.discover, udp_port = o.udp_port, peers = o.peers, dest_path = self.dest, tls = o.tls,
-    max_file_size = o.max_file_size })
-  self.location, self.name = node.location, node.name
-  self.host = node.location:match("^(.*):%d+$")
+    max_file_size = o.max_file_size, ext_addr = o.ext_addr })
+  self.location, self.name, self.listen = node.location, node.name, node.listen
+  self.host = node.listen:match("^(.*):%d+$")
   self.me = acoro.self()
   assert(self.me:register("discoro.node"))
   -- SIGTERM and SIGINT come here as messages: computations are closed (servers
@@ -442,7 +484,15 @@ function Node:run(o)
   acoro.signal("int", self.me)
   log.info(("acoro-node: %s ready (pid %d), %d servers per computation, dest path %s"):format(
     node.location, ffi.C.getpid(), self.cpus, self.dest))
-  io.stdout:write("acoro-node listening ", node.location, "\n")
+  if self.service then
+    self.service:watch(function(why)
+      for _, comp in pairs(self.comps) do
+        if not comp.closed then self:give_up(comp, why) end
+      end
+    end)
+  end
+  io.stdout:write("acoro-node listening ", node.location,
+    node.listen ~= node.location and " (at " .. node.listen .. ")" or "", "\n")
   io.stdout:flush()
   if not o.daemon then
     -- commands on stdin (a terminal, or whatever it is; none at its end)
@@ -483,7 +533,17 @@ function M.main(argv0, ...)
       .. " (--secret-file FILE or ACORO_SECRET; --insecure to accept anyone who reaches it)")
   end
   local self = setmetatable({ comps = {}, by_id = {}, pids = {}, seq = 0, active = 0, served = 0,
-    secret_file = o.secret_file and absolute(o.secret_file), tls = o.tls }, Node)
+    secret_file = o.secret_file and absolute(o.secret_file), tls = o.tls, max_memory = o.max_memory }, Node)
+  if o.service then
+    local sv, why = service.new(o.service)
+    if not sv then return fail(why) end
+    self.service = sv
+  end
+  if o.user then
+    local u, why = users.lookup(o.user)
+    if not u then return fail(why) end
+    self.user = u
+  end
   local n = cpu_count()
   self.cpus = o.cpus > 0 and o.cpus or math.max(1, n + o.cpus)
   local dir = argv0 and argv0:match("^(.*)/[^/]*$")

@@ -32,6 +32,15 @@ local function job(env, sched, me, id, fname, args, async)
     if not ok then sched:send({ "done", id, false, "result cannot be sent: " .. tostring(err), me }) end
     return unpack(vals, 1, vals.n)
   end
+  if r[2] == "not enough memory" then
+    -- past --max-memory (RLIMIT_AS): what failed to allocate may have left
+    -- this process short anywhere; its node starts a fresh one, and the
+    -- other jobs here are re-queued as for any server lost
+    collectgarbage()
+    sched:send({ "done", id, false, "not enough memory (the server's memory limit)", me })
+    require("acoro.core").net.linger(5)
+    os.exit(3)
+  end
   sched:send({ "done", id, false, tostring(r[2]), me })
   -- an async job's monitors see its error; a plain job's is in its result
   if async then error(r[2], 0) end
@@ -51,16 +60,17 @@ local function run_setup(env, setup)
   return true
 end
 
--- main(node_location, computation id, slot): inside the run of the acoro CLI,
--- whose node (--listen, the daemon's secret) is already up.
-function M.main(node_loc, comp_id, slot)
+-- main(node_location, computation id, slot[, dial]): inside the run of the
+-- acoro CLI, whose node (--listen, the daemon's secret) is already up. dial:
+-- where the node listens, when its location is another (--ext-addr).
+function M.main(node_loc, comp_id, slot, dial)
   local stdin_watch = acoro.spawn(function()
     repeat until not acoro.stdin:recv()
     os.exit(0)
   end)
   stdin_watch:set_daemon()
   slot = tonumber(slot)
-  local ok, err = acoro.peer(node_loc, 10)
+  local ok, err = acoro.peer(dial or node_loc, 10)
   if not ok then error("acoro-node server: cannot reach its node " .. node_loc .. ": " .. tostring(err)) end
   local daemon = acoro.locate("discoro.node", { location = node_loc, timeout = 10 })
   if not daemon then error("acoro-node server: no acoro-node at " .. node_loc) end

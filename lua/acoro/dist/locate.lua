@@ -61,6 +61,8 @@ function M.init(S)
     if me == nil then error(what .. ": called outside an acoro coroutine", 3) end
     local req = S.request()
     local node = S.node
+    -- behind ext_addr, the listener's location still names this node
+    if node and location == node.listen then location = node.location end
     local q = {
       kind = kind, name = name, location = location, waiter = me, outstanding = 0, asked = {},
       here = location == nil or (node ~= nil and location == node.location),
@@ -176,7 +178,9 @@ function M.init(S)
     local node = S.node
     if not node then return false end
     local location, timeout = opts and opts.location, opts and opts.timeout
-    if location == node.location then return true, orig_locate(name, { timeout = timeout }) end
+    if location == node.location or location == node.listen then
+      return true, orig_locate(name, { timeout = timeout })
+    end
     if location == nil then
       local h = orig_locate(name)
       if h then return true, h end

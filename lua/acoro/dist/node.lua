@@ -288,6 +288,13 @@ function M.init(A, net, wire, coro_mt)
     local list = check_opt(opts, "peers", "table") or {}
     check_opt(opts, "name", "string")
     check_opt(opts, "tls", "table")
+    local ext = check_opt(opts, "ext_addr", "string")
+    if ext then
+      local eh, ep = ext:match("^(.+):(%d+)$")
+      if not eh or #ext > 63 or tonumber(ep) < 1 or tonumber(ep) > 65535 then
+        error("acoro.node: ext_addr must be \"host:port\" (a port from 1 to 65535), got " .. ext, 2)
+      end
+    end
     if check_opt(opts, "secret", "string") == "" then error("acoro.node: secret is empty", 2) end
     local mailbox_bytes = check_opt(opts, "mailbox_bytes", "number")
     if mailbox_bytes and not (mailbox_bytes >= 1 and mailbox_bytes < 2^53) then
@@ -309,6 +316,7 @@ function M.init(A, net, wire, coro_mt)
       for i = 1, #list do
         if not on_this_host(list[i]) then error("acoro.node: peer " .. list[i] .. why, 2) end
       end
+      if ext and not on_this_host(ext) then error("acoro.node: ext_addr " .. ext .. why, 2) end
       if host == nil then
         host = "127.0.0.1"
         log.info("node: listening on 127.0.0.1 only: no secret (secret= for a network; insecure = true opens it)")
@@ -321,8 +329,9 @@ function M.init(A, net, wire, coro_mt)
           " (the first non-loopback interface that is up, else loopback; host= chooses)")
       end
     end
+    -- location, incarnation, the listener's location | nil, why, code
     local location, inc, code = net.start({
-      host = host, port = port, name = opts.name, secret = opts.secret,
+      host = host, port = port, name = opts.name, secret = opts.secret, ext_location = ext,
       discover_port = discover ~= false and udp_port or 0, tls = opts.tls,
       mailbox_limit = mailbox_bytes,
     }, handlers)
@@ -332,7 +341,9 @@ function M.init(A, net, wire, coro_mt)
       log.warn("node: listening on ", location, " without a secret (insecure = true): any node that can "
         .. "reach it may peer with it and run its registered functions")
     end
-    local node = { location = location, name = opts.name or location, local_only = local_only }
+    -- listen: where it listens; location: where peers reach it (ext_addr)
+    local node = { location = location, listen = code, name = opts.name or location,
+      local_only = local_only }
     S.node, S.inc = node, inc
     I.location = location
     for i = 1, #list do keep_trying(list[i], node) end

@@ -35,6 +35,9 @@ usage: acoro-node [options]
   --clean               remove what is left in DIR from an earlier run first
   --daemon              read no commands from stdin (else: status, close, quit)
   --tls-cert FILE, --tls-key FILE, --tls-ca FILE   TLS on every link, as acoro's
+  --http [HOST:]PORT    serve the web monitor of this node there (HOST default
+                        127.0.0.1; auth: ACORO_MONITOR_TOKEN, else a token is
+                        made and logged when HOST is not a loopback address)
   -h                    this help]==]
 
 local function fail(msg)
@@ -107,6 +110,11 @@ local function parse(argv)
     elseif a == "--clean" then
       o.clean = true
       i = i + 1
+    elseif a == "--http" then
+      local v = value(a)
+      local host, port = v:match("^(.*):(%d+)$")
+      o.http_host, o.http_port = host, tonumber(port or v:match("^%d+$"))
+      if not o.http_port then error("--http needs [HOST:]PORT, got " .. v, 0) end
     elseif a == "--tls-cert" or a == "--tls-key" or a == "--tls-ca" then
       o.tls = o.tls or {}
       o.tls[a:sub(7)] = value(a)
@@ -384,6 +392,8 @@ function Node:on_message(m)
         m[4]:send({ "node_setup", comp.src, comp.name, comp.node_setup })
       else
         m[4]:send({ "code", comp.src, comp.name, comp.sched, comp.setup, comp.disable_servers })
+        comp.servers = comp.servers or {} -- for the web monitor (--http)
+        comp.servers[m[3]] = m[4].location
         comp.sched:send({ "server_started", self.me, m[3], m[4].location })
       end
     end
@@ -442,6 +452,14 @@ function Node:run(o)
   acoro.signal("int", self.me)
   log.info(("acoro-node: %s ready (pid %d), %d servers per computation, dest path %s"):format(
     node.location, ffi.C.getpid(), self.cpus, self.dest))
+  if o.http_port then
+    local token = os.getenv("ACORO_MONITOR_TOKEN")
+    local mon, err = require("acoro.discoro.node_monitor").start(self, o.http_port, { host = o.http_host,
+      auth = token and token ~= "" and { token = token } or nil })
+    if not mon then error("--http: " .. tostring(err), 0) end
+    log.info(("acoro-node: web monitor at %s"):format(mon.url))
+    io.stdout:write("acoro-node monitor ", mon.url, "\n")
+  end
   io.stdout:write("acoro-node listening ", node.location, "\n")
   io.stdout:flush()
   if not o.daemon then

@@ -16,14 +16,17 @@ local function pack(...) return { n = select("#", ...), ... } end
 -- never reaches the standard library), its results or its error sent to the
 -- scheduler; an async job's handle goes first, so its caller holds it while
 -- it runs. The coroutine returns fn's values, as a monitor of it expects.
-local function job(env, sched, id, fname, args, async)
+-- running[id] is its handle while it runs (a terminate from the client).
+local function job(running, env, sched, id, fname, args, async)
   if async then sched:send({ "started", id, acoro.self() }) end
   local f = type(fname) == "string" and rawget(env, fname)
   if type(f) ~= "function" then
+    running[id] = nil
     sched:send({ "done", id, false, ("no function %q in the computation"):format(tostring(fname)) })
     return
   end
   local r = pack(pcall(f, unpack(args, 1, args.n)))
+  running[id] = nil
   if r[1] then
     local vals = { n = r.n - 1, unpack(r, 2, r.n) }
     local ok, err = pcall(sched.send, sched, { "done", id, true, vals })
@@ -99,14 +102,21 @@ function M.main(node_loc, comp_id, slot)
     end
   end
   sched:send({ "server", me, daemon, slot })
-  local spawn = acoro.spawn
+  local spawn, running = acoro.spawn, {}
   while true do
     m = acoro.receive()
     if type(m) == "table" and m[1] == "run" and type(m[4]) == "table" then
-      local co = spawn(job, env, sched, m[2], m[3], m[4], m[5])
+      local co = spawn(job, running, env, sched, m[2], m[3], m[4], m[5])
+      running[m[2]] = co
       -- a watcher asked for: monitoring before the job runs, it gets the Exit
       -- even of a job that ends at once
       if m[6] ~= nil and acoro.is_remote(m[6]) then co:monitor(m[6]) end
+    elseif type(m) == "table" and m[1] == "terminate" then
+      -- the client ended the job (its web monitor): its monitors get
+      -- reason "terminated", and no result is sent
+      local co = running[m[2]]
+      running[m[2]] = nil
+      if co then co:terminate() end
     end
   end
 end

@@ -5,7 +5,7 @@
 // createElement): a job argument that holds markup stays text.
 "use strict";
 (function () {
-  const WINDOW = 300; // seconds of history the charts show
+  const WINDOW = 300; // seconds of history the charts show, at most
   const STALE_MS = 10000; // no event for this long: the stream is dead, reopen it
   const RETRY_MAX_MS = 15000;
   const SVGNS = "http://www.w3.org/2000/svg";
@@ -208,38 +208,54 @@
 
   const W = 600, H = 200, M = { l: 44, r: 10, t: 10, b: 22 };
 
-  function niceMax(v) {
-    if (!(v > 0)) return 1;
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  // A step of 1, 2 or 5 times a power of ten that cuts 0..v in at most 5.
+  function niceStep(v) {
+    if (!(v > 0)) return 0.5;
+    const raw = v / 4;
+    const p = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
     return 10 * p;
+  }
+
+  function fmtTick(v) { return String(Number(v.toFixed(3))); }
+
+  // The time shown: the last WINDOW seconds, or less while the history is
+  // shorter (at least a minute), so that a new computation fills the chart.
+  function timeSpan() {
+    const now = samples.length ? Math.max(samples[samples.length - 1].t, serverNow() - 1) : serverNow();
+    const have = samples.length ? now - samples[0].t : 0;
+    const span = have > 240 ? WINDOW : have > 120 ? 240 : have > 60 ? 120 : 60;
+    return { now: now, span: span, tick: span > 120 ? 60 : span > 60 ? 30 : 10 };
+  }
+
+  function fmtAgoTick(s) {
+    if (s === 0) return "now";
+    return s % 60 === 0 ? "-" + s / 60 + " min" : "-" + s + " s";
   }
 
   // series: [{color, points: [[t, v], ...]}]; ymax fixed (CPU %) or null (from the data)
   function drawChart(box, series, ymax, fill) {
-    const now = samples.length ? Math.max(samples[samples.length - 1].t, serverNow() - 1) : serverNow();
-    const t0 = now - WINDOW;
-    let top = ymax;
-    if (top === null) {
+    const ts = timeSpan();
+    const span = ts.span, t0 = ts.now - span;
+    let top = ymax, step = ymax / 4;
+    if (ymax === null) {
       let m = 0;
       for (const s of series) for (const p of s.points) if (p[0] >= t0 && p[1] > m) m = p[1];
-      top = niceMax(m * 1.1);
+      step = niceStep(m);
+      top = m > 0 ? Math.ceil(m / step - 1e-9) * step : 2; // nothing done yet: 0 to 2 jobs/s
     }
-    const x = (t) => M.l + ((t - t0) / WINDOW) * (W - M.l - M.r);
+    const x = (t) => M.l + ((t - t0) / span) * (W - M.l - M.r);
     const y = (v) => H - M.b - (Math.max(0, Math.min(v, top)) / top) * (H - M.t - M.b);
     const parts = [];
-    for (let i = 0; i <= 4; i++) {
-      const v = (top * i) / 4;
+    for (let i = 0, v = 0; v <= top + 1e-9 && i < 12; i++, v = i * step) {
       parts.push(svg("line", { x1: M.l, x2: W - M.r, y1: y(v), y2: y(v), class: i === 0 ? "axis-line" : "grid-line" }));
-      const label = top >= 10 || v === 0 ? String(Math.round(v)) : v.toFixed(top >= 2 ? 1 : 2);
-      parts.push(svg("text", { x: M.l - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, label));
+      parts.push(svg("text", { x: M.l - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, fmtTick(v)));
     }
-    for (let s = 0; s <= WINDOW; s += 60) {
+    for (let s = 0; s <= span; s += ts.tick) {
       const xx = x(t0 + s);
       parts.push(svg("line", { x1: xx, x2: xx, y1: M.t, y2: H - M.b, class: "grid-line" }));
-      const left = (WINDOW - s) / 60;
-      parts.push(svg("text", { x: xx, y: H - 6, class: "tick", "text-anchor": s === 0 ? "start" : s === WINDOW ? "end" : "middle" },
-        left === 0 ? "now" : "-" + left + " min"));
+      parts.push(svg("text", { x: xx, y: H - 6, class: "tick", "text-anchor": s === 0 ? "start" : s === span ? "end" : "middle" },
+        fmtAgoTick(span - s)));
     }
     let drawn = 0;
     for (const s of series) {

@@ -10,55 +10,13 @@
 local acoro = require "acoro"
 local support = require "support"
 local ns = require "node_support"
+local pipe = require "pipe_support"
 
-local T = 60
+local T = pipe.T
 local DIR = support.root .. "/spec/browser"
 local BUILD = os.getenv("ACORO_BUILD") or "build"
 local NODE_BIN = support.bin:gsub("acoro$", "acoro-node")
 local TOKEN = "spec-token-" .. tostring(os.time())
-
--- A child with its stdout and stderr on one pipe (sh execs it: the pid is
--- the program's own), read a line at a time.
-local Child = {}
-Child.__index = Child
-
-local function spawn(argv, env)
-  local cmd = { "sh", "-c", 'exec "$0" "$@" 2>&1', stdin = "pipe", stdout = "pipe", env = env }
-  for _, a in ipairs(argv) do cmd[#cmd + 1] = a end
-  local p = assert(acoro.process.spawn(cmd))
-  return setmetatable({ p = p, seen = {} }, Child)
-end
-
-function Child:line(timeout)
-  local l, why = self.p.stdout:readline(nil, timeout or T)
-  if not l or why then return nil, why or "eof" end
-  l = l:gsub("\n$", "")
-  self.seen[#self.seen + 1] = l
-  return l
-end
-
--- The first capture of the first line that matches, or an error with all the
--- lines read.
-function Child:expect(pattern, what)
-  while true do
-    local l, why = self:line()
-    if not l then
-      error(("%s: no line like %s (%s); it printed:\n%s"):format(what, pattern, why, table.concat(self.seen, "\n")), 2)
-    end
-    local cap = l:match(pattern)
-    if cap then return cap end
-  end
-end
-
-function Child:say(text) assert(self.p.stdin:send(text .. "\n")) end
-
-function Child:stop()
-  if self.p:wait(0) == nil then
-    self.p:kill("KILL")
-    self.p:wait(T)
-  end
-  self.p:close()
-end
 
 local function driver_env()
   -- node and Chromium run without this process's sanitizer preloads
@@ -87,17 +45,17 @@ describe("the discoro web monitor in a real browser", function()
       acoro.run(function()
         local children = {}
         local ok, err = pcall(function()
-          local node = spawn({ NODE_BIN, "--cpus", "2", "--listen", "127.0.0.1:0", "--no-discover",
+          local node = pipe.spawn({ NODE_BIN, "--cpus", "2", "--listen", "127.0.0.1:0", "--no-discover",
             "--secret-file", ns.secret, "--dest-path", dest, "--name", "spec-node" })
           children[#children + 1] = node
           local loc = node:expect("^acoro%-node listening (127%.0%.0%.1:%d+)$", "acoro-node")
           -- the node's log is read on, so that its pipe never fills
           acoro.spawn(function() while node:line(3 * T) do end end):set_daemon()
-          local client = spawn({ support.bin, "--listen", "127.0.0.1:0", "--no-discover", "--secret-file",
+          local client = pipe.spawn({ support.bin, "--listen", "127.0.0.1:0", "--no-discover", "--secret-file",
             ns.secret, support.root .. "/spec/monitor_client.lua", loc, TOKEN })
           children[#children + 1] = client
           local port = client:expect("^monitor (%d+)$", "the client")
-          local ui = spawn({ "node", DIR .. "/monitor_test.js", ("http://127.0.0.1:%s"):format(port), TOKEN, loc,
+          local ui = pipe.spawn({ "node", DIR .. "/monitor_test.js", ("http://127.0.0.1:%s"):format(port), TOKEN, loc,
             shots:match("^/") and shots or (support.root .. "/" .. shots) }, driver_env())
           children[#children + 1] = ui
           -- the driver's steps, in its order; each answered "go" once done

@@ -3,8 +3,9 @@
 -- discoro.httpd, as real processes on 127.0.0.1; headless Chromium (Debian's,
 -- driven by playwright-core from spec/browser/) looks at its pages through
 -- spec/browser/monitor_test.js, which asks this spec for each action (jobs
--- to run, a node to kill) and checks the pages after it. Screenshots of the
--- three pages go to build/screenshots/. Pending only when Chromium cannot
+-- to run, a node to kill) and checks the pages after it, and the node's own
+-- monitor (acoro-node --http). Screenshots of the pages go to
+-- build/screenshots/. Pending only when Chromium cannot
 -- start here, or when npm could not install the driver.
 
 local acoro = require "acoro"
@@ -38,7 +39,7 @@ describe("the discoro web monitor in a real browser", function()
       driver:close()
       local shots = BUILD .. "/screenshots"
       os.execute("mkdir -p " .. support.shell_quote(shots))
-      for _, n in ipairs({ "cluster", "node", "server" }) do os.remove(shots .. "/" .. n .. ".png") end
+      for _, n in ipairs({ "cluster", "node", "server", "acoro-node" }) do os.remove(shots .. "/" .. n .. ".png") end
       local dest = os.tmpname()
       os.remove(dest)
       local result, failure
@@ -46,8 +47,9 @@ describe("the discoro web monitor in a real browser", function()
         local children = {}
         local ok, err = pcall(function()
           local node = pipe.spawn({ NODE_BIN, "--cpus", "2", "--listen", "127.0.0.1:0", "--no-discover",
-            "--secret-file", ns.secret, "--dest-path", dest, "--name", "spec-node" })
+            "--secret-file", ns.secret, "--dest-path", dest, "--name", "spec-node", "--http", "127.0.0.1:0" })
           children[#children + 1] = node
+          local node_url = node:expect("^acoro%-node monitor (http://127%.0%.0%.1:%d+/)$", "acoro-node")
           local loc = node:expect("^acoro%-node listening (127%.0%.0%.1:%d+)$", "acoro-node")
           -- the node's log is read on, so that its pipe never fills
           acoro.spawn(function() while node:line(3 * T) do end end):set_daemon()
@@ -56,7 +58,7 @@ describe("the discoro web monitor in a real browser", function()
           children[#children + 1] = client
           local port = client:expect("^monitor (%d+)$", "the client")
           local ui = pipe.spawn({ "node", DIR .. "/monitor_test.js", ("http://127.0.0.1:%s"):format(port), TOKEN, loc,
-            shots:match("^/") and shots or (support.root .. "/" .. shots) }, driver_env())
+            shots:match("^/") and shots or (support.root .. "/" .. shots), node_url }, driver_env())
           children[#children + 1] = ui
           -- the driver's steps, in its order; each answered "go" once done
           while true do
@@ -109,7 +111,7 @@ describe("the discoro web monitor in a real browser", function()
       if failure then error(failure, 0) end
       if result:match("^SKIP ") then return pending(result:gsub("^SKIP ", "")) end
       assert.matches("^OK ", result)
-      for _, n in ipairs({ "cluster", "node", "server" }) do
+      for _, n in ipairs({ "cluster", "node", "server", "acoro-node" }) do
         assert.truthy(io.open(shots .. "/" .. n .. ".png"), "no screenshot " .. n .. ".png in " .. shots)
       end
     end)

@@ -1,6 +1,6 @@
 // Drives the system Chromium against the discoro web monitor of a real
 // computation, for spec/monitor_browser_spec.lua:
-//   node monitor_test.js BASE_URL TOKEN NODE_LOCATION SHOT_DIR
+//   node monitor_test.js BASE_URL TOKEN NODE_LOCATION SHOT_DIR NODE_MONITOR_URL
 // The Lua spec runs the node and the client; this script asks it for each
 // action by printing "STEP name" and waits for a line on stdin ("go", or
 // "fail why") before it looks at the page again. It ends with one line,
@@ -9,7 +9,7 @@
 const { chromium } = require("playwright-core");
 const readline = require("readline");
 
-const [base, token, nodeLoc, shots] = process.argv.slice(2);
+const [base, token, nodeLoc, shots, nodeMonitor] = process.argv.slice(2);
 const XSS = "<script>alert(1)</script>";
 const RUN = 40; // the quick jobs of STEP run
 const BLIP = 10; // the jobs run while the monitor is down
@@ -175,6 +175,17 @@ async function main() {
     check(await text(page, "#jobs-failed") === "0", "failed: " + await text(page, "#jobs-failed"));
     check(await page.$eval(row, (r) => r.cells[9].textContent) === String(RUN), "the node's done count");
     check(await page.$eval(row, (r) => r.cells[0].textContent) === "spec-node", "the node's name");
+    // the node's own monitor lists the computation and its servers
+    const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await other.goto(nodeMonitor);
+    await other.waitForFunction(() => {
+      const r = document.querySelector("#computations tbody tr");
+      return r && r.cells[1].textContent === "computation" && r.cells[3].textContent === "2";
+    });
+    check(await other.$eval("#nodes tbody tr", (r) => r.dataset.location) === nodeLoc, "the node's monitor's node");
+    await other.screenshot({ path: shots + "/acoro-node.png", fullPage: true });
+    await other.close();
+
     // the server goes away and comes back: the page says so, reconnects by
     // itself and takes the fresh snapshot (the jobs run meanwhile)
     await page.evaluate(() => {

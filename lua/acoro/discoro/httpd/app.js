@@ -184,6 +184,18 @@
     });
     $("nodes").tBodies[0].replaceChildren(...rows);
     $("no-nodes").hidden = nodes.length > 0;
+    // an acoro-node's own monitor lists the computations it serves
+    const comps = Array.isArray(state.computations) ? state.computations : null;
+    $("computations-part").hidden = !comps;
+    // whose jobs go from the clients straight to the servers: it counts none
+    document.body.classList.toggle("node-monitor", !!comps);
+    if (comps) {
+      $("computations").tBodies[0].replaceChildren(...comps.map((c) => el("tr", null,
+        el("td", { className: "n" }, String(c.id)),
+        el("td", null, String(c.name)),
+        el("td", { className: "mono" }, String(c.client)),
+        el("td", { className: "n" }, fmtInt(c.servers)))));
+    }
     for (const th of $("nodes").tHead.rows[0].cells) {
       const on = th.dataset.key === sort.key;
       th.setAttribute("aria-sort", on ? (sort.dir > 0 ? "ascending" : "descending") : "none");

@@ -255,7 +255,8 @@ function Monitor:_guard(handler)
       for part in req.query_string:gmatch("[^&]+") do
         if not part:match("^token=") and not part:match("^token$") then keep[#keep + 1] = part end
       end
-      local path = "/" .. (req.target:match("^[^?#]*") or "/"):gsub("^/+", "")
+      -- never "//host" nor "/\\host", which a browser takes for another site
+      local path = "/" .. (req.target:match("^[^?#]*") or "/"):gsub("\\", "%%5C"):gsub("^/+", "")
       res:header("location", path .. (#keep > 0 and "?" .. concat(keep, "&") or ""))
       res:header("set-cookie", COOKIE .. "=" .. self.auth.token .. "; HttpOnly; SameSite=Strict; Path=/"
         .. (self.tls and "; Secure" or ""))

@@ -2,13 +2,16 @@
 -- comp:run_results to one acoro-node with 2 compute servers on loopback, and
 -- the cost of one trivial run_result at a time.
 --   acoro --listen 127.0.0.1:0 --no-discover --secret-file KEY \
---     bench/w7_discoro.lua NODE_LOCATION [N [ONE]]
+--     bench/w7_discoro.lua NODE_LOCATION [N [ONE [monitor]]]
 -- prints "W7 jobs=N secs=S jobs_per_s=R one_median_us=M" (M over ONE, 1,000,
--- single jobs). bench/run starts the node and runs this.
+-- single jobs). bench/run starts the node and runs this. With "monitor", the
+-- computation has a web monitor (acoro.discoro.httpd) and a browser-like
+-- client (curl on /api/events) reads its events all along: its cost.
 local acoro = require "acoro"
 local discoro = require "acoro.discoro"
 
 local loc, n, one = arg[1], tonumber(arg[2]) or 10000, tonumber(arg[3]) or 1000
+local with_monitor, with_viewer = arg[4] == "monitor" or arg[4] == "monitor-only", arg[4] == "monitor"
 
 local main = acoro.self()
 local status = acoro.spawn(function()
@@ -27,11 +30,28 @@ assert(comp:schedule())
 assert(acoro.receive(30) == "ready", "the node's 2 servers did not come up")
 assert(comp:run_result("sq", 3) == 9)
 
+local mon, viewer
+if with_monitor then
+  mon = assert(discoro.httpd(comp, { port = 0 }))
+end
+if with_viewer then
+  viewer = assert(acoro.process.spawn({ "curl", "-sS", "-N", "-o", "/dev/null", "--max-time", "120",
+    mon.url .. "api/events", stdout = "inherit", stderr = "inherit" }))
+  -- timing starts once the viewer's stream is open
+  for _ = 1, 1000 do
+    if next(mon.waiters) then break end
+    acoro.sleep(0.01)
+  end
+  assert(next(mon.waiters), "W7: the monitor's viewer did not connect")
+end
+
 local list = {}
 for i = 1, n do list[i] = i end
+local busy0 = mon and mon.busy
 local t0 = acoro.now()
 local r, e = comp:run_results("sq", list)
 local secs = acoro.now() - t0
+local busy = mon and mon.busy - busy0
 assert(next(e) == nil and #r == n and r[n] == n * n, "W7: a job failed")
 
 local times = {}
@@ -41,6 +61,11 @@ for i = 1, one do
   times[i] = acoro.now() - t
 end
 table.sort(times)
+if viewer then
+  viewer:kill()
+  viewer:wait(5)
+end
+if mon then mon:close() end
 comp:close()
-print(("W7 jobs=%d secs=%.4f jobs_per_s=%.0f one_median_us=%.0f"):format(n, secs, n / secs,
-  times[math.floor(one / 2) + 1] * 1e6))
+print(("W7 jobs=%d secs=%.4f jobs_per_s=%.0f one_median_us=%.0f%s"):format(n, secs, n / secs,
+  times[math.floor(one / 2) + 1] * 1e6, mon and (" monitor_busy_pct=%.3f"):format(busy / secs * 100) or ""))

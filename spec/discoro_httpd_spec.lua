@@ -298,6 +298,8 @@ describe("discoro web monitor (acoro.discoro.httpd)", function()
         -- an open redirect is not made of a target starting with //
         head = curl("-i", "--path-as-is", tok .. "//evil.example/x?token=" .. TOKEN)
         assert.equal("/evil.example/x", head:match("\r\nlocation: ([^\r]*)\r\n"))
+        head = curl("-i", "--path-as-is", tok .. "/\\evil.example/x?token=" .. TOKEN)
+        assert.equal("/%5Cevil.example/x", head:match("\r\nlocation: ([^\r]*)\r\n"))
       end)
       w:write("quit\n")
       cli:expect("^done$")

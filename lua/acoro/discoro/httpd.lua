@@ -255,7 +255,8 @@ function Monitor:_guard(handler)
       for part in req.query_string:gmatch("[^&]+") do
         if not part:match("^token=") and not part:match("^token$") then keep[#keep + 1] = part end
       end
-      local path = "/" .. (req.target:match("^[^?#]*") or "/"):gsub("^/+", "")
+      -- never "//host" nor "/\\host", which a browser takes for another site
+      local path = "/" .. (req.target:match("^[^?#]*") or "/"):gsub("\\", "%%5C"):gsub("^/+", "")
       res:header("location", path .. (#keep > 0 and "?" .. concat(keep, "&") or ""))
       res:header("set-cookie", COOKIE .. "=" .. self.auth.token .. "; HttpOnly; SameSite=Strict; Path=/"
         .. (self.tls and "; Secure" or ""))
@@ -344,7 +345,8 @@ function Monitor:refresh()
   for _, e in pairs(self.closed_servers) do servers[#servers + 1] = e end
   local st = { name = tostring(raw.name), jobs = { submitted = raw.submitted, running = raw.running,
     done = raw.done, failed = raw.failed, requeued = raw.requeued }, nodes = sorted(nodes),
-    servers = sorted(servers), rate = self:rate(), computations = raw.computations }
+    servers = sorted(servers), rate = self:rate(),
+    computations = raw.computations and array(raw.computations) }
   local key = json(st)
   if key ~= self.key then
     self.key = key
@@ -411,6 +413,8 @@ function Monitor:_tick()
       wake = true
     end
     if wake then self:_wake() end
+    -- monitor.busy: seconds the ticks and the SSE sends took (bench/run w7m)
+    self.busy = self.busy + acoro.now() - now
     acoro.sleep(math.max(0.001, math.min(next_refresh, next_sample) - acoro.now()))
   end
 end
@@ -470,6 +474,7 @@ local function events_h(self, _, res)
   local last = acoro.now()
   self.waiters[me] = true
   while ok and not self.closed do
+    local t0 = acoro.now()
     if self.version ~= sent_v then
       sent_v = self.version
       ok = sse:send("status", self.json)
@@ -485,6 +490,7 @@ local function events_h(self, _, res)
       sent_s = self.nsamples
       last = acoro.now()
     end
+    self.busy = self.busy + acoro.now() - t0
     if ok and acoro.now() - last >= KEEPALIVE then
       ok = sse:comment("keep-alive")
       last = acoro.now()
@@ -643,7 +649,7 @@ function M._new(source, opts, level)
     csrf = assert(I.fs_random_hex(16)), off = wall() - acoro.now(), interval = o.interval or M.DEFAULTS.interval,
     keep = math.max(1, floor((o.history or M.DEFAULTS.history) / SAMPLE_EVERY)),
     assets = o.assets and (o.assets:gsub("/*$", "/")) or M.assets or "./",
-    version = 0, history = {}, nsamples = 0, waiters = {}, retired = {},
+    version = 0, busy = 0, history = {}, nsamples = 0, waiters = {}, retired = {},
     live_nodes = {}, live_servers = {}, closed_nodes = {}, closed_node_order = {}, closed_servers = {},
     closed_server_order = {} }, Monitor)
   self.token = auth and auth.token

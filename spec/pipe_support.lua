@@ -57,10 +57,11 @@ function Child:stop()
   self.p:close()
 end
 
--- GET url through curl -> status code, body.
+-- GET url through curl -> status code, body. curl runs without this
+-- process's sanitizer preloads (under them it hangs).
 function M.get(url)
   local p = assert(acoro.process.spawn({ "curl", "-s", "-m", tostring(M.T), "-w", "\n%{http_code}", url,
-    stderr = "null" }))
+    stderr = "null", env = { PATH = os.getenv("PATH") } }))
   local out = p:communicate(nil, M.T) or ""
   local body, code = out:match("^(.*)\n(%d+)$")
   return tonumber(code), body

@@ -205,7 +205,7 @@ local function unbase64(s)
   return concat(out)
 end
 
-local function is_loopback(host)
+function M._is_loopback(host)
   return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
 
@@ -638,7 +638,7 @@ function M._new(source, opts, level)
   local auth = o.auth and { token = o.auth.token, user = o.auth.user, password = o.auth.password }
   local _ = acoro.fs -- loads the CSPRNG's binding
   local generated = false
-  if not auth and not is_loopback(host) then
+  if not auth and not M._is_loopback(host) then
     auth = { token = assert(I.fs_random_hex(16)) }
     generated = true
   end

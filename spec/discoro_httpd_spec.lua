@@ -529,6 +529,25 @@ comp:close()
     end)
   end)
 
+  it("keeps Unix times when clock_gettime was declared before with another struct", function()
+    -- regression: the monitor's own declaration was ignored and its call raised
+    local out, err, rc = support.run_script([[
+local ffi = require "ffi"
+ffi.cdef "typedef struct { long a; long b; } other_ts; int clock_gettime(int clk, other_ts *ts);"
+local acoro = require "acoro"
+local httpd = require "acoro.discoro.httpd"
+local src = { _monitor_state = function()
+  return { name = "x", submitted = 0, running = 0, done = 0, failed = 0, requeued = 0, nodes = {}, servers = {} }
+end }
+local mon = assert(httpd._new(src, { port = 0 }))
+local st = mon:refresh()
+print(type(st.time), math.abs(st.time - os.time()) < 5, type(mon.history[1].t))
+mon:close()
+]])
+    assert.equal(0, rc, err)
+    assert.equal("number\ttrue\tnumber\n", out)
+  end)
+
   it("without auth on a host that is not loopback, makes a token and logs it once", function()
     local httpd = require "acoro.discoro.httpd"
     assert.is_true(httpd._is_loopback("127.0.0.1"))

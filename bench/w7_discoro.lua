@@ -9,6 +9,19 @@
 -- client (curl on /api/events) reads its events all along: its cost.
 local acoro = require "acoro"
 local discoro = require "acoro.discoro"
+local ffi = require "ffi"
+
+-- this process's CPU time (all its threads), less noisy than a rate on a
+-- shared machine: what the client spends per job
+ffi.cdef [[
+typedef struct { long sec; long nsec; } w7_ts;
+int clock_gettime(int clk, w7_ts *ts);
+]]
+local function cpu()
+  local ts = ffi.new("w7_ts")
+  assert(ffi.C.clock_gettime(2, ts) == 0) -- CLOCK_PROCESS_CPUTIME_ID
+  return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
+end
 
 local loc, n, one = arg[1], tonumber(arg[2]) or 10000, tonumber(arg[3]) or 1000
 local with_monitor, with_viewer = arg[4] == "monitor" or arg[4] == "monitor-only", arg[4] == "monitor"
@@ -48,9 +61,9 @@ end
 local list = {}
 for i = 1, n do list[i] = i end
 local busy0 = mon and mon.busy
-local t0 = acoro.now()
+local t0, c0 = acoro.now(), cpu()
 local r, e = comp:run_results("sq", list)
-local secs = acoro.now() - t0
+local secs, csecs = acoro.now() - t0, cpu() - c0
 local busy = mon and mon.busy - busy0
 assert(next(e) == nil and #r == n and r[n] == n * n, "W7: a job failed")
 
@@ -67,5 +80,6 @@ if viewer then
 end
 if mon then mon:close() end
 comp:close()
-print(("W7 jobs=%d secs=%.4f jobs_per_s=%.0f one_median_us=%.0f%s"):format(n, secs, n / secs,
-  times[math.floor(one / 2) + 1] * 1e6, mon and (" monitor_busy_pct=%.3f"):format(busy / secs * 100) or ""))
+local extra = mon and (" monitor_busy_pct=%.3f"):format(busy / secs * 100) or ""
+print(("W7 jobs=%d secs=%.4f jobs_per_s=%.0f one_median_us=%.0f cpu_us_per_job=%.2f%s"):format(n, secs,
+  n / secs, times[math.floor(one / 2) + 1] * 1e6, csecs / n * 1e6, extra))

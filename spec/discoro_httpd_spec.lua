@@ -528,4 +528,62 @@ comp:close()
       mon:close()
     end)
   end)
+
+  it("keeps Unix times when clock_gettime was declared before with another struct", function()
+    -- regression: the monitor's own declaration was ignored and its call raised
+    local out, err, rc = support.run_script([[
+local ffi = require "ffi"
+ffi.cdef "typedef struct { long a; long b; } other_ts; int clock_gettime(int clk, other_ts *ts);"
+local acoro = require "acoro"
+local httpd = require "acoro.discoro.httpd"
+local src = { _monitor_state = function()
+  return { name = "x", submitted = 0, running = 0, done = 0, failed = 0, requeued = 0, nodes = {}, servers = {} }
+end }
+local mon = assert(httpd._new(src, { port = 0 }))
+local st = mon:refresh()
+print(type(st.time), math.abs(st.time - os.time()) < 5, type(mon.history[1].t))
+mon:close()
+]])
+    assert.equal(0, rc, err)
+    assert.equal("number\ttrue\tnumber\n", out)
+  end)
+
+  it("without auth on a host that is not loopback, makes a token and logs it once", function()
+    local httpd = require "acoro.discoro.httpd"
+    assert.is_true(httpd._is_loopback("127.0.0.1"))
+    assert.is_true(httpd._is_loopback("127.1.2.3"))
+    assert.is_true(httpd._is_loopback("::1"))
+    assert.is_false(httpd._is_loopback("0.0.0.0"))
+    assert.is_false(httpd._is_loopback("10.0.0.1"))
+    assert.is_false(httpd._is_loopback("127.0.0.1.example.com"))
+    -- the decision is taken on the host's name; the listen stays on loopback here
+    local real = httpd._is_loopback
+    httpd._is_loopback = function() return false end
+    local lines = {}
+    acoro.run(function()
+      acoro.log.set_writer(function(level, msg) lines[#lines + 1] = level .. " " .. msg end)
+      local src = { _monitor_state = function()
+        return { name = "fake", submitted = 0, running = 0, done = 0, failed = 0, requeued = 0, nodes = {},
+          servers = {} }
+      end }
+      local ok, mon = pcall(httpd._new, src, { port = 0 })
+      httpd._is_loopback = real
+      assert(ok, mon)
+      assert.matches("^%x+$", mon.token)
+      assert.equal(32, #mon.token)
+      local base = "http://127.0.0.1:" .. mon.port
+      assert.equal("401", code(base .. "/api/status"))
+      assert.equal("200", code("-H", "Authorization: Bearer " .. mon.token, base .. "/api/status"))
+      mon:close()
+      acoro.log.set_writer(nil)
+    end)
+    httpd._is_loopback = real
+    local said = {}
+    for _, l in ipairs(lines) do
+      if l:find("acoro.discoro.httpd", 1, true) then said[#said + 1] = l end
+    end
+    assert.equal(1, #said)
+    assert.matches("^warn acoro%.discoro%.httpd: serving 127%.0%.0%.1 with no auth given: open "
+      .. "http://127%.0%.0%.1:%d+/%?token=%x+$", said[1])
+  end)
 end)

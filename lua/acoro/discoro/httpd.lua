@@ -48,20 +48,20 @@ local function misuse(msg, level)
   error("acoro.discoro.httpd: " .. msg, level + 1)
 end
 
--- Wall-clock seconds (the JSON's times are Unix times; acoro.now() is
--- monotonic).
-local wall = os.time
-do
-  local ok = pcall(ffi.cdef, [[
-    typedef struct { long sec; long nsec; } acoro_monitor_ts;
-    int clock_gettime(int clk, acoro_monitor_ts *ts);]])
-  if ok then
+-- Wall-clock seconds, read once per monitor: the JSON's times are Unix
+-- times, acoro.now() + the offset (acoro.now() is monotonic). Another module
+-- may have declared clock_gettime with its own struct first: then whole
+-- seconds (os.time) do.
+pcall(ffi.cdef, [[
+  typedef struct { long sec; long nsec; } acoro_monitor_ts;
+  int clock_gettime(int clk, acoro_monitor_ts *ts);]])
+local function wall()
+  local ok, t = pcall(function()
     local ts = ffi.new("acoro_monitor_ts")
-    wall = function()
-      if ffi.C.clock_gettime(0, ts) ~= 0 then return os.time() end
-      return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
-    end
-  end
+    assert(ffi.C.clock_gettime(0, ts) == 0)
+    return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
+  end)
+  return ok and t or os.time()
 end
 
 ------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ local function unbase64(s)
   return concat(out)
 end
 
-local function is_loopback(host)
+function M._is_loopback(host)
   return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
 
@@ -352,7 +352,7 @@ function Monitor:refresh()
     self.key = key
     self.version = self.version + 1
   end
-  st.csrf, st.version, st.time = self.csrf, self.version, wall()
+  st.csrf, st.version, st.time = self.csrf, self.version, acoro.now() + off
   self.state, self.done = st, raw.done
   self.json = json(st)
   return st
@@ -370,7 +370,7 @@ end
 
 function Monitor:sample()
   local st = self.state
-  local t = wall()
+  local t = acoro.now() + self.off
   local prev = self.history[#self.history]
   local cpu = {}
   for _, n in ipairs(st.nodes) do
@@ -638,7 +638,7 @@ function M._new(source, opts, level)
   local auth = o.auth and { token = o.auth.token, user = o.auth.user, password = o.auth.password }
   local _ = acoro.fs -- loads the CSPRNG's binding
   local generated = false
-  if not auth and not is_loopback(host) then
+  if not auth and not M._is_loopback(host) then
     auth = { token = assert(I.fs_random_hex(16)) }
     generated = true
   end

@@ -225,6 +225,7 @@ function M.Computation(o)
     server_set = {}, server_list = {}, -- dispatcher handle -> server
     node_set = {}, nnodes = 0, probing = {}, refusals = {},
     next_id = 0, jobs = {}, state = "new",
+    ndone = 0, nfailed = 0, nrequeued = 0, -- the web monitor's counters (comp:_monitor_state)
   }, Computation)
 end
 
@@ -467,7 +468,7 @@ end
 
 function Computation:_server_up(h, node, slot)
   if not acoro.is_remote(h) or self.server_set[h] or self.state ~= "scheduled" then return end
-  local s = { h = h, node = node, slot = slot, n = 0, inflight = {} }
+  local s = { h = h, node = node, slot = slot, n = 0, inflight = {}, done = 0 }
   self.server_set[h] = s
   self.server_list[#self.server_list + 1] = s
   h:monitor(self.collector)
@@ -517,6 +518,7 @@ function Computation:_server_lost(s, reason)
     end
     status(self, "JobRequeued", { job = job.id, location = s.h.location })
   end
+  self.nrequeued = self.nrequeued + #requeue
   if self:_hopeless() then return self:_fail_queued("unreachable") end
   self:_dispatch()
 end
@@ -605,6 +607,7 @@ function Computation:_send_job(job, best)
   best.inflight[job.id] = job
   best.n = best.n + 1
   job.server = best
+  job.started = acoro.now()
   local ok, err = pcall(best.h.send, best.h, { "run", job.id, job.fname, job.args, job.async, job.watcher })
   if not ok then
     best.inflight[job.id] = nil
@@ -665,6 +668,7 @@ function Computation:_finish(job, ok, v)
   if job.done then return end
   job.done, job.ok, job.value = true, ok, v
   self.jobs[job.id] = nil
+  if ok then self.ndone = self.ndone + 1 else self.nfailed = self.nfailed + 1 end
   if job.async and self.close_waiter then self.close_waiter:resume() end
   -- the status coroutine gets an acoro.Exit per job, as a monitor of it would
   if #self.subscribers > 0 then
@@ -698,6 +702,7 @@ function Computation:_done(id, ok, v, from)
   end
   s.inflight[id] = nil
   s.n = s.n - 1
+  s.done = (s.done or 0) + 1
   self:_finish(job, ok, v)
   self:_dispatch()
 end
@@ -1041,5 +1046,62 @@ M.is_computation = function(v) return getmetatable(v) == Computation end
 -- For acoro.discoro's own modules (the shared scheduler's two sides).
 local internal = require "acoro.discoro.internal"
 internal.Computation, internal.publish, internal.DEFAULT_UDP_PORT = Computation, publish, DEFAULT_UDP_PORT
+
+------------------------------------------------------------------------------
+-- The web monitor's view (acoro.discoro.httpd). It reads the scheduler's
+-- state at each tick of the monitor instead of a status message per job, so
+-- that a monitor costs the job rate next to nothing; these two functions are
+-- the only part of the monitor that knows the scheduler's fields.
+
+-- comp:_monitor_state() -> {name=, submitted=, running=, done=, failed=,
+-- requeued=, nodes = {{location=, name=, status=, avail=, updated=}},
+-- servers = {{location=, node=, done=, jobs = {{id=, fn=, args=, started=}}}}}
+-- (times are acoro.now()'s; `args` the job's argument list as given).
+function Computation:_monitor_state()
+  local nodes, servers, running = {}, {}, 0
+  for node, info in pairs(self.node_set) do
+    nodes[#nodes + 1] = { location = node.location, name = info.name, status = "up", avail = info.avail,
+      updated = info.last_pulse }
+  end
+  for loc, p in pairs(self.pending) do
+    nodes[#nodes + 1] = { location = loc, name = p.info and p.info.name, status = "disabled" }
+  end
+  for _, s in ipairs(self.server_list) do
+    local jobs = {}
+    for id, job in pairs(s.inflight) do
+      jobs[#jobs + 1] = { id = id, fn = job.fname, args = job.args, started = job.started }
+    end
+    running = running + s.n
+    servers[#servers + 1] = { location = s.h.location, node = s.node and s.node.location, done = s.done,
+      jobs = jobs }
+  end
+  return { name = self.name, state = self.state, submitted = self.next_id, running = running, done = self.ndone,
+    failed = self.nfailed, requeued = self.nrequeued, nodes = nodes, servers = servers,
+    refusals = self.refusals }
+end
+
+-- comp:_monitor_terminate(id) -> true | nil, why: a job not finished ends
+-- now, failing with "terminated" and not re-queued; on its server its
+-- coroutine is terminated (its monitors get reason "terminated").
+function Computation:_monitor_terminate(id)
+  local job = self.jobs[id]
+  if not job or job.done then return nil, "no such job running" end
+  local s = job.server
+  if s then
+    s.inflight[id] = nil
+    s.n = s.n - 1
+    job.server = nil
+    pcall(s.h.send, s.h, { "terminate", id })
+  end
+  self:_finish(job, false, "terminated")
+  self:_dispatch()
+  return true
+end
+
+-- discoro.httpd(comp [, opts]) -> monitor | nil, err, code: the web monitor
+-- (acoro.discoro.httpd), loaded only when asked for.
+function M.httpd(comp, opts)
+  return require("acoro.discoro.httpd")._new(comp, opts, 3)
+end
 
 return M

@@ -48,6 +48,9 @@ usage: acoro-node [options]
   --service-end HH:MM   ... and close the running ones at this one (each day)
   --user NAME           (root only) servers run as this user, in directories
                         given to it
+  --http [HOST:]PORT    serve the web monitor of this node there (HOST default
+                        127.0.0.1; auth: ACORO_MONITOR_TOKEN, else a token is
+                        made and logged when HOST is not a loopback address)
   -h                    this help]==]
 
 local function fail(msg)
@@ -130,6 +133,11 @@ local function parse(argv)
       o.service = o.service or {}
       o.service[a:sub(11)] = value(a)
     elseif a == "--user" then o.user = value(a)
+    elseif a == "--http" then
+      local v = value(a)
+      local host, port = v:match("^(.*):(%d+)$")
+      o.http_host, o.http_port = host, tonumber(port or v:match("^%d+$"))
+      if not o.http_port then error("--http needs [HOST:]PORT, got " .. v, 0) end
     elseif a == "--tls-cert" or a == "--tls-key" or a == "--tls-ca" then
       o.tls = o.tls or {}
       o.tls[a:sub(7)] = value(a)
@@ -426,6 +434,8 @@ function Node:on_message(m)
         m[4]:send({ "node_setup", comp.src, comp.name, comp.node_setup })
       else
         m[4]:send({ "code", comp.src, comp.name, comp.sched, comp.setup, comp.disable_servers })
+        comp.servers = comp.servers or {} -- for the web monitor (--http)
+        comp.servers[m[3]] = m[4].location
         comp.sched:send({ "server_started", self.me, m[3], m[4].location })
       end
     end
@@ -490,6 +500,14 @@ function Node:run(o)
         if not comp.closed then self:give_up(comp, why) end
       end
     end)
+  end
+  if o.http_port then
+    local token = os.getenv("ACORO_MONITOR_TOKEN")
+    local mon, err = require("acoro.discoro.node_monitor").start(self, o.http_port, { host = o.http_host,
+      auth = token and token ~= "" and { token = token } or nil })
+    if not mon then error("--http: " .. tostring(err), 0) end
+    log.info(("acoro-node: web monitor at %s"):format(mon.url))
+    io.stdout:write("acoro-node monitor ", mon.url, "\n")
   end
   io.stdout:write("acoro-node listening ", node.location,
     node.listen ~= node.location and " (at " .. node.listen .. ")" or "", "\n")

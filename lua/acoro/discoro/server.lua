@@ -17,15 +17,18 @@ local function pack(...) return { n = select("#", ...), ... } end
 -- scheduler; an async job's handle goes first, so its caller holds it while
 -- it runs. Each answer names this server (`me`): the scheduler ignores one from
 -- a server the job was taken from (re-queued elsewhere). The coroutine returns
--- fn's values, as a monitor of it expects.
-local function job(env, sched, me, id, fname, args, async)
+-- fn's values, as a monitor of it expects. running[id] is its handle while it
+-- runs (a terminate from the client).
+local function job(running, env, sched, me, id, fname, args, async)
   if async then sched:send({ "started", id, acoro.self(), me }) end
   local f = type(fname) == "string" and rawget(env, fname)
   if type(f) ~= "function" then
+    running[id] = nil
     sched:send({ "done", id, false, ("no function %q in the computation"):format(tostring(fname)), me })
     return
   end
   local r = pack(pcall(f, unpack(args, 1, args.n)))
+  running[id] = nil
   if r[1] then
     local vals = { n = r.n - 1, unpack(r, 2, r.n) }
     local ok, err = pcall(sched.send, sched, { "done", id, true, vals, me })
@@ -111,7 +114,7 @@ function M.main(node_loc, comp_id, slot, dial)
     end
   end
   sched:send({ "server", me, daemon, slot })
-  local spawn = acoro.spawn
+  local spawn, running = acoro.spawn, {}
   while true do
     m = acoro.receive()
     if type(m) == "table" and m[1] == "run" and type(m[4]) == "table" then
@@ -119,10 +122,17 @@ function M.main(node_loc, comp_id, slot, dial)
       -- the watcher's node may be one this server has not met (the client
       -- of a shared scheduler): linked first, or its Exit could not go there
       if w then acoro.peer(w.location, 10) end
-      local co = spawn(job, env, sched, me, m[2], m[3], m[4], m[5])
+      local co = spawn(job, running, env, sched, me, m[2], m[3], m[4], m[5])
+      running[m[2]] = co
       -- a watcher asked for: monitoring before the job runs, it gets the Exit
       -- even of a job that ends at once
       if w then co:monitor(w) end
+    elseif type(m) == "table" and m[1] == "terminate" then
+      -- the client ended the job (its web monitor): its monitors get
+      -- reason "terminated", and no result is sent
+      local co = running[m[2]]
+      running[m[2]] = nil
+      if co then co:terminate() end
     end
   end
 end

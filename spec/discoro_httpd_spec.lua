@@ -64,7 +64,8 @@ local status = acoro.spawn(function()
   end
 end)
 status:set_daemon()
-local comp = discoro.Computation({ peers = { arg[1] }, status = status, retries = 0, progress = false, code = [=[
+local comp = discoro.Computation({ peers = { arg[1] }, status = status, retries = tonumber(arg[3]),
+  progress = false, code = [=[
 function sq(x) return x * x end
 function hang(s) acoro.sleep(60) return s end
 ]=] })
@@ -103,15 +104,15 @@ comp:close()
 say("done")
 ]]
 
--- Starts a node and the client; returns the client, a writer to its stdin,
--- the monitors' base URLs, the node's pid.
-local function start_all()
+-- Starts a node and the client (`retries`, default 0); returns the client, a
+-- writer to its stdin, the monitors' base URLs, the node's pid.
+local function start_all(retries)
   local dest = tmpdir()
   local _, loc, pid = start_node(dest)
   local fifo = net.fifo()
   local path = support.write_temp(CLIENT)
-  local cli = ns.track(net.spawn(("%s --listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
-    :format(q(support.bin), q(ns.secret), q(path), q(loc), q(ASSETS)), fifo))
+  local cli = ns.track(net.spawn(("%s --listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s %d")
+    :format(q(support.bin), q(ns.secret), q(path), q(loc), q(ASSETS), retries or 0), fifo))
   local w = assert(io.open(fifo, "w")) -- opens once the child's shell opened it
   w:setvbuf("line")
   local tp, bp = cli:expect("^monitors (%d+) (%d+)$")
@@ -434,8 +435,8 @@ describe("discoro web monitor (acoro.discoro.httpd)", function()
     w:close()
   end)
 
-  it("shows a node killed mid-run as closed, its servers too", function()
-    local cli, w, tok, _, pid = start_all()
+  it("shows a node killed mid-run as closed, its servers too; its job re-queued once, then failed", function()
+    local cli, w, tok, _, pid = start_all(1)
     w:write("hang y\n")
     cli:expect("^created %d+$")
     assert.equal(0, os.execute("kill -KILL " .. pid))
@@ -448,7 +449,7 @@ describe("discoro web monitor (acoro.discoro.httpd)", function()
       assert.equal("closed", st.nodes[1].status)
       assert.equal(2, #st.servers)
       for _, s in ipairs(st.servers) do assert.equal("closed", s.status) end
-      assert.same({ submitted = 1, running = 0, done = 0, failed = 1, requeued = 0 }, st.jobs)
+      assert.same({ submitted = 1, running = 0, done = 0, failed = 1, requeued = 1 }, st.jobs)
       local m = parse_metrics(curl("-H", BEARER, tok .. "/metrics"))
       assert.equal(1, m["acoro_discoro_nodes{status=closed}"])
       assert.equal(0, m["acoro_discoro_nodes{status=up}"])

@@ -530,6 +530,30 @@ comp:close()
     end)
   end)
 
+  it("serves over TLS: the ?token= cookie is Secure there", function()
+    local certs = net.certs()
+    finally(net.cleanup_certs)
+    local httpd = require "acoro.discoro.httpd"
+    acoro.run(function()
+      local src = { _monitor_state = function()
+        return { name = "tls", submitted = 3, running = 0, done = 3, failed = 0, requeued = 0, nodes = {},
+          servers = {} }
+      end }
+      local mon = assert(httpd._new(src, { port = 0, auth = { token = TOKEN },
+        tls = { cert = certs["server.pem"], key = certs["server.key"] } }))
+      assert.matches("^https://127%.0%.0%.1:%d+/$", mon.url)
+      local base = ("https://localhost:%d"):format(mon.port)
+      local st = cjson.decode(curl("--cacert", certs["ca.pem"], "-H", BEARER, base .. "/api/status"))
+      assert.equal("tls", st.name)
+      assert.equal(3, st.jobs.done)
+      assert.equal("401", code("--cacert", certs["ca.pem"], base .. "/api/status"))
+      local head = curl("-i", "--cacert", certs["ca.pem"], base .. "/metrics?token=" .. TOKEN)
+      assert.equal("acoro_monitor=" .. TOKEN .. "; HttpOnly; SameSite=Strict; Path=/; Secure",
+        head:match("\r\nset%-cookie: ([^\r]*)\r\n"))
+      mon:close()
+    end)
+  end)
+
   it("keeps Unix times when clock_gettime was declared before with another struct", function()
     -- regression: the monitor's own declaration was ignored and its call raised
     local out, err, rc = support.run_script([[

@@ -296,6 +296,9 @@ describe("discoro web monitor (acoro.discoro.httpd)", function()
         assert.matches("app.js placeholder", head)
         assert.matches("\r\ncontent%-type: text/css; charset=utf%-8\r\n", curl("-i", "-H", BEARER,
           tok .. "/static/app.css"))
+        -- HEAD of the event stream: its head, no stream held open
+        assert.matches("^HTTP/1.1 200 OK\r\n.*content%-type: text/event%-stream\r\n",
+          curl("-I", "-H", BEARER, tok .. "/api/events"))
         -- an open redirect is not made of a target starting with //
         head = curl("-i", "--path-as-is", tok .. "//evil.example/x?token=" .. TOKEN)
         assert.equal("/evil.example/x", head:match("\r\nlocation: ([^\r]*)\r\n"))

@@ -64,7 +64,8 @@ local status = acoro.spawn(function()
   end
 end)
 status:set_daemon()
-local comp = discoro.Computation({ peers = { arg[1] }, status = status, retries = 0, progress = false, code = [=[
+local comp = discoro.Computation({ peers = { arg[1] }, status = status, retries = tonumber(arg[3]),
+  progress = false, code = [=[
 function sq(x) return x * x end
 function hang(s) acoro.sleep(60) return s end
 ]=] })
@@ -103,15 +104,15 @@ comp:close()
 say("done")
 ]]
 
--- Starts a node and the client; returns the client, a writer to its stdin,
--- the monitors' base URLs, the node's pid.
-local function start_all()
+-- Starts a node and the client (`retries`, default 0); returns the client, a
+-- writer to its stdin, the monitors' base URLs, the node's pid.
+local function start_all(retries)
   local dest = tmpdir()
   local _, loc, pid = start_node(dest)
   local fifo = net.fifo()
   local path = support.write_temp(CLIENT)
-  local cli = ns.track(net.spawn(("%s --listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s")
-    :format(q(support.bin), q(ns.secret), q(path), q(loc), q(ASSETS)), fifo))
+  local cli = ns.track(net.spawn(("%s --listen 127.0.0.1:0 --no-discover --secret-file %s %s %s %s %d")
+    :format(q(support.bin), q(ns.secret), q(path), q(loc), q(ASSETS), retries or 0), fifo))
   local w = assert(io.open(fifo, "w")) -- opens once the child's shell opened it
   w:setvbuf("line")
   local tp, bp = cli:expect("^monitors (%d+) (%d+)$")
@@ -295,6 +296,9 @@ describe("discoro web monitor (acoro.discoro.httpd)", function()
         assert.matches("app.js placeholder", head)
         assert.matches("\r\ncontent%-type: text/css; charset=utf%-8\r\n", curl("-i", "-H", BEARER,
           tok .. "/static/app.css"))
+        -- HEAD of the event stream: its head, no stream held open
+        assert.matches("^HTTP/1.1 200 OK\r\n.*content%-type: text/event%-stream\r\n",
+          curl("-I", "-H", BEARER, tok .. "/api/events"))
         -- an open redirect is not made of a target starting with //
         head = curl("-i", "--path-as-is", tok .. "//evil.example/x?token=" .. TOKEN)
         assert.equal("/evil.example/x", head:match("\r\nlocation: ([^\r]*)\r\n"))
@@ -434,8 +438,8 @@ describe("discoro web monitor (acoro.discoro.httpd)", function()
     w:close()
   end)
 
-  it("shows a node killed mid-run as closed, its servers too", function()
-    local cli, w, tok, _, pid = start_all()
+  it("shows a node killed mid-run as closed, its servers too; its job re-queued once, then failed", function()
+    local cli, w, tok, _, pid = start_all(1)
     w:write("hang y\n")
     cli:expect("^created %d+$")
     assert.equal(0, os.execute("kill -KILL " .. pid))
@@ -448,7 +452,7 @@ describe("discoro web monitor (acoro.discoro.httpd)", function()
       assert.equal("closed", st.nodes[1].status)
       assert.equal(2, #st.servers)
       for _, s in ipairs(st.servers) do assert.equal("closed", s.status) end
-      assert.same({ submitted = 1, running = 0, done = 0, failed = 1, requeued = 0 }, st.jobs)
+      assert.same({ submitted = 1, running = 0, done = 0, failed = 1, requeued = 1 }, st.jobs)
       local m = parse_metrics(curl("-H", BEARER, tok .. "/metrics"))
       assert.equal(1, m["acoro_discoro_nodes{status=closed}"])
       assert.equal(0, m["acoro_discoro_nodes{status=up}"])
@@ -525,6 +529,30 @@ comp:close()
       assert.equal(name, cjson.decode(body).nodes[1].name)
       -- loopback without auth: open
       assert.equal("200", code(base .. "/api/status"))
+      mon:close()
+    end)
+  end)
+
+  it("serves over TLS: the ?token= cookie is Secure there", function()
+    local certs = net.certs()
+    finally(net.cleanup_certs)
+    local httpd = require "acoro.discoro.httpd"
+    acoro.run(function()
+      local src = { _monitor_state = function()
+        return { name = "tls", submitted = 3, running = 0, done = 3, failed = 0, requeued = 0, nodes = {},
+          servers = {} }
+      end }
+      local mon = assert(httpd._new(src, { port = 0, auth = { token = TOKEN },
+        tls = { cert = certs["server.pem"], key = certs["server.key"] } }))
+      assert.matches("^https://127%.0%.0%.1:%d+/$", mon.url)
+      local base = ("https://localhost:%d"):format(mon.port)
+      local st = cjson.decode(curl("--cacert", certs["ca.pem"], "-H", BEARER, base .. "/api/status"))
+      assert.equal("tls", st.name)
+      assert.equal(3, st.jobs.done)
+      assert.equal("401", code("--cacert", certs["ca.pem"], base .. "/api/status"))
+      local head = curl("-i", "--cacert", certs["ca.pem"], base .. "/metrics?token=" .. TOKEN)
+      assert.equal("acoro_monitor=" .. TOKEN .. "; HttpOnly; SameSite=Strict; Path=/; Secure",
+        head:match("\r\nset%-cookie: ([^\r]*)\r\n"))
       mon:close()
     end)
   end)

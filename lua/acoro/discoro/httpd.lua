@@ -462,7 +462,11 @@ function Monitor:_snapshot()
   return json(snap)
 end
 
-local function events_h(self, _, res)
+local function events_h(self, req, res)
+  if req.method == "HEAD" then -- the head alone: no stream to hold open
+    res:header("content-type", "text/event-stream")
+    return res:header("cache-control", "no-cache")
+  end
   local sse = res:sse()
   if not sse then return end
   self:refresh()

@@ -274,6 +274,45 @@ st:send("report")
     os.execute("rm -rf " .. q(dest))
   end)
 
+  it("--http: one web monitor of every computation, behind its token; terminate reaches the right one", function()
+    local cjson = require "cjson"
+    local dest = tmpdir()
+    local node = ns.track(net.spawn(("%s --cpus 2 --listen 127.0.0.1:0 --no-discover --daemon --secret-file %s"
+      .. " --dest-path %s"):format(q(NODE_BIN), q(ns.secret), q(dest))))
+    local nloc = node:expect("^acoro%-node listening (127%.0%.0%.1:%d+)$")
+    local sched = ns.track(net.spawn(("env ACORO_MONITOR_TOKEN=sched-token %s --listen 127.0.0.1:0 --no-discover"
+      .. " --daemon --secret-file %s --peer %s --http 0"):format(q(SCHED_BIN), q(ns.secret), q(nloc))))
+    local url = sched:expect("^acoro%-scheduler monitor (http://127%.0%.0%.1:%d+/)$")
+    local sloc = sched:expect("^acoro%-scheduler listening (127%.0%.0%.1:%d+)$")
+    -- curl without this process's sanitizer preloads (tools/test --asan)
+    local function curl(args)
+      local p = assert(io.popen("env -i PATH=\"$PATH\" curl -sS --max-time 30 " .. args))
+      local out = p:read("*a")
+      p:close()
+      return out
+    end
+    local a = ns.start(CLIENT_A, nil, nil, q(sloc) .. " 100")
+    assert.equal("true", a:expect("^schedule (%S+)$"))
+    assert.equal("32", a:expect("^held (%d+)$"))
+    assert.equal("401", curl("-o /dev/null -w '%{http_code}' " .. q(url .. "api/status")))
+    local bearer = "-H 'Authorization: Bearer sched-token' "
+    local st = cjson.decode(curl(bearer .. q(url .. "api/status")))
+    assert.equal(32, st.jobs.running)
+    assert.equal(1, #st.computations)
+    assert.equal("first", st.computations[1].name)
+    assert.equal(nloc, st.nodes[1].location)
+    assert.equal("up", st.nodes[1].status)
+    local id = st.servers[1].jobs[1].id
+    assert.is_true(id >= 2 ^ 32, "the page's job id carries its computation")
+    local ok = curl(bearer .. "-H " .. q("X-CSRF-Token: " .. st.csrf) .. " -H 'Content-Type: application/json'"
+      .. " --data " .. q(cjson.encode({ job = id })) .. " " .. q(url .. "api/terminate"))
+    assert.same({ ok = true }, cjson.decode(ok))
+    -- the job is gone from the running ones, counted failed
+    st = cjson.decode(curl(bearer .. q(url .. "api/status")))
+    assert.equal(1, st.jobs.failed)
+    os.execute("rm -rf " .. q(dest))
+  end)
+
   it("disable_nodes, enable_node with node_setup's arguments, a NodeAllocate: as embedded", function()
     local dest = tmpdir()
     local _, _, sloc, nloc = start_pair(dest)

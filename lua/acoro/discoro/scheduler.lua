@@ -37,6 +37,9 @@ computations at once and shares the nodes between them.
   --per-cpu N           jobs in flight per CPU of a node, all computations
                         together (default 16)
   --daemon              read no commands from stdin (else: status, quit)
+  --http [HOST:]PORT    serve the web monitor of every computation here there
+                        (HOST default 127.0.0.1; auth: ACORO_MONITOR_TOKEN, else
+                        a token is made and logged when HOST is not loopback)
   --tls-cert FILE, --tls-key FILE, --tls-ca FILE   TLS on every link, as acoro's
   -h                    this help]==]
 
@@ -86,6 +89,11 @@ local function parse(argv)
     elseif a == "--daemon" then
       o.daemon = true
       i = i + 1
+    elseif a == "--http" then
+      local v = value(a)
+      local host, port = v:match("^(.*):(%d+)$")
+      o.http_host, o.http_port = host, tonumber(port or v:match("^%d+$"))
+      if not o.http_port then error("--http needs [HOST:]PORT, got " .. v, 0) end
     elseif a == "--tls-cert" or a == "--tls-key" or a == "--tls-ca" then
       o.tls = o.tls or {}
       o.tls[a:sub(7)] = value(a)
@@ -286,6 +294,15 @@ function Scheduler:run(o)
   acoro.signal("int", self.me)
   log.info(("acoro-scheduler: %s ready (pid %d), %d jobs in flight per CPU of a node"):format(node.location,
     ffi.C.getpid(), o.per_cpu))
+  self.name = o.name
+  if o.http_port then
+    local token = os.getenv("ACORO_MONITOR_TOKEN")
+    local mon, err = require("acoro.discoro.sched_monitor").start(self, o.http_port, { host = o.http_host,
+      auth = token and token ~= "" and { token = token } or nil })
+    if not mon then error("--http: " .. tostring(err), 0) end
+    log.info(("acoro-scheduler: web monitor at %s"):format(mon.url))
+    io.stdout:write("acoro-scheduler monitor ", mon.url, "\n")
+  end
   io.stdout:write("acoro-scheduler listening ", node.location, "\n")
   io.stdout:flush()
   if not o.daemon then

@@ -197,11 +197,12 @@ int acoro_engine_new(const acoro_host_t *host, void *host_data,
   e->next_id = 1;
   e->incarnation = random_incarnation();
   e->spin_ns = spin_from_env();
-  wait_init(e);
+  tm_init(e);
   uv_idle_init(&e->loop, &e->wake_idle);
   if (post_init(e) != 0) {
     uv_close((uv_handle_t *)&e->wake_idle, NULL);
     uv_close((uv_handle_t *)&e->spin_idle, NULL);
+    uv_close((uv_handle_t *)&e->tm_timer, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uv_loop_close(&e->loop);
     free(e);
@@ -258,7 +259,7 @@ void eng_destroy(acoro_engine_t *e) {
   post_destroy(e);
   mb_pool_free(e);
   reg_free(e);
-  free(e->spin);
+  tm_free(&e->timers);
   free(e);
 }
 

@@ -75,9 +75,10 @@ void eng_log(acoro_engine_t *e, int level, const char *fmt, ...) {
  * per wait, and only as the clock moves. */
 static void on_wake_idle(uv_idle_t *h) { (void)h; }
 
-/* Runs one turn of libuv (NOWAIT or ONCE), noting that callbacks run now. */
+/* Runs one turn of libuv (NOWAIT or ONCE), noting that callbacks run now
+ * and whether its poll may block (timer.c's check before the poll). */
 static void uv_turn(acoro_engine_t *e, uv_run_mode mode) {
-  e->in_uv_run = 1;
+  e->in_uv_run = mode == UV_RUN_NOWAIT ? 1 : 2;
   uv_run(&e->loop, mode);
   e->in_uv_run = 0;
   if (e->wake_idle_active) {
@@ -203,6 +204,7 @@ int acoro_engine_new(const acoro_host_t *host, void *host_data,
     uv_close((uv_handle_t *)&e->wake_idle, NULL);
     uv_close((uv_handle_t *)&e->spin_idle, NULL);
     uv_close((uv_handle_t *)&e->tm_timer, NULL);
+    uv_close((uv_handle_t *)&e->tm_prepare, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uv_loop_close(&e->loop);
     free(e);

@@ -111,11 +111,13 @@ struct acoro_engine_s {
    * armed), and the idle handle that spins out its last millisecond. */
   tm_heap_t timers;
   uv_timer_t tm_timer;
+  uv_prepare_t tm_prepare; /* before each poll: could it oversleep? */
   uint64_t tm_aimed;
   uv_idle_t spin_idle; /* active while tm_spinning */
   uint8_t tm_spinning;
   uv_idle_t wake_idle; /* active while a callback made a coroutine ready */
-  uint8_t in_uv_run, wake_idle_active;
+  uint8_t in_uv_run;   /* in uv_run: 1 NOWAIT, 2 a turn whose poll may block */
+  uint8_t wake_idle_active;
   /* SPIN BEFORE BLOCK (engine.c): how long the loop polls without blocking
    * after running coroutines (0: never), and whether it ran any since its
    * last sleep. */

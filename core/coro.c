@@ -70,7 +70,6 @@ int acoro_co_exit(acoro_co_t *co, int keep_mailbox) {
     return ACORO_EDEAD;
   wait_cancel(co);
   eng_unready(e, co);
-  wait_close_timer(co);
   co->state = ACORO_STATE_DEAD;
   co->wait_kind = ACORO_WAIT_NONE;
   while ((j = co->joiners) != NULL) {

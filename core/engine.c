@@ -75,9 +75,10 @@ void eng_log(acoro_engine_t *e, int level, const char *fmt, ...) {
  * per wait, and only as the clock moves. */
 static void on_wake_idle(uv_idle_t *h) { (void)h; }
 
-/* Runs one turn of libuv (NOWAIT or ONCE), noting that callbacks run now. */
+/* Runs one turn of libuv (NOWAIT or ONCE), noting that callbacks run now
+ * and whether its poll may block (timer.c's check before the poll). */
 static void uv_turn(acoro_engine_t *e, uv_run_mode mode) {
-  e->in_uv_run = 1;
+  e->in_uv_run = mode == UV_RUN_NOWAIT ? 1 : 2;
   uv_run(&e->loop, mode);
   e->in_uv_run = 0;
   if (e->wake_idle_active) {
@@ -197,11 +198,13 @@ int acoro_engine_new(const acoro_host_t *host, void *host_data,
   e->next_id = 1;
   e->incarnation = random_incarnation();
   e->spin_ns = spin_from_env();
-  wait_init(e);
+  tm_init(e);
   uv_idle_init(&e->loop, &e->wake_idle);
   if (post_init(e) != 0) {
     uv_close((uv_handle_t *)&e->wake_idle, NULL);
     uv_close((uv_handle_t *)&e->spin_idle, NULL);
+    uv_close((uv_handle_t *)&e->tm_timer, NULL);
+    uv_close((uv_handle_t *)&e->tm_prepare, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uv_loop_close(&e->loop);
     free(e);
@@ -258,7 +261,7 @@ void eng_destroy(acoro_engine_t *e) {
   post_destroy(e);
   mb_pool_free(e);
   reg_free(e);
-  free(e->spin);
+  tm_free(&e->timers);
   free(e);
 }
 

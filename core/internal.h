@@ -48,6 +48,19 @@ struct io_obj_s {
   uint8_t open; /* on the engine's list: not closed yet */
 };
 
+/* TIMERS (timer.c): the deadlines of timed waits, a min-heap in one array.
+ * A coroutine in it knows its slot (tm_slot, index + 1; 0: not in it). */
+typedef struct tm_entry_s {
+  uint64_t due; /* on uv_hrtime's clock */
+  uint64_t seq; /* order of arming: equal deadlines fire first in, first out */
+  acoro_co_t *co;
+} tm_entry_t;
+typedef struct tm_heap_s {
+  tm_entry_t *v;
+  uint32_t n, cap;
+  uint64_t seq;
+} tm_heap_t;
+
 /* A post (post.c): one function for the engine thread, queued by any
  * thread. run gets the node and owns it from then on. */
 typedef struct post_node_s post_node_t;
@@ -65,8 +78,7 @@ struct acoro_co_s {
   acoro_co_t *joiners; /* coroutines joining this one, via wait_next */
   acoro_co_t *wait_next;
   acoro_io_wait_t *io_wait; /* IO: what it waits for */
-  uv_timer_t *timer;        /* made on the first timed wait; data = co */
-  uint64_t due_ns;          /* timed wait's deadline on uv_hrtime's clock */
+  uint32_t tm_slot;         /* in the engine's timers: index + 1, or 0 */
   char *name;
   acoro_co_t **monitors; /* watchers, each retained */
   uint32_t nmonitors, capmonitors;
@@ -81,7 +93,6 @@ struct acoro_co_s {
   uint8_t state, wait_kind, wake_reason, daemon;
   uint8_t queued;     /* on the ready queue */
   uint8_t registered; /* in the name table */
-  uint8_t spinning;   /* on the engine's spin list (last millisecond) */
   uint8_t reregister; /* was registered when it ended: restart registers */
   int host_flags;
 };
@@ -95,11 +106,18 @@ struct acoro_engine_s {
   void *host_data;
   acoro_co_t *ready_head, *ready_tail;
   acoro_co_t *due_head, *due_tail; /* woken by their timer: run first */
-  acoro_co_t **spin;               /* timed waits in their last ms */
-  uint32_t nspin, capspin;
-  uv_idle_t spin_idle; /* active while spin is not empty */
+  /* TIMERS (timer.c): the deadlines, one libuv timer aimed at the first
+   * one's millisecond (tm_aimed: that millisecond, UINT64_MAX when not
+   * armed), and the idle handle that spins out its last millisecond. */
+  tm_heap_t timers;
+  uv_timer_t tm_timer;
+  uv_prepare_t tm_prepare; /* before each poll: could it oversleep? */
+  uint64_t tm_aimed;
+  uv_idle_t spin_idle; /* active while tm_spinning */
+  uint8_t tm_spinning;
   uv_idle_t wake_idle; /* active while a callback made a coroutine ready */
-  uint8_t in_uv_run, wake_idle_active;
+  uint8_t in_uv_run;   /* in uv_run: 1 NOWAIT, 2 a turn whose poll may block */
+  uint8_t wake_idle_active;
   /* SPIN BEFORE BLOCK (engine.c): how long the loop polls without blocking
    * after running coroutines (0: never), and whether it ran any since its
    * last sleep. */
@@ -195,9 +213,22 @@ void eng_unready(acoro_engine_t *e, acoro_co_t *co);
 uint64_t eng_spin_ns(const acoro_engine_t *e);
 
 /* wait.c */
-void wait_init(acoro_engine_t *e);
 void wait_cancel(acoro_co_t *co);
-void wait_close_timer(acoro_co_t *co);
+
+/* timer.c. The heap: tm_add puts co in with its deadline (ACORO_ENOMEM
+ * when the array cannot grow), tm_remove takes it out (nothing if it is
+ * not in), tm_first gives the earliest (NULL when empty) and its deadline,
+ * tm_free the array. The engine's driving of it: tm_init at the engine's
+ * start; tm_arm after the first deadline changed (aims the libuv timer or
+ * spins, or stops both when empty); tm_expire wakes every coroutine due by
+ * uv_hrtime, then aims again. */
+int tm_add(tm_heap_t *h, acoro_co_t *co, uint64_t due);
+void tm_remove(tm_heap_t *h, acoro_co_t *co);
+acoro_co_t *tm_first(const tm_heap_t *h, uint64_t *due);
+void tm_free(tm_heap_t *h);
+void tm_init(acoro_engine_t *e);
+void tm_arm(acoro_engine_t *e);
+void tm_expire(acoro_engine_t *e);
 
 /* mailbox.c */
 void mb_drop_all(acoro_co_t *co);

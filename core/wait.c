@@ -1,106 +1,21 @@
-/* wait.c: how coroutines wait and are woken: timed waits on libuv timers,
- * joins, deliveries, yields and interrupts. */
+/* wait.c: how coroutines wait and are woken: timed waits (their deadlines
+ * in the engine's timers, timer.c), joins, deliveries, yields and
+ * interrupts. */
 #include "internal.h"
 
 #include <math.h>
-#include <stdlib.h>
 
-/* Timers. libuv counts whole milliseconds and wakes its poll up to a
- * millisecond after the one it aimed at, so a timer armed for the due
- * millisecond would be late by about 1 ms on average, 2 ms at worst. acoro
- * aims the libuv timer at the millisecond the deadline falls in, and a
- * timer that fires before its deadline (in that last millisecond) moves to
- * the spin list: while the list is not empty an idle handle keeps the loop
- * polling without blocking, and each turn wakes whoever is due. Lateness is
- * then one loop turn, at the price of spinning for under a millisecond. A
- * wait never ends early. */
-
-static void spin_remove(acoro_co_t *co) {
-  acoro_engine_t *e = co->engine;
-  uint32_t i;
-  for (i = 0; i < e->nspin; i++) {
-    if (e->spin[i] != co)
-      continue;
-    e->spin[i] = e->spin[--e->nspin];
-    break;
-  }
-  co->spinning = 0;
-  if (e->nspin == 0)
-    uv_idle_stop(&e->spin_idle);
-}
-
-static void on_spin(uv_idle_t *h) {
-  acoro_engine_t *e = h->data;
-  uint64_t now = uv_hrtime();
-  uint32_t i;
-  /* Backwards: a wake removes the entry by moving the last one into its
-   * place, and that one has been looked at already. */
-  for (i = e->nspin; i-- > 0;) {
-    acoro_co_t *co = e->spin[i];
-    if (now >= co->due_ns)
-      acoro_co_wake(co, ACORO_WAIT_ANY, ACORO_WAKE_TIMEOUT);
-  }
-}
-
-static void on_timeout(uv_timer_t *t) {
-  acoro_co_t *co = t->data;
-  acoro_engine_t *e = co->engine;
-  if (uv_hrtime() >= co->due_ns) {
-    acoro_co_wake(co, ACORO_WAIT_ANY, ACORO_WAKE_TIMEOUT);
-    return;
-  }
-  if (e->nspin == e->capspin) {
-    uint32_t cap = e->capspin ? e->capspin * 2 : 64;
-    acoro_co_t **p = realloc(e->spin, cap * sizeof *p);
-    if (p == NULL) { /* no memory: fall back to a 1 ms timer */
-      uv_timer_start(t, on_timeout, 1, 0);
-      return;
-    }
-    e->spin = p;
-    e->capspin = cap;
-  }
-  e->spin[e->nspin++] = co;
-  co->spinning = 1;
-  if (e->nspin == 1)
-    uv_idle_start(&e->spin_idle, on_spin);
-}
-
-void wait_init(acoro_engine_t *e) {
-  uv_idle_init(&e->loop, &e->spin_idle);
-  e->spin_idle.data = e;
-}
-
-/* Arms co's timer for `timeout` seconds from NOW (the real clock: the
- * loop's cached time may be older). libuv's timer is absolute in its
- * millisecond loop time: it fires once loop time reaches the millisecond
- * in which the deadline falls. */
+/* Arms co's deadline `timeout` seconds from NOW (the real clock: the
+ * loop's cached time may be older) in the engine's timers (timer.c). */
 static int arm_timer(acoro_co_t *co, double timeout) {
   acoro_engine_t *e = co->engine;
-  uint64_t now = uv_hrtime(), base, ms;
-  if (co->timer == NULL) {
-    co->timer = malloc(sizeof *co->timer);
-    if (co->timer == NULL)
-      return ACORO_ENOMEM;
-    uv_timer_init(&e->loop, co->timer);
-    co->timer->data = co;
-  }
+  int rc;
   if (timeout > 1e9)
     timeout = 1e9; /* about 31 years: forever enough, and no overflow */
-  co->due_ns = now + (uint64_t)ceil(timeout * 1e9);
-  base = uv_now(&e->loop) * 1000000;
-  ms = co->due_ns > base ? (co->due_ns - base) / 1000000 : 0;
-  uv_timer_start(co->timer, on_timeout, ms, 0);
-  return 0;
-}
-
-static void free_timer(uv_handle_t *h) { free(h); }
-
-void wait_close_timer(acoro_co_t *co) {
-  if (co->timer != NULL) {
-    co->timer->data = NULL;
-    uv_close((uv_handle_t *)co->timer, free_timer);
-    co->timer = NULL;
-  }
+  rc = tm_add(&e->timers, co, uv_hrtime() + (uint64_t)ceil(timeout * 1e9));
+  if (rc == 0 && co->tm_slot == 1)
+    tm_arm(e); /* the new first deadline */
+  return rc;
 }
 
 static int state_of_wait(int kind) {
@@ -135,10 +50,12 @@ int acoro_co_wait(acoro_co_t *co, int kind, double timeout) {
 
 /* Undoes the bookkeeping of co's wait: timer, join list, delivery. */
 void wait_cancel(acoro_co_t *co) {
-  if (co->timer != NULL)
-    uv_timer_stop(co->timer);
-  if (co->spinning)
-    spin_remove(co);
+  if (co->tm_slot != 0) {
+    int first = co->tm_slot == 1;
+    tm_remove(&co->engine->timers, co);
+    if (first)
+      tm_arm(co->engine);
+  }
   if (co->wait_kind == ACORO_WAIT_JOIN && co->wait_target != NULL) {
     acoro_co_t **p = &co->wait_target->joiners;
     while (*p != NULL && *p != co)

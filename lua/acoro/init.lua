@@ -299,19 +299,27 @@ function M.yield()
 end
 
 -- MEMORY: like receive_any, a small frame reached by a tail call, so that
--- 100,000 sleepers keep LuaJIT's initial stacks.
+-- 100,000 sleepers keep LuaJIT's initial stacks. The loop holds no record
+-- pointer in a slot (it asks acoro_current again): the JIT's snapshot at
+-- the stitched yield would box it, 24 bytes of garbage per sleep, and it
+-- keeps every slot below the loop's jump alive, so the checks that need the
+-- record are in the caller.
+local function sleep_loop(deadline)
+  local left = deadline - C.acoro_now(E)
+  while left > 0 do
+    if C.acoro_co_sleep(C.acoro_current(E), left) ~= 0 then nested_wait("sleep") end
+    if yield() == K_INTERRUPT then raise_pending(C.acoro_current(E), true) end
+    left = deadline - C.acoro_now(E)
+  end
+end
+
 local function sleep_until(deadline)
   local rec = C.acoro_current(E)
   if rec == nil then current("sleep") end
   if band(C.acoro_co_flags(rec), F_PENDING) ~= 0 then raise_pending(rec, true) end
-  local left = deadline - C.acoro_now(E)
-  while left > 0 do
-    if C.acoro_co_sleep(rec, left) ~= 0 then nested_wait("sleep") end
-    if yield() == K_INTERRUPT then raise_pending(rec, true) end
-    left = deadline - C.acoro_now(E)
-  end
+  return sleep_loop(deadline)
 end
-I.sleep_until = sleep_until -- for the spec on its frame size
+I.sleep_until, I.sleep_loop = sleep_until, sleep_loop -- for the spec on their frames
 
 function M.sleep(s)
   if s ~= nil and type(s) ~= "number" then
@@ -384,22 +392,36 @@ local function take(key)
   return m
 end
 
--- receive with a timeout.
-local function receive_wait(timeout, alarm)
-  check_timeout(timeout, "acoro.receive", 1)
-  local rec = current("receive")
-  local key = C.acoro_mb_shift(rec)
-  if key ~= 0 then return take(key) end
-  before_block(rec, "receive", true)
-  if timeout and timeout <= 0 then return alarm end
-  local deadline = timeout and now() + timeout
+-- receive with a timeout. MEMORY: as in sleep_loop, the loop keeps no
+-- record pointer in a slot across the yield (no garbage per wait).
+local function receive_loop(deadline, alarm)
+  local key
   repeat
-    if C.acoro_co_wait(rec, W_RECEIVE, remaining(deadline)) ~= 0 then nested_wait("receive") end
-    local r = park(rec, true)
-    key = C.acoro_mb_shift(rec)
+    if C.acoro_co_wait(C.acoro_current(E), W_RECEIVE, remaining(deadline)) ~= 0 then
+      nested_wait("receive")
+    end
+    local r = yield()
+    if r == K_INTERRUPT then raise_pending(C.acoro_current(E), true) end
+    key = C.acoro_mb_shift(C.acoro_current(E))
     if key == 0 and r == K_TIMEOUT then return alarm end
   until key ~= 0
   return take(key)
+end
+
+-- before_block's checks, with the record asked for again after
+-- coroutine.running (a stitch too).
+local function receive_wait(timeout, alarm)
+  check_timeout(timeout, "acoro.receive", 1)
+  local key = C.acoro_mb_shift(current("receive"))
+  if key ~= 0 then return take(key) end
+  if threads[C.acoro_co_host_ref(C.acoro_current(E))] ~= running() then
+    error("acoro.receive: called from a plain Lua coroutine inside an acoro coroutine", 2)
+  end
+  if band(C.acoro_co_flags(C.acoro_current(E)), F_PENDING) ~= 0 then
+    raise_pending(C.acoro_current(E), true)
+  end
+  if timeout and timeout <= 0 then return alarm end
+  return receive_loop(timeout and now() + timeout, alarm)
 end
 
 -- HOT PATH. MEMORY: a coroutine waiting here must fit LuaJIT's initial

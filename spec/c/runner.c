@@ -19,6 +19,13 @@
   XX(wait_zero_timeout_wakes_next_turn)                                        \
   XX(timer_due_before_poll_does_not_block)                                     \
   XX(timed_out_runs_before_a_burst_of_ready_work)                              \
+  XX(timer_heap_orders_by_deadline_then_arming)                                \
+  XX(timer_heap_equal_deadlines_fire_first_in_first_out)                       \
+  XX(timer_heap_cancel_anywhere_keeps_the_rest_in_order)                       \
+  XX(timer_heap_many_timers_and_far_future)                                    \
+  XX(timed_waits_wake_in_deadline_order_never_early)                           \
+  XX(timer_cancelled_by_a_wake_neither_fires_nor_keeps_the_loop)               \
+  XX(far_future_timer_waits_and_cancels)                                       \
   XX(join_wakes_on_exit)                                                       \
   XX(join_of_dead_is_edead)                                                    \
   XX(join_releases_target)                                                     \

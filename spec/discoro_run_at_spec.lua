@@ -84,7 +84,10 @@ say("gamma", comp:run_result_at("gamma", "sq", 2))
 say("other", acoro.receive_match(function(m) return type(m) == "table" and m.other end, 30).other)
 comp:close()
 ]], nil, nil, q(la))
-    assert.equal("nil no server matches the job sq(1) in 0.5 s: no server at gamma", cli:expect("^gamma (.*)$"))
+    -- (", no server is up" follows when the node's servers took longer
+    -- than the timeout to start, on a loaded machine)
+    assert.matches("^nil no server matches the job sq%(1%) in 0%.5 s: no server at gamma",
+      cli:expect("^gamma (.*)$"))
     assert.equal("36", cli:expect("^other (.*)$"))
   end)
 end)

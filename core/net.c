@@ -60,10 +60,16 @@
  * source and in all (net_hs_admit: the idlest is closed for room). All
  * of it is net_handshake.c's.
  *
- * LIVENESS. Every `heartbeat` seconds each up link gets a HEARTBEAT frame;
+ * LIVENESS. Traffic is life: an up link on which no frame went out for
+ * `heartbeat` seconds (written by this thread, or directly by the engine
+ * thread) gets a HEARTBEAT frame, so a link carrying messages sends none;
  * any frame received counts as life (bytes read, by this thread or the
  * engine's; never a hand-back of reading); `missed` heartbeats without one, or
- * an EOF or error on the socket, takes the peer down (peer_down once).
+ * an EOF or error on the socket, takes the peer down (peer_down once). One
+ * timer (the tick, every heartbeat / 4 s at most 0.25 s) serves every
+ * link, so the heartbeats of a node's idle links go out in one turn. An
+ * idle link gives its read buffers back at the tick (IDLE MEMORY): what it
+ * keeps is its structures, not 64 KB buffers.
  *
  * WRITES. One uv_write per link at a time, of a batch: control frames
  * first (heartbeats are never stuck behind data), then queued messages in
@@ -545,11 +551,93 @@ static void on_wake(uv_async_t *h) {
       net_kick(l);
 }
 
+/* IDLE MEMORY: an up link's read buffer, empty, goes back to the
+ * allocator (a read takes a new one, net_rbuf_room); the engine's
+ * (epend, ENGINE READS) too. At most one allocation a tick per link in
+ * return, on a busy link. */
+static void idle_memory(link_t *l) {
+  peer_t *p = l->peer;
+  if (l->rlen == 0 && !l->in_asm && l->rbuf != NULL) {
+    free(l->rbuf);
+    l->rbuf = NULL;
+    l->rcap = 0;
+  }
+  if (p == NULL)
+    return;
+  uv_mutex_lock(&l->net->mu);
+  if (p->epend != NULL && p->epend_len == 0) {
+    free(p->epend);
+    p->epend = NULL;
+    p->epend_cap = 0;
+  }
+  uv_mutex_unlock(&l->net->mu);
+}
+
+/* LIVENESS: when a frame last went out on an up link. Direct writes
+ * (engine thread) are seen by their count: one since the last tick went
+ * out after `prev`, the last tick's time. */
+static double sent_at(link_t *l, double prev) {
+  acoro_net_t *n = l->net;
+  uint64_t d;
+  if (l->peer == NULL)
+    return l->last_tx;
+  uv_mutex_lock(&n->mu);
+  d = l->peer->dwrites;
+  uv_mutex_unlock(&n->mu);
+  if (d != l->dwrites_seen) {
+    l->dwrites_seen = d;
+    if (prev > l->last_tx)
+      l->last_tx = prev;
+  }
+  return l->last_tx;
+}
+
+/* The tick of an up link: LIVENESS both ways (hb_due: a heartbeat
+ * boundary), IDLE MEMORY. */
+static void tick_up(link_t *l, double now, int hb_due) {
+  acoro_net_t *n = l->net;
+  net_eread_tick(l, now);
+  if (l->closing)
+    return; /* closed while reading again what the engine had read */
+  idle_memory(l);
+  if (now - l->last_rx > n->missed * n->hb && !l->read_paused) {
+    net_link_close(l, 1, 0, "no heartbeat for %.1f s (frozen or unreachable)",
+                   now - l->last_rx);
+  } else if (hb_due &&
+             (now - sent_at(l, n->last_tick) >= n->hb / 2 || n->missed < 2)) {
+    net_ctl_frame(l, F_HEARTBEAT, NULL, 0);
+    net_kick(l);
+    uv_mutex_lock(&n->mu);
+    n->stats.heartbeats_out++;
+    uv_mutex_unlock(&n->mu);
+  }
+}
+
+/* TICKS fall on multiples of tick_s of the monotonic clock, and heartbeat
+ * boundaries on multiples of hb: the nodes of a host tick together, so a
+ * node's idle links get their heartbeats in one burst and take them in one
+ * wake-up, not one each. */
+static void on_tick(uv_timer_t *t);
+
+static void tick_again(acoro_net_t *n) {
+  uint64_t ms = (uint64_t)(n->tick_s * 1000), now = uv_hrtime() / 1000000;
+  uint64_t delay = ms - now % ms;
+  if (delay <= ms / 4)
+    delay += ms; /* this turn was the boundary's, a little early */
+  uv_timer_start(&n->tick, on_tick, delay, 0);
+}
+
 static void on_tick(uv_timer_t *t) {
   acoro_net_t *n = t->data;
   double now = net_now();
   link_t *l, *next;
   dupwait_t **pp = &n->dupwaits, *d;
+  uint64_t hb_ms = (uint64_t)(n->hb * 1000) > 0 ? (uint64_t)(n->hb * 1000) : 1;
+  uint64_t at = uv_hrtime() / 1000000 + (uint64_t)(n->tick_s * 250);
+  int hb_due = at >= n->hb_next;
+  if (hb_due) /* the next boundary (a turn a little early counts as on it) */
+    n->hb_next = (at / hb_ms + 1) * hb_ms;
+  tick_again(n);
   for (l = n->links; l != NULL; l = next) {
     next = l->next;
     if (l->closing) {
@@ -563,17 +651,12 @@ static void on_tick(uv_timer_t *t) {
         net_link_close(l,
                        l->outbound || net_quiet_ok(&n->hs_log_at, now) ? 1 : 2,
                        0, "handshake not finished within %g s", n->hs_timeout);
-    } else if (net_eread_tick(l, now), l->closing) {
-      /* closed while reading again what the engine had read */
-    } else if (now - l->last_rx > n->missed * n->hb && !l->read_paused) {
-      net_link_close(l, 1, 0, "no heartbeat for %.1f s (frozen or unreachable)",
-                     now - l->last_rx);
-    } else if (now - l->last_hb >= n->hb - n->tick_s / 2) {
-      l->last_hb = now;
-      net_ctl_frame(l, F_HEARTBEAT, NULL, 0);
-      net_kick(l);
+    } else {
+      tick_up(l, now, hb_due);
     }
   }
+  n->last_tick = now;
+  net_discover_tick(n, now);
   while ((d = *pp) != NULL) {
     if (now > d->deadline) {
       *pp = d->next;
@@ -721,6 +804,7 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   n->tls_server = opts->tls_server;
   n->tls_client = opts->tls_client;
   n->no_eread = opts->test_no_engine_reads;
+  n->disc_drop = opts->test_drop_pings;
   n->spin_ns = eng_spin_ns(e);
   n->direct_cap = (size_t)-1;
   snprintf(n->host, sizeof n->host, "%s",
@@ -734,6 +818,9 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   }
   n->hb = opts->heartbeat > 0 ? opts->heartbeat : 1.0;
   n->missed = opts->missed > 0 ? opts->missed : 4;
+  n->announce = opts->announce == 0  ? ANNOUNCE_DEFAULT
+                : opts->announce < 0 ? 0
+                                     : opts->announce;
   n->hs_timeout = opts->handshake_timeout > 0 ? opts->handshake_timeout : 5.0;
   n->busy_limit =
       opts->busy_limit > 0 ? opts->busy_limit : ACORO_NET_BUSY_DEFAULT;
@@ -780,9 +867,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
     rc = ACORO_EUV;
   }
   if (rc == 0) {
-    uint64_t ms = (uint64_t)(n->tick_s * 1000);
     n->eng_wake->data = n;
-    uv_timer_start(&n->tick, on_tick, ms, ms);
+    tick_again(n);
     rc = uv_thread_create(&n->thread, net_thread, n);
     if (rc != 0)
       uv_close((uv_handle_t *)n->eng_wake, on_eng_wake_closed);
@@ -879,6 +965,7 @@ static int direct_write(acoro_net_t *n, peer_t *p, const char *data, size_t len,
   n->stats.bytes_out += (uint64_t)w;
   n->stats.writes++;
   p->dfd = -1; /* one direct write per arming (net_link.c arm_direct) */
+  p->dwrites++;
   if ((size_t)w == total)
     return 1;
   /* A short write: the rest must go before anything else on the link. */

@@ -2,7 +2,8 @@
 # bench/mesh.sh N [IDLE_SECS] [UDP_PORT]: the MESH bench (bench/run mesh). Starts N nodes
 # (bench/mesh.lua) together on 127.0.0.1 with discovery on and one secret,
 # waits for a full mesh (every node with N-1 peers; at most MESH_TIMEOUT
-# seconds, 60), then measures them idle for IDLE_SECS (10) after 3 s of rest,
+# seconds, 60), then measures them idle for IDLE_SECS (10) after MESH_REST
+# seconds (10: links turn idle 8 s after their last message),
 # then one lone node (discovery on a port of its own) for the baseline RSS; stops them all (by
 # PID). Prints one line:
 #   MESH n=N started_s=T full_s=S settle_s=U full=K/N links=L cpu_pct=C
@@ -77,7 +78,7 @@ else
   full_s=none settle_s=none
 fi
 started_s=$(awk "BEGIN { printf \"%.2f\", ${last_start:-$t0} - $t0 }")
-sleep 3
+sleep "${MESH_REST:-10}"
 c0=$(ticks "${PIDS[@]}")
 sleep "$IDLE"
 c1=$(ticks "${PIDS[@]}")

@@ -770,7 +770,9 @@ typedef struct acoro_net_s acoro_net_t;
  * (default 127.0.0.1); port 0 picks a free one; name (default: the
  * location) and host at most 63 bytes; secret of secret_len bytes (NULL:
  * none: such a node peers only with nodes that have none); heartbeat
- * seconds (1) and missed heartbeats before a peer is down (4);
+ * seconds (1) and missed heartbeats before a peer is down (4) (a link
+ * with no message either way for 8 heartbeats heartbeats every 5, and
+ * its peer is down after missed * 5);
  * handshake_timeout seconds (5); busy_limit bytes queued to one peer before
  * sends are refused with ACORO_EPEERBUSY (4 MB); incarnation (the engine's;
  * with the location it names this node); version_major/minor (this
@@ -817,7 +819,7 @@ typedef struct acoro_net_opts_s {
    * test that path alone. */
   int test_no_engine_reads;
   /* With discover_port: the longest interval, in seconds, between the
-   * node's discovery pings after the one at start (0: 30; < 0: none but
+   * node's discovery pings after the one at start (0: 60; < 0: none but
    * that one and acoro_net_discover's). They come after 0.5 s, then at
    * doubling intervals up to it, each jittered by +-25%, so that a ping
    * lost or sent before a node listened is made up for. */

@@ -60,15 +60,24 @@
  * source and in all (net_hs_admit: the idlest is closed for room). All
  * of it is net_handshake.c's.
  *
- * LIVENESS. Traffic is life: an up link on which no frame went out for
- * `heartbeat` seconds (written by this thread, or directly by the engine
- * thread) gets a HEARTBEAT frame, so a link carrying messages sends none;
- * any frame received counts as life (bytes read, by this thread or the
- * engine's; never a hand-back of reading); `missed` heartbeats without one, or
- * an EOF or error on the socket, takes the peer down (peer_down once). One
- * timer (the tick, every heartbeat / 4 s at most 0.25 s) serves every
- * link, so the heartbeats of a node's idle links go out in one turn. An
- * idle link gives its read buffers back at the tick (IDLE MEMORY): what it
+ * LIVENESS. Traffic is life: at each heartbeat boundary (every
+ * `heartbeat` seconds) an up link on which no frame went out for half a
+ * period (written by this thread, or directly by the engine thread) gets a
+ * HEARTBEAT frame, so a link carrying messages sends none; any frame
+ * received counts as life (bytes read, by this thread or the engine's;
+ * never a hand-back of reading); `missed` periods without one, or an EOF
+ * or error on the socket, takes the peer down (peer_down once). IDLE
+ * LINKS (net_internal.h): a link on which no message went either way for
+ * IDLE_AFTER periods heartbeats only every IDLE_FACTOR periods, and its
+ * peer is down after `missed` of those: both ends see the same messages,
+ * so they switch within a network delay of each other, and the side that
+ * switches last still waits longer than the other's last short period.
+ * One timer (the tick, every heartbeat / 4 s at most 0.25 s, which looks
+ * at up links at the boundaries only) serves every link; its turns and
+ * the boundaries fall on multiples of the monotonic
+ * clock, so the nodes of a host tick together and a node's idle links get
+ * their heartbeats in one burst and take them in one wake-up. At each
+ * boundary an idle link gives its read buffers back (IDLE MEMORY): what it
  * keeps is its structures, not 64 KB buffers.
  *
  * WRITES. One uv_write per link at a time, of a batch: control frames
@@ -551,12 +560,17 @@ static void on_wake(uv_async_t *h) {
       net_kick(l);
 }
 
-/* IDLE MEMORY: an up link's read buffer, empty, goes back to the
- * allocator (a read takes a new one, net_rbuf_room); the engine's
- * (epend, ENGINE READS) too. At most one allocation a tick per link in
- * return, on a busy link. */
-static void idle_memory(link_t *l) {
+/* At a heartbeat boundary: what the engine thread did on an up link since
+ * the last one (its direct writes and the messages it read, seen by their
+ * counts and taken as of `now`, at most a period late: a heartbeat may be
+ * skipped one period too early, well within `missed` periods), and IDLE
+ * MEMORY: the link's read buffer, empty, goes back to the allocator (a
+ * read takes a new one, net_rbuf_room), and the engine's (epend, ENGINE
+ * READS). */
+static void link_look(link_t *l, double now) {
+  acoro_net_t *n = l->net;
   peer_t *p = l->peer;
+  uint64_t d, m;
   if (l->rlen == 0 && !l->in_asm && l->rbuf != NULL) {
     free(l->rbuf);
     l->rbuf = NULL;
@@ -564,47 +578,43 @@ static void idle_memory(link_t *l) {
   }
   if (p == NULL)
     return;
-  uv_mutex_lock(&l->net->mu);
+  uv_mutex_lock(&n->mu);
+  d = p->dwrites;
+  m = p->emsgs;
   if (p->epend != NULL && p->epend_len == 0) {
     free(p->epend);
     p->epend = NULL;
     p->epend_cap = 0;
   }
-  uv_mutex_unlock(&l->net->mu);
-}
-
-/* LIVENESS: when a frame last went out on an up link. Direct writes
- * (engine thread) are seen by their count: one since the last tick went
- * out after `prev`, the last tick's time. */
-static double sent_at(link_t *l, double prev) {
-  acoro_net_t *n = l->net;
-  uint64_t d;
-  if (l->peer == NULL)
-    return l->last_tx;
-  uv_mutex_lock(&n->mu);
-  d = l->peer->dwrites;
   uv_mutex_unlock(&n->mu);
-  if (d != l->dwrites_seen) {
-    l->dwrites_seen = d;
-    if (prev > l->last_tx)
-      l->last_tx = prev;
-  }
-  return l->last_tx;
+  if (d != l->dwrites_seen)
+    l->last_tx = now;
+  if (d != l->dwrites_seen || m != l->emsgs_seen)
+    l->last_msg = now;
+  l->dwrites_seen = d;
+  l->emsgs_seen = m;
 }
 
-/* The tick of an up link: LIVENESS both ways (hb_due: a heartbeat
- * boundary), IDLE MEMORY. */
+/* An up link at a heartbeat boundary (hb_due: 1, 2 at one of an idle
+ * link's too): LIVENESS both ways, IDLE LINKS, IDLE MEMORY, ENGINE READS
+ * taken back from a busy engine. Only there, not at every tick: with
+ * hundreds of links the ticks between cost more than they find (a frozen
+ * peer is seen at most one period later). */
 static void tick_up(link_t *l, double now, int hb_due) {
   acoro_net_t *n = l->net;
+  int idle;
+  double period;
   net_eread_tick(l, now);
   if (l->closing)
     return; /* closed while reading again what the engine had read */
-  idle_memory(l);
-  if (now - l->last_rx > n->missed * n->hb && !l->read_paused) {
+  link_look(l, now);
+  idle = now - l->last_msg >= IDLE_AFTER * n->hb;
+  period = idle ? IDLE_FACTOR * n->hb : n->hb;
+  if (now - l->last_rx > n->missed * period && !l->read_paused) {
     net_link_close(l, 1, 0, "no heartbeat for %.1f s (frozen or unreachable)",
                    now - l->last_rx);
-  } else if (hb_due &&
-             (now - sent_at(l, n->last_tick) >= n->hb / 2 || n->missed < 2)) {
+  } else if ((hb_due == 2 || (hb_due == 1 && !idle)) &&
+             (now - l->last_tx >= period / 2 || n->missed < 2)) {
     net_ctl_frame(l, F_HEARTBEAT, NULL, 0);
     net_kick(l);
     uv_mutex_lock(&n->mu);
@@ -634,9 +644,11 @@ static void on_tick(uv_timer_t *t) {
   dupwait_t **pp = &n->dupwaits, *d;
   uint64_t hb_ms = (uint64_t)(n->hb * 1000) > 0 ? (uint64_t)(n->hb * 1000) : 1;
   uint64_t at = uv_hrtime() / 1000000 + (uint64_t)(n->tick_s * 250);
-  int hb_due = at >= n->hb_next;
-  if (hb_due) /* the next boundary (a turn a little early counts as on it) */
+  int hb_due = 0;
+  if (at >= n->hb_next) { /* (a turn a little early counts as on it) */
+    hb_due = (at / hb_ms) % IDLE_FACTOR == 0 ? 2 : 1;
     n->hb_next = (at / hb_ms + 1) * hb_ms;
+  }
   tick_again(n);
   for (l = n->links; l != NULL; l = next) {
     next = l->next;
@@ -651,11 +663,10 @@ static void on_tick(uv_timer_t *t) {
         net_link_close(l,
                        l->outbound || net_quiet_ok(&n->hs_log_at, now) ? 1 : 2,
                        0, "handshake not finished within %g s", n->hs_timeout);
-    } else {
-      tick_up(l, now, hb_due);
+    } else if (hb_due) {
+      tick_up(l, now, hb_due); /* (up links: once a heartbeat period) */
     }
   }
-  n->last_tick = now;
   net_discover_tick(n, now);
   while ((d = *pp) != NULL) {
     if (now > d->deadline) {

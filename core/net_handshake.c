@@ -127,7 +127,7 @@ static void link_up(link_t *l) {
   if (!l->outbound)
     n->handshaking--;
   l->state = L_UP;
-  l->last_rx = l->last_tx = net_now();
+  l->last_rx = l->last_tx = l->last_msg = net_now();
   uv_mutex_lock(&n->mu);
   p->next = n->peers;
   n->peers = p;

@@ -84,11 +84,16 @@
 #define DISC_RETRIES 8
 #define DISC_DEFER 2.0
 #define DISC_TABLE 512
+/* IDLE LINKS (net.c LIVENESS): a link on which no message went either way
+ * for IDLE_AFTER heartbeat periods sends its heartbeats every IDLE_FACTOR
+ * periods, and its peer is down after `missed` such longer periods. */
+#define IDLE_AFTER 8
+#define IDLE_FACTOR 5
 /* RE-ANNOUNCEMENT (net_discover.c): after the ping at start, pings again
  * after ANNOUNCE_FIRST seconds, doubling up to the node's announce
  * interval (acoro_net_opts_t announce), each jittered by +-25%. */
 #define ANNOUNCE_FIRST 0.5
-#define ANNOUNCE_DEFAULT 30.0
+#define ANNOUNCE_DEFAULT 60.0
 /* Peers dialled whose failures are remembered (QUIET DIALS). */
 #define DIAL_FAIL_SLOTS 32
 
@@ -151,7 +156,7 @@ typedef struct ev_s {
  *               queued want_writable (busy sends)                 MU
  *               dfd draw draw_len dwrites (DIRECT WRITES)         MU
  *               idle_fd ereading egen erx epend epend_len
- *               epend_cap (ENGINE READS)                          MU
+ *               epend_cap emsgs (ENGINE READS)                    MU
  *               mb_paused mb_recent (MAILBOX FLOW CONTROL)        MU
  * link_t        every field                                       NET
  *               (the engine thread never sees a link: it reaches
@@ -195,6 +200,7 @@ typedef struct peer_s {
   char *draw;
   size_t draw_len;
   uint64_t dwrites; /* SHARED: direct writes (LIVENESS: traffic) */
+  uint64_t emsgs;   /* SHARED: messages the engine thread read (LIVENESS) */
   /* SHARED (mutex), ENGINE READS (net_eread.c). idle_fd: dfd's value while
    * the net thread has nothing pending for the peer (armed by arm_direct,
    * cleared with dfd by net_kick and queued sends): the engine thread arms
@@ -251,10 +257,11 @@ struct link_s {
   uint64_t their_inc;
   char their_loc[FIELD], their_name[FIELD];
   /* LIVENESS: last_tx: when a frame last went out (a write this thread
-   * started, or the tick that saw the peer's dwrites move); dwrites_seen:
-   * the peer's dwrites then. */
-  double deadline, last_rx, last_tx;
-  uint64_t dwrites_seen;
+   * started, or the tick that saw the peer's dwrites move); last_msg: when
+   * a message last went either way (IDLE LINKS); dwrites_seen, emsgs_seen:
+   * the peer's dwrites and emsgs then. */
+  double deadline, last_rx, last_tx, last_msg;
+  uint64_t dwrites_seen, emsgs_seen;
   char *rbuf; /* unparsed bytes */
   size_t rlen, rcap;
   char *asm_buf; /* a split message being reassembled */
@@ -326,7 +333,6 @@ struct acoro_net_s {
   } disc[DISC_TABLE];
   int disc_pending; /* slots pending: the tick looks only when > 0 */
   double announce, announce_at, announce_gap;
-  double last_tick;  /* LIVENESS: the tick's last run */
   uint64_t hb_next;  /* LIVENESS: the next heartbeat boundary (ms) */
   uint64_t disc_rng; /* jitter (xorshift), seeded at start */
   int disc_drop;     /* TESTS ONLY: pings still to be ignored */

@@ -336,6 +336,8 @@ void net_kick(link_t *l) {
   l->wdata = data;
   l->writing = 1;
   l->last_tx = net_now();
+  if (data > 0 || raw_len > 0)
+    l->last_msg = l->last_tx;
   l->wreq.data = l;
   b = uv_buf_init((char *)w, (unsigned)off);
   uv_mutex_lock(&n->mu);
@@ -374,6 +376,7 @@ static void deliver(link_t *l, char *data, size_t len, int copy) {
     ev->data = data;
   }
   ev->len = len;
+  l->last_msg = l->last_rx;
   uv_mutex_lock(&n->mu);
   n->stats.inbound += len;
   over = n->stats.inbound > n->inbound_limit && !l->read_paused;

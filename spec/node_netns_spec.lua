@@ -122,9 +122,8 @@ local acoro = require "acoro"
 local n = acoro.node { host = arg[1], port = 0, secret = "lan secret", name = arg[2] }
 print("listening " .. n.location)
 io.stdout:flush()
-acoro.peer_status(acoro.self())
 local want, t0 = tonumber(arg[3]), acoro.now()
-while #acoro.peers() < want and acoro.now() - t0 < 60 do acoro.receive(1) end
+while #acoro.peers() < want and acoro.now() - t0 < 50 do acoro.sleep(0.1) end
 local locs = {}
 for i, p in ipairs(acoro.peers()) do locs[i] = p.location end
 print("peers " .. table.concat(locs, " "))

@@ -50,6 +50,7 @@ typedef struct lnet_s {
   /* TESTS ONLY (n_test_version): the protocol version the next start
    * speaks; 0.0: this build's. */
   int test_major, test_minor;
+  int test_drop_pings; /* TESTS ONLY: n_test_drop_pings */
 } lnet_t;
 
 static lnet_t *state_of(lua_State *L) {
@@ -331,8 +332,8 @@ static void test_version(lua_State *L, acoro_net_opts_t *o) {
 
 /* start(opts, handlers) -> location, incarnation (16 hex digits), the
  * listener's location | nil, message, code. opts: host, port, name,
- * ext_location, secret, discover_port, heartbeat,
- * missed, mailbox_limit (acoro_net_opts_t), tls (tls_contexts). */
+ * ext_location, secret, discover_port, announce, heartbeat, missed,
+ * mailbox_limit (acoro_net_opts_t), tls (tls_contexts). */
 static int n_start(lua_State *L) {
   static const acoro_net_host_t host = {cb_up,      cb_down,     cb_message,
                                         cb_connect, cb_writable, cb_log};
@@ -356,6 +357,8 @@ static int n_start(lua_State *L) {
   o.discover_port = (int)opt_number(L, "discover_port", 0);
   o.heartbeat = opt_number(L, "heartbeat", 0);
   o.missed = (int)opt_number(L, "missed", 0);
+  o.announce = opt_number(L, "announce", 0);
+  o.test_drop_pings = s->test_drop_pings;
   o.mailbox_limit = (size_t)opt_number(L, "mailbox_limit", 0);
   test_version(L, &o);
   if (o.port < 0 || o.port > 65535 || o.discover_port < 0 ||
@@ -519,6 +522,17 @@ static int n_test_version(lua_State *L) {
   return 0;
 }
 
+/* test_drop_pings(n): TESTS ONLY (spec/node_mesh_spec.lua, as
+ * test_version): the node started next ignores the first n discovery pings
+ * it hears, as if they were lost on the way. */
+static int n_test_drop_pings(lua_State *L) {
+  lua_Integer k = luaL_checkinteger(L, 1);
+  if (k < 0 || k > 1000000)
+    return luaL_argerror(L, 1, "0..1000000 expected");
+  state_of(L)->test_drop_pings = (int)k;
+  return 0;
+}
+
 /* gen_secret() -> a strong shared secret (acoro_net_gen_secret: 32 random
  * bytes as 64 hex digits) | nil, message. Needs no running node. */
 static int n_gen_secret(lua_State *L) {
@@ -555,6 +569,7 @@ static const luaL_Reg net_funcs[] = {{"start", n_start},
                                      {"linger", n_linger},
                                      {"gen_secret", n_gen_secret},
                                      {"test_version", n_test_version},
+                                     {"test_drop_pings", n_test_drop_pings},
                                      {NULL, NULL}};
 
 void lnet_open(lua_State *L, acoro_engine_t *e) {

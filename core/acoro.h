@@ -770,7 +770,9 @@ typedef struct acoro_net_s acoro_net_t;
  * (default 127.0.0.1); port 0 picks a free one; name (default: the
  * location) and host at most 63 bytes; secret of secret_len bytes (NULL:
  * none: such a node peers only with nodes that have none); heartbeat
- * seconds (1) and missed heartbeats before a peer is down (4);
+ * seconds (1) and missed heartbeats before a peer is down (4) (a link
+ * with no message either way for 8 heartbeats heartbeats every 5, and
+ * its peer is down after missed * 5);
  * handshake_timeout seconds (5); busy_limit bytes queued to one peer before
  * sends are refused with ACORO_EPEERBUSY (4 MB); incarnation (the engine's;
  * with the location it names this node); version_major/minor (this
@@ -822,6 +824,15 @@ typedef struct acoro_net_opts_s {
    * reading on the network thread (no engine reads, core/net_eread.c), to
    * test that path alone. */
   int test_no_engine_reads;
+  /* With discover_port: the longest interval, in seconds, between the
+   * node's discovery pings after the one at start (0: 60; < 0: none but
+   * that one and acoro_net_discover's). They come after 0.5 s, then at
+   * doubling intervals up to it, each jittered by +-25%, so that a ping
+   * lost or sent before a node listened is made up for. */
+  double announce;
+  /* TESTS ONLY (spec/node_mesh_spec.lua), 0 in real use: the first this
+   * many discovery pings heard are ignored, as if lost on the way. */
+  int test_drop_pings;
 } acoro_net_opts_t;
 /* Callbacks, all optional, all called on the engine thread. peer_up: a peer
  * passed the handshake; peer_down: it went (once per peer; reason says
@@ -844,11 +855,13 @@ typedef struct acoro_net_host_s {
  * open (handshaking, up or closing); peers: peers up; writes: socket
  * writes (each a batch of coalesced frames); inbound: bytes of messages
  * waiting for the engine thread now; read_pauses: times reading a peer
- * stopped at inbound_limit. */
+ * stopped at inbound_limit; heartbeats_out: heartbeats sent (none on a
+ * link that carried a write within the heartbeat interval). */
 typedef struct acoro_net_stats_s {
   uint32_t links, peers;
   uint64_t heartbeats_in, frames_in, bytes_in, bytes_out, writes;
   uint64_t inbound, read_pauses;
+  uint64_t heartbeats_out;
 } acoro_net_stats_t;
 /* start: binds and listens (errors: libuv's, at once), then starts the
  * thread. OWNERSHIP: the caller holds the net until acoro_net_stop, which
@@ -883,14 +896,18 @@ ACORO_API size_t acoro_net_queued(acoro_net_t *net);
 /* Discovery (with discover_port): a UDP ping carrying only magic, version,
  * incarnation, location and name goes to the broadcast address of every
  * IPv4 interface that is up (only 127.255.255.255 when the node listens
- * on loopback) at start and at each call; a node that hears one from a
- * node it has no link to connects to it (peer_up follows, no
- * connect_done). Nodes of one host share the port (address reuse). The
- * ping proves nothing: the TCP handshake does, and the node dialled must
- * answer with the location its ping named. Connects to discovered nodes
- * are rate-limited (16, then 4 a second), a location whose discovered link
- * failed is left alone for 30 s, and such refusals are logged at most once
- * a minute (docs/security.md). ACORO_EINVAL without a discover_port. */
+ * on loopback) at start, again now and then (acoro_net_opts_t announce)
+ * and at each call; a node that hears one from a node it has no link to
+ * connects to it, at once or, for the other node of the pair, a little
+ * later if no link came meanwhile (peer_up follows, no connect_done). Nodes
+ * of one host share the port (address reuse). The ping proves nothing: the
+ * TCP handshake does, and the node dialled must answer with the location
+ * its ping named. Connects to discovered nodes are rate-limited (32, then
+ * 8 a second: the others wait their turn); one that failed after the other
+ * side's HELLO is tried again (0.25 s doubling to 8 s, jittered, 8 times),
+ * any other failure leaves that location alone for 30 s; refusals are
+ * logged at most once a minute (docs/security.md). ACORO_EINVAL without a
+ * discover_port. */
 ACORO_API int acoro_net_discover(acoro_net_t *net);
 /* A strong shared secret: ACORO_NET_SECRET_BYTES random bytes (OpenSSL's
  * RAND_bytes) as lowercase hex, NUL-terminated, in out (cap at least

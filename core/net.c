@@ -60,10 +60,25 @@
  * source and in all (net_hs_admit: the idlest is closed for room). All
  * of it is net_handshake.c's.
  *
- * LIVENESS. Every `heartbeat` seconds each up link gets a HEARTBEAT frame;
- * any frame received counts as life (bytes read, by this thread or the
- * engine's; never a hand-back of reading); `missed` heartbeats without one, or
- * an EOF or error on the socket, takes the peer down (peer_down once).
+ * LIVENESS. Traffic is life: at each heartbeat boundary (every
+ * `heartbeat` seconds) an up link on which no frame went out for half a
+ * period (written by this thread, or directly by the engine thread) gets a
+ * HEARTBEAT frame, so a link carrying messages sends none; any frame
+ * received counts as life (bytes read, by this thread or the engine's;
+ * never a hand-back of reading); `missed` periods without one, or an EOF
+ * or error on the socket, takes the peer down (peer_down once). IDLE
+ * LINKS (net_internal.h): a link on which no message went either way for
+ * IDLE_AFTER periods heartbeats only every IDLE_FACTOR periods, and its
+ * peer is down after `missed` of those: both ends see the same messages,
+ * so they switch within a network delay of each other, and the side that
+ * switches last still waits longer than the other's last short period.
+ * One timer (the tick, every heartbeat / 4 s at most 0.25 s, which looks
+ * at up links at the boundaries only) serves every link; its turns and
+ * the boundaries fall on multiples of the monotonic
+ * clock, so the nodes of a host tick together and a node's idle links get
+ * their heartbeats in one burst and take them in one wake-up. At each
+ * boundary an idle link gives its read buffers back (IDLE MEMORY): what it
+ * keeps is its structures, not 64 KB buffers.
  *
  * WRITES. One uv_write per link at a time, of a batch: control frames
  * first (heartbeats are never stuck behind data), then queued messages in
@@ -545,11 +560,96 @@ static void on_wake(uv_async_t *h) {
       net_kick(l);
 }
 
+/* At a heartbeat boundary: what the engine thread did on an up link since
+ * the last one (its direct writes and the messages it read, seen by their
+ * counts and taken as of `now`, at most a period late: a heartbeat may be
+ * skipped one period too early, well within `missed` periods), and IDLE
+ * MEMORY: the link's read buffer, empty, goes back to the allocator (a
+ * read takes a new one, net_rbuf_room), and the engine's (epend, ENGINE
+ * READS). */
+static void link_look(link_t *l, double now) {
+  acoro_net_t *n = l->net;
+  peer_t *p = l->peer;
+  uint64_t d, m;
+  if (l->rlen == 0 && !l->in_asm && l->rbuf != NULL) {
+    free(l->rbuf);
+    l->rbuf = NULL;
+    l->rcap = 0;
+  }
+  if (p == NULL)
+    return;
+  uv_mutex_lock(&n->mu);
+  d = p->dwrites;
+  m = p->emsgs;
+  if (p->epend != NULL && p->epend_len == 0) {
+    free(p->epend);
+    p->epend = NULL;
+    p->epend_cap = 0;
+  }
+  uv_mutex_unlock(&n->mu);
+  if (d != l->dwrites_seen)
+    l->last_tx = now;
+  if (d != l->dwrites_seen || m != l->emsgs_seen)
+    l->last_msg = now;
+  l->dwrites_seen = d;
+  l->emsgs_seen = m;
+}
+
+/* An up link at a heartbeat boundary (hb_due: 1, 2 at one of an idle
+ * link's too): LIVENESS both ways, IDLE LINKS, IDLE MEMORY, ENGINE READS
+ * taken back from a busy engine. Only there, not at every tick: with
+ * hundreds of links the ticks between cost more than they find (a frozen
+ * peer is seen at most one period later). */
+static void tick_up(link_t *l, double now, int hb_due) {
+  acoro_net_t *n = l->net;
+  int idle;
+  double period;
+  net_eread_tick(l, now);
+  if (l->closing)
+    return; /* closed while reading again what the engine had read */
+  link_look(l, now);
+  idle = now - l->last_msg >= IDLE_AFTER * n->hb;
+  period = idle ? IDLE_FACTOR * n->hb : n->hb;
+  if (now - l->last_rx > n->missed * period && !l->read_paused) {
+    net_link_close(l, 1, 0, "no heartbeat for %.1f s (frozen or unreachable)",
+                   now - l->last_rx);
+  } else if ((hb_due == 2 || (hb_due == 1 && !idle)) &&
+             (now - l->last_tx >= period / 2 || n->missed < 2)) {
+    net_ctl_frame(l, F_HEARTBEAT, NULL, 0);
+    net_kick(l);
+    uv_mutex_lock(&n->mu);
+    n->stats.heartbeats_out++;
+    uv_mutex_unlock(&n->mu);
+  }
+}
+
+/* TICKS fall on multiples of tick_s of the monotonic clock, and heartbeat
+ * boundaries on multiples of hb: the nodes of a host tick together, so a
+ * node's idle links get their heartbeats in one burst and take them in one
+ * wake-up, not one each. */
+static void on_tick(uv_timer_t *t);
+
+static void tick_again(acoro_net_t *n) {
+  uint64_t ms = (uint64_t)(n->tick_s * 1000), now = uv_hrtime() / 1000000;
+  uint64_t delay = ms - now % ms;
+  if (delay <= ms / 4)
+    delay += ms; /* this turn was the boundary's, a little early */
+  uv_timer_start(&n->tick, on_tick, delay, 0);
+}
+
 static void on_tick(uv_timer_t *t) {
   acoro_net_t *n = t->data;
   double now = net_now();
   link_t *l, *next;
   dupwait_t **pp = &n->dupwaits, *d;
+  uint64_t hb_ms = (uint64_t)(n->hb * 1000) > 0 ? (uint64_t)(n->hb * 1000) : 1;
+  uint64_t at = uv_hrtime() / 1000000 + (uint64_t)(n->tick_s * 250);
+  int hb_due = 0;
+  if (at >= n->hb_next) { /* (a turn a little early counts as on it) */
+    hb_due = (at / hb_ms) % IDLE_FACTOR == 0 ? 2 : 1;
+    n->hb_next = (at / hb_ms + 1) * hb_ms;
+  }
+  tick_again(n);
   for (l = n->links; l != NULL; l = next) {
     next = l->next;
     if (l->closing) {
@@ -563,17 +663,11 @@ static void on_tick(uv_timer_t *t) {
         net_link_close(l,
                        l->outbound || net_quiet_ok(&n->hs_log_at, now) ? 1 : 2,
                        0, "handshake not finished within %g s", n->hs_timeout);
-    } else if (net_eread_tick(l, now), l->closing) {
-      /* closed while reading again what the engine had read */
-    } else if (now - l->last_rx > n->missed * n->hb && !l->read_paused) {
-      net_link_close(l, 1, 0, "no heartbeat for %.1f s (frozen or unreachable)",
-                     now - l->last_rx);
-    } else if (now - l->last_hb >= n->hb - n->tick_s / 2) {
-      l->last_hb = now;
-      net_ctl_frame(l, F_HEARTBEAT, NULL, 0);
-      net_kick(l);
+    } else if (hb_due) {
+      tick_up(l, now, hb_due); /* (up links: once a heartbeat period) */
     }
   }
+  net_discover_tick(n, now);
   while ((d = *pp) != NULL) {
     if (now > d->deadline) {
       *pp = d->next;
@@ -723,6 +817,7 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   n->tls_server = opts->tls_server;
   n->tls_client = opts->tls_client;
   n->no_eread = opts->test_no_engine_reads;
+  n->disc_drop = opts->test_drop_pings;
   n->spin_ns = eng_spin_ns(e);
   n->direct_cap = (size_t)-1;
   snprintf(n->host, sizeof n->host, "%s",
@@ -736,6 +831,9 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
   }
   n->hb = opts->heartbeat > 0 ? opts->heartbeat : 1.0;
   n->missed = opts->missed > 0 ? opts->missed : 4;
+  n->announce = opts->announce == 0  ? ANNOUNCE_DEFAULT
+                : opts->announce < 0 ? 0
+                                     : opts->announce;
   n->hs_timeout = opts->handshake_timeout > 0 ? opts->handshake_timeout : 5.0;
   n->busy_limit =
       opts->busy_limit > 0 ? opts->busy_limit : ACORO_NET_BUSY_DEFAULT;
@@ -785,9 +883,8 @@ int acoro_net_start(acoro_engine_t *e, const acoro_net_opts_t *opts,
     rc = ACORO_EUV;
   }
   if (rc == 0) {
-    uint64_t ms = (uint64_t)(n->tick_s * 1000);
     n->eng_wake->data = n;
-    uv_timer_start(&n->tick, on_tick, ms, ms);
+    tick_again(n);
     rc = uv_thread_create(&n->thread, net_thread, n);
     if (rc != 0)
       uv_close((uv_handle_t *)n->eng_wake, on_eng_wake_closed);
@@ -888,6 +985,7 @@ static int direct_write(acoro_net_t *n, peer_t *p, const char *data, size_t len,
   n->stats.bytes_out += (uint64_t)w;
   n->stats.writes++;
   p->dfd = -1; /* one direct write per arming (net_link.c arm_direct) */
+  p->dwrites++;
   if ((size_t)w == total)
     return 1;
   /* A short write: the rest must go before anything else on the link. */

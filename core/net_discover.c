@@ -4,9 +4,15 @@
  * from a node it has no link to opens a TCP link to it, and the handshake
  * decides. Anyone can send pings naming any port of its own address, so
  * connects are bounded (DISCOVERY LIMITS, net_internal.h): a token bucket
- * in all, no second try at a location whose discovered link failed
- * recently, refusals logged at most once a minute. Every node of a host binds
- * the same port with address reuse, so that broadcasts reach them all. */
+ * in all, a table of the locations heard of (what the bucket holds back
+ * waits there, and is dialled on a later tick), quick retries only for a
+ * location that answered with a valid HELLO, a long rest for the others,
+ * refusals logged at most once a minute. So that a mesh converges without
+ * help: nodes ping again now and then (RE-ANNOUNCEMENT: a ping lost, or
+ * sent before another node listened, is made up for), and of a pair one
+ * dials at once, the other later (DIAL ORIENTATION). Every node of a host
+ * binds the same port with address reuse, so that broadcasts reach them
+ * all. */
 #include "net_internal.h"
 
 #include <arpa/inet.h>
@@ -36,55 +42,186 @@ static int linked_to(acoro_net_t *n, const char *loc) {
   return 0;
 }
 
-void net_discover_failed(acoro_net_t *n, const char *location, double now) {
-  struct disc_recent_s *r, *oldest = &n->disc_recent[0];
-  int i;
-  for (i = 0; i < DISC_RECENT; i++) {
-    r = &n->disc_recent[i];
-    if (strcmp(r->location, location) == 0) {
-      r->at = now;
-      return;
-    }
-    if (r->at < oldest->at)
-      oldest = r;
-  }
-  snprintf(oldest->location, sizeof oldest->location, "%s", location);
-  oldest->at = now;
+/* Jitter for retries and re-announcements, in [0, 1): xorshift64, seeded
+ * at start (no need for more: it only spreads nodes' timers apart). */
+static double jitter(acoro_net_t *n) {
+  uint64_t x = n->disc_rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  n->disc_rng = x;
+  return (double)(x >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* Whether a ping from a node not linked may open a link now: not when
- * its location failed within DISC_REFUSED_S, nor past the token bucket.
- * What is ignored is counted and logged at most once a minute. */
-static int admit(acoro_net_t *n, const char *loc) {
-  double now = net_now();
-  const char *why = NULL;
+/* The slot of a location heard of: its own, else (make) a free one, else
+ * the one resting longest past its time, else the one resting the
+ * shortest (NULL when every slot is pending: the next ping tries again). */
+static struct disc_loc_s *slot_of(acoro_net_t *n, const char *loc, int make) {
+  struct disc_loc_s *s, *best = NULL;
   int i;
-  for (i = 0; i < DISC_RECENT; i++)
-    if (n->disc_recent[i].at > 0 &&
-        now - n->disc_recent[i].at < DISC_REFUSED_S &&
-        strcmp(n->disc_recent[i].location, loc) == 0) {
-      why = "its discovered link failed recently";
-      break;
-    }
-  if (why == NULL) {
-    n->disc_tokens += (now - n->disc_refill) * DISC_RATE;
-    n->disc_refill = now;
-    if (n->disc_tokens > DISC_BURST)
-      n->disc_tokens = DISC_BURST;
-    if (n->disc_tokens < 1)
-      why = "over the rate of connects to discovered nodes";
-    else
-      n->disc_tokens -= 1;
+  for (i = 0; i < DISC_TABLE; i++) {
+    s = &n->disc[i];
+    if (s->location[0] != '\0' && strcmp(s->location, loc) == 0)
+      return s;
   }
-  if (why == NULL)
-    return 1;
-  n->disc_ignored++;
-  if (net_quiet_ok(&n->disc_log_at, now))
-    net_log(n, 1,
-            "discovery: ignored a ping from %s: %s (%llu ignored so far; "
-            "logged at most once a minute)",
-            loc, why, (unsigned long long)n->disc_ignored);
-  return 0;
+  if (!make)
+    return NULL;
+  for (i = 0; i < DISC_TABLE; i++) {
+    s = &n->disc[i];
+    if (s->location[0] == '\0')
+      return s;
+    if (!s->pending && (best == NULL || s->next < best->next))
+      best = s;
+  }
+  if (best != NULL)
+    memset(best, 0, sizeof *best);
+  return best;
+}
+
+static void set_pending(acoro_net_t *n, struct disc_loc_s *s, double at) {
+  if (!s->pending)
+    n->disc_pending++;
+  s->pending = 1;
+  s->next = at;
+}
+
+/* Not pending any more; it rests until `until` (a ping before is
+ * ignored). */
+static void set_resting(acoro_net_t *n, struct disc_loc_s *s, double until) {
+  if (s->pending)
+    n->disc_pending--;
+  s->pending = 0;
+  s->next = until;
+}
+
+static void forget(acoro_net_t *n, struct disc_loc_s *s) {
+  set_resting(n, s, 0);
+  memset(s, 0, sizeof *s);
+}
+
+void net_discover_failed(acoro_net_t *n, const char *location, int answered,
+                         double now) {
+  struct disc_loc_s *s = slot_of(n, location, 1);
+  double delay;
+  if (s == NULL)
+    return;
+  if (s->location[0] == '\0')
+    snprintf(s->location, sizeof s->location, "%s", location);
+  if ((!answered && s->tries == 0) || s->tries >= DISC_RETRIES) {
+    set_resting(n, s, now + DISC_REFUSED_S);
+    return;
+  }
+  delay = DISC_RETRY_FIRST * (double)(1u << s->tries);
+  if (delay > DISC_RETRY_MAX)
+    delay = DISC_RETRY_MAX;
+  s->tries++;
+  set_pending(n, s, now + delay * (0.5 + 0.5 * jitter(n)));
+}
+
+/* The token bucket: 1 if a connect may go now (a token taken). */
+static int take_token(acoro_net_t *n, double now) {
+  n->disc_tokens += (now - n->disc_refill) * DISC_RATE;
+  n->disc_refill = now;
+  if (n->disc_tokens > DISC_BURST)
+    n->disc_tokens = DISC_BURST;
+  if (n->disc_tokens < 1)
+    return 0;
+  n->disc_tokens -= 1;
+  return 1;
+}
+
+/* Dials the pending locations whose time came, as far as the bucket
+ * allows (the rest wait for the next tick). One with a peer up is
+ * forgotten; one with a link opening rests (that link's end decides). */
+static void pump(acoro_net_t *n, double now) {
+  int i;
+  for (i = 0; i < DISC_TABLE && n->disc_pending > 0; i++) {
+    struct disc_loc_s *s = &n->disc[i];
+    link_t *l;
+    if (!s->pending || s->next > now)
+      continue;
+    if (net_peer_by_location(n, s->location) != NULL) {
+      forget(n, s);
+      continue;
+    }
+    if (linked_to(n, s->location)) {
+      set_resting(n, s, now);
+      continue;
+    }
+    if (!take_token(n, now))
+      return;
+    set_resting(n, s, now);
+    l = net_connect_to(n, s->location, 0, 0);
+    if (l != NULL)
+      l->discovered = 1;
+  }
+}
+
+/* DIAL ORIENTATION: of a pair that hear each other's pings, one dials at
+ * once and the other only after DISC_DEFER if no link came by then, so
+ * that a mesh starting together makes about one connect per pair, each
+ * node about half of them (not all by the node that started first): the
+ * lower of the two (incarnation, location) dials first when the parity of
+ * their incarnations' XOR is 1, the higher one when it is 0. */
+static int dials_first(const acoro_net_t *n, uint64_t inc, const char *loc) {
+  uint64_t x = n->inc ^ inc;
+  int lower = n->inc != inc ? n->inc < inc : strcmp(n->location, loc) < 0;
+  x ^= x >> 32;
+  x ^= x >> 16;
+  x ^= x >> 8;
+  x ^= x >> 4;
+  x ^= x >> 2;
+  x ^= x >> 1;
+  return lower == (int)(x & 1);
+}
+
+/* A ping from a node not linked: remembered, and dialled now or later
+ * (DIAL ORIENTATION), within the bucket; ignored while its location rests
+ * after a failure. What is ignored is counted and logged at most once a
+ * minute. */
+static void heard(acoro_net_t *n, uint64_t inc, const char *loc,
+                  const char *name) {
+  double now = net_now();
+  struct disc_loc_s *s = slot_of(n, loc, 1);
+  const char *why = NULL;
+  if (s == NULL) {
+    why = "too many nodes waiting to be dialled";
+  } else if (s->location[0] == '\0') {
+    snprintf(s->location, sizeof s->location, "%s", loc);
+    net_log(n, 2, "discovered %s (%s)", loc, name);
+    set_pending(n, s,
+                dials_first(n, inc, loc)
+                    ? now
+                    : now + DISC_DEFER * (0.5 + 0.5 * jitter(n)));
+  } else if (!s->pending && now >= s->next) {
+    set_pending(n, s, now);
+  } else if (!s->pending) {
+    why = "its discovered link failed recently";
+  }
+  if (why != NULL) {
+    n->disc_ignored++;
+    if (net_quiet_ok(&n->disc_log_at, now))
+      net_log(n, 1,
+              "discovery: ignored a ping from %s: %s (%llu ignored so far; "
+              "logged at most once a minute)",
+              loc, why, (unsigned long long)n->disc_ignored);
+    return;
+  }
+  pump(n, now);
+}
+
+void net_discover_tick(acoro_net_t *n, double now) {
+  if (n->udp_port == 0)
+    return;
+  if (n->disc_pending > 0)
+    pump(n, now);
+  if (n->announce > 0 && now >= n->announce_at) {
+    net_discover_ping(n);
+    n->announce_gap *= 2;
+    if (n->announce_gap > n->announce)
+      n->announce_gap = n->announce;
+    n->announce_at = now + n->announce_gap * (0.75 + 0.5 * jitter(n));
+  }
 }
 
 /* Checks a ping without trusting anything in it (exact size, magic, major
@@ -97,7 +234,6 @@ static void on_dgram(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
   char loc[FIELD], name[FIELD], src[48];
   const char *colon;
   uint64_t inc;
-  link_t *l;
   if (nread != DISC_LEN || addr == NULL || (flags & UV_UDP_PARTIAL) ||
       addr->sa_family != AF_INET)
     return;
@@ -119,12 +255,11 @@ static void on_dgram(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     return; /* a loopback node cannot peer with another host */
   if (net_peer_by_location(n, loc) != NULL || linked_to(n, loc))
     return;
-  if (!admit(n, loc))
+  if (n->disc_drop > 0) {
+    n->disc_drop--; /* a test's lost datagram */
     return;
-  net_log(n, 2, "discovered %s (%s)", loc, name);
-  l = net_connect_to(n, loc, 0, 0);
-  if (l != NULL)
-    l->discovered = 1;
+  }
+  heard(n, inc, loc, name);
 }
 
 static void ping_to(acoro_net_t *n, const char *ip, const unsigned char *d) {
@@ -182,6 +317,9 @@ int net_discover_start(acoro_net_t *n, int port) {
     return rc;
   n->udp.data = n;
   n->udp_port = port;
+  n->disc_rng = (n->inc ^ uv_hrtime()) | 1;
+  n->announce_gap = n->announce < ANNOUNCE_FIRST ? n->announce : ANNOUNCE_FIRST;
+  n->announce_at = net_now() + n->announce_gap * (0.75 + 0.5 * jitter(n));
   if ((rc = uv_ip4_addr("0.0.0.0", port, &sa)) != 0 ||
       (rc = uv_udp_bind(&n->udp, (const struct sockaddr *)&sa,
                         UV_UDP_REUSEADDR)) != 0 ||

@@ -272,6 +272,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     p->epend_len -= off;
     n->stats.frames_in += frames;
     n->stats.heartbeats_in += hbs;
+    p->emsgs += frames - hbs;
     /* A frame came in, as in on_read: a reply may go direct. */
     if (p->draw_len == 0 && n->cmd_head == NULL)
       p->dfd = p->idle_fd;

@@ -127,7 +127,7 @@ static void link_up(link_t *l) {
   if (!l->outbound)
     n->handshaking--;
   l->state = L_UP;
-  l->last_rx = l->last_hb = net_now();
+  l->last_rx = l->last_tx = l->last_msg = net_now();
   uv_mutex_lock(&n->mu);
   p->next = n->peers;
   n->peers = p;
@@ -216,6 +216,7 @@ static void on_hello(link_t *l, const unsigned char *h) {
     net_link_close(l, 0, 0, "cannot compute the proofs");
   } else {
     l->state = L_PROOF;
+    l->answered = 1;
     if (l->outbound) {
       net_ctl_frame(l, F_PROOF, l->pf_send, PROOF_LEN);
       net_kick(l);
@@ -253,6 +254,7 @@ static void arbitrate(link_t *l) {
 static void on_proof(link_t *l, const unsigned char *theirs) {
   if (CRYPTO_memcmp(l->pf_want, theirs, PROOF_LEN) != 0) {
     static const char wrong[] = "\002wrong secret (proof mismatch)";
+    l->answered = 0; /* not a node of this group: no quick retry */
     if (!l->outbound) {
       net_ctl_frame(l, F_REFUSE, wrong, sizeof wrong - 1);
       net_kick(l);
@@ -276,6 +278,7 @@ void net_hs_refuse(link_t *l, const unsigned char *p, size_t len) {
     return;
   }
   if (len >= 1 && p[0] == REFUSE_WRONG && l->state == L_PROOF) {
+    l->answered = 0;
     net_link_close(l, 1, 0, "refused: wrong secret (proof mismatch)");
     return;
   }

@@ -63,13 +63,37 @@
 #define DISC_NAME (DISC_LOC + FIELD)
 #define DISC_LEN (DISC_NAME + FIELD)
 /* DISCOVERY LIMITS (net_discover.c): connects to discovered nodes, a token
- * bucket of DISC_BURST refilled at DISC_RATE a second; a location whose
- * discovered link failed is not tried again for DISC_REFUSED_S seconds
- * (DISC_RECENT remembered). */
-#define DISC_RATE 4.0
-#define DISC_BURST 16.0
+ * bucket of DISC_BURST refilled at DISC_RATE a second. A location heard of
+ * is remembered (DISC_TABLE slots) until a peer is up there: pings past the
+ * bucket wait their turn there instead of being dropped. A discovered link
+ * that failed after the other side answered with a valid HELLO (an acoro
+ * node of this version, busy or evicting: the bounds of UNAUTHENTICATED
+ * INBOUND LINKS), or failed in any way after such a failure, is tried
+ * again after DISC_RETRY_FIRST seconds, doubling to DISC_RETRY_MAX, each
+ * delay jittered (half to all of it), at most DISC_RETRIES times; one that
+ * failed otherwise (nothing listening, closed or timed out without a
+ * HELLO, refused for its version or secret) is not tried again for
+ * DISC_REFUSED_S seconds. A ping from a node whose pair
+ * should be dialled by the other side (DIAL ORIENTATION, net_discover.c)
+ * is dialled only after DISC_DEFER seconds (jittered) if no link came. */
+#define DISC_RATE 8.0
+#define DISC_BURST 32.0
 #define DISC_REFUSED_S 30.0
-#define DISC_RECENT 256
+#define DISC_RETRY_FIRST 0.25
+#define DISC_RETRY_MAX 8.0
+#define DISC_RETRIES 8
+#define DISC_DEFER 2.0
+#define DISC_TABLE 512
+/* IDLE LINKS (net.c LIVENESS): a link on which no message went either way
+ * for IDLE_AFTER heartbeat periods sends its heartbeats every IDLE_FACTOR
+ * periods, and its peer is down after `missed` such longer periods. */
+#define IDLE_AFTER 8
+#define IDLE_FACTOR 5
+/* RE-ANNOUNCEMENT (net_discover.c): after the ping at start, pings again
+ * after ANNOUNCE_FIRST seconds, doubling up to the node's announce
+ * interval (acoro_net_opts_t announce), each jittered by +-25%. */
+#define ANNOUNCE_FIRST 0.5
+#define ANNOUNCE_DEFAULT 60.0
 /* Peers dialled whose failures are remembered (QUIET DIALS). */
 #define DIAL_FAIL_SLOTS 32
 
@@ -130,9 +154,9 @@ typedef struct ev_s {
  *               id inc location name                              ONCE
  *               link out_head out_tail                            NET
  *               queued want_writable (busy sends)                 MU
- *               dfd draw draw_len (DIRECT WRITES)                 MU
+ *               dfd draw draw_len dwrites (DIRECT WRITES)         MU
  *               idle_fd ereading egen erx epend epend_len
- *               epend_cap (ENGINE READS)                          MU
+ *               epend_cap emsgs (ENGINE READS)                    MU
  *               mb_paused mb_recent (MAILBOX FLOW CONTROL)        MU
  * link_t        every field                                       NET
  *               (the engine thread never sees a link: it reaches
@@ -141,7 +165,7 @@ typedef struct ev_s {
  *               has_secret hb hs_timeout tick_s missed busy_limit
  *               inbound_limit mailbox_limit inc vmajor vminor
  *               tls_server
- *               tls_client no_eread udp_port spin_ns              ONCE
+ *               tls_client no_eread udp_port spin_ns announce     ONCE
  *               eng_wake      ONCE; the net thread only uv_async_sends
  *                             it (thread-safe), the engine closes it
  *                             after the join
@@ -175,6 +199,8 @@ typedef struct peer_s {
   int dfd;
   char *draw;
   size_t draw_len;
+  uint64_t dwrites; /* SHARED: direct writes (LIVENESS: traffic) */
+  uint64_t emsgs;   /* SHARED: messages the engine thread read (LIVENESS) */
   /* SHARED (mutex), ENGINE READS (net_eread.c). idle_fd: dfd's value while
    * the net thread has nothing pending for the peer (armed by arm_direct,
    * cleared with dfd by net_kick and queued sends): the engine thread arms
@@ -218,6 +244,7 @@ struct link_s {
   char addr[FIELD];  /* the address connected to or accepted from */
   char src[48];      /* inbound: the source address (no port) */
   int discovered;    /* opened on a discovery ping (net_discover.c) */
+  int answered;      /* the other's HELLO checked (and no wrong proof) */
   int authed;        /* the other's proof checked */
   uint64_t rx_bytes; /* bytes read from the socket (ever) */
   uint8_t my_chal[CHAL_LEN];
@@ -229,7 +256,12 @@ struct link_s {
   uint8_t pf_send[PROOF_LEN], pf_want[PROOF_LEN];
   uint64_t their_inc;
   char their_loc[FIELD], their_name[FIELD];
-  double deadline, last_rx, last_hb;
+  /* LIVENESS: last_tx: when a frame last went out (a write this thread
+   * started, or the tick that saw the peer's dwrites move); last_msg: when
+   * a message last went either way (IDLE LINKS); dwrites_seen, emsgs_seen:
+   * the peer's dwrites and emsgs then. */
+  double deadline, last_rx, last_tx, last_msg;
+  uint64_t dwrites_seen, emsgs_seen;
   char *rbuf; /* unparsed bytes */
   size_t rlen, rcap;
   char *asm_buf; /* a split message being reassembled */
@@ -293,12 +325,20 @@ struct acoro_net_s {
   uint64_t wakes;      /* on_wake's runs: commands from the engine */
   double evict_log_at; /* QUIET_S: the last eviction logged */
   double hs_log_at;    /* QUIET_S: the last inbound handshake timeout */
-  /* DISCOVERY LIMITS: the token bucket, failed locations, quiet logs. */
+  /* DISCOVERY LIMITS: the token bucket, the locations heard of, quiet
+   * logs; RE-ANNOUNCEMENT: announce (0: none), the next ping and delay. */
   double disc_tokens, disc_refill;
-  struct disc_recent_s {
+  struct disc_loc_s {
     char location[FIELD];
-    double at;
-  } disc_recent[DISC_RECENT];
+    double next; /* not dialled before (0: a free slot) */
+    int pending; /* to be dialled at `next` (else: resting) */
+    int tries;   /* failed dials after a HELLO, in a row */
+  } disc[DISC_TABLE];
+  int disc_pending; /* slots pending: the tick looks only when > 0 */
+  double announce, announce_at, announce_gap;
+  uint64_t hb_next;  /* LIVENESS: the next heartbeat boundary (ms) */
+  uint64_t disc_rng; /* jitter (xorshift), seeded at start */
+  int disc_drop;     /* TESTS ONLY: pings still to be ignored */
   double disc_log_at, disc_fail_log_at;
   uint64_t disc_ignored, disc_failed;
   /* QUIET DIALS (net_link.c): a peer this node dials that fails the same
@@ -436,8 +476,12 @@ int net_is_loopback(const char *host);
 int net_discover_start(acoro_net_t *n, int port);
 void net_discover_ping(acoro_net_t *n);
 void net_discover_close(acoro_net_t *n);
-/* A discovered link to location failed before it was up: not tried again
- * for DISC_REFUSED_S seconds. */
-void net_discover_failed(acoro_net_t *n, const char *location, double now);
+/* A discovered link to location failed before it was up; answered: the
+ * other side had sent a valid HELLO (retried soon, DISCOVERY LIMITS). */
+void net_discover_failed(acoro_net_t *n, const char *location, int answered,
+                         double now);
+/* The tick: pending dials whose time came (within the bucket), and the
+ * re-announcement when due. */
+void net_discover_tick(acoro_net_t *n, double now);
 
 #endif /* ACORO_NET_INTERNAL_H */

@@ -109,10 +109,11 @@ void net_link_close(link_t *l, int level, int graceful, const char *fmt, ...) {
   if (l->discovered && !l->authed) {
     /* Anyone can announce any port of its own address: a discovered
      * link that failed before the other proved itself is logged at most
-     * once a minute, and that location is left alone for a while (not
-     * after a proof: a duplicate link of a real pair). */
+     * once a minute, and that location is tried again later or left alone
+     * for a while (DISCOVERY LIMITS; not after a proof: a duplicate link
+     * of a real pair). */
     double now = net_now();
-    net_discover_failed(n, l->addr, now);
+    net_discover_failed(n, l->addr, l->answered, now);
     n->disc_failed++;
     if (fmt && level <= 1 && net_quiet_ok(&n->disc_fail_log_at, now)) {
       net_log(n, level,
@@ -334,6 +335,9 @@ void net_kick(link_t *l) {
   l->wbuf = (char *)w;
   l->wdata = data;
   l->writing = 1;
+  l->last_tx = net_now();
+  if (data > 0 || raw_len > 0)
+    l->last_msg = l->last_tx;
   l->wreq.data = l;
   b = uv_buf_init((char *)w, (unsigned)off);
   uv_mutex_lock(&n->mu);
@@ -372,6 +376,7 @@ static void deliver(link_t *l, char *data, size_t len, int copy) {
     ev->data = data;
   }
   ev->len = len;
+  l->last_msg = l->last_rx;
   uv_mutex_lock(&n->mu);
   n->stats.inbound += len;
   over = n->stats.inbound > n->inbound_limit && !l->read_paused;

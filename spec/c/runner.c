@@ -102,6 +102,9 @@
   XX(net_engine_reads_off_keeps_the_net_thread_reading)                        \
   XX(net_inbound_limit_pauses_reading_until_the_engine_delivers)               \
   XX(net_inbound_limit_default_pauses_past_16mb)                               \
+  XX(net_mesh_simultaneous_connects_keep_one_link_per_pair)                    \
+  XX(net_mesh_discovery_converges_with_one_link_per_pair)                      \
+  XX(net_link_with_traffic_sends_no_heartbeats)                                \
   XX(spin_setter_reads_sets_and_refuses)                                       \
   XX(spin_from_the_environment)                                                \
   XX(spinning_run_ends_and_sees_deadlock)                                      \

@@ -285,6 +285,17 @@ function M.init(A, net, wire, coro_mt)
     local port = check_opt(opts, "port", "number") or 0
     local udp_port = check_opt(opts, "udp_port", "number") or 51350
     local discover = check_opt(opts, "discover", "boolean")
+    local announce = opts.announce -- seconds between re-announcements at most, or false
+    if announce ~= nil and announce ~= false and not (type(announce) == "number" and announce > 0) then
+      error("acoro.node: announce must be a positive number of seconds or false, got " .. tostring(announce), 2)
+    end
+    for _, k in ipairs({ "heartbeat", "missed" }) do
+      local v = check_opt(opts, k, "number")
+      if v and not (v > 0 and v < 3600 and (k == "heartbeat" or v % 1 == 0)) then
+        error("acoro.node: " .. k .. " must be a positive " .. (k == "missed" and "integer" or "number")
+          .. ", got " .. v, 2)
+      end
+    end
     local list = check_opt(opts, "peers", "table") or {}
     check_opt(opts, "name", "string")
     check_opt(opts, "tls", "table")
@@ -333,6 +344,7 @@ function M.init(A, net, wire, coro_mt)
     local location, inc, code = net.start({
       host = host, port = port, name = opts.name, secret = opts.secret, ext_location = ext,
       discover_port = discover ~= false and udp_port or 0, tls = opts.tls,
+      announce = announce == false and -1 or announce, heartbeat = opts.heartbeat, missed = opts.missed,
       mailbox_limit = mailbox_bytes,
     }, handlers)
     if code == "ETLS" then error("acoro.node: " .. inc, 2) end

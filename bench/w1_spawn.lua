@@ -1,4 +1,4 @@
--- W1 spawn (see WORKLOADS.md), acoro version.
+-- W1 spawn (defined in bench/README.md), acoro version.
 -- Usage: build/acoro bench/w1_spawn.lua [N]       (N default 100000)
 -- Prints: W1 n=N secs=S rss_kb=K   (secs: from before the first spawn until
 -- every coroutine has exited, acoro.now(); rss_kb: peak RSS, VmHWM of

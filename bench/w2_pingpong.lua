@@ -1,4 +1,4 @@
--- W2 ping-pong (see WORKLOADS.md), acoro version.
+-- W2 ping-pong (defined in bench/README.md), acoro version.
 -- Usage: build/acoro bench/w2_pingpong.lua [M]    (M messages, default 1000000)
 -- Prints: W2 msgs=M secs=S msgs_per_s=R
 local acoro = require "acoro"

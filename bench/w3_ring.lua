@@ -1,4 +1,4 @@
--- W3 ring (see WORKLOADS.md), acoro version.
+-- W3 ring (defined in bench/README.md), acoro version.
 -- Usage: build/acoro bench/w3_ring.lua [R [K]]    (R=1000 coroutines, K=1000 laps)
 -- Prints: W3 hops=R*K secs=S hops_per_s=H
 local acoro = require "acoro"

@@ -1,4 +1,4 @@
--- W4 / W4k http-pong server (see WORKLOADS.md), acoro version, written the
+-- W4 / W4k http-pong server (defined in bench/README.md), acoro version, written the
 -- way users write servers with coroutines (as asyncoro's webserver.py): an
 -- accept loop, one coroutine per connection, `readline` for the request
 -- lines, `send` for the answer. No HTTP library: a request is its lines up to

@@ -1,4 +1,4 @@
--- W5 tcp-echo (see WORKLOADS.md), acoro version: an echo server with a
+-- W5 tcp-echo (defined in bench/README.md), acoro version: an echo server with a
 -- coroutine per connection, and 100 client coroutines that each send 10,000
 -- 64-byte messages one at a time and read each echo back.
 --

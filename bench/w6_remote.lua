@@ -1,4 +1,4 @@
--- w6_remote.lua: W6 (remote ping-pong) and W6s (remote stream) of WORKLOADS.md,
+-- w6_remote.lua: W6 (remote ping-pong) and W6s (remote stream) of bench/README.md,
 -- two acoro processes (nodes) on loopback.
 --   acoro bench/w6_remote.lua server
 --       starts a node on 127.0.0.1 (any port), registers the coroutine "w6",

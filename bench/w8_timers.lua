@@ -1,4 +1,4 @@
--- W8 timers (see WORKLOADS.md), acoro version.
+-- W8 timers (defined in bench/README.md), acoro version.
 -- Usage: build/acoro bench/w8_timers.lua [N [MAXD]]  (N=100000 sleepers, d in [0,MAXD), MAXD=1 s)
 -- lateness = acoro.now() after waking - (acoro.now() at the sleep call + d);
 -- a negative lateness is an early wake-up (a bug), counted as early=.

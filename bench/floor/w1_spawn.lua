@@ -1,4 +1,4 @@
--- W1 spawn, bare-LuaJIT floor reference (see WORKLOADS.md).
+-- W1 spawn, bare-LuaJIT floor reference (defined in bench/README.md).
 -- Usage: luajit bench/floor/w1_spawn.lua [N]      (N default 100000)
 -- Prints: W1 n=N secs=S rss_kb=K   (secs: from before the first spawn until
 -- every coroutine has exited; rss_kb: peak RSS, VmHWM of /proc/self/status)

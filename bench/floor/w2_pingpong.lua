@@ -1,4 +1,4 @@
--- W2 ping-pong, bare-LuaJIT floor reference (see WORKLOADS.md).
+-- W2 ping-pong, bare-LuaJIT floor reference (defined in bench/README.md).
 -- Usage: luajit bench/floor/w2_pingpong.lua [M]   (M messages, default 1000000)
 -- Prints: W2 msgs=M secs=S msgs_per_s=R
 -- The scheduler: bench/floor/sched.lua, next to this script.

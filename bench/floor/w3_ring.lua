@@ -1,4 +1,4 @@
--- W3 ring, bare-LuaJIT floor reference (see WORKLOADS.md).
+-- W3 ring, bare-LuaJIT floor reference (defined in bench/README.md).
 -- Usage: luajit bench/floor/w3_ring.lua [R [K]]   (R=1000 coroutines, K=1000 laps)
 -- Prints: W3 hops=R*K secs=S hops_per_s=H
 -- The scheduler: bench/floor/sched.lua, next to this script.

@@ -1,5 +1,5 @@
 %% bench/ref/ref_erl.erl: W6 (remote ping-pong) and W6s (remote stream) of
-%% WORKLOADS.md on Erlang distribution, two Erlang nodes on loopback: the
+%% bench/README.md on Erlang distribution, two Erlang nodes on loopback: the
 %% reference bench/run sets beside acoro's nodes (bench/w6_remote.lua) and
 %% the libuv floor (bench/ref/ref_remote.c), with the same counts and the
 %% same result lines.

@@ -1,4 +1,4 @@
-/* bench/ref/ref_remote.c: the floor for W6 and W6s (WORKLOADS.md): two
+/* bench/ref/ref_remote.c: the floor for W6 and W6s (bench/README.md): two
  * processes on loopback exchanging fixed-size frames over one TCP
  * connection with plain libuv callbacks: no serialisation, no coroutines,
  * no authentication. acoro's remote messaging is measured against it.

@@ -1,4 +1,4 @@
-/* bench/ref/ref_server.c: the reference for W4, W4k and W5 (WORKLOADS.md):
+/* bench/ref/ref_server.c: the reference for W4, W4k and W5 (bench/README.md):
  * a minimal libuv server in plain callbacks, no coroutines, minimal parsing.
  * It is the poller's limit that acoro's coroutine-style servers are measured
  * against. One file, one binary (bench_ref):

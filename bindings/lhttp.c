@@ -145,6 +145,13 @@ static int on_field(http_parser *p, const char *at, size_t n) {
     char c = h->hdrs.p[i];
     if (c >= 'A' && c <= 'Z')
       h->hdrs.p[i] = (char)(c - 'A' + 'a');
+    /* http_parser (not strict) lets a space into a name: "Transfer-Encoding :"
+     * would be a header it ignores while a proxy in front may honour it (a
+     * smuggled request). RFC 9112, 5.1: refused with 400. */
+    if (c == ' ' || c == '\t') {
+      h->status = 400;
+      return -1;
+    }
   }
   h->spans[h->nspans - 1].name_len += n;
   return 0;
@@ -407,6 +414,8 @@ int acoro_http_execute(hp_t *h, const char *data, size_t len,
     out->why = "request body over the limit";
   } else if (h->status == 431) {
     out->why = "request header over the limit";
+  } else if (h->status == 400) {
+    out->why = "whitespace in a header name";
   } else {
     h->status = 400;
     out->why = http_errno_description(err);

@@ -4,12 +4,15 @@
  * (lua/acoro/process.lua) parks and calls again. */
 #include "lbind.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <lauxlib.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -183,6 +186,81 @@ static int p_run_as(lua_State *L) {
   return 1;
 }
 
+/* give_fd(fd, sb, uid, gid, owner, depth): the directory or regular file
+ * open at fd given to uid:gid, and a directory's entries under it. Only what
+ * `owner` (this process) owns changes hands, never a file with another name
+ * elsewhere (a hard link), and every step is made on a descriptor opened
+ * without following a link: the user it gives to may be running code in
+ * that tree meanwhile, swapping a directory for a link to /etc between a
+ * look and a chown. 0 or -errno. */
+static int give_fd(int fd, const struct stat *sb, uid_t uid, gid_t gid,
+                   uid_t owner, int depth) {
+  if (S_ISDIR(sb->st_mode)) {
+    if (depth > 64)
+      return -ELOOP;
+    int dup_fd = dup(fd);
+    if (dup_fd < 0)
+      return -errno;
+    DIR *d = fdopendir(dup_fd);
+    if (d == NULL) {
+      int e = errno;
+      close(dup_fd);
+      return -e;
+    }
+    int rc = 0;
+    struct dirent *ent;
+    while (rc == 0 && (ent = readdir(d)) != NULL) {
+      if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+        continue;
+      int sub = openat(fd, ent->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0)
+        continue; /* gone meanwhile */
+      struct stat ss;
+      if (fstat(sub, &ss) == 0 && S_ISDIR(ss.st_mode)) {
+        close(sub);
+        sub = openat(fd, ent->d_name,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
+          continue; /* swapped for a link or a file: left alone */
+        if (fstat(sub, &ss) == 0)
+          rc = give_fd(sub, &ss, uid, gid, owner, depth + 1);
+      } else if (S_ISREG(ss.st_mode)) {
+        rc = give_fd(sub, &ss, uid, gid, owner, depth + 1);
+      }
+      close(sub);
+    }
+    closedir(d);
+    if (rc != 0)
+      return rc;
+  } else if (!S_ISREG(sb->st_mode) || sb->st_nlink != 1) {
+    return 0;
+  }
+  if (sb->st_uid != owner)
+    return 0;
+  if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0)
+    return -errno;
+  return 0;
+}
+
+/* give_tree(path, uid, gid) -> true | nil, message, code: path (a
+ * directory, not a link) and what this process owns under it, to uid:gid. */
+static int p_give_tree(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  uid_t uid = (uid_t)luaL_checkinteger(L, 2);
+  gid_t gid = (gid_t)luaL_checkinteger(L, 3);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return lio_fail(L, uv_translate_sys_error(errno));
+  struct stat sb;
+  int rc =
+      fstat(fd, &sb) == 0 ? give_fd(fd, &sb, uid, gid, geteuid(), 0) : -errno;
+  close(fd);
+  if (rc != 0)
+    return lio_fail(L, uv_translate_sys_error(-rc));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static void process_release(void *p) { acoro_process_release(p); }
 static const lbind_life_t process_life = {PROCESS_MT, process_release, NULL,
                                           NULL};
@@ -193,6 +271,7 @@ static const luaL_Reg process_methods[] = {
 static const luaL_Reg process_funcs[] = {{"spawn", p_spawn},
                                          {"limit_memory", p_limit_memory},
                                          {"run_as", p_run_as},
+                                         {"give_tree", p_give_tree},
                                          {NULL, NULL}};
 
 /* Signal numbers by name, for kill. */

@@ -68,7 +68,7 @@ http.REASONS = REASONS
 
 local DEFAULTS = {
   host = "127.0.0.1", port = 0, max_header = 8192, max_body = 1024 * 1024,
-  timeout = 30, max_conns = 4096, backlog = 1024,
+  timeout = 30, max_conns = 4096, backlog = 1024, max_per_source = 0,
 }
 
 local function misuse(msg, level)
@@ -386,14 +386,32 @@ local function serve_conn(self, s)
   end
 end
 
-local function run_conn(self, s)
+local function run_conn(self, s, source)
   self._conns[s] = false
   self.active = self.active + 1
   local ok, err = pcall(serve_conn, self, s)
   if not ok then log.error("acoro.http: connection: ", tostring(err)) end
   self._conns[s] = nil
   self.active = self.active - 1
+  if source then
+    local n = self._per_source[source] - 1
+    self._per_source[source] = n > 0 and n or nil
+  end
   s:close()
+end
+
+-- admit(s) -> true, its source (when counted) | false: one address may hold
+-- at most max_per_source connections, so that a single client cannot take
+-- every place of max_conns (nor the process's descriptors).
+local function admit(self, s)
+  if self.active >= self.max_conns then return false end
+  if self.max_per_source == 0 then return true end
+  local source = s:getpeername()
+  if not source then return false end
+  local n = self._per_source[source] or 0
+  if n >= self.max_per_source then return false end
+  self._per_source[source] = n + 1
+  return true, source
 end
 
 -- The sweeper: closes the connections whose request is overdue, every
@@ -424,11 +442,13 @@ function Server:serve()
     local s, err = listener:accept()
     if s then
       self.accepted = self.accepted + 1
-      if self.active >= self.max_conns then
+      local ok, source = admit(self, s)
+      if not ok then
+        self.refused = self.refused + 1
         s:close()
       else
         s:setnodelay()
-        acoro.spawn(run_conn, self, s)
+        acoro.spawn(run_conn, self, s, source)
       end
     elseif self._closed then
       break
@@ -457,12 +477,13 @@ end
 -- opts: host ("127.0.0.1"), port (0: any free port; srv.port is the bound
 -- one), tls ({cert=, key=}), max_header (8192 bytes: the target, names and
 -- values), max_body (1 MB), timeout (30 s per request, and idle
--- keep-alive), max_conns (4096), backlog (1024).
+-- keep-alive), max_conns (4096), backlog (1024), max_per_source (0: no
+-- bound; else the connections one address may hold at once).
 function http.server(opts)
   if opts ~= nil and type(opts) ~= "table" then misuse("server: opts must be a table") end
   opts = opts or {}
   local self = setmetatable({ _exact = {}, _prefix = {}, _prefixes = {}, _conns = {},
-    active = 0, accepted = 0 }, Server)
+    _per_source = {}, active = 0, accepted = 0, refused = 0 }, Server)
   for k, v in pairs(DEFAULTS) do
     local o = opts[k]
     if o ~= nil and k ~= "host" and (type(o) ~= "number" or o ~= o or o < 0) then

@@ -27,6 +27,10 @@ local KEEPALIVE = 15     -- seconds of silence before an SSE comment
 local RATE_WINDOW = 5    -- seconds of samples /api/status's rate is over
 local MAX_CLOSED = 256   -- closed nodes and servers remembered, each
 local ARGS_MAX = 200     -- characters of a job's printed arguments
+local MAX_CONNS = 64     -- connections at once, all clients (a monitor needs few)
+local PER_SOURCE = 32    -- connections at once from one address
+local MAX_STREAMS = 16   -- /api/events streams at once (each holds a connection)
+local TIMEOUT = 10       -- seconds a request (or an idle keep-alive) may take
 local COOKIE = "acoro_monitor"
 
 -- The pages (index.html, app.js, app.css) live beside this file, in httpd/,
@@ -209,6 +213,16 @@ function M._is_loopback(host)
   return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
 
+-- A monitor on loopback answers only requests that name a loopback host: a
+-- page of another site whose name it made resolve to 127.0.0.1 (DNS
+-- rebinding) sends its own name, and would otherwise read the state, the
+-- CSRF token with it, and terminate jobs. No Host at all is no browser's.
+function M._loopback_host(h)
+  if h == nil then return true end
+  local name = h:match("^%[([^%]]*)%]:?%d*$") or h:match("^([^:%[%]]*):?%d*$")
+  return name ~= nil and M._is_loopback(name:lower())
+end
+
 local Monitor = {}
 Monitor.__index = Monitor
 
@@ -248,6 +262,10 @@ function Monitor:_guard(handler)
   return function(req, res)
     res:header("x-content-type-options", "nosniff")
     res:header("referrer-policy", "no-referrer")
+    if self.loopback and not M._loopback_host(req.headers.host) then
+      res:header("cache-control", "no-store")
+      return res:send("this monitor answers only to a loopback host name\n", 403)
+    end
     local t = req.query.token
     if t ~= nil and self.auth and self.auth.token and (req.method == "GET" or req.method == "HEAD") then
       if type(t) ~= "string" or not same(t, self.auth.token) then return self:_refuse(res) end
@@ -467,6 +485,17 @@ local function events_h(self, req, res)
     res:header("content-type", "text/event-stream")
     return res:header("cache-control", "no-cache")
   end
+  if self.streams >= MAX_STREAMS then
+    res:header("retry-after", "10")
+    return res:send("too many event streams open\n", 503)
+  end
+  self.streams = self.streams + 1
+  local ok, err = pcall(Monitor._stream, self, res)
+  self.streams = self.streams - 1
+  if not ok then error(err, 0) end
+end
+
+function Monitor:_stream(res)
   local sse = res:sse()
   if not sse then return end
   self:refresh()
@@ -513,6 +542,11 @@ local function terminate_h(self, req, res)
   end
   if not same(req.headers["x-csrf-token"], self.csrf) then
     return api_json(res, json({ ok = false, error = "bad or missing X-CSRF-Token" }), 403)
+  end
+  -- a browser names the page that posts: it must be this monitor's own
+  local origin = req.headers.origin
+  if origin and origin:gsub("^%a[%w+.-]*://", "", 1) ~= req.headers.host then
+    return api_json(res, json({ ok = false, error = "cross-origin request" }), 403)
   end
   local ok, body = pcall(cjson.decode, req.body)
   local id = ok and type(body) == "table" and tonumber(body.job)
@@ -647,13 +681,14 @@ function M._new(source, opts, level)
     generated = true
   end
   local srv, err, code = http.server({ host = host, port = o.port or M.DEFAULTS.port, tls = o.tls,
-    max_body = 64 * 1024 })
+    max_body = 64 * 1024, max_conns = MAX_CONNS, max_per_source = PER_SOURCE, timeout = TIMEOUT })
   if not srv then return nil, err, code end
   local self = setmetatable({ source = source, server = srv, port = srv.port, auth = auth, tls = o.tls ~= nil,
     csrf = assert(I.fs_random_hex(16)), off = wall() - acoro.now(), interval = o.interval or M.DEFAULTS.interval,
     keep = math.max(1, floor((o.history or M.DEFAULTS.history) / SAMPLE_EVERY)),
     assets = o.assets and (o.assets:gsub("/*$", "/")) or M.assets or "./",
-    version = 0, busy = 0, history = {}, nsamples = 0, waiters = {}, retired = {},
+    version = 0, busy = 0, history = {}, nsamples = 0, waiters = {}, retired = {}, streams = 0,
+    loopback = M._is_loopback(host),
     live_nodes = {}, live_servers = {}, closed_nodes = {}, closed_node_order = {}, closed_servers = {},
     closed_server_order = {} }, Monitor)
   self.token = auth and auth.token

@@ -13,8 +13,6 @@ for _, decl in ipairs({
   [[struct passwd { char *pw_name; char *pw_passwd; unsigned int pw_uid; unsigned int pw_gid;
     char *pw_gecos; char *pw_dir; char *pw_shell; };]],
   "struct passwd *getpwnam(const char *name);",
-  "int lchown(const char *path, unsigned int owner, unsigned int group);",
-  "char *strerror(int errnum);",
 }) do pcall(ffi.cdef, decl) end
 
 -- lookup(name) -> {name=, uid=, gid=} | nil, why: only when this process
@@ -30,19 +28,15 @@ function M.lookup(name)
   return { name = name, uid = tonumber(pw.pw_uid), gid = tonumber(pw.pw_gid) }
 end
 
--- Gives path and everything under it to the user, never following a
--- symbolic link (lchown; a link's target is left alone). true | nil, why.
+-- Gives the directory path, and what this process (root) owns under it, to
+-- the user: the files the node wrote there. Its servers may already run code
+-- as the user in that tree (node_setup's, or another computation's of the
+-- same user), so the walk is made in C on descriptors that never follow a
+-- link, and a file with another name elsewhere (a hard link) stays as it
+-- is: a chown by path could be led out of the tree. true | nil, why.
 function M.give(path, u)
-  if ffi.C.lchown(path, u.uid, u.gid) ~= 0 then
-    return nil, ("cannot give %s to %s: %s"):format(path, u.name, ffi.string(ffi.C.strerror(ffi.errno())))
-  end
-  local st = acoro.fs.lstat(path)
-  if st and st.type == "directory" then
-    for _, name in ipairs(acoro.fs.readdir(path) or {}) do
-      local ok, why = M.give(path .. "/" .. name, u)
-      if not ok then return nil, why end
-    end
-  end
+  local ok, err = require("acoro.core").process.give_tree(path, u.uid, u.gid)
+  if not ok then return nil, ("cannot give %s to %s: %s"):format(path, u.name, tostring(err)) end
   return true
 end
 

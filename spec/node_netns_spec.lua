@@ -115,20 +115,38 @@ end
 
 -- Each node: discovery on (default UDP port, alone in its namespace), no peers, nothing
 -- called to ping again: a ping sent before a later node's socket was bound reaches nobody,
--- and the node's re-announcements make up for it. Once it has all the others as peers it
--- prints them (at most 60 s: the safety net).
+-- and the node's re-announcements make up for it. It waits for the others as
+-- acoro.peer_status messages (subscribed before the node starts: every link that comes up
+-- is one "online"), then prints the locations announced and acoro.peers() (at most 50 s:
+-- the safety net, under the child's 60). It then stays a peer until the spec stops it,
+-- receiving in a loop: the status messages that come later (a node stopping at the
+-- teardown) must not end it, nor one still queued when the count was reached.
 local NODE = [[
 local acoro = require "acoro"
+acoro.peer_status(acoro.self())
 local n = acoro.node { host = arg[1], port = 0, secret = "lan secret", name = arg[2] }
 print("listening " .. n.location)
 io.stdout:flush()
-local want, t0 = tonumber(arg[3]), acoro.now()
-while #acoro.peers() < want and acoro.now() - t0 < 50 do acoro.sleep(0.1) end
+local want, online, count, t0 = tonumber(arg[3]), {}, 0, acoro.now()
+while count < want and acoro.now() - t0 < 50 do
+  local m = acoro.receive(1)
+  if m and acoro.is_peer_status(m) then
+    if m.status == "online" and not online[m.location] then
+      online[m.location], count = true, count + 1
+    elseif m.status == "offline" and online[m.location] then
+      online[m.location], count = nil, count - 1
+    end
+  end
+end
 local locs = {}
+for loc in pairs(online) do locs[#locs + 1] = loc end
+table.sort(locs)
+print("online " .. table.concat(locs, " "))
+locs = {}
 for i, p in ipairs(acoro.peers()) do locs[i] = p.location end
 print("peers " .. table.concat(locs, " "))
 io.stdout:flush()
-acoro.receive() -- stays a peer until the spec stops it
+while true do acoro.receive() end
 ]]
 
 describe("discovery on a virtual LAN (network namespaces)", function()
@@ -158,8 +176,9 @@ describe("discovery on a virtual LAN (network namespaces)", function()
         if j ~= i then others[#others + 1] = nodes[j].loc end
       end
       table.sort(others)
-      local line = nodes[i].c:expect("^(peers .*)$")
-      assert.equal("peers " .. table.concat(others, " "), line)
+      others = table.concat(others, " ")
+      assert.equal("online " .. others, nodes[i].c:expect("^(online .*)$"))
+      assert.equal("peers " .. others, nodes[i].c:expect("^(peers .*)$"))
     end
   end)
 end)

@@ -110,11 +110,14 @@ fail:
 
 void acoro_tls_ctx_free(acoro_tls_ctx_t *ctx) { SSL_CTX_free((SSL_CTX *)ctx); }
 
-/* Sends what OpenSSL has written into the write BIO. */
+/* Sends what OpenSSL has written into the write BIO. Most calls find it
+ * empty (a pump that only read): asking costs less than a BIO_read. */
 static int flush(acoro_stream_t *s) {
   tls_t *t = s->tls;
   char out[16 * 1024];
   int n, rc;
+  if (BIO_ctrl_pending(t->wbio) == 0)
+    return 0;
   while ((n = BIO_read(t->wbio, out, sizeof out)) > 0) {
     rc = stream_raw_write(s, out, (size_t)n);
     if (rc != 0)
@@ -165,6 +168,11 @@ void tls_pump(acoro_stream_t *s) {
     while ((s->rd.len < READ_HIGH_WATER || s->rwait.co != NULL ||
             s->rd.len < s->rmin) &&
            s->rd.status == 0) {
+      /* Nothing from the socket and nothing OpenSSL holds: SSL_read could
+       * only answer WANT_READ, at the cost of a trip through its record
+       * layer. The stream pumps on every read, consume and arrival. */
+      if (BIO_ctrl_pending(t->rbio) == 0 && !SSL_has_pending(t->ssl))
+        break;
       if (rd_reserve(&s->rd, 16 * 1024, READ_CHUNK) != 0)
         break;
       r = SSL_read(t->ssl, s->rd.buf + s->rd.pos + s->rd.len,

@@ -27,6 +27,7 @@ local unpack = unpack
 
 local E = ffi.cast("acoro_engine_t *", core.engine())
 local copp = ffi.typeof("acoro_co_t **")
+I.C, I.E = C, E -- for acoro.io's stream calls through the FFI
 
 local W_SUSPEND, W_RECEIVE = C.ACORO_WAIT_SUSPEND, C.ACORO_WAIT_RECEIVE
 local W_OTHER = C.ACORO_WAIT_OTHER

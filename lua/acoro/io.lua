@@ -7,11 +7,13 @@
 -- nil, message, code (code as libuv names it, e.g. "ECONNREFUSED");
 -- "timeout" (code "ETIMEDOUT") and "eof" are reasons of their own.
 local bit = require "bit"
+local ffi = require "ffi"
 local argcheck = require "acoro.check"
 
 local io = {}
 
 local cio, park, check, now
+local C, E -- the engine's symbols and the engine, for the FFI calls below
 local acoro -- the main module, given by io.init
 local K_TIMEOUT
 local type, error, setmetatable, tostring = type, error, setmetatable, tostring
@@ -50,6 +52,58 @@ end
 local function check_open(obj, what)
   if not obj:is_open() then error(("acoro: %s: the %s is closed"):format(what,
     getmetatable(obj) == stream_mt and "stream" or "server"), 3) end
+end
+
+-- The hot calls of a stream (is it open, read, what is buffered, take,
+-- write) go to the engine through the FFI: the JIT compiles them into the
+-- caller's trace, where each classic C method (bindings/lio.c) ended the
+-- trace and checked its userdata again. The stream's userdata is a box
+-- whose first field is the stream (NULL once collected); callers have
+-- checked its metatable (check_stream) first. Anything but the common
+-- answer goes to the classic method, which raises or reports as before.
+local spp = ffi.typeof("acoro_stream_t **")
+local charpp = ffi.new("const char *[1]")
+local ffi_string = ffi.string
+
+local function stream_of(s)
+  return ffi.cast(spp, s)[0]
+end
+
+local function stream_open(s)
+  local p = stream_of(s)
+  return p ~= nil and C.acoro_stream_is_open(p) ~= 0
+end
+
+local function check_stream_open(s, what)
+  if not stream_open(s) then error(("acoro: %s: the stream is closed"):format(what), 3) end
+end
+
+local function buffered(s)
+  return tonumber(C.acoro_reader_buffered(C.acoro_stream_reader(stream_of(s)), nil))
+end
+
+-- take(s, n): n bytes (at most what is buffered), as s:_take(n).
+local function take(s, n)
+  if n % 1 ~= 0 or n > 2 ^ 40 then return s:_take(n) end -- the C method's rounding
+  local r = C.acoro_stream_reader(stream_of(s))
+  local have = tonumber(C.acoro_reader_buffered(r, charpp))
+  if n > have then n = have end
+  local data = ffi_string(charpp[0], n)
+  C.acoro_reader_consume(r, n)
+  return data
+end
+
+-- take_line(s, max): the first line buffered, "\n" included, if it ends
+-- within max bytes, else nil (nothing taken), as s:_take_line(max).
+local function take_line(s, max)
+  if max % 1 ~= 0 or max > 2 ^ 40 then return s:_take_line(max) end
+  local r = C.acoro_stream_reader(stream_of(s))
+  local have = tonumber(C.acoro_reader_buffered(r, charpp))
+  local n = tonumber(C.acoro_reader_find(r, 10, 0, max < have and max or have))
+  if n == 0 then return nil end
+  local line = ffi_string(charpp[0], n)
+  C.acoro_reader_consume(r, n)
+  return line
 end
 
 -- The deadline of a call on obj whose timeout is its argument #argn (nil:
@@ -138,8 +192,10 @@ local function fill(s, min, delim, deadline)
     end
   end
   while true do
-    if not s:is_open() then return "closed" end -- by another coroutine
-    local r, err, code = s:_read(min, delim, left(deadline))
+    if not stream_open(s) then return "closed" end -- by another coroutine
+    local rc = C.acoro_stream_read(C.acoro_current(E), stream_of(s), min, delim, left(deadline))
+    local r, err, code = rc == 1, nil, nil
+    if rc < 0 then r, err, code = s:_read(min, delim, left(deadline)) end -- it says why
     if r then return true end
     if r == nil and code == "EWAITING" then misuse("acoro: read: " .. err) end
     if park() == K_TIMEOUT then return false end
@@ -158,17 +214,17 @@ end
 function Stream:recv(max, timeout)
   check_stream(self, "recv")
   check("recv")
-  check_open(self, "recv")
+  check_stream_open(self, "recv")
   check_number(max, "recv", "max", 1)
   local ok, e, c = fill(self, 1, -1, deadline_of(self, timeout, "recv", 2))
-  if self:_buffered() > 0 then return self:_take(max or 65536) end
+  if buffered(self) > 0 then return take(self, max or 65536) end
   return nil, why(self, ok, e, c)
 end
 
 function Stream:recvall(n, timeout)
   check_stream(self, "recvall")
   check("recvall")
-  check_open(self, "recvall")
+  check_stream_open(self, "recvall")
   if type(n) ~= "number" or n < 0 or n % 1 ~= 0 then
     error("acoro: recvall: expected a byte count, got " .. tostring(n), 2)
   end
@@ -185,19 +241,19 @@ end
 -- there is none yet; then nothing is taken: the bytes buffered (an
 -- unfinished line, or the start of one too long) stay for the next call.
 local function next_line(s, max, deadline)
-  local line = s:_take_line(max) -- a line already buffered: no wait at all
+  local line = take_line(s, max) -- a line already buffered: no wait at all
   if line then return line end
   local ok, e, c = fill(s, max + 1, 10, deadline)
-  line = s:_take_line(max)
+  line = take_line(s, max)
   if line then return line end
-  if s:_buffered() > max then return argcheck.line_too_long(max) end
+  if buffered(s) > max then return argcheck.line_too_long(max) end
   return nil, why(s, ok, e, c)
 end
 
 function Stream:readline(max, timeout)
   check_stream(self, "readline")
   check("readline")
-  check_open(self, "readline")
+  check_stream_open(self, "readline")
   check_number(max, "readline", "max", 1)
   local line, r, code = next_line(self, max or DEFAULT_MAX_LINE,
     deadline_of(self, timeout, "readline", 2))
@@ -241,7 +297,7 @@ function Stream:lines(max, timeout)
   deadline_of(self, timeout, "lines", 2) -- a bad timeout raises here, not in the loop
   return function()
     check("lines")
-    check_open(self, "lines")
+    check_stream_open(self, "lines")
     local line, r, code = next_line(self, max, deadline_of(self, timeout, "lines", 2))
     if not line and r == "eof" then
       if self:_buffered() == 0 then return nil end
@@ -259,7 +315,7 @@ end
 function Stream:send(data, timeout)
   check_stream(self, "send")
   check("send")
-  check_open(self, "send")
+  check_stream_open(self, "send")
   if type(data) ~= "string" then
     if type(data) ~= "number" then
       error("acoro: send: expected a string, got " .. type(data), 2)
@@ -271,7 +327,11 @@ function Stream:send(data, timeout)
     local ok, err, code = handshake(self, deadline)
     if not ok then return nil, err, code end
   end
-  local r, err, code = self:_write(data, left(deadline))
+  local rc = C.acoro_stream_write(C.acoro_current(E), stream_of(self), data, #data, left(deadline))
+  local r, err, code = rc == 1, nil, nil
+  if rc < 0 then -- failed, or misuse: the C method says which (nothing is written)
+    r, err, code = self:_write(data, left(deadline))
+  end
   while true do
     if r then return #data end
     if r == nil then
@@ -316,7 +376,7 @@ end
 function Stream:recv_msg(timeout, max)
   check_stream(self, "recv_msg")
   check("recv_msg")
-  check_open(self, "recv_msg")
+  check_stream_open(self, "recv_msg")
   check_number(max, "recv_msg", "max", 0)
   max = max or DEFAULT_MAX_MSG
   local deadline = deadline_of(self, timeout, "recv_msg", 1)
@@ -525,6 +585,7 @@ function io.init(m, c)
   local I = require "acoro.internal"
   acoro = m
   park, check, now, K_TIMEOUT = I.io_park, I.io_check, m.now, I.TIMEOUT
+  C, E = I.C, I.E
   stream_mt, server_mt = c.metatables.stream, c.metatables.server
   for k, f in pairs(Stream) do stream_mt.__index[k] = f end
   for k, f in pairs(Server) do c.metatables.server.__index[k] = f end

@@ -91,11 +91,26 @@ static void tab_remove(cotab_t *t, acoro_co_t *co, key_fn key) {
 }
 
 int reg_add_id(acoro_engine_t *e, acoro_co_t *co) {
-  return tab_add(&e->by_id, co, id_key);
+  return e->by_id_on ? tab_add(&e->by_id, co, id_key) : 0;
 }
 
 void reg_remove_id(acoro_engine_t *e, acoro_co_t *co) {
-  tab_remove(&e->by_id, co, id_key);
+  if (e->by_id_on)
+    tab_remove(&e->by_id, co, id_key);
+}
+
+/* The first lookup by id indexes every live coroutine (the live list holds
+ * exactly the records the index must); out of memory, it stays off. */
+static int index_ids(acoro_engine_t *e) {
+  acoro_co_t *co;
+  for (co = e->live; co != NULL; co = co->live_next)
+    if (tab_add(&e->by_id, co, id_key) != 0) {
+      free(e->by_id.slots);
+      memset(&e->by_id, 0, sizeof e->by_id);
+      return ACORO_ENOMEM;
+    }
+  e->by_id_on = 1;
+  return 0;
 }
 
 void reg_remove_name(acoro_engine_t *e, acoro_co_t *co) {
@@ -113,6 +128,8 @@ void reg_free(acoro_engine_t *e) {
 acoro_co_t *acoro_find(acoro_engine_t *e, uint64_t id) {
   cotab_t *t = &e->by_id;
   uint32_t j;
+  if (!e->by_id_on && index_ids(e) != 0)
+    return NULL;
   if (t->slots == NULL)
     return NULL;
   for (j = (uint32_t)mix64(id) & t->mask; t->slots[j] != NULL;

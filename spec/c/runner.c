@@ -34,6 +34,7 @@
   XX(interrupt_overrides_ready_reason)                                         \
   XX(ids_never_reused)                                                         \
   XX(find_by_id_after_many_removals)                                           \
+  XX(find_by_id_index_kept_after_first_lookup)                                 \
   XX(register_locate_unregister)                                               \
   XX(register_name_taken)                                                      \
   XX(exit_unregisters)                                                         \

@@ -47,6 +47,37 @@ TEST(find_by_id_after_many_removals) {
   acoro_engine_free(e);
 }
 
+/* The id index is built at the first lookup and kept from then on: ids
+ * spawned, ended and restarted after it stay right, including through the
+ * backward shifts of many removals. */
+TEST(find_by_id_index_kept_after_first_lookup) {
+  enum { N = 5000 };
+  static acoro_co_t *cos[N];
+  acoro_engine_t *e = test_engine();
+  acoro_co_t *early = test_spawn(e, test_step_exit, NULL);
+  int i;
+  ASSERT_PTR_EQ(acoro_find(e, acoro_co_id(early)), early); /* builds it */
+  ASSERT_PTR_EQ(acoro_find(e, acoro_co_id(early) + 1), NULL);
+  for (i = 0; i < N; i++)
+    cos[i] = test_spawn(e, test_step_exit, NULL);
+  for (i = 0; i < N; i += 3)
+    acoro_co_exit(cos[i], 0);
+  for (i = 0; i < N; i++)
+    ASSERT_PTR_EQ(acoro_find(e, acoro_co_id(cos[i])),
+                  i % 3 == 0 ? NULL : cos[i]);
+  ASSERT_PTR_EQ(acoro_find(e, acoro_co_id(early)), early);
+  ASSERT_EQ(acoro_co_restart(cos[0]), 0);
+  ASSERT_PTR_EQ(acoro_find(e, acoro_co_id(cos[0])), cos[0]);
+  ASSERT_EQ(acoro_engine_run(e), 0);
+  ASSERT_PTR_EQ(acoro_find(e, acoro_co_id(early)), NULL);
+  for (i = 0; i < N; i++) {
+    ASSERT_PTR_EQ(acoro_find(e, acoro_co_id(cos[i])), NULL);
+    acoro_co_release(cos[i]);
+  }
+  acoro_co_release(early);
+  acoro_engine_free(e);
+}
+
 TEST(register_locate_unregister) {
   acoro_engine_t *e = test_engine();
   acoro_co_t *co = test_spawn(e, test_step_exit, NULL);
